@@ -1,0 +1,41 @@
+# Switchyard build targets. Everything the tests need is built from here.
+GO        ?= go
+PKGS      ?= ./...
+TESTFLAGS ?= -race -count=1 -timeout 20m
+FUZZTIME  ?= 20s
+
+.PHONY: all demo test vet fmt-check unit bench fuzz clean
+
+all: test
+
+## demo: run the live demo against in-process simulators (no network, 60 s).
+demo:
+	$(GO) run ./cmd/demo --duration 60s
+
+## test: vet, gofmt check and the race-enabled test suite (what CI runs).
+test: vet fmt-check unit
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## bench: benchmarks with numbers for BENCHMARKS.md (not part of make test).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./bench/...
+
+## fuzz: run every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	$(GO) clean -testcache

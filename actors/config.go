@@ -1,0 +1,133 @@
+package actors
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"time"
+
+	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// Defaults used when a field of the configs below is zero.
+const (
+	DefaultQueueCapacity   = 1024
+	DefaultAgingAfter      = 10 * time.Second
+	DefaultMaxAttempts     = 3
+	DefaultBaseDelay       = 500 * time.Millisecond
+	DefaultMaxDelay        = 8 * time.Second
+	DefaultBudgetRatio     = 0.2
+	DefaultBudgetPerSecond = 10
+	DefaultBudgetBurst     = 100
+)
+
+// QueueConfig sizes the dispatcher's three levels.
+type QueueConfig struct {
+	// Capacity per level, indexed by Priority.Index() (HIGH, NORMAL, LOW);
+	// 0 means DefaultQueueCapacity.
+	Capacity [3]int
+	// AgingAfter lets a LOW request that has waited this long compete with
+	// NORMAL ones by age (default 10 s; negative disables aging).
+	AgingAfter time.Duration
+	// ShedLow lets a HIGH arrival at a full HIGH level evict the newest LOW
+	// request (answered ErrQueueFull) instead of being rejected.
+	ShedLow bool
+}
+
+// RetryConfig is the one retry loop's policy.
+type RetryConfig struct {
+	// MaxAttempts counts the first attempt (default 3; 1 disables retries).
+	MaxAttempts int
+	// BaseDelay·2^n with ±20 % jitter, capped at MaxDelay (defaults 500 ms,
+	// 8 s). A server's Retry-After always wins, even above MaxDelay.
+	BaseDelay, MaxDelay time.Duration
+	// Budget: retries spend a token each; tokens accrue at BudgetPerSecond
+	// plus BudgetRatio per admitted request, up to BudgetBurst (defaults 10/s,
+	// 0.2, 100). A negative BudgetRatio disables the budget.
+	BudgetRatio     float64
+	BudgetPerSecond float64
+	BudgetBurst     float64
+}
+
+// BreakerConfig is the per-endpoint circuit breaker policy.
+type BreakerConfig struct {
+	// ConsecutiveFailures trips the breaker (default 5).
+	ConsecutiveFailures int
+	// FailureRate trips it when at least MinRequests attempts in Window
+	// failed at this rate (defaults 0.5, 10, 30 s).
+	FailureRate float64
+	MinRequests int
+	Window      time.Duration
+	// HalfOpenProbes is how many probes HALF-OPEN admits (default 1); that
+	// many successes close the breaker, one failure re-opens it.
+	HalfOpenProbes int
+}
+
+// Cooldown decides how long an endpoint stays OPEN after its trips-th trip,
+// never less than retryAfter. The supervisor package provides one.
+type Cooldown func(trips int, retryAfter time.Duration) time.Duration
+
+// EndpointSpec is one upstream endpoint, immutable once built.
+type EndpointSpec struct {
+	Name    string
+	BaseURL string
+	Headers map[string]string
+	Keys    []KeySpec
+}
+
+// KeySpec is one API key of an endpoint.
+type KeySpec struct {
+	Cred providers.Credential
+	// Weight for the weighted strategy (default 1).
+	Weight int
+	// MaxInFlight caps concurrent calls on the key (0: no cap).
+	MaxInFlight int
+	// RPM and TPM cap requests and tokens per minute (0: no cap).
+	RPM, TPM int
+}
+
+// Strategy names a key-selection strategy.
+type Strategy string
+
+// Key strategies.
+const (
+	RoundRobin   Strategy = "round-robin"
+	LeastLoaded  Strategy = "least-loaded"
+	Weighted     Strategy = "weighted"
+	MostHeadroom Strategy = "most-headroom"
+)
+
+// ProviderSpec configures one provider actor.
+type ProviderSpec struct {
+	Name      string
+	Adapter   providers.Adapter
+	Endpoints []EndpointSpec
+	Strategy  Strategy
+	Breaker   BreakerConfig
+	Cooldown  Cooldown
+}
+
+// Env is what every actor shares: time, HTTP machinery, events, logging.
+type Env struct {
+	Clock  clock.Clock
+	Client *providers.Client
+	Events *EventBus
+	Log    *slog.Logger
+	// Hooks are test-only fault injections; nil in production.
+	Hooks *Hooks
+	// Root is the actor system's root context; timers send through it.
+	Root *actor.RootContext
+	// Calls tracks running HTTP goroutines so shutdown can wait for them.
+	Calls *CallGroup
+}
+
+// Hooks inject faults into actors, for tests of the supervision paths.
+type Hooks struct {
+	// KeyPanic, when it returns true for a request ID, makes the key actor
+	// panic while handling that request's execute message.
+	KeyPanic func(requestID string) bool
+	// KeyPanicOnResult does the same while handling the call's result.
+	KeyPanicOnResult func(requestID string) bool
+}

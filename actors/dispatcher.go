@@ -1,0 +1,651 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// DispatcherConfig configures the dispatcher.
+type DispatcherConfig struct {
+	Queue QueueConfig
+	Retry RetryConfig
+	// Providers maps each provider name to its adapter (for the admission
+	// check) and counters (for retries).
+	Providers map[string]ProviderHandle
+}
+
+// ProviderHandle is what the dispatcher knows of a provider before it is
+// attached.
+type ProviderHandle struct {
+	Adapter  providers.Adapter
+	Counters *Counters
+}
+
+// AttachProviders gives the dispatcher the provider PIDs; until it arrives
+// requests are admitted and queued but not sent.
+type AttachProviders struct {
+	PIDs map[string]*actor.PID
+}
+
+type entryState uint8
+
+const (
+	stateQueued entryState = iota + 1
+	stateInFlight
+	stateBackoff
+	stateParked
+	stateDone
+)
+
+// entry is one admitted request, owned by the dispatcher.
+type entry struct {
+	id       string
+	req      messages.Request
+	call     *messages.Call
+	p        *provQueue
+	level    int
+	state    entryState
+	inQueue  *fifo
+	replyCh  chan<- any
+	replyPID *actor.PID
+	ctx      context.Context
+	cancel   context.CancelFunc
+	emit     func(*messages.StreamChunk) bool
+	admitted time.Time
+	enqueued time.Time
+	deadline time.Time
+	attempt  int
+	avoidKey string
+	// waitFrom is when the entry last entered a queue; queuedFor sums its
+	// waits.
+	waitFrom                    time.Time
+	queuedFor                   time.Duration
+	timerGen                    uint64
+	deadlineTimer, backoffTimer interface{ Stop() bool }
+}
+
+// provQueue is one provider's three levels plus the dispatcher's view of its
+// capacity.
+type provQueue struct {
+	name     string
+	pid      *actor.PID
+	handle   ProviderHandle
+	levels   [3]fifo
+	depth    [3]int
+	parked   []*entry
+	free     int
+	received uint64
+	sent     uint64
+	mode     capacityMode
+	capSeq   uint64
+	retryAt  time.Time
+	inflight int
+}
+
+func (p *provQueue) credits() int {
+	if p.mode == capFailFast {
+		return 1 << 30
+	}
+	return p.free - int(p.sent-p.received)
+}
+
+func (p *provQueue) queued() int { return p.depth[0] + p.depth[1] + p.depth[2] }
+
+type dispatcherTimerKind uint8
+
+const (
+	timerDeadline dispatcherTimerKind = iota
+	timerBackoff
+)
+
+type dispatcherTimer struct {
+	id   string
+	gen  uint64
+	kind dispatcherTimerKind
+}
+
+// dispatcherState survives a restart of the dispatcher actor (it is held by
+// the Props producer), so a bug that crashes the dispatcher loses no request.
+type dispatcherState struct {
+	cfg      DispatcherConfig
+	env      *Env
+	entries  map[string]*entry
+	provs    map[string]*provQueue
+	capacity [3]int
+	depth    [3]int
+	admitted [3]uint64
+	rejected [3]uint64
+	expired  [3]uint64
+	wait     [3]Histogram
+	budget   *retryBudget
+	attached bool
+	shutdown bool
+	drained  chan struct{}
+	backoffN int
+	timerSeq uint64
+	self     *actor.PID
+}
+
+// Dispatcher is the admission and queueing actor. It is not safe for
+// concurrent use outside protoactor.
+type Dispatcher struct {
+	*dispatcherState
+}
+
+// NewDispatcherProducer returns a Props producer whose instances share one
+// durable state.
+func NewDispatcherProducer(cfg DispatcherConfig, env *Env) actor.Producer {
+	cfg.Retry = cfg.Retry.withDefaults()
+	st := &dispatcherState{cfg: cfg, env: env, entries: map[string]*entry{}, provs: map[string]*provQueue{}}
+	for i := range st.capacity {
+		st.capacity[i] = cfg.Queue.Capacity[i]
+		if st.capacity[i] <= 0 {
+			st.capacity[i] = DefaultQueueCapacity
+		}
+	}
+	if st.cfg.Queue.AgingAfter == 0 {
+		st.cfg.Queue.AgingAfter = DefaultAgingAfter
+	}
+	for name, h := range cfg.Providers {
+		st.provs[name] = &provQueue{name: name, handle: h}
+	}
+	st.budget = newRetryBudget(cfg.Retry, env.Clock.Now())
+	return func() actor.Actor { return &Dispatcher{st} }
+}
+
+// Receive handles one message.
+func (d *Dispatcher) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		d.self = ctx.Self()
+	case *Submit:
+		d.admit(ctx, m.Req, m.Ctx, m.Reply, nil, m.Emit)
+	case messages.Request:
+		sender := ctx.Sender()
+		if sender == nil {
+			d.env.Log.Warn("switchyard: request sent without a sender; use ctx.Request so the answer has somewhere to go")
+			return
+		}
+		sys := ctx.ActorSystem()
+		var emit func(*messages.StreamChunk) bool
+		if sr, ok := m.(messages.StreamingRequest); ok && sr.Streaming() {
+			emit = func(c *messages.StreamChunk) bool { sys.Root.Send(sender, c); return true }
+		}
+		d.admit(ctx, m, nil, nil, sender, emit)
+	case *messages.Cancel:
+		d.cancelRequest(ctx, m.RequestID)
+	case *messages.GetQueueStatus:
+		ctx.Respond(d.status())
+	case *messages.SetQueueCapacity:
+		if m.Priority.Valid() && m.Capacity > 0 {
+			d.capacity[m.Priority.Index()] = m.Capacity
+		}
+		if ctx.Sender() != nil {
+			ctx.Respond(d.status())
+		}
+	case *AttachProviders:
+		for name, pid := range m.PIDs {
+			if p := d.provs[name]; p != nil {
+				p.pid = pid
+			}
+		}
+		d.attached = true
+		for _, p := range d.provs {
+			d.pump(ctx, p)
+		}
+	case *capacity:
+		d.onCapacity(ctx, m)
+	case *attemptDone:
+		d.onAttemptDone(ctx, m)
+	case *dispatcherTimer:
+		d.onTimer(ctx, m)
+	case *pumpTick:
+		if p := d.provs[m.provider]; p != nil {
+			d.pump(ctx, p)
+		}
+	case *Shutdown:
+		d.beginShutdown(ctx, m.Drained)
+	case *Abort:
+		d.abort(ctx)
+		close(m.Done)
+	case *actor.Stopping:
+		d.abort(ctx)
+	}
+}
+
+func (d *Dispatcher) now() time.Time { return d.env.Clock.Now() }
+
+func (d *Dispatcher) reply(ctx actor.Context, ch chan<- any, pid *actor.PID, msg any) {
+	switch {
+	case ch != nil:
+		select {
+		case ch <- msg:
+		default:
+			d.env.Log.Error("switchyard: reply channel full; answer dropped")
+		}
+	case pid != nil:
+		ctx.Send(pid, msg)
+	}
+}
+
+func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool) {
+	call := req.CallInfo()
+	if call.RequestID == "" {
+		call.RequestID = messages.NewRequestID()
+	}
+	id := call.RequestID
+	fail := func(err error) { d.reply(ctx, ch, pid, &messages.Failure{RequestID: id, Err: err}) }
+	if d.shutdown {
+		fail(&messages.RequestError{RequestID: id, Provider: call.Provider, Kind: messages.ErrShuttingDown})
+		return
+	}
+	if !call.Priority.Valid() {
+		fail(&messages.RequestError{RequestID: id, Provider: call.Provider, Kind: messages.ErrInvalidRequest, Detail: "priority must be High, Normal or Low"})
+		return
+	}
+	p := d.provs[call.Provider]
+	if p == nil {
+		fail(&messages.RequestError{RequestID: id, Provider: call.Provider, Kind: messages.ErrUnknownProvider, Detail: "no provider named " + quote(call.Provider)})
+		return
+	}
+	if err := p.handle.Adapter.Check(req); err != nil {
+		fail(err)
+		return
+	}
+	if _, dup := d.entries[id]; dup {
+		fail(&messages.RequestError{RequestID: id, Provider: call.Provider, Kind: messages.ErrInvalidRequest, Detail: "a request with this ID is already in progress"})
+		return
+	}
+	now := d.now()
+	lvl := call.Priority.Index()
+	// A request the provider can take at once never waits, so the level's
+	// capacity (a bound on waiting requests) does not apply to it: a full
+	// queue for a saturated provider must not block an idle one.
+	waits := !(d.attached && p.pid != nil && p.queued() == 0 && p.credits() > 0)
+	if waits && d.depth[lvl] >= d.capacity[lvl] && !d.shedFor(ctx, lvl) {
+		d.rejected[lvl]++
+		d.env.Events.Publish(&messages.RequestRejected{Time: now, RequestID: id, Provider: call.Provider, Priority: call.Priority, Reason: "queue full"})
+		fail(&messages.QueueFullError{RequestID: id, Priority: call.Priority, Depth: d.depth[lvl], Capacity: d.capacity[lvl]})
+		return
+	}
+	if cctx == nil {
+		cctx = context.Background()
+	}
+	deadline := call.Deadline
+	if dl, ok := cctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+		deadline = dl
+	}
+	var rctx context.Context
+	var cancel context.CancelFunc
+	if !call.Deadline.IsZero() {
+		rctx, cancel = context.WithDeadline(cctx, call.Deadline)
+	} else {
+		rctx, cancel = context.WithCancel(cctx)
+	}
+	e := &entry{id: id, req: req, call: call, p: p, level: lvl, replyCh: ch, replyPID: pid, ctx: rctx, cancel: cancel,
+		emit: emit, admitted: now, deadline: deadline, attempt: 1}
+	d.entries[id] = e
+	d.admitted[lvl]++
+	d.budget.admitted()
+	if !deadline.IsZero() {
+		if !deadline.After(now) {
+			d.expire(ctx, e)
+			return
+		}
+		e.timerGen++
+		e.deadlineTimer = d.arm(e, deadline.Sub(now), timerDeadline)
+	}
+	d.enqueue(e, false)
+	d.pump(ctx, p)
+}
+
+// shedFor makes room at a full HIGH level by evicting the newest LOW
+// request, when configured.
+func (d *Dispatcher) shedFor(ctx actor.Context, lvl int) bool {
+	if lvl != 0 || !d.cfg.Queue.ShedLow || d.depth[2] == 0 {
+		return false
+	}
+	var victim *entry
+	for _, p := range d.provs {
+		if b := p.levels[2].back(); b != nil && (victim == nil || b.enqueued.After(victim.enqueued)) {
+			victim = b
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	d.dequeue(victim)
+	d.rejected[2]++
+	d.finish(ctx, victim, &messages.QueueFullError{RequestID: victim.id, Priority: messages.Low, Depth: d.depth[2], Capacity: d.capacity[2]})
+	// Shedding moves the load from LOW to HIGH; the HIGH level itself must
+	// still have room.
+	return d.depth[0] < d.capacity[0]
+}
+
+func (d *Dispatcher) arm(e *entry, after time.Duration, kind dispatcherTimerKind) interface{ Stop() bool } {
+	msg := &dispatcherTimer{id: e.id, gen: e.timerGen, kind: kind}
+	root, self := d.rootSender(), d.self
+	return d.env.Clock.AfterFunc(after, func() { root.Send(self, msg) })
+}
+
+// rootSender is set by the supervisor; timers send through the root context
+// rather than the actor context, which must not be touched off its goroutine.
+func (d *Dispatcher) rootSender() *actor.RootContext { return d.env.Root }
+
+func (d *Dispatcher) enqueue(e *entry, front bool) {
+	e.state = stateQueued
+	q := &e.p.levels[e.level]
+	e.inQueue = q
+	e.waitFrom = d.now()
+	if front {
+		q.pushFront(e)
+	} else {
+		e.enqueued = d.now()
+		q.pushBack(e)
+	}
+	e.p.depth[e.level]++
+	d.depth[e.level]++
+}
+
+// dequeue removes a queued entry (it stays as a tombstone in its fifo).
+func (d *Dispatcher) dequeue(e *entry) {
+	if e.state != stateQueued {
+		return
+	}
+	e.inQueue = nil
+	e.state = stateDone
+	e.p.depth[e.level]--
+	d.depth[e.level]--
+}
+
+// next picks the provider's next entry: HIGH first, then NORMAL, then LOW,
+// except that a LOW entry older than AgingAfter competes with NORMAL by age.
+func (d *Dispatcher) next(p *provQueue, now time.Time) *entry {
+	if e := p.levels[0].popFront(); e != nil {
+		return e
+	}
+	n, l := p.levels[1].front(), p.levels[2].front()
+	if l != nil && d.cfg.Queue.AgingAfter > 0 && now.Sub(l.enqueued) >= d.cfg.Queue.AgingAfter &&
+		(n == nil || l.enqueued.Before(n.enqueued)) {
+		return p.levels[2].popFront()
+	}
+	if n != nil {
+		return p.levels[1].popFront()
+	}
+	return p.levels[2].popFront()
+}
+
+func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
+	if !d.attached || p.pid == nil {
+		return
+	}
+	now := d.now()
+	for p.credits() > 0 && p.queued() > 0 {
+		e := d.next(p, now)
+		if e == nil {
+			break
+		}
+		e.inQueue = nil
+		e.p.depth[e.level]--
+		d.depth[e.level]--
+		w := now.Sub(e.waitFrom)
+		e.queuedFor += w
+		if e.attempt == 1 {
+			d.wait[e.level].Observe(w)
+		}
+		e.state = stateInFlight
+		p.inflight++
+		p.sent++
+		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline})
+	}
+	// A provider whose keys are cooling cannot take the queue's requests
+	// before retryAt: fail those whose deadline comes first.
+	if p.credits() <= 0 && !p.retryAt.IsZero() && p.retryAt.After(now) {
+		for lvl := range p.levels {
+			q := &p.levels[lvl]
+			for i := 0; i < q.n; i++ {
+				e := q.buf[(q.head+i)%len(q.buf)]
+				if e != nil && e.state == stateQueued && e.inQueue == q && !e.deadline.IsZero() && e.deadline.Before(p.retryAt) {
+					d.dequeue(e)
+					d.finish(ctx, e, &messages.RateLimitedError{RequestID: e.id, Provider: p.name, RetryAt: p.retryAt})
+				}
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) onCapacity(ctx actor.Context, m *capacity) {
+	p := d.provs[m.provider]
+	if p == nil || m.seq < p.capSeq {
+		return
+	}
+	p.capSeq, p.free, p.received, p.mode, p.retryAt = m.seq, m.free, m.received, m.mode, m.retryAt
+	if len(p.parked) > 0 && (m.free > 0 || m.mode == capFailFast) {
+		parked := p.parked
+		p.parked = nil
+		for i := len(parked) - 1; i >= 0; i-- {
+			if parked[i].state == stateParked {
+				d.enqueue(parked[i], true)
+			}
+		}
+	}
+	d.pump(ctx, p)
+}
+
+func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
+	p := d.provs[m.provider]
+	e := d.entries[m.id]
+	if e == nil || e.state != stateInFlight || e.attempt != m.attempt {
+		return // answered already (cancelled, aborted) or a stale attempt
+	}
+	p.inflight--
+	switch {
+	case m.bounced:
+		if e.call.Key != "" || e.call.Endpoint != "" {
+			e.state = stateParked
+			p.parked = append(p.parked, e)
+		} else {
+			d.enqueue(e, true)
+		}
+	case m.err == nil:
+		d.succeed(ctx, e, m.resp)
+	default:
+		d.retryOrFail(ctx, e, m)
+	}
+	d.maybeDrained()
+	d.pump(ctx, p)
+}
+
+func (d *Dispatcher) succeed(ctx actor.Context, e *entry, resp messages.Response) {
+	meta := resp.ResponseMeta()
+	meta.RequestID = e.id
+	meta.Attempts = e.attempt
+	meta.Latency = d.now().Sub(e.admitted)
+	meta.Queued = e.queuedFor
+	d.finish(ctx, e, resp)
+}
+
+func (d *Dispatcher) retryOrFail(ctx actor.Context, e *entry, m *attemptDone) {
+	var ue *messages.UpstreamError
+	if !errors.As(m.err, &ue) {
+		d.finish(ctx, e, m.err)
+		return
+	}
+	ue.Attempts = e.attempt
+	now := d.now()
+	switch {
+	case ue.Class == messages.ClassCancelled || e.ctx.Err() != nil:
+		d.finishCtx(ctx, e, ue)
+		return
+	case !ue.Retryable() || m.chunks > 0 || e.attempt >= d.cfg.Retry.MaxAttempts:
+		d.finish(ctx, e, ue)
+		return
+	}
+	var delay time.Duration
+	if m.rotate {
+		e.avoidKey = m.keyLabel
+	} else {
+		delay = d.cfg.Retry.backoff(e.attempt, ue.RetryAfter)
+	}
+	if !e.deadline.IsZero() && !now.Add(delay).Before(e.deadline) {
+		d.finish(ctx, e, ue)
+		return
+	}
+	if !d.budget.take(now) {
+		d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrRetryBudget, Last: ue})
+		return
+	}
+	e.attempt++
+	e.p.handle.Counters.Retries.Add(1)
+	d.env.Events.Publish(&messages.RequestRetried{Time: now, RequestID: e.id, Provider: e.call.Provider, Attempt: e.attempt, Delay: delay, Status: ue.Status, Class: ue.Class})
+	if delay <= 0 {
+		d.enqueue(e, true)
+		return
+	}
+	e.state = stateBackoff
+	d.backoffN++
+	e.timerGen++
+	e.backoffTimer = d.arm(e, delay, timerBackoff)
+}
+
+func (d *Dispatcher) onTimer(ctx actor.Context, m *dispatcherTimer) {
+	e := d.entries[m.id]
+	if e == nil {
+		return
+	}
+	switch m.kind {
+	case timerDeadline:
+		if e.state == stateQueued || e.state == stateBackoff || e.state == stateParked {
+			d.expire(ctx, e)
+		}
+	case timerBackoff:
+		if e.state == stateBackoff && m.gen == e.timerGen {
+			d.backoffN--
+			d.enqueue(e, true)
+			d.pump(ctx, e.p)
+		}
+	}
+}
+
+func (d *Dispatcher) expire(ctx actor.Context, e *entry) {
+	now := d.now()
+	if e.state == stateBackoff {
+		d.backoffN--
+	}
+	d.dequeue(e)
+	d.expired[e.level]++
+	d.env.Events.Publish(&messages.RequestExpired{Time: now, RequestID: e.id, Provider: e.call.Provider, Priority: e.call.Priority, Waited: now.Sub(e.admitted)})
+	d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrDeadline, Cause: context.DeadlineExceeded, Detail: "deadline passed before the request could be sent"})
+}
+
+func (d *Dispatcher) cancelRequest(ctx actor.Context, id string) {
+	e := d.entries[id]
+	if e == nil {
+		return
+	}
+	if e.state == stateBackoff {
+		d.backoffN--
+	}
+	if e.state == stateInFlight {
+		e.p.inflight--
+	}
+	d.dequeue(e)
+	d.finish(ctx, e, &messages.RequestError{RequestID: id, Provider: e.call.Provider, Kind: context.Canceled, Detail: "cancelled by the caller"})
+	d.maybeDrained()
+}
+
+// finishCtx answers with the context's own error when the caller's context
+// ended, so errors.Is(err, context.Canceled/DeadlineExceeded) holds.
+func (d *Dispatcher) finishCtx(ctx actor.Context, e *entry, last *messages.UpstreamError) {
+	cause := e.ctx.Err()
+	kind := error(context.Canceled)
+	if errors.Is(cause, context.DeadlineExceeded) {
+		kind = messages.ErrDeadline
+	}
+	if cause == nil {
+		cause = context.Canceled
+	}
+	d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: kind, Cause: cause, Last: last})
+}
+
+// finish sends the terminal answer and forgets the entry. Every admitted
+// request passes here exactly once.
+func (d *Dispatcher) finish(ctx actor.Context, e *entry, answer any) {
+	if e.state == stateQueued {
+		d.dequeue(e)
+	}
+	e.state = stateDone
+	delete(d.entries, e.id)
+	if e.deadlineTimer != nil {
+		e.deadlineTimer.Stop()
+	}
+	if e.backoffTimer != nil {
+		e.backoffTimer.Stop()
+	}
+	e.cancel()
+	if err, ok := answer.(error); ok {
+		answer = &messages.Failure{RequestID: e.id, Err: err}
+	}
+	d.reply(ctx, e.replyCh, e.replyPID, answer)
+}
+
+func (d *Dispatcher) beginShutdown(ctx actor.Context, drained chan struct{}) {
+	d.shutdown = true
+	d.drained = drained
+	for _, e := range d.entries {
+		if e.state == stateQueued || e.state == stateBackoff || e.state == stateParked {
+			d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "not started before shutdown"})
+		}
+	}
+	d.backoffN = 0
+	d.maybeDrained()
+}
+
+func (d *Dispatcher) maybeDrained() {
+	if d.drained == nil || len(d.entries) > 0 {
+		return
+	}
+	close(d.drained)
+	d.drained = nil
+}
+
+func (d *Dispatcher) abort(ctx actor.Context) {
+	d.shutdown = true
+	for _, e := range d.entries {
+		d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "aborted at shutdown"})
+	}
+	d.backoffN = 0
+	d.maybeDrained()
+}
+
+func (d *Dispatcher) status() *messages.QueueStatus {
+	now := d.now()
+	st := &messages.QueueStatus{Time: now, PerProvider: map[string][3]int{}, Backoff: d.backoffN, RetryBudget: d.budget.available(now)}
+	for i := range st.Levels {
+		l := &st.Levels[i]
+		l.Priority = messages.PriorityAt(i)
+		l.Depth, l.Capacity = d.depth[i], d.capacity[i]
+		l.Admitted, l.Rejected, l.Expired = d.admitted[i], d.rejected[i], d.expired[i]
+		l.WaitP50, l.WaitP99 = d.wait[i].Quantile(0.5), d.wait[i].Quantile(0.99)
+	}
+	for name, p := range d.provs {
+		st.PerProvider[name] = p.depth
+		st.InFlight += p.inflight
+		for i := range p.levels {
+			if h := p.levels[i].front(); h != nil {
+				if w := now.Sub(h.enqueued); w > st.Levels[i].OldestWait {
+					st.Levels[i].OldestWait = w
+				}
+			}
+		}
+	}
+	return st
+}
+
+func quote(s string) string { return "\"" + s + "\"" }

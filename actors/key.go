@@ -1,0 +1,112 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// keyHandle is what a key actor may touch of its key: immutable fields and
+// atomics. The provider owns the rest of keyState.
+type keyHandle struct {
+	epIdx, keyIdx int
+	label         string
+	cred          providers.Credential
+	counters      *Counters
+	rateLimit     *atomic.Pointer[messages.RateLimit]
+}
+
+// Key is the actor of one API key. It runs each attempt in a tracked
+// goroutine (never blocking its mailbox), then accounts for the result,
+// records the upstream's rate-limit headers, tells its breaker how the
+// endpoint did and its provider how the call ended.
+type Key struct {
+	h        keyHandle
+	spec     *EndpointSpec
+	provider string
+	adapter  providers.Adapter
+	env      *Env
+	provPID  *actor.PID
+}
+
+// Receive handles one message.
+func (k *Key) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *execute:
+		if h := k.env.Hooks; h != nil && h.KeyPanic != nil && h.KeyPanic(m.d.id) {
+			panic(fmt.Sprintf("injected panic in key %s", k.h.label))
+		}
+		k.start(ctx, m)
+	case *callFinished:
+		if h := k.env.Hooks; h != nil && h.KeyPanicOnResult != nil && h.KeyPanicOnResult(m.x.d.id) {
+			panic(fmt.Sprintf("injected panic in key %s", k.h.label))
+		}
+		k.finished(ctx, m)
+	}
+}
+
+func (k *Key) start(ctx actor.Context, x *execute) {
+	k.h.counters.Start(x.started)
+	self, root, env := ctx.Self(), k.env.Root, k.env
+	call := &providers.Call{
+		Request: x.d.req, RequestID: x.d.id, Attempt: x.d.attempt, Provider: k.provider,
+		Endpoint: k.spec.Name, BaseURL: k.spec.BaseURL, Headers: k.spec.Headers,
+		Key: k.h.cred, Emit: x.d.emit, Client: env.Client,
+	}
+	adapter, cctx := k.adapter, x.d.ctx
+	env.Calls.Go(func() {
+		resp, err := runAdapter(cctx, adapter, call)
+		root.Send(self, &callFinished{callID: x.callID, x: x, resp: resp, err: err, result: call.Result, latency: env.Clock.Now().Sub(x.started)})
+	})
+}
+
+// runAdapter performs the call and turns every failure, a panic included,
+// into an *UpstreamError.
+func runAdapter(ctx context.Context, a providers.Adapter, call *providers.Call) (resp messages.Response, ue *messages.UpstreamError) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, ue = nil, call.Fail(messages.ClassInternal, call.Result.Status, fmt.Sprintf("adapter panic: %v", r), messages.ErrInternal)
+		}
+	}()
+	r, err := a.Do(ctx, call)
+	if err == nil {
+		if r == nil {
+			return nil, call.Fail(messages.ClassInternal, call.Result.Status, "adapter returned no response", messages.ErrInternal)
+		}
+		return r, nil
+	}
+	return nil, providers.ContextError(ctx, call, err, messages.ClassInternal, "")
+}
+
+func (k *Key) finished(ctx actor.Context, m *callFinished) {
+	ok := m.err == nil
+	class := messages.ClassUnknown
+	errText := ""
+	if !ok {
+		class = m.err.Class
+		errText = m.err.Error()
+	}
+	k.h.counters.Finish(ok, class, m.result.Usage, m.latency, errText)
+	if m.result.RateLimit.Known {
+		rl := m.result.RateLimit
+		k.h.rateLimit.Store(&rl)
+	}
+	obs := &observe{gen: m.x.epGen, probe: m.x.d.probe, class: class}
+	if !ok {
+		obs.failure = class.BreakerFailure()
+		obs.retryAfter = m.err.RetryAfter
+	}
+	ctx.Send(ctx.Parent(), obs)
+	ctx.Send(k.provPID, &keyOutcome{callID: m.callID, keyIdx: k.h.keyIdx, epIdx: k.h.epIdx, resp: m.resp, err: m.err, result: m.result, latency: m.latency})
+}
+
+var _ actor.Actor = (*Key)(nil)
+
+// keyLatency is a helper for tests.
+func keyLatency(start, end time.Time) time.Duration { return end.Sub(start) }

@@ -1,0 +1,179 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// Submit is how the Go facade hands a request to the dispatcher: the answer
+// goes to Reply (buffered, never blocks the dispatcher) and, for streams, the
+// chunks to Emit. Actors send the bare request with ctx.Request instead.
+type Submit struct {
+	Req messages.Request
+	// Ctx is the caller's context; its deadline bounds the request and its
+	// cancellation aborts the upstream call. The caller sends a
+	// messages.Cancel when it gives up, so the dispatcher answers at once.
+	Ctx   context.Context
+	Reply chan<- any
+	// Emit delivers a stream chunk and reports false once the caller is gone.
+	Emit func(*messages.StreamChunk) bool
+}
+
+// dispatch hands one attempt of a request to a provider.
+type dispatch struct {
+	id       string
+	req      messages.Request
+	ctx      context.Context
+	emit     func(*messages.StreamChunk) bool
+	attempt  int
+	avoidKey string
+	deadline time.Time
+	// probe is set by the provider when the attempt is a HALF-OPEN probe.
+	probe bool
+}
+
+// capacityMode tells the dispatcher how to treat a provider.
+type capacityMode uint8
+
+const (
+	// capNormal: send up to Free requests.
+	capNormal capacityMode = iota
+	// capFailFast: send everything; the provider answers each with an error
+	// at once (every endpoint OPEN, or every key disabled).
+	capFailFast
+)
+
+// capacity is a provider's standing offer to the dispatcher.
+type capacity struct {
+	provider string
+	// free is how many more requests the provider can place now, counting
+	// only the dispatches it had received when it wrote this.
+	free int
+	// received counts dispatches the provider had received.
+	received uint64
+	mode     capacityMode
+	// retryAt is when a provider with no free slot expects one (cooling
+	// keys); zero if unknown.
+	retryAt time.Time
+	// seq orders capacity messages of one provider.
+	seq uint64
+}
+
+// attemptDone is a provider's report of one attempt.
+type attemptDone struct {
+	provider string
+	id       string
+	attempt  int
+	resp     messages.Response
+	err      error
+	// bounced: the provider could not place the request; requeue it at the
+	// front without counting an attempt.
+	bounced bool
+	// rotate: a key-level 429 while another key is usable; retry at once.
+	rotate   bool
+	keyLabel string
+	chunks   int
+}
+
+// execute asks a key actor to run one attempt.
+type execute struct {
+	callID  uint64
+	d       *dispatch
+	spec    *EndpointSpec
+	epIdx   int
+	keyIdx  int
+	epGen   uint64
+	started time.Time
+}
+
+// callFinished is what the HTTP goroutine reports to its key actor.
+type callFinished struct {
+	callID  uint64
+	x       *execute
+	resp    messages.Response
+	err     *messages.UpstreamError
+	result  providers.CallResult
+	latency time.Duration
+}
+
+// keyOutcome is what a key actor reports to its provider.
+type keyOutcome struct {
+	callID  uint64
+	keyIdx  int
+	epIdx   int
+	resp    messages.Response
+	err     *messages.UpstreamError
+	result  providers.CallResult
+	latency time.Duration
+}
+
+// observe tells a breaker how an attempt on its endpoint went.
+type observe struct {
+	gen        uint64
+	failure    bool
+	class      messages.ErrorClass
+	retryAfter time.Duration
+	probe      bool
+}
+
+// breakerClosed tells the provider a HALF-OPEN breaker closed.
+type breakerClosed struct {
+	epIdx int
+	gen   uint64
+}
+
+// breakerReady tells the provider a breaker incarnation is up and its keys
+// are spawned.
+type breakerReady struct {
+	epIdx int
+	gen   uint64
+	keys  []*actor.PID
+}
+
+// BreakerTripped is the failure reason a breaker escalates to its provider
+// when it opens.
+type BreakerTripped struct {
+	Endpoint   string
+	Reason     string
+	RetryAfter time.Duration
+}
+
+func (b *BreakerTripped) String() string { return "breaker tripped: " + b.Reason }
+
+// cooldownElapsed is the provider's timer for restarting an OPEN breaker.
+type cooldownElapsed struct {
+	epIdx int
+	gen   uint64
+}
+
+// recheck is the provider's timer for cooling keys.
+type recheck struct{ gen uint64 }
+
+// getNode asks a provider for its snapshot.
+type getNode struct{}
+
+// timerFired is the dispatcher's timer (deadline or backoff).
+type timerFired struct {
+	id  string
+	gen uint64
+}
+
+// blockedUntilTick re-evaluates a provider whose keys were cooling.
+type pumpTick struct{ provider string }
+
+// Shutdown starts a graceful stop of the dispatcher: refuse new requests,
+// answer queued and backing-off ones ErrShuttingDown, let in-flight ones
+// finish. Drained is closed when nothing is in flight.
+type Shutdown struct {
+	Drained chan struct{}
+}
+
+// Abort answers every in-flight request ErrShuttingDown and cancels its call.
+type Abort struct {
+	Done chan struct{}
+}

@@ -1,0 +1,509 @@
+package actors
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// Provider is the actor of one provider. It routes each attempt to an
+// endpoint whose breaker admits it and a key with headroom, keeps the
+// durable health state (breaker mirror, cooldowns, key health, in-flight
+// counts), and supervises its breakers: a trip opens the endpoint, and after
+// the cooldown (and once the endpoint's calls have drained) the provider
+// restarts the breaker into HALF-OPEN.
+type Provider struct {
+	*providerState
+	inits []*atomic.Pointer[breakerInit]
+}
+
+// ProviderHandleOut gives the supervisor what it needs of a provider.
+type ProviderHandleOut struct {
+	Producer actor.Producer
+	Counters *Counters
+}
+
+// NewProviderProducer returns a Props producer whose instances share one
+// durable state; dispatcher is where attempts are reported.
+func NewProviderProducer(spec ProviderSpec, env *Env, counters *Counters, dispatcher *actor.PID) actor.Producer {
+	if spec.Breaker.HalfOpenProbes <= 0 {
+		spec.Breaker.HalfOpenProbes = 1
+	}
+	st := newProviderState(spec, env, counters)
+	st.dispatcher = dispatcher
+	inits := make([]*atomic.Pointer[breakerInit], len(st.endpoints))
+	for i := range inits {
+		inits[i] = &atomic.Pointer[breakerInit]{}
+	}
+	return func() actor.Actor { return &Provider{providerState: st, inits: inits} }
+}
+
+// Receive handles one message.
+func (p *Provider) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		p.started(ctx)
+	case *dispatch:
+		p.route(ctx, m)
+	case *keyOutcome:
+		p.outcome(ctx, m)
+	case *breakerReady:
+		ep := p.endpoints[m.epIdx]
+		if m.gen != ep.gen {
+			return
+		}
+		for i, pid := range m.keys {
+			ep.keys[i].pid = pid
+		}
+		ep.ready = true
+		p.publish()
+	case *breakerClosed:
+		ep := p.endpoints[m.epIdx]
+		if m.gen != ep.gen || ep.state != messages.HalfOpen {
+			return
+		}
+		p.transition(ep, messages.Closed, "probe succeeded")
+		ep.trips = 0
+		p.publish()
+	case *cooldownElapsed:
+		ep := p.endpoints[m.epIdx]
+		if m.gen != ep.cooldownGen || ep.state != messages.Open {
+			return
+		}
+		ep.restartDue = true
+		p.tryRestart(ctx, ep)
+	case *recheck:
+		if m.gen == p.recheckGen {
+			p.recheckAt = time.Time{}
+			p.publish()
+		}
+	case *getNode:
+		ctx.Respond(p.snapshot())
+	}
+}
+
+func (p *Provider) started(ctx actor.Context) {
+	p.self = ctx.Self()
+	p.incarnation++
+	if p.incarnation > 1 {
+		// The provider was restarted: its breakers and keys were stopped with
+		// it, so calls still in flight will report to nobody. Hand them back
+		// for a retry (the upstream may have seen them: at-least-once).
+		for id, rec := range p.calls {
+			delete(p.calls, id)
+			rec.key.inflight--
+			rec.ep.inflight--
+			t := true
+			ue := &messages.UpstreamError{RequestID: rec.d.id, Provider: p.spec.Name, Endpoint: rec.ep.spec.Name, Key: rec.key.label,
+				Class: messages.ClassInternal, Message: "provider restarted during the call", ShouldRetry: &t, Cause: messages.ErrInternal}
+			p.counters.Finish(false, messages.ClassInternal, messages.Usage{}, 0, ue.Error())
+			rec.ep.counters.Finish(false, messages.ClassInternal, messages.Usage{}, 0, ue.Error())
+			ctx.Send(p.dispatcher, &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, err: ue})
+		}
+	}
+	for _, ep := range p.endpoints {
+		state := ep.state
+		if p.incarnation > 1 && state != messages.Open {
+			state = messages.HalfOpen // we crashed: probe carefully
+			ep.state, ep.probes = messages.HalfOpen, 0
+		}
+		ep.gen++
+		ep.ready = false
+		p.inits[ep.idx].Store(&breakerInit{gen: ep.gen, state: state})
+		handles := make([]keyHandle, len(ep.keys))
+		for i, k := range ep.keys {
+			handles[i] = keyHandle{epIdx: ep.idx, keyIdx: i, label: k.label, cred: k.spec.Cred, counters: k.counters, rateLimit: &k.rateLimit}
+		}
+		tmpl := Breaker{epIdx: ep.idx, endpoint: ep.spec.Name, cfg: p.spec.Breaker, env: p.env, keys: handles, spec: ep.spec,
+			provider: p.spec.Name, adapter: p.spec.Adapter, provPID: ctx.Self()}
+		props := actor.PropsFromProducer(newBreakerProducer(p.inits[ep.idx], tmpl))
+		pid, err := ctx.SpawnNamed(props, "breaker-"+sanitize(ep.spec.Name))
+		if err != nil {
+			pid = ctx.Spawn(props)
+		}
+		ep.pid = pid
+	}
+	p.publish()
+}
+
+// route places one attempt, or answers it at once, or bounces it.
+func (p *Provider) route(ctx actor.Context, d *dispatch) {
+	p.received++
+	now := p.env.Clock.Now()
+	call := d.req.CallInfo()
+	if call.Key != "" && !p.hasKey(call.Key) {
+		p.answer(ctx, d, &messages.RequestError{RequestID: d.id, Provider: p.spec.Name, Kind: messages.ErrInvalidRequest, Detail: "no key labelled " + quote(call.Key)})
+		return
+	}
+	if call.Endpoint != "" && p.endpointByName(call.Endpoint) == nil {
+		p.answer(ctx, d, &messages.RequestError{RequestID: d.id, Provider: p.spec.Name, Kind: messages.ErrInvalidRequest, Detail: "no endpoint named " + quote(call.Endpoint)})
+		return
+	}
+	allOpen, allDisabled := true, true
+	var reopen time.Time
+	var reopenEp string
+	for _, ep := range p.endpoints {
+		if call.Endpoint != "" && ep.spec.Name != call.Endpoint {
+			continue
+		}
+		if ep.state == messages.Open {
+			if reopen.IsZero() || ep.reopenAt.Before(reopen) {
+				reopen, reopenEp = ep.reopenAt, ep.spec.Name
+			}
+			continue
+		}
+		allOpen = false
+		for _, k := range ep.keys {
+			if !k.disabled && (call.Key == "" || k.label == call.Key) {
+				allDisabled = false
+			}
+		}
+		ok, probe := ep.admits(p.spec.Breaker.HalfOpenProbes)
+		if !ok {
+			continue
+		}
+		k := pickKey(ep, p.spec.Strategy, now, call.Key, d.avoidKey)
+		if k == nil {
+			continue
+		}
+		p.start(ctx, d, ep, k, probe, now)
+		return
+	}
+	switch {
+	case allOpen:
+		p.answer(ctx, d, &messages.CircuitOpenError{RequestID: d.id, Provider: p.spec.Name, Endpoint: reopenEp, ReopenAt: reopen})
+	case allDisabled:
+		p.answer(ctx, d, &messages.RequestError{RequestID: d.id, Provider: p.spec.Name, Kind: messages.ErrNoUsableKey, Detail: "every key is disabled after authentication failures"})
+	default:
+		ctx.Send(p.dispatcher, &attemptDone{provider: p.spec.Name, id: d.id, attempt: d.attempt, bounced: true})
+		p.publish()
+	}
+}
+
+func (p *Provider) answer(ctx actor.Context, d *dispatch, err error) {
+	ctx.Send(p.dispatcher, &attemptDone{provider: p.spec.Name, id: d.id, attempt: d.attempt, err: err})
+	p.publish()
+}
+
+func (p *Provider) start(ctx actor.Context, d *dispatch, ep *endpointState, k *keyState, probe bool, now time.Time) {
+	p.nextCall++
+	id := p.nextCall
+	d.probe = probe
+	p.calls[id] = &callRecord{d: d, ep: ep, key: k, epGen: ep.gen, probe: probe}
+	k.inflight++
+	ep.inflight++
+	if probe {
+		ep.probes++
+	}
+	if k.rpm != nil {
+		k.rpm.AllowN(now, 1)
+	}
+	p.counters.Start(now)
+	ep.counters.Start(now)
+	ctx.Send(k.pid, &execute{callID: id, d: d, spec: ep.spec, epIdx: ep.idx, keyIdx: k.idx, epGen: ep.gen, started: now})
+	p.publish()
+}
+
+// outcome accounts for a finished attempt and reports it to the dispatcher.
+func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
+	rec := p.calls[m.callID]
+	if rec == nil {
+		return // failed over at a provider restart
+	}
+	delete(p.calls, m.callID)
+	now := p.env.Clock.Now()
+	ep, k := rec.ep, rec.key
+	k.inflight--
+	ep.inflight--
+	ok := m.err == nil
+	class, text := messages.ClassUnknown, ""
+	if !ok {
+		class, text = m.err.Class, m.err.Error()
+	}
+	p.counters.Finish(ok, class, m.result.Usage, m.latency, text)
+	ep.counters.Finish(ok, class, m.result.Usage, m.latency, text)
+	if k.tpm != nil {
+		if n := m.result.Usage.Total(); n > 0 {
+			k.tpm.ReserveN(now, min(n, k.spec.TPM))
+		}
+	}
+	if rec.probe && class == messages.ClassCancelled && ep.gen == rec.epGen {
+		ep.probes-- // a cancelled probe proved nothing; let another go
+	}
+	done := &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, keyLabel: k.label, chunks: m.result.ChunksSent}
+	if ok {
+		meta := m.resp.ResponseMeta()
+		meta.Provider, meta.Endpoint, meta.Key = p.spec.Name, ep.spec.Name, k.label
+		meta.UpstreamRequestID = m.result.UpstreamRequestID
+		done.resp = m.resp
+		p.keyHealthFromHeaders(ep, k, m.result.RateLimit, now, rec.d.id)
+	} else {
+		done.err = m.err
+		switch class {
+		case messages.ClassAuth:
+			if !k.disabled {
+				k.disabled = true
+				p.env.Events.Publish(&messages.KeyDisabled{Time: now, Provider: p.spec.Name, Endpoint: ep.spec.Name, Key: k.label, Status: m.err.Status, RequestID: rec.d.id})
+			}
+			// Another key may well work: retry there at once.
+			t := true
+			m.err.ShouldRetry = &t
+			done.rotate = p.otherKeyUsable(k)
+			if !done.rotate {
+				m.err.ShouldRetry = nil
+			}
+		case messages.ClassRateLimited:
+			until := now.Add(m.err.RetryAfter)
+			if m.err.RetryAfter <= 0 {
+				until = now.Add(time.Second)
+			}
+			if rl := m.result.RateLimit; rl.Known {
+				if rl.RemainingRequests == 0 && rl.ResetRequests.After(until) {
+					until = rl.ResetRequests
+				}
+				if rl.RemainingTokens == 0 && rl.ResetTokens.After(until) {
+					until = rl.ResetTokens
+				}
+			}
+			p.cool(ep, k, until, "429 rate limited", rec.d.id, now)
+			done.rotate = p.otherKeyUsable(k)
+		}
+	}
+	ctx.Send(p.dispatcher, done)
+	if ep.inflight == 0 {
+		p.tryRestart(ctx, ep)
+	}
+	p.publish()
+}
+
+// keyHealthFromHeaders cools a key whose upstream window is exhausted, before
+// the upstream has to answer 429.
+func (p *Provider) keyHealthFromHeaders(ep *endpointState, k *keyState, rl messages.RateLimit, now time.Time, id string) {
+	if !rl.Known {
+		return
+	}
+	if rl.RemainingRequests == 0 && rl.ResetRequests.After(now) {
+		p.cool(ep, k, rl.ResetRequests, "request window exhausted", id, now)
+	}
+	if rl.RemainingTokens == 0 && rl.ResetTokens.After(now) {
+		p.cool(ep, k, rl.ResetTokens, "token window exhausted", id, now)
+	}
+}
+
+func (p *Provider) cool(ep *endpointState, k *keyState, until time.Time, reason, id string, now time.Time) {
+	if !until.After(k.coolingUntil) {
+		return
+	}
+	k.coolingUntil = until
+	p.env.Events.Publish(&messages.KeyCooldown{Time: now, Provider: p.spec.Name, Endpoint: ep.spec.Name, Key: k.label, Until: until, Reason: reason, RequestID: id})
+}
+
+// otherKeyUsable reports whether a key other than k could take a call now
+// or is merely busy (not cooling, not disabled) on an admitting endpoint.
+func (p *Provider) otherKeyUsable(k *keyState) bool {
+	now := p.env.Clock.Now()
+	for _, ep := range p.endpoints {
+		if ep.state == messages.Open {
+			continue
+		}
+		for _, o := range ep.keys {
+			if o == k || o.disabled {
+				continue
+			}
+			if at, ok := o.availableAt(now); ok && at.IsZero() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// HandleFailure supervises the breakers. A trip (*BreakerTripped) opens the
+// endpoint for an exponential, capped, jittered cooldown that is never
+// shorter than the upstream's Retry-After; a panic (a bug) opens it with no
+// cooldown. Either way the breaker is restarted into HALF-OPEN once the
+// cooldown has elapsed and its in-flight calls have finished. Requests are
+// never parked in the suspended breaker: routing skips OPEN endpoints.
+func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ interface{}) {
+	var ep *endpointState
+	for _, e := range p.endpoints {
+		if e.pid != nil && e.pid.Equal(child) {
+			ep = e
+		}
+	}
+	if ep == nil {
+		sup.RestartChildren(child)
+		return
+	}
+	now := p.env.Clock.Now()
+	ep.sup = sup
+	var cooldown time.Duration
+	why := fmt.Sprint(reason)
+	if t, ok := reason.(*BreakerTripped); ok {
+		ep.trips++
+		cooldown = p.spec.Cooldown(ep.trips, t.RetryAfter)
+		why = t.Reason
+	} else {
+		p.env.Events.Publish(&messages.ActorRestarted{Time: now, Actor: child.Id, Reason: why})
+	}
+	ep.reopenAt = now.Add(cooldown)
+	p.transition(ep, messages.Open, why)
+	ep.cooldownGen++
+	gen, self, root, idx := ep.cooldownGen, p.self, sys.Root, ep.idx
+	p.env.Clock.AfterFunc(cooldown, func() { root.Send(self, &cooldownElapsed{epIdx: idx, gen: gen}) })
+	p.publishVia(sys.Root)
+}
+
+func (p *Provider) tryRestart(ctx actor.Context, ep *endpointState) {
+	if !ep.restartDue || ep.inflight > 0 {
+		return
+	}
+	ep.restartDue = false
+	ep.gen++
+	ep.probes = 0
+	ep.ready = false
+	ep.restarts++
+	p.inits[ep.idx].Store(&breakerInit{gen: ep.gen, state: messages.HalfOpen})
+	p.transition(ep, messages.HalfOpen, "cooldown elapsed; restarted by supervisor")
+	sup := ep.sup
+	if sup == nil {
+		sup = ctx.(actor.Supervisor)
+	}
+	sup.RestartChildren(ep.pid)
+	p.env.Events.Publish(&messages.ActorRestarted{Time: p.env.Clock.Now(), Actor: ep.pid.Id, Reason: "cooldown elapsed"})
+}
+
+func (p *Provider) transition(ep *endpointState, to messages.BreakerState, reason string) {
+	from := ep.state
+	ep.state = to
+	p.env.Events.Publish(&messages.BreakerStateChanged{Time: p.env.Clock.Now(), Provider: p.spec.Name, Endpoint: ep.spec.Name,
+		From: from, To: to, Reason: reason, ReopenAt: ep.reopenAt, Trips: ep.trips})
+}
+
+// publish sends the dispatcher the provider's capacity when it changed.
+func (p *Provider) publish() { p.publishVia(p.env.Root) }
+
+func (p *Provider) publishVia(root *actor.RootContext) {
+	now := p.env.Clock.Now()
+	c := capacity{provider: p.spec.Name, received: p.received}
+	allOpen, allDisabled := true, true
+	var earliest time.Time
+	for _, ep := range p.endpoints {
+		if ep.state == messages.Open {
+			continue
+		}
+		allOpen = false
+		if !ep.ready {
+			allDisabled = false
+			continue
+		}
+		slots := unlimited
+		if ep.state == messages.HalfOpen {
+			slots = p.spec.Breaker.HalfOpenProbes - ep.probes
+		}
+		free := 0
+		for _, k := range ep.keys {
+			if k.disabled {
+				continue
+			}
+			allDisabled = false
+			if at, _ := k.availableAt(now); !at.IsZero() {
+				if earliest.IsZero() || at.Before(earliest) {
+					earliest = at
+				}
+				continue
+			}
+			free += max(0, k.maxInFlight()-k.inflight)
+		}
+		c.free += max(0, min(free, slots))
+	}
+	c.free = min(c.free, unlimited)
+	if allOpen || allDisabled {
+		c.mode = capFailFast
+	}
+	if c.free == 0 && !earliest.IsZero() {
+		c.retryAt = earliest
+		if p.recheckAt.IsZero() || earliest.Before(p.recheckAt) {
+			p.recheckGen++
+			p.recheckAt = earliest
+			gen, self := p.recheckGen, p.self
+			p.env.Clock.AfterFunc(earliest.Sub(now), func() { root.Send(self, &recheck{gen: gen}) })
+		}
+	}
+	last := p.lastCap
+	if last.seq != 0 && last.free+int(last.received) == c.free+int(c.received) && last.mode == c.mode && last.retryAt.Equal(c.retryAt) {
+		return
+	}
+	p.capSeq++
+	c.seq = p.capSeq
+	p.lastCap = c
+	msg := c
+	root.Send(p.dispatcher, &msg)
+}
+
+func (p *Provider) hasKey(label string) bool {
+	for _, ep := range p.endpoints {
+		for _, k := range ep.keys {
+			if k.label == label {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *Provider) endpointByName(name string) *endpointState {
+	for _, ep := range p.endpoints {
+		if ep.spec.Name == name {
+			return ep
+		}
+	}
+	return nil
+}
+
+func (p *Provider) snapshot() *messages.ProviderNode {
+	now := p.env.Clock.Now()
+	n := &messages.ProviderNode{Name: p.spec.Name, Kind: p.spec.Adapter.Kind(), Counters: p.counters.Snapshot()}
+	for _, ep := range p.endpoints {
+		en := messages.EndpointNode{Name: ep.spec.Name, BaseURL: ep.spec.BaseURL, State: ep.state, ReopenAt: ep.reopenAt,
+			Trips: ep.trips, Restarts: ep.restarts, Counters: ep.counters.Snapshot()}
+		for _, k := range ep.keys {
+			kn := messages.KeyNode{Label: k.label, Hint: k.spec.Cred.Hint(), State: messages.KeyStateActive, Counters: k.counters.Snapshot()}
+			switch {
+			case k.disabled:
+				kn.State = messages.KeyStateDisabled
+			case k.coolingUntil.After(now):
+				kn.State, kn.CoolingUntil = messages.KeyStateCooling, k.coolingUntil
+			}
+			if rl := k.rateLimit.Load(); rl != nil {
+				kn.RateLimit = *rl
+			}
+			en.Keys = append(en.Keys, kn)
+		}
+		n.Endpoints = append(n.Endpoints, en)
+	}
+	return n
+}
+
+// sanitize makes a name usable in an actor path.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '$' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// GetNode is the message that asks a provider for its *messages.ProviderNode.
+func GetNode() any { return &getNode{} }
+
+var (
+	_ actor.Actor              = (*Provider)(nil)
+	_ actor.SupervisorStrategy = (*Provider)(nil)
+)

@@ -1,0 +1,182 @@
+package actors
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"golang.org/x/time/rate"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// unlimited stands for "no cap" in slot arithmetic.
+const unlimited = 1 << 20
+
+// providerState is a provider's durable state. The Props producer holds it,
+// so a restart of the provider actor keeps routing state, cooldowns, trip
+// counts, key health and counters. Only the provider actor mutates it;
+// counters are atomics and may be read anywhere.
+type providerState struct {
+	spec        ProviderSpec
+	env         *Env
+	counters    *Counters
+	endpoints   []*endpointState
+	calls       map[uint64]*callRecord
+	nextCall    uint64
+	received    uint64
+	capSeq      uint64
+	lastCap     capacity
+	recheckGen  uint64
+	recheckAt   time.Time
+	dispatcher  *actor.PID
+	self        *actor.PID
+	incarnation int
+}
+
+// callRecord is one attempt in flight.
+type callRecord struct {
+	d     *dispatch
+	ep    *endpointState
+	key   *keyState
+	epGen uint64
+	probe bool
+}
+
+// endpointState is one endpoint's durable state and its breaker mirror.
+type endpointState struct {
+	idx      int
+	spec     *EndpointSpec
+	pid      *actor.PID
+	gen      uint64
+	ready    bool
+	state    messages.BreakerState
+	reopenAt time.Time
+	trips    int
+	restarts int
+	// probes counts HALF-OPEN probes sent in this incarnation.
+	probes      int
+	inflight    int
+	cooldownGen uint64
+	// restartDue is set once the cooldown elapsed; the restart waits until
+	// nothing is in flight on the endpoint's keys.
+	restartDue     bool
+	lastRetryAfter time.Duration
+	sup            actor.Supervisor
+	counters       *Counters
+	keys           []*keyState
+	rr             int
+	rrWeights      []int
+}
+
+// keyState is one key's durable state.
+type keyState struct {
+	idx          int
+	spec         KeySpec
+	label        string
+	pid          *actor.PID
+	inflight     int
+	coolingUntil time.Time
+	disabled     bool
+	rpm, tpm     *rate.Limiter
+	counters     *Counters
+	rateLimit    atomic.Pointer[messages.RateLimit]
+}
+
+func newProviderState(spec ProviderSpec, env *Env, counters *Counters) *providerState {
+	st := &providerState{spec: spec, env: env, counters: counters, calls: map[uint64]*callRecord{}}
+	for i := range spec.Endpoints {
+		es := &spec.Endpoints[i]
+		ep := &endpointState{idx: i, spec: es, counters: &Counters{}}
+		for j, ks := range es.Keys {
+			k := &keyState{idx: j, spec: ks, label: ks.Cred.Label(), counters: &Counters{}}
+			if ks.RPM > 0 {
+				k.rpm = rate.NewLimiter(rate.Limit(float64(ks.RPM)/60), ks.RPM)
+			}
+			if ks.TPM > 0 {
+				k.tpm = rate.NewLimiter(rate.Limit(float64(ks.TPM)/60), ks.TPM)
+			}
+			ep.keys = append(ep.keys, k)
+		}
+		ep.rrWeights = make([]int, len(ep.keys))
+		st.endpoints = append(st.endpoints, ep)
+	}
+	return st
+}
+
+// maxInFlight returns the key's cap, unlimited when none is set.
+func (k *keyState) maxInFlight() int {
+	if k.spec.MaxInFlight <= 0 {
+		return unlimited
+	}
+	return k.spec.MaxInFlight
+}
+
+// availableAt returns when the key can take a call, the zero time if now,
+// and false if it never will (disabled).
+func (k *keyState) availableAt(now time.Time) (time.Time, bool) {
+	if k.disabled {
+		return time.Time{}, false
+	}
+	var at time.Time
+	if k.coolingUntil.After(now) {
+		at = k.coolingUntil
+	}
+	if k.rpm != nil && k.rpm.TokensAt(now) < 1 {
+		if t := now.Add(tokenWait(k.rpm, now, 1)); t.After(at) {
+			at = t
+		}
+	}
+	if k.tpm != nil && k.tpm.TokensAt(now) < 1 {
+		if t := now.Add(tokenWait(k.tpm, now, 1)); t.After(at) {
+			at = t
+		}
+	}
+	return at, true
+}
+
+func tokenWait(l *rate.Limiter, now time.Time, need float64) time.Duration {
+	missing := need - l.TokensAt(now)
+	if missing <= 0 || l.Limit() <= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(missing / float64(l.Limit()) * float64(time.Second)))
+}
+
+// headroom is the fraction of the upstream's request window left, 1 when
+// unknown.
+func (k *keyState) headroom() float64 {
+	rl := k.rateLimit.Load()
+	if rl == nil || !rl.Known {
+		return 1
+	}
+	h := 1.0
+	if rl.LimitRequests > 0 && rl.RemainingRequests >= 0 {
+		h = float64(rl.RemainingRequests) / float64(rl.LimitRequests)
+	}
+	if rl.LimitTokens > 0 && rl.RemainingTokens >= 0 {
+		if t := float64(rl.RemainingTokens) / float64(rl.LimitTokens); t < h {
+			h = t
+		}
+	}
+	return h
+}
+
+// admits reports whether the endpoint's breaker lets a new call through, and
+// whether that call is a probe.
+func (ep *endpointState) admits(probesAllowed int) (ok, probe bool) {
+	if !ep.ready {
+		return false, false
+	}
+	switch ep.state {
+	case messages.Closed:
+		return true, false
+	case messages.HalfOpen:
+		return ep.probes < probesAllowed, true
+	}
+	return false, false
+}
+
+var _ = providers.Credential{}

@@ -1,0 +1,89 @@
+package switchyard
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchyard-ai/switchyard/actors"
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// Do sends any request and waits for its answer. The typed methods (Chat,
+// Embed, …) wrap it.
+func (s *Switchyard) Do(ctx context.Context, req messages.Request, opts ...CallOption) (messages.Response, error) {
+	call := req.CallInfo()
+	for _, o := range opts {
+		o(call)
+	}
+	if call.RequestID == "" {
+		call.RequestID = messages.NewRequestID()
+	}
+	reply := make(chan any, 1)
+	if !s.submit(&actors.Submit{Req: req, Ctx: ctx, Reply: reply}) {
+		return nil, &messages.RequestError{RequestID: call.RequestID, Provider: call.Provider, Kind: messages.ErrShuttingDown}
+	}
+	var answer any
+	select {
+	case answer = <-reply:
+	case <-ctx.Done():
+		s.sys.Root.Send(s.dispatcher, &messages.Cancel{RequestID: call.RequestID})
+		answer = <-reply
+	}
+	return decodeAnswer(answer)
+}
+
+// submit hands a request to the dispatcher unless the instance is closed.
+func (s *Switchyard) submit(m *actors.Submit) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false
+	}
+	s.sys.Root.Send(s.dispatcher, m)
+	return true
+}
+
+func decodeAnswer(a any) (messages.Response, error) {
+	switch v := a.(type) {
+	case *messages.Failure:
+		return nil, v.Err
+	case messages.Response:
+		return v, nil
+	}
+	return nil, fmt.Errorf("%w: unexpected answer %T", messages.ErrInternal, a)
+}
+
+func typed[T messages.Response](r messages.Response, err error) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	t, ok := r.(T)
+	if !ok {
+		return zero, fmt.Errorf("%w: answer of type %T", messages.ErrInternal, r)
+	}
+	return t, nil
+}
+
+// Chat sends a chat request and waits for the whole answer. req.Stream is
+// ignored; use ChatStream for a stream.
+func (s *Switchyard) Chat(ctx context.Context, req *messages.ChatRequest, opts ...CallOption) (*messages.ChatResponse, error) {
+	req.Stream = false
+	return typed[*messages.ChatResponse](s.Do(ctx, req, opts...))
+}
+
+// Embed asks for embeddings.
+func (s *Switchyard) Embed(ctx context.Context, req *messages.EmbedRequest, opts ...CallOption) (*messages.EmbedResponse, error) {
+	return typed[*messages.EmbedResponse](s.Do(ctx, req, opts...))
+}
+
+// Responses calls OpenAI's Responses API and waits for the whole answer.
+func (s *Switchyard) Responses(ctx context.Context, req *messages.ResponsesRequest, opts ...CallOption) (*messages.ResponsesResponse, error) {
+	req.Stream = false
+	return typed[*messages.ResponsesResponse](s.Do(ctx, req, opts...))
+}
+
+// CountTokens asks how many input tokens a chat request would use.
+func (s *Switchyard) CountTokens(ctx context.Context, req *messages.CountTokensRequest, opts ...CallOption) (*messages.CountTokensResponse, error) {
+	return typed[*messages.CountTokensResponse](s.Do(ctx, req, opts...))
+}

@@ -1,0 +1,364 @@
+package switchyard
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/clock"
+)
+
+// Config configures a Switchyard instance. The zero value of every optional
+// field means its documented default. Load reads one from a YAML or JSON file.
+type Config struct {
+	// Providers to serve; at least one.
+	Providers []ProviderConfig `yaml:"providers" json:"providers"`
+	Queue     QueueConfig      `yaml:"queue" json:"queue"`
+	Retry     RetryConfig      `yaml:"retry" json:"retry"`
+	// Breaker is the default breaker policy; a provider may override it.
+	Breaker  BreakerConfig  `yaml:"breaker" json:"breaker"`
+	Timeouts TimeoutsConfig `yaml:"timeouts" json:"timeouts"`
+
+	// Logger receives Switchyard's and protoactor's logs. Nil discards them.
+	Logger *slog.Logger `yaml:"-" json:"-"`
+	// Clock drives every timer; nil is the wall clock. Tests pass a
+	// *clock.Manual.
+	Clock clock.Clock `yaml:"-" json:"-"`
+	// HTTPClient carries upstream calls; nil builds one with a tuned
+	// transport. Benchmarks pass an in-memory transport here.
+	HTTPClient *http.Client `yaml:"-" json:"-"`
+	// Getenv reads the environment for keys; nil is os.Getenv.
+	Getenv func(string) string `yaml:"-" json:"-"`
+
+	hooks hooksField
+}
+
+// ProviderConfig is one provider instance.
+type ProviderConfig struct {
+	// Name is how requests address it (Call.Provider); defaults to Kind.
+	Name string `yaml:"name" json:"name"`
+	// Kind selects the wire protocol: "openai" or "anthropic".
+	Kind string `yaml:"kind" json:"kind"`
+	// Endpoints in failover order; empty means the service's public endpoint.
+	Endpoints []EndpointConfig `yaml:"endpoints" json:"endpoints"`
+	// KeyStrategy: round-robin (default), least-loaded, weighted,
+	// most-headroom.
+	KeyStrategy string `yaml:"key_strategy" json:"key_strategy"`
+	// Breaker overrides the instance's breaker policy field by field.
+	Breaker *BreakerConfig `yaml:"breaker" json:"breaker"`
+}
+
+// EndpointConfig is one upstream base URL with its keys.
+type EndpointConfig struct {
+	// Name labels the endpoint in stats and events; defaults to the host.
+	Name string `yaml:"name" json:"name"`
+	// BaseURL, e.g. https://api.openai.com/v1 or https://api.anthropic.com.
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	// Headers are sent on every request to this endpoint.
+	Headers map[string]string `yaml:"headers" json:"headers"`
+	// Keys for this endpoint. When empty, keys come from the environment:
+	// KeysFromEnv (default <KIND>_API_KEY) and KeysFromEnv_1 … _N.
+	Keys        []KeyConfig `yaml:"keys" json:"keys"`
+	KeysFromEnv string      `yaml:"keys_from_env" json:"keys_from_env"`
+}
+
+// KeyConfig is one API key. Secret is never logged; in files prefer
+// SecretEnv.
+type KeyConfig struct {
+	// Label names the key in stats, events and errors; defaults to key-N.
+	Label     string `yaml:"label" json:"label"`
+	Secret    string `yaml:"secret" json:"secret"`
+	SecretEnv string `yaml:"secret_env" json:"secret_env"`
+	// Weight for the weighted strategy (default 1).
+	Weight int `yaml:"weight" json:"weight"`
+	// MaxInFlight, RPM and TPM cap the key (0: no cap).
+	MaxInFlight int `yaml:"max_in_flight" json:"max_in_flight"`
+	RPM         int `yaml:"rpm" json:"rpm"`
+	TPM         int `yaml:"tpm" json:"tpm"`
+}
+
+// QueueConfig sizes the dispatcher's priority levels.
+type QueueConfig struct {
+	// Capacity per level (default 1024 each).
+	High   int `yaml:"high" json:"high"`
+	Normal int `yaml:"normal" json:"normal"`
+	Low    int `yaml:"low" json:"low"`
+	// AgingAfter lets LOW requests waiting this long compete with NORMAL ones
+	// by age (default 10 s; negative disables).
+	AgingAfter time.Duration `yaml:"aging_after" json:"aging_after"`
+	// ShedLow lets a HIGH request evict the newest LOW one when HIGH is full.
+	ShedLow bool `yaml:"shed_low" json:"shed_low"`
+}
+
+// RetryConfig is the retry policy.
+type RetryConfig struct {
+	// MaxAttempts counts the first attempt (default 3).
+	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
+	// BaseDelay and MaxDelay bound the exponential backoff (500 ms, 8 s).
+	BaseDelay time.Duration `yaml:"base_delay" json:"base_delay"`
+	MaxDelay  time.Duration `yaml:"max_delay" json:"max_delay"`
+	// Budget: 10 tokens/s plus 0.2 per request, burst 100; a negative
+	// BudgetRatio disables the budget.
+	BudgetRatio     float64 `yaml:"budget_ratio" json:"budget_ratio"`
+	BudgetPerSecond float64 `yaml:"budget_per_second" json:"budget_per_second"`
+	BudgetBurst     float64 `yaml:"budget_burst" json:"budget_burst"`
+}
+
+// BreakerConfig is the circuit-breaker policy.
+type BreakerConfig struct {
+	// ConsecutiveFailures trips the breaker (default 5).
+	ConsecutiveFailures int `yaml:"consecutive_failures" json:"consecutive_failures"`
+	// FailureRate over Window with at least MinRequests trips it (0.5, 30 s,
+	// 10).
+	FailureRate float64       `yaml:"failure_rate" json:"failure_rate"`
+	MinRequests int           `yaml:"min_requests" json:"min_requests"`
+	Window      time.Duration `yaml:"window" json:"window"`
+	// Cooldown doubles per trip up to MaxCooldown (30 s, 5 min) with
+	// ±20 % jitter, never under the upstream's Retry-After.
+	Cooldown    time.Duration `yaml:"cooldown" json:"cooldown"`
+	MaxCooldown time.Duration `yaml:"max_cooldown" json:"max_cooldown"`
+	// HalfOpenProbes admitted after the cooldown (default 1).
+	HalfOpenProbes int `yaml:"half_open_probes" json:"half_open_probes"`
+}
+
+// TimeoutsConfig bounds waits on upstreams.
+type TimeoutsConfig struct {
+	// Header bounds the wait for response headers (default 60 s).
+	Header time.Duration `yaml:"header" json:"header"`
+	// StreamIdle bounds the gap between stream reads (default 60 s).
+	StreamIdle time.Duration `yaml:"stream_idle" json:"stream_idle"`
+}
+
+// ConfigError names the invalid field.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "switchyard: config: " + e.Field + ": " + e.Reason }
+
+// kinds lists the wire protocols this build speaks, with their defaults.
+var kinds = map[string]struct {
+	baseURL string
+	envKey  string
+}{
+	"openai":    {"https://api.openai.com/v1", "OPENAI_API_KEY"},
+	"anthropic": {"https://api.anthropic.com", "ANTHROPIC_API_KEY"},
+}
+
+func (c *Config) validate() error {
+	if len(c.Providers) == 0 {
+		return &ConfigError{"providers", "at least one provider is required"}
+	}
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	names := map[string]bool{}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		f := fmt.Sprintf("providers[%d]", i)
+		k, ok := kinds[p.Kind]
+		if !ok {
+			return &ConfigError{f + ".kind", fmt.Sprintf("unknown kind %q (known: openai, anthropic)", p.Kind)}
+		}
+		if p.Name == "" {
+			p.Name = p.Kind
+		}
+		if names[p.Name] {
+			return &ConfigError{f + ".name", fmt.Sprintf("duplicate provider name %q", p.Name)}
+		}
+		names[p.Name] = true
+		switch p.KeyStrategy {
+		case "", "round-robin", "least-loaded", "weighted", "most-headroom":
+		default:
+			return &ConfigError{f + ".key_strategy", fmt.Sprintf("unknown strategy %q (round-robin, least-loaded, weighted, most-headroom)", p.KeyStrategy)}
+		}
+		if p.Breaker != nil {
+			if err := p.Breaker.validate(f + ".breaker"); err != nil {
+				return err
+			}
+		}
+		if len(p.Endpoints) == 0 {
+			p.Endpoints = []EndpointConfig{{BaseURL: k.baseURL}}
+		}
+		epNames := map[string]bool{}
+		for j := range p.Endpoints {
+			e := &p.Endpoints[j]
+			ef := fmt.Sprintf("%s.endpoints[%d]", f, j)
+			u, err := url.Parse(e.BaseURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return &ConfigError{ef + ".base_url", "must be an absolute http or https URL"}
+			}
+			if u.User != nil || u.RawQuery != "" {
+				return &ConfigError{ef + ".base_url", "must not carry credentials or a query; use keys"}
+			}
+			if e.Name == "" {
+				e.Name = u.Host
+			}
+			if epNames[e.Name] {
+				return &ConfigError{ef + ".name", fmt.Sprintf("duplicate endpoint name %q", e.Name)}
+			}
+			epNames[e.Name] = true
+			if len(e.Keys) == 0 {
+				prefix := e.KeysFromEnv
+				if prefix == "" {
+					prefix = k.envKey
+				}
+				e.Keys = keysFromEnv(getenv, prefix)
+				if len(e.Keys) == 0 {
+					return &ConfigError{ef + ".keys", fmt.Sprintf("no keys configured and none in $%s or $%s_1…", prefix, prefix)}
+				}
+			}
+			labels := map[string]bool{}
+			for n := range e.Keys {
+				kc := &e.Keys[n]
+				kf := fmt.Sprintf("%s.keys[%d]", ef, n)
+				if kc.Secret == "" && kc.SecretEnv != "" {
+					kc.Secret = getenv(kc.SecretEnv)
+					if kc.Secret == "" {
+						return &ConfigError{kf + ".secret_env", fmt.Sprintf("$%s is empty", kc.SecretEnv)}
+					}
+				}
+				if kc.Secret == "" {
+					return &ConfigError{kf + ".secret", "empty (set secret or secret_env)"}
+				}
+				if strings.ContainsAny(kc.Secret, "\r\n") {
+					return &ConfigError{kf + ".secret", "contains a line break"}
+				}
+				if kc.Label == "" {
+					kc.Label = "key-" + strconv.Itoa(n+1)
+				}
+				if strings.ContainsAny(kc.Label, "/$ ") {
+					return &ConfigError{kf + ".label", "must not contain '/', '$' or spaces"}
+				}
+				if labels[kc.Label] {
+					return &ConfigError{kf + ".label", fmt.Sprintf("duplicate key label %q", kc.Label)}
+				}
+				labels[kc.Label] = true
+				for _, v := range []struct {
+					name string
+					val  int
+				}{{"weight", kc.Weight}, {"max_in_flight", kc.MaxInFlight}, {"rpm", kc.RPM}, {"tpm", kc.TPM}} {
+					if v.val < 0 {
+						return &ConfigError{kf + "." + v.name, "must not be negative"}
+					}
+				}
+			}
+		}
+	}
+	q := c.Queue
+	for _, v := range []struct {
+		name string
+		val  int
+	}{{"queue.high", q.High}, {"queue.normal", q.Normal}, {"queue.low", q.Low}, {"retry.max_attempts", c.Retry.MaxAttempts}} {
+		if v.val < 0 {
+			return &ConfigError{v.name, "must not be negative"}
+		}
+	}
+	if c.Retry.BaseDelay < 0 || c.Retry.MaxDelay < 0 {
+		return &ConfigError{"retry.base_delay", "must not be negative"}
+	}
+	if c.Retry.MaxDelay > 0 && c.Retry.BaseDelay > c.Retry.MaxDelay {
+		return &ConfigError{"retry.base_delay", "must not exceed retry.max_delay"}
+	}
+	if c.Timeouts.Header < 0 {
+		return &ConfigError{"timeouts.header", "must not be negative"}
+	}
+	if c.Timeouts.StreamIdle < 0 {
+		return &ConfigError{"timeouts.stream_idle", "must not be negative"}
+	}
+	return c.Breaker.validate("breaker")
+}
+
+func (b *BreakerConfig) validate(f string) error {
+	switch {
+	case b.ConsecutiveFailures < 0:
+		return &ConfigError{f + ".consecutive_failures", "must not be negative"}
+	case b.FailureRate < 0 || b.FailureRate > 1:
+		return &ConfigError{f + ".failure_rate", "must be between 0 and 1"}
+	case b.MinRequests < 0:
+		return &ConfigError{f + ".min_requests", "must not be negative"}
+	case b.Window < 0:
+		return &ConfigError{f + ".window", "must not be negative"}
+	case b.Cooldown < 0:
+		return &ConfigError{f + ".cooldown", "must not be negative"}
+	case b.MaxCooldown < 0 || (b.MaxCooldown > 0 && b.MaxCooldown < b.Cooldown):
+		return &ConfigError{f + ".max_cooldown", "must not be negative or below cooldown"}
+	case b.HalfOpenProbes < 0:
+		return &ConfigError{f + ".half_open_probes", "must not be negative"}
+	}
+	return nil
+}
+
+// keysFromEnv reads PREFIX and PREFIX_1 … PREFIX_N (stopping at the first
+// gap after _1).
+func keysFromEnv(getenv func(string) string, prefix string) []KeyConfig {
+	var keys []KeyConfig
+	if v := getenv(prefix); v != "" {
+		keys = append(keys, KeyConfig{Label: "env", Secret: v})
+	}
+	for i := 1; ; i++ {
+		v := getenv(prefix + "_" + strconv.Itoa(i))
+		if v == "" {
+			break
+		}
+		keys = append(keys, KeyConfig{Label: "env-" + strconv.Itoa(i), Secret: v})
+	}
+	return keys
+}
+
+// merged returns the provider's breaker policy: its override, field by
+// field, over the instance default.
+func (b BreakerConfig) merged(o *BreakerConfig) BreakerConfig {
+	if o == nil {
+		return b
+	}
+	if o.ConsecutiveFailures != 0 {
+		b.ConsecutiveFailures = o.ConsecutiveFailures
+	}
+	if o.FailureRate != 0 {
+		b.FailureRate = o.FailureRate
+	}
+	if o.MinRequests != 0 {
+		b.MinRequests = o.MinRequests
+	}
+	if o.Window != 0 {
+		b.Window = o.Window
+	}
+	if o.Cooldown != 0 {
+		b.Cooldown = o.Cooldown
+	}
+	if o.MaxCooldown != 0 {
+		b.MaxCooldown = o.MaxCooldown
+	}
+	if o.HalfOpenProbes != 0 {
+		b.HalfOpenProbes = o.HalfOpenProbes
+	}
+	return b
+}
+
+// withDefaults fills zero breaker fields.
+func (b BreakerConfig) withDefaults() BreakerConfig {
+	if b.ConsecutiveFailures == 0 {
+		b.ConsecutiveFailures = 5
+	}
+	if b.FailureRate == 0 {
+		b.FailureRate = 0.5
+	}
+	if b.MinRequests == 0 {
+		b.MinRequests = 10
+	}
+	if b.Window == 0 {
+		b.Window = 30 * time.Second
+	}
+	if b.HalfOpenProbes == 0 {
+		b.HalfOpenProbes = 1
+	}
+	return b
+}

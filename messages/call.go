@@ -1,0 +1,112 @@
+package messages
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Call holds the routing fields every request shares. Embed it in a request
+// type; none of these fields is ever sent to the upstream service.
+type Call struct {
+	// RequestID identifies the request end to end: it is sent upstream as
+	// X-Request-ID on every attempt and comes back in the response, errors and
+	// events. Empty means Switchyard assigns a UUIDv7.
+	RequestID string
+	// Provider names the configured provider instance to use, e.g. "openai".
+	Provider string
+	// Priority is the queue level; the zero value is Normal.
+	Priority Priority
+	// Deadline bounds queueing, retries and the upstream call. Zero means the
+	// caller's context deadline, if any, alone.
+	Deadline time.Time
+	// Key pins the request to the key with this label. Empty lets the
+	// provider's strategy choose.
+	Key string
+	// Endpoint pins the request to the endpoint with this name.
+	Endpoint string
+	// NoCache bypasses the cache for this request.
+	NoCache bool
+}
+
+// CallInfo returns the Call itself; it lets every request type satisfy Request.
+func (c *Call) CallInfo() *Call { return c }
+
+// Request is any request the dispatcher accepts.
+type Request interface {
+	CallInfo() *Call
+	// Operation names the operation, e.g. "chat" or "embed"; it selects the
+	// adapter method and labels counters.
+	Operation() string
+}
+
+// StreamingRequest is a Request that may ask for a streamed answer.
+type StreamingRequest interface {
+	Request
+	Streaming() bool
+}
+
+// NewRequestID returns a fresh UUIDv7 string, the default request ID.
+func NewRequestID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// Meta describes how a response was produced. Every response embeds it.
+type Meta struct {
+	// RequestID is the request's ID, the caller's or the one assigned.
+	RequestID string
+	// UpstreamRequestID is the ID the upstream service gave the last attempt
+	// (x-request-id, request-id, …), empty if it sent none.
+	UpstreamRequestID string
+	// Provider, Endpoint and Key name where the answer came from; Key is the
+	// key's label, never the secret.
+	Provider, Endpoint, Key string
+	// Attempts counts upstream attempts, 1 when the first one succeeded.
+	Attempts int
+	// Queued is the time spent waiting in the dispatcher's queue; Latency the
+	// time from admission to answer.
+	Queued, Latency time.Duration
+	// Cached reports a cache hit; Similarity is 1 for an exact hit and the
+	// cosine similarity for a semantic one.
+	Cached     bool
+	Similarity float64
+}
+
+// ResponseMeta returns m; it lets every response type satisfy Response.
+func (m *Meta) ResponseMeta() *Meta { return m }
+
+// Response is any successful answer.
+type Response interface {
+	ResponseMeta() *Meta
+}
+
+// Usage counts tokens as the upstream reported them.
+type Usage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+	// CacheReadTokens and CacheWriteTokens are the provider's prompt-cache
+	// counts where it reports them (already included in InputTokens).
+	CacheReadTokens  int `json:"cache_read_tokens,omitempty"`
+	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
+}
+
+// Total returns input plus output tokens.
+func (u Usage) Total() int { return u.InputTokens + u.OutputTokens }
+
+// Failure is the terminal answer to a request that did not succeed. Err is a
+// typed error from this package (use errors.Is / errors.As).
+type Failure struct {
+	RequestID string
+	Err       error
+}
+
+// Cancel asks the dispatcher to stop the request with this ID: a queued
+// request is removed, an in-flight call is aborted, a pending retry is
+// dropped. The request is answered with a *Failure wrapping context.Canceled.
+type Cancel struct {
+	RequestID string
+}

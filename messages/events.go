@@ -1,0 +1,148 @@
+package messages
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Event is something that happened in the tree: a breaker transition, a key
+// cooling down, a rejection, a retry. Subscribers get them synchronously and
+// must not block. Events never carry key material.
+type Event interface {
+	// EventTime returns when it happened.
+	EventTime() time.Time
+	// Log returns the level, message and attributes to log it with.
+	Log() (slog.Level, string, []any)
+}
+
+// BreakerState is a circuit breaker's state.
+type BreakerState uint8
+
+// Breaker states.
+const (
+	Closed BreakerState = iota
+	Open
+	HalfOpen
+)
+
+// String returns CLOSED, OPEN or HALF-OPEN.
+func (s BreakerState) String() string {
+	switch s {
+	case Open:
+		return "OPEN"
+	case HalfOpen:
+		return "HALF-OPEN"
+	default:
+		return "CLOSED"
+	}
+}
+
+// BreakerStateChanged reports a breaker transition.
+type BreakerStateChanged struct {
+	Time     time.Time
+	Provider string
+	Endpoint string
+	From, To BreakerState
+	Reason   string
+	// ReopenAt is when an OPEN breaker will be restarted into HALF-OPEN.
+	ReopenAt time.Time
+	// Trips counts how often this endpoint has tripped.
+	Trips int
+}
+
+func (e *BreakerStateChanged) EventTime() time.Time { return e.Time }
+func (e *BreakerStateChanged) Log() (slog.Level, string, []any) {
+	lvl := slog.LevelInfo
+	if e.To == Open {
+		lvl = slog.LevelWarn
+	}
+	return lvl, "breaker " + e.To.String(), []any{"provider", e.Provider, "endpoint", e.Endpoint, "from", e.From.String(), "reason", e.Reason, "reopen_at", e.ReopenAt, "trips", e.Trips}
+}
+
+// ActorRestarted reports a supervised restart of a breaker or key actor.
+type ActorRestarted struct {
+	Time   time.Time
+	Actor  string
+	Reason string
+}
+
+func (e *ActorRestarted) EventTime() time.Time { return e.Time }
+func (e *ActorRestarted) Log() (slog.Level, string, []any) {
+	return slog.LevelInfo, "actor restarted", []any{"actor", e.Actor, "reason", e.Reason}
+}
+
+// KeyCooldown reports a key set aside until Until (a 429 or an exhausted
+// rate-limit window).
+type KeyCooldown struct {
+	Time      time.Time
+	Provider  string
+	Endpoint  string
+	Key       string
+	Until     time.Time
+	Reason    string
+	RequestID string
+}
+
+func (e *KeyCooldown) EventTime() time.Time { return e.Time }
+func (e *KeyCooldown) Log() (slog.Level, string, []any) {
+	return slog.LevelInfo, "key cooling down", []any{"provider", e.Provider, "endpoint", e.Endpoint, "key", e.Key, "until", e.Until, "reason", e.Reason, "request_id", e.RequestID}
+}
+
+// KeyDisabled reports a key taken out of rotation after a 401/403.
+type KeyDisabled struct {
+	Time      time.Time
+	Provider  string
+	Endpoint  string
+	Key       string
+	Status    int
+	RequestID string
+}
+
+func (e *KeyDisabled) EventTime() time.Time { return e.Time }
+func (e *KeyDisabled) Log() (slog.Level, string, []any) {
+	return slog.LevelWarn, "key disabled", []any{"provider", e.Provider, "endpoint", e.Endpoint, "key", e.Key, "status", e.Status, "request_id", e.RequestID}
+}
+
+// RequestRejected reports a request refused at admission.
+type RequestRejected struct {
+	Time      time.Time
+	RequestID string
+	Provider  string
+	Priority  Priority
+	Reason    string
+}
+
+func (e *RequestRejected) EventTime() time.Time { return e.Time }
+func (e *RequestRejected) Log() (slog.Level, string, []any) {
+	return slog.LevelInfo, "request rejected", []any{"request_id", e.RequestID, "provider", e.Provider, "priority", e.Priority.String(), "reason", e.Reason}
+}
+
+// RequestRetried reports a retry being scheduled.
+type RequestRetried struct {
+	Time      time.Time
+	RequestID string
+	Provider  string
+	Attempt   int
+	Delay     time.Duration
+	Status    int
+	Class     ErrorClass
+}
+
+func (e *RequestRetried) EventTime() time.Time { return e.Time }
+func (e *RequestRetried) Log() (slog.Level, string, []any) {
+	return slog.LevelDebug, "request retried", []any{"request_id", e.RequestID, "provider", e.Provider, "attempt", e.Attempt, "delay", e.Delay, "status", e.Status, "class", e.Class.String()}
+}
+
+// RequestExpired reports a request whose deadline passed in the queue.
+type RequestExpired struct {
+	Time      time.Time
+	RequestID string
+	Provider  string
+	Priority  Priority
+	Waited    time.Duration
+}
+
+func (e *RequestExpired) EventTime() time.Time { return e.Time }
+func (e *RequestExpired) Log() (slog.Level, string, []any) {
+	return slog.LevelInfo, "request expired in queue", []any{"request_id", e.RequestID, "provider", e.Provider, "priority", e.Priority.String(), "waited", e.Waited}
+}

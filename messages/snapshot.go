@@ -1,0 +1,125 @@
+package messages
+
+import "time"
+
+// Counters is a snapshot of one node's counters (provider, endpoint or key).
+type Counters struct {
+	Requests  uint64
+	Successes uint64
+	// Failures counts failed attempts by class name.
+	Failures     map[string]uint64
+	Retries      uint64
+	InFlight     int64
+	InputTokens  uint64
+	OutputTokens uint64
+	// LatencyP50 and LatencyP99 are attempt latencies from a log-bucketed
+	// histogram (about 10 % resolution).
+	LatencyP50, LatencyP99 time.Duration
+	LastRequest            time.Time
+	LastError              string
+}
+
+// FailureTotal sums Failures.
+func (c Counters) FailureTotal() uint64 {
+	var n uint64
+	for _, v := range c.Failures {
+		n += v
+	}
+	return n
+}
+
+// RateLimit is what an upstream's rate-limit headers last said for a key.
+type RateLimit struct {
+	LimitRequests, RemainingRequests int64
+	LimitTokens, RemainingTokens     int64
+	ResetRequests, ResetTokens       time.Time
+	// Known is false until a response carried rate-limit headers.
+	Known bool
+}
+
+// KeyState is a key's routing state.
+type KeyState string
+
+// Key states.
+const (
+	KeyStateActive   KeyState = "active"
+	KeyStateCooling  KeyState = "cooling"
+	KeyStateDisabled KeyState = "disabled"
+)
+
+// KeyNode is one key in a Tree snapshot.
+type KeyNode struct {
+	Label string
+	// Hint is the last four characters of the secret, "…abcd".
+	Hint         string
+	State        KeyState
+	CoolingUntil time.Time
+	Counters     Counters
+	RateLimit    RateLimit
+}
+
+// EndpointNode is one endpoint (breaker) in a Tree snapshot.
+type EndpointNode struct {
+	Name     string
+	BaseURL  string
+	State    BreakerState
+	ReopenAt time.Time
+	Trips    int
+	Restarts int
+	Counters Counters
+	Keys     []KeyNode
+}
+
+// ProviderNode is one provider in a Tree snapshot.
+type ProviderNode struct {
+	Name      string
+	Kind      string
+	Queued    [3]int
+	Counters  Counters
+	Endpoints []EndpointNode
+}
+
+// LevelStatus describes one priority level of the dispatcher's queue.
+type LevelStatus struct {
+	Priority   Priority
+	Depth      int
+	Capacity   int
+	Admitted   uint64
+	Rejected   uint64
+	Expired    uint64
+	OldestWait time.Duration
+	// WaitP50 and WaitP99 are queue waits of dispatched requests.
+	WaitP50, WaitP99 time.Duration
+}
+
+// QueueStatus is the dispatcher's queue on demand.
+type QueueStatus struct {
+	Time time.Time
+	// Levels is indexed by Priority.Index(): HIGH, NORMAL, LOW.
+	Levels [3]LevelStatus
+	// PerProvider gives depth per level for each provider.
+	PerProvider map[string][3]int
+	// InFlight counts dispatched requests not yet answered; Backoff counts
+	// requests waiting for a retry.
+	InFlight, Backoff int
+	// RetryBudget is the number of retries the budget still allows now.
+	RetryBudget float64
+}
+
+// Tree is a snapshot of the whole supervision tree, for dashboards and the
+// demo.
+type Tree struct {
+	Time      time.Time
+	Queue     QueueStatus
+	Providers []ProviderNode
+}
+
+// GetQueueStatus asks the dispatcher for a *QueueStatus.
+type GetQueueStatus struct{}
+
+// SetQueueCapacity changes a level's capacity at run time. Requests already
+// queued stay; new ones are rejected while the level holds Capacity or more.
+type SetQueueCapacity struct {
+	Priority Priority
+	Capacity int
+}

@@ -1,0 +1,43 @@
+package switchyard
+
+import (
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// CallOption sets a per-call routing field.
+type CallOption func(*messages.Call)
+
+// WithPriority sets the queue level (default Normal).
+func WithPriority(p messages.Priority) CallOption { return func(c *messages.Call) { c.Priority = p } }
+
+// WithProvider names the provider to use.
+func WithProvider(name string) CallOption { return func(c *messages.Call) { c.Provider = name } }
+
+// WithKey pins the call to the key with this label.
+func WithKey(label string) CallOption { return func(c *messages.Call) { c.Key = label } }
+
+// WithEndpoint pins the call to the endpoint with this name.
+func WithEndpoint(name string) CallOption { return func(c *messages.Call) { c.Endpoint = name } }
+
+// WithDeadline bounds queueing, retries and the call.
+func WithDeadline(t time.Time) CallOption { return func(c *messages.Call) { c.Deadline = t } }
+
+// WithTimeout is WithDeadline(now + d).
+func WithTimeout(d time.Duration) CallOption {
+	return func(c *messages.Call) { c.Deadline = time.Now().Add(d) }
+}
+
+// WithRequestID sets the request ID (default: a new UUIDv7).
+func WithRequestID(id string) CallOption { return func(c *messages.Call) { c.RequestID = id } }
+
+// NoCache bypasses the cache for this call.
+func NoCache() CallOption { return func(c *messages.Call) { c.NoCache = true } }
+
+// Priority levels, re-exported for callers of the facade.
+const (
+	High   = messages.High
+	Normal = messages.Normal
+	Low    = messages.Low
+)

@@ -1,0 +1,273 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// Defaults of Client.
+const (
+	DefaultHeaderTimeout = 60 * time.Second
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultMaxBody       = 64 << 20
+	maxErrorBody         = 64 << 10
+)
+
+// Client is the HTTP machinery every adapter shares: it builds the request
+// (JSON body, X-Request-ID, auth, endpoint headers), bounds the wait for
+// response headers, classifies error answers, and captures the upstream
+// request ID and rate-limit headers. It is safe for concurrent use.
+type Client struct {
+	// HTTP performs requests; nil means http.DefaultClient.
+	HTTP *http.Client
+	// HeaderTimeout bounds the wait for response headers (default 60 s).
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds the gap between stream reads (default 60 s).
+	IdleTimeout time.Duration
+	// MaxBody caps a non-stream response body (default 64 MiB).
+	MaxBody int64
+}
+
+// Exchange describes one HTTP request an adapter wants made.
+type Exchange struct {
+	Method string
+	// Path is appended to the endpoint's base URL.
+	Path  string
+	Query url.Values
+	// Body is marshalled as JSON unless it is nil; RawBody is sent as is.
+	Body        any
+	RawBody     []byte
+	ContentType string
+	Accept      string
+	Auth        Authorizer
+	Header      http.Header
+	// DecodeError refines e (Type, Code, Message, Class, RetryAfter) from an
+	// error answer's body. Nil leaves the status-based classification.
+	DecodeError func(status int, h http.Header, body []byte, e *messages.UpstreamError)
+	// RateLimit reads rate-limit headers; nil reads none.
+	RateLimit func(h http.Header, now time.Time) messages.RateLimit
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+func (c *Client) headerTimeout() time.Duration {
+	if c.HeaderTimeout > 0 {
+		return c.HeaderTimeout
+	}
+	return DefaultHeaderTimeout
+}
+
+// IdleTimeoutOrDefault returns the configured stream idle timeout.
+func (c *Client) IdleTimeoutOrDefault() time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// Fail builds an UpstreamError for call with the given class.
+func (call *Call) Fail(class messages.ErrorClass, status int, msg string, cause error) *messages.UpstreamError {
+	return &messages.UpstreamError{
+		RequestID:         call.RequestID,
+		UpstreamRequestID: call.Result.UpstreamRequestID,
+		Provider:          call.Provider,
+		Endpoint:          call.Endpoint,
+		Key:               call.Key.Label(),
+		Status:            status,
+		Class:             class,
+		Message:           msg,
+		Cause:             cause,
+	}
+}
+
+// Send performs ex for call. On a 2xx answer it returns the response, whose
+// body the caller must close; otherwise a *messages.UpstreamError (the body is
+// read and closed). The context given to the request stays alive until the
+// body is closed.
+func (c *Client) Send(ctx context.Context, call *Call, ex *Exchange) (*http.Response, error) {
+	var body io.Reader
+	switch {
+	case ex.RawBody != nil:
+		body = bytes.NewReader(ex.RawBody)
+	case ex.Body != nil:
+		b, err := json.Marshal(ex.Body)
+		if err != nil {
+			return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	u := strings.TrimRight(call.BaseURL, "/") + ex.Path
+	if len(ex.Query) > 0 {
+		u += "?" + ex.Query.Encode()
+	}
+	method := ex.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	reqCtx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(reqCtx, method, u, body)
+	if err != nil {
+		cancel()
+		return nil, call.Fail(messages.ClassInvalid, 0, "building request", err)
+	}
+	h := req.Header
+	if body != nil {
+		ct := ex.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		h.Set("Content-Type", ct)
+	}
+	accept := ex.Accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	h.Set("Accept", accept)
+	h.Set("User-Agent", "switchyard/0.1")
+	if call.RequestID != "" {
+		h.Set("X-Request-ID", call.RequestID)
+	}
+	for k, v := range call.Headers {
+		h.Set(k, v)
+	}
+	for k, vs := range ex.Header {
+		h[http.CanonicalHeaderKey(k)] = vs
+	}
+	if ex.Auth != nil {
+		ex.Auth(h, call.Key.Secret())
+	}
+
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(c.headerTimeout(), func() { timedOut.Store(true); cancel() })
+	resp, err := c.httpClient().Do(req)
+	timer.Stop()
+	if err != nil {
+		cancel()
+		return nil, c.transportError(ctx, call, err, timedOut.Load())
+	}
+	call.Result.Status = resp.StatusCode
+	call.Result.UpstreamRequestID = UpstreamRequestID(resp.Header)
+	now := time.Now()
+	if ex.RateLimit != nil {
+		call.Result.RateLimit = ex.RateLimit(resp.Header, now)
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	e := call.Fail(ClassifyStatus(resp.StatusCode), resp.StatusCode, "", nil)
+	e.RetryAfter = RetryAfter(resp.Header, now)
+	e.ShouldRetry = ShouldRetry(resp.Header)
+	if ex.DecodeError != nil {
+		ex.DecodeError(resp.StatusCode, resp.Header, b, e)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return nil, e
+}
+
+// transportError classifies a failure to get response headers.
+func (c *Client) transportError(ctx context.Context, call *Call, err error, headerTimeout bool) error {
+	switch {
+	case headerTimeout:
+		return call.Fail(messages.ClassTimeout, 0, fmt.Sprintf("no response headers within %s", c.headerTimeout()), err)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return call.Fail(messages.ClassCancelled, 0, "cancelled", context.Canceled)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return call.Fail(messages.ClassTimeout, 0, "deadline exceeded", context.DeadlineExceeded)
+	default:
+		return call.Fail(messages.ClassConnection, 0, "", scrubURLError(err))
+	}
+}
+
+// scrubURLError keeps the operation and cause of a *url.Error but drops the
+// query string of its URL, where some APIs accept keys.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		u := ue.URL
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		return &url.Error{Op: ue.Op, URL: u, Err: ue.Err}
+	}
+	return err
+}
+
+// ContextError converts an error seen while reading a body into an
+// UpstreamError, preferring the caller's cancellation or deadline.
+func ContextError(ctx context.Context, call *Call, err error, class messages.ErrorClass, msg string) *messages.UpstreamError {
+	var ue *messages.UpstreamError
+	if errors.As(err, &ue) {
+		return ue
+	}
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return call.Fail(messages.ClassCancelled, call.Result.Status, "cancelled", context.Canceled)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return call.Fail(messages.ClassTimeout, call.Result.Status, "deadline exceeded", context.DeadlineExceeded)
+	}
+	return call.Fail(class, call.Result.Status, msg, err)
+}
+
+// DecodeJSON reads a 2xx body into v. A body that is not valid JSON for v is a
+// ClassMalformed error; the body is closed.
+func (c *Client) DecodeJSON(ctx context.Context, call *Call, resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	limit := c.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return ContextError(ctx, call, err, messages.ClassConnection, "reading response body")
+	}
+	if int64(len(b)) > limit {
+		return call.Fail(messages.ClassMalformed, resp.StatusCode, fmt.Sprintf("response body over %d bytes", limit), nil)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return call.Fail(messages.ClassMalformed, resp.StatusCode, "decoding response body", err)
+	}
+	return nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// UpstreamRequestID returns the upstream's own request ID from the headers
+// services use for it (x-request-id, request-id, x-amz-request-id, …).
+func UpstreamRequestID(h http.Header) string {
+	for _, k := range []string{"X-Request-Id", "Request-Id", "X-Amz-Request-Id", "X-Goog-Request-Id", "Cf-Ray"} {
+		if v := h.Get(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}

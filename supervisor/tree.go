@@ -1,0 +1,97 @@
+package supervisor
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/actors"
+)
+
+// Spec is everything the tree is built from.
+type Spec struct {
+	Dispatcher actors.DispatcherConfig
+	Providers  []actors.ProviderSpec
+	Env        *actors.Env
+	// Counters holds each provider's counters, keyed by provider name.
+	Counters map[string]*actors.Counters
+}
+
+// Ready is sent on the ready channel once the tree is up (and again after
+// the providers node was restarted).
+type Ready struct {
+	Dispatcher *actor.PID
+	Providers  map[string]*actor.PID
+}
+
+// Root is the top of one Switchyard instance's tree. Stopping it (with
+// PoisonFuture) stops everything below it. Not safe for use outside
+// protoactor.
+type Root struct {
+	spec       Spec
+	ready      chan<- Ready
+	dispatcher *actor.PID
+	dispProd   actor.Producer
+	provProds  map[string]actor.Producer
+	sent       bool
+}
+
+// NewRoot returns the Props of a root actor. ready receives one Ready value
+// when the tree is up; it must have room for it.
+func NewRoot(spec Spec, ready chan<- Ready) *actor.Props {
+	r := &Root{spec: spec, ready: ready, dispProd: actors.NewDispatcherProducer(spec.Dispatcher, spec.Env)}
+	return actor.PropsFromProducer(func() actor.Actor { return r },
+		actor.WithSupervisor(actor.NewRestartingStrategy()))
+}
+
+type providersUp struct{ pids map[string]*actor.PID }
+
+// Receive handles one message.
+func (r *Root) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if r.dispatcher == nil {
+			pid, err := ctx.SpawnNamed(actor.PropsFromProducer(r.dispProd), "dispatcher")
+			if err != nil {
+				panic(err)
+			}
+			r.dispatcher = pid
+			r.provProds = map[string]actor.Producer{}
+			for _, ps := range r.spec.Providers {
+				r.provProds[ps.Name] = actors.NewProviderProducer(ps, r.spec.Env, r.spec.Counters[ps.Name], pid)
+			}
+			node := &providersNode{spec: r.spec, prods: r.provProds}
+			if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return node },
+				actor.WithSupervisor(actor.NewRestartingStrategy())), "providers"); err != nil {
+				panic(err)
+			}
+		}
+	case *providersUp:
+		ctx.Send(r.dispatcher, &actors.AttachProviders{PIDs: m.pids})
+		if !r.sent {
+			r.sent = true
+			r.ready <- Ready{Dispatcher: r.dispatcher, Providers: m.pids}
+		}
+	}
+}
+
+// providersNode is the parent of every provider actor. Its children restart
+// in place on a crash (their state is durable); if the node itself restarts
+// it spawns them again and re-attaches them to the dispatcher.
+type providersNode struct {
+	spec  Spec
+	prods map[string]actor.Producer
+}
+
+func (n *providersNode) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Started); !ok {
+		return
+	}
+	pids := map[string]*actor.PID{}
+	for _, ps := range n.spec.Providers {
+		pid, err := ctx.SpawnNamed(actor.PropsFromProducer(n.prods[ps.Name]), ps.Name)
+		if err != nil {
+			panic(err)
+		}
+		pids[ps.Name] = pid
+	}
+	ctx.Send(ctx.Parent(), &providersUp{pids: pids})
+}

@@ -1,0 +1,196 @@
+// Package switchyard is an embedded actor runtime that carries requests from
+// a Go program to AI inference services with priority queues, retries with
+// backoff, per-endpoint circuit breakers that recover through supervision,
+// API-key multiplexing, per-endpoint counters and request IDs.
+//
+// Use it two ways: through this Go facade (New, Chat, ChatStream, Embed, …),
+// or from your own protoactor actors by sending the request types of package
+// messages to Dispatcher() with ctx.Request; the answer comes back as a
+// message.
+package switchyard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/actors"
+	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/anthropic"
+	"github.com/switchyard-ai/switchyard/providers/openai"
+	"github.com/switchyard-ai/switchyard/supervisor"
+)
+
+// Switchyard is one running instance: an actor system with its tree. Its
+// methods are safe for concurrent use.
+type Switchyard struct {
+	sys        *actor.ActorSystem
+	root       *actor.PID
+	dispatcher *actor.PID
+	providers  map[string]*actor.PID
+	order      []string
+	counters   map[string]*actors.Counters
+	env        *actors.Env
+	ownedHTTP  *http.Transport
+
+	mu       sync.RWMutex
+	closed   bool
+	aborting chan struct{}
+}
+
+// adapterFor returns the adapter of a kind.
+func adapterFor(kind string) providers.Adapter {
+	switch kind {
+	case "anthropic":
+		return anthropic.New()
+	default:
+		return openai.New()
+	}
+}
+
+// New validates cfg, builds the tree and starts it. An invalid field fails
+// with a *ConfigError that names it.
+func New(cfg Config) (*Switchyard, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.Real
+	}
+	s := &Switchyard{counters: map[string]*actors.Counters{}, providers: map[string]*actor.PID{}, aborting: make(chan struct{})}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 1024
+		tr.MaxIdleConnsPerHost = 256
+		tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		s.ownedHTTP = tr
+		hc = &http.Client{Transport: tr}
+	}
+	s.sys = actor.NewActorSystem(
+		actor.WithLoggerFactory(func(sys *actor.ActorSystem) *slog.Logger {
+			return logger.With("component", "protoactor", "system", sys.ID)
+		}),
+		actor.WithDeadLetterThrottleCount(3),
+		actor.WithDeadLetterThrottleInterval(time.Second),
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	s.env = &actors.Env{
+		Clock:  clk,
+		Client: &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle},
+		Events: actors.NewEventBus(logger),
+		Log:    logger,
+		Root:   s.sys.Root,
+		Calls:  &actors.CallGroup{},
+		Hooks:  cfg.hooks,
+	}
+	spec := supervisor.Spec{Env: s.env, Counters: s.counters,
+		Dispatcher: actors.DispatcherConfig{
+			Queue: actors.QueueConfig{Capacity: [3]int{cfg.Queue.High, cfg.Queue.Normal, cfg.Queue.Low},
+				AgingAfter: cfg.Queue.AgingAfter, ShedLow: cfg.Queue.ShedLow},
+			Retry: actors.RetryConfig{MaxAttempts: cfg.Retry.MaxAttempts, BaseDelay: cfg.Retry.BaseDelay, MaxDelay: cfg.Retry.MaxDelay,
+				BudgetRatio: cfg.Retry.BudgetRatio, BudgetPerSecond: cfg.Retry.BudgetPerSecond, BudgetBurst: cfg.Retry.BudgetBurst},
+			Providers: map[string]actors.ProviderHandle{},
+		}}
+	for _, pc := range cfg.Providers {
+		bc := cfg.Breaker.merged(pc.Breaker).withDefaults()
+		backoff := supervisor.Backoff{Base: bc.Cooldown, Max: bc.MaxCooldown}
+		ps := actors.ProviderSpec{Name: pc.Name, Adapter: adapterFor(pc.Kind), Strategy: actors.Strategy(pc.KeyStrategy),
+			Breaker: actors.BreakerConfig{ConsecutiveFailures: bc.ConsecutiveFailures, FailureRate: bc.FailureRate,
+				MinRequests: bc.MinRequests, Window: bc.Window, HalfOpenProbes: bc.HalfOpenProbes},
+			Cooldown: backoff.Cooldown}
+		for _, ec := range pc.Endpoints {
+			es := actors.EndpointSpec{Name: ec.Name, BaseURL: ec.BaseURL, Headers: ec.Headers}
+			for _, kc := range ec.Keys {
+				es.Keys = append(es.Keys, actors.KeySpec{Cred: providers.NewCredential(kc.Label, kc.Secret),
+					Weight: kc.Weight, MaxInFlight: kc.MaxInFlight, RPM: kc.RPM, TPM: kc.TPM})
+			}
+			ps.Endpoints = append(ps.Endpoints, es)
+		}
+		c := &actors.Counters{}
+		s.counters[pc.Name] = c
+		s.order = append(s.order, pc.Name)
+		spec.Dispatcher.Providers[pc.Name] = actors.ProviderHandle{Adapter: ps.Adapter, Counters: c}
+		spec.Providers = append(spec.Providers, ps)
+	}
+	ready := make(chan supervisor.Ready, 1)
+	root, err := s.sys.Root.SpawnNamed(supervisor.NewRoot(spec, ready), "switchyard")
+	if err != nil {
+		return nil, fmt.Errorf("switchyard: starting the tree: %w", err)
+	}
+	s.root = root
+	select {
+	case r := <-ready:
+		s.dispatcher, s.providers = r.Dispatcher, r.Providers
+	case <-time.After(10 * time.Second):
+		_ = s.sys.Root.StopFuture(root).Wait()
+		return nil, errors.New("switchyard: the tree did not start within 10s")
+	}
+	return s, nil
+}
+
+// Dispatcher returns the dispatcher's PID, for actors that send requests as
+// messages.
+func (s *Switchyard) Dispatcher() *actor.PID { return s.dispatcher }
+
+// ActorSystem returns the actor system the tree runs in; spawn your own
+// actors there to talk to the dispatcher.
+func (s *Switchyard) ActorSystem() *actor.ActorSystem { return s.sys }
+
+// Subscribe registers fn for every event; it runs on an actor's goroutine and
+// must not block. The returned function unsubscribes.
+func (s *Switchyard) Subscribe(fn func(messages.Event)) (unsubscribe func()) {
+	return s.env.Events.Subscribe(fn)
+}
+
+// Close stops admitting requests, answers queued ones ErrShuttingDown, waits
+// for in-flight calls until ctx ends (then cancels them and answers
+// ErrShuttingDown), stops the tree and waits for every goroutine it started.
+// It is safe to call more than once.
+func (s *Switchyard) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	drained := make(chan struct{})
+	s.sys.Root.Send(s.dispatcher, &actors.Shutdown{Drained: drained})
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+		close(s.aborting)
+		done := make(chan struct{})
+		s.sys.Root.Send(s.dispatcher, &actors.Abort{Done: done})
+		<-done
+	}
+	_ = s.sys.Root.PoisonFuture(s.root).Wait()
+	select {
+	case <-s.aborting:
+	default:
+		close(s.aborting)
+	}
+	s.env.Calls.Wait()
+	s.sys.Shutdown()
+	if s.ownedHTTP != nil {
+		s.ownedHTTP.CloseIdleConnections()
+	}
+	return err
+}

@@ -1,0 +1,42 @@
+package switchyard
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// lastUserText pulls the last user text out of a recorded Anthropic or OpenAI
+// request body.
+func lastUserText(t *testing.T, body []byte) string {
+	t.Helper()
+	var b struct {
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatalf("recorded body: %v", err)
+	}
+	for i := len(b.Messages) - 1; i >= 0; i-- {
+		m := b.Messages[i]
+		if m.Role != "user" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(m.Content, &s) == nil {
+			return s
+		}
+		var parts []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		_ = json.Unmarshal(m.Content, &parts)
+		for _, p := range parts {
+			if p.Type == "text" {
+				return p.Text
+			}
+		}
+	}
+	return ""
+}
