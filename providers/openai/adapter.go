@@ -1,0 +1,409 @@
+// Package openai is Switchyard's adapter for the OpenAI API: chat completions
+// (plain and streamed, tools, images), embeddings and the Responses API.
+//
+// The endpoint's base URL includes the version prefix, e.g.
+// "https://api.openai.com/v1"; the adapter appends "/chat/completions",
+// "/embeddings" and "/responses". Keys go in "Authorization: Bearer …";
+// rate-limit headers are read with providers.OpenAIRateLimit.
+//
+// The adapter is plain Go: it builds request bodies, decodes answers and
+// streams, and classifies errors. It keeps no state and is safe for concurrent
+// use. Nothing Switchyard-specific (priority, request ID, key label) ever goes
+// into a request body; the request ID travels only as the X-Request-ID header
+// that providers.Client sets.
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"mime"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// Paths appended to the endpoint's base URL.
+const (
+	PathChat       = "/chat/completions"
+	PathEmbeddings = "/embeddings"
+	PathResponses  = "/responses"
+)
+
+// Limits OpenAI enforces, checked before a request is queued.
+const (
+	// MaxEmbedInputs is the most inputs one embeddings request may carry.
+	MaxEmbedInputs = 2048
+	// MinMaxOutputTokens is the smallest max_output_tokens the Responses API
+	// accepts.
+	MinMaxOutputTokens = 16
+)
+
+// Adapter implements providers.Adapter for OpenAI. It holds no state: the
+// zero value is ready to use and it is safe for concurrent use.
+type Adapter struct{}
+
+// New returns the OpenAI adapter.
+func New() *Adapter { return &Adapter{} }
+
+var _ providers.Adapter = (*Adapter)(nil)
+
+// Kind returns "openai".
+func (*Adapter) Kind() string { return "openai" }
+
+// Check reports whether the adapter can serve req. It returns an error
+// matching messages.ErrUnsupported for operations OpenAI does not offer
+// (CountTokensRequest, unknown types) and messages.ErrInvalidRequest for
+// requests OpenAI would reject: no model, no messages, bad roles or parts, a
+// tool message without tool call ID, sampling values out of range, empty or
+// too many embedding inputs, a tool_choice naming no tool, and the like.
+func (*Adapter) Check(req messages.Request) error {
+	switch r := req.(type) {
+	case *messages.ChatRequest:
+		if r == nil {
+			return invalid(nil, "nil chat request")
+		}
+		return checkChat(r)
+	case *messages.EmbedRequest:
+		if r == nil {
+			return invalid(nil, "nil embed request")
+		}
+		return checkEmbed(r)
+	case *messages.ResponsesRequest:
+		if r == nil {
+			return invalid(nil, "nil responses request")
+		}
+		return checkResponses(r)
+	case nil:
+		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: "openai", Detail: "nil request"}
+	}
+	ci := req.CallInfo()
+	return &messages.RequestError{RequestID: ci.RequestID, Provider: providerName(ci), Kind: messages.ErrUnsupported,
+		Detail: fmt.Sprintf("openai does not support the %q operation", req.Operation())}
+}
+
+// Do performs one attempt of call: chat completion, embeddings or Responses
+// API, streamed when the request asks for it. It fills call.Result (status,
+// upstream request ID, rate limits, usage) and returns the response or a
+// *messages.UpstreamError. It re-runs Check first, so a request that never
+// went through Check still fails cleanly, as ClassInvalid.
+func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
+	if err := a.Check(call.Request); err != nil {
+		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+	}
+	c := call.Client
+	if c == nil {
+		c = &providers.Client{}
+	}
+	switch r := call.Request.(type) {
+	case *messages.ChatRequest:
+		return doChat(ctx, c, call, r)
+	case *messages.EmbedRequest:
+		return doEmbed(ctx, c, call, r)
+	case *messages.ResponsesRequest:
+		return doResponses(ctx, c, call, r)
+	}
+	return nil, call.Fail(messages.ClassInvalid, 0, "unsupported request", messages.ErrUnsupported)
+}
+
+// exchange describes a POST of body to path with OpenAI's auth, error decoder
+// and rate-limit headers.
+func exchange(path string, body any, stream bool) *providers.Exchange {
+	ex := &providers.Exchange{
+		Method:      http.MethodPost,
+		Path:        path,
+		Body:        body,
+		Auth:        providers.BearerAuth,
+		DecodeError: DecodeError,
+		RateLimit:   providers.OpenAIRateLimit,
+	}
+	if stream {
+		ex.Accept = "text/event-stream"
+	}
+	return ex
+}
+
+// meta is the part of a response's Meta the adapter knows; the runtime fills
+// the rest (attempts, queue time, latency).
+func meta(call *providers.Call) messages.Meta {
+	return messages.Meta{
+		RequestID:         call.RequestID,
+		UpstreamRequestID: call.Result.UpstreamRequestID,
+		Provider:          call.Provider,
+		Endpoint:          call.Endpoint,
+		Key:               call.Key.Label(),
+	}
+}
+
+// isJSON reports whether a response's Content-Type is JSON (a server that
+// answered a stream request without streaming).
+func isJSON(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// withExtra merges extra into the JSON object body marshals to. Fields body
+// sets win, and reserved fields are never taken from extra (the adapter
+// depends on their value, e.g. stream or encoding_format).
+func withExtra(body any, extra map[string]any, reserved ...string) (any, error) {
+	if len(extra) == 0 {
+		return body, nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range extra {
+		if _, own := m[k]; own || slices.Contains(reserved, k) {
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("extra field %q: %w", k, err)
+		}
+		m[k] = raw
+	}
+	return m, nil
+}
+
+// Finish reasons normalised from OpenAI's values.
+func normFinish(raw string) string {
+	switch raw {
+	case "":
+		return ""
+	case "stop":
+		return messages.FinishStop
+	case "length", "max_output_tokens", "max_tokens":
+		return messages.FinishLength
+	case "tool_calls", "function_call":
+		return messages.FinishToolCalls
+	case "content_filter":
+		return messages.FinishContentFilter
+	}
+	return messages.FinishOther
+}
+
+// toolArguments turns the JSON-encoded string OpenAI sends as a call's
+// arguments into a json.RawMessage: "{}" when empty, the text itself when it is
+// valid JSON, and otherwise the text as a JSON string (a truncated call still
+// round-trips as valid JSON).
+func toolArguments(s string) json.RawMessage {
+	if strings.TrimSpace(s) == "" {
+		return json.RawMessage("{}")
+	}
+	if json.Valid([]byte(s)) {
+		return json.RawMessage(s)
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// argumentsString is the inverse of toolArguments for outgoing tool calls.
+func argumentsString(a json.RawMessage) string {
+	if len(a) == 0 {
+		return "{}"
+	}
+	return string(a)
+}
+
+// ---- validation ----
+
+func providerName(ci *messages.Call) string {
+	if ci != nil && ci.Provider != "" {
+		return ci.Provider
+	}
+	return "openai"
+}
+
+func invalid(ci *messages.Call, format string, args ...any) error {
+	e := &messages.RequestError{Kind: messages.ErrInvalidRequest, Provider: providerName(ci), Detail: "openai: " + fmt.Sprintf(format, args...)}
+	if ci != nil {
+		e.RequestID = ci.RequestID
+	}
+	return e
+}
+
+var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+func checkRange(ci *messages.Call, name string, v *float64, lo, hi float64) error {
+	if v != nil && (math.IsNaN(*v) || *v < lo || *v > hi) {
+		return invalid(ci, "%s %v is outside [%g, %g]", name, *v, lo, hi)
+	}
+	return nil
+}
+
+// checkMessages validates a conversation for either API.
+func checkMessages(ci *messages.Call, msgs []messages.Message) error {
+	for i, m := range msgs {
+		switch m.Role {
+		case messages.RoleSystem, "developer", messages.RoleUser, messages.RoleAssistant:
+		case messages.RoleTool:
+			if m.ToolCallID == "" {
+				return invalid(ci, "message %d: a tool message needs ToolCallID", i)
+			}
+		default:
+			return invalid(ci, "message %d: unknown role %q", i, m.Role)
+		}
+		for j, p := range m.Parts {
+			switch p.Type {
+			case messages.PartText:
+			case messages.PartImage:
+				if m.Role != messages.RoleUser {
+					return invalid(ci, "message %d part %d: images are allowed in user messages only", i, j)
+				}
+				if p.ImageURL == "" && len(p.Data) == 0 {
+					return invalid(ci, "message %d part %d: an image needs ImageURL or Data", i, j)
+				}
+				if p.ImageURL == "" && p.MediaType != "" && !strings.HasPrefix(p.MediaType, "image/") {
+					return invalid(ci, "message %d part %d: media type %q is not an image", i, j, p.MediaType)
+				}
+			default:
+				return invalid(ci, "message %d part %d: unsupported part type %q", i, j, p.Type)
+			}
+		}
+		if len(m.ToolCalls) > 0 && m.Role != messages.RoleAssistant {
+			return invalid(ci, "message %d: only assistant messages carry tool calls", i)
+		}
+		for j, tc := range m.ToolCalls {
+			if tc.ID == "" || tc.Name == "" {
+				return invalid(ci, "message %d tool call %d: ID and Name are required", i, j)
+			}
+			if len(tc.Arguments) > 0 && !json.Valid(tc.Arguments) {
+				return invalid(ci, "message %d tool call %d: arguments are not valid JSON", i, j)
+			}
+		}
+	}
+	return nil
+}
+
+func checkTools(ci *messages.Call, tools []messages.Tool, choice string) error {
+	for i, t := range tools {
+		if !toolNameRE.MatchString(t.Name) {
+			return invalid(ci, "tool %d: name %q must be 1-64 characters of a-z, A-Z, 0-9, _ and -", i, t.Name)
+		}
+		if len(t.Parameters) > 0 {
+			var obj map[string]any
+			if err := json.Unmarshal(t.Parameters, &obj); err != nil || obj == nil {
+				return invalid(ci, "tool %q: parameters must be a JSON Schema object", t.Name)
+			}
+		}
+	}
+	switch choice {
+	case "", "auto", "none", "required":
+		if choice == "required" && len(tools) == 0 {
+			return invalid(ci, "tool_choice %q needs tools", choice)
+		}
+		return nil
+	}
+	for _, t := range tools {
+		if t.Name == choice {
+			return nil
+		}
+	}
+	return invalid(ci, "tool_choice %q names no tool of the request", choice)
+}
+
+// toolChoice maps ToolChoice for chat completions (nested) or the Responses
+// API (flat).
+func toolChoice(choice string, flat bool) any {
+	switch choice {
+	case "":
+		return nil
+	case "auto", "none", "required":
+		return choice
+	}
+	if flat {
+		return map[string]any{"type": "function", "name": choice}
+	}
+	return map[string]any{"type": "function", "function": map[string]any{"name": choice}}
+}
+
+func checkExtra(ci *messages.Call, extra map[string]any) error {
+	if len(extra) == 0 {
+		return nil
+	}
+	if _, err := json.Marshal(extra); err != nil {
+		return invalid(ci, "Extra cannot be encoded as JSON: %v", err)
+	}
+	return nil
+}
+
+func checkChat(r *messages.ChatRequest) error {
+	ci := &r.Call
+	if r.Model == "" {
+		return invalid(ci, "model is required")
+	}
+	if len(r.Messages) == 0 {
+		return invalid(ci, "at least one message is required")
+	}
+	if err := checkMessages(ci, r.Messages); err != nil {
+		return err
+	}
+	if err := checkTools(ci, r.Tools, r.ToolChoice); err != nil {
+		return err
+	}
+	if err := checkRange(ci, "temperature", r.Temperature, 0, 2); err != nil {
+		return err
+	}
+	if err := checkRange(ci, "top_p", r.TopP, 0, 1); err != nil {
+		return err
+	}
+	if r.MaxTokens < 0 {
+		return invalid(ci, "MaxTokens %d is negative", r.MaxTokens)
+	}
+	return checkExtra(ci, r.Extra)
+}
+
+func checkEmbed(r *messages.EmbedRequest) error {
+	ci := &r.Call
+	if r.Model == "" {
+		return invalid(ci, "model is required")
+	}
+	if len(r.Inputs) == 0 {
+		return invalid(ci, "at least one input is required")
+	}
+	if len(r.Inputs) > MaxEmbedInputs {
+		return invalid(ci, "%d inputs exceed OpenAI's limit of %d", len(r.Inputs), MaxEmbedInputs)
+	}
+	for i, in := range r.Inputs {
+		if in == "" {
+			return invalid(ci, "input %d is empty (OpenAI rejects empty strings)", i)
+		}
+	}
+	if r.Dimensions < 0 {
+		return invalid(ci, "Dimensions %d is negative", r.Dimensions)
+	}
+	return nil
+}
+
+func checkResponses(r *messages.ResponsesRequest) error {
+	ci := &r.Call
+	if r.Model == "" {
+		return invalid(ci, "model is required")
+	}
+	if len(r.Input) == 0 {
+		return invalid(ci, "at least one input message is required")
+	}
+	if err := checkMessages(ci, r.Input); err != nil {
+		return err
+	}
+	if err := checkTools(ci, r.Tools, r.ToolChoice); err != nil {
+		return err
+	}
+	if err := checkRange(ci, "temperature", r.Temperature, 0, 2); err != nil {
+		return err
+	}
+	if r.MaxOutputTokens < 0 || (r.MaxOutputTokens > 0 && r.MaxOutputTokens < MinMaxOutputTokens) {
+		return invalid(ci, "MaxOutputTokens %d: OpenAI accepts %d or more (0 for its default)", r.MaxOutputTokens, MinMaxOutputTokens)
+	}
+	return checkExtra(ci, r.Extra)
+}

@@ -1,0 +1,406 @@
+package openai_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// The official OpenAI spec (testdata/openai/SOURCE.md), compiled once per
+// test binary.
+const (
+	specFile = "../../testdata/openai/openapi.json"
+	specURL  = "file:///openai/openapi.json"
+)
+
+// Component schemas the tests validate against.
+var specNames = []string{
+	"CreateChatCompletionRequest", "CreateEmbeddingRequest", "CreateResponse",
+	"CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "CreateEmbeddingResponse",
+	"Response", "ResponseStreamEvent", "ErrorResponse", "ListModelsResponse",
+}
+
+var (
+	specOnce    sync.Once
+	specSchemas map[string]*jsonschema.Schema
+	specErr     error
+	specEdits   int
+)
+
+func loadSpec() {
+	f, err := os.Open(specFile)
+	if err != nil {
+		specErr = err
+		return
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		specErr = err
+		return
+	}
+	specEdits = rewriteSpec(doc)
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource(specURL, doc); err != nil {
+		specErr = err
+		return
+	}
+	specSchemas = map[string]*jsonschema.Schema{}
+	for _, n := range specNames {
+		s, err := c.Compile(specURL + "#/components/schemas/" + n)
+		if err != nil {
+			specErr = err
+			return
+		}
+		specSchemas[n] = s
+	}
+}
+
+func specSchema(t testing.TB, name string) *jsonschema.Schema {
+	t.Helper()
+	specOnce.Do(loadSpec)
+	if specErr != nil {
+		t.Fatalf("loading the OpenAI spec: %v", specErr)
+	}
+	s := specSchemas[name]
+	if s == nil {
+		t.Fatalf("schema %s not compiled", name)
+	}
+	return s
+}
+
+// rewriteSpec makes the OpenAPI 3.1 document a JSON Schema 2020-12 resource
+// that says what the spec means, in place, and returns the number of edits:
+//   - nullable: true beside a type becomes type: [T, "null"] (and adds null to
+//     an enum); nullable: true without a type (beside a $ref, as for the
+//     stream chunks' usage) wraps the schema as anyOf [schema, null]; a false
+//     nullable is dropped;
+//   - a oneOf with a discriminator becomes an anyOf: OpenAPI selects the
+//     branch by the discriminator, and some branches overlap (an input
+//     message with "type":"message" is both an EasyInputMessage and an
+//     InputMessage), which JSON Schema's oneOf would reject;
+//   - $recursiveAnchor: true (2019-09, rejected by the 2020-12 metaschema) is
+//     dropped and a $recursiveRef "#" under it becomes a $ref to the enclosing
+//     component schema.
+func rewriteSpec(doc any) int {
+	edits := 0
+	var walk func(v any, component string)
+	walk = func(v any, component string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				walk(e, component)
+			}
+			if n, ok := x["nullable"]; ok {
+				delete(x, "nullable")
+				edits++
+				if b, _ := n.(bool); b {
+					switch t := x["type"].(type) {
+					case string:
+						x["type"] = []any{t, "null"}
+					case []any:
+						x["type"] = append(t, "null")
+					case nil:
+						inner := make(map[string]any, len(x))
+						for k, e := range x {
+							if k != "description" {
+								inner[k] = e
+								delete(x, k)
+							}
+						}
+						x["anyOf"] = []any{inner, map[string]any{"type": "null"}}
+					}
+					if enum, ok := x["enum"].([]any); ok && !slices.Contains(enum, nil) {
+						x["enum"] = append(enum, nil)
+					}
+				}
+			}
+			if one, ok := x["oneOf"]; ok && x["discriminator"] != nil {
+				delete(x, "oneOf")
+				x["anyOf"] = one
+				edits++
+			}
+			if _, ok := x["$recursiveAnchor"]; ok {
+				delete(x, "$recursiveAnchor")
+				edits++
+			}
+			if ref, ok := x["$recursiveRef"]; ok {
+				delete(x, "$recursiveRef")
+				if ref == "#" && component != "" {
+					x["$ref"] = "#/components/schemas/" + component
+				}
+				edits++
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, component)
+			}
+		}
+	}
+	root, _ := doc.(map[string]any)
+	comps, _ := root["components"].(map[string]any)
+	schemas, _ := comps["schemas"].(map[string]any)
+	for name, s := range schemas {
+		walk(s, name)
+	}
+	for k, v := range root {
+		if k != "components" {
+			walk(v, "")
+		}
+	}
+	for k, v := range comps {
+		if k != "schemas" {
+			walk(v, "")
+		}
+	}
+	return edits
+}
+
+func validate(t *testing.T, schema string, body []byte) error {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: body is not JSON: %v\n%s", schema, err, body)
+	}
+	return specSchema(t, schema).Validate(v)
+}
+
+// captureTransport keeps a copy of every response body the adapter reads.
+type captureTransport struct {
+	mu   sync.Mutex
+	resp []*captured
+}
+
+type captured struct {
+	path   string
+	status int
+	stream bool
+	buf    bytes.Buffer
+}
+
+func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	cp := &captured{path: r.URL.Path, status: resp.StatusCode, stream: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")}
+	c.mu.Lock()
+	c.resp = append(c.resp, cp)
+	c.mu.Unlock()
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
+	return resp, nil
+}
+
+func TestSpecLoads(t *testing.T) {
+	specSchema(t, "CreateChatCompletionRequest")
+	if specEdits < 100 {
+		t.Fatalf("only %d spec edits: did the nullable rewrite run?", specEdits)
+	}
+}
+
+// TestSpecRequestsAndAnswers runs the adapter against the simulator for every
+// request shape it builds, validates each request body against the spec's
+// request schema, and each simulator answer (JSON, stream chunk, stream event,
+// error) against the spec's response schema.
+func TestSpecRequestsAndAnswers(t *testing.T) {
+	srv := startSim(t, nil)
+	ct := &captureTransport{}
+	run := func(req messages.Request) messages.Response {
+		t.Helper()
+		call := newCall(srv, req)
+		call.Client.HTTP = &http.Client{Transport: ct}
+		resp, err := do(t, call)
+		if err != nil {
+			t.Fatalf("%s: %v", req.Operation(), err)
+		}
+		return resp
+	}
+	user := func(s string) []messages.Message { return []messages.Message{{Role: "user", Content: s}} }
+	images := []messages.Message{{Role: "user", Parts: []messages.Part{
+		{Type: messages.PartText, Text: "look"},
+		{Type: messages.PartImage, ImageURL: "https://example.com/a.jpg"},
+		{Type: messages.PartImage, Data: pngBytes, MediaType: "image/png"},
+	}}}
+	tools := []messages.Tool{weatherTool, {Name: "no_params"}}
+
+	// Chat completions.
+	run(&messages.ChatRequest{Model: "gpt-4o", Messages: user("plain")})
+	run(&messages.ChatRequest{Model: "gpt-4o", System: "sys", Messages: user("sampling"), Temperature: ptr(1.5), TopP: ptr(0.9),
+		MaxTokens: 50, Stop: []string{"a", "b"}, Extra: map[string]any{"seed": 1, "user": "u-1", "service_tier": "auto"}})
+	run(&messages.ChatRequest{Model: "gpt-4o", Messages: user("stream this please"), Stream: true})
+	run(&messages.ChatRequest{Model: "gpt-4o", Messages: images})
+	run(&messages.ChatRequest{Model: "gpt-4o", Messages: images, Stream: true})
+	first := run(&messages.ChatRequest{Model: "gpt-4o", Messages: user("weather in Paris"), Tools: tools, ToolChoice: "auto"}).(*messages.ChatResponse)
+	run(&messages.ChatRequest{Model: "gpt-4o", Messages: user("weather in Paris"), Tools: tools, ToolChoice: "required", Stream: true})
+	run(&messages.ChatRequest{Model: "gpt-4o", Tools: tools, ToolChoice: "get_weather", Messages: []messages.Message{
+		{Role: "user", Content: "weather in Paris"},
+		{Role: "assistant", Content: "Let me check.", ToolCalls: first.ToolCalls},
+		{Role: "tool", ToolCallID: first.ToolCalls[0].ID, Parts: []messages.Part{{Type: messages.PartText, Text: "sunny"}}},
+	}})
+	run(&messages.ChatRequest{Model: "gpt-4o", Tools: tools, ToolChoice: "none", Messages: []messages.Message{
+		{Role: "user", Content: "weather in Paris"},
+		{Role: "assistant", ToolCalls: first.ToolCalls},
+		{Role: "tool", ToolCallID: first.ToolCalls[0].ID, Content: "sunny"},
+		{Role: "assistant", Content: "It is sunny."},
+		{Role: "developer", Content: "be terse"},
+		{Role: "user", Content: "thanks"},
+	}})
+
+	// Embeddings.
+	run(&messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: []string{"one", "two", "three"}})
+	run(&messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: []string{"one"}, Dimensions: 16})
+
+	// Responses API.
+	run(&messages.ResponsesRequest{Model: "gpt-4o", Instructions: "be kind", Input: user("hello"), Temperature: ptr(0.3), MaxOutputTokens: 100})
+	run(&messages.ResponsesRequest{Model: "gpt-4o", Input: images, Stream: true})
+	run(&messages.ResponsesRequest{Model: "gpt-4o", Input: user(strings.Repeat("long ", 40)), MaxOutputTokens: 16})
+	rf := run(&messages.ResponsesRequest{Model: "gpt-4o", Input: user("weather in Rome"), Tools: tools, ToolChoice: "get_weather"}).(*messages.ResponsesResponse)
+	run(&messages.ResponsesRequest{Model: "gpt-4o", PreviousResponseID: rf.ID, Tools: tools,
+		Input: []messages.Message{{Role: "tool", ToolCallID: rf.ToolCalls[0].ID, Content: "warm"}}})
+	run(&messages.ResponsesRequest{Model: "gpt-4o", Tools: tools, ToolChoice: "required", Stream: true, Input: user("weather in Rome")})
+	run(&messages.ResponsesRequest{Model: "gpt-4o", Tools: tools, Input: []messages.Message{
+		{Role: "system", Content: "sys"},
+		{Role: "user", Content: "weather in Rome"},
+		{Role: "assistant", Content: "Checking.", ToolCalls: rf.ToolCalls},
+		{Role: "tool", ToolCallID: rf.ToolCalls[0].ID, Content: "warm"},
+	}})
+
+	// Error answers.
+	srv.Inject(sim.Fault{Status: 429, Header: map[string]string{"Retry-After": "1"}})
+	srv.Inject(sim.Fault{Status: 503})
+	for range 2 {
+		call := newCall(srv, &messages.ChatRequest{Model: "gpt-4o", Messages: user("x")})
+		call.Client.HTTP = &http.Client{Transport: ct}
+		if _, err := do(t, call); err == nil {
+			t.Fatal("fault not answered")
+		}
+	}
+	call := newCall(srv, &messages.ResponsesRequest{Model: "gpt-4o", PreviousResponseID: "resp_missing", Input: user("x")})
+	call.Client.HTTP = &http.Client{Transport: ct}
+	if _, err := do(t, call); err == nil {
+		t.Fatal("unknown previous response accepted")
+	}
+
+	if srv.InvalidCalls() != 1 {
+		t.Fatalf("simulator rejected %d requests, want 1", srv.InvalidCalls())
+	}
+
+	requestSchema := map[string]string{
+		"/v1/chat/completions": "CreateChatCompletionRequest",
+		"/v1/embeddings":       "CreateEmbeddingRequest",
+		"/v1/responses":        "CreateResponse",
+	}
+	counts := map[string]int{}
+	for _, rec := range srv.Requests() {
+		schema := requestSchema[rec.Path]
+		if err := validate(t, schema, rec.Body); err != nil {
+			t.Errorf("request to %s violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
+		}
+		counts[rec.Path]++
+	}
+	if counts["/v1/chat/completions"] != 11 || counts["/v1/embeddings"] != 2 || counts["/v1/responses"] != 8 {
+		t.Fatalf("validated %v", counts)
+	}
+
+	answerSchema := map[string][2]string{
+		"/v1/chat/completions": {"CreateChatCompletionResponse", "CreateChatCompletionStreamResponse"},
+		"/v1/embeddings":       {"CreateEmbeddingResponse", ""},
+		"/v1/responses":        {"Response", "ResponseStreamEvent"},
+	}
+	nAnswers, nEvents, nErrors := 0, 0, 0
+	for _, c := range ct.resp {
+		body := c.buf.Bytes()
+		switch {
+		case c.status != http.StatusOK:
+			nErrors++
+			if err := validate(t, "ErrorResponse", body); err != nil {
+				t.Errorf("error answer %d from %s violates ErrorResponse: %v\n%s", c.status, c.path, err, body)
+			}
+		case c.stream:
+			sse := providers.NewSSEReader(bytes.NewReader(body))
+			for {
+				ev, err := sse.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(ev.Data) == "[DONE]" {
+					continue
+				}
+				nEvents++
+				schema := answerSchema[c.path][1]
+				if err := validate(t, schema, ev.Data); err != nil {
+					t.Errorf("stream event %q from %s violates %s: %v\n%s", ev.Event, c.path, schema, err, ev.Data)
+				}
+				if ev.Event != "" {
+					var typ struct {
+						Type string `json:"type"`
+					}
+					if json.Unmarshal(ev.Data, &typ); typ.Type != ev.Event {
+						t.Errorf("event line %q but type %q", ev.Event, typ.Type)
+					}
+				}
+			}
+		default:
+			nAnswers++
+			schema := answerSchema[c.path][0]
+			if err := validate(t, schema, body); err != nil {
+				t.Errorf("answer from %s violates %s: %v\n%s", c.path, schema, err, body)
+			}
+		}
+	}
+	if nAnswers != 13 || nEvents < 30 || nErrors != 3 {
+		t.Fatalf("validated %d answers, %d stream events, %d errors", nAnswers, nEvents, nErrors)
+	}
+}
+
+// TestSpecRejectsInvalid shows the validator is not vacuous.
+func TestSpecRejectsInvalid(t *testing.T) {
+	tests := []struct {
+		name, schema, body string
+	}{
+		{"chat wrong role", "CreateChatCompletionRequest", `{"model":"gpt-4o","messages":[{"role":"wizard","content":"hi"}]}`},
+		{"chat missing messages", "CreateChatCompletionRequest", `{"model":"gpt-4o"}`},
+		{"chat string temperature", "CreateChatCompletionRequest", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}`},
+		{"chat object tool arguments", "CreateChatCompletionRequest", `{"model":"gpt-4o","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":{}}}]}]}`},
+		{"chat tool without tool_call_id", "CreateChatCompletionRequest", `{"model":"gpt-4o","messages":[{"role":"tool","content":"x"}]}`},
+		{"embeddings unknown field", "CreateEmbeddingRequest", `{"model":"m","input":["a"],"priority":1}`},
+		{"embeddings empty array", "CreateEmbeddingRequest", `{"model":"m","input":[]}`},
+		{"responses input number", "CreateResponse", `{"model":"gpt-4o","input":5}`},
+		{"responses wrong role", "CreateResponse", `{"model":"gpt-4o","input":[{"type":"message","role":"wizard","content":[{"type":"input_text","text":"x"}]}]}`},
+		{"responses unknown item", "CreateResponse", `{"model":"gpt-4o","input":[{"type":"bogus","call_id":"c"}]}`},
+		{"stream chunk bad finish", "CreateChatCompletionStreamResponse", `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"banana"}]}`},
+		{"responses small max_output_tokens", "CreateResponse", `{"model":"gpt-4o","input":"x","max_output_tokens":4}`},
+		{"chat answer without choices", "CreateChatCompletionResponse", `{"id":"c","object":"chat.completion","created":1,"model":"m"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := validate(t, tt.schema, []byte(tt.body)); err == nil {
+				t.Fatalf("%s accepted %s", tt.schema, tt.body)
+			}
+		})
+	}
+	// And a valid one passes, so the rejections above are about the defect.
+	if err := validate(t, "CreateChatCompletionRequest", []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0.5}`)); err != nil {
+		t.Fatalf("valid body rejected: %v", err)
+	}
+}

@@ -1,0 +1,1754 @@
+package sim
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+)
+
+// OpenAIBackend simulates the OpenAI API (chat completions, embeddings, the
+// Responses API and the model list) under /v1, so the adapter's base URL is
+// Server.URL+"/v1". It checks requests as strictly as the real service:
+// method, path, "Authorization: Bearer", Content-Type, unknown body fields,
+// field types and ranges, message roles and content shapes, tool-call
+// pairing, image data URLs, embedding inputs, Responses API items, tools and
+// previous_response_id. Malformed requests get a 400 with OpenAI's error body
+// and count as Server.InvalidCalls.
+//
+// Answers are deterministic: "echo: " and the last user text (with "[n
+// image(s)]" when it carried images), a tool call when the request has tools
+// and tool_choice requires one or the last user message mentions "weather",
+// "The tool returned: …" after tool results, and hash-seeded unit vectors for
+// embeddings. Usage counts sim.Words of the prompt and the answer and is
+// reported once per completed answer (for streams, only when the stream
+// finished). Answers carry x-ratelimit-* headers from a per-key minute window.
+//
+// Set the exported fields before Start; the backend is then safe for
+// concurrent use.
+type OpenAIBackend struct {
+	// EmbeddingDimensions is the vector length when a request sets no
+	// dimensions (default 8).
+	EmbeddingDimensions int
+	// ChunkWords is how many words each streamed text chunk carries
+	// (default 3).
+	ChunkWords int
+	// RequestLimit and TokenLimit are the per-key, per-minute budgets the
+	// x-ratelimit-* headers report (defaults 10000 requests, 1000000 tokens).
+	RequestLimit, TokenLimit int
+	// EnforceRateLimit answers 429 rate_limit_exceeded, with Retry-After,
+	// once a key has spent its minute's budget. Off by default: the headers
+	// only report.
+	EnforceRateLimit bool
+	// ReverseEmbeddings lists embedding data in reverse index order. The
+	// real service keeps input order, but clients must sort by index.
+	ReverseEmbeddings bool
+
+	seq atomic.Int64
+
+	mu        sync.Mutex
+	windows   map[string]*oaiRateWindow
+	responses map[string][]string // stored response ID → its function call IDs
+	respOrder []string
+}
+
+// OpenAI returns a simulator of the OpenAI API with default settings.
+func OpenAI() *OpenAIBackend { return &OpenAIBackend{} }
+
+const oaiMaxStoredResponses = 4096
+
+type oaiRateWindow struct {
+	start          time.Time
+	requests, toks int
+}
+
+// Name returns "openai".
+func (*OpenAIBackend) Name() string { return "openai" }
+
+// Key returns the key of an "Authorization: Bearer <key>" header, "" if the
+// header is missing or uses another scheme.
+func (*OpenAIBackend) Key(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if !strings.HasPrefix(h, "Bearer ") {
+		return ""
+	}
+	return strings.TrimSpace(h[len("Bearer "):])
+}
+
+// oaiParamWriter carries the offending parameter from a validator through
+// Server.Invalid to WriteError.
+type oaiParamWriter struct {
+	http.ResponseWriter
+	param string
+	code  string
+}
+
+// WriteError writes OpenAI's error body {"error":{"message","type","param",
+// "code"}} for status: 429 type "requests" code "rate_limit_exceeded", 401
+// code "invalid_api_key", 5xx type "server_error" (503 code
+// "server_is_overloaded"), other 4xx type "invalid_request_error".
+func (*OpenAIBackend) WriteError(w http.ResponseWriter, status int, message string) {
+	typ, code := "invalid_request_error", ""
+	var param string
+	if pw, ok := w.(*oaiParamWriter); ok {
+		param, code = pw.param, pw.code
+		w = pw.ResponseWriter
+	}
+	generic := message == "" || message == http.StatusText(status)
+	switch {
+	case status == http.StatusUnauthorized:
+		code = "invalid_api_key"
+		if generic || message == "invalid API key" {
+			message = "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys."
+		}
+	case status == http.StatusTooManyRequests:
+		typ = "requests"
+		if code == "" {
+			code = "rate_limit_exceeded"
+		}
+		if generic {
+			message = "Rate limit reached for requests"
+		}
+	case status == http.StatusServiceUnavailable:
+		typ, code = "server_error", "server_is_overloaded"
+		if generic {
+			message = "The server is overloaded or not ready yet."
+		}
+	case status >= 500:
+		typ = "server_error"
+		if generic {
+			message = "The server had an error while processing your request. Sorry about that!"
+		}
+	}
+	e := map[string]any{"message": message, "type": typ, "param": nil, "code": nil}
+	if param != "" {
+		e["param"] = param
+	}
+	if code != "" {
+		e["code"] = code
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
+}
+
+// oaiErr is a request the simulator rejects.
+type oaiErr struct {
+	status int
+	param  string
+	code   string
+	msg    string
+}
+
+func oaiBad(param, format string, args ...any) *oaiErr {
+	return &oaiErr{status: http.StatusBadRequest, param: param, msg: fmt.Sprintf(format, args...)}
+}
+
+func (b *OpenAIBackend) reject(s *Server, w http.ResponseWriter, e *oaiErr) {
+	s.Invalid(&oaiParamWriter{ResponseWriter: w, param: e.param, code: e.code}, e.status, e.msg)
+}
+
+// Serve routes /v1/chat/completions, /v1/embeddings, /v1/responses (POST)
+// and /v1/models (GET).
+func (b *OpenAIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request, body []byte, f *Fault) {
+	if w.Header().Get("X-Request-Id") == "" {
+		w.Header().Set("X-Request-Id", fmt.Sprintf("req_sim%08d", b.seq.Add(1)))
+	}
+	w.Header().Set("Openai-Version", "2020-10-01")
+	path := r.URL.Path
+	switch path {
+	case "/v1/models":
+		if r.Method != http.MethodGet {
+			b.reject(s, w, &oaiErr{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, path)})
+			return
+		}
+		b.serveModels(w)
+		return
+	case "/v1/chat/completions", "/v1/embeddings", "/v1/responses":
+	default:
+		b.reject(s, w, &oaiErr{status: http.StatusNotFound, msg: fmt.Sprintf("Invalid URL (%s %s)", r.Method, path)})
+		return
+	}
+	if r.Method != http.MethodPost {
+		b.reject(s, w, &oaiErr{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, path)})
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		b.reject(s, w, oaiBad("", "Invalid Content-Type header (%q), expected application/json.", r.Header.Get("Content-Type")))
+		return
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		b.reject(s, w, oaiBad("", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"))
+		return
+	}
+	req, ok := v.(map[string]any)
+	if !ok {
+		b.reject(s, w, oaiBad("", "Invalid type for request body: expected an object, but got %s instead.", oaiKind(v)))
+		return
+	}
+	key := b.Key(r)
+	switch path {
+	case "/v1/chat/completions":
+		b.serveChat(s, w, r, f, key, req)
+	case "/v1/embeddings":
+		b.serveEmbeddings(s, w, key, req)
+	case "/v1/responses":
+		b.serveResponses(s, w, r, f, key, req)
+	}
+}
+
+func (b *OpenAIBackend) serveModels(w http.ResponseWriter) {
+	var data []any
+	for _, id := range []string{"gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small", "text-embedding-3-large"} {
+		data = append(data, map[string]any{"id": id, "object": "model", "created": 1715367049, "owned_by": "system"})
+	}
+	oaiWriteJSON(w, map[string]any{"object": "list", "data": data})
+}
+
+func oaiWriteJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ---- rate limits ----
+
+// admit charges one request and tokens to key's minute window, sets the
+// x-ratelimit-* headers, and reports whether the key was within budget.
+func (b *OpenAIBackend) admit(w http.ResponseWriter, key string, tokens int) bool {
+	reqLimit, tokLimit := b.RequestLimit, b.TokenLimit
+	if reqLimit <= 0 {
+		reqLimit = 10000
+	}
+	if tokLimit <= 0 {
+		tokLimit = 1000000
+	}
+	now := time.Now()
+	b.mu.Lock()
+	if b.windows == nil {
+		b.windows = map[string]*oaiRateWindow{}
+	}
+	win := b.windows[key]
+	if win == nil || now.Sub(win.start) >= time.Minute {
+		win = &oaiRateWindow{start: now}
+		b.windows[key] = win
+	}
+	over := win.requests >= reqLimit || win.toks+tokens > tokLimit
+	if !over || !b.EnforceRateLimit {
+		win.requests++
+		win.toks += tokens
+	}
+	remReq, remTok := max(reqLimit-win.requests, 0), max(tokLimit-win.toks, 0)
+	reset := (time.Minute - now.Sub(win.start)).Round(time.Millisecond)
+	b.mu.Unlock()
+	h := w.Header()
+	h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(reqLimit))
+	h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(tokLimit))
+	h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(remReq))
+	h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(remTok))
+	h.Set("X-Ratelimit-Reset-Requests", reset.String())
+	h.Set("X-Ratelimit-Reset-Tokens", reset.String())
+	if over && b.EnforceRateLimit {
+		h.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(reset.Seconds())), 1)))
+		return false
+	}
+	return true
+}
+
+func (b *OpenAIBackend) rateLimited(w http.ResponseWriter) {
+	b.WriteError(w, http.StatusTooManyRequests, "Rate limit reached for requests on this key. Please try again later.")
+}
+
+// ---- JSON checks ----
+
+// oaiKind describes a decoded JSON value the way OpenAI's messages do.
+func oaiKind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case float64:
+		if x == math.Trunc(x) {
+			return "an integer"
+		}
+		return "a decimal"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "an unknown type"
+}
+
+type oaiFieldKind int
+
+const (
+	oaiFieldAny oaiFieldKind = iota
+	oaiFieldString
+	oaiFieldNumber
+	oaiFieldInteger
+	oaiFieldBool
+	oaiFieldObject
+	oaiFieldArray
+)
+
+var oaiKindNames = map[oaiFieldKind]string{oaiFieldString: "a string", oaiFieldNumber: "a decimal", oaiFieldInteger: "an integer", oaiFieldBool: "a boolean", oaiFieldObject: "an object", oaiFieldArray: "an array"}
+
+func oaiWrongType(param string, want string, v any) *oaiErr {
+	return oaiBad(param, "Invalid type for '%s': expected %s, but got %s instead.", param, want, oaiKind(v))
+}
+
+// oaiCheckKind checks v against k; null passes (it means "default").
+func oaiCheckKind(param string, v any, k oaiFieldKind) *oaiErr {
+	if v == nil || k == oaiFieldAny {
+		return nil
+	}
+	ok := false
+	switch k {
+	case oaiFieldString:
+		_, ok = v.(string)
+	case oaiFieldNumber:
+		_, ok = v.(float64)
+	case oaiFieldInteger:
+		f, isNum := v.(float64)
+		ok = isNum && f == math.Trunc(f) && !math.IsInf(f, 0)
+	case oaiFieldBool:
+		_, ok = v.(bool)
+	case oaiFieldObject:
+		_, ok = v.(map[string]any)
+	case oaiFieldArray:
+		_, ok = v.([]any)
+	}
+	if !ok {
+		return oaiWrongType(param, oaiKindNames[k], v)
+	}
+	return nil
+}
+
+// oaiCheckFields rejects unknown fields of a request body and fields of the
+// wrong JSON type.
+func oaiCheckFields(req map[string]any, fields map[string]oaiFieldKind) *oaiErr {
+	keys := make([]string, 0, len(req))
+	for k := range req {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fk, ok := fields[k]
+		if !ok {
+			return oaiBad(k, "Unrecognized request argument supplied: %s", k)
+		}
+		if e := oaiCheckKind(k, req[k], fk); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// oaiCheckProps rejects unknown properties of a nested object.
+func oaiCheckProps(o map[string]any, param string, allowed ...string) *oaiErr {
+	keys := make([]string, 0, len(o))
+	for k := range o {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !slices.Contains(allowed, k) {
+			return oaiBad(param, "Additional properties are not allowed ('%s' was unexpected) - '%s'", k, param)
+		}
+	}
+	return nil
+}
+
+func oaiCheckRange(req map[string]any, key string, lo, hi float64) *oaiErr {
+	f, ok := req[key].(float64)
+	if !ok {
+		return nil
+	}
+	if f < lo {
+		return oaiBad(key, "Invalid '%s': decimal below minimum value. Expected a value >= %g, but got %g instead.", key, lo, f)
+	}
+	if f > hi {
+		return oaiBad(key, "Invalid '%s': decimal above maximum value. Expected a value <= %g, but got %g instead.", key, hi, f)
+	}
+	return nil
+}
+
+func oaiCheckMinInt(req map[string]any, key string, lo int) (int, *oaiErr) {
+	f, ok := req[key].(float64)
+	if !ok {
+		return 0, nil
+	}
+	if f < float64(lo) {
+		return 0, oaiBad(key, "Invalid '%s': integer below minimum value. Expected a value >= %d, but got %d instead.", key, lo, int64(f))
+	}
+	if f > 1<<31 {
+		return 1 << 31, nil
+	}
+	return int(f), nil
+}
+
+func oaiRequireModel(req map[string]any) (string, *oaiErr) {
+	v, ok := req["model"]
+	if !ok || v == nil {
+		return "", oaiBad("", "you must provide a model parameter")
+	}
+	m, ok := v.(string)
+	if !ok {
+		return "", oaiWrongType("model", "a string", v)
+	}
+	if m == "" {
+		return "", oaiBad("model", "Invalid 'model': empty string. Expected a string with minimum length 1, but got an empty string instead.")
+	}
+	return m, nil
+}
+
+var oaiToolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// oaiCheckImageURL accepts http(s) URLs and base64 data: URLs of PNG, JPEG, GIF
+// or WebP images whose bytes are what they claim.
+func oaiCheckImageURL(param, u string) *oaiErr {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		return &oaiErr{status: http.StatusBadRequest, param: param, code: "invalid_image_url",
+			msg: fmt.Sprintf("Invalid '%s'. Expected a valid URL, but got a value with an invalid format.", param)}
+	}
+	mt, data, ok := strings.Cut(rest, ";base64,")
+	allowed := []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
+	if !ok || !slices.Contains(allowed, mt) {
+		return &oaiErr{status: http.StatusBadRequest, param: param, code: "invalid_image_format",
+			msg: fmt.Sprintf("Invalid '%s'. Expected a base64-encoded data URL with an image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got unsupported MIME type '%s'.", param, mt)}
+	}
+	raw, err := base64.StdEncoding.DecodeString(data)
+	if err != nil || http.DetectContentType(raw) != mt {
+		return &oaiErr{status: http.StatusBadRequest, param: param, code: "invalid_image_format",
+			msg: "You uploaded an unsupported image. Please make sure your image is below 20 MB in size and is of one the following formats: ['png', 'jpeg', 'gif', 'webp']."}
+	}
+	return nil
+}
+
+// ---- the conversation, as the simulator understands it ----
+
+type oaiMsg struct {
+	role       string
+	text       string
+	images     int
+	toolCalls  []string // call IDs an assistant turn made
+	toolCallID string   // for tool results
+}
+
+type oaiTool struct {
+	name   string
+	params map[string]any
+}
+
+type oaiCall struct {
+	id, name, args string
+}
+
+type oaiAnswer struct {
+	text     string
+	calls    []oaiCall
+	finish   string // stop, length, tool_calls
+	in, out  int
+	truncate bool
+}
+
+// answer computes the deterministic reply to a conversation.
+func (b *OpenAIBackend) answer(prefix string, msgs []oaiMsg, tools []oaiTool, choice string, maxTokens int) oaiAnswer {
+	var prompt strings.Builder
+	prompt.WriteString(prefix)
+	for _, m := range msgs {
+		prompt.WriteString("\n")
+		prompt.WriteString(m.text)
+	}
+	a := oaiAnswer{in: Words(prompt.String()), finish: "stop"}
+	var last *oaiMsg
+	if len(msgs) > 0 {
+		last = &msgs[len(msgs)-1]
+	}
+	var lastUser *oaiMsg
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].role == "user" {
+			lastUser = &msgs[i]
+			break
+		}
+	}
+	switch {
+	case last != nil && last.role == "tool":
+		var outs []string
+		for i := len(msgs) - 1; i >= 0 && msgs[i].role == "tool"; i-- {
+			outs = append([]string{msgs[i].text}, outs...)
+		}
+		a.text = "The tool returned: " + strings.Join(outs, "; ")
+	case last != nil && last.role == "user" && len(tools) > 0 && choice != "none" &&
+		(choice == "required" || (choice != "auto" && choice != "") || oaiMentions(last.text, "weather")):
+		t := tools[0]
+		for _, tt := range tools {
+			if tt.name == choice || (choice == "" || choice == "auto" || choice == "required") && strings.Contains(strings.ToLower(tt.name), "weather") {
+				t = tt
+				break
+			}
+		}
+		c := oaiCall{id: fmt.Sprintf("call_sim%06d", b.seq.Add(1)), name: t.name, args: oaiToolArgs(t.params, last.text)}
+		a.calls = []oaiCall{c}
+		a.finish = "tool_calls"
+		a.out = 1 + Words(strings.NewReplacer(",", " ", ":", " ").Replace(c.args))
+		return a
+	case lastUser != nil:
+		a.text = "echo: " + lastUser.text
+		if lastUser.images == 1 {
+			a.text += " [1 image]"
+		} else if lastUser.images > 1 {
+			a.text += fmt.Sprintf(" [%d images]", lastUser.images)
+		}
+	default:
+		a.text = "Hello from the Switchyard simulator."
+	}
+	if maxTokens > 0 && Words(a.text) > maxTokens {
+		a.text = strings.Join(strings.Fields(a.text)[:maxTokens], " ")
+		a.finish = "length"
+		a.truncate = true
+	}
+	a.out = Words(a.text)
+	return a
+}
+
+func oaiMentions(text, word string) bool {
+	return strings.Contains(strings.ToLower(text), word)
+}
+
+// oaiToolArgs fills a tool's parameters from the user's text: string properties
+// get the last capitalised word (else the last word), numbers 1, booleans
+// true, enums their first value.
+func oaiToolArgs(params map[string]any, text string) string {
+	props, _ := params["properties"].(map[string]any)
+	args := map[string]any{}
+	word := ""
+	for _, f := range strings.FieldsFunc(text, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if word == "" || unicode.IsUpper([]rune(f)[0]) {
+			word = f
+		}
+	}
+	if word == "" {
+		word = "unknown"
+	}
+	for name, p := range props {
+		ps, _ := p.(map[string]any)
+		if enum, ok := ps["enum"].([]any); ok && len(enum) > 0 {
+			args[name] = enum[0]
+			continue
+		}
+		switch ps["type"] {
+		case "string":
+			args[name] = word
+		case "integer", "number":
+			args[name] = 1
+		case "boolean":
+			args[name] = true
+		case "array":
+			args[name] = []any{}
+		case "object":
+			args[name] = map[string]any{}
+		}
+	}
+	out, _ := json.Marshal(args)
+	return string(out)
+}
+
+// oaiPieces splits text into chunks of n words whose concatenation is text.
+func oaiPieces(text string, n int) []string {
+	if n <= 0 {
+		n = 3
+	}
+	words := strings.SplitAfter(text, " ")
+	var out []string
+	for i := 0; i < len(words); i += n {
+		out = append(out, strings.Join(words[i:min(i+n, len(words))], ""))
+	}
+	return out
+}
+
+// oaiRunePieces splits s into chunks of at most n runes.
+func oaiRunePieces(s string, n int) []string {
+	r := []rune(s)
+	var out []string
+	for i := 0; i < len(r); i += n {
+		out = append(out, string(r[i:min(i+n, len(r))]))
+	}
+	return out
+}
+
+// oaiCountingSSE counts the events sent so that a backend can report usage just
+// before the terminal event, exactly when that event will be written (no cut
+// or stall due at it). Counting before the write means a client that has read
+// the terminator always sees the usage counted.
+type oaiCountingSSE struct {
+	*SSE
+	f *Fault
+	n int
+}
+
+func (c *oaiCountingSSE) Send(event, data string) {
+	c.SSE.Send(event, data)
+	c.n++
+}
+
+func (c *oaiCountingSSE) delivers() bool {
+	if c.f == nil {
+		return true
+	}
+	return !(c.f.CutAfter > 0 && c.n >= c.f.CutAfter) && !(c.f.StallAfter > 0 && c.n >= c.f.StallAfter)
+}
+
+// ---- chat completions ----
+
+var oaiChatFields = map[string]oaiFieldKind{
+	"model": oaiFieldString, "messages": oaiFieldArray, "audio": oaiFieldObject, "frequency_penalty": oaiFieldNumber, "function_call": oaiFieldAny,
+	"functions": oaiFieldArray, "logit_bias": oaiFieldObject, "logprobs": oaiFieldBool, "max_completion_tokens": oaiFieldInteger, "max_tokens": oaiFieldInteger,
+	"metadata": oaiFieldObject, "modalities": oaiFieldArray, "moderation": oaiFieldAny, "n": oaiFieldInteger, "parallel_tool_calls": oaiFieldBool,
+	"prediction": oaiFieldObject, "presence_penalty": oaiFieldNumber, "prompt_cache_key": oaiFieldString, "prompt_cache_options": oaiFieldObject,
+	"prompt_cache_retention": oaiFieldString, "reasoning_effort": oaiFieldString, "response_format": oaiFieldObject, "safety_identifier": oaiFieldString,
+	"seed": oaiFieldInteger, "service_tier": oaiFieldString, "stop": oaiFieldAny, "store": oaiFieldBool, "stream": oaiFieldBool, "stream_options": oaiFieldObject,
+	"temperature": oaiFieldNumber, "tool_choice": oaiFieldAny, "tools": oaiFieldArray, "top_logprobs": oaiFieldInteger, "top_p": oaiFieldNumber,
+	"user": oaiFieldString, "verbosity": oaiFieldString, "web_search_options": oaiFieldObject,
+}
+
+type oaiChatReq struct {
+	model        string
+	msgs         []oaiMsg
+	tools        []oaiTool
+	choice       string
+	n            int
+	maxTokens    int
+	stream       bool
+	includeUsage bool
+}
+
+// oaiTextContent reads string-or-array content parts; allowed lists the part
+// types accepted.
+func oaiTextContent(param string, v any, required bool, allowed ...string) (string, int, *oaiErr) {
+	switch c := v.(type) {
+	case nil:
+		if required {
+			return "", 0, oaiBad(param, "Missing required parameter: '%s'.", param)
+		}
+		return "", 0, nil
+	case string:
+		return c, 0, nil
+	case []any:
+		if len(c) == 0 {
+			return "", 0, oaiBad(param, "Invalid '%s': empty array. Expected an array with minimum length 1, but got an empty array instead.", param)
+		}
+		var b strings.Builder
+		images := 0
+		for j, p := range c {
+			pp := fmt.Sprintf("%s[%d]", param, j)
+			po, ok := p.(map[string]any)
+			if !ok {
+				return "", 0, oaiWrongType(pp, "an object", p)
+			}
+			typ, _ := po["type"].(string)
+			if !slices.Contains(allowed, typ) {
+				return "", 0, oaiBad(pp+".type", "Invalid value: '%v'. Supported values are: '%s'.", po["type"], strings.Join(allowed, "', '"))
+			}
+			switch typ {
+			case "text", "input_text", "output_text":
+				t, ok := po["text"].(string)
+				if !ok {
+					return "", 0, oaiBad(pp+".text", "Missing required parameter: '%s.text'.", pp)
+				}
+				if b.Len() > 0 {
+					b.WriteString(" ")
+				}
+				b.WriteString(t)
+			case "refusal":
+				if _, ok := po["refusal"].(string); !ok {
+					return "", 0, oaiBad(pp+".refusal", "Missing required parameter: '%s.refusal'.", pp)
+				}
+			case "image_url":
+				iu, ok := po["image_url"].(map[string]any)
+				if !ok {
+					return "", 0, oaiBad(pp+".image_url", "Missing required parameter: '%s.image_url'.", pp)
+				}
+				if e := oaiCheckProps(iu, pp+".image_url", "url", "detail"); e != nil {
+					return "", 0, e
+				}
+				u, ok := iu["url"].(string)
+				if !ok {
+					return "", 0, oaiBad(pp+".image_url.url", "Missing required parameter: '%s.image_url.url'.", pp)
+				}
+				if d, ok := iu["detail"]; ok && d != "auto" && d != "low" && d != "high" {
+					return "", 0, oaiBad(pp+".image_url.detail", "Invalid value: '%v'. Supported values are: 'auto', 'low', and 'high'.", d)
+				}
+				if e := oaiCheckImageURL(pp+".image_url.url", u); e != nil {
+					return "", 0, e
+				}
+				images++
+			case "input_image":
+				u, hasURL := po["image_url"].(string)
+				_, hasFile := po["file_id"].(string)
+				if !hasURL && !hasFile {
+					return "", 0, oaiBad(pp, "Invalid '%s': one of 'image_url' or 'file_id' must be provided.", pp)
+				}
+				if d, ok := po["detail"]; ok && d != "auto" && d != "low" && d != "high" {
+					return "", 0, oaiBad(pp+".detail", "Invalid value: '%v'. Supported values are: 'auto', 'low', and 'high'.", d)
+				}
+				if hasURL {
+					if e := oaiCheckImageURL(pp+".image_url", u); e != nil {
+						return "", 0, e
+					}
+				}
+				images++
+			case "input_audio":
+				ia, _ := po["input_audio"].(map[string]any)
+				if _, ok := ia["data"].(string); !ok {
+					return "", 0, oaiBad(pp+".input_audio.data", "Missing required parameter: '%s.input_audio.data'.", pp)
+				}
+			}
+		}
+		return b.String(), images, nil
+	}
+	return "", 0, oaiWrongType(param, "a string or an array of objects", v)
+}
+
+// oaiParseMessages validates chat completion messages.
+func oaiParseMessages(v any) ([]oaiMsg, *oaiErr) {
+	arr, ok := v.([]any)
+	if v == nil {
+		return nil, oaiBad("messages", "Missing required parameter: 'messages'.")
+	}
+	if !ok {
+		return nil, oaiWrongType("messages", "an array of objects", v)
+	}
+	if len(arr) == 0 {
+		return nil, oaiBad("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	msgs := make([]oaiMsg, 0, len(arr))
+	pending := map[string]int{} // tool call ID → index of the assistant message awaiting its result
+	for i, raw := range arr {
+		p := fmt.Sprintf("messages[%d]", i)
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return nil, oaiWrongType(p, "an object", raw)
+		}
+		rv, ok := m["role"]
+		if !ok {
+			return nil, oaiBad(p+".role", "Missing required parameter: '%s.role'.", p)
+		}
+		role, _ := rv.(string)
+		sm := oaiMsg{role: role}
+		var e *oaiErr
+		if role != "tool" && len(pending) > 0 {
+			return nil, oaiUnanswered(pending)
+		}
+		switch role {
+		case "system", "developer":
+			if e = oaiCheckProps(m, p, "role", "content", "name"); e == nil {
+				sm.text, _, e = oaiTextContent(p+".content", m["content"], true, "text")
+			}
+		case "user":
+			if e = oaiCheckProps(m, p, "role", "content", "name"); e == nil {
+				sm.text, sm.images, e = oaiTextContent(p+".content", m["content"], true, "text", "image_url", "input_audio", "file")
+			}
+		case "assistant":
+			if e = oaiCheckProps(m, p, "role", "content", "name", "refusal", "tool_calls", "audio", "function_call"); e != nil {
+				break
+			}
+			calls, hasCalls := m["tool_calls"]
+			sm.text, _, e = oaiTextContent(p+".content", m["content"], !hasCalls || calls == nil, "text", "refusal")
+			if e != nil || calls == nil {
+				break
+			}
+			var ids []string
+			ids, e = oaiParseToolCalls(p+".tool_calls", calls)
+			sm.toolCalls = ids
+			for _, id := range ids {
+				pending[id] = i
+			}
+		case "tool":
+			if e = oaiCheckProps(m, p, "role", "content", "tool_call_id"); e != nil {
+				break
+			}
+			id, ok := m["tool_call_id"].(string)
+			if !ok {
+				e = oaiBad(p+".tool_call_id", "Missing required parameter: '%s.tool_call_id'.", p)
+				break
+			}
+			if _, ok := pending[id]; !ok {
+				e = oaiBad(p+".role", "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.")
+				break
+			}
+			delete(pending, id)
+			sm.toolCallID = id
+			sm.text, _, e = oaiTextContent(p+".content", m["content"], true, "text")
+		default:
+			e = oaiBad(p+".role", "Invalid value: '%v'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.", rv)
+		}
+		if e != nil {
+			return nil, e
+		}
+		msgs = append(msgs, sm)
+	}
+	if len(pending) > 0 {
+		return nil, oaiUnanswered(pending)
+	}
+	return msgs, nil
+}
+
+func oaiUnanswered(pending map[string]int) *oaiErr {
+	ids := make([]string, 0, len(pending))
+	at := math.MaxInt
+	for id, i := range pending {
+		ids = append(ids, id)
+		at = min(at, i)
+	}
+	slices.Sort(ids)
+	return oaiBad(fmt.Sprintf("messages.[%d].role", at), "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: %s", strings.Join(ids, ", "))
+}
+
+func oaiParseToolCalls(param string, v any) ([]string, *oaiErr) {
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, oaiWrongType(param, "an array of objects", v)
+	}
+	var ids []string
+	for j, raw := range arr {
+		p := fmt.Sprintf("%s[%d]", param, j)
+		tc, ok := raw.(map[string]any)
+		if !ok {
+			return nil, oaiWrongType(p, "an object", raw)
+		}
+		if e := oaiCheckProps(tc, p, "id", "type", "function"); e != nil {
+			return nil, e
+		}
+		id, ok := tc["id"].(string)
+		if !ok || id == "" {
+			return nil, oaiBad(p+".id", "Missing required parameter: '%s.id'.", p)
+		}
+		if tc["type"] != "function" {
+			return nil, oaiBad(p+".type", "Invalid value: '%v'. Supported values are: 'function'.", tc["type"])
+		}
+		fn, ok := tc["function"].(map[string]any)
+		if !ok {
+			return nil, oaiBad(p+".function", "Missing required parameter: '%s.function'.", p)
+		}
+		if _, ok := fn["name"].(string); !ok {
+			return nil, oaiBad(p+".function.name", "Missing required parameter: '%s.function.name'.", p)
+		}
+		args, has := fn["arguments"]
+		if !has {
+			return nil, oaiBad(p+".function.arguments", "Missing required parameter: '%s.function.arguments'.", p)
+		}
+		if _, ok := args.(string); !ok {
+			return nil, oaiWrongType(p+".function.arguments", "a string", args)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// oaiParseFunctionParams checks a tool's parameters: a JSON Schema object.
+func oaiParseFunctionParams(param string, v any) (map[string]any, *oaiErr) {
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, oaiWrongType(param, "an object", v)
+	}
+	if t, ok := m["type"]; ok && t != "object" {
+		return nil, &oaiErr{status: http.StatusBadRequest, param: param, code: "invalid_function_parameters",
+			msg: fmt.Sprintf("Invalid schema for function: schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", t)}
+	}
+	return m, nil
+}
+
+func oaiParseChatTools(v any) ([]oaiTool, *oaiErr) {
+	if v == nil {
+		return nil, nil
+	}
+	arr := v.([]any)
+	if len(arr) == 0 {
+		return nil, oaiBad("tools", "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+	}
+	var tools []oaiTool
+	for i, raw := range arr {
+		p := fmt.Sprintf("tools[%d]", i)
+		t, ok := raw.(map[string]any)
+		if !ok {
+			return nil, oaiWrongType(p, "an object", raw)
+		}
+		if e := oaiCheckProps(t, p, "type", "function", "custom"); e != nil {
+			return nil, e
+		}
+		switch t["type"] {
+		case "function":
+		case "custom":
+			continue
+		default:
+			return nil, oaiBad(p+".type", "Invalid value: '%v'. Supported values are: 'function' and 'custom'.", t["type"])
+		}
+		fn, ok := t["function"].(map[string]any)
+		if !ok {
+			return nil, oaiBad(p+".function", "Missing required parameter: '%s.function'.", p)
+		}
+		if e := oaiCheckProps(fn, p+".function", "name", "description", "parameters", "strict"); e != nil {
+			return nil, e
+		}
+		name, _ := fn["name"].(string)
+		if !oaiToolNameRE.MatchString(name) {
+			return nil, oaiBad(p+".function.name", "Invalid '%s.function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", p)
+		}
+		if d, ok := fn["description"]; ok && d != nil {
+			if _, ok := d.(string); !ok {
+				return nil, oaiWrongType(p+".function.description", "a string", d)
+			}
+		}
+		params, e := oaiParseFunctionParams(p+".function.parameters", fn["parameters"])
+		if e != nil {
+			return nil, e
+		}
+		tools = append(tools, oaiTool{name: name, params: params})
+	}
+	return tools, nil
+}
+
+// oaiParseToolChoice reads "none", "auto", "required" or a named function, in
+// the nested (chat) or flat (Responses) object form.
+func oaiParseToolChoice(v any, tools []oaiTool, flat bool) (string, *oaiErr) {
+	if v == nil {
+		return "", nil
+	}
+	if len(tools) == 0 && !flat {
+		return "", oaiBad("tool_choice", "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.")
+	}
+	switch c := v.(type) {
+	case string:
+		if c != "none" && c != "auto" && c != "required" {
+			return "", oaiBad("tool_choice", "Invalid value: '%s'. Supported values are: 'none', 'auto', and 'required'.", c)
+		}
+		return c, nil
+	case map[string]any:
+		var name string
+		if flat {
+			if c["type"] != "function" {
+				return "auto", nil // a hosted tool choice; the simulator answers in text
+			}
+			name, _ = c["name"].(string)
+		} else {
+			if c["type"] != "function" {
+				return "", oaiBad("tool_choice.type", "Invalid value: '%v'. Supported values are: 'function'.", c["type"])
+			}
+			fn, _ := c["function"].(map[string]any)
+			name, _ = fn["name"].(string)
+		}
+		if name == "" {
+			return "", oaiBad("tool_choice", "Missing required parameter: 'tool_choice.name'.")
+		}
+		for _, t := range tools {
+			if t.name == name {
+				return name, nil
+			}
+		}
+		return "", oaiBad("tool_choice", "Tool choice 'function' was specified with name '%s', but no tool with that name was provided.", name)
+	}
+	return "", oaiWrongType("tool_choice", "a string or an object", v)
+}
+
+func oaiCheckStream(req map[string]any) (stream, includeUsage bool, e *oaiErr) {
+	stream, _ = req["stream"].(bool)
+	so, has := req["stream_options"].(map[string]any)
+	if !has {
+		return stream, false, nil
+	}
+	if !stream {
+		return false, false, oaiBad("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+	}
+	if e := oaiCheckProps(so, "stream_options", "include_usage", "include_obfuscation"); e != nil {
+		return false, false, e
+	}
+	if v, ok := so["include_usage"]; ok {
+		if e := oaiCheckKind("stream_options.include_usage", v, oaiFieldBool); e != nil {
+			return false, false, e
+		}
+		includeUsage, _ = v.(bool)
+	}
+	return stream, includeUsage, nil
+}
+
+func oaiParseChat(req map[string]any) (*oaiChatReq, *oaiErr) {
+	if e := oaiCheckFields(req, oaiChatFields); e != nil {
+		return nil, e
+	}
+	cr := &oaiChatReq{n: 1}
+	var e *oaiErr
+	if cr.model, e = oaiRequireModel(req); e != nil {
+		return nil, e
+	}
+	if cr.msgs, e = oaiParseMessages(req["messages"]); e != nil {
+		return nil, e
+	}
+	if e = oaiCheckRange(req, "temperature", 0, 2); e != nil {
+		return nil, e
+	}
+	if e = oaiCheckRange(req, "top_p", 0, 1); e != nil {
+		return nil, e
+	}
+	if e = oaiCheckRange(req, "presence_penalty", -2, 2); e != nil {
+		return nil, e
+	}
+	if e = oaiCheckRange(req, "frequency_penalty", -2, 2); e != nil {
+		return nil, e
+	}
+	if n, e := oaiCheckMinInt(req, "n", 1); e != nil {
+		return nil, e
+	} else if n > 128 {
+		return nil, oaiBad("n", "Invalid 'n': integer above maximum value. Expected a value <= 128, but got %d instead.", n)
+	} else if n > 0 {
+		cr.n = n
+	}
+	if req["max_tokens"] != nil && req["max_completion_tokens"] != nil {
+		return nil, oaiBad("max_tokens", "max_tokens and max_completion_tokens cannot both be set. Use max_completion_tokens.")
+	}
+	for _, k := range []string{"max_tokens", "max_completion_tokens"} {
+		n, e := oaiCheckMinInt(req, k, 1)
+		if e != nil {
+			return nil, e
+		}
+		if n > 0 {
+			cr.maxTokens = n
+		}
+	}
+	switch s := req["stop"].(type) {
+	case nil, string:
+	case []any:
+		if len(s) > 4 {
+			return nil, oaiBad("stop", "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length %d instead.", len(s))
+		}
+		for i, x := range s {
+			if _, ok := x.(string); !ok {
+				return nil, oaiWrongType(fmt.Sprintf("stop[%d]", i), "a string", x)
+			}
+		}
+	default:
+		return nil, oaiWrongType("stop", "a string or an array of strings", s)
+	}
+	if rf, ok := req["response_format"].(map[string]any); ok {
+		if t := rf["type"]; t != "text" && t != "json_object" && t != "json_schema" {
+			return nil, oaiBad("response_format.type", "Invalid value: '%v'. Supported values are: 'text', 'json_object', and 'json_schema'.", t)
+		}
+	}
+	if cr.tools, e = oaiParseChatTools(req["tools"]); e != nil {
+		return nil, e
+	}
+	if cr.choice, e = oaiParseToolChoice(req["tool_choice"], cr.tools, false); e != nil {
+		return nil, e
+	}
+	if cr.stream, cr.includeUsage, e = oaiCheckStream(req); e != nil {
+		return nil, e
+	}
+	return cr, nil
+}
+
+type oaiWireToolCall struct {
+	Index    *int            `json:"index,omitempty"`
+	ID       string          `json:"id,omitempty"`
+	Type     string          `json:"type,omitempty"`
+	Function oaiWireFunction `json:"function"`
+}
+
+type oaiWireFunction struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
+}
+
+func oaiChatUsage(in, out int) map[string]any {
+	return map[string]any{
+		"prompt_tokens": in, "completion_tokens": out, "total_tokens": in + out,
+		"prompt_tokens_details":     map[string]any{"cached_tokens": 0, "audio_tokens": 0},
+		"completion_tokens_details": map[string]any{"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+	}
+}
+
+func (b *OpenAIBackend) serveChat(s *Server, w http.ResponseWriter, r *http.Request, f *Fault, key string, req map[string]any) {
+	cr, e := oaiParseChat(req)
+	if e != nil {
+		b.reject(s, w, e)
+		return
+	}
+	a := b.answer("", cr.msgs, cr.tools, cr.choice, cr.maxTokens)
+	out := a.out * cr.n
+	if !b.admit(w, key, a.in+out) {
+		b.rateLimited(w)
+		return
+	}
+	id := fmt.Sprintf("chatcmpl-sim%08d", b.seq.Add(1))
+	created := time.Now().Unix()
+	if !cr.stream {
+		var calls []oaiWireToolCall
+		for _, c := range a.calls {
+			calls = append(calls, oaiWireToolCall{ID: c.id, Type: "function", Function: oaiWireFunction{Name: c.name, Arguments: c.args}})
+		}
+		var content any
+		if len(a.calls) == 0 {
+			content = a.text
+		}
+		choices := make([]any, cr.n)
+		for i := range choices {
+			msg := map[string]any{"role": "assistant", "content": content, "refusal": nil, "annotations": []any{}}
+			if len(calls) > 0 {
+				msg["tool_calls"] = calls
+			}
+			choices[i] = map[string]any{"index": i, "message": msg, "logprobs": nil, "finish_reason": a.finish}
+		}
+		s.AddUsage(a.in, out)
+		oaiWriteJSON(w, map[string]any{
+			"id": id, "object": "chat.completion", "created": created, "model": cr.model,
+			"choices": choices, "usage": oaiChatUsage(a.in, out), "service_tier": "default", "system_fingerprint": "fp_sim",
+		})
+		return
+	}
+	sse := &oaiCountingSSE{SSE: NewSSE(s, w, r, f), f: f}
+	chunk := func(choices []any, usage any) {
+		c := map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": cr.model,
+			"service_tier": "default", "system_fingerprint": "fp_sim", "choices": choices}
+		if cr.includeUsage {
+			c["usage"] = usage
+		}
+		data, _ := json.Marshal(c)
+		sse.Send("", string(data))
+	}
+	choice := func(i int, delta map[string]any, finish any) []any {
+		return []any{map[string]any{"index": i, "delta": delta, "logprobs": nil, "finish_reason": finish}}
+	}
+	for i := 0; i < cr.n; i++ {
+		if len(a.calls) > 0 {
+			chunk(choice(i, map[string]any{"role": "assistant", "content": nil, "refusal": nil}, nil), nil)
+			for j, c := range a.calls {
+				idx := j
+				chunk(choice(i, map[string]any{"tool_calls": []oaiWireToolCall{{Index: &idx, ID: c.id, Type: "function", Function: oaiWireFunction{Name: c.name}}}}, nil), nil)
+				for _, p := range oaiRunePieces(c.args, 8) {
+					chunk(choice(i, map[string]any{"tool_calls": []oaiWireToolCall{{Index: &idx, Function: oaiWireFunction{Arguments: p}}}}, nil), nil)
+				}
+			}
+		} else {
+			chunk(choice(i, map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil), nil)
+			for _, p := range oaiPieces(a.text, b.ChunkWords) {
+				chunk(choice(i, map[string]any{"content": p}, nil), nil)
+			}
+		}
+		chunk(choice(i, map[string]any{}, a.finish), nil)
+	}
+	if cr.includeUsage {
+		chunk([]any{}, oaiChatUsage(a.in, out))
+	}
+	if sse.delivers() {
+		s.AddUsage(a.in, out)
+	}
+	sse.Send("", "[DONE]")
+}
+
+// ---- embeddings ----
+
+var oaiEmbedFields = map[string]oaiFieldKind{"model": oaiFieldString, "input": oaiFieldAny, "encoding_format": oaiFieldString, "dimensions": oaiFieldInteger, "user": oaiFieldString}
+
+func (b *OpenAIBackend) serveEmbeddings(s *Server, w http.ResponseWriter, key string, req map[string]any) {
+	if e := oaiCheckFields(req, oaiEmbedFields); e != nil {
+		b.reject(s, w, e)
+		return
+	}
+	model, e := oaiRequireModel(req)
+	if e != nil {
+		b.reject(s, w, e)
+		return
+	}
+	inputs, tokens, e := oaiParseEmbedInput(req["input"])
+	if e != nil {
+		b.reject(s, w, e)
+		return
+	}
+	format := "float"
+	if f, ok := req["encoding_format"].(string); ok {
+		if f != "float" && f != "base64" {
+			b.reject(s, w, oaiBad("encoding_format", "Invalid value: '%s'. Supported values are: 'float' and 'base64'.", f))
+			return
+		}
+		format = f
+	}
+	dims, e := oaiCheckMinInt(req, "dimensions", 1)
+	if e != nil {
+		b.reject(s, w, e)
+		return
+	}
+	if dims > 3072 {
+		b.reject(s, w, oaiBad("dimensions", "Invalid 'dimensions': integer above maximum value. Expected a value <= 3072, but got %d instead.", dims))
+		return
+	}
+	if dims == 0 {
+		dims = b.EmbeddingDimensions
+		if dims <= 0 {
+			dims = 8
+		}
+	}
+	if !b.admit(w, key, tokens) {
+		b.rateLimited(w)
+		return
+	}
+	data := make([]any, len(inputs))
+	for i, in := range inputs {
+		vec := OpenAIEmbedding(in, dims)
+		var emb any = vec
+		if format == "base64" {
+			buf := make([]byte, 4*len(vec))
+			for j, x := range vec {
+				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(x))
+			}
+			emb = base64.StdEncoding.EncodeToString(buf)
+		}
+		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": emb}
+	}
+	if b.ReverseEmbeddings {
+		slices.Reverse(data)
+	}
+	s.AddUsage(tokens, 0)
+	oaiWriteJSON(w, map[string]any{"object": "list", "data": data, "model": model,
+		"usage": map[string]any{"prompt_tokens": tokens, "total_tokens": tokens}})
+}
+
+// oaiParseEmbedInput accepts a non-empty string, an array of 1..2048 non-empty
+// strings, an array of token IDs or an array of token ID arrays. It returns
+// each input as a string (token arrays as their JSON) and the token count.
+func oaiParseEmbedInput(v any) ([]string, int, *oaiErr) {
+	invalidInput := oaiBad("input", "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.")
+	switch x := v.(type) {
+	case nil:
+		return nil, 0, oaiBad("input", "Missing required parameter: 'input'.")
+	case string:
+		if x == "" {
+			return nil, 0, invalidInput
+		}
+		return []string{x}, Words(x), nil
+	case []any:
+		if len(x) == 0 || len(x) > 2048 {
+			return nil, 0, invalidInput
+		}
+		var out []string
+		tokens := 0
+		switch x[0].(type) {
+		case string:
+			for _, it := range x {
+				sv, ok := it.(string)
+				if !ok || sv == "" {
+					return nil, 0, invalidInput
+				}
+				out = append(out, sv)
+				tokens += Words(sv)
+			}
+		case float64:
+			for _, it := range x {
+				if oaiCheckKind("input", it, oaiFieldInteger) != nil || it == nil {
+					return nil, 0, invalidInput
+				}
+			}
+			raw, _ := json.Marshal(x)
+			return []string{string(raw)}, len(x), nil
+		case []any:
+			for _, it := range x {
+				arr, ok := it.([]any)
+				if !ok || len(arr) == 0 {
+					return nil, 0, invalidInput
+				}
+				for _, t := range arr {
+					if oaiCheckKind("input", t, oaiFieldInteger) != nil || t == nil {
+						return nil, 0, invalidInput
+					}
+				}
+				raw, _ := json.Marshal(arr)
+				out = append(out, string(raw))
+				tokens += len(arr)
+			}
+		default:
+			return nil, 0, invalidInput
+		}
+		return out, tokens, nil
+	}
+	return nil, 0, invalidInput
+}
+
+// OpenAIEmbedding is the simulator's embedding of text: dims values from a
+// generator seeded with text's FNV-1a hash, scaled to unit length. Equal
+// texts give equal vectors.
+func OpenAIEmbedding(text string, dims int) []float32 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(text))
+	seed := h.Sum64()
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	v := make([]float64, dims)
+	var norm float64
+	for i := range v {
+		v[i] = rng.NormFloat64()
+		norm += v[i] * v[i]
+	}
+	norm = math.Sqrt(norm)
+	out := make([]float32, dims)
+	for i := range v {
+		if norm > 0 {
+			out[i] = float32(v[i] / norm)
+		}
+	}
+	return out
+}
+
+// ---- Responses API ----
+
+var oaiResponsesFields = map[string]oaiFieldKind{
+	"model": oaiFieldString, "input": oaiFieldAny, "background": oaiFieldBool, "context_management": oaiFieldAny, "conversation": oaiFieldAny,
+	"include": oaiFieldArray, "instructions": oaiFieldAny, "max_output_tokens": oaiFieldInteger, "max_tool_calls": oaiFieldInteger,
+	"metadata": oaiFieldObject, "moderation": oaiFieldAny, "parallel_tool_calls": oaiFieldBool, "previous_response_id": oaiFieldString,
+	"prompt": oaiFieldObject, "prompt_cache_key": oaiFieldString, "prompt_cache_options": oaiFieldObject, "prompt_cache_retention": oaiFieldString,
+	"reasoning": oaiFieldObject, "safety_identifier": oaiFieldString, "service_tier": oaiFieldString, "store": oaiFieldBool, "stream": oaiFieldBool,
+	"stream_options": oaiFieldObject, "temperature": oaiFieldNumber, "text": oaiFieldObject, "tool_choice": oaiFieldAny, "tools": oaiFieldArray,
+	"top_logprobs": oaiFieldInteger, "top_p": oaiFieldNumber, "truncation": oaiFieldString, "user": oaiFieldString,
+}
+
+var oaiHostedTools = []string{"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11", "file_search",
+	"code_interpreter", "image_generation", "mcp", "computer_use_preview", "computer", "local_shell", "shell", "apply_patch", "custom"}
+
+type oaiRespReq struct {
+	model, instructions, previous string
+	msgs                          []oaiMsg
+	tools                         []oaiTool
+	rawTools                      []any
+	choice                        string
+	rawChoice                     any
+	maxOutput                     int
+	temperature, topP             float64
+	stream                        bool
+}
+
+func (b *OpenAIBackend) parseResponses(req map[string]any) (*oaiRespReq, *oaiErr) {
+	if e := oaiCheckFields(req, oaiResponsesFields); e != nil {
+		return nil, e
+	}
+	rr := &oaiRespReq{temperature: 1, topP: 1}
+	var e *oaiErr
+	if rr.model, e = oaiRequireModel(req); e != nil {
+		return nil, e
+	}
+	switch ins := req["instructions"].(type) {
+	case nil:
+	case string:
+		rr.instructions = ins
+	default:
+		return nil, oaiWrongType("instructions", "a string", ins)
+	}
+	if e = oaiCheckRange(req, "temperature", 0, 2); e != nil {
+		return nil, e
+	}
+	if e = oaiCheckRange(req, "top_p", 0, 1); e != nil {
+		return nil, e
+	}
+	if t, ok := req["temperature"].(float64); ok {
+		rr.temperature = t
+	}
+	if t, ok := req["top_p"].(float64); ok {
+		rr.topP = t
+	}
+	if rr.maxOutput, e = oaiCheckMinInt(req, "max_output_tokens", 16); e != nil {
+		return nil, e
+	}
+	var knownCalls []string
+	if id, ok := req["previous_response_id"].(string); ok {
+		b.mu.Lock()
+		calls, found := b.responses[id]
+		b.mu.Unlock()
+		if !found {
+			return nil, &oaiErr{status: http.StatusBadRequest, param: "previous_response_id", code: "previous_response_not_found",
+				msg: fmt.Sprintf("Previous response with id '%s' not found.", id)}
+		}
+		rr.previous = id
+		knownCalls = calls
+	}
+	if rr.msgs, e = oaiParseInput(req["input"], knownCalls); e != nil {
+		return nil, e
+	}
+	if rr.tools, e = oaiParseResponsesTools(req["tools"]); e != nil {
+		return nil, e
+	}
+	rr.rawTools, _ = req["tools"].([]any)
+	if rr.choice, e = oaiParseToolChoice(req["tool_choice"], rr.tools, true); e != nil {
+		return nil, e
+	}
+	rr.rawChoice = req["tool_choice"]
+	if rr.stream, _, e = oaiCheckStream(req); e != nil {
+		return nil, e
+	}
+	return rr, nil
+}
+
+// oaiParseInput validates Responses API input: a string or an array of items.
+// known lists the function call IDs of the previous response.
+func oaiParseInput(v any, known []string) ([]oaiMsg, *oaiErr) {
+	switch x := v.(type) {
+	case nil:
+		return nil, oaiBad("input", "Missing required parameter: 'input'.")
+	case string:
+		return []oaiMsg{{role: "user", text: x}}, nil
+	case []any:
+		if len(x) == 0 {
+			return nil, oaiBad("input", "Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+		}
+	default:
+		return nil, oaiWrongType("input", "a string or an array of objects", v)
+	}
+	items := v.([]any)
+	calls := slices.Clone(known)
+	var msgs []oaiMsg
+	for i, raw := range items {
+		p := fmt.Sprintf("input[%d]", i)
+		it, ok := raw.(map[string]any)
+		if !ok {
+			return nil, oaiWrongType(p, "an object", raw)
+		}
+		typ, _ := it["type"].(string)
+		if _, has := it["type"]; !has {
+			typ = "message"
+		}
+		switch typ {
+		case "message":
+			if e := oaiCheckProps(it, p, "type", "role", "content", "id", "status", "phase"); e != nil {
+				return nil, e
+			}
+			role, _ := it["role"].(string)
+			var allowed []string
+			switch role {
+			case "user", "system", "developer":
+				allowed = []string{"input_text", "input_image", "input_file"}
+			case "assistant":
+				allowed = []string{"output_text", "refusal"}
+			default:
+				return nil, oaiBad(p+".role", "Invalid value: '%v'. Supported values are: 'assistant', 'system', 'developer', and 'user'.", it["role"])
+			}
+			text, images, e := oaiTextContent(p+".content", it["content"], true, allowed...)
+			if e != nil {
+				return nil, e
+			}
+			msgs = append(msgs, oaiMsg{role: role, text: text, images: images})
+		case "function_call":
+			if e := oaiCheckProps(it, p, "type", "id", "call_id", "name", "arguments", "status", "namespace"); e != nil {
+				return nil, e
+			}
+			for _, k := range []string{"call_id", "name", "arguments"} {
+				if _, ok := it[k].(string); !ok {
+					return nil, oaiBad(p+"."+k, "Missing required parameter: '%s.%s'.", p, k)
+				}
+			}
+			id := it["call_id"].(string)
+			calls = append(calls, id)
+			msgs = append(msgs, oaiMsg{role: "assistant", toolCalls: []string{id}})
+		case "function_call_output":
+			if e := oaiCheckProps(it, p, "type", "id", "call_id", "output", "status", "name", "namespace"); e != nil {
+				return nil, e
+			}
+			id, ok := it["call_id"].(string)
+			if !ok || id == "" {
+				return nil, oaiBad(p+".call_id", "Missing required parameter: '%s.call_id'.", p)
+			}
+			if !slices.Contains(calls, id) {
+				return nil, oaiBad("input", "No tool call found for function call output with call_id %s.", id)
+			}
+			var text string
+			switch o := it["output"].(type) {
+			case string:
+				text = o
+			case []any:
+				var e *oaiErr
+				if text, _, e = oaiTextContent(p+".output", o, true, "input_text", "input_image", "input_file"); e != nil {
+					return nil, e
+				}
+			default:
+				return nil, oaiBad(p+".output", "Missing required parameter: '%s.output'.", p)
+			}
+			msgs = append(msgs, oaiMsg{role: "tool", text: text, toolCallID: id})
+		case "item_reference":
+			if _, ok := it["id"].(string); !ok {
+				return nil, oaiBad(p+".id", "Missing required parameter: '%s.id'.", p)
+			}
+		case "reasoning", "web_search_call", "file_search_call", "computer_call", "computer_call_output",
+			"image_generation_call", "code_interpreter_call", "local_shell_call", "local_shell_call_output",
+			"mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "mcp_call", "custom_tool_call",
+			"custom_tool_call_output", "compaction":
+		default:
+			return nil, oaiBad(p+".type", "Invalid value: '%v'. Supported values are: 'message', 'function_call', 'function_call_output', 'item_reference', and the built-in tool item types.", it["type"])
+		}
+	}
+	return msgs, nil
+}
+
+func oaiParseResponsesTools(v any) ([]oaiTool, *oaiErr) {
+	if v == nil {
+		return nil, nil
+	}
+	var tools []oaiTool
+	for i, raw := range v.([]any) {
+		p := fmt.Sprintf("tools[%d]", i)
+		t, ok := raw.(map[string]any)
+		if !ok {
+			return nil, oaiWrongType(p, "an object", raw)
+		}
+		typ, _ := t["type"].(string)
+		if typ != "function" {
+			if !slices.Contains(oaiHostedTools, typ) {
+				return nil, oaiBad(p+".type", "Invalid value: '%v'. Supported values are: 'function', 'file_search', 'web_search', 'computer_use_preview', 'mcp', 'code_interpreter', 'image_generation', 'local_shell', and 'custom'.", t["type"])
+			}
+			continue
+		}
+		if e := oaiCheckProps(t, p, "type", "name", "description", "parameters", "strict", "output_schema", "defer_loading", "allowed_callers"); e != nil {
+			return nil, e
+		}
+		name, _ := t["name"].(string)
+		if name == "" {
+			return nil, oaiBad(p+".name", "Missing required parameter: '%s.name'.", p)
+		}
+		if !oaiToolNameRE.MatchString(name) {
+			return nil, oaiBad(p+".name", "Invalid '%s.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", p)
+		}
+		params, e := oaiParseFunctionParams(p+".parameters", t["parameters"])
+		if e != nil {
+			return nil, e
+		}
+		strict := true // the Responses API's default
+		if s, ok := t["strict"].(bool); ok {
+			strict = s
+		}
+		if strict && params != nil {
+			if e := oaiCheckStrictSchema(p+".parameters", name, params); e != nil {
+				return nil, e
+			}
+		}
+		tools = append(tools, oaiTool{name: name, params: params})
+	}
+	return tools, nil
+}
+
+// oaiCheckStrictSchema applies strict mode's top-level rules: additionalProperties
+// false and every property required.
+func oaiCheckStrictSchema(param, name string, params map[string]any) *oaiErr {
+	fail := func(msg string) *oaiErr {
+		return &oaiErr{status: http.StatusBadRequest, param: param, code: "invalid_function_parameters",
+			msg: fmt.Sprintf("Invalid schema for function '%s': In context=(), %s", name, msg)}
+	}
+	if params["additionalProperties"] != false {
+		return fail("'additionalProperties' is required to be supplied and to be false.")
+	}
+	props, _ := params["properties"].(map[string]any)
+	req, _ := params["required"].([]any)
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !slices.Contains(req, any(k)) {
+			return fail(fmt.Sprintf("'required' is required to be supplied and to be an array including every key in properties. Missing '%s'.", k))
+		}
+	}
+	return nil
+}
+
+func (b *OpenAIBackend) storeResponse(id string, calls []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.responses == nil {
+		b.responses = map[string][]string{}
+	}
+	b.responses[id] = calls
+	b.respOrder = append(b.respOrder, id)
+	if len(b.respOrder) > oaiMaxStoredResponses {
+		delete(b.responses, b.respOrder[0])
+		b.respOrder = b.respOrder[1:]
+	}
+}
+
+func (b *OpenAIBackend) serveResponses(s *Server, w http.ResponseWriter, r *http.Request, f *Fault, key string, req map[string]any) {
+	rr, e := b.parseResponses(req)
+	if e != nil {
+		b.reject(s, w, e)
+		return
+	}
+	a := b.answer(rr.instructions, rr.msgs, rr.tools, rr.choice, rr.maxOutput)
+	if !b.admit(w, key, a.in+a.out) {
+		b.rateLimited(w)
+		return
+	}
+	n := b.seq.Add(1)
+	id := fmt.Sprintf("resp_sim%08d", n)
+	created := time.Now().Unix()
+
+	// Output items, complete.
+	var items []map[string]any
+	var callIDs []string
+	if len(a.calls) > 0 {
+		for j, c := range a.calls {
+			items = append(items, map[string]any{"id": fmt.Sprintf("fc_sim%08d_%d", n, j), "type": "function_call", "status": "completed",
+				"arguments": c.args, "call_id": c.id, "name": c.name})
+			callIDs = append(callIDs, c.id)
+		}
+	} else {
+		items = append(items, map[string]any{"id": fmt.Sprintf("msg_sim%08d", n), "type": "message", "status": "completed", "role": "assistant",
+			"content": []any{map[string]any{"type": "output_text", "text": a.text, "annotations": []any{}, "logprobs": []any{}}}})
+	}
+	status := "completed"
+	var incomplete any
+	if a.truncate {
+		status = "incomplete"
+		incomplete = map[string]any{"reason": "max_output_tokens"}
+		items[0]["status"] = "incomplete"
+	}
+	response := func(st string, output []map[string]any, usage any, inc any) map[string]any {
+		out := make([]any, len(output))
+		for i, it := range output {
+			out[i] = it
+		}
+		resp := map[string]any{
+			"id": id, "object": "response", "created_at": created, "status": st, "background": false,
+			"error": nil, "incomplete_details": inc, "instructions": oaiNilIfEmpty(rr.instructions),
+			"max_output_tokens": oaiNilIfZero(rr.maxOutput), "max_tool_calls": nil, "model": rr.model, "output": out,
+			"parallel_tool_calls": true, "previous_response_id": oaiNilIfEmpty(rr.previous),
+			"reasoning": map[string]any{"effort": nil, "summary": nil}, "service_tier": "default", "store": true,
+			"temperature": rr.temperature, "text": map[string]any{"format": map[string]any{"type": "text"}, "verbosity": "medium"},
+			"tool_choice": oaiToolChoiceEcho(rr.rawChoice), "tools": oaiToolsEcho(rr.rawTools), "top_logprobs": 0, "top_p": rr.topP,
+			"truncation": "disabled", "metadata": map[string]any{},
+		}
+		if usage != nil {
+			resp["usage"] = usage
+		}
+		if st == "completed" {
+			resp["completed_at"] = time.Now().Unix()
+		}
+		return resp
+	}
+	usage := map[string]any{
+		"input_tokens": a.in, "input_tokens_details": map[string]any{"cached_tokens": 0, "cache_write_tokens": 0},
+		"output_tokens": a.out, "output_tokens_details": map[string]any{"reasoning_tokens": 0}, "total_tokens": a.in + a.out,
+	}
+	final := response(status, items, usage, incomplete)
+	b.storeResponse(id, callIDs)
+	if !rr.stream {
+		s.AddUsage(a.in, a.out)
+		oaiWriteJSON(w, final)
+		return
+	}
+
+	sse := &oaiCountingSSE{SSE: NewSSE(s, w, r, f), f: f}
+	seq := 0
+	send := func(typ string, fields map[string]any) {
+		fields["type"] = typ
+		fields["sequence_number"] = seq
+		seq++
+		data, _ := json.Marshal(fields)
+		sse.Send(typ, string(data))
+	}
+	send("response.created", map[string]any{"response": response("in_progress", nil, nil, nil)})
+	send("response.in_progress", map[string]any{"response": response("in_progress", nil, nil, nil)})
+	for oi, it := range items {
+		itemID := it["id"].(string)
+		if it["type"] == "function_call" {
+			added := map[string]any{"id": itemID, "type": "function_call", "status": "in_progress", "arguments": "", "call_id": it["call_id"], "name": it["name"]}
+			send("response.output_item.added", map[string]any{"output_index": oi, "item": added})
+			args := it["arguments"].(string)
+			for _, p := range oaiRunePieces(args, 8) {
+				send("response.function_call_arguments.delta", map[string]any{"item_id": itemID, "output_index": oi, "delta": p})
+			}
+			send("response.function_call_arguments.done", map[string]any{"item_id": itemID, "output_index": oi, "name": it["name"], "arguments": args})
+			send("response.output_item.done", map[string]any{"output_index": oi, "item": it})
+			continue
+		}
+		added := map[string]any{"id": itemID, "type": "message", "status": "in_progress", "role": "assistant", "content": []any{}}
+		send("response.output_item.added", map[string]any{"output_index": oi, "item": added})
+		send("response.content_part.added", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0,
+			"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}, "logprobs": []any{}}})
+		for _, p := range oaiPieces(a.text, b.ChunkWords) {
+			send("response.output_text.delta", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0, "delta": p, "logprobs": []any{}})
+		}
+		send("response.output_text.done", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0, "text": a.text, "logprobs": []any{}})
+		send("response.content_part.done", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0,
+			"part": map[string]any{"type": "output_text", "text": a.text, "annotations": []any{}, "logprobs": []any{}}})
+		send("response.output_item.done", map[string]any{"output_index": oi, "item": it})
+	}
+	if sse.delivers() {
+		s.AddUsage(a.in, a.out)
+	}
+	send("response."+status, map[string]any{"response": final})
+}
+
+func oaiNilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func oaiNilIfZero(n int) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+func oaiToolChoiceEcho(v any) any {
+	if v == nil {
+		return "auto"
+	}
+	return v
+}
+
+// oaiToolsEcho echoes the request's tools with strict filled in, as the API
+// does.
+func oaiToolsEcho(tools []any) []any {
+	out := make([]any, 0, len(tools))
+	for _, t := range tools {
+		m, ok := t.(map[string]any)
+		if !ok {
+			continue
+		}
+		c := make(map[string]any, len(m)+1)
+		for k, v := range m {
+			c[k] = v
+		}
+		if c["type"] == "function" {
+			if _, ok := c["strict"]; !ok {
+				c["strict"] = true
+			}
+			if _, ok := c["description"]; !ok {
+				c["description"] = nil
+			}
+			if _, ok := c["parameters"]; !ok {
+				c["parameters"] = nil
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
