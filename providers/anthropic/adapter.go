@@ -1,0 +1,163 @@
+// Package anthropic speaks Anthropic's Messages API (POST /v1/messages and
+// /v1/messages/count_tokens): it maps provider-neutral chat requests onto the
+// wire format, decodes answers, event streams and error bodies, and reads
+// Anthropic's rate-limit headers.
+//
+// The Adapter is stateless and safe for concurrent use.
+package anthropic
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// Wire constants.
+const (
+	// DefaultBaseURL is the endpoint base URL of the public API, without a
+	// version; the adapter appends /v1/messages and /v1/messages/count_tokens.
+	DefaultBaseURL = "https://api.anthropic.com"
+	// APIVersion is the anthropic-version header sent on every request unless
+	// the endpoint's configured headers set one.
+	APIVersion = "2023-06-01"
+	// DefaultMaxTokens is the max_tokens sent when ChatRequest.MaxTokens is 0
+	// (the API requires the field).
+	DefaultMaxTokens = 1024
+
+	// PathMessages and PathCountTokens are appended to the base URL.
+	PathMessages    = "/v1/messages"
+	PathCountTokens = "/v1/messages/count_tokens"
+
+	headerVersion = "anthropic-version"
+	headerAPIKey  = "x-api-key"
+	// headerRequestID is Anthropic's own request ID, req_…; Client.Send
+	// captures it (providers.UpstreamRequestID prefers it), decodeError
+	// takes it from error answers, with the body's request_id as fallback.
+	headerRequestID = "request-id"
+)
+
+// Adapter implements providers.Adapter for Anthropic. Its zero value is ready
+// to use; it holds no state and is safe for concurrent use.
+type Adapter struct{}
+
+// New returns an Anthropic adapter.
+func New() *Adapter { return &Adapter{} }
+
+var _ providers.Adapter = (*Adapter)(nil)
+
+// Kind returns "anthropic".
+func (*Adapter) Kind() string { return "anthropic" }
+
+// Check accepts *messages.ChatRequest and *messages.CountTokensRequest whose
+// model is set and whose conversation maps onto the Messages API (at least one
+// user or assistant turn, valid tool call arguments and schemas, images with
+// data or a URL). Other request types are answered with a *RequestError
+// matching messages.ErrUnsupported, invalid requests with one matching
+// messages.ErrInvalidRequest.
+func (*Adapter) Check(req messages.Request) error {
+	switch r := req.(type) {
+	case *messages.ChatRequest:
+		if r == nil {
+			return requestError(nil, messages.ErrInvalidRequest, "nil chat request")
+		}
+		_, err := buildChatBody(r)
+		return err
+	case *messages.CountTokensRequest:
+		if r == nil {
+			return requestError(nil, messages.ErrInvalidRequest, "nil count_tokens request")
+		}
+		_, err := buildCountTokensBody(r)
+		return err
+	}
+	return unsupported(req)
+}
+
+// Do performs one attempt of a chat (streamed or not) or count_tokens call.
+func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
+	switch r := call.Request.(type) {
+	case *messages.ChatRequest:
+		if r != nil {
+			return a.chat(ctx, call, r)
+		}
+	case *messages.CountTokensRequest:
+		if r != nil {
+			return a.countTokens(ctx, call, r)
+		}
+	}
+	err := unsupported(call.Request)
+	return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+}
+
+// client returns the call's shared client, or a default one.
+func client(call *providers.Call) *providers.Client {
+	if call.Client != nil {
+		return call.Client
+	}
+	return &providers.Client{}
+}
+
+// exchange describes a POST of body to path with Anthropic's headers, error
+// decoding and rate-limit parsing.
+func exchange(call *providers.Call, path string, body any) *providers.Exchange {
+	h := http.Header{}
+	if !hasHeader(call.Headers, headerVersion) {
+		h.Set(headerVersion, APIVersion)
+	}
+	return &providers.Exchange{
+		Method: http.MethodPost,
+		Path:   path,
+		Body:   body,
+		Auth:   providers.HeaderAuth(headerAPIKey),
+		Header: h,
+		DecodeError: func(status int, h http.Header, b []byte, e *messages.UpstreamError) {
+			decodeError(status, h, b, e)
+			call.Result.UpstreamRequestID = e.UpstreamRequestID
+		},
+		RateLimit: providers.AnthropicRateLimit,
+	}
+}
+
+// hasHeader reports whether hs sets name, compared case-insensitively.
+func hasHeader(hs map[string]string, name string) bool {
+	for k := range hs {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// meta returns the response metadata the adapter knows; the dispatcher fills
+// the rest (attempts, latency, queueing).
+func meta(call *providers.Call) messages.Meta {
+	return messages.Meta{
+		RequestID:         call.RequestID,
+		UpstreamRequestID: call.Result.UpstreamRequestID,
+		Provider:          call.Provider,
+		Endpoint:          call.Endpoint,
+		Key:               call.Key.Label(),
+	}
+}
+
+// requestError builds the Check/Do error for req.
+func requestError(req messages.Request, kind error, format string, args ...any) *messages.RequestError {
+	e := &messages.RequestError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
+	if req != nil {
+		if ci := req.CallInfo(); ci != nil {
+			e.RequestID, e.Provider = ci.RequestID, ci.Provider
+		}
+	}
+	return e
+}
+
+func unsupported(req messages.Request) *messages.RequestError {
+	op := "<nil>"
+	if req != nil {
+		op = req.Operation()
+	}
+	return requestError(req, messages.ErrUnsupported, "anthropic does not serve the %q operation", op)
+}
