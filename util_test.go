@@ -2,6 +2,7 @@ package switchyard
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
@@ -40,3 +41,5 @@ func lastUserText(t *testing.T, body []byte) string {
 	}
 	return ""
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

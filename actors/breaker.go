@@ -41,6 +41,7 @@ type Breaker struct {
 	window      rollingWindow
 	probeOK     int
 	tripped     bool
+	self        *actor.PID
 }
 
 func newBreakerProducer(init *atomic.Pointer[breakerInit], b Breaker) actor.Producer {
@@ -57,6 +58,7 @@ func newBreakerProducer(init *atomic.Pointer[breakerInit], b Breaker) actor.Prod
 func (b *Breaker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		b.self = ctx.Self()
 		pids := make([]*actor.PID, len(b.keys))
 		for i, h := range b.keys {
 			k := &Key{h: h, spec: b.spec, provider: b.provider, adapter: b.adapter, env: b.env, provPID: b.provPID}
@@ -79,7 +81,7 @@ func (b *Breaker) observe(ctx actor.Context, m *observe) {
 	now := b.env.Clock.Now()
 	switch b.state {
 	case messages.HalfOpen:
-		if m.class == messages.ClassCancelled {
+		if m.class == messages.ClassCancelled || m.class == messages.ClassInternal {
 			return
 		}
 		if m.failure {
@@ -98,15 +100,18 @@ func (b *Breaker) observe(ctx actor.Context, m *observe) {
 			return
 		}
 		b.window.record(now, m.failure)
-		if !m.failure {
+		if m.failure {
+			b.consecutive++
+		} else {
 			b.consecutive = 0
-			return
 		}
-		b.consecutive++
 		if b.cfg.ConsecutiveFailures > 0 && b.consecutive >= b.cfg.ConsecutiveFailures {
 			b.trip(ctx, m, fmt.Sprintf("%d consecutive failures", b.consecutive))
 			return
 		}
+		// The rate is judged on every outcome once the window holds enough,
+		// as resilience4j does: the call that completes the minimum volume
+		// may be a success.
 		total, fail := b.window.counts(now)
 		if b.cfg.MinRequests > 0 && total >= b.cfg.MinRequests && float64(fail) >= b.cfg.FailureRate*float64(total) {
 			b.trip(ctx, m, fmt.Sprintf("%d of %d attempts failed in %s", fail, total, b.cfg.Window))
@@ -142,6 +147,13 @@ func (b *Breaker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, ch
 			class, text = m.err.Class, m.err.Error()
 		}
 		h.counters.Finish(ok, class, m.result.Usage, m.latency, text)
+		// The key died before telling this breaker how the call went; the
+		// breaker hears it from itself instead, so a probe is never lost.
+		obs := &observe{gen: m.x.epGen, probe: m.x.d.probe, class: class}
+		if !ok {
+			obs.failure, obs.retryAfter = class.BreakerFailure(), m.err.RetryAfter
+		}
+		sys.Root.Send(b.self, obs)
 		sys.Root.Send(b.provPID, &keyOutcome{callID: m.callID, keyIdx: m.x.keyIdx, epIdx: b.epIdx, resp: m.resp, err: m.err, result: m.result, latency: m.latency})
 	}
 	b.env.Events.Publish(&messages.ActorRestarted{Time: now, Actor: child.Id, Reason: fmt.Sprint(reason)})

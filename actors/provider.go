@@ -61,6 +61,7 @@ func (p *Provider) Receive(ctx actor.Context) {
 			ep.keys[i].pid = pid
 		}
 		ep.ready = true
+		ep.incarnations++
 		p.publish()
 	case *breakerClosed:
 		ep := p.endpoints[m.epIdx]
@@ -232,8 +233,8 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 			k.tpm.ReserveN(now, min(n, k.spec.TPM))
 		}
 	}
-	if rec.probe && class == messages.ClassCancelled && ep.gen == rec.epGen {
-		ep.probes-- // a cancelled probe proved nothing; let another go
+	if rec.probe && (class == messages.ClassCancelled || class == messages.ClassInternal) && ep.gen == rec.epGen {
+		ep.probes-- // a cancelled or crashed probe proved nothing; let another go
 	}
 	done := &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, keyLabel: k.label, chunks: m.result.ChunksSent}
 	if ok {
@@ -471,7 +472,7 @@ func (p *Provider) snapshot() *messages.ProviderNode {
 	n := &messages.ProviderNode{Name: p.spec.Name, Kind: p.spec.Adapter.Kind(), Counters: p.counters.Snapshot()}
 	for _, ep := range p.endpoints {
 		en := messages.EndpointNode{Name: ep.spec.Name, BaseURL: ep.spec.BaseURL, State: ep.state, ReopenAt: ep.reopenAt,
-			Trips: ep.trips, Restarts: ep.restarts, Counters: ep.counters.Snapshot()}
+			Trips: ep.trips, Restarts: ep.restarts, Incarnations: ep.incarnations, Counters: ep.counters.Snapshot()}
 		for _, k := range ep.keys {
 			kn := messages.KeyNode{Label: k.label, Hint: k.spec.Cred.Hint(), State: messages.KeyStateActive, Counters: k.counters.Snapshot()}
 			switch {

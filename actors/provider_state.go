@@ -56,6 +56,9 @@ type endpointState struct {
 	reopenAt time.Time
 	trips    int
 	restarts int
+	// incarnations counts breakerReady messages: breaker instances that
+	// really started.
+	incarnations int
 	// probes counts HALF-OPEN probes sent in this incarnation.
 	probes      int
 	inflight    int

@@ -65,9 +65,12 @@ type EndpointNode struct {
 	State    BreakerState
 	ReopenAt time.Time
 	Trips    int
-	Restarts int
-	Counters Counters
-	Keys     []KeyNode
+	// Restarts counts supervised restarts into HALF-OPEN; Incarnations
+	// counts breaker actor instances that actually started (1 + restarts).
+	Restarts     int
+	Incarnations int
+	Counters     Counters
+	Keys         []KeyNode
 }
 
 // ProviderNode is one provider in a Tree snapshot.

@@ -264,7 +264,7 @@ func (c *cancelOnClose) Close() error {
 // UpstreamRequestID returns the upstream's own request ID from the headers
 // services use for it (x-request-id, request-id, x-amz-request-id, …).
 func UpstreamRequestID(h http.Header) string {
-	for _, k := range []string{"X-Request-Id", "Request-Id", "X-Amz-Request-Id", "X-Goog-Request-Id", "Cf-Ray"} {
+	for _, k := range []string{"Request-Id", "X-Request-Id", "X-Amz-Request-Id", "X-Goog-Request-Id", "Cf-Ray"} {
 		if v := h.Get(k); v != "" {
 			return v
 		}

@@ -1,0 +1,214 @@
+package switchyard
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+func breakerHarness(t *testing.T, endpoints ...EndpointConfig) *harness {
+	return newHarness(t, Config{
+		Providers: []ProviderConfig{{Name: "p", Kind: "anthropic", Endpoints: endpoints}},
+		Retry:     RetryConfig{MaxAttempts: 1},
+		Breaker:   BreakerConfig{ConsecutiveFailures: 5, Cooldown: 10 * time.Second, MaxCooldown: time.Minute, HalfOpenProbes: 1},
+	}, true)
+}
+
+func (h *harness) breakerEvents(to messages.BreakerState) []*messages.BreakerStateChanged {
+	var out []*messages.BreakerStateChanged
+	for _, e := range h.eventsOf(func(e messages.Event) bool {
+		b, ok := e.(*messages.BreakerStateChanged)
+		return ok && b.To == to
+	}) {
+		out = append(out, e.(*messages.BreakerStateChanged))
+	}
+	return out
+}
+
+func (h *harness) endpoint(provider, name string) messages.EndpointNode {
+	for _, p := range h.tree().Providers {
+		for _, e := range p.Endpoints {
+			if p.Name == provider && e.Name == name {
+				return e
+			}
+		}
+	}
+	h.t.Fatalf("no endpoint %s/%s", provider, name)
+	return messages.EndpointNode{}
+}
+
+func (h *harness) trip(srv *sim.Server) {
+	h.t.Helper()
+	srv.Inject(sim.Fault{Status: 500, Times: 5})
+	for i := 0; i < 5; i++ {
+		if _, err := h.sy.Chat(context.Background(), chatReq("p", "fail")); err == nil {
+			h.t.Fatal("a 500 answered as success")
+		}
+	}
+	eventually(h.t, "the breaker to open", func() bool { return len(h.breakerEvents(messages.Open)) > 0 })
+}
+
+func TestBreakerOpensProbesAndCloses(t *testing.T) {
+	srv := startAnthropic(t)
+	h := breakerHarness(t, EndpointConfig{Name: "primary", BaseURL: srv.URL, Keys: []KeyConfig{{Label: "a", Secret: secretA}}})
+	ctx := context.Background()
+	if inc := h.endpoint("p", "primary").Incarnations; inc != 1 {
+		t.Fatalf("incarnations at start = %d", inc)
+	}
+	h.trip(srv)
+	open := h.breakerEvents(messages.Open)[0]
+	if d := open.ReopenAt.Sub(h.clk.Now()); d < 8*time.Second || d > 12*time.Second {
+		t.Fatalf("first cooldown %v, want 10s ±20%%", d)
+	}
+
+	// OPEN: nothing reaches the upstream; callers learn when it reopens.
+	_, err := h.sy.Chat(ctx, chatReq("p", "while open"))
+	var co *messages.CircuitOpenError
+	if !errors.As(err, &co) || !co.ReopenAt.Equal(open.ReopenAt) || co.Endpoint != "primary" {
+		t.Fatalf("want CircuitOpenError until %v, got %v", open.ReopenAt, err)
+	}
+	if srv.Calls() != 5 {
+		t.Fatalf("upstream got %d calls, want 5: an OPEN breaker let one through", srv.Calls())
+	}
+
+	// The cooldown elapses: the provider restarts the breaker actor, whose new
+	// incarnation starts HALF-OPEN.
+	h.clk.Set(open.ReopenAt)
+	eventually(t, "HALF-OPEN", func() bool { return len(h.breakerEvents(messages.HalfOpen)) == 1 })
+	eventually(t, "the restarted breaker to start", func() bool { return h.endpoint("p", "primary").Incarnations == 2 })
+	if ep := h.endpoint("p", "primary"); ep.Restarts != 1 || ep.State != messages.HalfOpen {
+		t.Fatalf("after cooldown: %+v", ep)
+	}
+	if n := len(h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.ActorRestarted); return ok })); n != 1 {
+		t.Fatalf("ActorRestarted events = %d, want 1", n)
+	}
+
+	// HALF-OPEN admits exactly one probe; the others wait in the queue.
+	srv.Hold()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := h.sy.Chat(ctx, chatReq("p", "probe"))
+			errs <- err
+		}()
+	}
+	eventually(t, "the probe to arrive", func() bool { return srv.Calls() == 6 })
+	eventually(t, "two requests queued behind the probe", func() bool {
+		q, _ := h.sy.QueueStatus(ctx)
+		return q.PerProvider["p"][1] == 2
+	})
+	time.Sleep(30 * time.Millisecond)
+	if srv.Calls() != 6 {
+		t.Fatalf("HALF-OPEN let %d probes through, want 1", srv.Calls()-5)
+	}
+	srv.Release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("after the probe succeeded: %v", err)
+		}
+	}
+	if len(h.breakerEvents(messages.Closed)) != 1 || h.endpoint("p", "primary").State != messages.Closed {
+		t.Fatal("a successful probe did not close the breaker")
+	}
+	if srv.Calls() != 8 {
+		t.Fatalf("calls = %d, want 8", srv.Calls())
+	}
+}
+
+func TestBreakerProbeFailureReopensLonger(t *testing.T) {
+	srv := startAnthropic(t)
+	h := breakerHarness(t, EndpointConfig{Name: "primary", BaseURL: srv.URL, Keys: []KeyConfig{{Label: "a", Secret: secretA}}})
+	h.trip(srv)
+	first := h.breakerEvents(messages.Open)[0]
+	h.clk.Set(first.ReopenAt)
+	eventually(t, "HALF-OPEN", func() bool { return len(h.breakerEvents(messages.HalfOpen)) == 1 })
+	eventually(t, "the breaker restarted", func() bool { return h.endpoint("p", "primary").Incarnations == 2 })
+	srv.Inject(sim.Fault{Status: 503})
+	if _, err := h.sy.Chat(context.Background(), chatReq("p", "probe")); err == nil {
+		t.Fatal("failed probe answered as success")
+	}
+	eventually(t, "the breaker to re-open", func() bool { return len(h.breakerEvents(messages.Open)) == 2 })
+	second := h.breakerEvents(messages.Open)[1]
+	d1 := first.ReopenAt.Sub(first.Time)
+	d2 := second.ReopenAt.Sub(second.Time)
+	if second.Trips != 2 || d2 < 16*time.Second || d2 > 24*time.Second || d2 <= d1 {
+		t.Fatalf("second cooldown %v (trips %d) after first %v: want 20s ±20%%, longer", d2, second.Trips, d1)
+	}
+	if srv.Calls() != 6 {
+		t.Fatalf("calls = %d, want 6 (5 + one probe)", srv.Calls())
+	}
+}
+
+// A Retry-After on the failure that trips the breaker sets the cooldown's
+// floor.
+func TestBreakerCooldownHonoursRetryAfter(t *testing.T) {
+	srv := startAnthropic(t)
+	h := breakerHarness(t, EndpointConfig{Name: "primary", BaseURL: srv.URL, Keys: []KeyConfig{{Label: "a", Secret: secretA}}})
+	srv.Inject(sim.Fault{Status: 503, Times: 5, Header: map[string]string{"Retry-After": "120"}})
+	for i := 0; i < 5; i++ {
+		_, _ = h.sy.Chat(context.Background(), chatReq("p", "x"))
+	}
+	eventually(t, "open", func() bool { return len(h.breakerEvents(messages.Open)) == 1 })
+	if d := h.breakerEvents(messages.Open)[0].ReopenAt.Sub(h.clk.Now()); d < 120*time.Second {
+		t.Fatalf("cooldown %v shorter than Retry-After 120s", d)
+	}
+}
+
+// With a healthy second endpoint, an OPEN primary costs callers nothing.
+func TestBreakerFailsOverToSecondEndpoint(t *testing.T) {
+	primary, secondary := startAnthropic(t), startAnthropic(t)
+	h := breakerHarness(t,
+		EndpointConfig{Name: "primary", BaseURL: primary.URL, Keys: []KeyConfig{{Label: "a", Secret: secretA}}},
+		EndpointConfig{Name: "secondary", BaseURL: secondary.URL, Keys: []KeyConfig{{Label: "b", Secret: secretB}}})
+	h.trip(primary)
+	for i := 0; i < 5; i++ {
+		resp, err := h.sy.Chat(context.Background(), chatReq("p", "after trip"))
+		if err != nil || resp.Endpoint != "secondary" || resp.Key != "b" {
+			t.Fatalf("want an answer from secondary, got %+v %v", resp, err)
+		}
+	}
+	if primary.Calls() != 5 || secondary.Calls() != 5 {
+		t.Fatalf("calls primary %d secondary %d", primary.Calls(), secondary.Calls())
+	}
+}
+
+// A failure rate over the window trips the breaker even without five
+// failures in a row.
+func TestBreakerTripsOnFailureRate(t *testing.T) {
+	srv := startAnthropic(t)
+	h := newHarness(t, Config{
+		Providers: []ProviderConfig{anthropicProvider("p", srv)},
+		Retry:     RetryConfig{MaxAttempts: 1},
+		Breaker:   BreakerConfig{ConsecutiveFailures: 100, FailureRate: 0.5, MinRequests: 10, Window: time.Minute},
+	}, true)
+	for i := 0; i < 10; i++ {
+		if i%2 == 0 {
+			srv.Inject(sim.Fault{Status: 502})
+		}
+		_, _ = h.sy.Chat(context.Background(), chatReq("p", "x"))
+	}
+	eventually(t, "open on rate", func() bool { return len(h.breakerEvents(messages.Open)) == 1 })
+	if r := h.breakerEvents(messages.Open)[0].Reason; r != "5 of 10 attempts failed in 1m0s" {
+		t.Fatalf("reason %q", r)
+	}
+	// Client errors are not failures.
+	srv2 := startAnthropic(t)
+	h2 := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv2)}, Retry: RetryConfig{MaxAttempts: 1}}, true)
+	srv2.Inject(sim.Fault{Status: 400, Times: 20})
+	for i := 0; i < 20; i++ {
+		_, _ = h2.sy.Chat(context.Background(), chatReq("p", "x"))
+	}
+	if len(h2.breakerEvents(messages.Open)) != 0 {
+		t.Fatal("400s tripped the breaker")
+	}
+}

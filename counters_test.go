@@ -1,0 +1,84 @@
+package switchyard
+
+import (
+	"context"
+	"testing"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// Per-key counters sum to their endpoint's, endpoints to the provider's, and
+// token counts equal what the upstream reported.
+func TestCountersReconcile(t *testing.T) {
+	a, b := startAnthropic(t), startAnthropic(t)
+	cfg := Config{Providers: []ProviderConfig{{Name: "p", Kind: "anthropic", Endpoints: []EndpointConfig{
+		{Name: "one", BaseURL: a.URL, Keys: []KeyConfig{{Label: "a1", Secret: secretA}, {Label: "a2", Secret: secretB}}},
+		{Name: "two", BaseURL: b.URL, Keys: []KeyConfig{{Label: "b1", Secret: secretC}}},
+	}}}, Retry: RetryConfig{MaxAttempts: 1}, Breaker: BreakerConfig{ConsecutiveFailures: 1000}}
+	h := newHarness(t, cfg, false)
+	ctx := context.Background()
+	a.Inject(sim.Fault{Status: 500, Times: 3})
+	a.Inject(sim.Fault{Status: 400, Times: 2})
+	for i := 0; i < 20; i++ {
+		_, _ = h.sy.Chat(ctx, chatReq("p", "count these words please"))
+	}
+	for i := 0; i < 4; i++ {
+		if _, err := h.sy.Chat(ctx, chatReq("p", "to two"), WithEndpoint("two")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := h.tree().Providers[0]
+	var epSum messages.Counters
+	for _, ep := range p.Endpoints {
+		var keySum messages.Counters
+		for _, k := range ep.Keys {
+			add(&keySum, k.Counters)
+		}
+		if !sameCounts(keySum, ep.Counters) {
+			t.Fatalf("endpoint %s: keys sum to %+v, endpoint says %+v", ep.Name, keySum, ep.Counters)
+		}
+		add(&epSum, ep.Counters)
+	}
+	if !sameCounts(epSum, p.Counters) {
+		t.Fatalf("endpoints sum to %+v, provider says %+v", epSum, p.Counters)
+	}
+	if p.Counters.Requests != 24 || p.Counters.Successes != 19 || p.Counters.Failures["server"] != 3 || p.Counters.Failures["invalid"] != 2 {
+		t.Fatalf("provider counters %+v", p.Counters)
+	}
+	inA, outA := a.Usage()
+	inB, outB := b.Usage()
+	if p.Counters.InputTokens != uint64(inA+inB) || p.Counters.OutputTokens != uint64(outA+outB) || inA == 0 || outB == 0 {
+		t.Fatalf("tokens in %d out %d, upstream reported in %d out %d", p.Counters.InputTokens, p.Counters.OutputTokens, inA+inB, outA+outB)
+	}
+	if p.Counters.InFlight != 0 || p.Counters.LatencyP99 == 0 || p.Counters.LastRequest.IsZero() || p.Counters.LastError == "" {
+		t.Fatalf("gauges %+v", p.Counters)
+	}
+}
+
+func add(sum *messages.Counters, c messages.Counters) {
+	sum.Requests += c.Requests
+	sum.Successes += c.Successes
+	sum.InputTokens += c.InputTokens
+	sum.OutputTokens += c.OutputTokens
+	sum.InFlight += c.InFlight
+	if sum.Failures == nil {
+		sum.Failures = map[string]uint64{}
+	}
+	for k, v := range c.Failures {
+		sum.Failures[k] += v
+	}
+}
+
+func sameCounts(a, b messages.Counters) bool {
+	if a.Requests != b.Requests || a.Successes != b.Successes || a.InputTokens != b.InputTokens ||
+		a.OutputTokens != b.OutputTokens || a.InFlight != b.InFlight || a.FailureTotal() != b.FailureTotal() {
+		return false
+	}
+	for k, v := range b.Failures {
+		if a.Failures[k] != v {
+			return false
+		}
+	}
+	return true
+}
