@@ -97,7 +97,10 @@ func TestUnauthorizedKeyIsDisabledAndRequestRerouted(t *testing.T) {
 	if use := keyUse(srv); use[secretA] != 1 {
 		t.Fatalf("revoked key tried %d times, want once", use[secretA])
 	}
-	dis := h.eventsOf(func(e messages.Event) bool { d, ok := e.(*messages.KeyDisabled); return ok && d.Key == "a" && d.Status == 401 })
+	dis := h.eventsOf(func(e messages.Event) bool {
+		d, ok := e.(*messages.KeyDisabled)
+		return ok && d.Key == "a" && d.Status == 401
+	})
 	if len(dis) != 1 {
 		t.Fatalf("KeyDisabled events: %d", len(dis))
 	}

@@ -57,7 +57,10 @@ func TestRequestIDEndToEnd(t *testing.T) {
 	}
 	srv.Inject(sim.Fault{Status: 500})
 	_, _ = h.sy.Chat(context.Background(), chatReq("p", "x"), WithRequestID("caller-id-43"))
-	retried := h.eventsOf(func(e messages.Event) bool { r, ok := e.(*messages.RequestRetried); return ok && r.RequestID == "caller-id-43" })
+	retried := h.eventsOf(func(e messages.Event) bool {
+		r, ok := e.(*messages.RequestRetried)
+		return ok && r.RequestID == "caller-id-43"
+	})
 	if len(retried) != 1 {
 		t.Fatalf("retry events for caller-id-43: %d", len(retried))
 	}
