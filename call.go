@@ -87,3 +87,34 @@ func (s *Switchyard) Responses(ctx context.Context, req *messages.ResponsesReque
 func (s *Switchyard) CountTokens(ctx context.Context, req *messages.CountTokensRequest, opts ...CallOption) (*messages.CountTokensResponse, error) {
 	return typed[*messages.CountTokensResponse](s.Do(ctx, req, opts...))
 }
+
+// Generate runs a plain-prompt completion and waits for the whole answer.
+func (s *Switchyard) Generate(ctx context.Context, req *messages.GenerateRequest, opts ...CallOption) (*messages.GenerateResponse, error) {
+	req.Stream = false
+	return typed[*messages.GenerateResponse](s.Do(ctx, req, opts...))
+}
+
+// Rerank scores documents against a query.
+func (s *Switchyard) Rerank(ctx context.Context, req *messages.RerankRequest, opts ...CallOption) (*messages.RerankResponse, error) {
+	return typed[*messages.RerankResponse](s.Do(ctx, req, opts...))
+}
+
+// Infer runs a KServe v2 inference.
+func (s *Switchyard) Infer(ctx context.Context, req *messages.InferRequest, opts ...CallOption) (*messages.InferResponse, error) {
+	return typed[*messages.InferResponse](s.Do(ctx, req, opts...))
+}
+
+// ListModels lists the models a provider's endpoint serves.
+func (s *Switchyard) ListModels(ctx context.Context, req *messages.ModelsRequest, opts ...CallOption) (*messages.ModelsResponse, error) {
+	return typed[*messages.ModelsResponse](s.Do(ctx, req, opts...))
+}
+
+// Info asks an endpoint about itself (info, health, version, show, ready).
+func (s *Switchyard) Info(ctx context.Context, req *messages.InfoRequest, opts ...CallOption) (*messages.InfoResponse, error) {
+	return typed[*messages.InfoResponse](s.Do(ctx, req, opts...))
+}
+
+// Tokenize turns text into tokens, or tokens into text.
+func (s *Switchyard) Tokenize(ctx context.Context, req *messages.TokenizeRequest, opts ...CallOption) (*messages.TokenizeResponse, error) {
+	return typed[*messages.TokenizeResponse](s.Do(ctx, req, opts...))
+}

@@ -80,6 +80,8 @@ type KeyConfig struct {
 	MaxInFlight int `yaml:"max_in_flight" json:"max_in_flight"`
 	RPM         int `yaml:"rpm" json:"rpm"`
 	TPM         int `yaml:"tpm" json:"tpm"`
+
+	noSecret bool
 }
 
 // QueueConfig sizes the dispatcher's priority levels.
@@ -142,15 +144,6 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return "switchyard: config: " + e.Field + ": " + e.Reason }
 
-// kinds lists the wire protocols this build speaks, with their defaults.
-var kinds = map[string]struct {
-	baseURL string
-	envKey  string
-}{
-	"openai":    {"https://api.openai.com/v1", "OPENAI_API_KEY"},
-	"anthropic": {"https://api.anthropic.com", "ANTHROPIC_API_KEY"},
-}
-
 func (c *Config) validate() error {
 	if len(c.Providers) == 0 {
 		return &ConfigError{"providers", "at least one provider is required"}
@@ -165,7 +158,7 @@ func (c *Config) validate() error {
 		f := fmt.Sprintf("providers[%d]", i)
 		k, ok := kinds[p.Kind]
 		if !ok {
-			return &ConfigError{f + ".kind", fmt.Sprintf("unknown kind %q (known: openai, anthropic)", p.Kind)}
+			return &ConfigError{f + ".kind", fmt.Sprintf("unknown kind %q (known: %s)", p.Kind, strings.Join(kindNames(), ", "))}
 		}
 		if p.Name == "" {
 			p.Name = p.Kind
@@ -185,6 +178,9 @@ func (c *Config) validate() error {
 			}
 		}
 		if len(p.Endpoints) == 0 {
+			if k.baseURL == "" {
+				return &ConfigError{f + ".endpoints", fmt.Sprintf("kind %q is self-hosted: give at least one endpoint with its base_url", p.Kind)}
+			}
 			p.Endpoints = []EndpointConfig{{BaseURL: k.baseURL}}
 		}
 		epNames := map[string]bool{}
@@ -211,6 +207,11 @@ func (c *Config) validate() error {
 					prefix = k.envKey
 				}
 				e.Keys = keysFromEnv(getenv, prefix)
+				if len(e.Keys) == 0 && k.keyOptional {
+					// A server without authentication: one key with no
+					// secret, so the endpoint still has an actor to call it.
+					e.Keys = []KeyConfig{{Label: "none", noSecret: true}}
+				}
 				if len(e.Keys) == 0 {
 					return &ConfigError{ef + ".keys", fmt.Sprintf("no keys configured and none in $%s or $%s_1…", prefix, prefix)}
 				}
@@ -225,7 +226,7 @@ func (c *Config) validate() error {
 						return &ConfigError{kf + ".secret_env", fmt.Sprintf("$%s is empty", kc.SecretEnv)}
 					}
 				}
-				if kc.Secret == "" {
+				if kc.Secret == "" && !kc.noSecret {
 					return &ConfigError{kf + ".secret", "empty (set secret or secret_env)"}
 				}
 				if strings.ContainsAny(kc.Secret, "\r\n") {

@@ -140,3 +140,9 @@ func (st *Stream) All() iter.Seq2[*messages.StreamChunk, error] {
 		}
 	}
 }
+
+// GenerateStream starts a streamed plain-prompt completion.
+func (s *Switchyard) GenerateStream(ctx context.Context, req *messages.GenerateRequest, opts ...CallOption) (*Stream, error) {
+	req.Stream = true
+	return s.stream(ctx, req, opts)
+}

@@ -25,8 +25,6 @@ import (
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
-	"github.com/switchyard-ai/switchyard/providers/anthropic"
-	"github.com/switchyard-ai/switchyard/providers/openai"
 	"github.com/switchyard-ai/switchyard/supervisor"
 )
 
@@ -45,16 +43,6 @@ type Switchyard struct {
 	mu       sync.RWMutex
 	closed   bool
 	aborting chan struct{}
-}
-
-// adapterFor returns the adapter of a kind.
-func adapterFor(kind string) providers.Adapter {
-	switch kind {
-	case "anthropic":
-		return anthropic.New()
-	default:
-		return openai.New()
-	}
 }
 
 // New validates cfg, builds the tree and starts it. An invalid field fails
@@ -109,7 +97,7 @@ func New(cfg Config) (*Switchyard, error) {
 	for _, pc := range cfg.Providers {
 		bc := cfg.Breaker.merged(pc.Breaker).withDefaults()
 		backoff := supervisor.Backoff{Base: bc.Cooldown, Max: bc.MaxCooldown}
-		ps := actors.ProviderSpec{Name: pc.Name, Adapter: adapterFor(pc.Kind), Strategy: actors.Strategy(pc.KeyStrategy),
+		ps := actors.ProviderSpec{Name: pc.Name, Adapter: kinds[pc.Kind].adapter(), Strategy: actors.Strategy(pc.KeyStrategy),
 			Breaker: actors.BreakerConfig{ConsecutiveFailures: bc.ConsecutiveFailures, FailureRate: bc.FailureRate,
 				MinRequests: bc.MinRequests, Window: bc.Window, HalfOpenProbes: bc.HalfOpenProbes},
 			Cooldown: backoff.Cooldown}

@@ -116,4 +116,8 @@ type ChatResponse struct {
 	FinishReason    string
 	RawFinishReason string
 	Usage           Usage
+	// BlockReason is set when the provider refused the prompt itself (Gemini
+	// promptFeedback.blockReason); Content is then empty and FinishReason
+	// content_filter.
+	BlockReason string
 }

@@ -1,0 +1,36 @@
+package switchyard
+
+import (
+	"sort"
+
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/anthropic"
+	"github.com/switchyard-ai/switchyard/providers/openai"
+)
+
+// kind is one wire protocol this build speaks.
+type kind struct {
+	adapter func() providers.Adapter
+	// baseURL is the public endpoint used when a provider lists none; empty
+	// for self-hosted servers, which must be given one.
+	baseURL string
+	// envKey is the environment variable keys are read from by default.
+	envKey string
+	// keyOptional: self-hosted servers may run without authentication.
+	keyOptional bool
+}
+
+// kinds maps ProviderConfig.Kind to its protocol.
+var kinds = map[string]kind{
+	"openai":    {adapter: func() providers.Adapter { return openai.New() }, baseURL: "https://api.openai.com/v1", envKey: "OPENAI_API_KEY"},
+	"anthropic": {adapter: func() providers.Adapter { return anthropic.New() }, baseURL: "https://api.anthropic.com", envKey: "ANTHROPIC_API_KEY"},
+}
+
+func kindNames() []string {
+	var names []string
+	for k := range kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
