@@ -57,9 +57,7 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	srv := startAnthropic(t)
 	h := breakerHarness(t, EndpointConfig{Name: "primary", BaseURL: srv.URL, Keys: []KeyConfig{{Label: "a", Secret: secretA}}})
 	ctx := context.Background()
-	if inc := h.endpoint("p", "primary").Incarnations; inc != 1 {
-		t.Fatalf("incarnations at start = %d", inc)
-	}
+	eventually(t, "the breaker's first incarnation", func() bool { return h.endpoint("p", "primary").Incarnations == 1 })
 	h.trip(srv)
 	open := h.breakerEvents(messages.Open)[0]
 	if d := open.ReopenAt.Sub(h.clk.Now()); d < 8*time.Second || d > 12*time.Second {

@@ -347,6 +347,7 @@ func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, c
 	why := fmt.Sprint(reason)
 	if t, ok := reason.(*BreakerTripped); ok {
 		ep.trips++
+		ep.tripsTotal++
 		cooldown = p.spec.Cooldown(ep.trips, t.RetryAfter)
 		why = t.Reason
 	} else {
@@ -472,7 +473,7 @@ func (p *Provider) snapshot() *messages.ProviderNode {
 	n := &messages.ProviderNode{Name: p.spec.Name, Kind: p.spec.Adapter.Kind(), Counters: p.counters.Snapshot()}
 	for _, ep := range p.endpoints {
 		en := messages.EndpointNode{Name: ep.spec.Name, BaseURL: ep.spec.BaseURL, State: ep.state, ReopenAt: ep.reopenAt,
-			Trips: ep.trips, Restarts: ep.restarts, Incarnations: ep.incarnations, Counters: ep.counters.Snapshot()}
+			Trips: ep.trips, TripsTotal: ep.tripsTotal, Restarts: ep.restarts, Incarnations: ep.incarnations, Counters: ep.counters.Snapshot()}
 		for _, k := range ep.keys {
 			kn := messages.KeyNode{Label: k.label, Hint: k.spec.Cred.Hint(), State: messages.KeyStateActive, Counters: k.counters.Snapshot()}
 			switch {

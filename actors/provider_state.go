@@ -47,15 +47,16 @@ type callRecord struct {
 
 // endpointState is one endpoint's durable state and its breaker mirror.
 type endpointState struct {
-	idx      int
-	spec     *EndpointSpec
-	pid      *actor.PID
-	gen      uint64
-	ready    bool
-	state    messages.BreakerState
-	reopenAt time.Time
-	trips    int
-	restarts int
+	idx        int
+	spec       *EndpointSpec
+	pid        *actor.PID
+	gen        uint64
+	ready      bool
+	state      messages.BreakerState
+	reopenAt   time.Time
+	trips      int
+	restarts   int
+	tripsTotal int
 	// incarnations counts breakerReady messages: breaker instances that
 	// really started.
 	incarnations int

@@ -64,7 +64,10 @@ type EndpointNode struct {
 	BaseURL  string
 	State    BreakerState
 	ReopenAt time.Time
-	Trips    int
+	// Trips counts consecutive trips since the breaker last closed (it sets
+	// the cooldown); TripsTotal counts every trip since start.
+	Trips      int
+	TripsTotal int
 	// Restarts counts supervised restarts into HALF-OPEN; Incarnations
 	// counts breaker actor instances that actually started (1 + restarts).
 	Restarts     int

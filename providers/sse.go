@@ -29,14 +29,15 @@ type SSEReader struct {
 	data  []byte
 	event string
 	id    string
+	first bool
 }
 
 // NewSSEReader reads events from r.
 func NewSSEReader(r io.Reader) *SSEReader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineSize)
-	sc.Split(scanLines)
-	return &SSEReader{sc: sc}
+	sc.Split((&lineSplitter{}).split)
+	return &SSEReader{sc: sc, first: true}
 }
 
 // Next returns the next event, io.EOF at the end of the stream, or the read
@@ -47,6 +48,10 @@ func (s *SSEReader) Next() (SSEEvent, error) {
 	hasData := false
 	for s.sc.Scan() {
 		line := s.sc.Bytes()
+		if s.first {
+			s.first = false
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // the spec strips a leading BOM
+		}
 		if len(line) == 0 {
 			if hasData {
 				return SSEEvent{Event: s.event, Data: s.data, ID: s.id}, nil
@@ -83,27 +88,42 @@ func (s *SSEReader) Next() (SSEEvent, error) {
 	return SSEEvent{}, io.EOF
 }
 
-// scanLines splits on \n, \r\n or a lone \r.
-func scanLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
-	for i, b := range data {
-		switch b {
-		case '\n':
-			return i + 1, data[:i], nil
-		case '\r':
-			if i+1 < len(data) {
-				if data[i+1] == '\n' {
-					return i + 2, data[:i], nil
-				}
-				return i + 1, data[:i], nil
-			}
-			if atEOF {
-				return i + 1, data[:i], nil
-			}
-			return 0, nil, nil // need one more byte to tell \r from \r\n
+// lineSplitter splits on \n, \r\n or a lone \r. It remembers how far it
+// has searched the pending line, so a long line arriving in small reads
+// costs linear, not quadratic, time (bufio.Scanner keeps the token start
+// fixed while it grows its buffer).
+type lineSplitter struct{ scanned int }
+
+func (l *lineSplitter) split(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if l.scanned > len(data) {
+		l.scanned = 0
+	}
+	i := bytes.IndexAny(data[l.scanned:], "\r\n")
+	if i < 0 {
+		if atEOF && len(data) > 0 {
+			l.scanned = 0
+			return len(data), data, nil
 		}
+		l.scanned = len(data)
+		return 0, nil, nil
 	}
-	if atEOF && len(data) > 0 {
-		return len(data), data, nil
+	i += l.scanned
+	if data[i] == '\n' {
+		l.scanned = 0
+		return i + 1, data[:i], nil
 	}
+	// A \r: a line end by itself, or the first half of \r\n.
+	if i+1 < len(data) {
+		l.scanned = 0
+		if data[i+1] == '\n' {
+			return i + 2, data[:i], nil
+		}
+		return i + 1, data[:i], nil
+	}
+	if atEOF {
+		l.scanned = 0
+		return i + 1, data[:i], nil
+	}
+	l.scanned = i // need one more byte to tell \r from \r\n
 	return 0, nil, nil
 }

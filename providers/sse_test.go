@@ -170,3 +170,33 @@ func FuzzSSEReader(f *testing.F) {
 		}
 	})
 }
+
+// A long line arriving in small reads is split in linear time: an 8 MiB
+// data line read 16 KiB at a time scans each byte about once. (The count of
+// bytes looked at is what is checked, not the time.)
+func TestSSELongLineLinearScan(t *testing.T) {
+	line := "data: " + strings.Repeat("x", 8<<20) + "\n\n"
+	var l lineSplitter
+	scanned := 0
+	buf := []byte(line)
+	start, end := 0, 0
+	for start < len(buf) {
+		end = min(end+16<<10, len(buf))
+		before := l.scanned
+		adv, tok, err := l.split(buf[start:end], end == len(buf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if adv == 0 {
+			scanned += l.scanned - before
+			continue
+		}
+		scanned += adv
+		_ = tok
+		start += adv
+		end = start
+	}
+	if scanned > 2*len(buf) {
+		t.Fatalf("scanned %d bytes for a %d-byte stream: not linear", scanned, len(buf))
+	}
+}

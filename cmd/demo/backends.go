@@ -1,0 +1,195 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/switchyard-ai/switchyard"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// backend is one kind of upstream the demo knows: how to simulate it, how to
+// address it and what traffic to send it. Adding a backend to the demo is
+// one entry in backends.
+type backend struct {
+	// kind is switchyard.ProviderConfig.Kind; name the provider's name.
+	kind, name string
+	// envKey holds a real key for --real.
+	envKey string
+	// start runs one simulator (one per endpoint); baseURL is the adapter's
+	// base URL on it.
+	start   func() *sim.Server
+	baseURL func(*sim.Server) string
+	// model is the chat model sent to the simulator, realModel the one sent
+	// to the real service; embedModel is "" where embeddings are not served.
+	model, realModel, embedModel string
+	// ops is the traffic mix.
+	ops []weighted
+	// burstStatus is the 5xx the simulator answers during a burst.
+	burstStatus int
+	// strategy is the key strategy of the provider.
+	strategy string
+}
+
+// weighted is an operation with its share of the traffic.
+type weighted struct {
+	op     string // chat, stream, embed, responses, count_tokens
+	weight int
+}
+
+// simLatency is every simulator's base answer delay: enough that small
+// per-key in-flight caps fill and queues build under the demo's rate.
+const simLatency = 120 * time.Millisecond
+
+var backends = []backend{
+	{
+		kind: "anthropic", name: "anthropic", envKey: "ANTHROPIC_API_KEY",
+		start: func() *sim.Server {
+			return sim.Start(sim.Anthropic(), sim.WithLatency(simLatency), sim.WithoutRecords())
+		},
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "claude-sim", realModel: "claude-haiku-4-5",
+		ops:         []weighted{{"chat", 45}, {"stream", 40}, {"count_tokens", 15}},
+		burstStatus: 529, strategy: "least-loaded",
+	},
+	{
+		kind: "openai", name: "openai", envKey: "OPENAI_API_KEY",
+		start:   func() *sim.Server { return sim.Start(sim.OpenAI(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL + "/v1" },
+		model:   "gpt-4o-mini", realModel: "gpt-4o-mini", embedModel: "text-embedding-3-small",
+		ops:         []weighted{{"chat", 35}, {"stream", 30}, {"embed", 20}, {"responses", 15}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
+	},
+}
+
+// backendOf returns the table entry of a kind.
+func backendOf(kind string) (backend, bool) {
+	for _, b := range backends {
+		if b.kind == kind {
+			return b, true
+		}
+	}
+	return backend{}, false
+}
+
+// simKey is one fake key of a simulated endpoint.
+type simKey struct {
+	label, secret string
+}
+
+// simEndpoint is one simulator standing in for one endpoint.
+type simEndpoint struct {
+	name string
+	srv  *sim.Server
+	keys []simKey
+}
+
+// simProvider is one simulated provider: a primary and a secondary endpoint.
+type simProvider struct {
+	b   backend
+	eps []*simEndpoint
+}
+
+// Endpoint layout of every simulated provider.
+var simLayout = []struct {
+	name, prefix string
+	keys         int
+}{{"primary", "pri", 3}, {"secondary", "sec", 2}}
+
+// keyMaxInFlight is small so that in-flight caps bind and queues build.
+const keyMaxInFlight = 3
+
+// startSims starts two simulators per backend with fake keys drawn from rng.
+func startSims(rng *rand.Rand) []*simProvider {
+	var out []*simProvider
+	for _, b := range backends {
+		p := &simProvider{b: b}
+		for _, l := range simLayout {
+			ep := &simEndpoint{name: l.name, srv: b.start()}
+			for i := 1; i <= l.keys; i++ {
+				ep.keys = append(ep.keys, simKey{
+					label:  fmt.Sprintf("%s-%d", l.prefix, i),
+					secret: fmt.Sprintf("sk-demo-%s-%s-%d-%012x", b.name, l.name, i, rng.Uint64()&(1<<48-1)),
+				})
+			}
+			p.eps = append(p.eps, ep)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// stopSims closes every simulator.
+func stopSims(provs []*simProvider) {
+	for _, p := range provs {
+		for _, ep := range p.eps {
+			ep.srv.Close()
+		}
+	}
+}
+
+// simConfig is the Switchyard configuration for the simulators: small
+// per-key caps, small queues, short breaker cooldowns and retry delays, so
+// that a viewer sees queues fill and breakers open and recover within
+// seconds.
+func simConfig(provs []*simProvider) switchyard.Config {
+	cfg := switchyard.Config{
+		Queue:    switchyard.QueueConfig{High: 32, Normal: 64, Low: 16, AgingAfter: 5 * time.Second},
+		Retry:    switchyard.RetryConfig{MaxAttempts: 4, BaseDelay: 200 * time.Millisecond, MaxDelay: 3 * time.Second},
+		Breaker:  switchyard.BreakerConfig{ConsecutiveFailures: 5, Cooldown: 3 * time.Second, MaxCooldown: 20 * time.Second},
+		Timeouts: switchyard.TimeoutsConfig{Header: 10 * time.Second, StreamIdle: 5 * time.Second},
+	}
+	for _, p := range provs {
+		pc := switchyard.ProviderConfig{Name: p.b.name, Kind: p.b.kind, KeyStrategy: p.b.strategy}
+		for _, ep := range p.eps {
+			ec := switchyard.EndpointConfig{Name: ep.name, BaseURL: p.b.baseURL(ep.srv)}
+			for _, k := range ep.keys {
+				ec.Keys = append(ec.Keys, switchyard.KeyConfig{Label: k.label, Secret: k.secret, MaxInFlight: keyMaxInFlight})
+			}
+			pc.Endpoints = append(pc.Endpoints, ec)
+		}
+		cfg.Providers = append(cfg.Providers, pc)
+	}
+	return cfg
+}
+
+// realConfig configures every backend whose key is in the environment,
+// against its public endpoint (the keys are read by switchyard.New).
+func realConfig(getenv func(string) string) (switchyard.Config, error) {
+	cfg := switchyard.Config{Getenv: getenv}
+	var names []string
+	for _, b := range backends {
+		names = append(names, b.envKey)
+		if getenv(b.envKey) == "" && getenv(b.envKey+"_1") == "" {
+			continue
+		}
+		cfg.Providers = append(cfg.Providers, switchyard.ProviderConfig{Name: b.name, Kind: b.kind, KeyStrategy: b.strategy})
+	}
+	if len(cfg.Providers) == 0 {
+		return cfg, fmt.Errorf("--real needs an API key in the environment (%s); none is set", joinOr(names))
+	}
+	return cfg, nil
+}
+
+func joinOr(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	out := ""
+	for i, v := range s {
+		switch {
+		case i == 0:
+		case i == len(s)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}

@@ -1,0 +1,362 @@
+// Command demo shows a Switchyard instance at work: traffic of all three
+// priorities flows through it while faults are injected, and the live
+// supervision tree (provider → breaker per endpoint → key) shows breakers
+// opening, restarting into HALF-OPEN and closing, keys cooling down and being
+// disabled, queues filling and draining, with counters and recent events.
+//
+// With no flags it needs no configuration and no network: every upstream is
+// an in-process simulator on loopback (package sim), two per provider
+// ("primary" and "secondary"), with fake keys. It only talks to real services
+// when asked: --config FILE (a Switchyard YAML/JSON config) or --real (keys
+// from OPENAI_API_KEY / ANTHROPIC_API_KEY); then it sends modest traffic
+// (one request every 5 s per provider, small answers) and injects no faults.
+//
+//	go run ./cmd/demo                   live view until q / Ctrl-C
+//	go run ./cmd/demo --duration 60s    what `make demo` runs
+//	go run ./cmd/demo --plain --duration 15s > run.txt
+//
+// Flags:
+//
+//	--duration D   stop after D (0, the default: until Ctrl-C, or q in the live view)
+//	--interval D   how often the plain view prints a snapshot (default 2s; the
+//	               live view redraws every 500ms, or faster with a smaller D)
+//	--plain        print text snapshots even on a terminal (the default when
+//	               stdout is not a terminal)
+//	--config FILE  use this Switchyard config: real services, no simulators
+//	--real         real services with keys from the environment; only the
+//	               providers whose key is set take part
+//	--metrics ADDR serve Prometheus metrics on http://ADDR/metrics, e.g.
+//	               127.0.0.1:9090 (default: off)
+//	--rate R       requests per second per provider (default 20 with the
+//	               simulators, 0.2 against real services)
+//	--seed N       seeds the fake keys and the traffic mix (default 1); the
+//	               runtime's jitter is not seeded, so runs differ in detail
+//
+// On exit the demo closes the instance (5 s deadline), stops the simulators
+// and prints a summary that ends with "every request answered: N sent, N
+// answered" — counted by the traffic loop itself, not by Switchyard.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/term"
+
+	"github.com/switchyard-ai/switchyard"
+)
+
+// options are the demo's settings, from the flags.
+type options struct {
+	Duration time.Duration
+	Interval time.Duration
+	Plain    bool
+	Config   string
+	Real     bool
+	Metrics  string
+	Rate     float64
+	Seed     uint64
+
+	// Getenv reads the environment (nil: os.Getenv); Stdin feeds the live
+	// view (nil: os.Stdin).
+	Getenv func(string) string
+	Stdin  io.Reader
+}
+
+func parseFlags(args []string, errOut io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.DurationVar(&o.Duration, "duration", 0, "stop after this long (0: until Ctrl-C, or q in the live view)")
+	fs.DurationVar(&o.Interval, "interval", 2*time.Second, "how often the plain view prints a snapshot")
+	fs.BoolVar(&o.Plain, "plain", false, "print text snapshots even when stdout is a terminal")
+	fs.StringVar(&o.Config, "config", "", "Switchyard YAML/JSON config: talk to the services it names (no simulators)")
+	fs.BoolVar(&o.Real, "real", false, "talk to the real services whose keys are in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY)")
+	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9090 (default off)")
+	fs.Float64Var(&o.Rate, "rate", 0, "requests per second per provider (default 20 with simulators, 0.2 against real services)")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed for the fake keys and the traffic mix")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(errOut, "demo: unexpected arguments %q\n", fs.Args())
+		fs.Usage()
+		return o, errors.New("unexpected arguments")
+	}
+	return o, nil
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, opts, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// Rates and bounds of the two modes.
+const (
+	simRate       = 20
+	realRate      = 0.2
+	simMaxTokens  = 64
+	realMaxTokens = 16
+	closeTimeout  = 5 * time.Second
+	drainTimeout  = 3 * time.Second
+)
+
+// run is the whole demo: it returns when opts.Duration has passed, ctx ended
+// or the user quit, after closing everything it started. It fails when a
+// request was left unanswered.
+func run(ctx context.Context, opts options, stdout io.Writer) error {
+	if opts.Interval <= 0 {
+		opts.Interval = 2 * time.Second
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	if opts.Config != "" && opts.Real {
+		return errors.New("--config and --real exclude each other")
+	}
+
+	var (
+		cfg     switchyard.Config
+		targets []target
+		sims    []*simProvider
+		label   string
+		rate    float64
+		err     error
+	)
+	switch {
+	case opts.Config != "":
+		if cfg, err = switchyard.Load(opts.Config); err != nil {
+			return err
+		}
+		if cfg.Getenv == nil {
+			cfg.Getenv = opts.Getenv
+		}
+		label, rate, targets = "config "+opts.Config, realRate, realTargets(cfg)
+	case opts.Real:
+		if cfg, err = realConfig(opts.Getenv); err != nil {
+			return err
+		}
+		label, rate, targets = "real services", realRate, realTargets(cfg)
+	default:
+		sims = startSims(rand.New(rand.NewPCG(opts.Seed, 0xde770)))
+		cfg = simConfig(sims)
+		label, rate, targets = "simulators", simRate, simTargets(sims)
+	}
+	var stopOnce sync.Once
+	stopSimulators := func() { stopOnce.Do(func() { stopSims(sims) }) }
+	defer stopSimulators()
+	if opts.Rate > 0 {
+		rate = opts.Rate
+	}
+
+	sy, err := switchyard.New(cfg)
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			defer cancel()
+			_ = sy.Close(cctx)
+		}
+	}()
+	collector := sy.Collector()
+	events := newEventLog(50)
+	unsubscribe := sy.Subscribe(events.add)
+	defer unsubscribe()
+
+	metricsURL, stopMetrics, err := serveMetrics(opts.Metrics, collector)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if opts.Duration > 0 {
+		var cancelTimeout context.CancelFunc
+		runCtx, cancelTimeout = context.WithTimeout(runCtx, opts.Duration)
+		defer cancelTimeout()
+	}
+
+	tr := newTraffic(sy, targets, rate, opts.Seed)
+	src := &source{sy: sy, tr: tr, ev: events, started: time.Now(), duration: opts.Duration, label: label, seed: opts.Seed, metricsURL: metricsURL}
+	tr.start(runCtx)
+	var fl *faults
+	if sims != nil {
+		fl = newFaults(sims, events.note)
+		fl.start(runCtx)
+	}
+
+	var viewErr error
+	if f, ok := stdout.(*os.File); ok && !opts.Plain && term.IsTerminal(int(f.Fd())) {
+		// Keys are read only from a terminal (q quits); otherwise Ctrl-C
+		// (SIGINT) or --duration ends the run.
+		var in io.Reader
+		src.hint = "Ctrl-C to quit"
+		if f, ok := opts.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			in, src.hint = f, "q to quit"
+		}
+		viewErr = runTUI(runCtx, in, stdout, src, opts.Interval, cancel)
+	} else {
+		viewErr = runPlain(runCtx, stdout, src, opts.Interval)
+	}
+	cancel()
+
+	// Stop sending and injecting, give the requests out there a moment,
+	// take the last snapshot, then close: Close answers what is still
+	// queued and waits (up to its deadline) for calls in flight.
+	tr.stopped()
+	if fl != nil {
+		fl.stopped()
+	}
+	tr.wait(drainTimeout)
+	final := src.frame(context.Background())
+	cctx, ccancel := context.WithTimeout(context.Background(), closeTimeout)
+	closeErr := sy.Close(cctx)
+	ccancel()
+	closed = true
+	allAnswered := tr.wait(closeTimeout)
+	stopSimulators()
+	stopMetrics()
+
+	final.Now = time.Now()
+	final.Traffic = tr.totals()
+	final.Events, final.Counts, final.Opened = events.snapshot()
+	if _, err := fmt.Fprint(stdout, "\n"+renderSummary(final, closeErr)); err != nil {
+		return err
+	}
+	if viewErr != nil {
+		return viewErr
+	}
+	if !allAnswered {
+		t := final.Traffic
+		return fmt.Errorf("%d of %d requests were never answered", t.Sent-t.Answered, t.Sent)
+	}
+	return nil
+}
+
+// simTargets is the traffic for the simulators: each backend's whole mix.
+func simTargets(provs []*simProvider) []target {
+	var out []target
+	for _, p := range provs {
+		out = append(out, target{provider: p.b.name, model: p.b.model, embedModel: p.b.embedModel, ops: opsFor(p.b), maxTokens: simMaxTokens})
+	}
+	return out
+}
+
+// realTargets is modest traffic for real services: chats and streams with
+// small answers, for the providers of cfg whose kind the demo knows.
+func realTargets(cfg switchyard.Config) []target {
+	var out []target
+	for _, pc := range cfg.Providers {
+		b, ok := backendOf(pc.Kind)
+		if !ok {
+			continue
+		}
+		name := pc.Name
+		if name == "" {
+			name = pc.Kind
+		}
+		out = append(out, target{provider: name, model: b.realModel, ops: []weighted{{"chat", 60}, {"stream", 40}}, maxTokens: realMaxTokens})
+	}
+	return out
+}
+
+// opsFor drops embeddings from a backend's mix where it serves none.
+func opsFor(b backend) []weighted {
+	var ops []weighted
+	for _, o := range b.ops {
+		if o.op == "embed" && b.embedModel == "" {
+			continue
+		}
+		ops = append(ops, o)
+	}
+	return ops
+}
+
+// source assembles frames for the views.
+type source struct {
+	sy         *switchyard.Switchyard
+	tr         *traffic
+	ev         *eventLog
+	started    time.Time
+	duration   time.Duration
+	label      string
+	seed       uint64
+	metricsURL string
+	hint       string
+}
+
+// frame takes a snapshot of the tree (bounded to 2 s) and of the counts.
+func (s *source) frame(ctx context.Context) frame {
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	tree, err := s.sy.Tree(tctx)
+	f := frame{Now: time.Now(), Started: s.started, Duration: s.duration, Source: s.label, Seed: s.seed,
+		MetricsURL: s.metricsURL, Tree: tree, TreeErr: err, Traffic: s.tr.totals(), Hint: s.hint}
+	f.Events, f.Counts, f.Opened = s.ev.snapshot()
+	return f
+}
+
+// serveMetrics serves the collector at http://addr/metrics; "" serves
+// nothing. stop is idempotent.
+func serveMetrics(addr string, c prometheus.Collector) (url string, stop func(), err error) {
+	if addr == "" {
+		return "", func() {}, nil
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("--metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	var once sync.Once
+	return "http://" + ln.Addr().String() + "/metrics", func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+			<-done
+		})
+	}, nil
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// frame is everything one screen shows.
+type frame struct {
+	Now, Started time.Time
+	Duration     time.Duration
+	Source       string
+	Seed         uint64
+	MetricsURL   string
+	Tree         messages.Tree
+	TreeErr      error
+	Traffic      trafficTotals
+	Events       []eventLine
+	Counts       eventCounts
+	// Opened counts transitions to OPEN per "provider/endpoint".
+	Opened map[string]int
+	// Hint is shown in the header (e.g. "q to quit").
+	Hint string
+}
+
+// palette colours the text; the plain view's is the identity.
+type palette struct {
+	breaker func(messages.BreakerState, string) string
+	key     func(messages.KeyState, string) string
+	event   func(eventKind, string) string
+	title   func(string) string
+	dim     func(string) string
+	bad     func(string) string
+}
+
+func same(s string) string { return s }
+
+var plainPalette = palette{
+	breaker: func(_ messages.BreakerState, s string) string { return s },
+	key:     func(_ messages.KeyState, s string) string { return s },
+	event:   func(_ eventKind, s string) string { return s },
+	title:   same, dim: same, bad: same,
+}
+
+// renderMain renders the header, the queue and the tree.
+func renderMain(f frame, pal palette) string {
+	var b strings.Builder
+	elapsed := f.Now.Sub(f.Started).Round(100 * time.Millisecond)
+	head := fmt.Sprintf("Switchyard demo · %s · %s", f.Source, fmtDur(elapsed))
+	if f.Duration > 0 {
+		head += " of " + fmtDur(f.Duration)
+	}
+	head += fmt.Sprintf(" · seed %d", f.Seed)
+	if f.MetricsURL != "" {
+		head += " · metrics " + f.MetricsURL
+	}
+	if f.Hint != "" {
+		head += " · " + f.Hint
+	}
+	b.WriteString(pal.title(head) + "\n")
+
+	t := f.Traffic
+	line := fmt.Sprintf("traffic   sent %d · answered %d · ok %d · failed %d", t.Sent, t.Answered, t.OK, t.Failed)
+	if len(t.Kinds) > 0 {
+		var ks []string
+		for _, k := range t.Kinds {
+			ks = append(ks, fmt.Sprintf("%s %d", k.Kind, k.Count))
+		}
+		line += " (" + strings.Join(ks, ", ") + ")"
+	}
+	line += fmt.Sprintf(" · waiting %d", t.Sent-t.Answered)
+	if t.Skipped > 0 {
+		line += fmt.Sprintf(" · skipped %d", t.Skipped)
+	}
+	b.WriteString(line + "\n")
+
+	if f.TreeErr != nil {
+		b.WriteString(pal.bad("snapshot failed: "+f.TreeErr.Error()) + "\n")
+		return b.String()
+	}
+	q := f.Tree.Queue
+	b.WriteString(pal.dim("queue     level   depth/cap  admitted  rejected  expired  oldest   wait p50/p99") + "\n")
+	for _, l := range q.Levels {
+		depth := fmt.Sprintf("%d/%d", l.Depth, l.Capacity)
+		b.WriteString(fmt.Sprintf("          %-6s  %9s  %8d  %8d  %7d  %-7s  %s/%s\n", l.Priority, depth, l.Admitted, l.Rejected, l.Expired,
+			fmtDur(l.OldestWait), fmtDur(l.WaitP50), fmtDur(l.WaitP99)))
+	}
+	b.WriteString(fmt.Sprintf("          in flight %d · waiting for a retry %d · retry budget %.0f\n", q.InFlight, q.Backoff, q.RetryBudget))
+
+	for _, p := range f.Tree.Providers {
+		b.WriteString("\n")
+		renderProvider(&b, f, p, pal)
+	}
+	return b.String()
+}
+
+func renderProvider(b *strings.Builder, f frame, p messages.ProviderNode, pal palette) {
+	c := p.Counters
+	tt := f.Traffic.PerProvider[p.Name]
+	b.WriteString(pal.title(fmt.Sprintf("%s (%s)", p.Name, p.Kind)))
+	b.WriteString(fmt.Sprintf("  queued H%d N%d L%d · attempts %d ok %d fail %d retries %d · tokens %s in %s out · p50 %s p99 %s · demo sent %d ok %d failed %d\n",
+		p.Queued[0], p.Queued[1], p.Queued[2], c.Requests, c.Successes, c.FailureTotal(), c.Retries,
+		fmtCount(c.InputTokens), fmtCount(c.OutputTokens), fmtDur(c.LatencyP50), fmtDur(c.LatencyP99), tt.Sent, tt.OK, tt.Failed))
+	nameW := 0
+	for _, ep := range p.Endpoints {
+		nameW = max(nameW, len(ep.Name))
+	}
+	for i, ep := range p.Endpoints {
+		last := i == len(p.Endpoints)-1
+		branch, stem := "├─ ", "│  "
+		if last {
+			branch, stem = "└─ ", "   "
+		}
+		state := pal.breaker(ep.State, fmt.Sprintf("%-9s", ep.State))
+		var when string
+		switch ep.State {
+		case messages.Open:
+			if d := ep.ReopenAt.Sub(f.Tree.Time); d > 0 {
+				when = "reopens in " + fmtDur(d)
+			} else {
+				when = "restart due"
+			}
+		case messages.HalfOpen:
+			when = "probing"
+		}
+		ec := ep.Counters
+		b.WriteString(fmt.Sprintf("%sbreaker %-*s %s %-16s trips %d restarts %d · in flight %d · attempts %d ok %d fail %d%s\n",
+			branch, nameW, ep.Name, state, when, f.Opened[p.Name+"/"+ep.Name], ep.Restarts, ec.InFlight,
+			ec.Requests, ec.Successes, ec.FailureTotal(), classes(ec.Failures)))
+		labelW := 0
+		for _, k := range ep.Keys {
+			labelW = max(labelW, len(k.Label))
+		}
+		for j, k := range ep.Keys {
+			kb := "├─ "
+			if j == len(ep.Keys)-1 {
+				kb = "└─ "
+			}
+			st := string(k.State)
+			if k.State == messages.KeyStateCooling {
+				st += " " + fmtDur(k.CoolingUntil.Sub(f.Tree.Time))
+			}
+			kc := k.Counters
+			hint := k.Hint
+			if hint == "" {
+				hint = "…????"
+			}
+			b.WriteString(fmt.Sprintf("%s%skey %-*s %s %s in flight %d · req %d ok %d fail %d · tokens %s/%s · p50 %s p99 %s\n",
+				stem, kb, labelW, k.Label, pal.dim(hint), pal.key(k.State, fmt.Sprintf("%-12s", st)), kc.InFlight,
+				kc.Requests, kc.Successes, kc.FailureTotal(), fmtCount(kc.InputTokens), fmtCount(kc.OutputTokens),
+				fmtDur(kc.LatencyP50), fmtDur(kc.LatencyP99)))
+		}
+	}
+}
+
+// classes renders failures by class, most frequent first: " (server 3, …)".
+func classes(m map[string]uint64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	type kv struct {
+		k string
+		v uint64
+	}
+	var s []kv
+	for k, v := range m {
+		s = append(s, kv{k, v})
+	}
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].v != s[j].v {
+			return s[i].v > s[j].v
+		}
+		return s[i].k < s[j].k
+	})
+	parts := make([]string, len(s))
+	for i, e := range s {
+		parts[i] = fmt.Sprintf("%s %d", e.k, e.v)
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// renderEvents renders the event counts and the last n events, oldest first.
+func renderEvents(f frame, pal palette, n int) string {
+	var b strings.Builder
+	c := f.Counts
+	b.WriteString(pal.dim(fmt.Sprintf("events    retries %d · rejected %d · expired %d · key cooldowns %d · keys disabled %d · breaker trips %d · restarts %d",
+		c.Retries, c.Rejected, c.Expired, c.Cooldowns, c.Disabled, c.Trips, c.Restarts)) + "\n")
+	ev := f.Events
+	if n < len(ev) {
+		ev = ev[len(ev)-n:]
+	}
+	for _, e := range ev {
+		at := fmt.Sprintf("%7s", "+"+fmtDur(e.At.Sub(f.Started).Round(100*time.Millisecond)))
+		b.WriteString("  " + pal.dim(at) + "  " + pal.event(e.Kind, e.Text) + "\n")
+	}
+	return b.String()
+}
+
+// render is the whole frame with up to 10 events.
+func render(f frame, pal palette) string {
+	return renderMain(f, pal) + "\n" + renderEvents(f, pal, 10)
+}
+
+// renderSummary is printed once the instance is closed.
+func renderSummary(f frame, closeErr error) string {
+	var b strings.Builder
+	t := f.Traffic
+	b.WriteString(fmt.Sprintf("Summary · %s · ran %s · seed %d\n", f.Source, fmtDur(f.Now.Sub(f.Started).Round(100*time.Millisecond)), f.Seed))
+	b.WriteString(fmt.Sprintf("  %-12s %7s %7s %7s %9s %8s %9s %9s %6s %9s\n", "provider", "sent", "ok", "failed", "attempts", "retries", "tokens in", "tokens out", "trips", "restarts"))
+	for _, p := range f.Tree.Providers {
+		pt := t.PerProvider[p.Name]
+		trips, restarts := 0, 0
+		for _, ep := range p.Endpoints {
+			trips += f.Opened[p.Name+"/"+ep.Name]
+			restarts += ep.Restarts
+		}
+		c := p.Counters
+		b.WriteString(fmt.Sprintf("  %-12s %7d %7d %7d %9d %8d %9s %9s %6d %9d\n", p.Name, pt.Sent, pt.OK, pt.Failed,
+			c.Requests, c.Retries, fmtCount(c.InputTokens), fmtCount(c.OutputTokens), trips, restarts))
+	}
+	if f.TreeErr != nil {
+		b.WriteString("  (final snapshot failed: " + f.TreeErr.Error() + ")\n")
+	}
+	var trips []string
+	for ep, n := range f.Opened {
+		trips = append(trips, fmt.Sprintf("%s %d", ep, n))
+	}
+	sort.Strings(trips)
+	if len(trips) == 0 {
+		trips = []string{"none"}
+	}
+	b.WriteString("  breaker trips: " + strings.Join(trips, ", ") + "\n")
+	if len(t.Kinds) > 0 {
+		var ks []string
+		for _, k := range t.Kinds {
+			ks = append(ks, fmt.Sprintf("%s %d", k.Kind, k.Count))
+		}
+		b.WriteString("  failed answers: " + strings.Join(ks, ", ") + "\n")
+	}
+	c := f.Counts
+	b.WriteString(fmt.Sprintf("  events: retries %d, rejected %d, expired %d, key cooldowns %d, keys disabled %d, restarts %d\n",
+		c.Retries, c.Rejected, c.Expired, c.Cooldowns, c.Disabled, c.Restarts))
+	if closeErr != nil {
+		b.WriteString("  close: " + closeErr.Error() + "\n")
+	}
+	if t.Sent == t.Answered {
+		b.WriteString(fmt.Sprintf("every request answered: %d sent, %d answered\n", t.Sent, t.Answered))
+	} else {
+		b.WriteString(fmt.Sprintf("NOT every request answered: %d sent, %d answered, %d missing\n", t.Sent, t.Answered, t.Sent-t.Answered))
+	}
+	return b.String()
+}
+
+// fmtDur renders a duration compactly: "-" for zero, µs, ms, or seconds.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d/time.Microsecond)
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+// fmtCount renders a count compactly: 950, 12.3k, 4.5M.
+func fmtCount(n uint64) string {
+	switch {
+	case n < 10_000:
+		return fmt.Sprint(n)
+	case n < 1_000_000:
+		return fmt.Sprintf("%.1fk", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1fM", float64(n)/1e6)
+}

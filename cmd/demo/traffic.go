@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard-ai/switchyard"
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// target is one provider the traffic goes to.
+type target struct {
+	provider   string
+	model      string
+	embedModel string
+	ops        []weighted
+	// maxTokens caps answers (kept small against real services).
+	maxTokens int
+}
+
+// Per-request bounds. LOW requests carry a short deadline so that a backlog
+// makes some of them expire in the queue; every request has a context
+// timeout, so none can wait forever.
+const (
+	requestTimeout = 30 * time.Second
+	lowDeadline    = 4 * time.Second
+	maxOutstanding = 512
+)
+
+// traffic drives mixed-priority requests at a steady rate and counts every
+// answer itself, independently of Switchyard's counters.
+type traffic struct {
+	sy      *switchyard.Switchyard
+	targets []target
+	rate    float64 // requests per second per provider
+
+	mu    sync.Mutex
+	rng   *rand.Rand
+	tally map[string]*providerTally
+	kinds map[string]int64 // failures by kind
+
+	slots    chan struct{}
+	gens     sync.WaitGroup
+	requests sync.WaitGroup
+	sent     atomic.Int64
+	answered atomic.Int64
+	skipped  atomic.Int64
+}
+
+// providerTally is what the traffic loop saw of one provider.
+type providerTally struct {
+	Sent, OK, Failed int64
+}
+
+func newTraffic(sy *switchyard.Switchyard, targets []target, rate float64, seed uint64) *traffic {
+	t := &traffic{sy: sy, targets: targets, rate: rate, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)),
+		tally: map[string]*providerTally{}, kinds: map[string]int64{}, slots: make(chan struct{}, maxOutstanding)}
+	for _, tg := range targets {
+		t.tally[tg.provider] = &providerTally{}
+	}
+	return t
+}
+
+// start launches one generator per target; they stop when ctx ends.
+func (t *traffic) start(ctx context.Context) {
+	if t.rate <= 0 {
+		return
+	}
+	every := time.Duration(float64(time.Second) / t.rate)
+	for i, tg := range t.targets {
+		t.gens.Add(1)
+		go func() {
+			defer t.gens.Done()
+			// Stagger the generators so their ticks interleave.
+			if !sleepCtx(ctx, every*time.Duration(i)/time.Duration(len(t.targets))) {
+				return
+			}
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				t.launch(tg)
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+}
+
+// stopped waits for the generators to return (after their ctx ended).
+func (t *traffic) stopped() { t.gens.Wait() }
+
+// wait waits up to d for every request sent to be answered and reports
+// whether they all were.
+func (t *traffic) wait(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		t.requests.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// launch sends one request in its own goroutine, unless too many are
+// outstanding already.
+func (t *traffic) launch(tg target) {
+	select {
+	case t.slots <- struct{}{}:
+	default:
+		t.skipped.Add(1)
+		return
+	}
+	t.mu.Lock()
+	op := pick(t.rng, tg.ops)
+	prio := messages.Normal
+	switch r := t.rng.IntN(10); {
+	case r < 2:
+		prio = messages.High
+	case r >= 7:
+		prio = messages.Low
+	}
+	n := t.rng.IntN(1000)
+	t.tally[tg.provider].Sent++
+	t.mu.Unlock()
+	t.sent.Add(1)
+	t.requests.Add(1)
+	go func() {
+		defer func() { <-t.slots }()
+		defer t.requests.Done()
+		err := t.do(tg, op, prio, n)
+		t.record(tg.provider, err)
+		t.answered.Add(1)
+	}()
+}
+
+func pick(rng *rand.Rand, ops []weighted) string {
+	total := 0
+	for _, o := range ops {
+		total += o.weight
+	}
+	if total <= 0 {
+		return "chat"
+	}
+	r := rng.IntN(total)
+	for _, o := range ops {
+		if r < o.weight {
+			return o.op
+		}
+		r -= o.weight
+	}
+	return ops[len(ops)-1].op
+}
+
+var prompts = []string{
+	"summarise the switchyard design in one line",
+	"name three colours of a sunset",
+	"say hello to the operators on call",
+	"what is a circuit breaker for",
+	"count from one to five",
+	"explain backpressure briefly",
+}
+
+// do performs one request and returns its error.
+func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	opts := []switchyard.CallOption{switchyard.WithPriority(prio)}
+	if prio == messages.Low {
+		opts = append(opts, switchyard.WithTimeout(lowDeadline))
+	}
+	call := messages.Call{Provider: tg.provider}
+	text := fmt.Sprintf("%s (request %d)", prompts[n%len(prompts)], n)
+	chat := func() *messages.ChatRequest {
+		return &messages.ChatRequest{Call: call, Model: tg.model, MaxTokens: tg.maxTokens,
+			Messages: []messages.Message{{Role: messages.RoleUser, Content: text}}}
+	}
+	switch op {
+	case "stream":
+		st, err := t.sy.ChatStream(ctx, chat(), opts...)
+		if err != nil {
+			return err
+		}
+		for st.Next() {
+		}
+		return st.Err()
+	case "embed":
+		_, err := t.sy.Embed(ctx, &messages.EmbedRequest{Call: call, Model: tg.embedModel, Inputs: []string{text, prompts[(n+1)%len(prompts)]}}, opts...)
+		return err
+	case "responses":
+		_, err := t.sy.Responses(ctx, &messages.ResponsesRequest{Call: call, Model: tg.model, MaxOutputTokens: max(tg.maxTokens, 16),
+			Input: []messages.Message{{Role: messages.RoleUser, Content: text}}}, opts...)
+		return err
+	case "count_tokens":
+		_, err := t.sy.CountTokens(ctx, &messages.CountTokensRequest{Call: call, Chat: *chat()}, opts...)
+		return err
+	default:
+		_, err := t.sy.Chat(ctx, chat(), opts...)
+		return err
+	}
+}
+
+// errorKind names an answer's failure for the tallies.
+func errorKind(err error) string {
+	var ue *messages.UpstreamError
+	switch {
+	case errors.Is(err, messages.ErrQueueFull):
+		return "queue_full"
+	case errors.Is(err, messages.ErrCircuitOpen):
+		return "circuit_open"
+	case errors.Is(err, messages.ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, messages.ErrNoUsableKey):
+		return "no_usable_key"
+	case errors.Is(err, messages.ErrShuttingDown):
+		return "shutting_down"
+	case errors.Is(err, messages.ErrRetryBudget):
+		return "retry_budget"
+	case errors.Is(err, messages.ErrDeadline), errors.Is(err, context.DeadlineExceeded):
+		return "deadline"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.As(err, &ue):
+		return "upstream_" + ue.Class.String()
+	case errors.Is(err, messages.ErrUpstream):
+		return "upstream"
+	case errors.Is(err, messages.ErrInvalidRequest):
+		return "invalid"
+	case errors.Is(err, messages.ErrUnsupported):
+		return "unsupported"
+	}
+	return "other"
+}
+
+func (t *traffic) record(provider string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pt := t.tally[provider]
+	if err == nil {
+		pt.OK++
+		return
+	}
+	pt.Failed++
+	t.kinds[errorKind(err)]++
+}
+
+// trafficTotals is a copy of the traffic's counts.
+type trafficTotals struct {
+	Sent, Answered, Skipped int64
+	OK, Failed              int64
+	PerProvider             map[string]providerTally
+	// Kinds lists failures by kind, most frequent first.
+	Kinds []kindCount
+}
+
+type kindCount struct {
+	Kind  string
+	Count int64
+}
+
+func (t *traffic) totals() trafficTotals {
+	// An answer is tallied before it is counted as answered, and answered
+	// is read first, so a snapshot never shows OK+Failed < Answered.
+	tt := trafficTotals{Answered: t.answered.Load(), Sent: t.sent.Load(), Skipped: t.skipped.Load(), PerProvider: map[string]providerTally{}}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, pt := range t.tally {
+		tt.PerProvider[name] = *pt
+		tt.OK += pt.OK
+		tt.Failed += pt.Failed
+	}
+	for k, n := range t.kinds {
+		tt.Kinds = append(tt.Kinds, kindCount{k, n})
+	}
+	sort.Slice(tt.Kinds, func(i, j int) bool {
+		if tt.Kinds[i].Count != tt.Kinds[j].Count {
+			return tt.Kinds[i].Count > tt.Kinds[j].Count
+		}
+		return tt.Kinds[i].Kind < tt.Kinds[j].Kind
+	})
+	return tt
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

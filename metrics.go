@@ -1,0 +1,173 @@
+package switchyard
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// collectTimeout bounds the snapshot a scrape takes.
+const collectTimeout = 2 * time.Second
+
+// metricsCollector exports a Tree snapshot as Prometheus metrics.
+type metricsCollector struct {
+	s *Switchyard
+
+	requests, successes, failures, inFlight, tokens, latency *prometheus.Desc
+	retries                                                  *prometheus.Desc
+	breakerState, breakerTrips, breakerRestarts              *prometheus.Desc
+	keyState, rateLimitRemaining                             *prometheus.Desc
+	queueDepth, queueCapacity, queueAdmitted, queueRejected  *prometheus.Desc
+	queueExpired, queueWait, queued                          *prometheus.Desc
+	breakerConsecutive                                       *prometheus.Desc
+}
+
+// Collector returns a prometheus.Collector for this instance; register it
+// with the host's registry (e.g. prometheus.MustRegister(sy.Collector())).
+// Every scrape takes one Tree snapshot (bounded to 2 s) and exports:
+//
+//	switchyard_requests_total{provider,endpoint,key}          attempts started
+//	switchyard_successes_total{provider,endpoint,key}
+//	switchyard_failures_total{provider,endpoint,key,class}    failed attempts by error class
+//	switchyard_retries_total{provider}                        retries scheduled
+//	switchyard_in_flight{provider,endpoint,key}
+//	switchyard_tokens_total{provider,endpoint,key,direction}  direction input|output
+//	switchyard_latency_seconds{provider,endpoint,key,quantile} attempt latency, 0.5 and 0.99
+//	switchyard_breaker_state{provider,endpoint}               0 closed, 1 open, 2 half-open
+//	switchyard_breaker_trips_total{provider,endpoint}         times the endpoint went OPEN
+//	switchyard_breaker_consecutive_trips{provider,endpoint}   trips since the breaker last closed (drives the cooldown)
+//	switchyard_breaker_restarts_total{provider,endpoint}      supervised restarts into HALF-OPEN
+//	switchyard_key_state{provider,endpoint,key,state}         1 for the current state, 0 for the others
+//	switchyard_ratelimit_remaining{provider,endpoint,key,kind} kind requests|tokens, once an upstream sent them
+//	switchyard_queue_depth{priority}, switchyard_queue_capacity{priority}
+//	switchyard_queue_admitted_total{priority}, switchyard_queue_rejected_total{priority}, switchyard_queue_expired_total{priority}
+//	switchyard_queue_wait_seconds{priority,quantile}          queue wait of dispatched requests, 0.5 and 0.99
+//	switchyard_queued{provider,priority}                      queue depth per provider
+//
+// Keys appear by label only; no label ever carries key material. A scrape
+// whose snapshot fails reports the error to the registry (Gather returns
+// it; promhttp answers 500 by default).
+func (s *Switchyard) Collector() prometheus.Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("switchyard_"+name, help, labels, nil)
+	}
+	key := []string{"provider", "endpoint", "key"}
+	with := func(extra ...string) []string { return append(append([]string(nil), key...), extra...) }
+	c := &metricsCollector{
+		s:                  s,
+		requests:           d("requests_total", "Upstream attempts started, per key.", key...),
+		successes:          d("successes_total", "Upstream attempts that succeeded, per key.", key...),
+		failures:           d("failures_total", "Upstream attempts that failed, per key and error class.", with("class")...),
+		retries:            d("retries_total", "Retries scheduled by the dispatcher, per provider.", "provider"),
+		inFlight:           d("in_flight", "Upstream attempts in flight, per key.", key...),
+		tokens:             d("tokens_total", "Tokens reported by the upstream, per key and direction (input, output).", with("direction")...),
+		latency:            d("latency_seconds", "Upstream attempt latency quantiles (0.5, 0.99), per key.", with("quantile")...),
+		breakerState:       d("breaker_state", "Circuit breaker state per endpoint: 0 closed, 1 open, 2 half-open.", "provider", "endpoint"),
+		breakerTrips:       d("breaker_trips_total", "Times the endpoint's circuit breaker went OPEN.", "provider", "endpoint"),
+		breakerRestarts:    d("breaker_restarts_total", "Supervised restarts of the endpoint's breaker into HALF-OPEN.", "provider", "endpoint"),
+		keyState:           d("key_state", "Key routing state: 1 for the current state (active, cooling, disabled), 0 for the others.", with("state")...),
+		rateLimitRemaining: d("ratelimit_remaining", "What the upstream's rate-limit headers last said is left for the key (requests, tokens).", with("kind")...),
+		queueDepth:         d("queue_depth", "Requests waiting in the dispatcher's queue, per priority.", "priority"),
+		queueCapacity:      d("queue_capacity", "Capacity of the dispatcher's queue, per priority.", "priority"),
+		queueAdmitted:      d("queue_admitted_total", "Requests admitted to the queue, per priority.", "priority"),
+		queueRejected:      d("queue_rejected_total", "Requests rejected at admission (queue full), per priority.", "priority"),
+		queueExpired:       d("queue_expired_total", "Requests whose deadline passed while queued, per priority.", "priority"),
+		queueWait:          d("queue_wait_seconds", "Queue wait quantiles (0.5, 0.99) of dispatched requests, per priority.", "priority", "quantile"),
+		queued:             d("queued", "Requests waiting in the dispatcher's queue, per provider and priority.", "provider", "priority"),
+		breakerConsecutive: d("breaker_consecutive_trips", "Trips since the endpoint's breaker last closed; the cooldown doubles with each.", "provider", "endpoint"),
+	}
+	return c
+}
+
+func (c *metricsCollector) descs() []*prometheus.Desc {
+	return []*prometheus.Desc{c.requests, c.successes, c.failures, c.retries, c.inFlight, c.tokens, c.latency,
+		c.breakerState, c.breakerTrips, c.breakerRestarts, c.breakerConsecutive, c.keyState, c.rateLimitRemaining,
+		c.queueDepth, c.queueCapacity, c.queueAdmitted, c.queueRejected, c.queueExpired, c.queueWait, c.queued}
+}
+
+// Describe sends every descriptor, so registration checks them all.
+func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs() {
+		ch <- d
+	}
+}
+
+// Collect takes one snapshot and emits it.
+func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
+	defer cancel()
+	t, err := c.s.Tree(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.requests, fmt.Errorf("switchyard: snapshot for metrics: %w", err))
+		return
+	}
+	c.emit(ch, t)
+}
+
+var keyStates = []messages.KeyState{messages.KeyStateActive, messages.KeyStateCooling, messages.KeyStateDisabled}
+
+func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
+	counter := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, lv...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	for _, p := range t.Providers {
+		counter(c.retries, float64(p.Counters.Retries), p.Name)
+		for i, n := range p.Queued {
+			gauge(c.queued, float64(n), p.Name, messages.PriorityAt(i).String())
+		}
+		for _, ep := range p.Endpoints {
+			gauge(c.breakerState, float64(ep.State), p.Name, ep.Name)
+			counter(c.breakerTrips, float64(ep.TripsTotal), p.Name, ep.Name)
+			gauge(c.breakerConsecutive, float64(ep.Trips), p.Name, ep.Name)
+			counter(c.breakerRestarts, float64(ep.Restarts), p.Name, ep.Name)
+			for _, k := range ep.Keys {
+				lv := []string{p.Name, ep.Name, k.Label}
+				kc := k.Counters
+				counter(c.requests, float64(kc.Requests), lv...)
+				counter(c.successes, float64(kc.Successes), lv...)
+				for class, n := range kc.Failures {
+					counter(c.failures, float64(n), p.Name, ep.Name, k.Label, class)
+				}
+				gauge(c.inFlight, float64(kc.InFlight), lv...)
+				counter(c.tokens, float64(kc.InputTokens), p.Name, ep.Name, k.Label, "input")
+				counter(c.tokens, float64(kc.OutputTokens), p.Name, ep.Name, k.Label, "output")
+				if kc.Successes+kc.FailureTotal() > 0 {
+					gauge(c.latency, kc.LatencyP50.Seconds(), p.Name, ep.Name, k.Label, "0.5")
+					gauge(c.latency, kc.LatencyP99.Seconds(), p.Name, ep.Name, k.Label, "0.99")
+				}
+				for _, st := range keyStates {
+					v := 0.0
+					if k.State == st {
+						v = 1
+					}
+					gauge(c.keyState, v, p.Name, ep.Name, k.Label, string(st))
+				}
+				if rl := k.RateLimit; rl.Known {
+					if rl.RemainingRequests >= 0 {
+						gauge(c.rateLimitRemaining, float64(rl.RemainingRequests), p.Name, ep.Name, k.Label, "requests")
+					}
+					if rl.RemainingTokens >= 0 {
+						gauge(c.rateLimitRemaining, float64(rl.RemainingTokens), p.Name, ep.Name, k.Label, "tokens")
+					}
+				}
+			}
+		}
+	}
+	for _, l := range t.Queue.Levels {
+		pr := l.Priority.String()
+		gauge(c.queueDepth, float64(l.Depth), pr)
+		gauge(c.queueCapacity, float64(l.Capacity), pr)
+		counter(c.queueAdmitted, float64(l.Admitted), pr)
+		counter(c.queueRejected, float64(l.Rejected), pr)
+		counter(c.queueExpired, float64(l.Expired), pr)
+		gauge(c.queueWait, l.WaitP50.Seconds(), pr, "0.5")
+		gauge(c.queueWait, l.WaitP99.Seconds(), pr, "0.99")
+	}
+}

@@ -1,0 +1,291 @@
+package switchyard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"go.uber.org/goleak"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+const metricsTestSecret = "sk-ant-test-0123456789abcdef"
+
+// collectorLeakCheck fails t if a goroutine not covered by ignore (captured at
+// the test's start) is still running after up to 3 s. The wait matters:
+// after a dead letter, protoactor's dead-letter throttle keeps a goroutine
+// alive for its period (1 s here), longer than goleak.VerifyNone retries.
+func collectorLeakCheck(t *testing.T, ignore goleak.Option) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err = goleak.Find(ignore); err == nil {
+			return
+		}
+	}
+	t.Error(err)
+}
+
+// collectorSample returns the value of the one sample of family name whose labels
+// include want, and whether there is exactly one such sample.
+func collectorSample(t *testing.T, fams []*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	var found []float64
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				found = append(found, m.Counter.GetValue())
+			case m.Gauge != nil:
+				found = append(found, m.Gauge.GetValue())
+			}
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s%v: %d samples, want 1", name, want, len(found))
+	}
+	return found[0]
+}
+
+func TestCollectorExportsWhatTheInstanceDid(t *testing.T) {
+	defer collectorLeakCheck(t, goleak.IgnoreCurrent())
+
+	srv := sim.Start(sim.Anthropic(), sim.WithKeys(metricsTestSecret))
+	defer srv.Close()
+	sy, err := New(Config{
+		Providers: []ProviderConfig{{Kind: "anthropic", Endpoints: []EndpointConfig{{
+			Name: "sim", BaseURL: srv.URL, Keys: []KeyConfig{{Label: "k1", Secret: metricsTestSecret}},
+		}}}},
+		Retry: RetryConfig{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = sy.Close(context.Background())
+		}
+	}()
+
+	// One 500 first: that request is retried once and then succeeds.
+	srv.Inject(sim.Fault{Status: 500})
+	const calls = 4
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range calls {
+		resp, err := sy.Chat(ctx, &messages.ChatRequest{Call: messages.Call{Provider: "anthropic"}, Model: "claude-test",
+			Messages: []messages.Message{{Role: "user", Content: "hi there number " + string(rune('a'+i))}}})
+		if err != nil {
+			t.Fatalf("chat %d: %v", i, err)
+		}
+		if resp.Key != "k1" {
+			t.Fatalf("chat %d answered by key %q", i, resp.Key)
+		}
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(sy.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := map[string]string{"provider": "anthropic", "endpoint": "sim", "key": "k1"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for a, b := range key {
+			m[a] = b
+		}
+		return m
+	}
+	expect := func(name string, labels map[string]string, want float64) {
+		t.Helper()
+		if got := collectorSample(t, fams, name, labels); got != want {
+			t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+		}
+	}
+	expect("switchyard_requests_total", key, calls+1)
+	expect("switchyard_successes_total", key, calls)
+	expect("switchyard_failures_total", with("class", "server"), 1)
+	expect("switchyard_retries_total", map[string]string{"provider": "anthropic"}, 1)
+	expect("switchyard_in_flight", key, 0)
+	expect("switchyard_breaker_state", map[string]string{"provider": "anthropic", "endpoint": "sim"}, 0)
+	expect("switchyard_breaker_trips_total", map[string]string{"provider": "anthropic", "endpoint": "sim"}, 0)
+	expect("switchyard_key_state", with("state", "active"), 1)
+	expect("switchyard_key_state", with("state", "cooling"), 0)
+	expect("switchyard_key_state", with("state", "disabled"), 0)
+	expect("switchyard_queue_admitted_total", map[string]string{"priority": "NORMAL"}, calls)
+	expect("switchyard_queue_rejected_total", map[string]string{"priority": "NORMAL"}, 0)
+	expect("switchyard_queue_depth", map[string]string{"priority": "HIGH"}, 0)
+	expect("switchyard_queued", map[string]string{"provider": "anthropic", "priority": "LOW"}, 0)
+	if got := collectorSample(t, fams, "switchyard_queue_capacity", map[string]string{"priority": "LOW"}); got <= 0 {
+		t.Errorf("queue capacity LOW = %v, want > 0", got)
+	}
+
+	// Tokens match what the simulator reported, and are not zero.
+	in, out := srv.Usage()
+	if in == 0 || out == 0 {
+		t.Fatalf("simulator reported no usage (%d, %d)", in, out)
+	}
+	expect("switchyard_tokens_total", with("direction", "input"), float64(in))
+	expect("switchyard_tokens_total", with("direction", "output"), float64(out))
+	if p50 := collectorSample(t, fams, "switchyard_latency_seconds", with("quantile", "0.5")); p50 <= 0 {
+		t.Errorf("latency p50 = %v, want > 0", p50)
+	}
+	if p99 := collectorSample(t, fams, "switchyard_latency_seconds", with("quantile", "0.99")); p99 <= 0 {
+		t.Errorf("latency p99 = %v, want > 0", p99)
+	}
+	// The simulator sends anthropic-ratelimit-* headers.
+	if rem := collectorSample(t, fams, "switchyard_ratelimit_remaining", with("kind", "requests")); rem <= 0 {
+		t.Errorf("ratelimit remaining requests = %v, want > 0", rem)
+	}
+
+	// The text exposition never carries the secret, nor its non-hint part.
+	var text bytes.Buffer
+	enc := expfmt.NewEncoder(&text, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range fams {
+		if err := enc.Encode(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(text.String(), `key="k1"`) {
+		t.Fatalf("exposition lacks the key label:\n%s", text.String())
+	}
+	for _, leak := range []string{metricsTestSecret, metricsTestSecret[:len(metricsTestSecret)-4]} {
+		if strings.Contains(text.String(), leak) {
+			t.Fatalf("exposition contains key material %q", leak)
+		}
+	}
+
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer closeCancel()
+	if err := sy.Close(closeCtx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	closed = true
+}
+
+// A scrape of a closed instance reports an error instead of hanging or
+// exporting stale zeros.
+func TestCollectorAfterCloseReportsError(t *testing.T) {
+	defer collectorLeakCheck(t, goleak.IgnoreCurrent())
+
+	srv := sim.Start(sim.Anthropic())
+	defer srv.Close()
+	sy, err := New(Config{Providers: []ProviderConfig{{Kind: "anthropic", Endpoints: []EndpointConfig{{
+		BaseURL: srv.URL, Keys: []KeyConfig{{Label: "k1", Secret: metricsTestSecret}}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sy.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(sy.Collector())
+	start := time.Now()
+	_, err = reg.Gather()
+	if err == nil {
+		t.Fatal("gather after close succeeded")
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("gather after close took %v", time.Since(start))
+	}
+	if !strings.Contains(err.Error(), "snapshot for metrics") {
+		t.Fatalf("gather error %q does not name the snapshot", err)
+	}
+}
+
+// A tripped breaker shows as OPEN with one trip, and the failures that
+// tripped it are counted by class.
+func TestCollectorBreakerTrip(t *testing.T) {
+	defer collectorLeakCheck(t, goleak.IgnoreCurrent())
+
+	srv := sim.Start(sim.Anthropic())
+	defer srv.Close()
+	sy, err := New(Config{
+		Providers: []ProviderConfig{{Kind: "anthropic", Endpoints: []EndpointConfig{{
+			Name: "only", BaseURL: srv.URL, Keys: []KeyConfig{{Label: "k1", Secret: metricsTestSecret}}}}}},
+		Retry:   RetryConfig{MaxAttempts: 1},
+		Breaker: BreakerConfig{ConsecutiveFailures: 3, Cooldown: time.Minute, MaxCooldown: time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sy.Close(context.Background()) }()
+	collector := sy.Collector()
+
+	srv.Inject(sim.Fault{Status: 500, Times: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	chat := func() error {
+		_, err := sy.Chat(ctx, &messages.ChatRequest{Call: messages.Call{Provider: "anthropic"}, Model: "claude-test",
+			Messages: []messages.Message{{Role: "user", Content: "hi"}}})
+		return err
+	}
+	for i := range 3 {
+		if err := chat(); !errors.Is(err, ErrUpstream) {
+			t.Fatalf("chat %d: %v, want an upstream error", i, err)
+		}
+	}
+	// The trip is asynchronous (breaker → provider); wait for the state.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(collector)
+	ep := map[string]string{"provider": "anthropic", "endpoint": "only"}
+	var fams []*dto.MetricFamily
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		fams, err = reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if collectorSample(t, fams, "switchyard_breaker_state", ep) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := collectorSample(t, fams, "switchyard_breaker_state", ep); got != 1 {
+		t.Fatalf("breaker state %v, want 1 (open)", got)
+	}
+	if got := collectorSample(t, fams, "switchyard_breaker_trips_total", ep); got != 1 {
+		t.Errorf("trips %v, want 1", got)
+	}
+	if got := collectorSample(t, fams, "switchyard_breaker_consecutive_trips", ep); got != 1 {
+		t.Errorf("consecutive trips %v, want 1", got)
+	}
+	key := map[string]string{"provider": "anthropic", "endpoint": "only", "key": "k1", "class": "server"}
+	if got := collectorSample(t, fams, "switchyard_failures_total", key); got != 3 {
+		t.Errorf("server failures %v, want 3", got)
+	}
+	if err := chat(); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("chat on an open breaker: %v, want ErrCircuitOpen", err)
+	}
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer closeCancel()
+	if err := sy.Close(closeCtx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
