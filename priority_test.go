@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/sim"
 )
 
 // A provider held at one call in flight by a stalled upstream: 30 mixed
@@ -127,5 +128,65 @@ func TestQueueCapacityAtRunTime(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A request whose deadline passes while it waits in the queue is answered
+// ErrDeadline and never sent.
+func TestQueueDeadlineExpires(t *testing.T) {
+	srv := startAnthropic(t)
+	h := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv, KeyConfig{Label: "a", Secret: secretA, MaxInFlight: 1})}}, true)
+	ctx := context.Background()
+	srv.Hold()
+	first := h.chatAsync(ctx, chatReq("p", "holding the slot"))
+	eventually(t, "the slot taken", func() bool { return srv.Calls() == 1 })
+	waiting := h.chatAsync(ctx, chatReq("p", "will expire"), WithDeadline(h.clk.Now().Add(3*time.Second)))
+	eventually(t, "queued", func() bool { q, _ := h.sy.QueueStatus(ctx); return q.Levels[1].Depth == 1 })
+	h.clk.Advance(3 * time.Second)
+	r := <-waiting
+	if !errors.Is(r.err, ErrDeadline) || !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("want ErrDeadline, got %v", r.err)
+	}
+	srv.Release()
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if srv.Calls() != 1 {
+		t.Fatalf("the expired request was sent: calls %d", srv.Calls())
+	}
+	q, _ := h.sy.QueueStatus(ctx)
+	if q.Levels[1].Expired != 1 {
+		t.Fatalf("expired count %d", q.Levels[1].Expired)
+	}
+	if len(h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.RequestExpired); return ok })) != 1 {
+		t.Fatal("no RequestExpired event")
+	}
+}
+
+// When every key cools down past a request's deadline, the request is
+// answered at once with the time the first key is usable again.
+func TestAllKeysCoolingAnswersRateLimited(t *testing.T) {
+	srv := startAnthropic(t)
+	h := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv)}, Retry: RetryConfig{MaxAttempts: 1}}, true)
+	ctx := context.Background()
+	srv.Inject(sim.Fault{Status: 429, Header: map[string]string{"Retry-After": "60"}})
+	if _, err := h.sy.Chat(ctx, chatReq("p", "x")); !errors.Is(err, ErrUpstream) {
+		t.Fatalf("first: %v", err)
+	}
+	_, err := h.sy.Chat(ctx, chatReq("p", "y"), WithDeadline(h.clk.Now().Add(5*time.Second)))
+	var rl *messages.RateLimitedError
+	if !errors.As(err, &rl) || !rl.RetryAt.Equal(h.clk.Now().Add(60*time.Second)) {
+		t.Fatalf("want RateLimitedError until +60s, got %v", err)
+	}
+	if srv.Calls() != 1 {
+		t.Fatalf("calls %d", srv.Calls())
+	}
+	// Without a deadline it waits for the key and then succeeds.
+	res := h.chatAsync(ctx, chatReq("p", "z"))
+	h.waitTimer(59 * time.Second)
+	h.clk.Advance(61 * time.Second)
+	if r := <-res; r.err != nil {
+		t.Fatalf("after the cooldown: %v", r.err)
 	}
 }
