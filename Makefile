@@ -1,10 +1,13 @@
 # Switchyard build targets. Everything the tests need is built from here.
 GO        ?= go
 PKGS      ?= ./...
+BIN       := $(CURDIR)/bin
+VERSITYGW_VERSION ?= v1.8.0
+VERSITYGW := $(BIN)/versitygw
 TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 
-.PHONY: all demo test vet fmt-check unit bench fuzz clean
+.PHONY: all demo test vet fmt-check unit bench fuzz clean tools
 
 all: test
 
@@ -22,12 +25,18 @@ fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-unit:
-	$(GO) test $(TESTFLAGS) $(PKGS)
+unit: tools
+	VERSITYGW=$(VERSITYGW) $(GO) test $(TESTFLAGS) $(PKGS)
+
+## tools: build what the tests need into ./bin (the S3 server, from the Go module proxy).
+tools: $(VERSITYGW)
+
+$(VERSITYGW):
+	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 ## bench: benchmarks with numbers for BENCHMARKS.md (not part of make test).
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./bench/...
+bench: tools
+	VERSITYGW=$(VERSITYGW) $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./bench/...
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:
