@@ -89,7 +89,7 @@ type provQueue struct {
 }
 
 func (p *provQueue) credits() int {
-	if p.mode == capFailFast {
+	if p.mode == capFailFast || p.mode == capUnlimited {
 		return 1 << 30
 	}
 	return p.free - int(p.sent-p.received)

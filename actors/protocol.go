@@ -46,7 +46,14 @@ const (
 	// capFailFast: send everything; the provider answers each with an error
 	// at once (every endpoint OPEN, or every key disabled).
 	capFailFast
+	// capUnlimited: the provider's keys have no practical in-flight cap;
+	// send everything without counting (saves a message per request).
+	capUnlimited
 )
+
+// unlimitedThreshold is the free-slot count above which a provider reports
+// capUnlimited.
+const unlimitedThreshold = 1 << 16
 
 // capacity is a provider's standing offer to the dispatcher.
 type capacity struct {

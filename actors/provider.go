@@ -425,8 +425,11 @@ func (p *Provider) publishVia(root *actor.RootContext) {
 		c.free += max(0, min(free, slots))
 	}
 	c.free = min(c.free, unlimited)
-	if allOpen || allDisabled {
+	switch {
+	case allOpen || allDisabled:
 		c.mode = capFailFast
+	case c.free >= unlimitedThreshold:
+		c.mode, c.free, c.received = capUnlimited, unlimitedThreshold, 0
 	}
 	if c.free == 0 && !earliest.IsZero() {
 		c.retryAt = earliest
