@@ -51,6 +51,10 @@ func TestCountersReconcile(t *testing.T) {
 	if p.Counters.InputTokens != uint64(inA+inB) || p.Counters.OutputTokens != uint64(outA+outB) || inA == 0 || outB == 0 {
 		t.Fatalf("tokens in %d out %d, upstream reported in %d out %d", p.Counters.InputTokens, p.Counters.OutputTokens, inA+inB, outA+outB)
 	}
+	st, err := h.sy.Stats(ctx)
+	if err != nil || st.Providers["p"].Requests != 24 || st.Endpoints["p/two"].Successes != 4 || st.Keys["p/two/b1"].Requests != ep2Requests(p) {
+		t.Fatalf("Stats: %v %+v", err, st)
+	}
 	if p.Counters.InFlight != 0 || p.Counters.LatencyP99 == 0 || p.Counters.LastRequest.IsZero() || p.Counters.LastError == "" {
 		t.Fatalf("gauges %+v", p.Counters)
 	}
@@ -81,4 +85,13 @@ func sameCounts(a, b messages.Counters) bool {
 		}
 	}
 	return true
+}
+
+func ep2Requests(p messages.ProviderNode) uint64 {
+	for _, e := range p.Endpoints {
+		if e.Name == "two" {
+			return e.Keys[0].Counters.Requests
+		}
+	}
+	return 0
 }

@@ -59,3 +59,23 @@ func timeoutOf(ctx context.Context) time.Duration {
 	}
 	return snapshotTimeout
 }
+
+// Stats returns every counter in flat maps (see messages.Stats).
+func (s *Switchyard) Stats(ctx context.Context) (messages.Stats, error) {
+	t, err := s.Tree(ctx)
+	st := messages.Stats{Time: t.Time, Queue: t.Queue, Providers: map[string]messages.Counters{},
+		Endpoints: map[string]messages.Counters{}, Keys: map[string]messages.Counters{}}
+	if err != nil {
+		return st, err
+	}
+	for _, p := range t.Providers {
+		st.Providers[p.Name] = p.Counters
+		for _, e := range p.Endpoints {
+			st.Endpoints[p.Name+"/"+e.Name] = e.Counters
+			for _, k := range e.Keys {
+				st.Keys[p.Name+"/"+e.Name+"/"+k.Label] = k.Counters
+			}
+		}
+	}
+	return st, nil
+}

@@ -129,3 +129,14 @@ type SetQueueCapacity struct {
 	Priority Priority
 	Capacity int
 }
+
+// Stats is a flat view of every counter, keyed for dashboards: Providers by
+// provider name, Endpoints by "provider/endpoint", Keys by
+// "provider/endpoint/key" (labels, never secrets).
+type Stats struct {
+	Time      time.Time
+	Queue     QueueStatus
+	Providers map[string]Counters
+	Endpoints map[string]Counters
+	Keys      map[string]Counters
+}
