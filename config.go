@@ -2,6 +2,9 @@ package switchyard
 
 import (
 	"fmt"
+
+	"github.com/switchyard-ai/switchyard/providers"
+
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -51,6 +54,10 @@ type ProviderConfig struct {
 	KeyStrategy string `yaml:"key_strategy" json:"key_strategy"`
 	// Breaker overrides the instance's breaker policy field by field.
 	Breaker *BreakerConfig `yaml:"breaker" json:"breaker"`
+	// Adapter plugs in a backend of your own: it replaces the adapter of
+	// Kind (which then only names it; default Adapter.Kind()). Endpoints must
+	// be given; keys are optional.
+	Adapter providers.Adapter `yaml:"-" json:"-"`
 }
 
 // EndpointConfig is one upstream base URL with its keys.
@@ -157,6 +164,13 @@ func (c *Config) validate() error {
 		p := &c.Providers[i]
 		f := fmt.Sprintf("providers[%d]", i)
 		k, ok := kinds[p.Kind]
+		if p.Adapter != nil {
+			if p.Kind == "" {
+				p.Kind = p.Adapter.Kind()
+			}
+			adapter := p.Adapter
+			k, ok = kind{adapter: func() providers.Adapter { return adapter }, keyOptional: true}, true
+		}
 		if !ok {
 			return &ConfigError{f + ".kind", fmt.Sprintf("unknown kind %q (known: %s)", p.Kind, strings.Join(kindNames(), ", "))}
 		}

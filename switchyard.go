@@ -83,7 +83,7 @@ func New(cfg Config) (*Switchyard, error) {
 		Events: actors.NewEventBus(logger),
 		Log:    logger,
 		Root:   s.sys.Root,
-		Calls:  &actors.CallGroup{},
+		Calls:  actors.NewCallGroup(),
 		Hooks:  cfg.hooks,
 	}
 	spec := supervisor.Spec{Env: s.env, Counters: s.counters,
@@ -97,7 +97,7 @@ func New(cfg Config) (*Switchyard, error) {
 	for _, pc := range cfg.Providers {
 		bc := cfg.Breaker.merged(pc.Breaker).withDefaults()
 		backoff := supervisor.Backoff{Base: bc.Cooldown, Max: bc.MaxCooldown}
-		ps := actors.ProviderSpec{Name: pc.Name, Adapter: kinds[pc.Kind].adapter(), Strategy: actors.Strategy(pc.KeyStrategy),
+		ps := actors.ProviderSpec{Name: pc.Name, Adapter: adapterOf(pc), Strategy: actors.Strategy(pc.KeyStrategy),
 			Breaker: actors.BreakerConfig{ConsecutiveFailures: bc.ConsecutiveFailures, FailureRate: bc.FailureRate,
 				MinRequests: bc.MinRequests, Window: bc.Window, HalfOpenProbes: bc.HalfOpenProbes},
 			Cooldown: backoff.Cooldown}
@@ -181,4 +181,12 @@ func (s *Switchyard) Close(ctx context.Context) error {
 		s.ownedHTTP.CloseIdleConnections()
 	}
 	return err
+}
+
+// adapterOf returns the provider's own adapter or its kind's.
+func adapterOf(pc ProviderConfig) providers.Adapter {
+	if pc.Adapter != nil {
+		return pc.Adapter
+	}
+	return kinds[pc.Kind].adapter()
 }

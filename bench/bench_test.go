@@ -198,3 +198,41 @@ func (t *blockingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return (&memTransport{body: canned}).RoundTrip(r)
 }
+
+// echoAdapter answers every chat at once, without HTTP: it isolates the
+// actor path (dispatcher → provider → breaker → key → goroutine and back).
+type echoAdapter struct{}
+
+func (echoAdapter) Kind() string                 { return "echo" }
+func (echoAdapter) Check(messages.Request) error { return nil }
+func (echoAdapter) Do(_ context.Context, c *providers.Call) (messages.Response, error) {
+	return &messages.ChatResponse{Content: "ok"}, nil
+}
+
+// BenchmarkRuntimeOnly is BenchmarkThroughput with an adapter that does no
+// I/O and no JSON: the cost of the actor path alone.
+func BenchmarkRuntimeOnly(b *testing.B) {
+	sy, err := switchyard.New(switchyard.Config{
+		Providers: []switchyard.ProviderConfig{{Name: "openai", Adapter: echoAdapter{}, Endpoints: []switchyard.EndpointConfig{{
+			BaseURL: "http://echo.invalid", Keys: []switchyard.KeyConfig{{Label: "k1", Secret: secret}, {Label: "k2", Secret: secret + "2"}}}}}},
+		Queue: switchyard.QueueConfig{High: 1 << 20, Normal: 1 << 20, Low: 1 << 20},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sy.Close(context.Background())
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(64)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := sy.Chat(ctx, chat()); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
