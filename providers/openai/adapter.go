@@ -1,10 +1,15 @@
 // Package openai is Switchyard's adapter for the OpenAI API: chat completions
-// (plain and streamed, tools, images), embeddings and the Responses API.
+// (plain and streamed, tools, images), embeddings, the Responses API and the
+// model list; and, through Dialect and NewDialect, the shared machinery of
+// every OpenAI-compatible server (Groq, vLLM, llama.cpp, TGI's and OVMS's
+// OpenAI routes, OPEA's microservices), which adds the legacy completions API
+// (GenerateRequest → POST /completions, plain and streamed).
 //
 // The endpoint's base URL includes the version prefix, e.g.
 // "https://api.openai.com/v1"; the adapter appends "/chat/completions",
-// "/embeddings" and "/responses". Keys go in "Authorization: Bearer …";
-// rate-limit headers are read with providers.OpenAIRateLimit.
+// "/embeddings", "/responses" and "/models". Keys go in "Authorization:
+// Bearer …"; rate-limit headers are read with providers.OpenAIRateLimit. A
+// Dialect may change all of that.
 //
 // The adapter is plain Go: it builds request bodies, decodes answers and
 // streams, and classifies errors. It keeps no state and is safe for concurrent
@@ -14,6 +19,7 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -44,83 +50,139 @@ const (
 	MinMaxOutputTokens = 16
 )
 
-// Adapter implements providers.Adapter for OpenAI. It holds no state: the
-// zero value is ready to use and it is safe for concurrent use.
-type Adapter struct{}
+// Adapter implements providers.Adapter for OpenAI and, built with
+// NewDialect, for OpenAI-compatible servers. It holds no mutable state: the
+// zero value speaks plain OpenAI, and it is safe for concurrent use.
+type Adapter struct {
+	d *Dialect
+}
 
-// New returns the OpenAI adapter.
+// New returns the OpenAI adapter: chat completions, embeddings, the
+// Responses API and the model list.
 func New() *Adapter { return &Adapter{} }
 
 var _ providers.Adapter = (*Adapter)(nil)
 
-// Kind returns "openai".
-func (*Adapter) Kind() string { return "openai" }
+// Kind returns the dialect's kind, "openai" for New.
+func (a *Adapter) Kind() string { return a.dialect().Kind }
 
 // Check reports whether the adapter can serve req. It returns an error
-// matching messages.ErrUnsupported for operations OpenAI does not offer
-// (CountTokensRequest, unknown types) and messages.ErrInvalidRequest for
-// requests OpenAI would reject: no model, no messages, bad roles or parts, a
-// tool message without tool call ID, sampling values out of range, empty or
-// too many embedding inputs, a tool_choice naming no tool, and the like.
-func (*Adapter) Check(req messages.Request) error {
+// matching messages.ErrUnsupported for operations the dialect does not list
+// (for OpenAI: CountTokensRequest, GenerateRequest, unknown types) and
+// messages.ErrInvalidRequest for requests the server would reject: no model,
+// no messages, bad roles or parts, a tool message without tool call ID,
+// sampling values out of range, empty or too many embedding inputs, a
+// tool_choice naming no tool, and the like; then the dialect's Check hook.
+func (a *Adapter) Check(req messages.Request) error {
+	d := a.dialect()
+	if req == nil {
+		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: d.Kind, Detail: "nil request"}
+	}
+	if !d.serves(req.Operation()) {
+		ci := callInfo(req)
+		e := &messages.RequestError{Provider: reqCtx{d.Kind, ci}.provider(), Kind: messages.ErrUnsupported,
+			Detail: fmt.Sprintf("%s does not support the %q operation", d.Kind, req.Operation())}
+		if ci != nil {
+			e.RequestID = ci.RequestID
+		}
+		return e
+	}
+	var err error
 	switch r := req.(type) {
 	case *messages.ChatRequest:
 		if r == nil {
-			return invalid(nil, "nil chat request")
+			return invalid(reqCtx{kind: d.Kind}, "nil chat request")
 		}
-		return checkChat(r)
+		err = checkChat(d.Kind, r)
 	case *messages.EmbedRequest:
 		if r == nil {
-			return invalid(nil, "nil embed request")
+			return invalid(reqCtx{kind: d.Kind}, "nil embed request")
 		}
-		return checkEmbed(r)
+		err = checkEmbed(d, r)
 	case *messages.ResponsesRequest:
 		if r == nil {
-			return invalid(nil, "nil responses request")
+			return invalid(reqCtx{kind: d.Kind}, "nil responses request")
 		}
-		return checkResponses(r)
-	case nil:
-		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: "openai", Detail: "nil request"}
+		err = checkResponses(d.Kind, r)
+	case *messages.GenerateRequest:
+		if r == nil {
+			return invalid(reqCtx{kind: d.Kind}, "nil generate request")
+		}
+		err = checkGenerate(d.Kind, r)
+	case *messages.ModelsRequest:
+		if r == nil {
+			return invalid(reqCtx{kind: d.Kind}, "nil models request")
+		}
+	default:
+		ci := callInfo(req)
+		return &messages.RequestError{Provider: reqCtx{d.Kind, ci}.provider(), Kind: messages.ErrUnsupported,
+			Detail: fmt.Sprintf("%s cannot serve %T as the %q operation", d.Kind, req, req.Operation())}
 	}
-	ci := req.CallInfo()
-	return &messages.RequestError{RequestID: ci.RequestID, Provider: providerName(ci), Kind: messages.ErrUnsupported,
-		Detail: fmt.Sprintf("openai does not support the %q operation", req.Operation())}
+	if err == nil && d.Check != nil {
+		err = d.Check(req)
+	}
+	return err
 }
 
-// Do performs one attempt of call: chat completion, embeddings or Responses
-// API, streamed when the request asks for it. It fills call.Result (status,
-// upstream request ID, rate limits, usage) and returns the response or a
-// *messages.UpstreamError. It re-runs Check first, so a request that never
-// went through Check still fails cleanly, as ClassInvalid.
+// callInfo returns req's routing fields, nil for a typed nil request.
+func callInfo(req messages.Request) (ci *messages.Call) {
+	defer func() {
+		if recover() != nil {
+			ci = nil
+		}
+	}()
+	return req.CallInfo()
+}
+
+// Do performs one attempt of call: chat completion, embeddings, completion,
+// model list or Responses API, streamed when the request asks for it. It
+// fills call.Result (status, upstream request ID, rate limits, usage) and
+// returns the response or a *messages.UpstreamError. It re-runs Check first,
+// so a request that never went through Check still fails cleanly, as
+// ClassInvalid.
 func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
 	if err := a.Check(call.Request); err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
 	}
+	d := a.dialect()
 	c := call.Client
 	if c == nil {
 		c = &providers.Client{}
 	}
 	switch r := call.Request.(type) {
 	case *messages.ChatRequest:
-		return doChat(ctx, c, call, r)
+		return d.doChat(ctx, c, call, r)
 	case *messages.EmbedRequest:
-		return doEmbed(ctx, c, call, r)
+		return d.doEmbed(ctx, c, call, r)
 	case *messages.ResponsesRequest:
-		return doResponses(ctx, c, call, r)
+		return d.doResponses(ctx, c, call, r)
+	case *messages.GenerateRequest:
+		return d.doGenerate(ctx, c, call, r)
+	case *messages.ModelsRequest:
+		return d.doModels(ctx, c, call)
 	}
 	return nil, call.Fail(messages.ClassInvalid, 0, "unsupported request", messages.ErrUnsupported)
 }
 
-// exchange describes a POST of body to path with OpenAI's auth, error decoder
-// and rate-limit headers.
-func exchange(path string, body any, stream bool) *providers.Exchange {
+// exchange describes a request for op: a POST of body (a GET when body is
+// nil) with the dialect's path, auth, error decoder and rate-limit headers.
+func (d *Dialect) exchange(call *providers.Call, op string, body any, stream bool) *providers.Exchange {
 	ex := &providers.Exchange{
 		Method:      http.MethodPost,
-		Path:        path,
+		Path:        d.path(call.BaseURL, op),
 		Body:        body,
-		Auth:        providers.BearerAuth,
-		DecodeError: DecodeError,
-		RateLimit:   providers.OpenAIRateLimit,
+		Auth:        d.Auth,
+		DecodeError: d.decodeError,
+		RateLimit:   d.RateLimit,
+	}
+	if body == nil {
+		ex.Method = http.MethodGet
+	}
+	if ex.Auth == nil {
+		ex.Auth = providers.BearerAuth
+	}
+	if ex.RateLimit == nil {
+		ex.RateLimit = providers.OpenAIRateLimit
 	}
 	if stream {
 		ex.Accept = "text/event-stream"
@@ -147,36 +209,44 @@ func isJSON(h http.Header) bool {
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
-// withExtra merges extra into the JSON object body marshals to. Fields body
-// sets win, and reserved fields are never taken from extra (the adapter
-// depends on their value, e.g. stream or encoding_format).
-func withExtra(body any, extra map[string]any, reserved ...string) (any, error) {
-	if len(extra) == 0 {
+// finalBody merges extra into the JSON object body marshals to, then lets the
+// dialect's Body hook edit it. Fields body sets win, and reserved fields are
+// never taken from extra (the adapter depends on their value, e.g. stream or
+// encoding_format). Without extra fields and hook, body is returned as is.
+func (d *Dialect) finalBody(req messages.Request, body any, extra map[string]any, reserved ...string) (any, error) {
+	if len(extra) == 0 && d.Body == nil {
 		return body, nil
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
 		return nil, err
 	}
 	for k, v := range extra {
 		if _, own := m[k]; own || slices.Contains(reserved, k) {
 			continue
 		}
-		raw, err := json.Marshal(v)
-		if err != nil {
+		if _, err := json.Marshal(v); err != nil {
 			return nil, fmt.Errorf("extra field %q: %w", k, err)
 		}
-		m[k] = raw
+		m[k] = v
+	}
+	if d.Body != nil {
+		d.Body(req, m)
 	}
 	return m, nil
 }
 
-// Finish reasons normalised from OpenAI's values.
-func normFinish(raw string) string {
+// NormalizeFinish maps OpenAI's finish reasons (chat, completions and the
+// Responses API's incomplete reasons) onto the messages.Finish* constants:
+// stop; length, max_tokens, max_output_tokens; tool_calls, function_call;
+// content_filter; anything else is FinishOther, and "" stays "".
+func NormalizeFinish(raw string) string {
 	switch raw {
 	case "":
 		return ""
@@ -217,24 +287,31 @@ func argumentsString(a json.RawMessage) string {
 
 // ---- validation ----
 
-func providerName(ci *messages.Call) string {
-	if ci != nil && ci.Provider != "" {
-		return ci.Provider
-	}
-	return "openai"
+// reqCtx is what a validation error needs to know: the dialect's kind and
+// the request's routing fields (nil for a nil request).
+type reqCtx struct {
+	kind string
+	ci   *messages.Call
 }
 
-func invalid(ci *messages.Call, format string, args ...any) error {
-	e := &messages.RequestError{Kind: messages.ErrInvalidRequest, Provider: providerName(ci), Detail: "openai: " + fmt.Sprintf(format, args...)}
-	if ci != nil {
-		e.RequestID = ci.RequestID
+func (c reqCtx) provider() string {
+	if c.ci != nil && c.ci.Provider != "" {
+		return c.ci.Provider
+	}
+	return c.kind
+}
+
+func invalid(ci reqCtx, format string, args ...any) error {
+	e := &messages.RequestError{Kind: messages.ErrInvalidRequest, Provider: ci.provider(), Detail: ci.kind + ": " + fmt.Sprintf(format, args...)}
+	if ci.ci != nil {
+		e.RequestID = ci.ci.RequestID
 	}
 	return e
 }
 
 var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
-func checkRange(ci *messages.Call, name string, v *float64, lo, hi float64) error {
+func checkRange(ci reqCtx, name string, v *float64, lo, hi float64) error {
 	if v != nil && (math.IsNaN(*v) || *v < lo || *v > hi) {
 		return invalid(ci, "%s %v is outside [%g, %g]", name, *v, lo, hi)
 	}
@@ -242,7 +319,7 @@ func checkRange(ci *messages.Call, name string, v *float64, lo, hi float64) erro
 }
 
 // checkMessages validates a conversation for either API.
-func checkMessages(ci *messages.Call, msgs []messages.Message) error {
+func checkMessages(ci reqCtx, msgs []messages.Message) error {
 	for i, m := range msgs {
 		switch m.Role {
 		case messages.RoleSystem, "developer", messages.RoleUser, messages.RoleAssistant:
@@ -285,7 +362,7 @@ func checkMessages(ci *messages.Call, msgs []messages.Message) error {
 	return nil
 }
 
-func checkTools(ci *messages.Call, tools []messages.Tool, choice string) error {
+func checkTools(ci reqCtx, tools []messages.Tool, choice string) error {
 	for i, t := range tools {
 		if !toolNameRE.MatchString(t.Name) {
 			return invalid(ci, "tool %d: name %q must be 1-64 characters of a-z, A-Z, 0-9, _ and -", i, t.Name)
@@ -327,7 +404,7 @@ func toolChoice(choice string, flat bool) any {
 	return map[string]any{"type": "function", "function": map[string]any{"name": choice}}
 }
 
-func checkExtra(ci *messages.Call, extra map[string]any) error {
+func checkExtra(ci reqCtx, extra map[string]any) error {
 	if len(extra) == 0 {
 		return nil
 	}
@@ -337,8 +414,8 @@ func checkExtra(ci *messages.Call, extra map[string]any) error {
 	return nil
 }
 
-func checkChat(r *messages.ChatRequest) error {
-	ci := &r.Call
+func checkChat(kind string, r *messages.ChatRequest) error {
+	ci := reqCtx{kind, &r.Call}
 	if r.Model == "" {
 		return invalid(ci, "model is required")
 	}
@@ -363,16 +440,16 @@ func checkChat(r *messages.ChatRequest) error {
 	return checkExtra(ci, r.Extra)
 }
 
-func checkEmbed(r *messages.EmbedRequest) error {
-	ci := &r.Call
+func checkEmbed(d *Dialect, r *messages.EmbedRequest) error {
+	ci := reqCtx{d.Kind, &r.Call}
 	if r.Model == "" {
 		return invalid(ci, "model is required")
 	}
 	if len(r.Inputs) == 0 {
 		return invalid(ci, "at least one input is required")
 	}
-	if len(r.Inputs) > MaxEmbedInputs {
-		return invalid(ci, "%d inputs exceed OpenAI's limit of %d", len(r.Inputs), MaxEmbedInputs)
+	if limit := d.maxEmbedInputs(); limit > 0 && len(r.Inputs) > limit {
+		return invalid(ci, "%d inputs exceed the limit of %d", len(r.Inputs), limit)
 	}
 	for i, in := range r.Inputs {
 		if in == "" {
@@ -385,8 +462,8 @@ func checkEmbed(r *messages.EmbedRequest) error {
 	return nil
 }
 
-func checkResponses(r *messages.ResponsesRequest) error {
-	ci := &r.Call
+func checkResponses(kind string, r *messages.ResponsesRequest) error {
+	ci := reqCtx{kind, &r.Call}
 	if r.Model == "" {
 		return invalid(ci, "model is required")
 	}

@@ -25,6 +25,7 @@ type chatBody struct {
 	Temperature         *float64       `json:"temperature,omitempty"`
 	TopP                *float64       `json:"top_p,omitempty"`
 	MaxCompletionTokens int            `json:"max_completion_tokens,omitempty"`
+	MaxTokens           int            `json:"max_tokens,omitempty"`
 	Stop                []string       `json:"stop,omitempty"`
 	Stream              bool           `json:"stream,omitempty"`
 	StreamOptions       *streamOptions `json:"stream_options,omitempty"`
@@ -64,8 +65,31 @@ type chatToolCall struct {
 }
 
 type chatFunction struct {
-	Name      string `json:"name"`
-	Arguments string `json:"arguments"`
+	Name      string  `json:"name"`
+	Arguments argText `json:"arguments"`
+}
+
+// argText is a tool call's arguments: OpenAI sends a JSON-encoded string;
+// some compatible servers (older TGI) send the object itself, which is kept
+// as its JSON text. It marshals as a string.
+type argText string
+
+func (a *argText) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = argText(s)
+		return nil
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+		*a = argText(b)
+		return nil
+	}
+	if string(b) == "null" {
+		*a = ""
+		return nil
+	}
+	return errors.New("tool call arguments are neither a string nor an object")
 }
 
 type chatTool struct {
@@ -112,13 +136,17 @@ func chatContent(m messages.Message) any {
 	return parts
 }
 
-func buildChatBody(r *messages.ChatRequest) (any, error) {
+func (d *Dialect) buildChatBody(r *messages.ChatRequest) (any, error) {
 	b := chatBody{
-		Model:               r.Model,
-		Temperature:         r.Temperature,
-		TopP:                r.TopP,
-		MaxCompletionTokens: r.MaxTokens,
-		Stop:                r.Stop,
+		Model:       r.Model,
+		Temperature: r.Temperature,
+		TopP:        r.TopP,
+		Stop:        r.Stop,
+	}
+	if d.MaxTokensField == "max_tokens" {
+		b.MaxTokens = r.MaxTokens
+	} else {
+		b.MaxCompletionTokens = r.MaxTokens
 	}
 	b.Messages = make([]chatMessage, 0, len(r.Messages)+1)
 	if r.System != "" {
@@ -130,7 +158,7 @@ func buildChatBody(r *messages.ChatRequest) (any, error) {
 		case messages.RoleAssistant:
 			for _, tc := range m.ToolCalls {
 				cm.ToolCalls = append(cm.ToolCalls, chatToolCall{ID: tc.ID, Type: "function",
-					Function: chatFunction{Name: tc.Name, Arguments: argumentsString(tc.Arguments)}})
+					Function: chatFunction{Name: tc.Name, Arguments: argText(argumentsString(tc.Arguments))}})
 			}
 			if len(cm.ToolCalls) > 0 && len(m.Parts) == 0 && m.Content == "" {
 				cm.Content = nil
@@ -150,9 +178,11 @@ func buildChatBody(r *messages.ChatRequest) (any, error) {
 	}
 	if r.Stream {
 		b.Stream = true
-		b.StreamOptions = &streamOptions{IncludeUsage: true}
+		if !d.NoStreamOptions {
+			b.StreamOptions = &streamOptions{IncludeUsage: true}
+		}
 	}
-	return withExtra(b, r.Extra, "model", "messages", "stream", "stream_options")
+	return d.finalBody(r, b, r.Extra, "model", "messages", "stream", "stream_options")
 }
 
 // ---- response ----
@@ -184,6 +214,22 @@ type wireUsage struct {
 	} `json:"prompt_tokens_details"`
 }
 
+// usagePtr returns the usage, nil when the chunk had none.
+func (u *wireUsage) usagePtr() *messages.Usage {
+	if u == nil {
+		return nil
+	}
+	out := u.usage()
+	return &out
+}
+
+// recordUsage stores u as the answer's and the call's usage and emits it.
+func recordUsage(call *providers.Call, em *providers.Emitter, dst *messages.Usage, u messages.Usage) error {
+	*dst = u
+	call.Result.Usage = u
+	return em.Emit(&messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u})
+}
+
 func (u *wireUsage) usage() messages.Usage {
 	if u == nil {
 		return messages.Usage{}
@@ -197,9 +243,9 @@ func (u *wireUsage) usage() messages.Usage {
 
 // finishChat fills the normalised finish reason; a refusal with no content
 // becomes the content, finished by the content filter.
-func finishChat(resp *messages.ChatResponse, raw, refusal string) {
+func (d *Dialect) finishChat(resp *messages.ChatResponse, raw, refusal string) {
 	resp.RawFinishReason = raw
-	resp.FinishReason = normFinish(raw)
+	resp.FinishReason = d.finish(raw)
 	if resp.Content == "" && refusal != "" {
 		resp.Content = refusal
 		if resp.FinishReason == messages.FinishStop || resp.FinishReason == "" {
@@ -208,17 +254,17 @@ func finishChat(resp *messages.ChatResponse, raw, refusal string) {
 	}
 }
 
-func doChat(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.ChatRequest) (messages.Response, error) {
-	body, err := buildChatBody(r)
+func (d *Dialect) doChat(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.ChatRequest) (messages.Response, error) {
+	body, err := d.buildChatBody(r)
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 	}
-	resp, err := c.Send(ctx, call, exchange(PathChat, body, r.Stream))
+	resp, err := c.Send(ctx, call, d.exchange(call, OpChat, body, r.Stream))
 	if err != nil {
 		return nil, err
 	}
 	if !r.Stream || isJSON(resp.Header) {
-		out, err := decodeChat(ctx, c, call, resp)
+		out, err := d.decodeChat(ctx, c, call, resp)
 		if err != nil || !r.Stream {
 			return out, err
 		}
@@ -233,7 +279,7 @@ func doChat(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 	var out *messages.ChatResponse
 	err = c.Stream(ctx, call, resp, func(rd io.Reader) error {
 		var err error
-		out, err = DecodeChatStream(rd, call, em)
+		out, err = d.decodeChatStream(rd, call, em)
 		return err
 	})
 	if err != nil {
@@ -257,7 +303,7 @@ func emitWhole(em *providers.Emitter, out *messages.ChatResponse) error {
 	return em.Emit(&messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u})
 }
 
-func decodeChat(ctx context.Context, c *providers.Client, call *providers.Call, resp *http.Response) (*messages.ChatResponse, error) {
+func (d *Dialect) decodeChat(ctx context.Context, c *providers.Client, call *providers.Call, resp *http.Response) (*messages.ChatResponse, error) {
 	var w chatCompletion
 	if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {
 		return nil, err
@@ -280,7 +326,7 @@ func decodeChat(ctx context.Context, c *providers.Client, call *providers.Call, 
 		out.Content = *ch.Message.Content
 	}
 	for _, tc := range ch.Message.ToolCalls {
-		out.ToolCalls = append(out.ToolCalls, messages.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: toolArguments(tc.Function.Arguments)})
+		out.ToolCalls = append(out.ToolCalls, messages.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: toolArguments(string(tc.Function.Arguments))})
 	}
 	var raw, refusal string
 	if ch.FinishReason != nil {
@@ -289,7 +335,7 @@ func decodeChat(ctx context.Context, c *providers.Client, call *providers.Call, 
 	if ch.Message.Refusal != nil {
 		refusal = *ch.Message.Refusal
 	}
-	finishChat(out, raw, refusal)
+	d.finishChat(out, raw, refusal)
 	call.Result.Usage = out.Usage
 	return out, nil
 }
@@ -318,8 +364,8 @@ type chunkToolCall struct {
 	Index    int    `json:"index"`
 	ID       string `json:"id"`
 	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
+		Name      string  `json:"name"`
+		Arguments argText `json:"arguments"`
 	} `json:"function"`
 }
 
@@ -343,6 +389,17 @@ type toolBuilder struct {
 // usage in call.Result.Usage as soon as it arrives. Not safe for concurrent
 // use with the same call.
 func DecodeChatStream(r io.Reader, call *providers.Call, em *providers.Emitter) (*messages.ChatResponse, error) {
+	return plain.decodeChatStream(r, call, em)
+}
+
+// DecodeChatStream is the package's DecodeChatStream in a's dialect: usage
+// and errors found by its StreamChunk hook count, and finish reasons are
+// normalised by its Finish hook.
+func (a *Adapter) DecodeChatStream(r io.Reader, call *providers.Call, em *providers.Emitter) (*messages.ChatResponse, error) {
+	return a.dialect().decodeChatStream(r, call, em)
+}
+
+func (d *Dialect) decodeChatStream(r io.Reader, call *providers.Call, em *providers.Emitter) (*messages.ChatResponse, error) {
 	sse := providers.NewSSEReader(r)
 	var (
 		out      = &messages.ChatResponse{}
@@ -379,6 +436,16 @@ func DecodeChatStream(r io.Reader, call *providers.Call, em *providers.Emitter) 
 		if !isNull(ch.Error) {
 			return nil, bodyError(call, ch.Error)
 		}
+		usage := ch.Usage.usagePtr()
+		if d.StreamChunk != nil {
+			u, errObj := d.StreamChunk(data)
+			if !isNull(errObj) {
+				return nil, bodyError(call, errObj)
+			}
+			if u != nil {
+				usage = u
+			}
+		}
 		if out.ID == "" {
 			out.ID = ch.ID
 		}
@@ -411,9 +478,9 @@ func DecodeChatStream(r io.Reader, call *providers.Call, em *providers.Emitter) 
 				if tc.Function.Name != "" && tb.name == "" {
 					tb.name = tc.Function.Name
 				}
-				tb.args.WriteString(tc.Function.Arguments)
-				d := &messages.ToolCallDelta{Index: tc.Index, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}
-				if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkToolCall, ToolCall: d}); err != nil {
+				tb.args.WriteString(string(tc.Function.Arguments))
+				td := &messages.ToolCallDelta{Index: tc.Index, ID: tc.ID, Name: tc.Function.Name, Arguments: string(tc.Function.Arguments)}
+				if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkToolCall, ToolCall: td}); err != nil {
 					return nil, err
 				}
 			}
@@ -421,11 +488,8 @@ func DecodeChatStream(r io.Reader, call *providers.Call, em *providers.Emitter) 
 				finish = *c.FinishReason
 			}
 		}
-		if ch.Usage != nil {
-			out.Usage = ch.Usage.usage()
-			call.Result.Usage = out.Usage
-			u := out.Usage
-			if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u}); err != nil {
+		if usage != nil {
+			if err := recordUsage(call, em, &out.Usage, *usage); err != nil {
 				return nil, err
 			}
 		}
@@ -436,7 +500,7 @@ func DecodeChatStream(r io.Reader, call *providers.Call, em *providers.Emitter) 
 		tb := tools[i]
 		out.ToolCalls = append(out.ToolCalls, messages.ToolCall{ID: tb.id, Name: tb.name, Arguments: toolArguments(tb.args.String())})
 	}
-	finishChat(out, finish, refusal.String())
+	d.finishChat(out, finish, refusal.String())
 	out.Meta = meta(call)
 	return out, nil
 }

@@ -28,9 +28,9 @@ type embedResponse struct {
 	Error json.RawMessage `json:"error"`
 }
 
-func doEmbed(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.EmbedRequest) (messages.Response, error) {
+func (d *Dialect) doEmbed(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.EmbedRequest) (messages.Response, error) {
 	body := embedBody{Model: r.Model, Input: r.Inputs, EncodingFormat: "float", Dimensions: r.Dimensions}
-	resp, err := c.Send(ctx, call, exchange(PathEmbeddings, body, false))
+	resp, err := c.Send(ctx, call, d.exchange(call, OpEmbed, body, false))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,6 +141,13 @@ func classifyCode(typ, code string) messages.ErrorClass {
 	case typ == "invalid_request_error" || code == "invalid_prompt" || code == "context_length_exceeded" ||
 		code == "invalid_request_error" || code == "invalid_value":
 		return messages.ClassInvalid
+	case typ == "BadRequestError" || typ == "NotFoundError" || typ == "UnprocessableEntityError" || typ == "Bad Request":
+		// vLLM's error types, sent inside streams as well.
+		return messages.ClassInvalid
+	}
+	// A numeric code is an HTTP status (vLLM, llama.cpp).
+	if n, err := strconv.Atoi(code); err == nil && n >= 400 && n < 600 {
+		return providers.ClassifyStatus(n)
 	}
 	return messages.ClassServer
 }

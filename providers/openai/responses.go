@@ -116,7 +116,7 @@ func responsesInput(msgs []messages.Message) []any {
 
 var emptyParameters = json.RawMessage(`{"type":"object","properties":{}}`)
 
-func buildResponsesBody(r *messages.ResponsesRequest) (any, error) {
+func (d *Dialect) buildResponsesBody(r *messages.ResponsesRequest) (any, error) {
 	b := responsesBody{
 		Model:              r.Model,
 		Instructions:       r.Instructions,
@@ -140,7 +140,7 @@ func buildResponsesBody(r *messages.ResponsesRequest) (any, error) {
 	if !r.Stream {
 		reserved = append(reserved, "stream_options") // only allowed with stream
 	}
-	return withExtra(b, r.Extra, reserved...)
+	return d.finalBody(r, b, r.Extra, reserved...)
 }
 
 // ---- response ----
@@ -232,12 +232,12 @@ func responsesResult(call *providers.Call, w *wireResponse) (*messages.Responses
 	return out, nil
 }
 
-func doResponses(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.ResponsesRequest) (messages.Response, error) {
-	body, err := buildResponsesBody(r)
+func (d *Dialect) doResponses(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.ResponsesRequest) (messages.Response, error) {
+	body, err := d.buildResponsesBody(r)
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 	}
-	resp, err := c.Send(ctx, call, exchange(PathResponses, body, r.Stream))
+	resp, err := c.Send(ctx, call, d.exchange(call, OpResponses, body, r.Stream))
 	if err != nil {
 		return nil, err
 	}

@@ -6,177 +6,22 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
-// The official OpenAI spec (testdata/openai/SOURCE.md), compiled once per
-// test binary.
-const (
-	specFile = "../../testdata/openai/openapi.json"
-	specURL  = "file:///openai/openapi.json"
-)
-
-// Component schemas the tests validate against.
-var specNames = []string{
-	"CreateChatCompletionRequest", "CreateEmbeddingRequest", "CreateResponse",
-	"CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "CreateEmbeddingResponse",
-	"Response", "ResponseStreamEvent", "ErrorResponse", "ListModelsResponse",
-}
-
-var (
-	specOnce    sync.Once
-	specSchemas map[string]*jsonschema.Schema
-	specErr     error
-	specEdits   int
-)
-
-func loadSpec() {
-	f, err := os.Open(specFile)
-	if err != nil {
-		specErr = err
-		return
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		specErr = err
-		return
-	}
-	specEdits = rewriteSpec(doc)
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource(specURL, doc); err != nil {
-		specErr = err
-		return
-	}
-	specSchemas = map[string]*jsonschema.Schema{}
-	for _, n := range specNames {
-		s, err := c.Compile(specURL + "#/components/schemas/" + n)
-		if err != nil {
-			specErr = err
-			return
-		}
-		specSchemas[n] = s
-	}
-}
-
-func specSchema(t testing.TB, name string) *jsonschema.Schema {
-	t.Helper()
-	specOnce.Do(loadSpec)
-	if specErr != nil {
-		t.Fatalf("loading the OpenAI spec: %v", specErr)
-	}
-	s := specSchemas[name]
-	if s == nil {
-		t.Fatalf("schema %s not compiled", name)
-	}
-	return s
-}
-
-// rewriteSpec makes the OpenAPI 3.1 document a JSON Schema 2020-12 resource
-// that says what the spec means, in place, and returns the number of edits:
-//   - nullable: true beside a type becomes type: [T, "null"] (and adds null to
-//     an enum); nullable: true without a type (beside a $ref, as for the
-//     stream chunks' usage) wraps the schema as anyOf [schema, null]; a false
-//     nullable is dropped;
-//   - a oneOf with a discriminator becomes an anyOf: OpenAPI selects the
-//     branch by the discriminator, and some branches overlap (an input
-//     message with "type":"message" is both an EasyInputMessage and an
-//     InputMessage), which JSON Schema's oneOf would reject;
-//   - $recursiveAnchor: true (2019-09, rejected by the 2020-12 metaschema) is
-//     dropped and a $recursiveRef "#" under it becomes a $ref to the enclosing
-//     component schema.
-func rewriteSpec(doc any) int {
-	edits := 0
-	var walk func(v any, component string)
-	walk = func(v any, component string) {
-		switch x := v.(type) {
-		case map[string]any:
-			for _, e := range x {
-				walk(e, component)
-			}
-			if n, ok := x["nullable"]; ok {
-				delete(x, "nullable")
-				edits++
-				if b, _ := n.(bool); b {
-					switch t := x["type"].(type) {
-					case string:
-						x["type"] = []any{t, "null"}
-					case []any:
-						x["type"] = append(t, "null")
-					case nil:
-						inner := make(map[string]any, len(x))
-						for k, e := range x {
-							if k != "description" {
-								inner[k] = e
-								delete(x, k)
-							}
-						}
-						x["anyOf"] = []any{inner, map[string]any{"type": "null"}}
-					}
-					if enum, ok := x["enum"].([]any); ok && !slices.Contains(enum, nil) {
-						x["enum"] = append(enum, nil)
-					}
-				}
-			}
-			if one, ok := x["oneOf"]; ok && x["discriminator"] != nil {
-				delete(x, "oneOf")
-				x["anyOf"] = one
-				edits++
-			}
-			if _, ok := x["$recursiveAnchor"]; ok {
-				delete(x, "$recursiveAnchor")
-				edits++
-			}
-			if ref, ok := x["$recursiveRef"]; ok {
-				delete(x, "$recursiveRef")
-				if ref == "#" && component != "" {
-					x["$ref"] = "#/components/schemas/" + component
-				}
-				edits++
-			}
-		case []any:
-			for _, e := range x {
-				walk(e, component)
-			}
-		}
-	}
-	root, _ := doc.(map[string]any)
-	comps, _ := root["components"].(map[string]any)
-	schemas, _ := comps["schemas"].(map[string]any)
-	for name, s := range schemas {
-		walk(s, name)
-	}
-	for k, v := range root {
-		if k != "components" {
-			walk(v, "")
-		}
-	}
-	for k, v := range comps {
-		if k != "schemas" {
-			walk(v, "")
-		}
-	}
-	return edits
-}
-
+// validate checks body against a component schema of the official OpenAI
+// spec (testdata/openai/SOURCE.md), compiled once per test binary by
+// openaitest.
 func validate(t *testing.T, schema string, body []byte) error {
 	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("%s: body is not JSON: %v\n%s", schema, err, body)
-	}
-	return specSchema(t, schema).Validate(v)
+	return openaitest.Validate(t, schema, body)
 }
 
 // captureTransport keeps a copy of every response body the adapter reads.
@@ -209,9 +54,9 @@ func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestSpecLoads(t *testing.T) {
-	specSchema(t, "CreateChatCompletionRequest")
-	if specEdits < 100 {
-		t.Fatalf("only %d spec edits: did the nullable rewrite run?", specEdits)
+	openaitest.Schema(t, "CreateChatCompletionRequest")
+	if n := openaitest.Edits(t); n < 100 {
+		t.Fatalf("only %d spec edits: did the nullable rewrite run?", n)
 	}
 }
 
