@@ -7,6 +7,7 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/anthropic"
 	"github.com/switchyard-ai/switchyard/providers/groq"
 	"github.com/switchyard-ai/switchyard/providers/llvm"
+	"github.com/switchyard-ai/switchyard/providers/opea"
 	"github.com/switchyard-ai/switchyard/providers/openai"
 )
 
@@ -28,6 +29,11 @@ var kinds = map[string]kind{
 	"anthropic": {adapter: func() providers.Adapter { return anthropic.New() }, baseURL: "https://api.anthropic.com", envKey: "ANTHROPIC_API_KEY"},
 	"groq":      {adapter: func() providers.Adapter { return groq.New() }, baseURL: groq.DefaultBaseURL, envKey: "GROQ_API_KEY"},
 	"llvm":      {adapter: func() providers.Adapter { return llvm.New() }, envKey: "VLLM_API_KEY", keyOptional: true},
+	// OPEA services each run on their own port: "opea" is the ChatQnA
+	// megaservice (and the embedding and reranking microservices), "opea_llm"
+	// the OpenAI-style LLM microservice.
+	"opea":     {adapter: func() providers.Adapter { return opea.New() }, envKey: "OPEA_API_KEY", keyOptional: true},
+	"opea_llm": {adapter: func() providers.Adapter { return opea.New(opea.Options{Chat: opea.ChatLLM}) }, envKey: "OPEA_API_KEY", keyOptional: true},
 }
 
 func kindNames() []string {

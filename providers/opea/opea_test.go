@@ -1,0 +1,840 @@
+package opea_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/opea"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// testKey is a fake bearer token; tests assert it never shows up in errors.
+const testKey = "opea-test-0123456789SECRET"
+
+func startSim(t testing.TB, b *sim.OPEABackend, opts ...sim.Option) *sim.Server {
+	t.Helper()
+	if b == nil {
+		b = sim.OPEA()
+	}
+	srv := sim.Start(b, opts...)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	chunks []messages.StreamChunk
+}
+
+func (r *recorder) emit(ch *messages.StreamChunk) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.chunks = append(r.chunks, *ch)
+	return true
+}
+
+func (r *recorder) all() []messages.StreamChunk {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.chunks)
+}
+
+// newCall builds a call against the simulator's root, the base URL an OPEA
+// endpoint is configured with, without a key (OPEA's default).
+func newCall(srv *sim.Server, req messages.Request) *providers.Call {
+	return newCallAt(srv.URL, req)
+}
+
+func newCallAt(baseURL string, req messages.Request) *providers.Call {
+	return &providers.Call{
+		Request:   req,
+		RequestID: "rid-" + req.Operation(),
+		Attempt:   1,
+		Provider:  "opea",
+		Endpoint:  "sim",
+		BaseURL:   baseURL,
+		Key:       providers.NewCredential("default", ""),
+		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
+	}
+}
+
+func withKey(call *providers.Call) *providers.Call {
+	call.Key = providers.NewCredential("primary", testKey)
+	return call
+}
+
+func doWith(t *testing.T, a *opea.Adapter, call *providers.Call) (messages.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.Do(ctx, call)
+}
+
+func do(t *testing.T, call *providers.Call) (messages.Response, error) {
+	t.Helper()
+	return doWith(t, opea.New(), call)
+}
+
+func lastBody(t *testing.T, srv *sim.Server) map[string]any {
+	t.Helper()
+	recs := srv.Requests()
+	if len(recs) == 0 {
+		t.Fatal("no request recorded")
+	}
+	var m map[string]any
+	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
+		t.Fatalf("request body is not JSON: %v", err)
+	}
+	return m
+}
+
+func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
+	t.Helper()
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
+	}
+	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
+		t.Fatalf("error leaks the key: %v", ue)
+	}
+	return ue
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func user(text string) []messages.Message { return []messages.Message{{Role: "user", Content: text}} }
+
+func TestKind(t *testing.T) {
+	if got := opea.New().Kind(); got != "opea" {
+		t.Fatalf("Kind() = %q", got)
+	}
+	if opea.New().Chat() != opea.ChatQnA || opea.New(opea.Options{Chat: opea.ChatLLM}).Chat() != opea.ChatLLM {
+		t.Fatal("Options.Chat not honoured")
+	}
+}
+
+// checkChunks verifies the chunk sequence of a chat stream: numbered in
+// order, text that adds up to the answer, and one usage chunk, last, equal
+// to the answer's usage.
+func checkChunks(t *testing.T, call *providers.Call, cr *messages.ChatResponse, chunks []messages.StreamChunk) string {
+	t.Helper()
+	var text strings.Builder
+	for i, ch := range chunks {
+		if ch.Seq != i || ch.RequestID != call.RequestID {
+			t.Fatalf("chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
+		}
+		if ch.Type == messages.ChunkText {
+			text.WriteString(ch.Text)
+		}
+		if ch.Type == messages.ChunkUsage && i != len(chunks)-1 {
+			t.Fatalf("usage chunk %d is not the last of %d", i, len(chunks))
+		}
+	}
+	if text.String() != cr.Content {
+		t.Fatalf("chunks say %q, answer %q", text.String(), cr.Content)
+	}
+	last := chunks[len(chunks)-1]
+	if last.Type != messages.ChunkUsage || *last.Usage != cr.Usage || call.Result.Usage != cr.Usage {
+		t.Fatalf("last chunk %+v, answer usage %+v, result %+v", last, cr.Usage, call.Result.Usage)
+	}
+	if call.Result.ChunksSent != len(chunks) {
+		t.Fatalf("ChunksSent %d, %d chunks", call.Result.ChunksSent, len(chunks))
+	}
+	return text.String()
+}
+
+func TestChatQnA(t *testing.T) {
+	tricky := "Qu'est-ce que \"ça\" coûte?\nback\\slash\ttab 日本語 😀"
+	tests := []struct {
+		name    string
+		backend *sim.OPEABackend
+		req     messages.ChatRequest
+		want    string
+		body    func(t *testing.T, body map[string]any)
+		minText int // at least this many text chunks when streamed
+	}{
+		{
+			name: "plain, string form",
+			req:  messages.ChatRequest{Messages: user("What is the revenue of Nike in 2023?")},
+			want: "echo: What is the revenue of Nike in 2023?",
+			body: func(t *testing.T, b map[string]any) {
+				if b["messages"] != "What is the revenue of Nike in 2023?" || b["stream"] != false || len(b) != 2 {
+					t.Fatalf("body %v", b)
+				}
+			},
+		},
+		{
+			name: "plain, list form with system prompt and parameters",
+			req: messages.ChatRequest{Model: "Intel/neural-chat-7b-v3-3", System: "Be brief.", MaxTokens: 64, Temperature: ptr(0.2), TopP: ptr(0.9), Stop: []string{"\n\n"},
+				Messages: []messages.Message{{Role: "user", Content: "first"}, {Role: "assistant", Content: "ok"}, {Role: "user", Parts: []messages.Part{{Type: "text", Text: "second"}, {Type: "text", Text: "question"}}}},
+				Extra:    map[string]any{"k": 2, "top_n": 1, "search_type": "mmr", "stream": true, "messages": "hijack"}},
+			want: "echo: second\nquestion",
+			body: func(t *testing.T, b map[string]any) {
+				msgs, _ := b["messages"].([]any)
+				if len(msgs) != 4 || msgs[0].(map[string]any)["role"] != "system" || msgs[3].(map[string]any)["content"] != "second\nquestion" {
+					t.Fatalf("messages %v", b["messages"])
+				}
+				if b["stream"] != false || b["model"] != "Intel/neural-chat-7b-v3-3" || b["max_tokens"] != 64.0 || b["temperature"] != 0.2 ||
+					b["top_p"] != 0.9 || b["k"] != 2.0 || b["top_n"] != 1.0 || b["search_type"] != "mmr" {
+					t.Fatalf("body %v", b)
+				}
+			},
+		},
+		{
+			name: "plain, escapes and non-ASCII",
+			req:  messages.ChatRequest{Messages: user(tricky)},
+			want: "echo: " + tricky,
+		},
+		{
+			name:    "stream, bytes literals",
+			req:     messages.ChatRequest{Stream: true, Messages: user("What is Deep Learning?")},
+			want:    "echo: What is Deep Learning?",
+			minText: 4,
+			body: func(t *testing.T, b map[string]any) {
+				if b["stream"] != true {
+					t.Fatalf("body %v", b)
+				}
+			},
+		},
+		{
+			name:    "stream, bytes literals with quotes, backslashes, newlines and UTF-8",
+			req:     messages.ChatRequest{Stream: true, Messages: user(tricky)},
+			want:    "echo: " + tricky,
+			minText: 6,
+		},
+		{
+			name:    "stream, UTF-8 split across single-byte literals",
+			backend: &sim.OPEABackend{ByteTokens: 1},
+			req:     messages.ChatRequest{Stream: true, Messages: user("café 日本 😀 it's")},
+			want:    "echo: café 日本 😀 it's",
+			minText: 10,
+		},
+		{
+			name:    "stream, UTF-8 split across two-byte literals",
+			backend: &sim.OPEABackend{ByteTokens: 2},
+			req:     messages.ChatRequest{Stream: true, Messages: user("日本語のテキスト")},
+			want:    "echo: 日本語のテキスト",
+			minText: 5,
+		},
+		{
+			name:    "stream, UTF-8 split across three-byte literals",
+			backend: &sim.OPEABackend{ByteTokens: 3},
+			req:     messages.ChatRequest{Stream: true, Messages: user("ü😀ü😀ü")},
+			want:    "echo: ü😀ü😀ü",
+			minText: 3,
+		},
+		{
+			name:    "stream, OpenAI chunks passed through",
+			backend: &sim.OPEABackend{StreamFormat: sim.OPEAStreamJSON},
+			req:     messages.ChatRequest{Stream: true, Messages: user("pass " + tricky)},
+			want:    "echo: pass " + tricky,
+			minText: 4,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, tt.backend)
+			req := tt.req
+			call := newCall(srv, &req)
+			rec := &recorder{}
+			call.Emit = rec.emit
+			resp, err := do(t, call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := resp.(*messages.ChatResponse)
+			if cr.Content != tt.want || cr.FinishReason != messages.FinishStop {
+				t.Fatalf("answer %q finish %q, want %q", cr.Content, cr.FinishReason, tt.want)
+			}
+			chunks := rec.all()
+			checkChunks(t, call, cr, chunks)
+			nText := 0
+			for _, ch := range chunks {
+				if ch.Type == messages.ChunkText {
+					nText++
+				}
+			}
+			if nText < tt.minText {
+				t.Fatalf("%d text chunks, want at least %d", nText, tt.minText)
+			}
+			// ChatQnA reports no usage; the adapter's estimate matches the
+			// simulator's record of it.
+			in, out := srv.Usage()
+			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || in == 0 || out == 0 {
+				t.Fatalf("usage %+v, simulator %d/%d", cr.Usage, in, out)
+			}
+			if cr.RequestID != call.RequestID || cr.Provider != "opea" || cr.UpstreamRequestID != "sim-"+call.RequestID {
+				t.Fatalf("meta %+v", cr.Meta)
+			}
+			rec0 := srv.Requests()[0]
+			if rec0.Path != opea.PathChatQnA || rec0.Header.Get("Authorization") != "" || rec0.Key != sim.OPEAAnonymous {
+				t.Fatalf("request %s auth %q key %q", rec0.Path, rec0.Header.Get("Authorization"), rec0.Key)
+			}
+			if req.Stream && rec0.Header.Get("Accept") != "text/event-stream" {
+				t.Fatalf("Accept %q", rec0.Header.Get("Accept"))
+			}
+			if tt.body != nil {
+				tt.body(t, lastBody(t, srv))
+			}
+			if srv.InvalidCalls() != 0 {
+				t.Fatalf("simulator rejected %d requests", srv.InvalidCalls())
+			}
+		})
+	}
+}
+
+func TestChatQnAPath(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/codegen" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: b'def'\n\ndata: b' f():'\n\ndata: [DONE]\n\n")
+	}))
+	defer hs.Close()
+	call := newCallAt(hs.URL, &messages.ChatRequest{Stream: true, Messages: user("write f")})
+	resp, err := doWith(t, opea.New(opea.Options{ChatPath: "v1/codegen"}), call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr := resp.(*messages.ChatResponse); cr.Content != "def f():" {
+		t.Fatalf("content %q", cr.Content)
+	}
+}
+
+func TestLLMChat(t *testing.T) {
+	lookup := messages.Tool{Name: "lookup", Description: "Search the knowledge base", Parameters: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string"}}}`)}
+	llm := opea.New(opea.Options{Chat: opea.ChatLLM})
+	tests := []struct {
+		name  string
+		req   messages.ChatRequest
+		check func(t *testing.T, cr *messages.ChatResponse, body map[string]any)
+	}{
+		{
+			name: "plain",
+			req:  messages.ChatRequest{Model: "meta-llama/Llama-3.1-8B-Instruct", System: "sys", MaxTokens: 32, Messages: user("hello there")},
+			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
+				if cr.Content != "echo: hello there" || cr.FinishReason != messages.FinishStop || cr.Model != "meta-llama/Llama-3.1-8B-Instruct" {
+					t.Fatalf("answer %+v", cr)
+				}
+				if body["max_tokens"] != 32.0 || body["max_completion_tokens"] != nil {
+					t.Fatalf("body %v", body)
+				}
+			},
+		},
+		{
+			name: "stream with usage",
+			req:  messages.ChatRequest{Model: "m", Stream: true, Messages: user("stream a few words")},
+			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
+				if cr.Content != "echo: stream a few words" {
+					t.Fatalf("answer %q", cr.Content)
+				}
+				if so, _ := body["stream_options"].(map[string]any); so["include_usage"] != true {
+					t.Fatalf("body %v", body)
+				}
+			},
+		},
+		{
+			name: "named tool",
+			req:  messages.ChatRequest{Model: "m", Tools: []messages.Tool{lookup}, ToolChoice: "lookup", Messages: user("find OPEA")},
+			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
+				if len(cr.ToolCalls) != 1 || cr.ToolCalls[0].Name != "lookup" || string(cr.ToolCalls[0].Arguments) != `{"query":"find OPEA"}` || cr.FinishReason != messages.FinishToolCalls {
+					t.Fatalf("answer %+v", cr)
+				}
+			},
+		},
+		{
+			name: "named tool, streamed",
+			req:  messages.ChatRequest{Model: "m", Stream: true, Tools: []messages.Tool{lookup}, ToolChoice: "lookup", Messages: user("find OPEA docs")},
+			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
+				if len(cr.ToolCalls) != 1 || string(cr.ToolCalls[0].Arguments) != `{"query":"find OPEA docs"}` {
+					t.Fatalf("answer %+v", cr)
+				}
+			},
+		},
+		{
+			name: "tool result round trip",
+			req: messages.ChatRequest{Model: "m", Tools: []messages.Tool{lookup}, Messages: []messages.Message{
+				{Role: "user", Content: "find OPEA"},
+				{Role: "assistant", ToolCalls: []messages.ToolCall{{ID: "call_1", Name: "lookup", Arguments: json.RawMessage(`{"query":"OPEA"}`)}}},
+				{Role: "tool", ToolCallID: "call_1", Content: "OPEA is a Linux Foundation project"},
+			}},
+			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
+				if cr.Content != "The tool returned: OPEA is a Linux Foundation project" {
+					t.Fatalf("answer %q", cr.Content)
+				}
+				msgs := body["messages"].([]any)
+				if c := msgs[1].(map[string]any)["content"]; c != "" {
+					t.Fatalf("assistant content %v, want \"\"", c)
+				}
+			},
+		},
+		{
+			name: "image",
+			req: messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Parts: []messages.Part{
+				{Type: "text", Text: "what is this"}, {Type: "image", ImageURL: "https://example.com/cat.png"}}}}},
+			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
+				if cr.Content != "echo: what is this [1 image(s)]" {
+					t.Fatalf("answer %q", cr.Content)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			req := tt.req
+			call := newCall(srv, &req)
+			rec := &recorder{}
+			call.Emit = rec.emit
+			resp, err := doWith(t, llm, call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := resp.(*messages.ChatResponse)
+			if rec0 := srv.Requests()[0]; rec0.Path != opea.PathChat {
+				t.Fatalf("path %s", rec0.Path)
+			}
+			in, out := srv.Usage()
+			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || in == 0 || out == 0 || call.Result.Usage != cr.Usage {
+				t.Fatalf("usage %+v, simulator %d/%d", cr.Usage, in, out)
+			}
+			if req.Stream {
+				chunks := rec.all()
+				if last := chunks[len(chunks)-1]; last.Type != messages.ChunkUsage || *last.Usage != cr.Usage {
+					t.Fatalf("last chunk %+v", last)
+				}
+			}
+			if srv.InvalidCalls() != 0 {
+				t.Fatalf("simulator rejected %d requests", srv.InvalidCalls())
+			}
+			tt.check(t, cr, lastBody(t, srv))
+		})
+	}
+}
+
+func TestEmbeddings(t *testing.T) {
+	srv := startSim(t, &sim.OPEABackend{EmbeddingDimensions: 16})
+	inputs := []string{"What is Deep Learning?", "line one\nline two", "日本語", "What is Deep Learning?"}
+	resp, err := do(t, newCall(srv, &messages.EmbedRequest{Model: "BAAI/bge-base-en-v1.5", Inputs: inputs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := resp.(*messages.EmbedResponse)
+	if len(er.Vectors) != len(inputs) {
+		t.Fatalf("%d vectors for %d inputs", len(er.Vectors), len(inputs))
+	}
+	for i, in := range inputs {
+		want := sim.OpenAIEmbedding(strings.ReplaceAll(in, "\n", " "), 16)
+		if !slices.Equal(er.Vectors[i], want) {
+			t.Fatalf("vector %d is not the embedding of %q", i, in)
+		}
+	}
+	if slices.Equal(er.Vectors[0], er.Vectors[1]) || !slices.Equal(er.Vectors[0], er.Vectors[3]) {
+		t.Fatal("vectors are not per input")
+	}
+	if er.Usage != (messages.Usage{}) {
+		t.Fatalf("usage %+v: OPEA's embedding microservice reports none", er.Usage)
+	}
+	b := lastBody(t, srv)
+	if srv.Requests()[0].Path != opea.PathEmbeddings || b["encoding_format"] != "float" || len(b["input"].([]any)) != 4 {
+		t.Fatalf("request %s %v", srv.Requests()[0].Path, b)
+	}
+}
+
+func TestRerank(t *testing.T) {
+	docs := []string{"Deep Learning is not...", "What deep learning is: a subset of machine learning", "cooking pasta", "Deep Learning is not..."}
+	tests := []struct {
+		name      string
+		req       messages.RerankRequest
+		wantIndex []int
+		wantTopN  float64
+	}{
+		{"all", messages.RerankRequest{Query: "what is deep learning", Documents: docs}, []int{1, 0, 3, 2}, 4},
+		{"top 2 with documents", messages.RerankRequest{Query: "what is deep learning", Documents: docs, TopN: 2, ReturnDocuments: true}, []int{1, 0}, 2},
+		{"one document", messages.RerankRequest{Query: "pasta", Documents: []string{"cooking pasta"}}, []int{0}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			req := tt.req
+			resp, err := do(t, newCall(srv, &req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rr := resp.(*messages.RerankResponse)
+			var got []int
+			for i, r := range rr.Results {
+				got = append(got, r.Index)
+				if want := sim.OPEARerankScore(req.Query, req.Documents[r.Index]); r.Score != want {
+					t.Fatalf("result %d score %v, want %v", i, r.Score, want)
+				}
+				if i > 0 && r.Score > rr.Results[i-1].Score {
+					t.Fatal("results not in descending score order")
+				}
+				if (r.Document != "") != req.ReturnDocuments || (req.ReturnDocuments && r.Document != req.Documents[r.Index]) {
+					t.Fatalf("result %d document %q", i, r.Document)
+				}
+			}
+			if !slices.Equal(got, tt.wantIndex) {
+				t.Fatalf("indices %v, want %v", got, tt.wantIndex)
+			}
+			b := lastBody(t, srv)
+			docs := b["retrieved_docs"].([]any)
+			if srv.Requests()[0].Path != opea.PathReranking || b["input"] != req.Query || b["top_n"] != tt.wantTopN || len(docs) != len(req.Documents) ||
+				docs[0].(map[string]any)["text"] != req.Documents[0] {
+				t.Fatalf("request %s %v", srv.Requests()[0].Path, b)
+			}
+		})
+	}
+}
+
+func TestHealth(t *testing.T) {
+	srv := startSim(t, nil)
+	resp, err := do(t, newCall(srv, &messages.InfoRequest{What: "health"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir := resp.(*messages.InfoResponse)
+	if !ir.Healthy || !json.Valid(ir.Body) || srv.Requests()[0].Method != http.MethodGet || srv.Requests()[0].Path != opea.PathHealth {
+		t.Fatalf("answer %+v %s", ir, ir.Body)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	t.Run("bearer sent when configured", func(t *testing.T) {
+		srv := startSim(t, nil, sim.WithKeys(testKey))
+		if _, err := do(t, withKey(newCall(srv, &messages.ChatRequest{Messages: user("hi")}))); err != nil {
+			t.Fatal(err)
+		}
+		if r := srv.Requests()[0]; r.Header.Get("Authorization") != "Bearer "+testKey || r.Key != testKey {
+			t.Fatalf("auth %q", r.Header.Get("Authorization"))
+		}
+	})
+	t.Run("JWT mode without a key", func(t *testing.T) {
+		srv := startSim(t, &sim.OPEABackend{RequireKey: true})
+		_, err := do(t, newCall(srv, &messages.ChatRequest{Messages: user("hi")}))
+		ue := upstreamErr(t, err)
+		if ue.Class != messages.ClassAuth || ue.Status != 401 || ue.Message != "Invalid authentication scheme or Missing Token" {
+			t.Fatalf("error %+v", ue)
+		}
+	})
+	t.Run("revoked key", func(t *testing.T) {
+		srv := startSim(t, nil)
+		srv.RejectKey(testKey, http.StatusForbidden)
+		_, err := do(t, withKey(newCall(srv, &messages.RerankRequest{Query: "q", Documents: []string{"d"}})))
+		if ue := upstreamErr(t, err); ue.Class != messages.ClassAuth || ue.Status != 403 || ue.Retryable() {
+			t.Fatalf("error %+v", ue)
+		}
+	})
+}
+
+// routes are one request per operation and service, for fault tables.
+func routes() []struct {
+	name string
+	a    *opea.Adapter
+	req  func() messages.Request
+} {
+	return []struct {
+		name string
+		a    *opea.Adapter
+		req  func() messages.Request
+	}{
+		{"chatqna", opea.New(), func() messages.Request { return &messages.ChatRequest{Messages: user("q")} }},
+		{"chatqna stream", opea.New(), func() messages.Request { return &messages.ChatRequest{Stream: true, Messages: user("a b c d e f")} }},
+		{"llm", opea.New(opea.Options{Chat: opea.ChatLLM}), func() messages.Request {
+			return &messages.ChatRequest{Model: "m", Messages: user("q")}
+		}},
+		{"llm stream", opea.New(opea.Options{Chat: opea.ChatLLM}), func() messages.Request {
+			return &messages.ChatRequest{Model: "m", Stream: true, Messages: user("a b c d e f")}
+		}},
+		{"embed", opea.New(), func() messages.Request { return &messages.EmbedRequest{Model: "m", Inputs: []string{"a", "b"}} }},
+		{"rerank", opea.New(), func() messages.Request { return &messages.RerankRequest{Query: "q", Documents: []string{"a", "b"}} }},
+	}
+}
+
+func TestErrors(t *testing.T) {
+	validation := `{"detail":[{"type":"missing","loc":["body","messages"],"msg":"Field required","input":{}},{"type":"int_type","loc":["body","k"],"msg":"Input should be a valid integer"}]}`
+	tests := []struct {
+		name      string
+		fault     sim.Fault
+		wantClass messages.ErrorClass
+		retry     bool
+		wantMsg   string
+		wantType  string
+		wantDelay time.Duration
+	}{
+		{"422 validation", sim.Fault{Status: 422, Body: validation}, messages.ClassInvalid, false, "body.messages: Field required; body.k: Input should be a valid integer", "missing", 0},
+		{"422 simulator", sim.Fault{Status: 422}, messages.ClassInvalid, false, "body: Unprocessable Entity", "value_error", 0},
+		{"400 detail string", sim.Fault{Status: 400, Body: `{"detail":"bad request"}`}, messages.ClassInvalid, false, "bad request", "", 0},
+		{"404", sim.Fault{Status: 404}, messages.ClassInvalid, false, "Not Found", "", 0},
+		{"413", sim.Fault{Status: 413}, messages.ClassInvalid, false, "Request Entity Too Large", "", 0},
+		{"500 plain text", sim.Fault{Status: 500}, messages.ClassServer, true, "Internal Server Error", "", 0},
+		{"502 nginx page", sim.Fault{Status: 502}, messages.ClassServer, true, "502 Bad Gateway", "", 0},
+		{"503 nginx page", sim.Fault{Status: 503}, messages.ClassServer, true, "503 Service Unavailable", "", 0},
+		{"503 detail", sim.Fault{Status: 503, Body: `{"detail":"LLM backend not ready"}`}, messages.ClassServer, true, "LLM backend not ready", "", 0},
+		{"504 nginx page", sim.Fault{Status: 504}, messages.ClassServer, true, "504 Gateway Timeout", "", 0},
+		{"429 with Retry-After", sim.Fault{Status: 429, Header: map[string]string{"Retry-After": "7"}}, messages.ClassRateLimited, true, "Too Many Requests", "", 7 * time.Second},
+		{"401", sim.Fault{Status: 401}, messages.ClassAuth, false, "Invalid authentication scheme or Missing Token", "", 0},
+		{"GenAIComps ErrorResponse", sim.Fault{Status: 400, Body: `{"object":"error","message":"-1 is less than the minimum of 1 - 'max_tokens'","code":40302}`}, messages.ClassInvalid, false, "-1 is less than the minimum of 1 - 'max_tokens'", "", 0},
+	}
+	for _, rt := range routes() {
+		for _, tt := range tests {
+			t.Run(rt.name+"/"+tt.name, func(t *testing.T) {
+				srv := startSim(t, nil)
+				srv.Inject(tt.fault)
+				call := withKey(newCall(srv, rt.req()))
+				_, err := doWith(t, rt.a, call)
+				ue := upstreamErr(t, err)
+				if ue.Class != tt.wantClass || ue.Retryable() != tt.retry || ue.Status != tt.fault.Status {
+					t.Fatalf("class %v retryable %v status %d, want %v %v %d: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, tt.retry, tt.fault.Status, ue)
+				}
+				if ue.Message != tt.wantMsg || ue.Type != tt.wantType || ue.RetryAfter != tt.wantDelay {
+					t.Fatalf("message %q type %q delay %v, want %q %q %v", ue.Message, ue.Type, ue.RetryAfter, tt.wantMsg, tt.wantType, tt.wantDelay)
+				}
+				if ue.RequestID != call.RequestID || ue.Key != "primary" || ue.Provider != "opea" {
+					t.Fatalf("error fields %+v", ue)
+				}
+			})
+		}
+	}
+}
+
+func TestStreamFaults(t *testing.T) {
+	for _, rt := range routes() {
+		if !strings.HasSuffix(rt.name, "stream") {
+			continue
+		}
+		for _, tt := range []struct {
+			name  string
+			fault sim.Fault
+			want  messages.ErrorClass
+		}{
+			{"cut", sim.Fault{CutAfter: 2}, messages.ClassStreamCut},
+			{"stall", sim.Fault{StallAfter: 2}, messages.ClassTimeout},
+			// "echo: a b c d e f" is 7 tokens: ChatQnA sends them and then
+			// [DONE]; the LLM a role chunk, the tokens, a finish chunk, the
+			// usage chunk and [DONE]. Cut right before the terminator (the
+			// usage chunk for the LLM).
+			{"cut before the end", sim.Fault{CutAfter: map[bool]int{true: 7, false: 9}[strings.HasPrefix(rt.name, "chatqna")]}, messages.ClassStreamCut},
+		} {
+			t.Run(rt.name+"/"+tt.name, func(t *testing.T) {
+				srv := startSim(t, nil)
+				srv.Inject(tt.fault)
+				call := newCall(srv, rt.req())
+				call.Client.IdleTimeout = 200 * time.Millisecond
+				rec := &recorder{}
+				call.Emit = rec.emit
+				_, err := doWith(t, rt.a, call)
+				ue := upstreamErr(t, err)
+				if ue.Class != tt.want || !ue.Retryable() || ue.Status != http.StatusOK {
+					t.Fatalf("class %v retryable %v status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.want, ue)
+				}
+				if call.Result.ChunksSent == 0 {
+					t.Fatal("no chunk reached the caller before the fault")
+				}
+				for _, ch := range rec.all() {
+					if ch.Type == messages.ChunkUsage {
+						t.Fatal("usage emitted for an unfinished stream")
+					}
+				}
+				if in, out := srv.Usage(); in != 0 || out != 0 {
+					t.Fatalf("an unfinished stream counted usage %d/%d", in, out)
+				}
+			})
+		}
+	}
+}
+
+func TestCallerGoneStopsStream(t *testing.T) {
+	srv := startSim(t, nil)
+	call := newCall(srv, &messages.ChatRequest{Stream: true, Messages: user("a b c d e f g h i j k")})
+	n := 0
+	call.Emit = func(*messages.StreamChunk) bool { n++; return n < 2 }
+	_, err := do(t, call)
+	if ue := upstreamErr(t, err); ue.Class != messages.ClassCancelled {
+		t.Fatalf("class %v", ue.Class)
+	}
+	if n != 2 || call.Result.ChunksSent != 1 {
+		t.Fatalf("emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	for _, rt := range routes() {
+		t.Run(rt.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			srv.Inject(sim.Fault{Malformed: true})
+			_, err := doWith(t, rt.a, newCall(srv, rt.req()))
+			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 || ue.Retryable() {
+				t.Fatalf("class %v status %d", ue.Class, ue.Status)
+			}
+		})
+	}
+}
+
+// TestMalformedAnswers feeds well-formed JSON with the wrong content.
+func TestMalformedAnswers(t *testing.T) {
+	tests := []struct {
+		name string
+		req  messages.Request
+		body string
+	}{
+		{"chatqna without choices", &messages.ChatRequest{Messages: user("x")}, `{"id":"c","choices":[]}`},
+		{"chatqna wrong types", &messages.ChatRequest{Messages: user("x")}, `{"id":1,"choices":"no"}`},
+		{"chatqna not an object", &messages.ChatRequest{Messages: user("x")}, `"text"`},
+		{"rerank without reranked_docs", &messages.RerankRequest{Query: "q", Documents: []string{"a"}}, `{"query":"q","documents":["a"]}`},
+		{"rerank unknown document", &messages.RerankRequest{Query: "q", Documents: []string{"a"}}, `{"reranked_docs":[{"text":"b","score":0.5}]}`},
+		{"rerank document twice", &messages.RerankRequest{Query: "q", Documents: []string{"a", "b"}}, `{"reranked_docs":[{"text":"a","score":0.5},{"text":"a","score":0.4}]}`},
+		{"rerank document without text", &messages.RerankRequest{Query: "q", Documents: []string{"a"}}, `{"reranked_docs":[{"score":0.5}]}`},
+		{"health not JSON", &messages.InfoRequest{What: "health"}, `ok`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer hs.Close()
+			_, err := do(t, newCallAt(hs.URL, tt.req))
+			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
+				t.Fatalf("class %v: %v", ue.Class, ue)
+			}
+		})
+	}
+}
+
+// TestStreamAnsweredAsOtherForm: a stream request answered with JSON, and a
+// plain request answered with an event stream, both decode.
+func TestStreamAnsweredAsOtherForm(t *testing.T) {
+	tests := []struct {
+		name, ct, body string
+		stream         bool
+	}{
+		{"stream answered with JSON", "application/json", `{"id":"x","model":"chatqna","choices":[{"index":0,"message":{"role":"assistant","content":"whole answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":0,"total_tokens":0,"completion_tokens":0}}`, true},
+		{"plain answered with a stream", "text/event-stream; charset=utf-8", "data: b'whole'\n\ndata: b' answer'\n\ndata: [DONE]\n\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tt.ct)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer hs.Close()
+			call := newCallAt(hs.URL, &messages.ChatRequest{Stream: tt.stream, Messages: user("one two")})
+			rec := &recorder{}
+			if tt.stream {
+				call.Emit = rec.emit
+			}
+			resp, err := do(t, call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := resp.(*messages.ChatResponse)
+			if cr.Content != "whole answer" || cr.Usage != (messages.Usage{InputTokens: 2, OutputTokens: 2}) {
+				t.Fatalf("answer %+v", cr)
+			}
+			if tt.stream {
+				checkChunks(t, call, cr, rec.all())
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	img := []messages.Message{{Role: "user", Parts: []messages.Part{{Type: "text", Text: "x"}, {Type: "image", ImageURL: "https://x/y.png"}}}}
+	tool := messages.Tool{Name: "f"}
+	llm := opea.New(opea.Options{Chat: opea.ChatLLM})
+	tests := []struct {
+		name string
+		a    *opea.Adapter
+		req  messages.Request
+		want error // nil: accepted
+	}{
+		{"chatqna ok", nil, &messages.ChatRequest{Messages: user("q")}, nil},
+		{"chatqna no messages", nil, &messages.ChatRequest{}, messages.ErrInvalidRequest},
+		{"chatqna no user text", nil, &messages.ChatRequest{System: "s", Messages: []messages.Message{{Role: "assistant", Content: "a"}}}, messages.ErrInvalidRequest},
+		{"chatqna blank user text", nil, &messages.ChatRequest{Messages: user("  ")}, messages.ErrInvalidRequest},
+		{"chatqna unknown role", nil, &messages.ChatRequest{Messages: []messages.Message{{Role: "developer", Content: "d"}, {Role: "user", Content: "q"}}}, messages.ErrInvalidRequest},
+		{"chatqna tools", nil, &messages.ChatRequest{Tools: []messages.Tool{tool}, Messages: user("q")}, messages.ErrUnsupported},
+		{"chatqna tool result", nil, &messages.ChatRequest{Messages: []messages.Message{{Role: "user", Content: "q"}, {Role: "tool", ToolCallID: "c", Content: "r"}}}, messages.ErrUnsupported},
+		{"chatqna image", nil, &messages.ChatRequest{Messages: img}, messages.ErrUnsupported},
+		{"chatqna temperature", nil, &messages.ChatRequest{Temperature: ptr(2.5), Messages: user("q")}, messages.ErrInvalidRequest},
+		{"chatqna top_p", nil, &messages.ChatRequest{TopP: ptr(-0.1), Messages: user("q")}, messages.ErrInvalidRequest},
+		{"chatqna max tokens", nil, &messages.ChatRequest{MaxTokens: -1, Messages: user("q")}, messages.ErrInvalidRequest},
+		{"chatqna bad extra", nil, &messages.ChatRequest{Extra: map[string]any{"x": func() {}}, Messages: user("q")}, messages.ErrInvalidRequest},
+		{"bad Options.Chat", opea.New(opea.Options{Chat: "agent"}), &messages.ChatRequest{Messages: user("q")}, messages.ErrUnsupported},
+		{"llm ok", llm, &messages.ChatRequest{Model: "m", Messages: img}, nil},
+		{"llm named tool", llm, &messages.ChatRequest{Model: "m", Tools: []messages.Tool{tool}, ToolChoice: "f", Messages: user("q")}, nil},
+		{"llm needs a model", llm, &messages.ChatRequest{Messages: user("q")}, messages.ErrInvalidRequest},
+		{"llm tool_choice auto", llm, &messages.ChatRequest{Model: "m", Tools: []messages.Tool{tool}, ToolChoice: "auto", Messages: user("q")}, messages.ErrInvalidRequest},
+		{"llm tool_choice required", llm, &messages.ChatRequest{Model: "m", Tools: []messages.Tool{tool}, ToolChoice: "required", Messages: user("q")}, messages.ErrInvalidRequest},
+		{"embed ok", nil, &messages.EmbedRequest{Model: "m", Inputs: []string{"a"}}, nil},
+		{"embed no inputs", nil, &messages.EmbedRequest{Model: "m"}, messages.ErrInvalidRequest},
+		{"embed empty input", nil, &messages.EmbedRequest{Model: "m", Inputs: []string{"a", ""}}, messages.ErrInvalidRequest},
+		{"embed sparse", nil, &messages.EmbedRequest{Model: "m", Inputs: []string{"a"}, Sparse: true}, messages.ErrUnsupported},
+		{"embed normalize", nil, &messages.EmbedRequest{Model: "m", Inputs: []string{"a"}, Normalize: ptr(true)}, messages.ErrUnsupported},
+		{"embed task type", nil, &messages.EmbedRequest{Model: "m", Inputs: []string{"a"}, TaskType: "RETRIEVAL_QUERY"}, messages.ErrUnsupported},
+		{"rerank ok", nil, &messages.RerankRequest{Query: "q", Documents: []string{"d"}}, nil},
+		{"rerank no query", nil, &messages.RerankRequest{Documents: []string{"d"}}, messages.ErrInvalidRequest},
+		{"rerank no documents", nil, &messages.RerankRequest{Query: "q"}, messages.ErrInvalidRequest},
+		{"rerank negative top", nil, &messages.RerankRequest{Query: "q", Documents: []string{"d"}, TopN: -1}, messages.ErrInvalidRequest},
+		{"health", nil, &messages.InfoRequest{What: "health"}, nil},
+		{"info", nil, &messages.InfoRequest{What: "info"}, messages.ErrUnsupported},
+		{"generate", nil, &messages.GenerateRequest{Model: "m", Prompt: "p"}, messages.ErrUnsupported},
+		{"responses", nil, &messages.ResponsesRequest{Model: "m", Input: user("q")}, messages.ErrUnsupported},
+		{"nil", nil, nil, messages.ErrUnsupported},
+		{"typed nil", nil, (*messages.ChatRequest)(nil), messages.ErrInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := tt.a
+			if a == nil {
+				a = opea.New()
+			}
+			err := a.Check(tt.req)
+			switch {
+			case tt.want == nil && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.want != nil && !errors.Is(err, tt.want):
+				t.Fatalf("error %v, want %v", err, tt.want)
+			}
+			if tt.want != nil {
+				var re *messages.RequestError
+				if !errors.As(err, &re) {
+					t.Fatalf("%T is not a *RequestError", err)
+				}
+				// Do refuses it too, without a request.
+				call := newCallAt("http://127.0.0.1:1", &messages.ChatRequest{})
+				call.Request = tt.req
+				_, err := a.Do(context.Background(), call)
+				if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid {
+					t.Fatalf("Do: class %v", ue.Class)
+				}
+			}
+		})
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	hs := httptest.NewServer(http.NotFoundHandler())
+	url := hs.URL
+	hs.Close()
+	_, err := do(t, newCallAt(url, &messages.ChatRequest{Messages: user("q")}))
+	if ue := upstreamErr(t, err); ue.Class != messages.ClassConnection || !ue.Retryable() {
+		t.Fatalf("class %v", ue.Class)
+	}
+}
