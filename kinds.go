@@ -7,8 +7,10 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/anthropic"
 	"github.com/switchyard-ai/switchyard/providers/groq"
 	"github.com/switchyard-ai/switchyard/providers/llvm"
+	"github.com/switchyard-ai/switchyard/providers/ollama"
 	"github.com/switchyard-ai/switchyard/providers/opea"
 	"github.com/switchyard-ai/switchyard/providers/openai"
+	"github.com/switchyard-ai/switchyard/providers/ovms"
 )
 
 // kind is one wire protocol this build speaks.
@@ -29,6 +31,8 @@ var kinds = map[string]kind{
 	"anthropic": {adapter: func() providers.Adapter { return anthropic.New() }, baseURL: "https://api.anthropic.com", envKey: "ANTHROPIC_API_KEY"},
 	"groq":      {adapter: func() providers.Adapter { return groq.New() }, baseURL: groq.DefaultBaseURL, envKey: "GROQ_API_KEY"},
 	"llvm":      {adapter: func() providers.Adapter { return llvm.New() }, envKey: "VLLM_API_KEY", keyOptional: true},
+	"ollama":    {adapter: func() providers.Adapter { return ollama.New() }, baseURL: ollama.DefaultBaseURL, envKey: "OLLAMA_API_KEY", keyOptional: true},
+	"ovms":      {adapter: func() providers.Adapter { return ovms.New() }, envKey: "OVMS_API_KEY", keyOptional: true},
 	// OPEA services each run on their own port: "opea" is the ChatQnA
 	// megaservice (and the embedding and reranking microservices), "opea_llm"
 	// the OpenAI-style LLM microservice.

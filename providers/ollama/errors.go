@@ -1,0 +1,149 @@
+package ollama
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// maxMessage caps an error message taken from a body that is not JSON (an
+// HTML page from a proxy, Gin's "404 page not found").
+const maxMessage = 512
+
+// DecodeError refines e from an Ollama error answer. It is a
+// providers.Exchange.DecodeError and is safe for concurrent use.
+//
+// Ollama answers {"error": "message"}; proxies in front of it may answer
+// {"error": {"message": …, "type": …, "code": …}} or plain text, which are
+// read too. The class stays the status-based one: 400 and 404 (model not
+// found) are ClassInvalid, 401/403 ClassAuth, 429 (Ollama's cloud)
+// ClassRateLimited with the Retry-After the answer gave, 500 and 502
+// ClassServer, and 503 — Ollama's "server busy, please try again.  maximum
+// pending requests exceeded" — ClassServer, so it is retried. A class is
+// always set: a status that is neither 2xx nor an error is ClassServer.
+func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamError) {
+	typ, code, msg := parseError(body)
+	if typ != "" {
+		e.Type = typ
+	}
+	if code != "" {
+		e.Code = code
+	}
+	if msg != "" {
+		e.Message = msg
+	}
+	if e.Class == messages.ClassUnknown {
+		e.Class = providers.ClassifyStatus(status)
+	}
+	if e.Class == messages.ClassUnknown {
+		e.Class = messages.ClassServer
+	}
+}
+
+// parseError extracts type, code and message from an error body. It never
+// fails; a body that is not JSON gives its text (trimmed, capped) as the
+// message.
+func parseError(body []byte) (typ, code, msg string) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return "", "", ""
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		if body[0] == '{' || body[0] == '[' || body[0] == '<' {
+			return "", "", ""
+		}
+		return "", "", clip(string(body))
+	}
+	if raw, ok := top["error"]; ok && !isNull(raw) {
+		return errorValue(raw)
+	}
+	return fieldString(top["type"]), fieldString(top["code"]), clip(fieldString(top["message"]))
+}
+
+// errorValue reads the value of an "error" field: a string, or an object
+// with message, type and code.
+func errorValue(raw json.RawMessage) (typ, code, msg string) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return "", "", clip(s)
+	}
+	var inner map[string]json.RawMessage
+	if json.Unmarshal(raw, &inner) == nil {
+		return fieldString(inner["type"]), fieldString(inner["code"]), clip(fieldString(inner["message"]))
+	}
+	return "", "", ""
+}
+
+// clip trims s and caps it at maxMessage bytes without splitting a rune.
+func clip(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= maxMessage {
+		return s
+	}
+	s = s[:maxMessage]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// fieldString renders a JSON string or number as text; anything else is "".
+func fieldString(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// streamError turns the "error" of an object inside a 2xx answer (a stream
+// line) into an UpstreamError. The status is already 200, so the message
+// decides the class: a model that lacks a capability or a request Ollama
+// found invalid is ClassInvalid; anything else (the runner crashed, ran out
+// of memory, was unloaded) is ClassServer and retryable.
+func streamError(call *providers.Call, raw json.RawMessage) *messages.UpstreamError {
+	typ, code, msg := errorValue(raw)
+	if msg == "" {
+		msg = clip(string(raw))
+		if msg == "" || msg == `""` {
+			msg = "upstream reported an error"
+		}
+	}
+	e := call.Fail(classifyMessage(msg), call.Result.Status, msg, nil)
+	e.Type, e.Code = typ, code
+	return e
+}
+
+// classifyMessage sorts an error reported with status 200 by its text.
+func classifyMessage(msg string) messages.ErrorClass {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "does not support"), strings.Contains(m, "not found, try pulling"),
+		strings.Contains(m, "exceeds the context"), strings.Contains(m, "input length exceeds"):
+		return messages.ClassInvalid
+	}
+	return messages.ClassServer
+}
+
+func malformed(call *providers.Call, msg string, err error) *messages.UpstreamError {
+	return call.Fail(messages.ClassMalformed, call.Result.Status, msg, err)
+}

@@ -1,0 +1,145 @@
+package ollama_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/ollama"
+)
+
+func FuzzDecodeError(f *testing.F) {
+	seeds := []struct {
+		status int
+		body   string
+	}{
+		{404, `{"error":"model \"llama3\" not found, try pulling it first"}`},
+		{400, `{"error":"registry.ollama.ai/library/llava:latest does not support tools"}`},
+		{503, `{"error":"server busy, please try again.  maximum pending requests exceeded"}`},
+		{500, `{"error":{"message":"proxy says no","type":"server_error","code":500}}`},
+		{502, `<html>bad gateway</html>`},
+		{404, "404 page not found"},
+		{429, `{"message":"slow down","code":"rate_limited"}`},
+		{302, ``},
+		{0, `null`},
+		{200, `{"error":null}`},
+		{400, `{"error":["x"]}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.status, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		for _, start := range []messages.ErrorClass{messages.ClassUnknown, providers.ClassifyStatus(status)} {
+			e := &messages.UpstreamError{Status: status, Class: start}
+			ollama.DecodeError(status, http.Header{}, body, e)
+			if e.Class == messages.ClassUnknown {
+				t.Fatalf("class not set for status %d body %q", status, body)
+			}
+			if len(e.Message) > 600 {
+				t.Fatalf("message of %d bytes", len(e.Message))
+			}
+			if utf8.Valid(body) && !utf8.ValidString(e.Message) {
+				t.Fatalf("message %q is not UTF-8", e.Message)
+			}
+			_ = e.Error()
+		}
+	})
+}
+
+const chatStreamSeed = `{"model":"llama3.2","created_at":"2025-07-07T20:22:19.184789Z","message":{"role":"assistant","content":"Hel"},"done":false}
+{"model":"llama3.2","created_at":"2025-07-07T20:22:19.184789Z","message":{"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Tokyo"}}}]},"done":false}
+{"model":"llama3.2","created_at":"2025-07-07T20:22:19.19314Z","message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"total_duration":182242375,"load_duration":41295167,"prompt_eval_count":169,"prompt_eval_duration":24573166,"eval_count":15,"eval_duration":115959084}
+`
+
+const generateStreamSeed = `{"model":"llama3.2","created_at":"2023-08-04T08:52:19.385406455-07:00","response":"The","done":false}
+{"model":"llama3.2","created_at":"2023-08-04T19:22:45.499127Z","response":"","done":true,"context":[1,2,3],"total_duration":10706818083,"load_duration":6338219291,"prompt_eval_count":26,"prompt_eval_duration":130079000,"eval_count":259,"eval_duration":4232710000}
+`
+
+// streamOnce drives body through Client.Stream and decode, as Do does, and
+// checks the outcome: a response, or a classified *UpstreamError.
+func streamOnce[T any](t *testing.T, body []byte, decode func(io.Reader, *providers.Call, *providers.Emitter) (*T, ollama.Timings, error)) {
+	call := &providers.Call{RequestID: "fuzz", Provider: "ollama", Key: providers.NewCredential("k", testKey), Result: providers.CallResult{Status: 200}}
+	last := -1
+	call.Emit = func(ch *messages.StreamChunk) bool {
+		if ch.Seq != last+1 {
+			t.Fatalf("chunk seq %d after %d", ch.Seq, last)
+		}
+		last = ch.Seq
+		switch ch.Type {
+		case messages.ChunkText:
+			if ch.Text == "" {
+				t.Fatal("empty text chunk")
+			}
+		case messages.ChunkToolCall:
+			if ch.ToolCall == nil || ch.ToolCall.ID == "" || !json.Valid([]byte(ch.ToolCall.Arguments)) {
+				t.Fatalf("tool call chunk %+v", ch.ToolCall)
+			}
+		case messages.ChunkUsage:
+			if ch.Usage == nil || ch.Usage.InputTokens < 0 || ch.Usage.OutputTokens < 0 {
+				t.Fatalf("usage chunk %+v", ch.Usage)
+			}
+		default:
+			t.Fatalf("chunk type %q", ch.Type)
+		}
+		return true
+	}
+	em := providers.NewEmitter(call)
+	client := &providers.Client{IdleTimeout: time.Minute}
+	resp := &http.Response{StatusCode: 200, Body: io.NopCloser(bytes.NewReader(body))}
+	var out *T
+	var tm ollama.Timings
+	err := client.Stream(context.Background(), call, resp, func(r io.Reader) error {
+		var err error
+		out, tm, err = decode(r, call, em)
+		return err
+	})
+	if err == nil {
+		if out == nil {
+			t.Fatal("no error and no response")
+		}
+		if tm.Total < 0 || tm.Load < 0 || tm.PromptEval < 0 || tm.Eval < 0 {
+			t.Fatalf("negative timings %+v", tm)
+		}
+		return
+	}
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v (%T) is not an UpstreamError", err, err)
+	}
+	if ue.Class == messages.ClassUnknown || strings.Contains(ue.Error(), testKey) {
+		t.Fatalf("bad error %v", ue)
+	}
+}
+
+func FuzzChatStream(f *testing.F) {
+	f.Add([]byte(chatStreamSeed))
+	f.Add([]byte(strings.ReplaceAll(chatStreamSeed, "\n", "\r\n")))
+	f.Add([]byte("{\"message\":{\"content\":\"x\"},\"done\":false}\n{\"error\":\"boom\"}\n"))
+	f.Add([]byte("{\"error\":{\"message\":\"x\"}}\n"))
+	f.Add([]byte("{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]},\"done\":true}\n"))
+	f.Add([]byte("{\"message\":{\"tool_calls\":[{\"function\":{\"arguments\":null}}]},\"done\":true,\"eval_count\":-5}\n"))
+	f.Add([]byte("null\n{\"done\":true}\n"))
+	f.Add([]byte("\n\n   \n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		streamOnce(t, body, ollama.DecodeChatStream)
+	})
+}
+
+func FuzzGenerateStream(f *testing.F) {
+	f.Add([]byte(generateStreamSeed))
+	f.Add([]byte("{\"response\":\"a\"}\n"))
+	f.Add([]byte("{\"response\":5,\"done\":true}\n"))
+	f.Add([]byte("{\"done\":true,\"total_duration\":-1,\"done_reason\":\"load\"}\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		streamOnce(t, body, ollama.DecodeGenerateStream)
+	})
+}

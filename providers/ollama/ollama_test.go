@@ -1,0 +1,932 @@
+package ollama_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/ollama"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// testKey is a fake key; tests assert it never shows up in errors.
+const testKey = "ollama-test-0123456789abcdefSECRET"
+
+// pngBytes is the PNG signature plus a few bytes.
+var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")
+
+var weatherTool = messages.Tool{Name: "get_weather", Description: "Get the weather in a city",
+	Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}`)}
+
+func startSim(t testing.TB, b *sim.OllamaBackend, opts ...sim.Option) *sim.Server {
+	t.Helper()
+	if b == nil {
+		b = sim.Ollama()
+	}
+	srv := sim.Start(b, opts...)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	chunks []messages.StreamChunk
+}
+
+func (r *recorder) emit(ch *messages.StreamChunk) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.chunks = append(r.chunks, *ch)
+	return true
+}
+
+func (r *recorder) all() []messages.StreamChunk {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.chunks)
+}
+
+// newCall builds a call against baseURL (the sim's URL: the server root).
+func newCall(baseURL string, req messages.Request) *providers.Call {
+	return &providers.Call{
+		Request:   req,
+		RequestID: "rid-" + req.Operation(),
+		Attempt:   1,
+		Provider:  "ollama",
+		Endpoint:  "sim",
+		BaseURL:   baseURL,
+		Key:       providers.NewCredential("primary", testKey),
+		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
+	}
+}
+
+func do(t *testing.T, call *providers.Call) (messages.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return ollama.New().Do(ctx, call)
+}
+
+func lastBody(t *testing.T, srv *sim.Server) map[string]any {
+	t.Helper()
+	recs := srv.Requests()
+	if len(recs) == 0 {
+		t.Fatal("no request recorded")
+	}
+	var m map[string]any
+	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
+		t.Fatalf("request body is not JSON: %v", err)
+	}
+	return m
+}
+
+func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
+	t.Helper()
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
+	}
+	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
+		t.Fatalf("error leaks the key: %v", ue)
+	}
+	return ue
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func user(text string) []messages.Message { return []messages.Message{{Role: "user", Content: text}} }
+
+func TestKind(t *testing.T) {
+	if got := ollama.New().Kind(); got != "ollama" {
+		t.Fatalf("Kind() = %q", got)
+	}
+}
+
+func TestChat(t *testing.T) {
+	tests := []struct {
+		name       string
+		req        messages.ChatRequest
+		wantText   string
+		wantFinish string
+		wantCalls  int
+		checkBody  func(t *testing.T, body map[string]any)
+	}{
+		{
+			name:       "plain",
+			req:        messages.ChatRequest{Model: "llama3.2", Messages: user("Hello there")},
+			wantText:   "echo: Hello there",
+			wantFinish: messages.FinishStop,
+			checkBody: func(t *testing.T, body map[string]any) {
+				if body["stream"] != false {
+					t.Errorf("stream = %v, want an explicit false (Ollama streams by default)", body["stream"])
+				}
+				for _, k := range []string{"tools", "options"} {
+					if _, ok := body[k]; ok {
+						t.Errorf("body has %q though the request did not set it", k)
+					}
+				}
+			},
+		},
+		{
+			name: "system prompt, sampling and extra",
+			req: messages.ChatRequest{Model: "llama3.2:latest", System: "Be brief.", Temperature: ptr(0.0), TopP: ptr(0.5), Stop: []string{"END"},
+				Messages: user("Hi"),
+				Extra:    map[string]any{"keep_alive": "10m", "model": "not-this-one", "stream": true, "options": map[string]any{"seed": 7, "temperature": 1.5}}},
+			wantText:   "echo: Hi",
+			wantFinish: messages.FinishStop,
+			checkBody: func(t *testing.T, body map[string]any) {
+				msgs := body["messages"].([]any)
+				if first := msgs[0].(map[string]any); first["role"] != "system" || first["content"] != "Be brief." {
+					t.Errorf("first message = %v, want the system prompt", first)
+				}
+				if body["model"] != "llama3.2:latest" || body["keep_alive"] != "10m" || body["stream"] != false {
+					t.Errorf("body = %v: want own model and stream, extra keep_alive", body)
+				}
+				opts := body["options"].(map[string]any)
+				if opts["temperature"] != 0.0 || opts["top_p"] != 0.5 || opts["seed"] != 7.0 {
+					t.Errorf("options = %v: want own temperature 0, top_p, extra seed", opts)
+				}
+				if stop := opts["stop"].([]any); len(stop) != 1 || stop[0] != "END" {
+					t.Errorf("stop = %v", stop)
+				}
+			},
+		},
+		{
+			name:       "max tokens truncates",
+			req:        messages.ChatRequest{Model: "llama3.2", MaxTokens: 3, Messages: user("one two three four five")},
+			wantText:   "echo: one two",
+			wantFinish: messages.FinishLength,
+			checkBody: func(t *testing.T, body map[string]any) {
+				if body["options"].(map[string]any)["num_predict"] != 3.0 {
+					t.Errorf("options = %v", body["options"])
+				}
+			},
+		},
+		{
+			name: "images inline and as data URL",
+			req: messages.ChatRequest{Model: "llava", Messages: []messages.Message{{Role: "user", Parts: []messages.Part{
+				{Type: messages.PartText, Text: "What is in these?"},
+				{Type: messages.PartImage, Data: pngBytes, MediaType: "image/png"},
+				{Type: messages.PartImage, ImageURL: "data:image/png;base64," + base64.StdEncoding.EncodeToString(pngBytes)},
+			}}}},
+			wantText:   "echo: What is in these? [2 images]",
+			wantFinish: messages.FinishStop,
+			checkBody: func(t *testing.T, body map[string]any) {
+				m := body["messages"].([]any)[0].(map[string]any)
+				want := base64.StdEncoding.EncodeToString(pngBytes)
+				imgs := m["images"].([]any)
+				if m["content"] != "What is in these?" || len(imgs) != 2 || imgs[0] != want || imgs[1] != want {
+					t.Errorf("message = %v", m)
+				}
+			},
+		},
+		{
+			name:       "tool call",
+			req:        messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{weatherTool}, Messages: user("What is the weather in Tokyo?")},
+			wantFinish: messages.FinishToolCalls,
+			wantCalls:  1,
+			checkBody: func(t *testing.T, body map[string]any) {
+				tools := body["tools"].([]any)
+				fn := tools[0].(map[string]any)["function"].(map[string]any)
+				if tools[0].(map[string]any)["type"] != "function" || fn["name"] != "get_weather" || fn["parameters"].(map[string]any)["type"] != "object" {
+					t.Errorf("tools = %v", tools)
+				}
+			},
+		},
+		{
+			name:       "tool choice none leaves the tools out",
+			req:        messages.ChatRequest{Model: "llava", Tools: []messages.Tool{weatherTool}, ToolChoice: "none", Messages: user("weather in Oslo")},
+			wantText:   "echo: weather in Oslo",
+			wantFinish: messages.FinishStop,
+			checkBody: func(t *testing.T, body map[string]any) {
+				if _, ok := body["tools"]; ok {
+					t.Error("tools sent with tool choice none")
+				}
+			},
+		},
+		{
+			name:       "tool without parameters",
+			req:        messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{{Name: "now"}}, Messages: user("what time is it")},
+			wantText:   "echo: what time is it",
+			wantFinish: messages.FinishStop,
+			checkBody: func(t *testing.T, body map[string]any) {
+				fn := body["tools"].([]any)[0].(map[string]any)["function"].(map[string]any)
+				if fn["parameters"].(map[string]any)["type"] != "object" {
+					t.Errorf("parameters = %v", fn["parameters"])
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			req := tt.req
+			call := newCall(srv.URL, &req)
+			resp, err := do(t, call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := resp.(*messages.ChatResponse)
+			if tt.wantCalls == 0 && cr.Content != tt.wantText {
+				t.Fatalf("content %q, want %q", cr.Content, tt.wantText)
+			}
+			if len(cr.ToolCalls) != tt.wantCalls || cr.FinishReason != tt.wantFinish {
+				t.Fatalf("tool calls %+v finish %q (raw %q)", cr.ToolCalls, cr.FinishReason, cr.RawFinishReason)
+			}
+			if tt.wantCalls > 0 {
+				tc := cr.ToolCalls[0]
+				if tc.ID == "" || tc.Name != "get_weather" || string(tc.Arguments) != `{"city":"Tokyo"}` {
+					t.Fatalf("tool call %+v", tc)
+				}
+			}
+			in, out := srv.Usage()
+			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || in == 0 || out == 0 || call.Result.Usage != cr.Usage {
+				t.Fatalf("usage %+v, server %d/%d, result %+v", cr.Usage, in, out, call.Result.Usage)
+			}
+			if cr.RequestID != call.RequestID || cr.Provider != "ollama" || cr.Key != "primary" || cr.UpstreamRequestID != "sim-"+call.RequestID {
+				t.Fatalf("meta %+v", cr.Meta)
+			}
+			rec := srv.Requests()[0]
+			if rec.Method != http.MethodPost || rec.Path != "/api/chat" || rec.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
+			}
+			if srv.InvalidCalls() != 0 {
+				t.Fatal("the simulator rejected the request")
+			}
+			tt.checkBody(t, lastBody(t, srv))
+		})
+	}
+}
+
+func TestChatToolRoundTrip(t *testing.T) {
+	srv := startSim(t, nil)
+	conv := user("What is the weather in Oslo?")
+	call := newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{weatherTool}, Messages: conv})
+	resp, err := do(t, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := resp.(*messages.ChatResponse)
+	if len(cr.ToolCalls) != 1 {
+		t.Fatalf("no tool call: %+v", cr)
+	}
+	tc := cr.ToolCalls[0]
+	conv = append(conv,
+		messages.Message{Role: "assistant", ToolCalls: cr.ToolCalls},
+		messages.Message{Role: "tool", ToolCallID: tc.ID, Content: "11 degrees celsius"})
+	call = newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{weatherTool}, Messages: conv})
+	resp, err = do(t, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.(*messages.ChatResponse).Content; got != "The tool returned: 11 degrees celsius" {
+		t.Fatalf("content %q", got)
+	}
+	msgs := lastBody(t, srv)["messages"].([]any)
+	asst, tool := msgs[1].(map[string]any), msgs[2].(map[string]any)
+	fn := asst["tool_calls"].([]any)[0].(map[string]any)["function"].(map[string]any)
+	if asst["content"] != "" || fn["name"] != "get_weather" || fn["arguments"].(map[string]any)["city"] != "Oslo" {
+		t.Fatalf("assistant turn %v: want content \"\" and arguments as an object", asst)
+	}
+	if tool["tool_name"] != "get_weather" || tool["tool_call_id"] != tc.ID || tool["content"] != "11 degrees celsius" {
+		t.Fatalf("tool turn %v", tool)
+	}
+}
+
+func TestChatStream(t *testing.T) {
+	tests := []struct {
+		name  string
+		req   messages.ChatRequest
+		check func(t *testing.T, cr *messages.ChatResponse, chunks []messages.StreamChunk)
+	}{
+		{
+			name: "text",
+			req:  messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("stream me a few words please")},
+			check: func(t *testing.T, cr *messages.ChatResponse, chunks []messages.StreamChunk) {
+				var text strings.Builder
+				nText := 0
+				for _, ch := range chunks {
+					if ch.Type == messages.ChunkText {
+						text.WriteString(ch.Text)
+						nText++
+					}
+				}
+				if want := "echo: stream me a few words please"; text.String() != want || cr.Content != want {
+					t.Fatalf("streamed %q, aggregated %q", text.String(), cr.Content)
+				}
+				if nText < 3 || cr.FinishReason != messages.FinishStop || cr.RawFinishReason != "stop" {
+					t.Fatalf("%d text chunks, finish %q", nText, cr.FinishReason)
+				}
+			},
+		},
+		{
+			name: "tool call",
+			req:  messages.ChatRequest{Model: "llama3.2", Stream: true, Tools: []messages.Tool{weatherTool}, Messages: user("weather in Oslo")},
+			check: func(t *testing.T, cr *messages.ChatResponse, chunks []messages.StreamChunk) {
+				var calls []*messages.ToolCallDelta
+				for _, ch := range chunks {
+					if ch.Type == messages.ChunkToolCall {
+						calls = append(calls, ch.ToolCall)
+					}
+				}
+				if len(calls) != 1 || calls[0].ID == "" || calls[0].Name != "get_weather" || calls[0].Arguments != `{"city":"Oslo"}` || calls[0].Index != 0 {
+					t.Fatalf("tool call chunks %+v", calls)
+				}
+				if len(cr.ToolCalls) != 1 || cr.ToolCalls[0].ID != calls[0].ID || cr.FinishReason != messages.FinishToolCalls {
+					t.Fatalf("aggregated %+v", cr)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			req := tt.req
+			call := newCall(srv.URL, &req)
+			rec := &recorder{}
+			call.Emit = rec.emit
+			resp, err := do(t, call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := resp.(*messages.ChatResponse)
+			chunks := rec.all()
+			for i, ch := range chunks {
+				if ch.Seq != i || ch.RequestID != call.RequestID {
+					t.Fatalf("chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
+				}
+			}
+			last := chunks[len(chunks)-1]
+			in, out := srv.Usage()
+			if last.Type != messages.ChunkUsage || last.Usage.InputTokens != in || last.Usage.OutputTokens != out || cr.Usage != *last.Usage || in == 0 {
+				t.Fatalf("last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			}
+			if call.Result.ChunksSent != len(chunks) || call.Result.Usage != cr.Usage {
+				t.Fatalf("result %+v after %d chunks", call.Result, len(chunks))
+			}
+			if body := lastBody(t, srv); body["stream"] != true {
+				t.Fatalf("stream body %v", body)
+			}
+			if h := srv.Requests()[0].Header.Get("Accept"); h != "application/x-ndjson" {
+				t.Fatalf("Accept %q", h)
+			}
+			tt.check(t, cr, chunks)
+		})
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			srv := startSim(t, nil)
+			call := newCall(srv.URL, &messages.GenerateRequest{Model: "llama3.2", Prompt: "why is the sky blue", MaxTokens: 4, Temperature: ptr(0.2), Stream: stream,
+				Extra: map[string]any{"system": "be terse", "raw": false}})
+			rec := &recorder{}
+			call.Emit = rec.emit
+			resp, err := do(t, call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gr := resp.(*messages.GenerateResponse)
+			in, out := srv.Usage()
+			if gr.Text != "echo: why is the" || gr.FinishReason != messages.FinishLength || gr.Model != "llama3.2" {
+				t.Fatalf("response %+v", gr)
+			}
+			if gr.Usage.InputTokens != in || gr.Usage.OutputTokens != out || in != 7 || out != 4 {
+				t.Fatalf("usage %+v, server %d/%d", gr.Usage, in, out)
+			}
+			body := lastBody(t, srv)
+			if srv.Requests()[0].Path != "/api/generate" || body["stream"] != stream || body["system"] != "be terse" || body["prompt"] != "why is the sky blue" {
+				t.Fatalf("body %v", body)
+			}
+			if opts := body["options"].(map[string]any); opts["num_predict"] != 4.0 || opts["temperature"] != 0.2 {
+				t.Fatalf("options %v", opts)
+			}
+			chunks := rec.all()
+			if !stream {
+				if len(chunks) != 0 {
+					t.Fatalf("chunks for a plain answer: %+v", chunks)
+				}
+				return
+			}
+			var text strings.Builder
+			for _, ch := range chunks[:len(chunks)-1] {
+				if ch.Type != messages.ChunkText {
+					t.Fatalf("chunk %+v before the usage", ch)
+				}
+				text.WriteString(ch.Text)
+			}
+			if text.String() != gr.Text || chunks[len(chunks)-1].Type != messages.ChunkUsage || len(chunks) < 3 {
+				t.Fatalf("chunks %+v", chunks)
+			}
+		})
+	}
+}
+
+func TestEmbed(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     messages.EmbedRequest
+		wantDim int
+	}{
+		{"one input", messages.EmbedRequest{Model: "embeddinggemma", Inputs: []string{"hello world"}}, 8},
+		{"several inputs", messages.EmbedRequest{Model: "embeddinggemma", Inputs: []string{"alpha", "beta gamma", "delta", "epsilon zeta eta"}}, 8},
+		{"dimensions and truncate", messages.EmbedRequest{Model: "embeddinggemma", Inputs: []string{"a", "b"}, Dimensions: 4, Truncate: ptr(false), Normalize: ptr(true)}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			req := tt.req
+			call := newCall(srv.URL, &req)
+			resp, err := do(t, call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			er := resp.(*messages.EmbedResponse)
+			if len(er.Vectors) != len(req.Inputs) {
+				t.Fatalf("%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
+			}
+			for i, in := range req.Inputs {
+				want := sim.OpenAIEmbedding(in, tt.wantDim)
+				if !slices.Equal(er.Vectors[i], want) {
+					t.Fatalf("vector %d = %v, want the embedding of %q", i, er.Vectors[i], in)
+				}
+			}
+			in, _ := srv.Usage()
+			if er.Usage.InputTokens != in || in == 0 || call.Result.Usage != er.Usage {
+				t.Fatalf("usage %+v server %d", er.Usage, in)
+			}
+			body := lastBody(t, srv)
+			if inputs, ok := body["input"].([]any); !ok || len(inputs) != len(req.Inputs) {
+				t.Fatalf("input %v: want a list", body["input"])
+			}
+			if req.Dimensions > 0 && (body["dimensions"] != 4.0 || body["truncate"] != false) {
+				t.Fatalf("body %v", body)
+			}
+		})
+	}
+}
+
+func TestModelsAndInfo(t *testing.T) {
+	srv := startSim(t, &sim.OllamaBackend{Version: "0.13.0"})
+	resp, err := do(t, newCall(srv.URL, &messages.ModelsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := resp.(*messages.ModelsResponse).Models
+	if len(models) != 3 || models[0].ID != "llama3.2:latest" || models[0].Details["family"] != "llama" || models[0].Details["quantization_level"] != "Q4_K_M" {
+		t.Fatalf("models %+v", models)
+	}
+	if _, ok := models[0].Details["size"].(float64); !ok {
+		t.Fatalf("size %v", models[0].Details["size"])
+	}
+	if r := srv.Requests()[0]; r.Method != http.MethodGet || r.Path != "/api/tags" {
+		t.Fatalf("request %s %s", r.Method, r.Path)
+	}
+
+	tests := []struct {
+		what, model string
+		wantPath    string
+		check       func(t *testing.T, ir *messages.InfoResponse)
+	}{
+		{"version", "", "/api/version", func(t *testing.T, ir *messages.InfoResponse) {
+			if ir.Version != "0.13.0" || !ir.Healthy {
+				t.Fatalf("info %+v", ir)
+			}
+		}},
+		{"show", "llama3.2", "/api/show", func(t *testing.T, ir *messages.InfoResponse) {
+			var show map[string]any
+			if err := json.Unmarshal(ir.Body, &show); err != nil || show["capabilities"].([]any)[1] != "tools" {
+				t.Fatalf("show %s (%v)", ir.Body, err)
+			}
+		}},
+		{"health", "", "/", func(t *testing.T, ir *messages.InfoResponse) {
+			if !ir.Healthy || string(ir.Body) != "Ollama is running" {
+				t.Fatalf("health %+v", ir)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			resp, err := do(t, newCall(srv.URL, &messages.InfoRequest{What: tt.what, Model: tt.model}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := srv.Requests()
+			if recs[len(recs)-1].Path != tt.wantPath {
+				t.Fatalf("path %q", recs[len(recs)-1].Path)
+			}
+			tt.check(t, resp.(*messages.InfoResponse))
+		})
+	}
+	t.Run("show unknown model", func(t *testing.T) {
+		_, err := do(t, newCall(srv.URL, &messages.InfoRequest{What: "show", Model: "nope"}))
+		if ue := upstreamErr(t, err); ue.Status != 404 || ue.Class != messages.ClassInvalid || ue.Message != "model 'nope' not found" {
+			t.Fatalf("error %+v", ue)
+		}
+	})
+	t.Run("unhealthy", func(t *testing.T) {
+		srv.Inject(sim.Fault{Status: 503, Path: "/"})
+		resp, err := do(t, newCall(srv.URL, &messages.InfoRequest{What: "health"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ir := resp.(*messages.InfoResponse); ir.Healthy {
+			t.Fatalf("healthy after a 503: %+v", ir)
+		}
+	})
+}
+
+func TestAuthHeader(t *testing.T) {
+	srv := startSim(t, nil)
+	call := newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("hi")})
+	call.Key = providers.NewCredential("none", "")
+	if _, err := do(t, call); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := srv.Requests()[0].Header["Authorization"]; ok {
+		t.Fatalf("Authorization %q sent without a key", h)
+	}
+	if _, err := do(t, newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("hi")})); err != nil {
+		t.Fatal(err)
+	}
+	if h := srv.Requests()[1].Header.Get("Authorization"); h != "Bearer "+testKey {
+		t.Fatal("key not sent as a bearer token")
+	}
+}
+
+func TestStreamFaults(t *testing.T) {
+	tests := []struct {
+		name      string
+		fault     sim.Fault
+		req       messages.Request
+		wantClass messages.ErrorClass
+	}{
+		{"chat cut", sim.Fault{CutAfter: 2}, &messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("a b c d e f g h")}, messages.ClassStreamCut},
+		{"chat cut before done", sim.Fault{CutAfter: 5}, &messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("a b c d e f g h")}, messages.ClassStreamCut},
+		{"chat stall", sim.Fault{StallAfter: 1}, &messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("a b c")}, messages.ClassTimeout},
+		{"generate cut", sim.Fault{CutAfter: 1}, &messages.GenerateRequest{Model: "llama3.2", Stream: true, Prompt: "a b c d e f g"}, messages.ClassStreamCut},
+		{"generate stall", sim.Fault{StallAfter: 2, ChunkDelay: 10 * time.Millisecond}, &messages.GenerateRequest{Model: "llama3.2", Stream: true, Prompt: "a b c d e"}, messages.ClassTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startSim(t, nil)
+			srv.Inject(tt.fault)
+			call := newCall(srv.URL, tt.req)
+			call.Client.IdleTimeout = 200 * time.Millisecond
+			rec := &recorder{}
+			call.Emit = rec.emit
+			_, err := do(t, call)
+			ue := upstreamErr(t, err)
+			if ue.Class != tt.wantClass || !ue.Retryable() {
+				t.Fatalf("class %v (retryable %v), want %v: %v", ue.Class, ue.Retryable(), tt.wantClass, ue)
+			}
+			if ue.Status != http.StatusOK || ue.RequestID != call.RequestID || ue.Key != "primary" {
+				t.Fatalf("error fields %+v", ue)
+			}
+			if call.Result.ChunksSent == 0 {
+				t.Fatal("no chunk reached the caller before the fault")
+			}
+			if in, out := srv.Usage(); in != 0 || out != 0 {
+				t.Fatalf("an unfinished stream counted usage %d/%d", in, out)
+			}
+		})
+	}
+}
+
+func TestCallerGoneStopsStream(t *testing.T) {
+	srv := startSim(t, nil)
+	call := newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("a b c d e f g h i j k")})
+	n := 0
+	call.Emit = func(*messages.StreamChunk) bool { n++; return n < 2 }
+	_, err := do(t, call)
+	if ue := upstreamErr(t, err); ue.Class != messages.ClassCancelled {
+		t.Fatalf("class %v", ue.Class)
+	}
+	if n != 2 || call.Result.ChunksSent != 1 {
+		t.Fatalf("emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	reqs := []messages.Request{
+		&messages.ChatRequest{Model: "llama3.2", Messages: user("x")},
+		&messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("x")},
+		&messages.GenerateRequest{Model: "llama3.2", Prompt: "x"},
+		&messages.GenerateRequest{Model: "llama3.2", Prompt: "x", Stream: true},
+		&messages.EmbedRequest{Model: "embeddinggemma", Inputs: []string{"x"}},
+		&messages.ModelsRequest{},
+		&messages.InfoRequest{What: "version"},
+		&messages.InfoRequest{What: "show", Model: "llava"},
+	}
+	for i, req := range reqs {
+		t.Run(fmt.Sprintf("%d %s", i, req.Operation()), func(t *testing.T) {
+			srv := startSim(t, nil)
+			srv.Inject(sim.Fault{Malformed: true})
+			_, err := do(t, newCall(srv.URL, req))
+			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 {
+				t.Fatalf("class %v status %d: %v", ue.Class, ue.Status, ue)
+			}
+		})
+	}
+}
+
+// TestMalformedAnswers feeds well-formed JSON with the wrong content.
+func TestMalformedAnswers(t *testing.T) {
+	chat := &messages.ChatRequest{Model: "m", Messages: user("x")}
+	tests := []struct {
+		name string
+		req  messages.Request
+		body string
+	}{
+		{"chat not done", chat, `{"model":"m","message":{"role":"assistant","content":"hi"},"done":false}`},
+		{"chat wrong types", chat, `{"model":"m","message":{"role":"assistant","content":5},"done":true}`},
+		{"chat null", chat, `null`},
+		{"generate wrong usage type", &messages.GenerateRequest{Model: "m", Prompt: "x"}, `{"response":"hi","done":true,"eval_count":"many"}`},
+		{"embed missing vector", &messages.EmbedRequest{Model: "m", Inputs: []string{"a", "b"}}, `{"embeddings":[[1]]}`},
+		{"embed empty vector", &messages.EmbedRequest{Model: "m", Inputs: []string{"a"}}, `{"embeddings":[[]]}`},
+		{"tags without models", &messages.ModelsRequest{}, `{}`},
+		{"tags model without name", &messages.ModelsRequest{}, `{"models":[{"size":1}]}`},
+		{"version empty", &messages.InfoRequest{What: "version"}, `{}`},
+		{"show not an object", &messages.InfoRequest{What: "show", Model: "m"}, `[1]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer hs.Close()
+			_, err := do(t, newCall(hs.URL, tt.req))
+			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
+				t.Fatalf("class %v: %v", ue.Class, ue)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name          string
+		fault         sim.Fault
+		reject        int
+		keys          []string
+		req           func(stream bool) messages.Request
+		wantClass     messages.ErrorClass
+		wantStatus    int
+		wantRetry     time.Duration
+		wantRetryable bool
+		wantMessage   string
+	}{
+		{name: "404 model not found", req: func(s bool) messages.Request {
+			return &messages.ChatRequest{Model: "llama9", Stream: s, Messages: user("x")}
+		}, wantClass: messages.ClassInvalid, wantStatus: 404, wantMessage: `model "llama9" not found, try pulling it first`},
+		{name: "400 tools unsupported", req: func(s bool) messages.Request {
+			return &messages.ChatRequest{Model: "llava", Stream: s, Tools: []messages.Tool{weatherTool}, Messages: user("x")}
+		}, wantClass: messages.ClassInvalid, wantStatus: 400, wantMessage: "registry.ollama.ai/library/llava:latest does not support tools"},
+		{name: "400 chat on an embedding model", req: func(s bool) messages.Request {
+			return &messages.ChatRequest{Model: "embeddinggemma", Stream: s, Messages: user("x")}
+		}, wantClass: messages.ClassInvalid, wantStatus: 400, wantMessage: `"embeddinggemma" does not support chat`},
+		{name: "503 busy", fault: sim.Fault{Status: 503}, wantClass: messages.ClassServer, wantStatus: 503, wantRetryable: true, wantMessage: sim.OllamaBusyMessage},
+		{name: "503 busy with retry-after", fault: sim.Fault{Status: 503, Header: map[string]string{"Retry-After": "1"}}, wantClass: messages.ClassServer, wantStatus: 503, wantRetry: time.Second, wantRetryable: true},
+		{name: "500", fault: sim.Fault{Status: 500, Body: `{"error":"llama runner process has terminated: exit status 2"}`}, wantClass: messages.ClassServer, wantStatus: 500, wantRetryable: true, wantMessage: "llama runner process has terminated: exit status 2"},
+		{name: "502 html", fault: sim.Fault{Status: 502, Body: "<html>bad gateway</html>"}, wantClass: messages.ClassServer, wantStatus: 502, wantRetryable: true},
+		{name: "429 cloud rate limit", fault: sim.Fault{Status: 429, Header: map[string]string{"Retry-After": "3"}}, wantClass: messages.ClassRateLimited, wantStatus: 429, wantRetry: 3 * time.Second, wantRetryable: true},
+		{name: "401 behind a proxy", keys: []string{"another-key"}, wantClass: messages.ClassAuth, wantStatus: 401, wantMessage: "unauthorized"},
+		{name: "403 revoked key", reject: 403, wantClass: messages.ClassAuth, wantStatus: 403},
+		{name: "400 plain text", fault: sim.Fault{Status: 400, Body: "bad things"}, wantClass: messages.ClassInvalid, wantStatus: 400, wantMessage: "bad things"},
+	}
+	for _, tt := range tests {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s stream=%v", tt.name, stream), func(t *testing.T) {
+				var opts []sim.Option
+				if tt.keys != nil {
+					opts = append(opts, sim.WithKeys(tt.keys...))
+				}
+				srv := startSim(t, nil, opts...)
+				switch {
+				case tt.reject != 0:
+					srv.RejectKey(testKey, tt.reject)
+				case tt.fault.Status != 0:
+					srv.Inject(tt.fault)
+				}
+				var req messages.Request = &messages.ChatRequest{Model: "llama3.2", Stream: stream, Messages: user("x")}
+				if tt.req != nil {
+					req = tt.req(stream)
+				}
+				call := newCall(srv.URL, req)
+				rec := &recorder{}
+				call.Emit = rec.emit
+				_, err := do(t, call)
+				ue := upstreamErr(t, err)
+				if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.RetryAfter != tt.wantRetry || ue.Retryable() != tt.wantRetryable {
+					t.Fatalf("got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)",
+						ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				}
+				if (tt.wantMessage != "" && ue.Message != tt.wantMessage) || ue.Message == "" || !errors.Is(err, messages.ErrUpstream) {
+					t.Fatalf("message %q, want %q", ue.Message, tt.wantMessage)
+				}
+				if ue.UpstreamRequestID != "sim-"+call.RequestID || call.Result.Status != tt.wantStatus || len(rec.all()) != 0 {
+					t.Fatalf("upstream id %q, result status %d, %d chunks", ue.UpstreamRequestID, call.Result.Status, len(rec.all()))
+				}
+			})
+		}
+	}
+}
+
+func TestInStreamErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		generate  bool
+		body      string
+		wantClass messages.ErrorClass
+		wantMsg   string
+		wantSent  int
+	}{
+		{"error line after text", false, "{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n{\"error\":\"an error was encountered while running the model: unexpected EOF\"}\n",
+			messages.ClassServer, "an error was encountered while running the model: unexpected EOF", 1},
+		{"error line first", true, "{\"error\":\"model \\\"x\\\" not found, try pulling it first\"}\n", messages.ClassInvalid, `model "x" not found, try pulling it first`, 0},
+		{"error object", false, "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n", messages.ClassServer, "overloaded", 0},
+		{"bad json", false, "{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n{\"message\":\n", messages.ClassMalformed, "", 1},
+		{"eof before done", true, "{\"response\":\"Hi\",\"done\":false}\n{\"response\":\" there\",\"done\":false}\n", messages.ClassStreamCut, "", 2},
+		{"empty body", false, "", messages.ClassStreamCut, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/x-ndjson")
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer hs.Close()
+			var req messages.Request = &messages.ChatRequest{Model: "m", Stream: true, Messages: user("x")}
+			if tt.generate {
+				req = &messages.GenerateRequest{Model: "m", Stream: true, Prompt: "x"}
+			}
+			call := newCall(hs.URL, req)
+			rec := &recorder{}
+			call.Emit = rec.emit
+			_, err := do(t, call)
+			ue := upstreamErr(t, err)
+			if ue.Class != tt.wantClass || ue.Status != 200 || (tt.wantMsg != "" && ue.Message != tt.wantMsg) {
+				t.Fatalf("class %v status %d message %q, want %v %q", ue.Class, ue.Status, ue.Message, tt.wantClass, tt.wantMsg)
+			}
+			if call.Result.ChunksSent != tt.wantSent {
+				t.Fatalf("%d chunks sent, want %d", call.Result.ChunksSent, tt.wantSent)
+			}
+		})
+	}
+}
+
+// TestTimings decodes the nanosecond durations of a finished answer.
+func TestTimings(t *testing.T) {
+	body := `{"model":"llama3.2","created_at":"2025-07-07T20:22:19.184789Z","message":{"role":"assistant","content":"Hel"},"done":false}
+{"model":"llama3.2","created_at":"2025-07-07T20:22:19.184789Z","message":{"role":"assistant","content":"lo"},"done":false}
+{"model":"llama3.2","created_at":"2025-07-07T20:22:19.19314Z","message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"total_duration":182242375,"load_duration":41295167,"prompt_eval_count":169,"prompt_eval_duration":24573166,"eval_count":15,"eval_duration":115959084}
+`
+	call := newCall("http://unused", &messages.ChatRequest{Model: "m", Stream: true, Messages: user("x")})
+	rec := &recorder{}
+	call.Emit = rec.emit
+	out, tm, err := ollama.DecodeChatStream(strings.NewReader(body), call, providers.NewEmitter(call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ollama.Timings{Total: 182242375, Load: 41295167, PromptEval: 24573166, Eval: 115959084}
+	if tm != want || out.Content != "Hello" || out.Usage != (messages.Usage{InputTokens: 169, OutputTokens: 15}) || out.Model != "llama3.2" {
+		t.Fatalf("timings %+v, response %+v", tm, out)
+	}
+	if tm.Total != 182242375*time.Nanosecond || tm.Eval.Milliseconds() != 115 {
+		t.Fatalf("durations are not nanoseconds: %v", tm)
+	}
+	gen := `{"response":"x","done":true,"done_reason":"length","total_duration":5,"load_duration":-1,"eval_count":1}` + "\n"
+	gout, gtm, err := ollama.DecodeGenerateStream(strings.NewReader(gen), call, providers.NewEmitter(call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gtm != (ollama.Timings{Total: 5}) || gout.Text != "x" || gout.FinishReason != messages.FinishLength {
+		t.Fatalf("timings %+v, response %+v", gtm, gout)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	a := ollama.New()
+	img := func(p messages.Part) []messages.Message {
+		return []messages.Message{{Role: "user", Parts: []messages.Part{p}}}
+	}
+	tests := []struct {
+		name string
+		req  messages.Request
+		want error
+	}{
+		{"chat ok", &messages.ChatRequest{Model: "m", Messages: user("x")}, nil},
+		{"chat no model", &messages.ChatRequest{Messages: user("x")}, messages.ErrInvalidRequest},
+		{"chat no messages", &messages.ChatRequest{Model: "m"}, messages.ErrInvalidRequest},
+		{"chat bad role", &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "developer", Content: "x"}}}, messages.ErrInvalidRequest},
+		{"chat image url", &messages.ChatRequest{Model: "m", Messages: img(messages.Part{Type: messages.PartImage, ImageURL: "https://example.com/a.png"})}, messages.ErrUnsupported},
+		{"chat bad data url", &messages.ChatRequest{Model: "m", Messages: img(messages.Part{Type: messages.PartImage, ImageURL: "data:image/png;base64,!!!"})}, messages.ErrInvalidRequest},
+		{"chat empty image", &messages.ChatRequest{Model: "m", Messages: img(messages.Part{Type: messages.PartImage})}, messages.ErrInvalidRequest},
+		{"chat bad part", &messages.ChatRequest{Model: "m", Messages: img(messages.Part{Type: "audio"})}, messages.ErrInvalidRequest},
+		{"chat string arguments", &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "assistant", ToolCalls: []messages.ToolCall{{ID: "c", Name: "f", Arguments: json.RawMessage(`"{}"`)}}}}}, messages.ErrInvalidRequest},
+		{"chat tool call without name", &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "assistant", ToolCalls: []messages.ToolCall{{ID: "c"}}}}}, messages.ErrInvalidRequest},
+		{"chat tool calls on a user turn", &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", ToolCalls: []messages.ToolCall{{ID: "c", Name: "f"}}}}}, messages.ErrInvalidRequest},
+		{"chat tool parameters not an object", &messages.ChatRequest{Model: "m", Messages: user("x"), Tools: []messages.Tool{{Name: "f", Parameters: json.RawMessage(`[1]`)}}}, messages.ErrInvalidRequest},
+		{"chat tool without name", &messages.ChatRequest{Model: "m", Messages: user("x"), Tools: []messages.Tool{{}}}, messages.ErrInvalidRequest},
+		{"chat tool choice required", &messages.ChatRequest{Model: "m", Messages: user("x"), Tools: []messages.Tool{weatherTool}, ToolChoice: "required"}, messages.ErrUnsupported},
+		{"chat tool choice named", &messages.ChatRequest{Model: "m", Messages: user("x"), Tools: []messages.Tool{weatherTool}, ToolChoice: "get_weather"}, messages.ErrUnsupported},
+		{"chat negative temperature", &messages.ChatRequest{Model: "m", Messages: user("x"), Temperature: ptr(-1.0)}, messages.ErrInvalidRequest},
+		{"chat top_p over 1", &messages.ChatRequest{Model: "m", Messages: user("x"), TopP: ptr(1.5)}, messages.ErrInvalidRequest},
+		{"chat negative max tokens", &messages.ChatRequest{Model: "m", Messages: user("x"), MaxTokens: -1}, messages.ErrInvalidRequest},
+		{"chat options not an object", &messages.ChatRequest{Model: "m", Messages: user("x"), Extra: map[string]any{"options": 3}}, messages.ErrInvalidRequest},
+		{"chat extra not JSON", &messages.ChatRequest{Model: "m", Messages: user("x"), Extra: map[string]any{"f": func() {}}}, messages.ErrInvalidRequest},
+		{"generate ok", &messages.GenerateRequest{Model: "m", Prompt: "x"}, nil},
+		{"generate no prompt", &messages.GenerateRequest{Model: "m"}, messages.ErrInvalidRequest},
+		{"generate no model", &messages.GenerateRequest{Prompt: "x"}, messages.ErrInvalidRequest},
+		{"embed ok", &messages.EmbedRequest{Model: "m", Inputs: []string{"x"}}, nil},
+		{"embed no inputs", &messages.EmbedRequest{Model: "m"}, messages.ErrInvalidRequest},
+		{"embed sparse", &messages.EmbedRequest{Model: "m", Inputs: []string{"x"}, Sparse: true}, messages.ErrUnsupported},
+		{"embed no normalise", &messages.EmbedRequest{Model: "m", Inputs: []string{"x"}, Normalize: ptr(false)}, messages.ErrUnsupported},
+		{"embed task type", &messages.EmbedRequest{Model: "m", Inputs: []string{"x"}, TaskType: "RETRIEVAL_QUERY"}, messages.ErrUnsupported},
+		{"embed negative dimensions", &messages.EmbedRequest{Model: "m", Inputs: []string{"x"}, Dimensions: -2}, messages.ErrInvalidRequest},
+		{"models", &messages.ModelsRequest{}, nil},
+		{"info version", &messages.InfoRequest{What: "version"}, nil},
+		{"info show without model", &messages.InfoRequest{What: "show"}, messages.ErrInvalidRequest},
+		{"info unknown", &messages.InfoRequest{What: "metrics"}, messages.ErrUnsupported},
+		{"rerank", &messages.RerankRequest{Model: "m", Query: "q", Documents: []string{"d"}}, messages.ErrUnsupported},
+		{"infer", &messages.InferRequest{Model: "m"}, messages.ErrUnsupported},
+		{"responses", &messages.ResponsesRequest{Model: "m"}, messages.ErrUnsupported},
+		{"nil", nil, messages.ErrUnsupported},
+		{"typed nil", (*messages.ChatRequest)(nil), messages.ErrInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := a.Check(tt.req)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				return
+			}
+			var re *messages.RequestError
+			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
+				t.Fatalf("Check = %v, want %v", err, tt.want)
+			}
+			if tt.req == nil {
+				return
+			}
+			// Do refuses the same request without sending it.
+			srv := startSim(t, nil)
+			_, derr := do(t, newCall(srv.URL, tt.req))
+			if ue := upstreamErr(t, derr); ue.Class != messages.ClassInvalid || srv.Calls() != 0 {
+				t.Fatalf("Do: class %v after %d calls", ue.Class, srv.Calls())
+			}
+		})
+	}
+}
+
+// TestBusyQueue fills the simulator's queue (MaxPending) with one slow
+// stream: the next request gets Ollama's 503, which is retryable.
+func TestBusyQueue(t *testing.T) {
+	srv := startSim(t, &sim.OllamaBackend{MaxPending: 1})
+	srv.Inject(sim.Fault{ChunkDelay: 100 * time.Millisecond})
+	first := newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("a b c d e f g h")})
+	started := make(chan struct{})
+	var once sync.Once
+	first.Emit = func(*messages.StreamChunk) bool { once.Do(func() { close(started) }); return true }
+	done := make(chan error, 1)
+	go func() {
+		_, err := ollama.New().Do(context.Background(), first)
+		done <- err
+	}()
+	<-started
+	_, err := do(t, newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("x")}))
+	ue := upstreamErr(t, err)
+	if ue.Status != 503 || ue.Class != messages.ClassServer || !ue.Retryable() || ue.Message != sim.OllamaBusyMessage {
+		t.Fatalf("error %+v", ue)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the slow stream failed: %v", err)
+	}
+	// The slow handler leaves the queue just after its last line; the queue
+	// frees up then.
+	for i := 0; ; i++ {
+		_, err := do(t, newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("x")}))
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("queue still full: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

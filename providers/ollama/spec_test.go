@@ -1,0 +1,282 @@
+package ollama_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// The official Ollama spec (testdata/ollama/SOURCE.md), compiled once per
+// test binary.
+const (
+	specFile = "../../testdata/ollama/openapi.yaml"
+	specURL  = "file:///ollama/openapi.json"
+)
+
+var specNames = []string{
+	"ChatRequest", "GenerateRequest", "EmbedRequest", "ShowRequest",
+	"ChatResponse", "ChatStreamEvent", "GenerateResponse", "GenerateStreamEvent", "EmbedResponse",
+	"ListResponse", "ShowResponse", "VersionResponse",
+}
+
+var (
+	specOnce    sync.Once
+	specSchemas map[string]*jsonschema.Schema
+	specErr     error
+)
+
+// loadSpec reads the YAML, turns it into JSON (so that numbers and maps have
+// the types the validator expects) and compiles the component schemas as
+// JSON Schema 2020-12, which is what OpenAPI 3.1 schemas are.
+func loadSpec() {
+	raw, err := os.ReadFile(specFile)
+	if err != nil {
+		specErr = err
+		return
+	}
+	var y any
+	if err := yaml.Unmarshal(raw, &y); err != nil {
+		specErr = err
+		return
+	}
+	js, err := json.Marshal(y)
+	if err != nil {
+		specErr = err
+		return
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		specErr = err
+		return
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource(specURL, doc); err != nil {
+		specErr = err
+		return
+	}
+	specSchemas = map[string]*jsonschema.Schema{}
+	for _, n := range specNames {
+		s, err := c.Compile(specURL + "#/components/schemas/" + n)
+		if err != nil {
+			specErr = err
+			return
+		}
+		specSchemas[n] = s
+	}
+}
+
+func validate(t *testing.T, schema string, body []byte) error {
+	t.Helper()
+	specOnce.Do(loadSpec)
+	if specErr != nil {
+		t.Fatalf("loading the Ollama spec: %v", specErr)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: body is not JSON: %v\n%s", schema, err, body)
+	}
+	return specSchemas[schema].Validate(v)
+}
+
+// captureTransport keeps a copy of every response body the adapter reads.
+type captureTransport struct {
+	mu   sync.Mutex
+	resp []*captured
+}
+
+type captured struct {
+	path   string
+	status int
+	stream bool
+	buf    bytes.Buffer
+}
+
+func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	cp := &captured{path: r.URL.Path, status: resp.StatusCode, stream: strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson")}
+	c.mu.Lock()
+	c.resp = append(c.resp, cp)
+	c.mu.Unlock()
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
+	return resp, nil
+}
+
+// specRequests is one of each request shape the adapter builds.
+func specRequests() []messages.Request {
+	return []messages.Request{
+		&messages.ChatRequest{Model: "llama3.2", Messages: user("Hello")},
+		&messages.ChatRequest{Model: "llama3.2", Stream: true, Messages: user("Hello there, stream please")},
+		&messages.ChatRequest{Model: "llama3.2", System: "Be brief.", Temperature: ptr(0.3), TopP: ptr(0.9), MaxTokens: 20, Stop: []string{"END", "STOP"},
+			Messages: user("Hi"), Extra: map[string]any{"keep_alive": "5m", "format": "json", "think": false, "options": map[string]any{"seed": 42, "num_ctx": 4096}}},
+		&messages.ChatRequest{Model: "llava", Messages: []messages.Message{{Role: "user", Parts: []messages.Part{
+			{Type: messages.PartText, Text: "What is this?"}, {Type: messages.PartImage, Data: pngBytes}}}}},
+		&messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{weatherTool, {Name: "now"}}, Messages: user("weather in Paris")},
+		&messages.ChatRequest{Model: "llama3.2", Stream: true, Tools: []messages.Tool{weatherTool}, Messages: user("weather in Paris")},
+		&messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{weatherTool}, Messages: []messages.Message{
+			{Role: "user", Content: "weather in Paris"},
+			{Role: "assistant", ToolCalls: []messages.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: json.RawMessage(`{"city":"Paris"}`)}}},
+			{Role: "tool", ToolCallID: "call_1", Content: "sunny", IsError: false},
+			{Role: "assistant", Content: "It is sunny."},
+			{Role: "user", Content: "thanks"},
+		}},
+		&messages.GenerateRequest{Model: "llama3.2", Prompt: "Why is the sky blue?"},
+		&messages.GenerateRequest{Model: "llama3.2", Prompt: "Why is the sky blue?", Stream: true, MaxTokens: 3, Temperature: ptr(1.0),
+			Extra: map[string]any{"system": "short", "suffix": "", "raw": true, "keep_alive": 0}},
+		&messages.EmbedRequest{Model: "embeddinggemma", Inputs: []string{"one", "two three"}},
+		&messages.EmbedRequest{Model: "embeddinggemma", Inputs: []string{"x"}, Dimensions: 4, Truncate: ptr(true)},
+		&messages.InfoRequest{What: "show", Model: "llama3.2"},
+		&messages.InfoRequest{What: "version"},
+		&messages.ModelsRequest{},
+	}
+}
+
+var requestSchema = map[string]string{"/api/chat": "ChatRequest", "/api/generate": "GenerateRequest", "/api/embed": "EmbedRequest", "/api/show": "ShowRequest"}
+
+// answerSchema maps a path to the schema of a whole answer and of a stream
+// line.
+var answerSchema = map[string][2]string{
+	"/api/chat":     {"ChatResponse", "ChatStreamEvent"},
+	"/api/generate": {"GenerateResponse", "GenerateStreamEvent"},
+	"/api/embed":    {"EmbedResponse"},
+	"/api/tags":     {"ListResponse"},
+	"/api/show":     {"ShowResponse"},
+	"/api/version":  {"VersionResponse"},
+}
+
+// TestSpecRequests validates every request body the adapter builds against
+// the official spec, and every answer of the simulator too.
+func TestSpecRequests(t *testing.T) {
+	ct := &captureTransport{}
+	srv := startSim(t, nil)
+	for _, req := range specRequests() {
+		call := newCall(srv.URL, req)
+		call.Client = &providers.Client{HTTP: &http.Client{Transport: ct}, HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+		call.Emit = (&recorder{}).emit
+		if _, err := do(t, call); err != nil {
+			t.Fatalf("%T: %v", req, err)
+		}
+	}
+	if srv.InvalidCalls() != 0 {
+		t.Fatalf("the simulator rejected %d requests", srv.InvalidCalls())
+	}
+	nBodies := 0
+	for _, rec := range srv.Requests() {
+		schema, ok := requestSchema[rec.Path]
+		if !ok {
+			if len(rec.Body) != 0 {
+				t.Errorf("%s %s has a body", rec.Method, rec.Path)
+			}
+			continue
+		}
+		nBodies++
+		if err := validate(t, schema, rec.Body); err != nil {
+			t.Errorf("%s body violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
+		}
+	}
+	nAnswers, nLines := 0, 0
+	for _, c := range ct.resp {
+		if c.status != 200 {
+			t.Fatalf("%s answered %d", c.path, c.status)
+		}
+		schemas := answerSchema[c.path]
+		if c.stream {
+			for _, line := range bytes.Split(bytes.TrimSpace(c.buf.Bytes()), []byte("\n")) {
+				nLines++
+				if err := validate(t, schemas[1], line); err != nil {
+					t.Errorf("stream line from %s violates %s: %v\n%s", c.path, schemas[1], err, line)
+				}
+			}
+			continue
+		}
+		nAnswers++
+		if err := validate(t, schemas[0], c.buf.Bytes()); err != nil {
+			t.Errorf("answer from %s violates %s: %v\n%s", c.path, schemas[0], err, c.buf.Bytes())
+		}
+	}
+	if nBodies != 12 || nAnswers != 11 || nLines < 8 {
+		t.Fatalf("validated %d request bodies, %d answers, %d stream lines", nBodies, nAnswers, nLines)
+	}
+}
+
+// TestSpecRejectsInvalid shows the validator is not vacuous.
+func TestSpecRejectsInvalid(t *testing.T) {
+	tests := []struct {
+		name, schema, body string
+	}{
+		{"chat wrong role", "ChatRequest", `{"model":"llama3.2","messages":[{"role":"wizard","content":"hi"}]}`},
+		{"chat missing model", "ChatRequest", `{"messages":[{"role":"user","content":"hi"}]}`},
+		{"chat missing content", "ChatRequest", `{"model":"m","messages":[{"role":"assistant"}]}`},
+		{"chat string arguments", "ChatRequest", `{"model":"m","messages":[{"role":"assistant","content":"","tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}]}`},
+		{"chat tool without parameters", "ChatRequest", `{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"}}]}`},
+		{"chat string temperature", "ChatRequest", `{"model":"m","messages":[],"options":{"temperature":"hot"}}`},
+		{"chat stream string", "ChatRequest", `{"model":"m","messages":[],"stream":"yes"}`},
+		{"chat format yaml", "ChatRequest", `{"model":"m","messages":[],"format":"yaml"}`},
+		{"generate image number", "GenerateRequest", `{"model":"m","prompt":"x","images":[1]}`},
+		{"embed input number", "EmbedRequest", `{"model":"m","input":5}`},
+		{"embed missing input", "EmbedRequest", `{"model":"m"}`},
+		{"show missing model", "ShowRequest", `{"verbose":true}`},
+		{"chat answer done string", "ChatResponse", `{"model":"m","done":"true"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := validate(t, tt.schema, []byte(tt.body)); err == nil {
+				t.Fatalf("%s accepted %s", tt.schema, tt.body)
+			}
+		})
+	}
+	if err := validate(t, "ChatRequest", []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":false}`)); err != nil {
+		t.Fatalf("valid body rejected: %v", err)
+	}
+}
+
+// TestSpecSimRejects checks that the simulator rejects, with Ollama's 400,
+// the bodies the spec rejects (those the real server rejects too).
+func TestSpecSimRejects(t *testing.T) {
+	srv := startSim(t, sim.Ollama())
+	bodies := map[string]string{
+		"/api/chat":     `{"model":"llama3.2","messages":[{"role":"wizard","content":"hi"}],"stream":false}`,
+		"/api/generate": `{"model":"llama3.2","prompt":"x","images":[1],"stream":false}`,
+		"/api/embed":    `{"model":"embeddinggemma","input":5}`,
+		"/api/show":     `{"verbose":true}`,
+	}
+	for path, body := range bodies {
+		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		if resp.StatusCode != 400 || json.Unmarshal(b, &e) != nil || e.Error == "" {
+			t.Errorf("%s %s: %d %s", path, body, resp.StatusCode, b)
+		}
+		if err := validate(t, requestSchema[path], []byte(body)); err == nil {
+			t.Errorf("the spec accepts %s", body)
+		}
+	}
+	if srv.InvalidCalls() != len(bodies) {
+		t.Fatalf("%d invalid calls counted", srv.InvalidCalls())
+	}
+}
