@@ -11,6 +11,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/opea"
 	"github.com/switchyard-ai/switchyard/providers/openai"
 	"github.com/switchyard-ai/switchyard/providers/ovms"
+	"github.com/switchyard-ai/switchyard/providers/tei"
+	"github.com/switchyard-ai/switchyard/providers/tgi"
 )
 
 // kind is one wire protocol this build speaks.
@@ -33,6 +35,8 @@ var kinds = map[string]kind{
 	"llvm":      {adapter: func() providers.Adapter { return llvm.New() }, envKey: "VLLM_API_KEY", keyOptional: true},
 	"ollama":    {adapter: func() providers.Adapter { return ollama.New() }, baseURL: ollama.DefaultBaseURL, envKey: "OLLAMA_API_KEY", keyOptional: true},
 	"ovms":      {adapter: func() providers.Adapter { return ovms.New() }, envKey: "OVMS_API_KEY", keyOptional: true},
+	"hf_tgi":    {adapter: func() providers.Adapter { return tgi.New() }, envKey: "HF_TOKEN", keyOptional: true},
+	"hf_tei":    {adapter: func() providers.Adapter { return tei.New() }, envKey: "HF_TOKEN", keyOptional: true},
 	// OPEA services each run on their own port: "opea" is the ChatQnA
 	// megaservice (and the embedding and reranking microservices), "opea_llm"
 	// the OpenAI-style LLM microservice.

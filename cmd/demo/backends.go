@@ -31,11 +31,18 @@ type backend struct {
 	burstStatus int
 	// strategy is the key strategy of the provider.
 	strategy string
+	// keyPrefix starts every fake key (Groq's simulator wants gsk_ keys).
+	keyPrefix string
+	// inferModel is the KServe model for "infer" traffic.
+	inferModel string
+	// selfHosted backends have no public endpoint: --real skips them (give
+	// them a --config with their base URLs).
+	selfHosted bool
 }
 
 // weighted is an operation with its share of the traffic.
 type weighted struct {
-	op     string // chat, stream, embed, responses, count_tokens
+	op     string // chat, stream, embed, responses, count_tokens, generate, generate_stream, rerank, infer
 	weight int
 }
 
@@ -61,6 +68,46 @@ var backends = []backend{
 		model:   "gpt-4o-mini", realModel: "gpt-4o-mini", embedModel: "text-embedding-3-small",
 		ops:         []weighted{{"chat", 35}, {"stream", 30}, {"embed", 20}, {"responses", 15}},
 		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
+	},
+	{
+		kind: "groq", name: "groq", envKey: "GROQ_API_KEY", keyPrefix: "gsk_",
+		start:   func() *sim.Server { return sim.Start(sim.Groq(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "llama-3.3-70b-versatile", realModel: "llama-3.3-70b-versatile",
+		ops:         []weighted{{"chat", 50}, {"stream", 50}},
+		burstStatus: 498, strategy: "most-headroom",
+	},
+	{
+		kind: "llvm", name: "llvm", envKey: "VLLM_API_KEY", selfHosted: true,
+		start:   func() *sim.Server { return sim.Start(sim.LLVM(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "meta-llama/Llama-3.1-8B-Instruct", realModel: "meta-llama/Llama-3.1-8B-Instruct", embedModel: "intfloat/e5-mistral-7b-instruct",
+		ops:         []weighted{{"chat", 30}, {"stream", 30}, {"generate", 20}, {"embed", 20}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "least-loaded",
+	},
+	{
+		kind: "ollama", name: "ollama", envKey: "OLLAMA_API_KEY", selfHosted: true,
+		start:   func() *sim.Server { return sim.Start(sim.Ollama(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "llama3.2", realModel: "llama3.2", embedModel: "embeddinggemma",
+		ops:         []weighted{{"chat", 30}, {"stream", 30}, {"generate_stream", 20}, {"embed", 20}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
+	},
+	{
+		kind: "ovms", name: "ovms", envKey: "OVMS_API_KEY", selfHosted: true,
+		start:   func() *sim.Server { return sim.Start(sim.OVMS(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "llama3", realModel: "llama3", embedModel: "bge-small", inferModel: "resnet",
+		ops:         []weighted{{"infer", 40}, {"chat", 20}, {"stream", 20}, {"embed", 20}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "least-loaded",
+	},
+	{
+		kind: "opea", name: "opea", envKey: "OPEA_API_KEY", selfHosted: true,
+		start:   func() *sim.Server { return sim.Start(sim.OPEA(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "chatqna", realModel: "chatqna",
+		ops:         []weighted{{"stream", 60}, {"chat", 40}},
+		burstStatus: http.StatusBadGateway, strategy: "round-robin",
 	},
 }
 
@@ -111,7 +158,7 @@ func startSims(rng *rand.Rand) []*simProvider {
 			for i := 1; i <= l.keys; i++ {
 				ep.keys = append(ep.keys, simKey{
 					label:  fmt.Sprintf("%s-%d", l.prefix, i),
-					secret: fmt.Sprintf("sk-demo-%s-%s-%d-%012x", b.name, l.name, i, rng.Uint64()&(1<<48-1)),
+					secret: fmt.Sprintf("%ssk-demo-%s-%s-%d-%012x", b.keyPrefix, b.name, l.name, i, rng.Uint64()&(1<<48-1)),
 				})
 			}
 			p.eps = append(p.eps, ep)
@@ -161,6 +208,9 @@ func realConfig(getenv func(string) string) (switchyard.Config, error) {
 	cfg := switchyard.Config{Getenv: getenv}
 	var names []string
 	for _, b := range backends {
+		if b.selfHosted {
+			continue
+		}
 		names = append(names, b.envKey)
 		if getenv(b.envKey) == "" && getenv(b.envKey+"_1") == "" {
 			continue

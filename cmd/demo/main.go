@@ -269,7 +269,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 func simTargets(provs []*simProvider) []target {
 	var out []target
 	for _, p := range provs {
-		out = append(out, target{provider: p.b.name, model: p.b.model, embedModel: p.b.embedModel, ops: opsFor(p.b), maxTokens: simMaxTokens})
+		out = append(out, target{provider: p.b.name, model: p.b.model, embedModel: p.b.embedModel, inferModel: p.b.inferModel, ops: opsFor(p.b), maxTokens: simMaxTokens})
 	}
 	return out
 }

@@ -19,6 +19,7 @@ type target struct {
 	provider   string
 	model      string
 	embedModel string
+	inferModel string
 	ops        []weighted
 	// maxTokens caps answers (kept small against real services).
 	maxTokens int
@@ -205,6 +206,24 @@ func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error 
 		return err
 	case "count_tokens":
 		_, err := t.sy.CountTokens(ctx, &messages.CountTokensRequest{Call: call, Chat: *chat()}, opts...)
+		return err
+	case "generate":
+		_, err := t.sy.Generate(ctx, &messages.GenerateRequest{Call: call, Model: tg.model, Prompt: text, MaxTokens: tg.maxTokens}, opts...)
+		return err
+	case "generate_stream":
+		st, err := t.sy.GenerateStream(ctx, &messages.GenerateRequest{Call: call, Model: tg.model, Prompt: text, MaxTokens: tg.maxTokens}, opts...)
+		if err != nil {
+			return err
+		}
+		for st.Next() {
+		}
+		return st.Err()
+	case "rerank":
+		_, err := t.sy.Rerank(ctx, &messages.RerankRequest{Call: call, Model: tg.embedModel, Query: text, Documents: prompts[:4], TopN: 2}, opts...)
+		return err
+	case "infer":
+		_, err := t.sy.Infer(ctx, &messages.InferRequest{Call: call, Model: tg.inferModel, Inputs: []messages.Tensor{{
+			Name: "input", Datatype: "FP32", Shape: []int64{1, 4}, Data: []float32{float32(n % 5), 1, 2, 3}}}}, opts...)
 		return err
 	default:
 		_, err := t.sy.Chat(ctx, chat(), opts...)

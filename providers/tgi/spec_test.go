@@ -1,0 +1,357 @@
+package tgi_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// TGI's OpenAPI document (testdata/tgi/SOURCE.md), compiled once per test
+// binary.
+const (
+	specFile = "../../testdata/tgi/openapi.json"
+	specURL  = "file:///tgi/openapi.json"
+)
+
+var specNames = []string{
+	"GenerateRequest", "ChatRequest",
+	"GenerateResponse", "StreamResponse", "ChatCompletion", "ChatCompletionChunk", "ErrorResponse", "Info",
+}
+
+var (
+	specOnce    sync.Once
+	specSchemas map[string]*jsonschema.Schema
+	specErr     error
+	specEdits   int
+)
+
+func loadSpec() {
+	f, err := os.Open(specFile)
+	if err != nil {
+		specErr = err
+		return
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		specErr = err
+		return
+	}
+	specEdits = rewriteSpec(doc)
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource(specURL, doc); err != nil {
+		specErr = err
+		return
+	}
+	specSchemas = map[string]*jsonschema.Schema{}
+	for _, n := range specNames {
+		s, err := c.Compile(specURL + "#/components/schemas/" + n)
+		if err != nil {
+			specErr = err
+			return
+		}
+		specSchemas[n] = s
+	}
+}
+
+// rewriteSpec makes the utoipa-generated OpenAPI 3.0 document a JSON Schema
+// 2020-12 resource that says what the spec means, in place, and returns the
+// number of edits:
+//   - nullable: true beside a type becomes type: [T, "null"]; beside no type
+//     (utoipa's {"allOf":[{"$ref":…}],"nullable":true}) the schema becomes
+//     anyOf [schema, null]; a false nullable is dropped;
+//   - a oneOf with a discriminator becomes an anyOf (OpenAPI picks the
+//     branch by the discriminator).
+//
+// The numeric exclusiveMinimum utoipa writes is already 2020-12's meaning.
+func rewriteSpec(doc any) int {
+	edits := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+			if n, ok := x["nullable"]; ok {
+				delete(x, "nullable")
+				edits++
+				if b, _ := n.(bool); b {
+					switch t := x["type"].(type) {
+					case string:
+						x["type"] = []any{t, "null"}
+					case nil:
+						inner := make(map[string]any, len(x))
+						for k, e := range x {
+							if k != "description" && k != "default" && k != "example" {
+								inner[k] = e
+								delete(x, k)
+							}
+						}
+						x["anyOf"] = []any{inner, map[string]any{"type": "null"}}
+					}
+					if enum, ok := x["enum"].([]any); ok && !slices.Contains(enum, nil) {
+						x["enum"] = append(enum, nil)
+					}
+				}
+			}
+			if one, ok := x["oneOf"]; ok && x["discriminator"] != nil {
+				delete(x, "oneOf")
+				x["anyOf"] = one
+				edits++
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	return edits
+}
+
+func specSchema(t testing.TB, name string) *jsonschema.Schema {
+	t.Helper()
+	specOnce.Do(loadSpec)
+	if specErr != nil {
+		t.Fatalf("loading the TGI spec: %v", specErr)
+	}
+	s := specSchemas[name]
+	if s == nil {
+		t.Fatalf("schema %s not compiled", name)
+	}
+	return s
+}
+
+func validate(t *testing.T, schema string, body []byte) error {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: body is not JSON: %v\n%s", schema, err, body)
+	}
+	return specSchema(t, schema).Validate(v)
+}
+
+// captureTransport keeps a copy of every response body the adapter reads.
+type captureTransport struct {
+	mu   sync.Mutex
+	resp []*captured
+}
+
+type captured struct {
+	path   string
+	status int
+	stream bool
+	buf    bytes.Buffer
+}
+
+func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	cp := &captured{path: r.URL.Path, status: resp.StatusCode, stream: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")}
+	c.mu.Lock()
+	c.resp = append(c.resp, cp)
+	c.mu.Unlock()
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
+	return resp, nil
+}
+
+func TestSpecLoads(t *testing.T) {
+	specSchema(t, "GenerateRequest")
+	if specEdits < 30 {
+		t.Fatalf("only %d spec edits: did the nullable rewrite run?", specEdits)
+	}
+}
+
+// TestSpecRequestsAndAnswers runs the adapter against the simulator for every
+// request shape it builds, validates each request body against the spec's
+// request schema, and each simulator answer (JSON, stream event, error)
+// against the response schema.
+func TestSpecRequestsAndAnswers(t *testing.T) {
+	srv := startSim(t, nil)
+	ct := &captureTransport{}
+	run := func(req messages.Request, wantErr bool) messages.Response {
+		t.Helper()
+		call := newCall(srv, req)
+		call.Client.HTTP = &http.Client{Transport: ct}
+		resp, err := do(t, call)
+		if (err != nil) != wantErr {
+			t.Fatalf("%T: error %v, want error %v", req, err, wantErr)
+		}
+		return resp
+	}
+	user := func(s string) []messages.Message { return []messages.Message{{Role: "user", Content: s}} }
+	schema := map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}
+
+	// Generation.
+	run(&messages.GenerateRequest{Prompt: "plain"}, false)
+	run(&messages.GenerateRequest{Prompt: "sampled words here", MaxTokens: 10, Temperature: ptr(0.8), TopP: ptr(0.95), Stop: []string{"here"},
+		Extra: map[string]any{"top_k": 5, "seed": 3, "repetition_penalty": 1.1, "grammar": map[string]any{"type": "json", "value": schema}}}, false)
+	run(&messages.GenerateRequest{Prompt: "full text", Extra: map[string]any{"return_full_text": true, "decoder_input_details": true, "best_of": 2, "do_sample": true}}, false)
+	run(&messages.GenerateRequest{Prompt: "stream these words", Stream: true}, false)
+	run(&messages.GenerateRequest{Prompt: "stream these words", Stream: true, MaxTokens: 2, Extra: map[string]any{"add_special_tokens": false}}, false)
+	run(&messages.GenerateRequest{Prompt: "bad", Stream: true, Extra: map[string]any{"top_k": 0}}, true) // in-stream validation error
+
+	// Chat.
+	run(&messages.ChatRequest{Messages: user("plain")}, false)
+	run(&messages.ChatRequest{Model: "tgi", System: "sys", Messages: user("sampling"), Temperature: ptr(0.0), TopP: ptr(0.5), MaxTokens: 20, Stop: []string{"x"},
+		Extra: map[string]any{"seed": 1, "frequency_penalty": 0.1}}, false)
+	run(&messages.ChatRequest{Model: "tgi", Messages: []messages.Message{{Role: "user", Parts: []messages.Part{
+		{Type: messages.PartText, Text: "look"}, {Type: messages.PartImage, ImageURL: "https://example.com/a.jpg"}, {Type: messages.PartImage, Data: pngBytes},
+	}}}}, false)
+	tools := []messages.Tool{weatherTool, {Name: "no_params"}}
+	first := run(&messages.ChatRequest{Model: "tgi", Messages: user("weather in Paris"), Tools: tools, ToolChoice: "auto"}, false).(*messages.ChatResponse)
+	run(&messages.ChatRequest{Model: "tgi", Tools: tools, ToolChoice: "get_weather", Messages: []messages.Message{
+		{Role: "user", Content: "weather in Paris"},
+		{Role: "assistant", Content: "Checking.", ToolCalls: first.ToolCalls},
+		{Role: "tool", ToolCallID: first.ToolCalls[0].ID, Content: "sunny"},
+	}}, false)
+	run(&messages.ChatRequest{Model: "tgi", Messages: user("stream this please"), Stream: true}, false)
+	run(&messages.ChatRequest{Model: "tgi", Messages: user("weather in Oslo"), Tools: tools, ToolChoice: "required", Stream: true}, false)
+	run(&messages.ChatRequest{Model: "tgi", Messages: user("Rome"), Extra: map[string]any{"response_format": map[string]any{
+		"type": "json_schema", "value": map[string]any{"name": "city", "schema": schema}}}}, false)
+	run(&messages.ModelsRequest{}, false)
+	run(&messages.InfoRequest{}, false)
+
+	// Injected error answers.
+	srv.Inject(sim.Fault{Status: 422, Path: "/generate"})
+	srv.Inject(sim.Fault{Status: 429, Path: "/generate"})
+	srv.Inject(sim.Fault{Status: 424, Path: "/v1/chat/completions"})
+	run(&messages.GenerateRequest{Prompt: "x"}, true)
+	run(&messages.GenerateRequest{Prompt: "x"}, true)
+	run(&messages.ChatRequest{Messages: user("x")}, true)
+
+	if srv.InvalidCalls() != 1 {
+		t.Fatalf("simulator rejected %d requests, want the in-stream validation error only", srv.InvalidCalls())
+	}
+	requestSchema := map[string]string{"/generate": "GenerateRequest", "/generate_stream": "GenerateRequest", "/v1/chat/completions": "ChatRequest"}
+	counts := map[string]int{}
+	for _, rec := range srv.Requests() {
+		schema, ok := requestSchema[rec.Path]
+		if !ok {
+			continue
+		}
+		err := validate(t, schema, rec.Body)
+		switch {
+		case bytes.Contains(rec.Body, []byte(`"top_k":0`)):
+			// The request the simulator refused: the spec refuses it too.
+			if err == nil {
+				t.Errorf("spec accepts %s", rec.Body)
+			}
+		case err != nil:
+			t.Errorf("request to %s violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
+		}
+		counts[rec.Path]++
+	}
+	if counts["/generate"] != 5 || counts["/generate_stream"] != 3 || counts["/v1/chat/completions"] != 9 {
+		t.Fatalf("validated %v", counts)
+	}
+
+	answerSchema := map[string][2]string{
+		"/generate": {"GenerateResponse", ""}, "/generate_stream": {"", "StreamResponse"},
+		"/v1/chat/completions": {"ChatCompletion", "ChatCompletionChunk"}, "/info": {"Info", ""},
+	}
+	nAnswers, nEvents, nErrors := 0, 0, 0
+	for _, c := range ct.resp {
+		body := c.buf.Bytes()
+		switch {
+		case c.path == "/v1/models":
+			// The spec describes one ModelInfo; the router (and the
+			// simulator) answer a list of them.
+		case c.status != http.StatusOK:
+			nErrors++
+			if err := validate(t, "ErrorResponse", body); err != nil {
+				t.Errorf("error answer %d from %s violates ErrorResponse: %v\n%s", c.status, c.path, err, body)
+			}
+		case c.stream:
+			if !bytes.HasPrefix(body, []byte("data:{")) {
+				t.Errorf("stream from %s does not start with data:{ (no space): %.40q", c.path, body)
+			}
+			sse := providers.NewSSEReader(bytes.NewReader(body))
+			for {
+				ev, err := sse.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(ev.Data) == "[DONE]" {
+					continue
+				}
+				nEvents++
+				schema := answerSchema[c.path][1]
+				if bytes.Contains(ev.Data, []byte(`"error_type"`)) {
+					schema = "ErrorResponse"
+				}
+				if err := validate(t, schema, ev.Data); err != nil {
+					t.Errorf("stream event from %s violates %s: %v\n%s", c.path, schema, err, ev.Data)
+				}
+			}
+		default:
+			nAnswers++
+			schema := answerSchema[c.path][0]
+			if err := validate(t, schema, body); err != nil {
+				t.Errorf("answer from %s violates %s: %v\n%s", c.path, schema, err, body)
+			}
+		}
+	}
+	if nAnswers != 10 || nEvents < 15 || nErrors != 3 {
+		t.Fatalf("validated %d answers, %d stream events, %d errors", nAnswers, nEvents, nErrors)
+	}
+}
+
+// TestSpecRejectsInvalid shows the validator is not vacuous, and documents
+// where the spec is stricter than the router.
+func TestSpecRejectsInvalid(t *testing.T) {
+	tests := []struct {
+		name, schema, body string
+	}{
+		{"generate without inputs", "GenerateRequest", `{"parameters":{}}`},
+		{"generate temperature 0", "GenerateRequest", `{"inputs":"x","parameters":{"temperature":0}}`},
+		{"generate top_p above 1", "GenerateRequest", `{"inputs":"x","parameters":{"top_p":1.5}}`},
+		{"generate five stops", "GenerateRequest", `{"inputs":"x","parameters":{"stop":["a","b","c","d","e"]}}`},
+		{"generate bad grammar type", "GenerateRequest", `{"inputs":"x","parameters":{"grammar":{"type":"xml","value":"x"}}}`},
+		{"generate max_new_tokens as string", "GenerateRequest", `{"inputs":"x","parameters":{"max_new_tokens":"20"}}`},
+		{"chat without messages", "ChatRequest", `{"model":"tgi"}`},
+		{"chat message without role", "ChatRequest", `{"messages":[{"content":"x"}]}`},
+		{"chat message with content and tool calls", "ChatRequest", `{"messages":[{"role":"assistant","content":"x","tool_calls":[{"id":"0","type":"function","function":{"name":"f","arguments":"{}"}}]}]}`},
+		{"chat tool with OpenAI's parameters", "ChatRequest", `{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{}}}]}`},
+		{"chat tool_choice unknown string", "ChatRequest", `{"messages":[{"role":"user","content":"x"}],"tool_choice":"always"}`},
+		{"stream event without token", "StreamResponse", `{"index":1,"generated_text":null}`},
+		{"stream details bad finish", "StreamResponse", `{"index":1,"token":{"id":1,"text":"a","logprob":0,"special":false},"generated_text":"a","details":{"finish_reason":"stop","generated_tokens":1,"input_length":1}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := validate(t, tt.schema, []byte(tt.body)); err == nil {
+				t.Fatalf("%s accepted %s", tt.schema, tt.body)
+			}
+		})
+	}
+	for schema, body := range map[string]string{
+		"GenerateRequest": `{"inputs":"x","parameters":{"details":true,"max_new_tokens":5,"temperature":0.5,"grammar":{"type":"regex","value":"a+"}}}`,
+		"ChatRequest":     `{"model":"tgi","messages":[{"role":"user","content":"x"}],"max_tokens":5,"tools":[{"type":"function","function":{"name":"f","arguments":{}}}],"tool_choice":"auto"}`,
+	} {
+		if err := validate(t, schema, []byte(body)); err != nil {
+			t.Fatalf("valid %s rejected: %v", schema, err)
+		}
+	}
+}

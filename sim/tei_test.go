@@ -1,0 +1,212 @@
+package sim
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// hfDo sends a raw request to a simulator and returns status, headers and
+// body.
+func hfDo(t *testing.T, s *Server, method, path string, header map[string]string, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+var hfJSONHeader = map[string]string{"Content-Type": "application/json"}
+
+// TestTEISimulatorIsStrict checks that the simulator rejects what the router
+// rejects, with its status and error shape, so the adapter tests mean
+// something.
+func TestTEISimulatorIsStrict(t *testing.T) {
+	jh := hfJSONHeader
+	tests := []struct {
+		name    string
+		backend *TEIBackend
+		method  string
+		path    string
+		header  map[string]string
+		body    string
+		status  int
+		errType string // error_type of a JSON error; "" for none
+		text    string // substring of the answer
+		invalid bool   // counted as InvalidCalls
+	}{
+		{"embed ok", nil, "POST", "/embed", jh, `{"inputs":["a","b"]}`, 200, "", "[[", false},
+		{"embed one string", nil, "POST", "/embed", jh, `{"inputs":"a"}`, 200, "", "[[", false},
+		{"embed token ids", nil, "POST", "/embed", jh, `{"inputs":[[1,2],[3]]}`, 200, "", "[[", false},
+		{"unknown path", nil, "POST", "/embedding", jh, `{}`, 404, "", "", true},
+		{"wrong method", nil, "GET", "/embed", nil, ``, 405, "", "", true},
+		{"no content type", nil, "POST", "/embed", nil, `{"inputs":["a"]}`, 415, "", "Content-Type: application/json", true},
+		{"not JSON", nil, "POST", "/embed", jh, `{"inputs":`, 400, "", "Failed to parse the request body as JSON", true},
+		{"trailing data", nil, "POST", "/embed", jh, `{"inputs":["a"]} {}`, 400, "", "trailing characters", true},
+		{"not an object", nil, "POST", "/embed", jh, `["a"]`, 422, "", "expected struct EmbedRequest", true},
+		{"missing inputs", nil, "POST", "/embed", jh, `{"normalize":true}`, 422, "", "missing field `inputs`", true},
+		{"normalize not bool", nil, "POST", "/embed", jh, `{"inputs":["a"],"normalize":"yes"}`, 422, "", "normalize: invalid type", true},
+		{"inputs of numbers and strings", nil, "POST", "/embed", jh, `{"inputs":[1,"a"]}`, 422, "", "inputs: invalid type", true},
+		{"unknown field", nil, "POST", "/embed", jh, `{"inputs":["a"],"model":"x"}`, 422, "", "unknown field `model`", true},
+		{"bad truncation direction", nil, "POST", "/embed", jh, `{"inputs":["a"],"truncation_direction":"Up"}`, 422, "", "truncation_direction", true},
+		{"empty batch", nil, "POST", "/embed", jh, `{"inputs":[]}`, 400, "Empty", "cannot be empty", true},
+		{"empty input", nil, "POST", "/embed", jh, `{"inputs":["a",""]}`, 413, "Validation", "cannot be empty", true},
+		{"batch too large", &TEIBackend{MaxClientBatchSize: 2}, "POST", "/embed", jh, `{"inputs":["a","b","c"]}`, 413, "Validation", "batch size 3 > maximum allowed batch size 2", true},
+		{"input too long", &TEIBackend{MaxInputLength: 2, DisableAutoTruncate: true}, "POST", "/embed", jh, `{"inputs":["a b c"]}`, 413, "Validation", "must have less than 2 tokens. Given: 3", true},
+		{"input truncated", &TEIBackend{MaxInputLength: 2}, "POST", "/embed", jh, `{"inputs":["a b c"]}`, 200, "", "[[", false},
+		{"too many dimensions", nil, "POST", "/embed", jh, `{"inputs":["a"],"dimensions":9}`, 413, "Validation", "dimensions", true},
+		{"unknown prompt", nil, "POST", "/embed", jh, `{"inputs":["a"],"prompt_name":"title"}`, 413, "Validation", "prompt name", true},
+		{"payload limit", &TEIBackend{PayloadLimit: 10}, "POST", "/embed", jh, `{"inputs":["abcdef"]}`, 413, "", "length limit exceeded", true},
+		{"embed on a reranker", &TEIBackend{ModelType: "reranker"}, "POST", "/embed", jh, `{"inputs":["a"]}`, 424, "Backend", "not an embedding model", true},
+		{"sparse on a dense model", &TEIBackend{ModelType: "embedding"}, "POST", "/embed_sparse", jh, `{"inputs":["a"]}`, 424, "Backend", "SPLADE", true},
+		{"sparse normalize unknown", nil, "POST", "/embed_sparse", jh, `{"inputs":["a"],"normalize":true}`, 422, "", "unknown field `normalize`", true},
+		{"rerank ok", nil, "POST", "/rerank", jh, `{"query":"q","texts":["q a","b"],"return_text":true}`, 200, "", `"text":"q a"`, false},
+		{"rerank without query", nil, "POST", "/rerank", jh, `{"texts":["a"]}`, 422, "", "missing field `query`", true},
+		{"rerank empty texts", nil, "POST", "/rerank", jh, `{"query":"q","texts":[]}`, 400, "Empty", "`texts` cannot be empty", true},
+		{"rerank on an embedder", &TEIBackend{ModelType: "embedding"}, "POST", "/rerank", jh, `{"query":"q","texts":["a"]}`, 424, "Backend", "not a re-ranker", true},
+		{"openai ok", nil, "POST", "/v1/embeddings", jh, `{"input":["a"],"model":"x","encoding_format":"base64"}`, 200, "", `"object":"list"`, false},
+		{"openai alias", nil, "POST", "/embeddings", jh, `{"input":"a"}`, 200, "", `"object":"list"`, false},
+		{"openai batch too large", &TEIBackend{MaxClientBatchSize: 1}, "POST", "/v1/embeddings", jh, `{"input":["a","b"]}`, 413, "Validation", `"code":413`, true},
+		{"openai bad format", nil, "POST", "/v1/embeddings", jh, `{"input":["a"],"encoding_format":"hex"}`, 422, "", "encoding_format", true},
+		{"info", nil, "GET", "/info", nil, ``, 200, "", `"max_client_batch_size":32`, false},
+		{"health", nil, "GET", "/health", nil, ``, 200, "", "", false},
+		{"api key missing", &TEIBackend{APIKey: "k"}, "POST", "/embed", jh, `{"inputs":["a"]}`, 401, "", "", false},
+		{"api key wrong", &TEIBackend{APIKey: "k"}, "POST", "/embed", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer x"}, `{"inputs":["a"]}`, 401, "", "", false},
+		{"api key right", &TEIBackend{APIKey: "k"}, "POST", "/embed", map[string]string{"Content-Type": "application/json", "Authorization": "Bearer k"}, `{"inputs":["a"]}`, 200, "", "[[", false},
+		{"api key not needed for health", &TEIBackend{APIKey: "k"}, "GET", "/health", nil, ``, 200, "", "", false},
+		{"api key needed for info", &TEIBackend{APIKey: "k"}, "GET", "/info", nil, ``, 401, "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.backend
+			if b == nil {
+				b = TEI()
+			}
+			s := Start(b)
+			defer s.Close()
+			status, h, body := hfDo(t, s, tt.method, tt.path, tt.header, tt.body)
+			if status != tt.status || !strings.Contains(body, tt.text) {
+				t.Fatalf("got %d %q, want %d containing %q", status, body, tt.status, tt.text)
+			}
+			if tt.errType != "" {
+				var e map[string]any
+				if err := json.Unmarshal([]byte(body), &e); err != nil || e["error_type"] != tt.errType || h.Get("Content-Type") != "application/json" {
+					t.Fatalf("error body %q (%v), want error_type %q", body, err, tt.errType)
+				}
+			}
+			if status == 200 && tt.path != "/health" && h.Get("Content-Type") != "application/json" {
+				t.Fatalf("content type %q", h.Get("Content-Type"))
+			}
+			if status == 200 && tt.method == "POST" && h.Get("X-Compute-Tokens") == "" {
+				t.Fatal("no x-compute-tokens")
+			}
+			if got := s.InvalidCalls(); (got == 1) != tt.invalid || got > 1 {
+				t.Fatalf("InvalidCalls %d, want invalid %v", got, tt.invalid)
+			}
+		})
+	}
+}
+
+func TestTEIDeterministicAnswers(t *testing.T) {
+	s := Start(TEI())
+	defer s.Close()
+	_, _, body := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["alpha","beta","alpha"],"normalize":false}`)
+	var vecs [][]float32
+	if err := json.Unmarshal([]byte(body), &vecs); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(vecs[0], vecs[2]) || slices.Equal(vecs[0], vecs[1]) || !slices.Equal(vecs[1], TEIEmbedding("beta", 8, false)) {
+		t.Fatalf("vectors %v", vecs)
+	}
+	var norm float64
+	for _, x := range TEIEmbedding("alpha", 8, true) {
+		norm += float64(x) * float64(x)
+	}
+	if math.Abs(norm-1) > 1e-5 {
+		t.Fatalf("normalised vector has norm² %v", norm)
+	}
+	if in, _ := s.Usage(); in != 3 {
+		t.Fatalf("usage %d", in)
+	}
+	if TEIRerankScore("deep learning", "Deep learning!", false) <= TEIRerankScore("deep learning", "learning", false) ||
+		TEIRerankScore("a", "b", true) != -4 || TEIRerankScore("a", "a", true) != 4 {
+		t.Fatal("rerank scores do not follow word overlap")
+	}
+	sp := TEISparse("the cat the", 100)
+	if len(sp) != 2 || sp[0].Index >= sp[1].Index {
+		t.Fatalf("sparse %v", sp)
+	}
+}
+
+func TestTEIOverloadedAndUnhealthy(t *testing.T) {
+	b := &TEIBackend{MaxConcurrentRequests: 1}
+	s := Start(b)
+	defer s.Close()
+	// Occupy the one slot from inside, then call.
+	b.inflight.Add(1)
+	status, _, body := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`)
+	if status != 429 || !strings.Contains(body, `"error_type":"Overloaded"`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	status, _, body = hfDo(t, s, "POST", "/v1/embeddings", hfJSONHeader, `{"input":["a"]}`)
+	if status != 429 || !strings.Contains(body, `"code":429`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	b.inflight.Add(-1)
+	if status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`); status != 200 {
+		t.Fatalf("after release: %d", status)
+	}
+	b.SetHealthy(false)
+	status, _, body = hfDo(t, s, "GET", "/health", nil, "")
+	if status != 503 || !strings.Contains(body, `"error_type":"Unhealthy"`) {
+		t.Fatalf("%d %s", status, body)
+	}
+	if s.InvalidCalls() != 0 {
+		t.Fatal("overload and health counted as invalid")
+	}
+}
+
+func TestTEIConcurrentUse(t *testing.T) {
+	s := Start(&TEIBackend{MaxClientBatchSize: 4})
+	defer s.Close()
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := `{"inputs":["x y","z"]}`
+			if i%2 == 0 {
+				body = `{"inputs":["a","b","c","d","e"]}`
+			}
+			status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, body)
+			if (status == 200) != (i%2 == 1) {
+				t.Errorf("request %d: %d", i, status)
+			}
+		}()
+	}
+	wg.Wait()
+	if s.InvalidCalls() != 8 {
+		t.Fatalf("invalid %d", s.InvalidCalls())
+	}
+	if in, _ := s.Usage(); in != 8*3 {
+		t.Fatalf("usage %d", in)
+	}
+}
