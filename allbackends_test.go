@@ -77,6 +77,25 @@ var httpBackends = []httpBackend{
 			return &messages.InferRequest{Call: messages.Call{Provider: n}, Model: "resnet",
 				Inputs: []messages.Tensor{{Name: "input", Datatype: "FP32", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, float32(i % 7)}}}}
 		}, asReq(chatOf("llama3", true)))},
+	{kind: "hf_tgi", start: func() *sim.Server { return sim.Start(sim.TGI(), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL }, secret: secretC,
+		requests: mix(asReq(chatOf("tgi", true)), func(n string, i int) messages.Request {
+			return &messages.GenerateRequest{Call: messages.Call{Provider: n}, Prompt: "tell me a story", MaxTokens: 12, Stream: i%2 == 0}
+		})},
+	{kind: "hf_tei", start: func() *sim.Server { return sim.Start(sim.TEI(), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL }, secret: secretA,
+		requests: mix(func(n string, i int) messages.Request {
+			return &messages.EmbedRequest{Call: messages.Call{Provider: n}, Model: "bge", Inputs: []string{"one", "two", "three"}}
+		}, func(n string, i int) messages.Request {
+			return &messages.RerankRequest{Call: messages.Call{Provider: n}, Model: "bge", Query: "circuit breaker", Documents: []string{"a breaker trips", "bread", "circuits"}, TopN: 2}
+		})},
+	{kind: "gemini", start: func() *sim.Server {
+		return sim.Start(&sim.GeminiBackend{RetryDelay: 10 * time.Millisecond}, sim.WithoutRecords())
+	},
+		baseURL: func(s *sim.Server) string { return s.URL }, secret: secretB,
+		requests: mix(asReq(chatOf("gemini-2.5-flash", false)), asReq(chatOf("gemini-2.5-flash", true)), func(n string, i int) messages.Request {
+			return &messages.EmbedRequest{Call: messages.Call{Provider: n}, Model: "gemini-embedding-001", Inputs: []string{"u", "v"}}
+		})},
 	{kind: "opea", start: func() *sim.Server { return sim.Start(sim.OPEA(), sim.WithoutRecords()) },
 		baseURL: func(s *sim.Server) string { return s.URL }, secret: secretB,
 		requests: mix(asReq(chatOf("", true)), asReq(chatOf("", false)))},

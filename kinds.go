@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/anthropic"
+	"github.com/switchyard-ai/switchyard/providers/gemini"
 	"github.com/switchyard-ai/switchyard/providers/groq"
 	"github.com/switchyard-ai/switchyard/providers/llvm"
 	"github.com/switchyard-ai/switchyard/providers/ollama"
@@ -31,6 +32,7 @@ type kind struct {
 var kinds = map[string]kind{
 	"openai":    {adapter: func() providers.Adapter { return openai.New() }, baseURL: "https://api.openai.com/v1", envKey: "OPENAI_API_KEY"},
 	"anthropic": {adapter: func() providers.Adapter { return anthropic.New() }, baseURL: "https://api.anthropic.com", envKey: "ANTHROPIC_API_KEY"},
+	"gemini":    {adapter: func() providers.Adapter { return gemini.New() }, baseURL: gemini.DefaultBaseURL, envKey: gemini.EnvKey},
 	"groq":      {adapter: func() providers.Adapter { return groq.New() }, baseURL: groq.DefaultBaseURL, envKey: "GROQ_API_KEY"},
 	"llvm":      {adapter: func() providers.Adapter { return llvm.New() }, envKey: "VLLM_API_KEY", keyOptional: true},
 	"ollama":    {adapter: func() providers.Adapter { return ollama.New() }, baseURL: ollama.DefaultBaseURL, envKey: "OLLAMA_API_KEY", keyOptional: true},

@@ -78,6 +78,16 @@ var backends = []backend{
 		burstStatus: 498, strategy: "most-headroom",
 	},
 	{
+		kind: "gemini", name: "gemini", envKey: "GEMINI_API_KEY",
+		start: func() *sim.Server {
+			return sim.Start(&sim.GeminiBackend{RetryDelay: 2 * time.Second}, sim.WithLatency(simLatency), sim.WithoutRecords())
+		},
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "gemini-2.5-flash", realModel: "gemini-2.5-flash", embedModel: "gemini-embedding-001",
+		ops:         []weighted{{"chat", 35}, {"stream", 35}, {"embed", 15}, {"count_tokens", 15}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
+	},
+	{
 		kind: "llvm", name: "llvm", envKey: "VLLM_API_KEY", selfHosted: true,
 		start:   func() *sim.Server { return sim.Start(sim.LLVM(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
 		baseURL: func(s *sim.Server) string { return s.URL },
@@ -100,6 +110,22 @@ var backends = []backend{
 		model:   "llama3", realModel: "llama3", embedModel: "bge-small", inferModel: "resnet",
 		ops:         []weighted{{"infer", 40}, {"chat", 20}, {"stream", 20}, {"embed", 20}},
 		burstStatus: http.StatusServiceUnavailable, strategy: "least-loaded",
+	},
+	{
+		kind: "hf_tgi", name: "tgi", envKey: "HF_TOKEN", selfHosted: true,
+		start:   func() *sim.Server { return sim.Start(sim.TGI(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "tgi", realModel: "tgi",
+		ops:         []weighted{{"generate_stream", 35}, {"generate", 25}, {"chat", 20}, {"stream", 20}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "least-loaded",
+	},
+	{
+		kind: "hf_tei", name: "tei", envKey: "HF_TOKEN", selfHosted: true,
+		start:   func() *sim.Server { return sim.Start(sim.TEI(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "bge-base", realModel: "bge-base", embedModel: "bge-base",
+		ops:         []weighted{{"embed", 70}, {"rerank", 30}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
 	},
 	{
 		kind: "opea", name: "opea", envKey: "OPEA_API_KEY", selfHosted: true,
