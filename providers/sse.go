@@ -3,6 +3,7 @@ package providers
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 )
 
@@ -38,6 +39,18 @@ func NewSSEReader(r io.Reader) *SSEReader {
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineSize)
 	sc.Split((&lineSplitter{}).split)
 	return &SSEReader{sc: sc, first: true}
+}
+
+// NextInStream is Next for a stream that must end with its own terminator
+// (a [DONE] event, a final event): the end of the body, io.EOF, is
+// reported as io.ErrUnexpectedEOF, which Client.Stream classifies as a cut
+// stream. Other errors are returned as they are.
+func (s *SSEReader) NextInStream() (SSEEvent, error) {
+	ev, err := s.Next()
+	if errors.Is(err, io.EOF) {
+		return ev, io.ErrUnexpectedEOF
+	}
+	return ev, err
 }
 
 // Next returns the next event, io.EOF at the end of the stream, or the read

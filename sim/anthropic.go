@@ -371,21 +371,6 @@ func anthPickTool(req *anthReq, last string, isResult bool) *anthTool {
 // is required) with values derived from text: strings get the place named
 // after the last " in " (or the whole text), enums their first value.
 func anthToolInput(schema map[string]any, text string) map[string]any {
-	props, _ := schema["properties"].(map[string]any)
-	var names []string
-	if req, ok := schema["required"].([]any); ok {
-		for _, n := range req {
-			if s, ok := n.(string); ok {
-				names = append(names, s)
-			}
-		}
-	}
-	if len(names) == 0 {
-		for n := range props {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-	}
 	place := text
 	if i := strings.LastIndex(strings.ToLower(text), " in "); i >= 0 {
 		place = text[i+4:]
@@ -394,27 +379,7 @@ func anthToolInput(schema map[string]any, text string) map[string]any {
 	if place == "" {
 		place = "unknown"
 	}
-	in := map[string]any{}
-	for _, n := range names {
-		p, _ := props[n].(map[string]any)
-		if enum, ok := p["enum"].([]any); ok && len(enum) > 0 {
-			in[n] = enum[0]
-			continue
-		}
-		switch p["type"] {
-		case "integer", "number":
-			in[n] = 0
-		case "boolean":
-			in[n] = false
-		case "array":
-			in[n] = []any{}
-		case "object":
-			in[n] = map[string]any{}
-		default:
-			in[n] = place
-		}
-	}
-	return in
+	return toolArgs(schema, place, false)
 }
 
 // anthPromptWords counts the prompt: system, message texts, tool inputs and

@@ -1191,41 +1191,7 @@ func gemPlaces(text string) []string {
 // none is required): strings get place, enums their first value, other
 // types their zero value. The schema is JSON Schema or Google's subset.
 func gemToolArgs(schema map[string]any, place string) map[string]any {
-	props := gemObj(schema, "properties")
-	var names []string
-	for _, n := range gemList(schema, "required") {
-		if s, ok := n.(string); ok {
-			names = append(names, s)
-		}
-	}
-	if len(names) == 0 {
-		for n := range props {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-	}
-	args := map[string]any{}
-	for _, n := range names {
-		p := gemObj(props, n)
-		if enum := gemList(p, "enum"); len(enum) > 0 {
-			args[n] = enum[0]
-			continue
-		}
-		t, _ := p["type"].(string)
-		switch strings.ToLower(t) {
-		case "integer", "number":
-			args[n] = 0
-		case "boolean":
-			args[n] = false
-		case "array":
-			args[n] = []any{}
-		case "object":
-			args[n] = map[string]any{}
-		default:
-			args[n] = place
-		}
-	}
-	return args
+	return toolArgs(schema, place, true)
 }
 
 func gemUsage(in, out int) map[string]any {

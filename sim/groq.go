@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -520,16 +519,5 @@ func (b *GroqBackend) admit(w http.ResponseWriter, key string, tokens int) bool 
 		wait = t
 	}
 	b.mu.Unlock()
-	h := w.Header()
-	h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(reqLimit))
-	h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(tokLimit))
-	h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(remReq))
-	h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(remTok))
-	h.Set("X-Ratelimit-Reset-Requests", resetReq.String())
-	h.Set("X-Ratelimit-Reset-Tokens", resetTok.String())
-	if over && b.EnforceRateLimit {
-		h.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-		return false
-	}
-	return true
+	return setRateLimitHeaders(w.Header(), reqLimit, tokLimit, remReq, remTok, resetReq, resetTok, over && b.EnforceRateLimit, wait)
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,18 +254,7 @@ func (b *OpenAIBackend) admit(w http.ResponseWriter, key string, tokens int) boo
 	remReq, remTok := max(reqLimit-win.requests, 0), max(tokLimit-win.toks, 0)
 	reset := (time.Minute - now.Sub(win.start)).Round(time.Millisecond)
 	b.mu.Unlock()
-	h := w.Header()
-	h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(reqLimit))
-	h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(tokLimit))
-	h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(remReq))
-	h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(remTok))
-	h.Set("X-Ratelimit-Reset-Requests", reset.String())
-	h.Set("X-Ratelimit-Reset-Tokens", reset.String())
-	if over && b.EnforceRateLimit {
-		h.Set("Retry-After", strconv.Itoa(max(int(math.Ceil(reset.Seconds())), 1)))
-		return false
-	}
-	return true
+	return setRateLimitHeaders(w.Header(), reqLimit, tokLimit, remReq, remTok, reset, reset, over && b.EnforceRateLimit, reset)
 }
 
 func (b *OpenAIBackend) rateLimited(w http.ResponseWriter) {

@@ -89,15 +89,7 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 		}
 	}
 	err := unsupported(call.Request)
-	return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
-}
-
-// client returns the call's shared client, or a default one.
-func client(call *providers.Call) *providers.Client {
-	if call.Client != nil {
-		return call.Client
-	}
-	return &providers.Client{}
+	return nil, call.Refuse(err)
 }
 
 // exchange describes a POST of body to path with Anthropic's headers, error
@@ -129,18 +121,6 @@ func hasHeader(hs map[string]string, name string) bool {
 		}
 	}
 	return false
-}
-
-// meta returns the response metadata the adapter knows; the dispatcher fills
-// the rest (attempts, latency, queueing).
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{
-		RequestID:         call.RequestID,
-		UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider:          call.Provider,
-		Endpoint:          call.Endpoint,
-		Key:               call.Key.Label(),
-	}
 }
 
 // requestError builds the Check/Do error for req.

@@ -98,9 +98,9 @@ func finishReason(raw string) string {
 func (a *Adapter) chat(ctx context.Context, call *providers.Call, req *messages.ChatRequest) (messages.Response, error) {
 	body, err := buildChatBody(req)
 	if err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := client(call)
+	c := call.HTTPClient()
 	resp, err := c.Send(ctx, call, exchange(call, PathMessages, body))
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func (a *Adapter) chat(ctx context.Context, call *providers.Call, req *messages.
 		return nil, uerr
 	}
 	call.Result.Usage = out.Usage
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	if req.Stream {
 		// The server answered a stream request with one JSON message; pass
 		// it on as chunks so the caller still sees a stream.
@@ -235,6 +235,6 @@ func (a *Adapter) stream(ctx context.Context, call *providers.Call, c *providers
 		return nil, err
 	}
 	out := d.response()
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	return out, nil
 }

@@ -15,9 +15,9 @@ type countTokensResponse struct {
 func (a *Adapter) countTokens(ctx context.Context, call *providers.Call, req *messages.CountTokensRequest) (messages.Response, error) {
 	body, err := buildCountTokensBody(req)
 	if err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := client(call)
+	c := call.HTTPClient()
 	resp, err := c.Send(ctx, call, exchange(call, PathCountTokens, body))
 	if err != nil {
 		return nil, err
@@ -29,5 +29,5 @@ func (a *Adapter) countTokens(ctx context.Context, call *providers.Call, req *me
 	if w.InputTokens == nil || *w.InputTokens < 0 {
 		return nil, call.Fail(messages.ClassMalformed, resp.StatusCode, "count_tokens answer has no input_tokens", nil)
 	}
-	return &messages.CountTokensResponse{Meta: meta(call), InputTokens: *w.InputTokens}, nil
+	return &messages.CountTokensResponse{Meta: call.Meta(), InputTokens: *w.InputTokens}, nil
 }

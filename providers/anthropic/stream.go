@@ -2,7 +2,6 @@ package anthropic
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -92,11 +91,8 @@ func decodeStream(r io.Reader, emit func(*messages.StreamChunk) error) (*message
 func (d *streamDecoder) decode(r io.Reader) error {
 	sr := providers.NewSSEReader(r)
 	for {
-		ev, err := sr.Next()
+		ev, err := sr.NextInStream()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
-			}
 			return err
 		}
 		if ev.Event != "" && !knownEvents[ev.Event] {

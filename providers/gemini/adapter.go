@@ -126,15 +126,7 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 		}
 	}
 	err := unsupported(call.Request)
-	return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
-}
-
-// client returns the call's shared client, or a default one.
-func client(call *providers.Call) *providers.Client {
-	if call.Client != nil {
-		return call.Client
-	}
-	return &providers.Client{}
+	return nil, call.Refuse(err)
 }
 
 // modelName matches the part of a model resource after its collection.
@@ -183,18 +175,6 @@ func exchange(call *providers.Call, resource, method string, body any, stream bo
 	return ex
 }
 
-// meta returns the response metadata the adapter knows; the dispatcher fills
-// the rest (attempts, latency, queueing).
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{
-		RequestID:         call.RequestID,
-		UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider:          call.Provider,
-		Endpoint:          call.Endpoint,
-		Key:               call.Key.Label(),
-	}
-}
-
 // fillError completes an UpstreamError decoded from a body or a stream with
 // the call's identity.
 func fillError(call *providers.Call, e *messages.UpstreamError, status int) {
@@ -219,24 +199,10 @@ func isJSON(h http.Header) bool {
 // requestError builds the Check/Do error for req.
 func requestError(req messages.Request, kind error, format string, args ...any) *messages.RequestError {
 	e := &messages.RequestError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
-	if ci := callInfo(req); ci != nil {
+	if ci := providers.CallInfo(req); ci != nil {
 		e.RequestID, e.Provider = ci.RequestID, ci.Provider
 	}
 	return e
-}
-
-// callInfo returns req's routing fields, nil for a nil request (also a typed
-// nil pointer, whose CallInfo would dereference it).
-func callInfo(req messages.Request) (ci *messages.Call) {
-	if req == nil {
-		return nil
-	}
-	defer func() {
-		if recover() != nil {
-			ci = nil
-		}
-	}()
-	return req.CallInfo()
 }
 
 func unsupported(req messages.Request) *messages.RequestError {

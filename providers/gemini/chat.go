@@ -254,13 +254,13 @@ func decodeResponse(body []byte, emit func(*messages.StreamChunk) error) (*messa
 func (ad *Adapter) chat(ctx context.Context, call *providers.Call, req *messages.ChatRequest) (messages.Response, error) {
 	resource, body, err := buildGenerate(req)
 	if err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
 	method := MethodGenerate
 	if req.Stream {
 		method = MethodStream
 	}
-	c := client(call)
+	c := call.HTTPClient()
 	resp, err := c.Send(ctx, call, exchange(call, resource, method, body, req.Stream))
 	if err != nil {
 		return nil, err
@@ -283,7 +283,7 @@ func (ad *Adapter) chat(ctx context.Context, call *providers.Call, req *messages
 		return nil, answerError(ctx, call, err, resp.StatusCode)
 	}
 	call.Result.Usage = out.Usage
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	if out.Model == "" {
 		out.Model = strings.TrimPrefix(resource, "models/")
 	}
@@ -321,7 +321,7 @@ func (ad *Adapter) stream(ctx context.Context, call *providers.Call, c *provider
 		return nil, err
 	}
 	out := a.response()
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	if out.Model == "" {
 		out.Model = strings.TrimPrefix(resource, "models/")
 	}

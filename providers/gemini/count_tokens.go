@@ -16,9 +16,9 @@ type countTokensResponse struct {
 func (ad *Adapter) countTokens(ctx context.Context, call *providers.Call, r *messages.CountTokensRequest) (messages.Response, error) {
 	resource, body, err := buildCountTokensBody(r)
 	if err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := client(call)
+	c := call.HTTPClient()
 	resp, err := c.Send(ctx, call, exchange(call, resource, MethodCountTokens, body, false))
 	if err != nil {
 		return nil, err
@@ -30,5 +30,5 @@ func (ad *Adapter) countTokens(ctx context.Context, call *providers.Call, r *mes
 	if w.TotalTokens == nil || *w.TotalTokens < 0 {
 		return nil, call.Fail(messages.ClassMalformed, resp.StatusCode, "countTokens answer has no totalTokens", nil)
 	}
-	return &messages.CountTokensResponse{Meta: meta(call), InputTokens: *w.TotalTokens}, nil
+	return &messages.CountTokensResponse{Meta: call.Meta(), InputTokens: *w.TotalTokens}, nil
 }

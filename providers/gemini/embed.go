@@ -89,9 +89,9 @@ func buildEmbed(r *messages.EmbedRequest) (*embedPlan, error) {
 func (ad *Adapter) embed(ctx context.Context, call *providers.Call, r *messages.EmbedRequest) (messages.Response, error) {
 	plan, err := buildEmbed(r)
 	if err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := client(call)
+	c := call.HTTPClient()
 	resp, err := c.Send(ctx, call, exchange(call, plan.resource, plan.method, plan.body, false))
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func (ad *Adapter) embed(ctx context.Context, call *providers.Call, r *messages.
 		return nil, answerError(ctx, call, err, resp.StatusCode)
 	}
 	// The API reports no token usage for embeddings.
-	return &messages.EmbedResponse{Meta: meta(call), Model: r.Model, Vectors: vectors}, nil
+	return &messages.EmbedResponse{Meta: call.Meta(), Model: r.Model, Vectors: vectors}, nil
 }
 
 // decodeEmbeddings returns exactly n vectors in input order from either

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -274,16 +273,7 @@ func streamError(data []byte) *messages.UpstreamError {
 }
 
 // clip bounds a message, cutting at a rune boundary.
-func clip(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	n := maxMessage
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func clip(s string) string { return providers.ClipMessage(s, maxMessage) }
 
 // googleKey matches a Google API key ("AIza" and 35 more characters).
 var googleKey = regexp.MustCompile(`AIza[0-9A-Za-z_\-]{20,}`)

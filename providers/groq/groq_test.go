@@ -1,7 +1,6 @@
 package groq_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/groq"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -33,72 +33,28 @@ func startSim(t testing.TB, b *sim.GroqBackend) *sim.Server {
 	if b == nil {
 		b = sim.Groq()
 	}
-	srv := sim.Start(b)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b)
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	chunks []messages.StreamChunk
-}
-
-func (r *recorder) emit(ch *messages.StreamChunk) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.chunks = append(r.chunks, *ch)
-	return true
-}
-
-func (r *recorder) all() []messages.StreamChunk {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.chunks)
-}
+type recorder = providertest.Recorder
 
 func newCall(baseURL string, req messages.Request) *providers.Call {
-	return &providers.Call{
-		Request:   req,
-		RequestID: "rid-" + req.Operation(),
-		Attempt:   1,
-		Provider:  "groq",
-		Endpoint:  "sim",
-		BaseURL:   baseURL,
-		Key:       providers.NewCredential("primary", testKey),
-		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
-	}
+	return providertest.NewCall("groq", baseURL, testKey, req)
 }
 
 func do(t *testing.T, a *groq.Adapter, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return a.Do(ctx, call)
+	return providertest.Do(t, a, call)
 }
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func lastBody(t *testing.T, srv *sim.Server) map[string]any {
 	t.Helper()
-	recs := srv.Requests()
-	if len(recs) == 0 {
-		t.Fatal("no request recorded")
-	}
-	var m map[string]any
-	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
-		t.Fatalf("request body is not JSON: %v", err)
-	}
-	return m
+	return providertest.LastBody(t, srv)
 }
 
 func user(s string) []messages.Message { return []messages.Message{{Role: "user", Content: s}} }
@@ -202,7 +158,7 @@ func TestOperations(t *testing.T) {
 					rec := &recorder{}
 					call := newCall(base, tt.req)
 					if sr, ok := tt.req.(messages.StreamingRequest); ok && sr.Streaming() {
-						call.Emit = rec.emit
+						call.Emit = rec.Emit
 					}
 					before := srv.InvalidCalls()
 					resp, err := do(t, groq.New(), call)
@@ -216,7 +172,7 @@ func TestOperations(t *testing.T) {
 					if _, ok := tt.req.(*messages.ChatRequest); ok {
 						body = lastBody(t, srv)
 					}
-					tt.check(t, resp, rec.all(), body)
+					tt.check(t, resp, rec.All(), body)
 					if call.Result.Status != 200 || call.Result.UpstreamRequestID == "" || !call.Result.RateLimit.Known {
 						t.Fatalf("result %+v", call.Result)
 					}
@@ -254,7 +210,7 @@ func TestToolRoundTrip(t *testing.T) {
 func TestUsageAcrossStreamAndSim(t *testing.T) {
 	srv := startSim(t, nil)
 	call := newCall(srv.URL, &messages.ChatRequest{Model: model, Messages: user("count me in"), Stream: true})
-	call.Emit = (&recorder{}).emit
+	call.Emit = (&recorder{}).Emit
 	if _, err := do(t, groq.New(), call); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +287,7 @@ func TestErrorClasses(t *testing.T) {
 			if tt.client != nil {
 				call.Client = tt.client
 			}
-			call.Emit = (&recorder{}).emit
+			call.Emit = (&recorder{}).Emit
 			_, err := do(t, groq.New(), call)
 			ue := upstreamErr(t, err)
 			if ue.Class != tt.class || ue.Retryable() != tt.retryable || ue.Status != tt.status {

@@ -70,7 +70,7 @@ func TestSpecRequests(t *testing.T) {
 	run := func(req messages.Request) messages.Response {
 		t.Helper()
 		call := newCall(srv.URL, req)
-		call.Emit = (&recorder{}).emit
+		call.Emit = (&recorder{}).Emit
 		resp, err := do(t, a, call)
 		if err != nil {
 			t.Fatalf("%s: %v", req.Operation(), err)
@@ -162,7 +162,7 @@ func TestSpecAnswers(t *testing.T) {
 		call := newCall(srv.URL, &messages.ChatRequest{Model: model, Messages: user("validate me"), Stream: stream})
 		ct := &captureTransport{}
 		call.Client.HTTP = ct.client()
-		call.Emit = (&recorder{}).emit
+		call.Emit = (&recorder{}).Emit
 		if _, err := do(t, groq.New(), call); err != nil {
 			t.Fatal(err)
 		}

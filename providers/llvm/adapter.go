@@ -167,23 +167,16 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 	switch r := call.Request.(type) {
 	case *messages.TokenizeRequest:
 		if err := a.Check(r); err != nil {
-			return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+			return nil, call.Refuse(err)
 		}
-		return a.doTokenize(ctx, client(call), call, r)
+		return a.doTokenize(ctx, call.HTTPClient(), call, r)
 	case *messages.InfoRequest:
 		if err := a.Check(r); err != nil {
-			return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+			return nil, call.Refuse(err)
 		}
-		return doInfo(ctx, client(call), call, r)
+		return doInfo(ctx, call.HTTPClient(), call, r)
 	}
 	return a.Adapter.Do(ctx, call)
-}
-
-func client(call *providers.Call) *providers.Client {
-	if call.Client != nil {
-		return call.Client
-	}
-	return &providers.Client{}
 }
 
 // rootURL is the server root of a base URL that may end in /v1.
@@ -203,11 +196,6 @@ func sendRoot(ctx context.Context, c *providers.Client, call *providers.Call, ex
 
 func exchange(method, path string, body any) *providers.Exchange {
 	return &providers.Exchange{Method: method, Path: path, Body: body, Auth: providers.BearerAuth, DecodeError: openai.DecodeError}
-}
-
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{RequestID: call.RequestID, UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider: call.Provider, Endpoint: call.Endpoint, Key: call.Key.Label()}
 }
 
 // ---- tokenize ----
@@ -276,7 +264,7 @@ func DecodeTokenize(call *providers.Call, detokenize bool, body []byte) (*messag
 }
 
 func tokenizeResult(call *providers.Call, r *messages.TokenizeRequest, w *tokenizeAnswer) (*messages.TokenizeResponse, error) {
-	out := &messages.TokenizeResponse{Meta: meta(call), MaxModelLen: w.MaxModelLen}
+	out := &messages.TokenizeResponse{Meta: call.Meta(), MaxModelLen: w.MaxModelLen}
 	if r.Detokenize {
 		out.Text = w.Prompt
 		if out.Text == "" {
@@ -315,7 +303,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 	if err != nil {
 		return nil, providers.ContextError(ctx, call, err, messages.ClassConnection, "reading "+path)
 	}
-	out := &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: body}
+	out := &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Body: body}
 	if r.What == "version" {
 		var v struct {
 			Version string `json:"version"`

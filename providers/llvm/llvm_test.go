@@ -2,7 +2,6 @@ package llvm_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/llvm"
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -39,28 +39,10 @@ func startSim(t testing.TB, b *sim.LLVMBackend) *sim.Server {
 	if b == nil {
 		b = sim.LLVM()
 	}
-	srv := sim.Start(b)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b)
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	chunks []messages.StreamChunk
-}
-
-func (r *recorder) emit(ch *messages.StreamChunk) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.chunks = append(r.chunks, *ch)
-	return true
-}
-
-func (r *recorder) all() []messages.StreamChunk {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.chunks)
-}
+type recorder = providertest.Recorder
 
 func newCall(baseURL, key string, req messages.Request) *providers.Call {
 	return &providers.Call{
@@ -77,21 +59,12 @@ func newCall(baseURL, key string, req messages.Request) *providers.Call {
 
 func do(t *testing.T, a *llvm.Adapter, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return a.Do(ctx, call)
+	return providertest.Do(t, a, call)
 }
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func user(s string) []messages.Message { return []messages.Message{{Role: "user", Content: s}} }
@@ -244,7 +217,7 @@ func runOperations(t *testing.T, srv *sim.Server, base, key string) {
 			rec := &recorder{}
 			call := newCall(base, key, tt.req)
 			if sr, ok := tt.req.(messages.StreamingRequest); ok && sr.Streaming() {
-				call.Emit = rec.emit
+				call.Emit = rec.Emit
 			}
 			before := srv.InvalidCalls()
 			resp, err := do(t, llvm.New(), call)
@@ -254,7 +227,7 @@ func runOperations(t *testing.T, srv *sim.Server, base, key string) {
 			if srv.InvalidCalls() != before || call.Result.Status != 200 {
 				t.Fatalf("rejected by the simulator, status %d", call.Result.Status)
 			}
-			tt.check(t, resp, rec.all())
+			tt.check(t, resp, rec.All())
 			if m := resp.ResponseMeta(); m.RequestID != call.RequestID || m.Provider != "llvm" || m.Key != "local" {
 				t.Fatalf("meta %+v", m)
 			}
@@ -290,7 +263,7 @@ func TestUsageMatchesSimulator(t *testing.T) {
 		&messages.EmbedRequest{Model: embedModel, Inputs: []string{"x y", "z"}},
 	} {
 		call := newCall(srv.URL, "", req)
-		call.Emit = (&recorder{}).emit
+		call.Emit = (&recorder{}).Emit
 		if _, err := do(t, llvm.New(), call); err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +340,7 @@ func TestErrorClasses(t *testing.T) {
 			if tt.client != nil {
 				call.Client = tt.client
 			}
-			call.Emit = (&recorder{}).emit
+			call.Emit = (&recorder{}).Emit
 			_, err := do(t, llvm.New(), call)
 			ue := upstreamErr(t, err)
 			if ue.Class != tt.class || ue.Retryable() != tt.retryable || ue.Status != tt.status || ue.RetryAfter != tt.delay {
@@ -574,7 +547,7 @@ func TestSpecRequests(t *testing.T) {
 	}
 	for _, req := range reqs {
 		call := newCall(srv.URL, "", req)
-		call.Emit = (&recorder{}).emit
+		call.Emit = (&recorder{}).Emit
 		if _, err := do(t, a, call); err != nil {
 			t.Fatalf("%s: %v", req.Operation(), err)
 		}

@@ -34,7 +34,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 
 	"github.com/switchyard-ai/switchyard/messages"
@@ -73,7 +72,7 @@ func New() *Adapter { return &Adapter{} }
 var _ providers.Adapter = (*Adapter)(nil)
 
 // Kind returns "ollama".
-func (*Adapter) Kind() string { return "ollama" }
+func (*Adapter) Kind() string { return kind }
 
 // Check reports whether the adapter can serve req, before anything is
 // queued. It returns an error matching messages.ErrUnsupported for what
@@ -112,16 +111,8 @@ func (*Adapter) Check(req messages.Request) error {
 			return invalid(nil, "nil info request")
 		}
 		return checkInfo(r)
-	case nil:
-		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: "ollama", Detail: "nil request"}
 	}
-	ci := callInfo(req)
-	e := &messages.RequestError{Provider: providerName(ci), Kind: messages.ErrUnsupported,
-		Detail: fmt.Sprintf("ollama does not support the %q operation", req.Operation())}
-	if ci != nil {
-		e.RequestID = ci.RequestID
-	}
-	return e
+	return providers.UnsupportedOperation(kind, req)
 }
 
 // Do performs one attempt of call, streamed when the request asks for it. It
@@ -130,12 +121,9 @@ func (*Adapter) Check(req messages.Request) error {
 // that never went through Check still fails cleanly, as ClassInvalid.
 func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
 	if err := a.Check(call.Request); err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := call.Client
-	if c == nil {
-		c = &providers.Client{}
-	}
+	c := call.HTTPClient()
 	switch r := call.Request.(type) {
 	case *messages.ChatRequest:
 		return doChat(ctx, c, call, r)
@@ -154,32 +142,11 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 // exchange describes a request to path with Ollama's auth and error decoder:
 // a POST of body, or a GET when body is nil.
 func exchange(path string, body any, stream bool) *providers.Exchange {
-	ex := &providers.Exchange{
-		Method:      http.MethodPost,
-		Path:        path,
-		Body:        body,
-		Auth:        providers.BearerAuth,
-		DecodeError: DecodeError,
-	}
-	if body == nil {
-		ex.Method = http.MethodGet
-	}
+	accept := ""
 	if stream {
-		ex.Accept = ndjson
+		accept = ndjson
 	}
-	return ex
-}
-
-// meta is the part of a response's Meta the adapter knows; the runtime fills
-// the rest (attempts, queue time, latency).
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{
-		RequestID:         call.RequestID,
-		UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider:          call.Provider,
-		Endpoint:          call.Endpoint,
-		Key:               call.Key.Label(),
-	}
+	return providers.BearerExchange(path, body, accept, DecodeError)
 }
 
 // withExtra merges extra into the JSON object body marshals to. Fields body
@@ -245,29 +212,12 @@ func mergeOptions(own json.RawMessage, extra any) (json.RawMessage, error) {
 
 // ---- validation ----
 
-// callInfo returns req's routing fields, nil for a typed nil request.
-func callInfo(req messages.Request) (ci *messages.Call) {
-	defer func() {
-		if recover() != nil {
-			ci = nil
-		}
-	}()
-	return req.CallInfo()
-}
+// kind is the adapter's kind string, also the Provider of its request
+// errors when the request names none.
+const kind = "ollama"
 
-func providerName(ci *messages.Call) string {
-	if ci != nil && ci.Provider != "" {
-		return ci.Provider
-	}
-	return "ollama"
-}
-
-func requestError(kind error, ci *messages.Call, format string, args ...any) error {
-	e := &messages.RequestError{Kind: kind, Provider: providerName(ci), Detail: "ollama: " + fmt.Sprintf(format, args...)}
-	if ci != nil {
-		e.RequestID = ci.RequestID
-	}
-	return e
+func requestError(kindErr error, ci *messages.Call, format string, args ...any) error {
+	return providers.RequestError(kindErr, ci, kind, kind+": "+fmt.Sprintf(format, args...))
 }
 
 func invalid(ci *messages.Call, format string, args ...any) error {

@@ -63,7 +63,7 @@ func doEmbed(ctx context.Context, c *providers.Client, call *providers.Call, r *
 			return nil, malformed(call, fmt.Sprintf("embedding %d is empty", i), nil)
 		}
 	}
-	out := &messages.EmbedResponse{Meta: meta(call), Model: w.Model, Vectors: w.Embeddings,
+	out := &messages.EmbedResponse{Meta: call.Meta(), Model: w.Model, Vectors: w.Embeddings,
 		Usage: messages.Usage{InputTokens: max(w.PromptEvalCount, 0)}}
 	call.Result.Usage = out.Usage
 	return out, nil

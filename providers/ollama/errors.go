@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -28,21 +27,8 @@ const maxMessage = 512
 // always set: a status that is neither 2xx nor an error is ClassServer.
 func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamError) {
 	typ, code, msg := parseError(body)
-	if typ != "" {
-		e.Type = typ
-	}
-	if code != "" {
-		e.Code = code
-	}
-	if msg != "" {
-		e.Message = msg
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = providers.ClassifyStatus(status)
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = messages.ClassServer
-	}
+	providers.SetErrorDetails(e, typ, code, msg)
+	providers.DefaultClass(e, status)
 }
 
 // parseError extracts type, code and message from an error body. It never
@@ -60,59 +46,20 @@ func parseError(body []byte) (typ, code, msg string) {
 		}
 		return "", "", clip(string(body))
 	}
-	if raw, ok := top["error"]; ok && !isNull(raw) {
-		return errorValue(raw)
-	}
-	return fieldString(top["type"]), fieldString(top["code"]), clip(fieldString(top["message"]))
+	typ, code, msg = providers.ErrorFields(top)
+	return typ, code, clip(msg)
 }
 
 // errorValue reads the value of an "error" field: a string, or an object
 // with message, type and code.
 func errorValue(raw json.RawMessage) (typ, code, msg string) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return "", "", clip(s)
-	}
-	var inner map[string]json.RawMessage
-	if json.Unmarshal(raw, &inner) == nil {
-		return fieldString(inner["type"]), fieldString(inner["code"]), clip(fieldString(inner["message"]))
-	}
-	return "", "", ""
+	typ, code, msg = providers.ErrorValue(raw)
+	return typ, code, clip(msg)
 }
 
 // clip trims s and caps it at maxMessage bytes without splitting a rune.
 func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= maxMessage {
-		return s
-	}
-	s = s[:maxMessage]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
-}
-
-// fieldString renders a JSON string or number as text; anything else is "".
-func fieldString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
+	return providers.ClipMessage(strings.TrimSpace(s), maxMessage)
 }
 
 // streamError turns the "error" of an object inside a 2xx answer (a stream

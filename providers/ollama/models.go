@@ -45,7 +45,7 @@ func doModels(ctx context.Context, c *providers.Client, call *providers.Call) (m
 	if w.Models == nil {
 		return nil, malformed(call, "tags answer without models", nil)
 	}
-	out := &messages.ModelsResponse{Meta: meta(call), Models: make([]messages.ModelInfo, 0, len(w.Models))}
+	out := &messages.ModelsResponse{Meta: call.Meta(), Models: make([]messages.ModelInfo, 0, len(w.Models))}
 	for _, raw := range w.Models {
 		var m messages.ModelInfo
 		if json.Unmarshal(raw["name"], &m.ID) != nil || m.ID == "" {
@@ -109,7 +109,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 		if err != nil {
 			var ue *messages.UpstreamError
 			if errors.As(err, &ue) && ue.Status != 0 && ue.Class != messages.ClassAuth {
-				return &messages.InfoResponse{Meta: meta(call), Healthy: false, Body: []byte(ue.Message)}, nil
+				return &messages.InfoResponse{Meta: call.Meta(), Healthy: false, Body: []byte(ue.Message)}, nil
 			}
 			return nil, err
 		}
@@ -117,7 +117,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 		if err != nil {
 			return nil, err
 		}
-		return &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: b}, nil
+		return &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Body: b}, nil
 	case WhatVersion:
 		resp, err := c.Send(ctx, call, exchange(PathVersion, nil, false))
 		if err != nil {
@@ -133,7 +133,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 		if err := json.Unmarshal(b, &v); err != nil || v.Version == "" {
 			return nil, malformed(call, "version answer without a version", err)
 		}
-		return &messages.InfoResponse{Meta: meta(call), Healthy: true, Version: v.Version, Body: b}, nil
+		return &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Version: v.Version, Body: b}, nil
 	}
 	resp, err := c.Send(ctx, call, exchange(PathShow, map[string]string{"model": r.Model}, false))
 	if err != nil {
@@ -147,7 +147,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
 		return nil, malformed(call, "show answer is not a JSON object", err)
 	}
-	return &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: b}, nil
+	return &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Body: b}, nil
 }
 
 // readBody reads a 2xx body, up to maxInfoBody bytes, and closes it.

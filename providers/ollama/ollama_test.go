@@ -18,6 +18,7 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/ollama"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -35,73 +36,29 @@ func startSim(t testing.TB, b *sim.OllamaBackend, opts ...sim.Option) *sim.Serve
 	if b == nil {
 		b = sim.Ollama()
 	}
-	srv := sim.Start(b, opts...)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b, opts...)
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	chunks []messages.StreamChunk
-}
-
-func (r *recorder) emit(ch *messages.StreamChunk) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.chunks = append(r.chunks, *ch)
-	return true
-}
-
-func (r *recorder) all() []messages.StreamChunk {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.chunks)
-}
+type recorder = providertest.Recorder
 
 // newCall builds a call against baseURL (the sim's URL: the server root).
 func newCall(baseURL string, req messages.Request) *providers.Call {
-	return &providers.Call{
-		Request:   req,
-		RequestID: "rid-" + req.Operation(),
-		Attempt:   1,
-		Provider:  "ollama",
-		Endpoint:  "sim",
-		BaseURL:   baseURL,
-		Key:       providers.NewCredential("primary", testKey),
-		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
-	}
+	return providertest.NewCall("ollama", baseURL, testKey, req)
 }
 
 func do(t *testing.T, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return ollama.New().Do(ctx, call)
+	return providertest.Do(t, ollama.New(), call)
 }
 
 func lastBody(t *testing.T, srv *sim.Server) map[string]any {
 	t.Helper()
-	recs := srv.Requests()
-	if len(recs) == 0 {
-		t.Fatal("no request recorded")
-	}
-	var m map[string]any
-	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
-		t.Fatalf("request body is not JSON: %v", err)
-	}
-	return m
+	return providertest.LastBody(t, srv)
 }
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -356,13 +313,13 @@ func TestChatStream(t *testing.T) {
 			req := tt.req
 			call := newCall(srv.URL, &req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cr := resp.(*messages.ChatResponse)
-			chunks := rec.all()
+			chunks := rec.All()
 			for i, ch := range chunks {
 				if ch.Seq != i || ch.RequestID != call.RequestID {
 					t.Fatalf("chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
@@ -394,7 +351,7 @@ func TestGenerate(t *testing.T) {
 			call := newCall(srv.URL, &messages.GenerateRequest{Model: "llama3.2", Prompt: "why is the sky blue", MaxTokens: 4, Temperature: ptr(0.2), Stream: stream,
 				Extra: map[string]any{"system": "be terse", "raw": false}})
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
@@ -414,7 +371,7 @@ func TestGenerate(t *testing.T) {
 			if opts := body["options"].(map[string]any); opts["num_predict"] != 4.0 || opts["temperature"] != 0.2 {
 				t.Fatalf("options %v", opts)
 			}
-			chunks := rec.all()
+			chunks := rec.All()
 			if !stream {
 				if len(chunks) != 0 {
 					t.Fatalf("chunks for a plain answer: %+v", chunks)
@@ -587,7 +544,7 @@ func TestStreamFaults(t *testing.T) {
 			call := newCall(srv.URL, tt.req)
 			call.Client.IdleTimeout = 200 * time.Millisecond
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
 			if ue.Class != tt.wantClass || !ue.Retryable() {
@@ -728,7 +685,7 @@ func TestErrors(t *testing.T) {
 				}
 				call := newCall(srv.URL, req)
 				rec := &recorder{}
-				call.Emit = rec.emit
+				call.Emit = rec.Emit
 				_, err := do(t, call)
 				ue := upstreamErr(t, err)
 				if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.RetryAfter != tt.wantRetry || ue.Retryable() != tt.wantRetryable {
@@ -738,8 +695,8 @@ func TestErrors(t *testing.T) {
 				if (tt.wantMessage != "" && ue.Message != tt.wantMessage) || ue.Message == "" || !errors.Is(err, messages.ErrUpstream) {
 					t.Fatalf("message %q, want %q", ue.Message, tt.wantMessage)
 				}
-				if ue.UpstreamRequestID != "sim-"+call.RequestID || call.Result.Status != tt.wantStatus || len(rec.all()) != 0 {
-					t.Fatalf("upstream id %q, result status %d, %d chunks", ue.UpstreamRequestID, call.Result.Status, len(rec.all()))
+				if ue.UpstreamRequestID != "sim-"+call.RequestID || call.Result.Status != tt.wantStatus || len(rec.All()) != 0 {
+					t.Fatalf("upstream id %q, result status %d, %d chunks", ue.UpstreamRequestID, call.Result.Status, len(rec.All()))
 				}
 			})
 		}
@@ -776,7 +733,7 @@ func TestInStreamErrors(t *testing.T) {
 			}
 			call := newCall(hs.URL, req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
 			if ue.Class != tt.wantClass || ue.Status != 200 || (tt.wantMsg != "" && ue.Message != tt.wantMsg) {
@@ -797,7 +754,7 @@ func TestTimings(t *testing.T) {
 `
 	call := newCall("http://unused", &messages.ChatRequest{Model: "m", Stream: true, Messages: user("x")})
 	rec := &recorder{}
-	call.Emit = rec.emit
+	call.Emit = rec.Emit
 	out, tm, err := ollama.DecodeChatStream(strings.NewReader(body), call, providers.NewEmitter(call))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -92,35 +93,6 @@ func validate(t *testing.T, schema string, body []byte) error {
 	return specSchemas[schema].Validate(v)
 }
 
-// captureTransport keeps a copy of every response body the adapter reads.
-type captureTransport struct {
-	mu   sync.Mutex
-	resp []*captured
-}
-
-type captured struct {
-	path   string
-	status int
-	stream bool
-	buf    bytes.Buffer
-}
-
-func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	cp := &captured{path: r.URL.Path, status: resp.StatusCode, stream: strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson")}
-	c.mu.Lock()
-	c.resp = append(c.resp, cp)
-	c.mu.Unlock()
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
-	return resp, nil
-}
-
 // specRequests is one of each request shape the adapter builds.
 func specRequests() []messages.Request {
 	return []messages.Request{
@@ -166,12 +138,12 @@ var answerSchema = map[string][2]string{
 // TestSpecRequests validates every request body the adapter builds against
 // the official spec, and every answer of the simulator too.
 func TestSpecRequests(t *testing.T) {
-	ct := &captureTransport{}
+	ct := &providertest.CaptureTransport{}
 	srv := startSim(t, nil)
 	for _, req := range specRequests() {
 		call := newCall(srv.URL, req)
 		call.Client = &providers.Client{HTTP: &http.Client{Transport: ct}, HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
-		call.Emit = (&recorder{}).emit
+		call.Emit = (&recorder{}).Emit
 		if _, err := do(t, call); err != nil {
 			t.Fatalf("%T: %v", req, err)
 		}
@@ -194,23 +166,23 @@ func TestSpecRequests(t *testing.T) {
 		}
 	}
 	nAnswers, nLines := 0, 0
-	for _, c := range ct.resp {
-		if c.status != 200 {
-			t.Fatalf("%s answered %d", c.path, c.status)
+	for _, c := range ct.Responses() {
+		if c.Status != 200 {
+			t.Fatalf("%s answered %d", c.Path, c.Status)
 		}
-		schemas := answerSchema[c.path]
-		if c.stream {
-			for _, line := range bytes.Split(bytes.TrimSpace(c.buf.Bytes()), []byte("\n")) {
+		schemas := answerSchema[c.Path]
+		if c.HasContentType("application/x-ndjson") {
+			for _, line := range bytes.Split(bytes.TrimSpace(c.Body.Bytes()), []byte("\n")) {
 				nLines++
 				if err := validate(t, schemas[1], line); err != nil {
-					t.Errorf("stream line from %s violates %s: %v\n%s", c.path, schemas[1], err, line)
+					t.Errorf("stream line from %s violates %s: %v\n%s", c.Path, schemas[1], err, line)
 				}
 			}
 			continue
 		}
 		nAnswers++
-		if err := validate(t, schemas[0], c.buf.Bytes()); err != nil {
-			t.Errorf("answer from %s violates %s: %v\n%s", c.path, schemas[0], err, c.buf.Bytes())
+		if err := validate(t, schemas[0], c.Body.Bytes()); err != nil {
+			t.Errorf("answer from %s violates %s: %v\n%s", c.Path, schemas[0], err, c.Body.Bytes())
 		}
 	}
 	if nBodies != 12 || nAnswers != 11 || nLines < 8 {

@@ -101,7 +101,7 @@ func (a *aggregator) emit(ch *messages.StreamChunk) error {
 // feed adds one object. It returns the upstream error an {"error": …} object
 // carries, or the Emitter's error when the caller went away.
 func (a *aggregator) feed(l *streamLine) error {
-	if !isNull(l.Error) {
+	if !providers.IsJSONNull(l.Error) {
 		return streamError(a.call, l.Error)
 	}
 	if a.model == "" {
@@ -171,14 +171,14 @@ func finish(raw string, toolCalls bool) string {
 }
 
 func (a *aggregator) chat() (*messages.ChatResponse, Timings) {
-	out := &messages.ChatResponse{Meta: meta(a.call), Model: a.model, Content: a.text.String(), ToolCalls: a.calls,
+	out := &messages.ChatResponse{Meta: a.call.Meta(), Model: a.model, Content: a.text.String(), ToolCalls: a.calls,
 		RawFinishReason: a.reason, FinishReason: finish(a.reason, len(a.calls) > 0), Usage: a.usage}
 	a.call.Result.Usage = a.usage
 	return out, a.timings
 }
 
 func (a *aggregator) generated() (*messages.GenerateResponse, Timings) {
-	out := &messages.GenerateResponse{Meta: meta(a.call), Model: a.model, Text: a.text.String(),
+	out := &messages.GenerateResponse{Meta: a.call.Meta(), Model: a.model, Text: a.text.String(),
 		RawFinishReason: a.reason, FinishReason: finish(a.reason, false), Usage: a.usage}
 	a.call.Result.Usage = a.usage
 	return out, a.timings

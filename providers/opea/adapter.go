@@ -236,7 +236,7 @@ func (a *Adapter) Check(req messages.Request) error {
 	case nil:
 		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: Kind, Detail: "nil request"}
 	}
-	ci := callInfo(req)
+	ci := providers.CallInfo(req)
 	return unsupported(ci, "OPEA does not support the %q operation", req.Operation())
 }
 
@@ -246,12 +246,9 @@ func (a *Adapter) Check(req messages.Request) error {
 // Check still fails cleanly, as ClassInvalid.
 func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
 	if err := a.Check(call.Request); err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := call.Client
-	if c == nil {
-		c = &providers.Client{}
-	}
+	c := call.HTTPClient()
 	switch r := call.Request.(type) {
 	case *messages.ChatRequest:
 		if a.chat == ChatLLM {
@@ -279,18 +276,6 @@ func exchange(method, path string, body any) *providers.Exchange {
 	}
 }
 
-// meta is the part of a response's Meta the adapter knows; the runtime fills
-// the rest.
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{
-		RequestID:         call.RequestID,
-		UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider:          call.Provider,
-		Endpoint:          call.Endpoint,
-		Key:               call.Key.Label(),
-	}
-}
-
 // doHealth asks GET /v1/health_check, which every OPEA service serves.
 func doHealth(ctx context.Context, c *providers.Client, call *providers.Call) (messages.Response, error) {
 	ex := exchange(http.MethodGet, PathHealth, nil)
@@ -302,7 +287,7 @@ func doHealth(ctx context.Context, c *providers.Client, call *providers.Call) (m
 	if err := c.DecodeJSON(ctx, call, resp, &raw); err != nil {
 		return nil, err
 	}
-	return &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: []byte(raw)}, nil
+	return &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Body: []byte(raw)}, nil
 }
 
 // jsonRaw keeps a JSON document as it came, after checking it is JSON.
@@ -315,37 +300,12 @@ func (j *jsonRaw) UnmarshalJSON(b []byte) error {
 
 // ---- validation ----
 
-func providerName(ci *messages.Call) string {
-	if ci != nil && ci.Provider != "" {
-		return ci.Provider
-	}
-	return Kind
-}
-
 func invalid(ci *messages.Call, format string, args ...any) error {
-	e := &messages.RequestError{Kind: messages.ErrInvalidRequest, Provider: providerName(ci), Detail: "opea: " + fmt.Sprintf(format, args...)}
-	if ci != nil {
-		e.RequestID = ci.RequestID
-	}
-	return e
+	return providers.RequestError(messages.ErrInvalidRequest, ci, Kind, "opea: "+fmt.Sprintf(format, args...))
 }
 
 func unsupported(ci *messages.Call, format string, args ...any) error {
-	e := &messages.RequestError{Kind: messages.ErrUnsupported, Provider: providerName(ci), Detail: "opea: " + fmt.Sprintf(format, args...)}
-	if ci != nil {
-		e.RequestID = ci.RequestID
-	}
-	return e
-}
-
-// callInfo returns req's routing fields, nil for a typed nil request.
-func callInfo(req messages.Request) (ci *messages.Call) {
-	defer func() {
-		if recover() != nil {
-			ci = nil
-		}
-	}()
-	return req.CallInfo()
+	return providers.RequestError(messages.ErrUnsupported, ci, Kind, "opea: "+fmt.Sprintf(format, args...))
 }
 
 func checkRange(ci *messages.Call, name string, v *float64, lo, hi float64) error {

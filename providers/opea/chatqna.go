@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -178,7 +177,7 @@ func (a *Adapter) doChatQnA(ctx context.Context, c *providers.Client, call *prov
 	if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u}); err != nil {
 		return nil, call.Fail(messages.ClassCancelled, call.Result.Status, "caller went away", context.Canceled)
 	}
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	return out, nil
 }
 
@@ -338,11 +337,8 @@ func DecodeChatQnAStream(r io.Reader, call *providers.Call, em *providers.Emitte
 		return em.Emit(&messages.StreamChunk{Type: messages.ChunkText, Text: s})
 	}
 	for {
-		ev, err := sse.Next()
+		ev, err := sse.NextInStream()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF
-			}
 			return nil, err
 		}
 		data := bytes.TrimSpace(ev.Data)
@@ -383,7 +379,7 @@ func DecodeChatQnAStream(r io.Reader, call *providers.Call, em *providers.Emitte
 	}
 	out.Content = text.String()
 	setFinish(out, finish)
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	return out, nil
 }
 
@@ -410,7 +406,7 @@ func jsonToken(call *providers.Call, data []byte, out *messages.ChatResponse, fi
 		// ChatQnA's own align_generator skips what it cannot read.
 		return "", true, nil
 	}
-	if !isNull(ch.Error) {
+	if !providers.IsJSONNull(ch.Error) {
 		return "", true, streamError(call, ch.Error)
 	}
 	if out.ID == "" {

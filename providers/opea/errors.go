@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -37,21 +36,8 @@ const maxMessage = 1024
 // first validation error's type, GenAIComps' numeric code).
 func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamError) {
 	typ, code, msg := parseErrorBody(body)
-	if typ != "" {
-		e.Type = typ
-	}
-	if code != "" {
-		e.Code = code
-	}
-	if msg != "" {
-		e.Message = clip(msg)
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = providers.ClassifyStatus(status)
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = messages.ClassServer
-	}
+	providers.SetErrorDetails(e, typ, code, clip(msg))
+	providers.DefaultClass(e, status)
 }
 
 // parseErrorBody extracts type, code and message from the error shapes OPEA
@@ -72,21 +58,10 @@ func parseErrorBody(body []byte) (typ, code, msg string) {
 		}
 		return "", "", textMessage(body)
 	}
-	if raw, ok := top["detail"]; ok && !isNull(raw) {
+	if raw, ok := top["detail"]; ok && !providers.IsJSONNull(raw) {
 		return detailMessage(raw)
 	}
-	if raw, ok := top["error"]; ok && !isNull(raw) {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return "", "", s
-		}
-		var inner map[string]json.RawMessage
-		if json.Unmarshal(raw, &inner) == nil {
-			return fieldString(inner["type"]), fieldString(inner["code"]), fieldString(inner["message"])
-		}
-		return "", "", ""
-	}
-	return fieldString(top["type"]), fieldString(top["code"]), fieldString(top["message"])
+	return providers.ErrorFields(top)
 }
 
 // validationError is one entry of a FastAPI 422 "detail" list.
@@ -117,7 +92,7 @@ func detailMessage(raw json.RawMessage) (typ, code, msg string) {
 			}
 			var loc []string
 			for _, l := range ve.Loc {
-				loc = append(loc, fieldString(l))
+				loc = append(loc, providers.JSONText(l))
 			}
 			p := ve.Msg
 			if len(loc) > 0 {
@@ -151,32 +126,7 @@ func textMessage(body []byte) string {
 
 // clip bounds msg to maxMessage bytes of valid UTF-8.
 func clip(msg string) string {
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	if len(msg) <= maxMessage {
-		return msg
-	}
-	cut := maxMessage
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + "…"
-}
-
-// fieldString renders a JSON string or number as text; anything else is "".
-func fieldString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
+	return providers.ClipMessage(strings.ToValidUTF8(msg, "\uFFFD"), maxMessage)
 }
 
 func compactJSON(raw json.RawMessage) string {
@@ -187,26 +137,12 @@ func compactJSON(raw json.RawMessage) string {
 	return b.String()
 }
 
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
 // streamError turns the "error" member of a stream chunk (a string or an
 // object with a message) into an UpstreamError. An error that arrives after
 // a 200 is a failure of the service mid-answer: ClassServer, retryable while
 // no chunk reached the caller.
 func streamError(call *providers.Call, raw json.RawMessage) *messages.UpstreamError {
-	var typ, code, msg string
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		msg = s
-	} else {
-		var inner map[string]json.RawMessage
-		if json.Unmarshal(raw, &inner) == nil {
-			typ, code, msg = fieldString(inner["type"]), fieldString(inner["code"]), fieldString(inner["message"])
-		}
-	}
+	typ, code, msg := providers.ErrorValue(raw)
 	if msg == "" {
 		msg = "upstream reported an error"
 	}

@@ -18,9 +18,9 @@ import (
 // decodeStream runs DecodeChatQnAStream over body, collecting chunks.
 func decodeStream(body []byte) (*messages.ChatResponse, []messages.StreamChunk, error) {
 	rec := &recorder{}
-	call := &providers.Call{RequestID: "rid", Provider: "opea", Emit: rec.emit}
+	call := &providers.Call{RequestID: "rid", Provider: "opea", Emit: rec.Emit}
 	out, err := opea.DecodeChatQnAStream(bytes.NewReader(body), call, providers.NewEmitter(call))
-	return out, rec.all(), err
+	return out, rec.All(), err
 }
 
 func TestDecodeChatQnAStream(t *testing.T) {

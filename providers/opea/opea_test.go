@@ -4,19 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/opea"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -28,28 +27,10 @@ func startSim(t testing.TB, b *sim.OPEABackend, opts ...sim.Option) *sim.Server 
 	if b == nil {
 		b = sim.OPEA()
 	}
-	srv := sim.Start(b, opts...)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b, opts...)
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	chunks []messages.StreamChunk
-}
-
-func (r *recorder) emit(ch *messages.StreamChunk) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.chunks = append(r.chunks, *ch)
-	return true
-}
-
-func (r *recorder) all() []messages.StreamChunk {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.chunks)
-}
+type recorder = providertest.Recorder
 
 // newCall builds a call against the simulator's root, the base URL an OPEA
 // endpoint is configured with, without a key (OPEA's default).
@@ -58,16 +39,9 @@ func newCall(srv *sim.Server, req messages.Request) *providers.Call {
 }
 
 func newCallAt(baseURL string, req messages.Request) *providers.Call {
-	return &providers.Call{
-		Request:   req,
-		RequestID: "rid-" + req.Operation(),
-		Attempt:   1,
-		Provider:  "opea",
-		Endpoint:  "sim",
-		BaseURL:   baseURL,
-		Key:       providers.NewCredential("default", ""),
-		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
-	}
+	call := providertest.NewCall("opea", baseURL, "", req)
+	call.Key = providers.NewCredential("default", "")
+	return call
 }
 
 func withKey(call *providers.Call) *providers.Call {
@@ -77,9 +51,7 @@ func withKey(call *providers.Call) *providers.Call {
 
 func doWith(t *testing.T, a *opea.Adapter, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return a.Do(ctx, call)
+	return providertest.Do(t, a, call)
 }
 
 func do(t *testing.T, call *providers.Call) (messages.Response, error) {
@@ -89,27 +61,12 @@ func do(t *testing.T, call *providers.Call) (messages.Response, error) {
 
 func lastBody(t *testing.T, srv *sim.Server) map[string]any {
 	t.Helper()
-	recs := srv.Requests()
-	if len(recs) == 0 {
-		t.Fatal("no request recorded")
-	}
-	var m map[string]any
-	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
-		t.Fatalf("request body is not JSON: %v", err)
-	}
-	return m
+	return providertest.LastBody(t, srv)
 }
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -249,7 +206,7 @@ func TestChatQnA(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
@@ -258,7 +215,7 @@ func TestChatQnA(t *testing.T) {
 			if cr.Content != tt.want || cr.FinishReason != messages.FinishStop {
 				t.Fatalf("answer %q finish %q, want %q", cr.Content, cr.FinishReason, tt.want)
 			}
-			chunks := rec.all()
+			chunks := rec.All()
 			checkChunks(t, call, cr, chunks)
 			nText := 0
 			for _, ch := range chunks {
@@ -399,7 +356,7 @@ func TestLLMChat(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := doWith(t, llm, call)
 			if err != nil {
 				t.Fatal(err)
@@ -413,7 +370,7 @@ func TestLLMChat(t *testing.T) {
 				t.Fatalf("usage %+v, simulator %d/%d", cr.Usage, in, out)
 			}
 			if req.Stream {
-				chunks := rec.all()
+				chunks := rec.All()
 				if last := chunks[len(chunks)-1]; last.Type != messages.ChunkUsage || *last.Usage != cr.Usage {
 					t.Fatalf("last chunk %+v", last)
 				}
@@ -637,7 +594,7 @@ func TestStreamFaults(t *testing.T) {
 				call := newCall(srv, rt.req())
 				call.Client.IdleTimeout = 200 * time.Millisecond
 				rec := &recorder{}
-				call.Emit = rec.emit
+				call.Emit = rec.Emit
 				_, err := doWith(t, rt.a, call)
 				ue := upstreamErr(t, err)
 				if ue.Class != tt.want || !ue.Retryable() || ue.Status != http.StatusOK {
@@ -646,7 +603,7 @@ func TestStreamFaults(t *testing.T) {
 				if call.Result.ChunksSent == 0 {
 					t.Fatal("no chunk reached the caller before the fault")
 				}
-				for _, ch := range rec.all() {
+				for _, ch := range rec.All() {
 					if ch.Type == messages.ChunkUsage {
 						t.Fatal("usage emitted for an unfinished stream")
 					}
@@ -737,7 +694,7 @@ func TestStreamAnsweredAsOtherForm(t *testing.T) {
 			call := newCallAt(hs.URL, &messages.ChatRequest{Stream: tt.stream, Messages: user("one two")})
 			rec := &recorder{}
 			if tt.stream {
-				call.Emit = rec.emit
+				call.Emit = rec.Emit
 			}
 			resp, err := do(t, call)
 			if err != nil {
@@ -748,7 +705,7 @@ func TestStreamAnsweredAsOtherForm(t *testing.T) {
 				t.Fatalf("answer %+v", cr)
 			}
 			if tt.stream {
-				checkChunks(t, call, cr, rec.all())
+				checkChunks(t, call, cr, rec.All())
 			}
 		})
 	}

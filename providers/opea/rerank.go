@@ -71,7 +71,7 @@ func doRerank(ctx context.Context, c *providers.Client, call *providers.Call, r 
 		return nil, malformed(call, err.Error(), nil)
 	}
 	call.Result.Usage = messages.Usage{}
-	return &messages.RerankResponse{Meta: meta(call), Model: r.Model, Results: results}, nil
+	return &messages.RerankResponse{Meta: call.Meta(), Model: r.Model, Results: results}, nil
 }
 
 type rerankError string

@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers/opea"
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -97,35 +98,6 @@ func modelFields(t *testing.T, model string) map[string]bool {
 	return out
 }
 
-// captureTransport keeps a copy of every response body the adapter reads.
-type captureTransport struct {
-	mu   sync.Mutex
-	resp []*captured
-}
-
-type captured struct {
-	path   string
-	status int
-	json   bool
-	buf    bytes.Buffer
-}
-
-func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	cp := &captured{path: r.URL.Path, status: resp.StatusCode, json: strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")}
-	c.mu.Lock()
-	c.resp = append(c.resp, cp)
-	c.mu.Unlock()
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
-	return resp, nil
-}
-
 var routeModel = map[string]string{
 	opea.PathChatQnA:    "ChatCompletionRequest",
 	opea.PathChat:       "ChatCompletionRequest",
@@ -146,7 +118,7 @@ var answerModel = map[string]string{
 // its response model.
 func TestSchemaRequestsAndAnswers(t *testing.T) {
 	srv := startSim(t, nil)
-	ct := &captureTransport{}
+	ct := &providertest.CaptureTransport{}
 	llm := opea.New(opea.Options{Chat: opea.ChatLLM})
 	run := func(a *opea.Adapter, req messages.Request) messages.Response {
 		t.Helper()
@@ -209,14 +181,14 @@ func TestSchemaRequestsAndAnswers(t *testing.T) {
 		}
 	}
 	n := 0
-	for _, c := range ct.resp {
-		model, ok := answerModel[c.path]
-		if !ok || !c.json || c.status != http.StatusOK {
+	for _, c := range ct.Responses() {
+		model, ok := answerModel[c.Path]
+		if !ok || !c.HasContentType("application/json") || c.Status != http.StatusOK {
 			continue
 		}
 		n++
-		if err := validateModel(t, model, c.buf.Bytes()); err != nil {
-			t.Errorf("answer from %s violates %s: %v\n%s", c.path, model, err, c.buf.Bytes())
+		if err := validateModel(t, model, c.Body.Bytes()); err != nil {
+			t.Errorf("answer from %s violates %s: %v\n%s", c.Path, model, err, c.Body.Bytes())
 		}
 	}
 	if n != 6 {

@@ -79,7 +79,7 @@ func (a *Adapter) Check(req messages.Request) error {
 		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: d.Kind, Detail: "nil request"}
 	}
 	if !d.serves(req.Operation()) {
-		ci := callInfo(req)
+		ci := providers.CallInfo(req)
 		e := &messages.RequestError{Provider: reqCtx{d.Kind, ci}.provider(), Kind: messages.ErrUnsupported,
 			Detail: fmt.Sprintf("%s does not support the %q operation", d.Kind, req.Operation())}
 		if ci != nil {
@@ -114,7 +114,7 @@ func (a *Adapter) Check(req messages.Request) error {
 			return invalid(reqCtx{kind: d.Kind}, "nil models request")
 		}
 	default:
-		ci := callInfo(req)
+		ci := providers.CallInfo(req)
 		return &messages.RequestError{Provider: reqCtx{d.Kind, ci}.provider(), Kind: messages.ErrUnsupported,
 			Detail: fmt.Sprintf("%s cannot serve %T as the %q operation", d.Kind, req, req.Operation())}
 	}
@@ -122,16 +122,6 @@ func (a *Adapter) Check(req messages.Request) error {
 		err = d.Check(req)
 	}
 	return err
-}
-
-// callInfo returns req's routing fields, nil for a typed nil request.
-func callInfo(req messages.Request) (ci *messages.Call) {
-	defer func() {
-		if recover() != nil {
-			ci = nil
-		}
-	}()
-	return req.CallInfo()
 }
 
 // Do performs one attempt of call: chat completion, embeddings, completion,
@@ -142,13 +132,10 @@ func callInfo(req messages.Request) (ci *messages.Call) {
 // ClassInvalid.
 func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
 	if err := a.Check(call.Request); err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
 	d := a.dialect()
-	c := call.Client
-	if c == nil {
-		c = &providers.Client{}
-	}
+	c := call.HTTPClient()
 	switch r := call.Request.(type) {
 	case *messages.ChatRequest:
 		return d.doChat(ctx, c, call, r)
@@ -188,18 +175,6 @@ func (d *Dialect) exchange(call *providers.Call, op string, body any, stream boo
 		ex.Accept = "text/event-stream"
 	}
 	return ex
-}
-
-// meta is the part of a response's Meta the adapter knows; the runtime fills
-// the rest (attempts, queue time, latency).
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{
-		RequestID:         call.RequestID,
-		UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider:          call.Provider,
-		Endpoint:          call.Endpoint,
-		Key:               call.Key.Label(),
-	}
 }
 
 // isJSON reports whether a response's Content-Type is JSON (a server that

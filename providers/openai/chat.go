@@ -308,7 +308,7 @@ func (d *Dialect) decodeChat(ctx context.Context, c *providers.Client, call *pro
 	if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {
 		return nil, err
 	}
-	if !isNull(w.Error) {
+	if !providers.IsJSONNull(w.Error) {
 		return nil, bodyError(call, w.Error)
 	}
 	if len(w.Choices) == 0 {
@@ -321,7 +321,7 @@ func (d *Dialect) decodeChat(ctx context.Context, c *providers.Client, call *pro
 			break
 		}
 	}
-	out := &messages.ChatResponse{Meta: meta(call), ID: w.ID, Model: w.Model, Usage: w.Usage.usage()}
+	out := &messages.ChatResponse{Meta: call.Meta(), ID: w.ID, Model: w.Model, Usage: w.Usage.usage()}
 	if ch.Message.Content != nil {
 		out.Content = *ch.Message.Content
 	}
@@ -410,11 +410,8 @@ func (d *Dialect) decodeChatStream(r io.Reader, call *providers.Call, em *provid
 		toolSeen []int
 	)
 	for {
-		ev, err := sse.Next()
+		ev, err := sse.NextInStream()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF
-			}
 			return nil, err
 		}
 		data := bytes.TrimSpace(ev.Data)
@@ -433,18 +430,9 @@ func (d *Dialect) decodeChatStream(r io.Reader, call *providers.Call, em *provid
 		if err := json.Unmarshal(data, &ch); err != nil {
 			return nil, malformed(call, "decoding stream chunk", err)
 		}
-		if !isNull(ch.Error) {
-			return nil, bodyError(call, ch.Error)
-		}
-		usage := ch.Usage.usagePtr()
-		if d.StreamChunk != nil {
-			u, errObj := d.StreamChunk(data)
-			if !isNull(errObj) {
-				return nil, bodyError(call, errObj)
-			}
-			if u != nil {
-				usage = u
-			}
+		usage, err := d.chunkUsage(call, data, ch.Error, ch.Usage.usagePtr())
+		if err != nil {
+			return nil, err
 		}
 		if out.ID == "" {
 			out.ID = ch.ID
@@ -501,7 +489,7 @@ func (d *Dialect) decodeChatStream(r io.Reader, call *providers.Call, em *provid
 		out.ToolCalls = append(out.ToolCalls, messages.ToolCall{ID: tb.id, Name: tb.name, Arguments: toolArguments(tb.args.String())})
 	}
 	d.finishChat(out, finish, refusal.String())
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	return out, nil
 }
 
@@ -512,12 +500,12 @@ func errorEvent(call *providers.Call, data []byte) *messages.UpstreamError {
 	if json.Unmarshal(data, &top) != nil {
 		return inStreamError(call, "", "", strings.TrimSpace(string(data)))
 	}
-	if raw, ok := top["error"]; ok && !isNull(raw) {
+	if raw, ok := top["error"]; ok && !providers.IsJSONNull(raw) {
 		return bodyError(call, raw)
 	}
-	typ := fieldString(top["type"])
+	typ := providers.JSONText(top["type"])
 	if typ == "error" { // the Responses API's event type, not an error type
 		typ = ""
 	}
-	return inStreamError(call, typ, fieldString(top["code"]), fieldString(top["message"]))
+	return inStreamError(call, typ, providers.JSONText(top["code"]), providers.JSONText(top["message"]))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"strings"
 
@@ -116,7 +115,7 @@ func (d *Dialect) doGenerate(ctx context.Context, c *providers.Client, call *pro
 
 // completionResult turns a decoded /completions answer into the response.
 func (d *Dialect) completionResult(call *providers.Call, w *completion) (*messages.GenerateResponse, error) {
-	if !isNull(w.Error) {
+	if !providers.IsJSONNull(w.Error) {
 		return nil, bodyError(call, w.Error)
 	}
 	if len(w.Choices) == 0 {
@@ -129,7 +128,7 @@ func (d *Dialect) completionResult(call *providers.Call, w *completion) (*messag
 			break
 		}
 	}
-	out := &messages.GenerateResponse{Meta: meta(call), Model: w.Model, Text: ch.Text, Usage: w.Usage.usage()}
+	out := &messages.GenerateResponse{Meta: call.Meta(), Model: w.Model, Text: ch.Text, Usage: w.Usage.usage()}
 	if ch.FinishReason != nil {
 		out.RawFinishReason = *ch.FinishReason
 		out.FinishReason = d.finish(out.RawFinishReason)
@@ -164,11 +163,8 @@ func (d *Dialect) decodeCompletionStream(r io.Reader, call *providers.Call, em *
 	out := &messages.GenerateResponse{}
 	var text strings.Builder
 	for {
-		ev, err := sse.Next()
+		ev, err := sse.NextInStream()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF
-			}
 			return nil, err
 		}
 		data := bytes.TrimSpace(ev.Data)
@@ -185,18 +181,9 @@ func (d *Dialect) decodeCompletionStream(r io.Reader, call *providers.Call, em *
 		if err := json.Unmarshal(data, &ch); err != nil {
 			return nil, malformed(call, "decoding stream chunk", err)
 		}
-		if !isNull(ch.Error) {
-			return nil, bodyError(call, ch.Error)
-		}
-		usage := ch.Usage.usagePtr()
-		if d.StreamChunk != nil {
-			u, errObj := d.StreamChunk(data)
-			if !isNull(errObj) {
-				return nil, bodyError(call, errObj)
-			}
-			if u != nil {
-				usage = u
-			}
+		usage, err := d.chunkUsage(call, data, ch.Error, ch.Usage.usagePtr())
+		if err != nil {
+			return nil, err
 		}
 		if out.Model == "" {
 			out.Model = ch.Model
@@ -223,7 +210,7 @@ func (d *Dialect) decodeCompletionStream(r io.Reader, call *providers.Call, em *
 	}
 	out.Text = text.String()
 	out.FinishReason = d.finish(out.RawFinishReason)
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	return out, nil
 }
 
@@ -241,13 +228,13 @@ func (d *Dialect) doModels(ctx context.Context, c *providers.Client, call *provi
 	if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {
 		return nil, err
 	}
-	if !isNull(w.Error) {
+	if !providers.IsJSONNull(w.Error) {
 		return nil, bodyError(call, w.Error)
 	}
 	if w.Data == nil {
 		return nil, malformed(call, "model list without data", nil)
 	}
-	out := &messages.ModelsResponse{Meta: meta(call), Models: make([]messages.ModelInfo, 0, len(w.Data))}
+	out := &messages.ModelsResponse{Meta: call.Meta(), Models: make([]messages.ModelInfo, 0, len(w.Data))}
 	for _, raw := range w.Data {
 		m, ok := d.modelInfo(raw)
 		if !ok {
@@ -296,4 +283,23 @@ func (d *Dialect) modelInfo(raw map[string]json.RawMessage) (messages.ModelInfo,
 		d.Model(raw, &m)
 	}
 	return m, true
+}
+
+// chunkUsage checks a stream chunk (data, whose "error" member is errRaw)
+// for an error, its own or one the dialect's StreamChunk hook finds, and
+// returns the chunk's usage: the hook's when it reports one, else usage.
+func (d *Dialect) chunkUsage(call *providers.Call, data []byte, errRaw json.RawMessage, usage *messages.Usage) (*messages.Usage, error) {
+	if !providers.IsJSONNull(errRaw) {
+		return nil, bodyError(call, errRaw)
+	}
+	if d.StreamChunk != nil {
+		u, errObj := d.StreamChunk(data)
+		if !providers.IsJSONNull(errObj) {
+			return nil, bodyError(call, errObj)
+		}
+		if u != nil {
+			usage = u
+		}
+	}
+	return usage, nil
 }

@@ -225,7 +225,7 @@ func (d *Dialect) decodeError(status int, h http.Header, body []byte, e *message
 func Invalid(kind string, req messages.Request, format string, args ...any) error {
 	var ci *messages.Call
 	if req != nil {
-		ci = callInfo(req)
+		ci = providers.CallInfo(req)
 	}
 	return invalid(reqCtx{kind, ci}, format, args...)
 }

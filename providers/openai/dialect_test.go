@@ -164,7 +164,7 @@ func TestDialectKnobsAndHooks(t *testing.T) {
 	for _, base := range []string{ds.URL, ds.URL + "/v3", ds.URL + "/v3/"} {
 		rec := &recorder{}
 		call := newCallAt(base, &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}, MaxTokens: 9, TopP: ptr(0.5), Stream: true, Extra: map[string]any{"seed": int64(1) << 60}})
-		call.Emit = rec.emit
+		call.Emit = rec.Emit
 		resp, err := a.Do(context.Background(), call)
 		if err != nil {
 			t.Fatalf("%s: %v", base, err)
@@ -184,7 +184,7 @@ func TestDialectKnobsAndHooks(t *testing.T) {
 		if !call.Result.RateLimit.Known || call.Result.RateLimit.RemainingRequests != 41 || call.Result.Usage.OutputTokens != 6 {
 			t.Fatalf("result %+v", call.Result)
 		}
-		if chunks := rec.all(); len(chunks) != 2 || chunks[1].Type != messages.ChunkUsage {
+		if chunks := rec.All(); len(chunks) != 2 || chunks[1].Type != messages.ChunkUsage {
 			t.Fatalf("chunks %+v", chunks)
 		}
 	}
@@ -241,7 +241,7 @@ func TestDialectCompletions(t *testing.T) {
 		t.Fatalf("answer %+v", r)
 	}
 	rec := &recorder{}
-	resp, call, err = doWith(t, a, ds.URL, &messages.GenerateRequest{Model: "m", Prompt: "tell", Stream: true}, rec.emit)
+	resp, call, err = doWith(t, a, ds.URL, &messages.GenerateRequest{Model: "m", Prompt: "tell", Stream: true}, rec.Emit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestDialectCompletions(t *testing.T) {
 	if got := ds.last(t); got.body["stream"] != true || got.body["stream_options"].(map[string]any)["include_usage"] != true {
 		t.Fatalf("stream request %s", got.raw)
 	}
-	chunks := rec.all()
+	chunks := rec.All()
 	if r.Text != "once upon" || r.FinishReason != messages.FinishStop || r.Usage.InputTokens != 1 || len(chunks) != 3 ||
 		chunks[0].Text != "once " || chunks[1].Text != "upon" || chunks[2].Type != messages.ChunkUsage || call.Result.Usage != r.Usage {
 		t.Fatalf("answer %+v chunks %+v", r, chunks)

@@ -38,14 +38,14 @@ func (d *Dialect) doEmbed(ctx context.Context, c *providers.Client, call *provid
 	if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {
 		return nil, err
 	}
-	if !isNull(w.Error) {
+	if !providers.IsJSONNull(w.Error) {
 		return nil, bodyError(call, w.Error)
 	}
 	vectors, err := orderVectors(len(r.Inputs), &w)
 	if err != nil {
 		return nil, malformed(call, err.Error(), nil)
 	}
-	out := &messages.EmbedResponse{Meta: meta(call), Model: w.Model, Vectors: vectors}
+	out := &messages.EmbedResponse{Meta: call.Meta(), Model: w.Model, Vectors: vectors}
 	if w.Usage != nil {
 		out.Usage.InputTokens = w.Usage.PromptTokens
 	}

@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -35,15 +34,7 @@ var quotaCodes = map[string]bool{
 // in the message is redacted.
 func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamError) {
 	typ, code, msg := parseErrorBody(body)
-	if typ != "" {
-		e.Type = typ
-	}
-	if code != "" {
-		e.Code = code
-	}
-	if msg != "" {
-		e.Message = redact(msg)
-	}
+	providers.SetErrorDetails(e, typ, code, redact(msg))
 	if e.Class == messages.ClassUnknown {
 		e.Class = providers.ClassifyStatus(status)
 	}
@@ -65,40 +56,7 @@ func parseErrorBody(body []byte) (typ, code, msg string) {
 	if json.Unmarshal(body, &top) != nil {
 		return "", "", ""
 	}
-	if raw, ok := top["error"]; ok && !isNull(raw) {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return "", "", s
-		}
-		var inner map[string]json.RawMessage
-		if json.Unmarshal(raw, &inner) == nil {
-			return fieldString(inner["type"]), fieldString(inner["code"]), fieldString(inner["message"])
-		}
-		return "", "", ""
-	}
-	return fieldString(top["type"]), fieldString(top["code"]), fieldString(top["message"])
-}
-
-// fieldString renders a JSON string or number as text; anything else is "".
-func fieldString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
+	return providers.ErrorFields(top)
 }
 
 var keyLike = regexp.MustCompile(`sk-[A-Za-z0-9_\-*.]{3,}`)
@@ -155,16 +113,7 @@ func classifyCode(typ, code string) messages.ErrorClass {
 // bodyError turns the value of an "error" field found in a 2xx answer (an
 // object or a string) into an UpstreamError.
 func bodyError(call *providers.Call, raw json.RawMessage) *messages.UpstreamError {
-	var typ, code, msg string
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		msg = s
-	} else {
-		var inner map[string]json.RawMessage
-		if json.Unmarshal(raw, &inner) == nil {
-			typ, code, msg = fieldString(inner["type"]), fieldString(inner["code"]), fieldString(inner["message"])
-		}
-	}
+	typ, code, msg := providers.ErrorValue(raw)
 	return inStreamError(call, typ, code, msg)
 }
 

@@ -2,7 +2,6 @@ package openai_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,13 +11,13 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/openai"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -33,28 +32,10 @@ func startSim(t testing.TB, b *sim.OpenAIBackend) *sim.Server {
 	if b == nil {
 		b = sim.OpenAI()
 	}
-	srv := sim.Start(b)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b)
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	chunks []messages.StreamChunk
-}
-
-func (r *recorder) emit(ch *messages.StreamChunk) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.chunks = append(r.chunks, *ch)
-	return true
-}
-
-func (r *recorder) all() []messages.StreamChunk {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.chunks)
-}
+type recorder = providertest.Recorder
 
 func newCall(srv *sim.Server, req messages.Request) *providers.Call {
 	return newCallAt(srv.URL+"/v1", req)
@@ -62,48 +43,22 @@ func newCall(srv *sim.Server, req messages.Request) *providers.Call {
 
 // newCallAt builds a call against baseURL (a handcrafted httptest server).
 func newCallAt(baseURL string, req messages.Request) *providers.Call {
-	return &providers.Call{
-		Request:   req,
-		RequestID: "rid-" + req.Operation(),
-		Attempt:   1,
-		Provider:  "openai",
-		Endpoint:  "sim",
-		BaseURL:   baseURL,
-		Key:       providers.NewCredential("primary", testKey),
-		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
-	}
+	return providertest.NewCall("openai", baseURL, testKey, req)
 }
 
 func do(t *testing.T, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return openai.New().Do(ctx, call)
+	return providertest.Do(t, openai.New(), call)
 }
 
 func lastBody(t *testing.T, srv *sim.Server) map[string]any {
 	t.Helper()
-	recs := srv.Requests()
-	if len(recs) == 0 {
-		t.Fatal("no request recorded")
-	}
-	var m map[string]any
-	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
-		t.Fatalf("request body is not JSON: %v", err)
-	}
-	return m
+	return providertest.LastBody(t, srv)
 }
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -347,13 +302,13 @@ func TestChatStream(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cr := resp.(*messages.ChatResponse)
-			chunks := rec.all()
+			chunks := rec.All()
 			for i, ch := range chunks {
 				if ch.Seq != i || ch.RequestID != call.RequestID {
 					t.Fatalf("chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
@@ -398,7 +353,7 @@ func TestStreamFaults(t *testing.T) {
 			call := newCall(srv, tt.req)
 			call.Client.IdleTimeout = 200 * time.Millisecond
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
 			if ue.Class != tt.wantClass || !ue.Retryable() {
@@ -594,12 +549,12 @@ func TestStreamAnsweredWithJSON(t *testing.T) {
 	defer hs.Close()
 	call := newCallAt(hs.URL, &messages.ChatRequest{Model: "m", Stream: true, Messages: []messages.Message{{Role: "user", Content: "x"}}})
 	rec := &recorder{}
-	call.Emit = rec.emit
+	call.Emit = rec.Emit
 	resp, err := do(t, call)
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunks := rec.all()
+	chunks := rec.All()
 	if resp.(*messages.ChatResponse).Content != "whole" || len(chunks) != 2 || chunks[0].Text != "whole" || chunks[1].Usage.InputTokens != 3 {
 		t.Fatalf("resp %+v chunks %+v", resp, chunks)
 	}
@@ -790,13 +745,13 @@ func TestResponsesStream(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rr := resp.(*messages.ResponsesResponse)
-			chunks := rec.all()
+			chunks := rec.All()
 			var events []string
 			for i, ch := range chunks {
 				if ch.Seq != i {
@@ -1146,7 +1101,7 @@ func TestDecodeStreams(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			call := &providers.Call{RequestID: "r"}
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			em := providers.NewEmitter(call)
 			var got want
 			if tt.responses {
@@ -1162,7 +1117,7 @@ func TestDecodeStreams(t *testing.T) {
 				}
 				got = want{text: cr.Content, finish: cr.FinishReason, calls: cr.ToolCalls, usage: cr.Usage}
 			}
-			for _, ch := range rec.all() {
+			for _, ch := range rec.All() {
 				if ch.Type != messages.ChunkEvent && ch.Type != messages.ChunkUsage {
 					got.chunks++
 				}

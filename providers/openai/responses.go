@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -191,12 +190,12 @@ func itemType(raw json.RawMessage) string {
 // failed one.
 func responsesResult(call *providers.Call, w *wireResponse) (*messages.ResponsesResponse, error) {
 	if w.Status == "failed" {
-		if !isNull(w.Error) {
+		if !providers.IsJSONNull(w.Error) {
 			return nil, bodyError(call, w.Error)
 		}
 		return nil, inStreamError(call, "", "", "response failed")
 	}
-	out := &messages.ResponsesResponse{Meta: meta(call), ID: w.ID, Model: w.Model, Status: w.Status}
+	out := &messages.ResponsesResponse{Meta: call.Meta(), ID: w.ID, Model: w.Model, Status: w.Status}
 	if w.IncompleteDetails != nil {
 		out.IncompleteReason = w.IncompleteDetails.Reason
 	}
@@ -316,11 +315,8 @@ func DecodeResponsesStream(r io.Reader, call *providers.Call, em *providers.Emit
 		return tb
 	}
 	for {
-		ev, err := sse.Next()
+		ev, err := sse.NextInStream()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF
-			}
 			return nil, err
 		}
 		data := bytes.TrimSpace(ev.Data)
@@ -376,7 +372,7 @@ func DecodeResponsesStream(r io.Reader, call *providers.Call, em *providers.Emit
 			}
 		case "response.completed", "response.incomplete", "response.failed":
 			var w wireResponse
-			if isNull(se.Response) {
+			if providers.IsJSONNull(se.Response) {
 				if typ == "response.failed" {
 					return nil, inStreamError(call, "", "", "response failed")
 				}

@@ -7,12 +7,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -22,35 +22,6 @@ import (
 func validate(t *testing.T, schema string, body []byte) error {
 	t.Helper()
 	return openaitest.Validate(t, schema, body)
-}
-
-// captureTransport keeps a copy of every response body the adapter reads.
-type captureTransport struct {
-	mu   sync.Mutex
-	resp []*captured
-}
-
-type captured struct {
-	path   string
-	status int
-	stream bool
-	buf    bytes.Buffer
-}
-
-func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	cp := &captured{path: r.URL.Path, status: resp.StatusCode, stream: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")}
-	c.mu.Lock()
-	c.resp = append(c.resp, cp)
-	c.mu.Unlock()
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
-	return resp, nil
 }
 
 func TestSpecLoads(t *testing.T) {
@@ -66,7 +37,7 @@ func TestSpecLoads(t *testing.T) {
 // error) against the spec's response schema.
 func TestSpecRequestsAndAnswers(t *testing.T) {
 	srv := startSim(t, nil)
-	ct := &captureTransport{}
+	ct := &providertest.CaptureTransport{}
 	run := func(req messages.Request) messages.Response {
 		t.Helper()
 		call := newCall(srv, req)
@@ -170,15 +141,15 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		"/v1/responses":        {"Response", "ResponseStreamEvent"},
 	}
 	nAnswers, nEvents, nErrors := 0, 0, 0
-	for _, c := range ct.resp {
-		body := c.buf.Bytes()
+	for _, c := range ct.Responses() {
+		body := c.Body.Bytes()
 		switch {
-		case c.status != http.StatusOK:
+		case c.Status != http.StatusOK:
 			nErrors++
 			if err := validate(t, "ErrorResponse", body); err != nil {
-				t.Errorf("error answer %d from %s violates ErrorResponse: %v\n%s", c.status, c.path, err, body)
+				t.Errorf("error answer %d from %s violates ErrorResponse: %v\n%s", c.Status, c.Path, err, body)
 			}
-		case c.stream:
+		case c.HasContentType("text/event-stream"):
 			sse := providers.NewSSEReader(bytes.NewReader(body))
 			for {
 				ev, err := sse.Next()
@@ -192,9 +163,9 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 					continue
 				}
 				nEvents++
-				schema := answerSchema[c.path][1]
+				schema := answerSchema[c.Path][1]
 				if err := validate(t, schema, ev.Data); err != nil {
-					t.Errorf("stream event %q from %s violates %s: %v\n%s", ev.Event, c.path, schema, err, ev.Data)
+					t.Errorf("stream event %q from %s violates %s: %v\n%s", ev.Event, c.Path, schema, err, ev.Data)
 				}
 				if ev.Event != "" {
 					var typ struct {
@@ -207,9 +178,9 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 			}
 		default:
 			nAnswers++
-			schema := answerSchema[c.path][0]
+			schema := answerSchema[c.Path][0]
 			if err := validate(t, schema, body); err != nil {
-				t.Errorf("answer from %s violates %s: %v\n%s", c.path, schema, err, body)
+				t.Errorf("answer from %s violates %s: %v\n%s", c.Path, schema, err, body)
 			}
 		}
 	}

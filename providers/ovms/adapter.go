@@ -106,12 +106,9 @@ func (a *Adapter) dialect() *openai.Adapter {
 // fails cleanly, as ClassInvalid.
 func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
 	if err := a.Check(call.Request); err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := call.Client
-	if c == nil {
-		c = &providers.Client{}
-	}
+	c := call.HTTPClient()
 	switch r := call.Request.(type) {
 	case *messages.InferRequest:
 		return doInfer(ctx, c, call, r)
@@ -123,39 +120,10 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 	return a.dialect().Do(ctx, call)
 }
 
-// meta is the part of a response's Meta the adapter knows; the runtime fills
-// the rest (attempts, queue time, latency).
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{
-		RequestID:         call.RequestID,
-		UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider:          call.Provider,
-		Endpoint:          call.Endpoint,
-		Key:               call.Key.Label(),
-	}
-}
-
 // ---- validation ----
 
-// callInfo returns req's routing fields, nil for a typed nil request.
-func callInfo(req messages.Request) (ci *messages.Call) {
-	defer func() {
-		if recover() != nil {
-			ci = nil
-		}
-	}()
-	return req.CallInfo()
-}
-
 func requestError(kind error, ci *messages.Call, format string, args ...any) error {
-	e := &messages.RequestError{Kind: kind, Provider: "ovms", Detail: "ovms: " + fmt.Sprintf(format, args...)}
-	if ci != nil {
-		e.RequestID = ci.RequestID
-		if ci.Provider != "" {
-			e.Provider = ci.Provider
-		}
-	}
-	return e
+	return providers.RequestError(kind, ci, "ovms", "ovms: "+fmt.Sprintf(format, args...))
 }
 
 func invalid(ci *messages.Call, format string, args ...any) error {

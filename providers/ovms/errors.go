@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -26,15 +25,8 @@ const maxMessage = 512
 // not loaded yet) ClassServer, retried. A class is always set: a status that
 // is neither 2xx nor an error is ClassServer.
 func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamError) {
-	if msg := errorMessage(body); msg != "" {
-		e.Message = msg
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = providers.ClassifyStatus(status)
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = messages.ClassServer
-	}
+	providers.SetErrorDetails(e, "", "", errorMessage(body))
+	providers.DefaultClass(e, status)
 }
 
 // errorMessage reads {"error": "…"} (or {"error": {"message": …}}, or
@@ -52,7 +44,7 @@ func errorMessage(body []byte) string {
 		return clip(string(body))
 	}
 	raw := top["error"]
-	if isNullJSON(raw) {
+	if providers.IsJSONNull(raw) {
 		raw = top["message"]
 	}
 	var s string
@@ -70,13 +62,5 @@ func errorMessage(body []byte) string {
 
 // clip trims s and caps it at maxMessage bytes without splitting a rune.
 func clip(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= maxMessage {
-		return s
-	}
-	s = s[:maxMessage]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
+	return providers.ClipMessage(strings.TrimSpace(s), maxMessage)
 }

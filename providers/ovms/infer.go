@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -130,7 +129,7 @@ func doInfer(ctx context.Context, c *providers.Client, call *providers.Call, r *
 	if err != nil {
 		return nil, malformed(call, "decoding inference answer", err)
 	}
-	out.Meta = meta(call)
+	out.Meta = call.Meta()
 	return out, nil
 }
 
@@ -227,7 +226,7 @@ func decodeTensor(o responseTensor, bin []byte) (messages.Tensor, []byte, error)
 	}
 	t.Parameters = params
 	var data any
-	if size, ok := o.Parameters["binary_data_size"]; ok && isNullJSON(o.Data) {
+	if size, ok := o.Parameters["binary_data_size"]; ok && providers.IsJSONNull(o.Data) {
 		var sz int64
 		if err := json.Unmarshal(size, &sz); err != nil || sz < 0 {
 			return messages.Tensor{}, nil, fmt.Errorf("bad binary_data_size %s", size)
@@ -241,7 +240,7 @@ func decodeTensor(o responseTensor, bin []byte) (messages.Tensor, []byte, error)
 		}
 		bin = bin[sz:]
 	} else {
-		if isNullJSON(o.Data) {
+		if providers.IsJSONNull(o.Data) {
 			return messages.Tensor{}, nil, errors.New("output without data")
 		}
 		dec := json.NewDecoder(bytes.NewReader(o.Data))
@@ -272,9 +271,5 @@ func decodeTensor(o responseTensor, bin []byte) (messages.Tensor, []byte, error)
 // kserveExchange describes a request to a /v2 path: a POST of body, or a
 // GET when body is nil, with the optional key and the KServe error decoder.
 func kserveExchange(path string, body any) *providers.Exchange {
-	ex := &providers.Exchange{Method: http.MethodPost, Path: path, Body: body, Auth: providers.BearerAuth, DecodeError: DecodeError}
-	if body == nil {
-		ex.Method = http.MethodGet
-	}
-	return ex
+	return providers.BearerExchange(path, body, "", DecodeError)
 }

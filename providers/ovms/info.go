@@ -55,7 +55,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 		if err != nil {
 			var ue *messages.UpstreamError
 			if errors.As(err, &ue) && ue.Status != 0 && ue.Class != messages.ClassAuth {
-				return &messages.InfoResponse{Meta: meta(call), Healthy: false, Body: []byte(ue.Message)}, nil
+				return &messages.InfoResponse{Meta: call.Meta(), Healthy: false, Body: []byte(ue.Message)}, nil
 			}
 			return nil, err
 		}
@@ -63,7 +63,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 		if err != nil {
 			return nil, err
 		}
-		return &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: b}, nil
+		return &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Body: b}, nil
 	}
 	path := "/v2"
 	if r.What == WhatInfo && r.Model != "" {
@@ -84,7 +84,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 	if err := json.Unmarshal(b, &md); err != nil || md.Name == nil {
 		return nil, malformed(call, "metadata answer without a name", err)
 	}
-	out := &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: b}
+	out := &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Body: b}
 	if path == "/v2" {
 		if md.Version == "" {
 			return nil, malformed(call, "server metadata without a version", nil)

@@ -1,7 +1,6 @@
 package ovms_test
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,13 +12,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/ovms"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -31,72 +30,28 @@ func startSim(t testing.TB, b *sim.OVMSBackend, opts ...sim.Option) *sim.Server 
 	if b == nil {
 		b = sim.OVMS()
 	}
-	srv := sim.Start(b, opts...)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b, opts...)
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	chunks []messages.StreamChunk
-}
-
-func (r *recorder) emit(ch *messages.StreamChunk) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.chunks = append(r.chunks, *ch)
-	return true
-}
-
-func (r *recorder) all() []messages.StreamChunk {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.chunks)
-}
+type recorder = providertest.Recorder
 
 func newCall(baseURL string, req messages.Request) *providers.Call {
-	return &providers.Call{
-		Request:   req,
-		RequestID: "rid-" + req.Operation(),
-		Attempt:   1,
-		Provider:  "ovms",
-		Endpoint:  "sim",
-		BaseURL:   baseURL,
-		Key:       providers.NewCredential("primary", testKey),
-		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
-	}
+	return providertest.NewCall("ovms", baseURL, testKey, req)
 }
 
 func do(t *testing.T, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return ovms.New().Do(ctx, call)
+	return providertest.Do(t, ovms.New(), call)
 }
 
 func lastBody(t *testing.T, srv *sim.Server) map[string]any {
 	t.Helper()
-	recs := srv.Requests()
-	if len(recs) == 0 {
-		t.Fatal("no request recorded")
-	}
-	var m map[string]any
-	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
-		t.Fatalf("request body is not JSON: %v", err)
-	}
-	return m
+	return providertest.LastBody(t, srv)
 }
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -456,7 +411,7 @@ func TestV3Chat(t *testing.T) {
 				call := newCall(srv.URL+base, &messages.ChatRequest{Model: "llama3", Stream: stream, MaxTokens: 50, Stop: []string{"a", "b", "c", "d"},
 					Messages: []messages.Message{{Role: "user", Content: "tell me something nice"}}})
 				rec := &recorder{}
-				call.Emit = rec.emit
+				call.Emit = rec.Emit
 				resp, err := do(t, call)
 				if err != nil {
 					t.Fatal(err)
@@ -469,7 +424,7 @@ func TestV3Chat(t *testing.T) {
 				if p := srv.Requests()[0].Path; p != "/v3/chat/completions" {
 					t.Fatalf("path %q", p)
 				}
-				chunks := rec.all()
+				chunks := rec.All()
 				if !stream {
 					if len(chunks) != 0 {
 						t.Fatalf("chunks %+v", chunks)
@@ -511,7 +466,7 @@ func TestV3Generate(t *testing.T) {
 			srv := startSim(t, nil)
 			call := newCall(srv.URL, &messages.GenerateRequest{Model: "llama3", Prompt: "one two three four five six", MaxTokens: 4, Temperature: ptr(0.5), Stream: stream})
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
@@ -526,7 +481,7 @@ func TestV3Generate(t *testing.T) {
 				t.Fatalf("body %v", body)
 			}
 			if stream {
-				chunks := rec.all()
+				chunks := rec.All()
 				var text strings.Builder
 				for _, ch := range chunks {
 					text.WriteString(ch.Text)
@@ -729,7 +684,7 @@ func TestStreamFaults(t *testing.T) {
 			call := newCall(srv.URL, tt.req)
 			call.Client.IdleTimeout = 200 * time.Millisecond
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
 			if ue.Class != tt.wantClass || !ue.Retryable() || ue.Status != 200 {

@@ -67,7 +67,7 @@ func doRerank(ctx context.Context, c *providers.Client, call *providers.Call, r 
 	if err != nil {
 		return nil, malformed(call, err.Error(), nil)
 	}
-	return &messages.RerankResponse{Meta: meta(call), Model: r.Model, Results: results}, nil
+	return &messages.RerankResponse{Meta: call.Meta(), Model: r.Model, Results: results}, nil
 }
 
 func rerankResults(w *rerankResponse, docs int) ([]messages.RerankResult, error) {

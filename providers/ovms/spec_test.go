@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 )
 
 // The Open Inference Protocol REST spec (testdata/kserve/SOURCE.md),
@@ -139,33 +140,6 @@ func route(t *testing.T, method, path string) *specRoute {
 	return nil
 }
 
-type captureTransport struct {
-	mu   sync.Mutex
-	resp []*captured
-}
-
-type captured struct {
-	method, path string
-	status       int
-	buf          bytes.Buffer
-}
-
-func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	cp := &captured{method: r.Method, path: r.URL.Path, status: resp.StatusCode}
-	c.mu.Lock()
-	c.resp = append(c.resp, cp)
-	c.mu.Unlock()
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
-	return resp, nil
-}
-
 // kserveRequests is one of each KServe request the adapter builds, valid or
 // refused by the model (to capture error answers too).
 func kserveRequests() []messages.Request {
@@ -194,7 +168,7 @@ func kserveRequests() []messages.Request {
 // TestSpecKServe validates the path and body of every KServe request the
 // adapter builds against the OIP spec, and the simulator's answers too.
 func TestSpecKServe(t *testing.T) {
-	ct := &captureTransport{}
+	ct := &providertest.CaptureTransport{}
 	srv := startSim(t, nil)
 	for _, req := range kserveRequests() {
 		call := newCall(srv.URL, req)
@@ -220,23 +194,23 @@ func TestSpecKServe(t *testing.T) {
 		}
 	}
 	nAnswers := 0
-	for _, c := range ct.resp {
+	for _, c := range ct.Responses() {
 		var schema string
 		switch {
-		case c.status != 200:
+		case c.Status != 200:
 			schema = "inference_error_response"
-		case strings.HasSuffix(c.path, "/infer"):
+		case strings.HasSuffix(c.Path, "/infer"):
 			schema = "inference_response"
-		case c.path == "/v2":
+		case c.Path == "/v2":
 			schema = "metadata_server_response"
-		case strings.HasPrefix(c.path, "/v2/models/") && !strings.HasSuffix(c.path, "/ready"):
+		case strings.HasPrefix(c.Path, "/v2/models/") && !strings.HasSuffix(c.Path, "/ready"):
 			schema = "metadata_model_response"
 		default:
 			continue // health and ready answers have no body schema
 		}
 		nAnswers++
-		if err := validate(t, schema, c.buf.Bytes()); err != nil {
-			t.Errorf("answer from %s violates %s: %v\n%s", c.path, schema, err, c.buf.Bytes())
+		if err := validate(t, schema, c.Body.Bytes()); err != nil {
+			t.Errorf("answer from %s violates %s: %v\n%s", c.Path, schema, err, c.Body.Bytes())
 		}
 	}
 	if nBodies != 5 || nAnswers != 8 {
@@ -260,7 +234,7 @@ func TestSpecV3(t *testing.T) {
 	schemas := map[string]string{"/v3/chat/completions": "CreateChatCompletionRequest", "/v3/completions": "CreateCompletionRequest", "/v3/embeddings": "CreateEmbeddingRequest"}
 	for _, req := range reqs {
 		call := newCall(srv.URL, req)
-		call.Emit = (&recorder{}).emit
+		call.Emit = (&recorder{}).Emit
 		if _, err := do(t, call); err != nil {
 			t.Fatalf("%T: %v", req, err)
 		}

@@ -26,7 +26,6 @@ package tei
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -97,15 +96,8 @@ func (a *Adapter) Check(req messages.Request) error {
 			return nil
 		}
 		return unsupported(&r.Call, fmt.Sprintf("hf_tei answers InfoRequest What \"info\", \"version\" and \"health\", not %q", r.What))
-	case nil:
-		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: Kind, Detail: "nil request"}
 	}
-	var ci *messages.Call
-	func() {
-		defer func() { _ = recover() }() // a typed nil request
-		ci = req.CallInfo()
-	}()
-	return unsupported(ci, fmt.Sprintf("hf_tei does not support the %q operation", req.Operation()))
+	return providers.UnsupportedOperation(Kind, req)
 }
 
 // Do performs one attempt of call. It fills call.Result (status, upstream
@@ -116,12 +108,9 @@ func (a *Adapter) Check(req messages.Request) error {
 // fails for another reason fails the call.
 func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Response, error) {
 	if err := a.Check(call.Request); err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, err.Error(), err)
+		return nil, call.Refuse(err)
 	}
-	c := call.Client
-	if c == nil {
-		c = &providers.Client{}
-	}
+	c := call.HTTPClient()
 	switch r := call.Request.(type) {
 	case *messages.EmbedRequest:
 		return a.doEmbed(ctx, c, call, r)
@@ -136,48 +125,17 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 // exchange describes a POST of body to path (a GET when body is nil) with
 // bearer auth and TEI's error decoder.
 func exchange(path string, body any) *providers.Exchange {
-	ex := &providers.Exchange{Method: http.MethodPost, Path: path, Body: body, Auth: providers.BearerAuth, DecodeError: DecodeError}
-	if body == nil {
-		ex.Method = http.MethodGet
-	}
-	return ex
-}
-
-// meta is the part of a response's Meta the adapter knows; the runtime fills
-// the rest (attempts, queue time, latency).
-func meta(call *providers.Call) messages.Meta {
-	return messages.Meta{
-		RequestID:         call.RequestID,
-		UpstreamRequestID: call.Result.UpstreamRequestID,
-		Provider:          call.Provider,
-		Endpoint:          call.Endpoint,
-		Key:               call.Key.Label(),
-	}
+	return providers.BearerExchange(path, body, "", DecodeError)
 }
 
 // ---- validation ----
 
-func providerName(ci *messages.Call) string {
-	if ci != nil && ci.Provider != "" {
-		return ci.Provider
-	}
-	return Kind
-}
-
 func invalid(ci *messages.Call, format string, args ...any) error {
-	e := &messages.RequestError{Kind: messages.ErrInvalidRequest, Provider: providerName(ci), Detail: "hf_tei: " + fmt.Sprintf(format, args...)}
-	if ci != nil {
-		e.RequestID = ci.RequestID
-	}
-	return e
+	return providers.RequestError(messages.ErrInvalidRequest, ci, Kind, Kind+": "+fmt.Sprintf(format, args...))
 }
 
 func unsupported(ci *messages.Call, detail string) error {
-	e := &messages.RequestError{Kind: messages.ErrUnsupported, Provider: providerName(ci), Detail: detail}
-	if ci != nil {
-		e.RequestID = ci.RequestID
-	}
-	return e
+	return providers.RequestError(messages.ErrUnsupported, ci, Kind, detail)
 }
 
 func (a *Adapter) checkEmbed(r *messages.EmbedRequest) error {

@@ -69,7 +69,7 @@ func (a *Adapter) doEmbed(ctx context.Context, c *providers.Client, call *provid
 	if err != nil {
 		return nil, err
 	}
-	out := &messages.EmbedResponse{Meta: meta(call), Model: r.Model, Vectors: part.vectors, Sparse: part.sparse}
+	out := &messages.EmbedResponse{Meta: call.Meta(), Model: r.Model, Vectors: part.vectors, Sparse: part.sparse}
 	out.Usage.InputTokens = part.tokens
 	call.Result.Usage = out.Usage
 	return out, nil

@@ -36,24 +36,14 @@ const maxMessage = 512
 // is always set: a status that is neither 2xx nor an error is ClassServer.
 func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamError) {
 	typ, msg := parseErrorBody(body)
-	if typ != "" {
-		e.Type = typ
-	}
-	if msg != "" {
-		e.Message = msg
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = providers.ClassifyStatus(status)
-	}
+	providers.SetErrorDetails(e, typ, "", msg)
+	providers.DefaultClass(e, status)
 	if c, ok := classifyType(typ); ok {
 		e.Class = c
 		if strings.EqualFold(typ, "Backend") {
 			f := false
 			e.ShouldRetry = &f
 		}
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = messages.ClassServer
 	}
 }
 
@@ -81,44 +71,18 @@ func parseErrorBody(body []byte) (typ, msg string) {
 		}
 		return "", ""
 	}
-	msg = fieldString(top["error"])
+	msg = providers.JSONText(top["error"])
 	if msg == "" {
-		msg = fieldString(top["message"])
+		msg = providers.JSONText(top["message"])
 	}
-	typ = fieldString(top["error_type"])
+	typ = providers.JSONText(top["error_type"])
 	if typ == "" {
-		typ = fieldString(top["type"])
+		typ = providers.JSONText(top["type"])
 	}
 	return typ, msg
 }
 
-func clip(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	cut := maxMessage
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// fieldString renders a JSON string or number as text; anything else is "".
-func fieldString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
+func clip(s string) string { return providers.ClipMessage(s, maxMessage) }
 
 var batchLimitRE = regexp.MustCompile(`maximum allowed batch size (\d+)`)
 

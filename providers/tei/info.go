@@ -1,10 +1,7 @@
 package tei
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -18,31 +15,7 @@ import (
 // router's "version"; a body that is not a JSON object is ClassMalformed.
 func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.InfoRequest) (messages.Response, error) {
 	if r.What == "health" {
-		resp, err := c.Send(ctx, call, exchange(PathHealth, nil))
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: body}, nil
+		return providers.GetHealth(ctx, c, call, exchange(PathHealth, nil))
 	}
-	resp, err := c.Send(ctx, call, exchange(PathInfo, nil))
-	if err != nil {
-		return nil, err
-	}
-	var raw json.RawMessage
-	if err := c.DecodeJSON(ctx, call, resp, &raw); err != nil {
-		return nil, err
-	}
-	var info struct {
-		Version *string `json:"version"`
-	}
-	if err := json.Unmarshal(raw, &info); err != nil || !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
-		return nil, call.Fail(messages.ClassMalformed, call.Result.Status, "/info answer is not a JSON object", err)
-	}
-	out := &messages.InfoResponse{Meta: meta(call), Healthy: true, Body: raw}
-	if info.Version != nil {
-		out.Version = *info.Version
-	}
-	return out, nil
+	return providers.GetInfoObject(ctx, c, call, exchange(PathInfo, nil))
 }

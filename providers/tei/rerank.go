@@ -56,7 +56,7 @@ func doRerank(ctx context.Context, c *providers.Client, call *providers.Call, r 
 	if r.TopN > 0 && r.TopN < len(results) {
 		results = results[:r.TopN]
 	}
-	out := &messages.RerankResponse{Meta: meta(call), Model: r.Model, Results: results}
+	out := &messages.RerankResponse{Meta: call.Meta(), Model: r.Model, Results: results}
 	out.Usage.InputTokens = part.tokens
 	call.Result.Usage = out.Usage
 	return out, nil

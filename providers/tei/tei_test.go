@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/providers/tei"
 	"github.com/switchyard-ai/switchyard/sim"
 )
@@ -29,9 +30,7 @@ func startSim(t testing.TB, b *sim.TEIBackend, opts ...sim.Option) *sim.Server {
 	if b == nil {
 		b = sim.TEI()
 	}
-	srv := sim.Start(b, opts...)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b, opts...)
 }
 
 func newCall(srv *sim.Server, req messages.Request) *providers.Call {
@@ -39,23 +38,12 @@ func newCall(srv *sim.Server, req messages.Request) *providers.Call {
 }
 
 func newCallAt(baseURL string, req messages.Request) *providers.Call {
-	return &providers.Call{
-		Request:   req,
-		RequestID: "rid-" + req.Operation(),
-		Attempt:   1,
-		Provider:  "tei",
-		Endpoint:  "sim",
-		BaseURL:   baseURL,
-		Key:       providers.NewCredential("primary", testKey),
-		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
-	}
+	return providertest.NewCall("tei", baseURL, testKey, req)
 }
 
 func do(t *testing.T, a *tei.Adapter, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return a.Do(ctx, call)
+	return providertest.Do(t, a, call)
 }
 
 func bodies(t *testing.T, srv *sim.Server) []map[string]any {
@@ -75,14 +63,7 @@ func bodies(t *testing.T, srv *sim.Server) []map[string]any {
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -39,22 +39,12 @@ const maxMessage = 512
 // 2xx nor an error is ClassServer.
 func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamError) {
 	typ, msg, code := parseErrorBody(body)
-	if typ != "" {
-		e.Type = typ
-	}
-	if msg != "" {
-		e.Message = msg
-	}
-	if e.Class == messages.ClassUnknown {
-		e.Class = providers.ClassifyStatus(status)
-	}
+	providers.SetErrorDetails(e, typ, "", msg)
+	providers.DefaultClass(e, status)
 	if code == 0 {
 		code = status
 	}
 	classify(e, typ, code)
-	if e.Class == messages.ClassUnknown {
-		e.Class = messages.ClassServer
-	}
 }
 
 // classify sets e's class from TGI's error type, or, for an unknown type,
@@ -93,8 +83,8 @@ func parseErrorBody(body []byte) (typ, msg string, status int) {
 		}
 		return "", "", 0
 	}
-	typ = fieldString(top["error_type"])
-	if raw, ok := top["error"]; ok && !isNull(raw) {
+	typ = providers.JSONText(top["error_type"])
+	if raw, ok := top["error"]; ok && !providers.IsJSONNull(raw) {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
 			return typ, s, 0
@@ -102,20 +92,20 @@ func parseErrorBody(body []byte) (typ, msg string, status int) {
 		var inner map[string]json.RawMessage
 		if json.Unmarshal(raw, &inner) == nil {
 			if typ == "" {
-				typ = fieldString(inner["error_type"])
+				typ = providers.JSONText(inner["error_type"])
 			}
 			if typ == "" {
-				typ = fieldString(inner["type"])
+				typ = providers.JSONText(inner["type"])
 			}
 			var code float64
 			if json.Unmarshal(inner["http_status_code"], &code) == nil && code >= 100 && code < 600 {
 				status = int(code)
 			}
-			return typ, fieldString(inner["message"]), status
+			return typ, providers.JSONText(inner["message"]), status
 		}
 		return typ, "", 0
 	}
-	return typ, fieldString(top["message"]), 0
+	return typ, providers.JSONText(top["message"]), 0
 }
 
 // streamError turns the error of a 2xx answer's stream event into an
@@ -136,30 +126,4 @@ func streamError(call *providers.Call, raw json.RawMessage, errType string) *mes
 	return e
 }
 
-func clip(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	cut := maxMessage
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// fieldString renders a JSON string or number as text; anything else is "".
-func fieldString(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
+func clip(s string) string { return providers.ClipMessage(s, maxMessage) }

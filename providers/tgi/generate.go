@@ -129,7 +129,7 @@ func doGenerate(ctx context.Context, c *providers.Client, call *providers.Call, 
 	if w.GeneratedText == nil {
 		return nil, call.Fail(messages.ClassMalformed, resp.StatusCode, "generate answer without generated_text", nil)
 	}
-	out := &messages.GenerateResponse{Meta: meta(call), Model: r.Model, Text: *w.GeneratedText}
+	out := &messages.GenerateResponse{Meta: call.Meta(), Model: r.Model, Text: *w.GeneratedText}
 	out.Usage.InputTokens = headerInt(resp.Header, "X-Prompt-Tokens")
 	out.Usage.OutputTokens = headerInt(resp.Header, "X-Generated-Tokens")
 	if d := w.Details; d != nil {

@@ -5,179 +5,34 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
 // TGI's OpenAPI document (testdata/tgi/SOURCE.md), compiled once per test
 // binary.
-const (
-	specFile = "../../testdata/tgi/openapi.json"
-	specURL  = "file:///tgi/openapi.json"
-)
+var spec = providertest.NewSpec("TGI", "../../testdata/tgi/openapi.json", "file:///tgi/openapi.json", providertest.RewriteOpenAPI30)
 
 var specNames = []string{
 	"GenerateRequest", "ChatRequest",
 	"GenerateResponse", "StreamResponse", "ChatCompletion", "ChatCompletionChunk", "ErrorResponse", "Info",
 }
 
-var (
-	specOnce    sync.Once
-	specSchemas map[string]*jsonschema.Schema
-	specErr     error
-	specEdits   int
-)
-
-func loadSpec() {
-	f, err := os.Open(specFile)
-	if err != nil {
-		specErr = err
-		return
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		specErr = err
-		return
-	}
-	specEdits = rewriteSpec(doc)
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource(specURL, doc); err != nil {
-		specErr = err
-		return
-	}
-	specSchemas = map[string]*jsonschema.Schema{}
-	for _, n := range specNames {
-		s, err := c.Compile(specURL + "#/components/schemas/" + n)
-		if err != nil {
-			specErr = err
-			return
-		}
-		specSchemas[n] = s
-	}
-}
-
-// rewriteSpec makes the utoipa-generated OpenAPI 3.0 document a JSON Schema
-// 2020-12 resource that says what the spec means, in place, and returns the
-// number of edits:
-//   - nullable: true beside a type becomes type: [T, "null"]; beside no type
-//     (utoipa's {"allOf":[{"$ref":…}],"nullable":true}) the schema becomes
-//     anyOf [schema, null]; a false nullable is dropped;
-//   - a oneOf with a discriminator becomes an anyOf (OpenAPI picks the
-//     branch by the discriminator).
-//
-// The numeric exclusiveMinimum utoipa writes is already 2020-12's meaning.
-func rewriteSpec(doc any) int {
-	edits := 0
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for _, e := range x {
-				walk(e)
-			}
-			if n, ok := x["nullable"]; ok {
-				delete(x, "nullable")
-				edits++
-				if b, _ := n.(bool); b {
-					switch t := x["type"].(type) {
-					case string:
-						x["type"] = []any{t, "null"}
-					case nil:
-						inner := make(map[string]any, len(x))
-						for k, e := range x {
-							if k != "description" && k != "default" && k != "example" {
-								inner[k] = e
-								delete(x, k)
-							}
-						}
-						x["anyOf"] = []any{inner, map[string]any{"type": "null"}}
-					}
-					if enum, ok := x["enum"].([]any); ok && !slices.Contains(enum, nil) {
-						x["enum"] = append(enum, nil)
-					}
-				}
-			}
-			if one, ok := x["oneOf"]; ok && x["discriminator"] != nil {
-				delete(x, "oneOf")
-				x["anyOf"] = one
-				edits++
-			}
-		case []any:
-			for _, e := range x {
-				walk(e)
-			}
-		}
-	}
-	walk(doc)
-	return edits
-}
-
-func specSchema(t testing.TB, name string) *jsonschema.Schema {
-	t.Helper()
-	specOnce.Do(loadSpec)
-	if specErr != nil {
-		t.Fatalf("loading the TGI spec: %v", specErr)
-	}
-	s := specSchemas[name]
-	if s == nil {
-		t.Fatalf("schema %s not compiled", name)
-	}
-	return s
-}
-
 func validate(t *testing.T, schema string, body []byte) error {
 	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("%s: body is not JSON: %v\n%s", schema, err, body)
-	}
-	return specSchema(t, schema).Validate(v)
-}
-
-// captureTransport keeps a copy of every response body the adapter reads.
-type captureTransport struct {
-	mu   sync.Mutex
-	resp []*captured
-}
-
-type captured struct {
-	path   string
-	status int
-	stream bool
-	buf    bytes.Buffer
-}
-
-func (c *captureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	cp := &captured{path: r.URL.Path, status: resp.StatusCode, stream: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")}
-	c.mu.Lock()
-	c.resp = append(c.resp, cp)
-	c.mu.Unlock()
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.TeeReader(resp.Body, &cp.buf), resp.Body}
-	return resp, nil
+	return spec.Validate(t, schema, body)
 }
 
 func TestSpecLoads(t *testing.T) {
-	specSchema(t, "GenerateRequest")
-	if specEdits < 30 {
-		t.Fatalf("only %d spec edits: did the nullable rewrite run?", specEdits)
+	for _, n := range specNames {
+		spec.Schema(t, n)
+	}
+	if n := spec.Edits(t); n < 30 {
+		t.Fatalf("only %d spec edits: did the nullable rewrite run?", n)
 	}
 }
 
@@ -187,7 +42,7 @@ func TestSpecLoads(t *testing.T) {
 // against the response schema.
 func TestSpecRequestsAndAnswers(t *testing.T) {
 	srv := startSim(t, nil)
-	ct := &captureTransport{}
+	ct := &providertest.CaptureTransport{}
 	run := func(req messages.Request, wantErr bool) messages.Response {
 		t.Helper()
 		call := newCall(srv, req)
@@ -270,20 +125,20 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		"/v1/chat/completions": {"ChatCompletion", "ChatCompletionChunk"}, "/info": {"Info", ""},
 	}
 	nAnswers, nEvents, nErrors := 0, 0, 0
-	for _, c := range ct.resp {
-		body := c.buf.Bytes()
+	for _, c := range ct.Responses() {
+		body := c.Body.Bytes()
 		switch {
-		case c.path == "/v1/models":
+		case c.Path == "/v1/models":
 			// The spec describes one ModelInfo; the router (and the
 			// simulator) answer a list of them.
-		case c.status != http.StatusOK:
+		case c.Status != http.StatusOK:
 			nErrors++
 			if err := validate(t, "ErrorResponse", body); err != nil {
-				t.Errorf("error answer %d from %s violates ErrorResponse: %v\n%s", c.status, c.path, err, body)
+				t.Errorf("error answer %d from %s violates ErrorResponse: %v\n%s", c.Status, c.Path, err, body)
 			}
-		case c.stream:
+		case c.HasContentType("text/event-stream"):
 			if !bytes.HasPrefix(body, []byte("data:{")) {
-				t.Errorf("stream from %s does not start with data:{ (no space): %.40q", c.path, body)
+				t.Errorf("stream from %s does not start with data:{ (no space): %.40q", c.Path, body)
 			}
 			sse := providers.NewSSEReader(bytes.NewReader(body))
 			for {
@@ -298,19 +153,19 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 					continue
 				}
 				nEvents++
-				schema := answerSchema[c.path][1]
+				schema := answerSchema[c.Path][1]
 				if bytes.Contains(ev.Data, []byte(`"error_type"`)) {
 					schema = "ErrorResponse"
 				}
 				if err := validate(t, schema, ev.Data); err != nil {
-					t.Errorf("stream event from %s violates %s: %v\n%s", c.path, schema, err, ev.Data)
+					t.Errorf("stream event from %s violates %s: %v\n%s", c.Path, schema, err, ev.Data)
 				}
 			}
 		default:
 			nAnswers++
-			schema := answerSchema[c.path][0]
+			schema := answerSchema[c.Path][0]
 			if err := validate(t, schema, body); err != nil {
-				t.Errorf("answer from %s violates %s: %v\n%s", c.path, schema, err, body)
+				t.Errorf("answer from %s violates %s: %v\n%s", c.Path, schema, err, body)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package tgi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 
 	"github.com/switchyard-ai/switchyard/messages"
@@ -48,11 +47,8 @@ type streamEvent struct {
 func DecodeGenerateStream(r io.Reader, call *providers.Call, em *providers.Emitter) (*messages.GenerateResponse, error) {
 	sse := providers.NewSSEReader(r)
 	for {
-		ev, err := sse.Next()
+		ev, err := sse.NextInStream()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.ErrUnexpectedEOF
-			}
 			return nil, err
 		}
 		data := bytes.TrimSpace(ev.Data)
@@ -63,7 +59,7 @@ func DecodeGenerateStream(r io.Reader, call *providers.Call, em *providers.Emitt
 		if err := json.Unmarshal(data, &se); err != nil {
 			return nil, call.Fail(messages.ClassMalformed, call.Result.Status, "decoding stream event", err)
 		}
-		if !isNull(se.Error) {
+		if !providers.IsJSONNull(se.Error) {
 			return nil, streamError(call, se.Error, se.ErrorType)
 		}
 		if se.Token == nil {
@@ -77,7 +73,7 @@ func DecodeGenerateStream(r io.Reader, call *providers.Call, em *providers.Emitt
 		if se.GeneratedText == nil {
 			continue
 		}
-		out := &messages.GenerateResponse{Meta: meta(call), Text: *se.GeneratedText}
+		out := &messages.GenerateResponse{Meta: call.Meta(), Text: *se.GeneratedText}
 		if d := se.Details; d != nil {
 			out.RawFinishReason = d.FinishReason
 			out.FinishReason = normFinish(d.FinishReason)
@@ -90,9 +86,4 @@ func DecodeGenerateStream(r io.Reader, call *providers.Call, em *providers.Emitt
 		}
 		return out, nil
 	}
-}
-
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
 }

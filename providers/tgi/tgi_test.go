@@ -2,7 +2,6 @@ package tgi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/providers/tgi"
 	"github.com/switchyard-ai/switchyard/sim"
 )
@@ -31,76 +31,32 @@ func startSim(t testing.TB, b *sim.TGIBackend) *sim.Server {
 	if b == nil {
 		b = sim.TGI()
 	}
-	srv := sim.Start(b)
-	t.Cleanup(srv.Close)
-	return srv
+	return providertest.StartSim(t, b)
 }
 
-type recorder struct {
-	mu     sync.Mutex
-	chunks []messages.StreamChunk
-}
-
-func (r *recorder) emit(ch *messages.StreamChunk) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.chunks = append(r.chunks, *ch)
-	return true
-}
-
-func (r *recorder) all() []messages.StreamChunk {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.chunks)
-}
+type recorder = providertest.Recorder
 
 func newCall(srv *sim.Server, req messages.Request) *providers.Call {
 	return newCallAt(srv.URL, req)
 }
 
 func newCallAt(baseURL string, req messages.Request) *providers.Call {
-	return &providers.Call{
-		Request:   req,
-		RequestID: "rid-" + req.Operation(),
-		Attempt:   1,
-		Provider:  "tgi",
-		Endpoint:  "sim",
-		BaseURL:   baseURL,
-		Key:       providers.NewCredential("primary", testKey),
-		Client:    &providers.Client{HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
-	}
+	return providertest.NewCall("tgi", baseURL, testKey, req)
 }
 
 func do(t *testing.T, call *providers.Call) (messages.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return tgi.New().Do(ctx, call)
+	return providertest.Do(t, tgi.New(), call)
 }
 
 func lastBody(t *testing.T, srv *sim.Server) map[string]any {
 	t.Helper()
-	recs := srv.Requests()
-	if len(recs) == 0 {
-		t.Fatal("no request recorded")
-	}
-	var m map[string]any
-	if err := json.Unmarshal(recs[len(recs)-1].Body, &m); err != nil {
-		t.Fatalf("request body is not JSON: %v", err)
-	}
-	return m
+	return providertest.LastBody(t, srv)
 }
 
 func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 	t.Helper()
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an *UpstreamError", err, err)
-	}
-	if strings.Contains(ue.Error(), testKey) || strings.Contains(fmt.Sprintf("%+v", ue), testKey) {
-		t.Fatalf("error leaks the key: %v", ue)
-	}
-	return ue
+	return providertest.UpstreamError(t, err, testKey)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -236,13 +192,13 @@ func TestGenerateStream(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
 			}
 			gr := resp.(*messages.GenerateResponse)
-			chunks := rec.all()
+			chunks := rec.All()
 			var words []string
 			for i, ch := range chunks {
 				if ch.Seq != i || ch.RequestID != call.RequestID {
@@ -452,13 +408,13 @@ func TestChatStream(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			resp, err := do(t, call)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cr := resp.(*messages.ChatResponse)
-			chunks := rec.all()
+			chunks := rec.All()
 			for i, ch := range chunks {
 				if ch.Seq != i || ch.RequestID != call.RequestID {
 					t.Fatalf("chunk %d seq %d", i, ch.Seq)
@@ -567,7 +523,7 @@ func TestStreamFaults(t *testing.T) {
 			call := newCall(srv, tt.req)
 			call.Client.IdleTimeout = 200 * time.Millisecond
 			rec := &recorder{}
-			call.Emit = rec.emit
+			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
 			if ue.Class != tt.wantClass || !ue.Retryable() || ue.Status != 200 {
@@ -785,13 +741,13 @@ func TestStreamWithoutDetails(t *testing.T) {
 	defer hs.Close()
 	call := newCallAt(hs.URL, &messages.GenerateRequest{Prompt: "x", Stream: true})
 	rec := &recorder{}
-	call.Emit = rec.emit
+	call.Emit = rec.Emit
 	resp, err := do(t, call)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gr := resp.(*messages.GenerateResponse); gr.Text != "Hi" || gr.FinishReason != "" || len(rec.all()) != 1 {
-		t.Fatalf("%+v, %d chunks", gr, len(rec.all()))
+	if gr := resp.(*messages.GenerateResponse); gr.Text != "Hi" || gr.FinishReason != "" || len(rec.All()) != 1 {
+		t.Fatalf("%+v, %d chunks", gr, len(rec.All()))
 	}
 }
 
