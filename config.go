@@ -191,6 +191,9 @@ func (c *Config) validate() error {
 				return err
 			}
 		}
+		if len(p.Endpoints) == 0 && k.keyPair {
+			p.Endpoints = pairEndpointsFromEnv(getenv, k.envKey)
+		}
 		if len(p.Endpoints) == 0 {
 			if k.baseURL == "" {
 				return &ConfigError{f + ".endpoints", fmt.Sprintf("kind %q is self-hosted: give at least one endpoint with its base_url", p.Kind)}
@@ -220,11 +223,18 @@ func (c *Config) validate() error {
 				if prefix == "" {
 					prefix = k.envKey
 				}
-				e.Keys = keysFromEnv(getenv, prefix)
+				if k.keyPair {
+					e.Keys = pairsFromEnv(getenv, prefix, "")
+				} else {
+					e.Keys = keysFromEnv(getenv, prefix)
+				}
 				if len(e.Keys) == 0 && k.keyOptional {
 					// A server without authentication: one key with no
 					// secret, so the endpoint still has an actor to call it.
 					e.Keys = []KeyConfig{{Label: "none", noSecret: true}}
+				}
+				if len(e.Keys) == 0 && k.keyPair {
+					return &ConfigError{ef + ".keys", fmt.Sprintf("no keys configured and none in $%s_ACCESS_KEY/$%s_SECRET_KEY or their _1… variants", prefix, prefix)}
 				}
 				if len(e.Keys) == 0 {
 					return &ConfigError{ef + ".keys", fmt.Sprintf("no keys configured and none in $%s or $%s_1…", prefix, prefix)}
@@ -242,6 +252,9 @@ func (c *Config) validate() error {
 				}
 				if kc.Secret == "" && !kc.noSecret {
 					return &ConfigError{kf + ".secret", "empty (set secret or secret_env)"}
+				}
+				if k.keyPair && !kc.noSecret && !strings.Contains(kc.Secret, ":") {
+					return &ConfigError{kf + ".secret", "must be ACCESS_KEY:SECRET_KEY for " + p.Kind}
 				}
 				if strings.ContainsAny(kc.Secret, "\r\n") {
 					return &ConfigError{kf + ".secret", "contains a line break"}
@@ -376,4 +389,60 @@ func (b BreakerConfig) withDefaults() BreakerConfig {
 		b.HalfOpenProbes = 1
 	}
 	return b
+}
+
+// pairsFromEnv reads access/secret pairs: PREFIX_ACCESS_KEY with
+// PREFIX_SECRET_KEY, and the _1 … _N variants (suffix selects one set).
+func pairsFromEnv(getenv func(string) string, prefix, suffix string) []KeyConfig {
+	pair := func(sfx string) (KeyConfig, bool) {
+		a, s := getenv(prefix+"_ACCESS_KEY"+sfx), getenv(prefix+"_SECRET_KEY"+sfx)
+		if a == "" || s == "" {
+			return KeyConfig{}, false
+		}
+		label := "env"
+		if sfx != "" {
+			label = "env" + strings.ReplaceAll(sfx, "_", "-")
+		}
+		return KeyConfig{Label: label, Secret: a + ":" + s}, true
+	}
+	var keys []KeyConfig
+	if suffix != "" {
+		if k, ok := pair(suffix); ok {
+			return []KeyConfig{k}
+		}
+	}
+	if k, ok := pair(""); ok {
+		keys = append(keys, k)
+	}
+	for i := 1; ; i++ {
+		k, ok := pair("_" + strconv.Itoa(i))
+		if !ok {
+			break
+		}
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// pairEndpointsFromEnv builds one endpoint per PREFIX_ENDPOINT and
+// PREFIX_ENDPOINT_1 … _N, each with the key pair of the same suffix (or the
+// unsuffixed pairs).
+func pairEndpointsFromEnv(getenv func(string) string, prefix string) []EndpointConfig {
+	var eps []EndpointConfig
+	add := func(sfx string) bool {
+		u := getenv(prefix + "_ENDPOINT" + sfx)
+		if u == "" {
+			return false
+		}
+		ep := EndpointConfig{BaseURL: u, Keys: pairsFromEnv(getenv, prefix, sfx)}
+		if sfx != "" {
+			ep.Name = "endpoint" + strings.ReplaceAll(sfx, "_", "-")
+		}
+		eps = append(eps, ep)
+		return true
+	}
+	add("")
+	for i := 1; add("_" + strconv.Itoa(i)); i++ {
+	}
+	return eps
 }

@@ -121,3 +121,33 @@ timeouts: {header: 30s}
 		t.Fatalf("a misspelt field must be an error naming it: %v", err)
 	}
 }
+
+func TestS3KeyPairsAndEndpointsFromEnvironment(t *testing.T) {
+	env := map[string]string{
+		"S3_ENDPOINT": "http://127.0.0.1:9000", "S3_ACCESS_KEY": "AK0", "S3_SECRET_KEY": "SK0",
+		"S3_ENDPOINT_1": "http://127.0.0.1:9001", "S3_ACCESS_KEY_1": "AK1", "S3_SECRET_KEY_1": "SK1",
+	}
+	cfg := Config{Providers: []ProviderConfig{{Kind: "s3"}}, Getenv: func(k string) string { return env[k] }}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	eps := cfg.Providers[0].Endpoints
+	if len(eps) != 2 || eps[0].BaseURL != "http://127.0.0.1:9000" || eps[1].Name != "endpoint-1" {
+		t.Fatalf("endpoints %+v", eps)
+	}
+	if k := eps[0].Keys; len(k) != 2 || k[0].Secret != "AK0:SK0" || k[1].Secret != "AK1:SK1" {
+		t.Fatalf("first endpoint keys %+v", k)
+	}
+	if k := eps[1].Keys; len(k) != 1 || k[0].Secret != "AK1:SK1" || k[0].Label != "env-1" {
+		t.Fatalf("second endpoint keys %+v", k)
+	}
+	bad := Config{Providers: []ProviderConfig{{Kind: "s3", Endpoints: []EndpointConfig{{BaseURL: "http://127.0.0.1:9000", Keys: []KeyConfig{{Secret: "no-colon"}}}}}}}
+	var ce *ConfigError
+	if err := bad.validate(); !errors.As(err, &ce) || ce.Field != "providers[0].endpoints[0].keys[0].secret" || strings.Contains(err.Error(), "no-colon") {
+		t.Fatalf("a secret without ACCESS:SECRET: %v", err)
+	}
+	none := Config{Providers: []ProviderConfig{{Kind: "s3"}}, Getenv: func(string) string { return "" }}
+	if err := none.validate(); !errors.As(err, &ce) || ce.Field != "providers[0].endpoints" {
+		t.Fatalf("no endpoint: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/opea"
 	"github.com/switchyard-ai/switchyard/providers/openai"
 	"github.com/switchyard-ai/switchyard/providers/ovms"
+	"github.com/switchyard-ai/switchyard/providers/s3"
 	"github.com/switchyard-ai/switchyard/providers/tei"
 	"github.com/switchyard-ai/switchyard/providers/tgi"
 )
@@ -26,6 +27,10 @@ type kind struct {
 	envKey string
 	// keyOptional: self-hosted servers may run without authentication.
 	keyOptional bool
+	// keyPair: keys are ACCESS:SECRET pairs read from <envKey>_ACCESS_KEY
+	// and <envKey>_SECRET_KEY (and their _1…_N variants); endpoints may
+	// come from <envKey>_ENDPOINT (and _1…_N).
+	keyPair bool
 }
 
 // kinds maps ProviderConfig.Kind to its protocol.
@@ -39,6 +44,9 @@ var kinds = map[string]kind{
 	"ovms":      {adapter: func() providers.Adapter { return ovms.New() }, envKey: "OVMS_API_KEY", keyOptional: true},
 	"hf_tgi":    {adapter: func() providers.Adapter { return tgi.New() }, envKey: "HF_TOKEN", keyOptional: true},
 	"hf_tei":    {adapter: func() providers.Adapter { return tei.New() }, envKey: "HF_TOKEN", keyOptional: true},
+	// S3-compatible object storage (model files); keys are access/secret
+	// pairs, endpoints from S3_ENDPOINT when none is configured.
+	"s3": {adapter: func() providers.Adapter { return s3.New() }, envKey: "S3", keyPair: true},
 	// OPEA services each run on their own port: "opea" is the ChatQnA
 	// megaservice (and the embedding and reranking microservices), "opea_llm"
 	// the OpenAI-style LLM microservice.

@@ -17,13 +17,13 @@ const collectTimeout = 2 * time.Second
 type metricsCollector struct {
 	s *Switchyard
 
-	requests, successes, failures, inFlight, tokens, latency *prometheus.Desc
-	retries                                                  *prometheus.Desc
-	breakerState, breakerTrips, breakerRestarts              *prometheus.Desc
-	keyState, rateLimitRemaining                             *prometheus.Desc
-	queueDepth, queueCapacity, queueAdmitted, queueRejected  *prometheus.Desc
-	queueExpired, queueWait, queued                          *prometheus.Desc
-	breakerConsecutive                                       *prometheus.Desc
+	requests, successes, failures, inFlight, tokens, bytes, latency *prometheus.Desc
+	retries                                                         *prometheus.Desc
+	breakerState, breakerTrips, breakerRestarts                     *prometheus.Desc
+	keyState, rateLimitRemaining                                    *prometheus.Desc
+	queueDepth, queueCapacity, queueAdmitted, queueRejected         *prometheus.Desc
+	queueExpired, queueWait, queued                                 *prometheus.Desc
+	breakerConsecutive                                              *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for this instance; register it
@@ -36,6 +36,7 @@ type metricsCollector struct {
 //	switchyard_retries_total{provider}                        retries scheduled
 //	switchyard_in_flight{provider,endpoint,key}
 //	switchyard_tokens_total{provider,endpoint,key,direction}  direction input|output
+//	switchyard_bytes_total{provider,endpoint,key,direction}   object transfer bytes, direction in|out
 //	switchyard_latency_seconds{provider,endpoint,key,quantile} attempt latency, 0.5 and 0.99
 //	switchyard_breaker_state{provider,endpoint}               0 closed, 1 open, 2 half-open
 //	switchyard_breaker_trips_total{provider,endpoint}         times the endpoint went OPEN
@@ -65,6 +66,7 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		retries:            d("retries_total", "Retries scheduled by the dispatcher, per provider.", "provider"),
 		inFlight:           d("in_flight", "Upstream attempts in flight, per key.", key...),
 		tokens:             d("tokens_total", "Tokens reported by the upstream, per key and direction (input, output).", with("direction")...),
+		bytes:              d("bytes_total", "Object transfer body bytes, per key and direction (in, out).", with("direction")...),
 		latency:            d("latency_seconds", "Upstream attempt latency quantiles (0.5, 0.99), per key.", with("quantile")...),
 		breakerState:       d("breaker_state", "Circuit breaker state per endpoint: 0 closed, 1 open, 2 half-open.", "provider", "endpoint"),
 		breakerTrips:       d("breaker_trips_total", "Times the endpoint's circuit breaker went OPEN.", "provider", "endpoint"),
@@ -84,7 +86,7 @@ func (s *Switchyard) Collector() prometheus.Collector {
 }
 
 func (c *metricsCollector) descs() []*prometheus.Desc {
-	return []*prometheus.Desc{c.requests, c.successes, c.failures, c.retries, c.inFlight, c.tokens, c.latency,
+	return []*prometheus.Desc{c.requests, c.successes, c.failures, c.retries, c.inFlight, c.tokens, c.bytes, c.latency,
 		c.breakerState, c.breakerTrips, c.breakerRestarts, c.breakerConsecutive, c.keyState, c.rateLimitRemaining,
 		c.queueDepth, c.queueCapacity, c.queueAdmitted, c.queueRejected, c.queueExpired, c.queueWait, c.queued}
 }
@@ -138,6 +140,8 @@ func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
 				gauge(c.inFlight, float64(kc.InFlight), lv...)
 				counter(c.tokens, float64(kc.InputTokens), p.Name, ep.Name, k.Label, "input")
 				counter(c.tokens, float64(kc.OutputTokens), p.Name, ep.Name, k.Label, "output")
+				counter(c.bytes, float64(kc.BytesIn), p.Name, ep.Name, k.Label, "in")
+				counter(c.bytes, float64(kc.BytesOut), p.Name, ep.Name, k.Label, "out")
 				if kc.Successes+kc.FailureTotal() > 0 {
 					gauge(c.latency, kc.LatencyP50.Seconds(), p.Name, ep.Name, k.Label, "0.5")
 					gauge(c.latency, kc.LatencyP99.Seconds(), p.Name, ep.Name, k.Label, "0.99")

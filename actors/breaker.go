@@ -147,6 +147,7 @@ func (b *Breaker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, ch
 			class, text = m.err.Class, m.err.Error()
 		}
 		h.counters.Finish(ok, class, m.result.Usage, m.latency, text)
+		h.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
 		// The key died before telling this breaker how the call went; the
 		// breaker hears it from itself instead, so a probe is never lost.
 		obs := &observe{gen: m.x.epGen, probe: m.x.d.probe, class: class}

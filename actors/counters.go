@@ -19,6 +19,8 @@ type Counters struct {
 	InFlight     atomic.Int64
 	InputTokens  atomic.Uint64
 	OutputTokens atomic.Uint64
+	BytesIn      atomic.Uint64
+	BytesOut     atomic.Uint64
 	Failures     [messages.NumErrorClasses]atomic.Uint64
 	lastRequest  atomic.Int64
 	Latency      Histogram
@@ -54,6 +56,16 @@ func (c *Counters) Finish(ok bool, class messages.ErrorClass, usage messages.Usa
 	c.Latency.Observe(latency)
 }
 
+// AddBytes counts body bytes received from and sent to an upstream.
+func (c *Counters) AddBytes(in, out int64) {
+	if in > 0 {
+		c.BytesIn.Add(uint64(in))
+	}
+	if out > 0 {
+		c.BytesOut.Add(uint64(out))
+	}
+}
+
 // Snapshot copies the counters.
 func (c *Counters) Snapshot() messages.Counters {
 	s := messages.Counters{
@@ -63,6 +75,8 @@ func (c *Counters) Snapshot() messages.Counters {
 		InFlight:     c.InFlight.Load(),
 		InputTokens:  c.InputTokens.Load(),
 		OutputTokens: c.OutputTokens.Load(),
+		BytesIn:      c.BytesIn.Load(),
+		BytesOut:     c.BytesOut.Load(),
 		LatencyP50:   c.Latency.Quantile(0.5),
 		LatencyP99:   c.Latency.Quantile(0.99),
 		Failures:     map[string]uint64{},

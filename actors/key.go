@@ -93,6 +93,7 @@ func (k *Key) finished(ctx actor.Context, m *callFinished) {
 		errText = m.err.Error()
 	}
 	k.h.counters.Finish(ok, class, m.result.Usage, m.latency, errText)
+	k.h.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
 	if m.result.RateLimit.Known {
 		rl := m.result.RateLimit
 		k.h.rateLimit.Store(&rl)

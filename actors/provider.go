@@ -228,6 +228,8 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 	}
 	p.counters.Finish(ok, class, m.result.Usage, m.latency, text)
 	ep.counters.Finish(ok, class, m.result.Usage, m.latency, text)
+	p.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
+	ep.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
 	if k.tpm != nil {
 		if n := m.result.Usage.Total(); n > 0 {
 			k.tpm.ReserveN(now, min(n, k.spec.TPM))
@@ -251,12 +253,14 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 				k.disabled = true
 				p.env.Events.Publish(&messages.KeyDisabled{Time: now, Provider: p.spec.Name, Endpoint: ep.spec.Name, Key: k.label, Status: m.err.Status, RequestID: rec.d.id})
 			}
-			// Another key may well work: retry there at once.
-			t := true
-			m.err.ShouldRetry = &t
-			done.rotate = p.otherKeyUsable(k)
-			if !done.rotate {
-				m.err.ShouldRetry = nil
+			// Another key may well work: retry there at once, unless the
+			// adapter said the attempt must not be repeated.
+			if m.err.ShouldRetry == nil || *m.err.ShouldRetry {
+				done.rotate = p.otherKeyUsable(k)
+				if done.rotate {
+					t := true
+					m.err.ShouldRetry = &t
+				}
 			}
 		case messages.ClassRateLimited:
 			until := now.Add(m.err.RetryAfter)

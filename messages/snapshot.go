@@ -12,6 +12,8 @@ type Counters struct {
 	InFlight     int64
 	InputTokens  uint64
 	OutputTokens uint64
+	// BytesIn and BytesOut count body bytes of object transfers.
+	BytesIn, BytesOut uint64
 	// LatencyP50 and LatencyP99 are attempt latencies from a log-bucketed
 	// histogram (about 10 % resolution).
 	LatencyP50, LatencyP99 time.Duration

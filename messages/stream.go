@@ -26,6 +26,8 @@ type StreamChunk struct {
 	ToolCall  *ToolCallDelta
 	Usage     *Usage
 	Event     string
+	// Progress carries a transfer's progress (Type ChunkProgress).
+	Progress *ObjectProgress
 }
 
 // ToolCallDelta is a fragment of a streamed tool call. Index identifies the

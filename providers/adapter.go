@@ -52,6 +52,9 @@ type CallResult struct {
 	// ChunksSent counts chunks that reached the caller; a stream that has
 	// sent any is never retried.
 	ChunksSent int
+	// BytesIn and BytesOut count body bytes received from and sent to the
+	// upstream (object transfers; zero for adapters that do not count).
+	BytesIn, BytesOut int64
 }
 
 // Authorizer puts a key on a request the way a backend wants it.

@@ -1,0 +1,306 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers/s3/s3test"
+)
+
+// TestErrorClasses maps each kind of failure to its class through a
+// fault-injecting proxy in front of versitygw.
+func TestErrorClasses(t *testing.T) {
+	e := newEnv(t)
+	proxy := e.proxied()
+	e.shortTimeouts(300*time.Millisecond, 300*time.Millisecond)
+	data := randomBytes(64<<10, 5)
+	mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: "obj", Body: bytes.NewReader(data)})
+	big := randomBytes(11<<20, 6)
+	get := func() messages.Request {
+		return &messages.GetObjectRequest{Bucket: e.bucket, Object: "obj", Writer: io.Discard}
+	}
+	getFile := func() messages.Request {
+		return &messages.GetObjectRequest{Bucket: e.bucket, Object: "obj", File: filepath.Join(t.TempDir(), "obj")}
+	}
+	multipart := func() messages.Request {
+		return &messages.PutObjectRequest{Bucket: e.bucket, Object: "mp", Body: bytes.NewReader(big), PartSize: 5 << 20}
+	}
+	cases := []struct {
+		name       string
+		fault      s3test.Fault
+		req        func() messages.Request
+		class      messages.ErrorClass
+		code       string
+		retryable  bool
+		retryAfter time.Duration
+	}{
+		{"500 InternalError", s3test.Fault{Method: "GET", Status: 500, Code: "InternalError", Message: "We encountered an internal error."}, get, messages.ClassServer, "InternalError", true, 0},
+		{"503 SlowDown", s3test.Fault{Method: "GET", Status: 503, Code: "SlowDown", Message: "Please reduce your request rate.", Header: http.Header{"Retry-After": {"2"}}}, get, messages.ClassRateLimited, "SlowDown", true, 2 * time.Second},
+		{"503 SlowDown without delay", s3test.Fault{Method: "GET", Status: 503, Code: "SlowDown"}, get, messages.ClassRateLimited, "SlowDown", true, 0},
+		{"400 RequestTimeout", s3test.Fault{Method: "GET", Status: 400, Code: "RequestTimeout", Message: "Your socket connection to the server was not read from or written to within the timeout period."}, get, messages.ClassServer, "RequestTimeout", true, 0},
+		{"403 AccessDenied", s3test.Fault{Method: "GET", Status: 403, Code: "AccessDenied", Message: "Access Denied."}, get, messages.ClassAuth, "AccessDenied", false, 0},
+		{"403 RequestTimeTooSkewed", s3test.Fault{Method: "GET", Status: 403, Code: "RequestTimeTooSkewed"}, get, messages.ClassInvalid, "RequestTimeTooSkewed", false, 0},
+		{"501 NotImplemented", s3test.Fault{Method: "GET", Status: 501, Code: "NotImplemented"}, get, messages.ClassInvalid, "NotImplemented", false, 0},
+		{"502 without body code", s3test.Fault{Method: "GET", Status: 502, Body: "bad gateway"}, get, messages.ClassServer, "502 Bad Gateway", true, 0},
+		{"complete: 200 with an Error body", s3test.Fault{Method: "POST", Query: "uploadId", Status: 200, Code: "InternalError", Message: "We encountered an internal error. Please try again."}, multipart, messages.ClassServer, "InternalError", true, 0},
+		{"copy: 200 with an Error body", s3test.Fault{Method: "PUT", PathPrefix: "/models/copy", Status: 200, Code: "InternalError", Message: "copy failed late"},
+			func() messages.Request {
+				return &messages.CopyObjectRequest{SrcBucket: e.bucket, SrcObject: "obj", DstBucket: e.bucket, DstObject: "copy"}
+			}, messages.ClassServer, "InternalError", true, 0},
+		{"part upload 500", s3test.Fault{Method: "PUT", Query: "partNumber", Skip: 1, Status: 500, Code: "InternalError"}, multipart, messages.ClassServer, "InternalError", true, 0},
+		{"connection cut mid-body", s3test.Fault{Method: "GET", CutResponseAfter: 1000}, getFile, messages.ClassConnection, "", true, 0},
+		{"connection cut while sending", s3test.Fault{Method: "PUT", Query: "partNumber", CutRequestAfter: 1 << 20}, multipart, messages.ClassConnection, "", true, 0},
+		{"no headers in time", s3test.Fault{Method: "GET", Delay: 2 * time.Second}, get, messages.ClassTimeout, "", true, 0},
+		{"body stalls", s3test.Fault{Method: "GET", StallResponseAfter: 1000}, getFile, messages.ClassTimeout, "", true, 0},
+		{"malformed list", s3test.Fault{Method: "GET", Query: "list-type", Status: 200, Body: "<ListBucketResult><Contents>"},
+			func() messages.Request { return &messages.ListObjectsRequest{Bucket: e.bucket} }, messages.ClassMalformed, "", false, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy.Clear()
+			proxy.Inject(tc.fault)
+			_, call, err := e.do(tc.req())
+			var ue *messages.UpstreamError
+			if !errors.As(err, &ue) {
+				t.Fatalf("got %v, want an *UpstreamError", err)
+			}
+			if ue.Class != tc.class || ue.Code != tc.code || ue.Retryable() != tc.retryable || ue.RetryAfter != tc.retryAfter {
+				t.Fatalf("got class %s code %q retryable %v retry-after %s (%v); want %s %q %v %s",
+					ue.Class, ue.Code, ue.Retryable(), ue.RetryAfter, err, tc.class, tc.code, tc.retryable, tc.retryAfter)
+			}
+			if ue.RequestID != call.RequestID || ue.Endpoint != "primary" || ue.Key != "k1" {
+				t.Errorf("error names request %q endpoint %q key %q", ue.RequestID, ue.Endpoint, ue.Key)
+			}
+			if strings.Contains(err.Error(), e.srv.SecretKey) || strings.Contains(err.Error(), e.srv.AccessKey) {
+				t.Errorf("error text leaks the credential: %v", err)
+			}
+			if tc.fault.Status != 0 && ue.UpstreamRequestID == "" {
+				t.Errorf("no upstream request ID captured")
+			}
+		})
+	}
+	proxy.Clear()
+	if e.exists("mp") {
+		t.Errorf("a failed multipart upload left a visible object")
+	}
+	if ids := e.incomplete(); len(ids) > 0 {
+		t.Errorf("failed uploads left incomplete multipart uploads: %v", ids)
+	}
+}
+
+// TestWrongCredentials: the server refuses the key; the error is ClassAuth,
+// names the endpoint and the key's label, and never the secret.
+func TestWrongCredentials(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ name, secret, code string }{
+		{"unknown access key", "nobody-0000:" + e.srv.SecretKey, "XAdminUserNotFound"},
+		{"wrong secret", e.srv.AccessKey + ":wrong-secret-XYZZY-1234567890", "SignatureDoesNotMatch"},
+		{"not a pair", "just-one-token-without-colon", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, req := range []messages.Request{
+				&messages.GetObjectRequest{Bucket: e.bucket, Object: "k", Writer: io.Discard},
+				&messages.PutObjectRequest{Bucket: e.bucket, Object: "k", Body: strings.NewReader("data")},
+				&messages.ListObjectsRequest{Bucket: e.bucket},
+			} {
+				_, _, err := e.doWith(context.Background(), req, tc.secret)
+				var ue *messages.UpstreamError
+				if !errors.As(err, &ue) || ue.Class != messages.ClassAuth || ue.Code != tc.code {
+					t.Fatalf("%s: %v, want ClassAuth %s", req.Operation(), err, tc.code)
+				}
+				msg := err.Error()
+				if !strings.Contains(msg, "primary") || !strings.Contains(msg, "k1") {
+					t.Errorf("error %q does not name the endpoint and key", msg)
+				}
+				for _, secret := range strings.Split(tc.secret, ":") {
+					if strings.Contains(msg, secret) {
+						t.Errorf("error %q leaks the secret", msg)
+					}
+				}
+			}
+		})
+	}
+	if e.exists("k") {
+		t.Errorf("a put with wrong credentials stored an object")
+	}
+}
+
+// TestInterruptedMultipart: a multipart upload that fails part-way, or is
+// cancelled, leaves no visible object and no incomplete upload, also when
+// the server refuses minio-go's own abort.
+func TestInterruptedMultipart(t *testing.T) {
+	e := newEnv(t)
+	proxy := e.proxied()
+	data := randomBytes(16<<20, 7)
+	cases := []struct {
+		name   string
+		faults []s3test.Fault
+		cancel bool
+		class  messages.ErrorClass
+	}{
+		{"part fails", []s3test.Fault{{Method: "PUT", Query: "partNumber", Skip: 2, Status: 500, Code: "InternalError"}}, false, messages.ClassServer},
+		{"abort refused once", []s3test.Fault{
+			{Method: "PUT", Query: "partNumber", Skip: 2, Status: 500, Code: "InternalError"},
+			{Method: "DELETE", Query: "uploadId", Times: 1, Status: 500, Code: "InternalError"},
+		}, false, messages.ClassServer},
+		{"connection cut in a part", []s3test.Fault{{Method: "PUT", Query: "partNumber", Skip: 1, CutRequestAfter: 2 << 20}}, false, messages.ClassConnection},
+		{"complete fails", []s3test.Fault{{Method: "POST", Query: "uploadId", Status: 503, Code: "ServiceUnavailable"}}, false, messages.ClassServer},
+		{"cancelled", nil, true, messages.ClassCancelled},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy.Clear()
+			for _, f := range tc.faults {
+				proxy.Inject(f)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := &messages.PutObjectRequest{Bucket: e.bucket, Object: "big", Body: bytes.NewReader(data), PartSize: 5 << 20, Concurrency: 2}
+			if tc.cancel {
+				req.OnProgress = func(p messages.ObjectProgress) {
+					if p.Done >= 8<<20 {
+						cancel()
+					}
+				}
+			}
+			_, _, err := e.doWith(ctx, req, e.srv.Credential())
+			var ue *messages.UpstreamError
+			if !errors.As(err, &ue) || ue.Class != tc.class {
+				t.Fatalf("put: %v, want class %s", err, tc.class)
+			}
+			if e.exists("big") {
+				t.Fatalf("the interrupted upload is visible")
+			}
+			if ids := e.incomplete(); len(ids) > 0 {
+				t.Fatalf("incomplete uploads left: %v", ids)
+			}
+			if tc.name == "abort refused once" {
+				aborts := 0
+				for _, r := range proxy.Requests() {
+					if r.Method == "DELETE" && r.Query.Has("uploadId") {
+						aborts++
+					}
+				}
+				if aborts < 2 {
+					t.Errorf("saw %d aborts; minio-go's refused abort was not repeated", aborts)
+				}
+			}
+		})
+	}
+}
+
+// TestRetrySafety: a put whose source was partly consumed may be retried
+// only if it can be re-read; a get into a writer only if nothing was
+// written.
+func TestRetrySafety(t *testing.T) {
+	e := newEnv(t)
+	proxy := e.proxied()
+	data := randomBytes(12<<20, 8)
+	mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: "src", Body: bytes.NewReader(data)})
+	proxy.Inject(s3test.Fault{Method: "PUT", Query: "partNumber", Skip: 1, Status: 500, Code: "InternalError"})
+	for _, tc := range []struct {
+		name      string
+		body      io.Reader
+		file      bool
+		retryable bool
+	}{
+		{"seekable body", bytes.NewReader(data), false, true},
+		{"file", nil, true, true},
+		{"plain reader", onlyReader{bytes.NewReader(data)}, false, false},
+	} {
+		req := &messages.PutObjectRequest{Bucket: e.bucket, Object: "dst", Body: tc.body, PartSize: 5 << 20}
+		if tc.file {
+			req.File = writeFile(t, data)
+		}
+		_, _, err := e.do(req)
+		var ue *messages.UpstreamError
+		if !errors.As(err, &ue) || ue.Class != messages.ClassServer || ue.Retryable() != tc.retryable {
+			t.Errorf("%s: %v (retryable %v), want ClassServer retryable=%v", tc.name, err, ue != nil && ue.Retryable(), tc.retryable)
+		}
+	}
+	// Even if the runtime tried again (it retries an auth failure on
+	// another key regardless), the adapter refuses to send the rest of a
+	// consumed stream as the object.
+	plain := &messages.PutObjectRequest{Bucket: e.bucket, Object: "dst", Body: onlyReader{bytes.NewReader(data)}, PartSize: 5 << 20}
+	if _, _, err := e.do(plain); err == nil {
+		t.Fatal("the faulted put succeeded")
+	}
+	proxy.Clear()
+	_, _, err := e.do(plain)
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || ue.Retryable() || ue.Code != "InvalidSource" {
+		t.Fatalf("second attempt with a consumed stream: %v", err)
+	}
+	if e.exists("dst") {
+		t.Fatal("a consumed stream was uploaded as an object")
+	}
+	// A seekable body is rewound: a second attempt uploads it whole.
+	body := bytes.NewReader(data)
+	_, _ = body.Seek(12345, io.SeekStart)
+	p := mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: "dst", Body: body, PartSize: 5 << 20})
+	if p.SHA256 != sha(data) {
+		t.Errorf("rewound body uploaded sha %s", p.SHA256)
+	}
+
+	proxy.Inject(s3test.Fault{Method: "GET", CutResponseAfter: 3 << 20})
+	_, _, err = e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "src", Writer: io.Discard})
+	if !errors.As(err, &ue) || ue.Class != messages.ClassConnection || ue.Retryable() {
+		t.Errorf("get into a writer cut after bytes were written: %v, want ClassConnection not retryable", err)
+	}
+	_, _, err = e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "src", File: filepath.Join(t.TempDir(), "f")})
+	if !errors.As(err, &ue) || ue.Class != messages.ClassConnection || !ue.Retryable() {
+		t.Errorf("get into a file cut: %v, want ClassConnection retryable", err)
+	}
+}
+
+// TestOrphanAbortedLater: when the endpoint cannot be reached to abort a
+// failed multipart upload, the next call that reaches it aborts it.
+func TestOrphanAbortedLater(t *testing.T) {
+	e := newEnv(t)
+	proxy := e.proxied()
+	data := randomBytes(11<<20, 21)
+	// Part 2 fails, and then the endpoint "goes away" for aborts and lists.
+	proxy.Inject(s3test.Fault{Method: "PUT", Query: "partNumber", Skip: 1, Times: 1, Status: 500, Code: "InternalError"})
+	proxy.Inject(s3test.Fault{Method: "DELETE", Query: "uploadId", CutRequestAfter: 1})
+	proxy.Inject(s3test.Fault{Method: "GET", Query: "uploads", CutRequestAfter: 1})
+	_, call, err := e.do(&messages.PutObjectRequest{Bucket: e.bucket, Object: "orphan", Body: bytes.NewReader(data), PartSize: 5 << 20, Concurrency: 1})
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) || ue.Class != messages.ClassServer {
+		t.Fatalf("put: %v", err)
+	}
+	if ids := e.incomplete(); len(ids) != 1 {
+		t.Fatalf("incomplete uploads %v, want the one that could not be aborted", ids)
+	}
+	owner := "http://" + strings.TrimPrefix(call.BaseURL, "http://") + "\x00" + e.srv.AccessKey
+	if n := e.a.orphans.pending(owner); n != 1 {
+		t.Fatalf("%d orphans remembered", n)
+	}
+	// Still unreachable: a failed call keeps it.
+	proxy.Clear()
+	proxy.Inject(s3test.Fault{CutRequestAfter: 1})
+	if _, _, err := e.do(&messages.StatObjectRequest{Bucket: e.bucket, Object: "x"}); err == nil {
+		t.Fatal("stat through a dead proxy succeeded")
+	}
+	if n := e.a.orphans.pending(owner); n != 1 {
+		t.Fatalf("%d orphans after a call that could not reach the endpoint", n)
+	}
+	// Back: any call aborts it on the way out, even one answered 404.
+	proxy.Clear()
+	if _, _, err := e.do(&messages.StatObjectRequest{Bucket: e.bucket, Object: "x"}); !errors.Is(err, messages.ErrNotFound) {
+		t.Fatalf("stat: %v", err)
+	}
+	if ids := e.incomplete(); len(ids) != 0 {
+		t.Fatalf("incomplete uploads left: %v", ids)
+	}
+	if n := e.a.orphans.pending(owner); n != 0 {
+		t.Fatalf("%d orphans left", n)
+	}
+}

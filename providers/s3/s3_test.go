@@ -1,0 +1,396 @@
+package s3
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// TestRoundTrip puts and gets objects of every shape against versitygw and
+// checks the SHA-256 on both sides, the integrity checks that ran, and that
+// every HTTP request carried the request ID.
+func TestRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	proxy := e.proxied()
+	small := randomBytes(1000, 1)
+	mid := randomBytes(7<<20+123, 2) // above one 5 MiB part
+	cases := []struct {
+		name      string
+		data      []byte
+		put       func(req *messages.PutObjectRequest, data []byte)
+		multipart bool
+	}{
+		{"small seekable", small, func(r *messages.PutObjectRequest, d []byte) { r.Body = bytes.NewReader(d) }, false},
+		{"empty", nil, func(r *messages.PutObjectRequest, d []byte) { r.Body = bytes.NewReader(d) }, false},
+		{"small reader with size", small, func(r *messages.PutObjectRequest, d []byte) {
+			r.Body, r.Size = onlyReader{bytes.NewReader(d)}, int64(len(d))
+		}, false},
+		{"small reader unknown size", small, func(r *messages.PutObjectRequest, d []byte) { r.Body = onlyReader{bytes.NewReader(d)} }, true},
+		{"empty reader unknown size", nil, func(r *messages.PutObjectRequest, d []byte) { r.Body = onlyReader{bytes.NewReader(d)} }, true},
+		{"multipart file", mid, func(r *messages.PutObjectRequest, d []byte) { r.File = writeFile(t, d) }, true},
+		{"multipart reader unknown size", mid, func(r *messages.PutObjectRequest, d []byte) { r.Body = onlyReader{bytes.NewReader(d)} }, true},
+		{"multipart one part at a time", mid, func(r *messages.PutObjectRequest, d []byte) {
+			r.Body, r.Concurrency = bytes.NewReader(d), 1
+		}, true},
+		{"multipart threshold raised", mid, func(r *messages.PutObjectRequest, d []byte) {
+			r.Body, r.MultipartThreshold = bytes.NewReader(d), 16<<20
+		}, false},
+		{"expected sha256 single", small, func(r *messages.PutObjectRequest, d []byte) {
+			r.Body, r.SHA256 = bytes.NewReader(d), sha(d)
+		}, false},
+		{"expected sha256 multipart", mid, func(r *messages.PutObjectRequest, d []byte) {
+			r.Body, r.SHA256 = onlyReader{bytes.NewReader(d)}, sha(d)
+		}, true},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "rt/" + strings.ReplaceAll(tc.name, " ", "-")
+			req := &messages.PutObjectRequest{Bucket: e.bucket, Object: key, PartSize: 5 << 20, ContentType: "application/x-test",
+				Metadata: map[string]string{"model": "tiny"}}
+			req.RequestID = "put-" + string(rune('a'+i))
+			tc.put(req, tc.data)
+			before := len(proxy.Requests())
+			resp, call, err := e.do(req)
+			if err != nil {
+				t.Fatalf("put: %v", err)
+			}
+			pr := resp.(*messages.PutObjectResponse)
+			if pr.SHA256 != sha(tc.data) || pr.Size != int64(len(tc.data)) || pr.Multipart != tc.multipart {
+				t.Fatalf("put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
+			}
+			if !slices.Contains(pr.Verified, "crc64nvme") || !slices.Contains(pr.Verified, "size") {
+				t.Errorf("put verified %v, want size and crc64nvme", pr.Verified)
+			}
+			if (req.SHA256 != "") != slices.Contains(pr.Verified, "sha256") {
+				t.Errorf("put verified %v with expected SHA256 %q", pr.Verified, req.SHA256)
+			}
+			if pr.RequestID != req.RequestID || pr.UpstreamRequestID == "" || pr.Object != key || pr.Endpoint != "primary" {
+				t.Errorf("put meta: %+v", pr.Meta)
+			}
+			if call.Result.BytesOut < int64(len(tc.data)) {
+				t.Errorf("BytesOut %d < %d", call.Result.BytesOut, len(tc.data))
+			}
+			for _, rec := range proxy.Requests()[before:] {
+				if rec.RequestID != req.RequestID {
+					t.Errorf("%s %s?%s carried X-Request-ID %q, want %q", rec.Method, rec.Path, rec.Query.Encode(), rec.RequestID, req.RequestID)
+				}
+			}
+
+			// Back into memory.
+			var buf bytes.Buffer
+			g := mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: key, Writer: &buf})
+			// The SHA-256 is computed on a get when it can be verified.
+			wantReported := ""
+			if req.SHA256 != "" {
+				wantReported = sha(tc.data)
+			}
+			if sha(buf.Bytes()) != sha(tc.data) || g.SHA256 != wantReported || g.Bytes != int64(len(tc.data)) {
+				t.Fatalf("get: sha %s (reported %q) bytes %d; want %s %d", sha(buf.Bytes()), g.SHA256, g.Bytes, sha(tc.data), len(tc.data))
+			}
+			wantChecks := []string{"size", "crc64nvme"}
+			if req.SHA256 != "" {
+				wantChecks = append(wantChecks, "sha256")
+			}
+			if !slices.Equal(g.Verified, wantChecks) {
+				t.Errorf("get verified %v, want %v", g.Verified, wantChecks)
+			}
+			if g.Object.ContentType != "application/x-test" || g.Object.Metadata["model"] != "tiny" || g.Object.Size != int64(len(tc.data)) {
+				t.Errorf("get object info %+v", g.Object)
+			}
+			if req.SHA256 != "" && g.Object.SHA256 != req.SHA256 {
+				t.Errorf("stored sha256 metadata %q, want %q", g.Object.SHA256, req.SHA256)
+			}
+			// And to a file.
+			dst := filepath.Join(t.TempDir(), "out.bin")
+			g = mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: key, File: dst})
+			if fileSHA(t, dst) != sha(tc.data) || g.SHA256 != wantReported || g.Resumed != 0 {
+				t.Fatalf("get to file: sha %s, reported %s, resumed %d", fileSHA(t, dst), g.SHA256, g.Resumed)
+			}
+			if left, _ := filepath.Glob(dst + ".part-*"); len(left) > 0 {
+				t.Errorf("partial files left behind: %v", left)
+			}
+		})
+	}
+	if ids := e.incomplete(); len(ids) > 0 {
+		t.Errorf("incomplete multipart uploads left: %v", ids)
+	}
+}
+
+// TestRanges reads byte ranges into a writer and a file.
+func TestRanges(t *testing.T) {
+	e := newEnv(t)
+	data := randomBytes(100_000, 3)
+	mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: "r", Body: bytes.NewReader(data)})
+	for _, tc := range []struct{ off, n int64 }{{0, 1}, {10, 100}, {99_999, 1}, {50_000, 0}, {1, 99_999}} {
+		var buf bytes.Buffer
+		g := mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "r", Writer: &buf, Offset: tc.off, Length: tc.n})
+		end := int64(len(data))
+		if tc.n > 0 {
+			end = tc.off + tc.n
+		}
+		if !bytes.Equal(buf.Bytes(), data[tc.off:end]) || g.SHA256 != "" || g.Object.Size != int64(len(data)) || !slices.Equal(g.Verified, []string{"size"}) {
+			t.Fatalf("range %d+%d: got %d bytes, sha %q, size %d, verified %v", tc.off, tc.n, buf.Len(), g.SHA256, g.Object.Size, g.Verified)
+		}
+		dst := filepath.Join(t.TempDir(), "range")
+		mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "r", File: dst, Offset: tc.off, Length: tc.n})
+		if got, _ := os.ReadFile(dst); !bytes.Equal(got, data[tc.off:end]) {
+			t.Fatalf("range %d+%d to file: %d bytes", tc.off, tc.n, len(got))
+		}
+	}
+	// Past the end: typed, not retried.
+	_, _, err := e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "r", Writer: io.Discard, Offset: 200_000})
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || ue.Code != "InvalidRange" || ue.Retryable() {
+		t.Fatalf("range past the end: %v", err)
+	}
+}
+
+// TestNotFound: a missing bucket or key is a typed not-found, not retried.
+func TestNotFound(t *testing.T) {
+	e := newEnv(t)
+	for _, req := range []messages.Request{
+		&messages.GetObjectRequest{Bucket: "no-such-bucket", Object: "k", Writer: io.Discard},
+		&messages.GetObjectRequest{Bucket: e.bucket, Object: "missing", Writer: io.Discard},
+		&messages.GetObjectRequest{Bucket: e.bucket, Object: "missing", File: filepath.Join(t.TempDir(), "x")},
+		&messages.StatObjectRequest{Bucket: e.bucket, Object: "missing"},
+		&messages.StatObjectRequest{Bucket: "no-such-bucket", Object: "missing"},
+		&messages.ListObjectsRequest{Bucket: "no-such-bucket"},
+		&messages.PutObjectRequest{Bucket: "no-such-bucket", Object: "k", Body: strings.NewReader("x")},
+		&messages.PutObjectRequest{Bucket: "no-such-bucket", Object: "k", Body: onlyReader{strings.NewReader("x")}},
+		&messages.CopyObjectRequest{SrcBucket: e.bucket, SrcObject: "missing", DstBucket: e.bucket, DstObject: "copy"},
+	} {
+		_, _, err := e.do(req)
+		var ue *messages.UpstreamError
+		if !errors.Is(err, messages.ErrNotFound) || !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || ue.Retryable() {
+			t.Errorf("%s %+v: %v, want a not-found ClassInvalid", req.Operation(), req, err)
+			continue
+		}
+		var oe *messages.ObjectError
+		if !errors.As(err, &oe) || !strings.HasPrefix(oe.Code, "NoSuch") {
+			t.Errorf("%s: cause %v, want an *ObjectError with a NoSuch… code", req.Operation(), oe)
+		}
+	}
+}
+
+// TestOperations covers stat, list paging, delimiters, delete, copy,
+// presigned URLs and buckets.
+func TestOperations(t *testing.T) {
+	e := newEnv(t)
+	keys := []string{"m/a/1.bin", "m/a/2.bin", "m/b/3.bin", "m/c.bin", "other.bin"}
+	for i, k := range keys {
+		mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: k, Body: bytes.NewReader(randomBytes(100+i, uint64(i)))})
+	}
+
+	st := mustDo[*messages.StatObjectResponse](e, &messages.StatObjectRequest{Bucket: e.bucket, Object: "m/c.bin"})
+	if st.Object.Size != 103 || st.Object.ETag == "" || st.Object.CRC64NVME == "" || st.Object.LastModified.IsZero() || st.UpstreamRequestID == "" {
+		t.Errorf("stat: %+v", st)
+	}
+
+	// Paging: two keys a page under m/.
+	var got []string
+	token := ""
+	pages := 0
+	for {
+		l := mustDo[*messages.ListObjectsResponse](e, &messages.ListObjectsRequest{Bucket: e.bucket, Prefix: "m/", MaxKeys: 2, ContinuationToken: token})
+		pages++
+		for _, o := range l.Objects {
+			got = append(got, o.Key)
+			if o.Size < 100 || o.ETag == "" {
+				t.Errorf("listed %+v", o)
+			}
+		}
+		if !l.IsTruncated {
+			break
+		}
+		token = l.NextContinuationToken
+		if token == "" || pages > 10 {
+			t.Fatalf("truncated page without a usable token")
+		}
+	}
+	if !slices.Equal(got, keys[:4]) || pages != 2 {
+		t.Errorf("paged list: %v in %d pages", got, pages)
+	}
+	l := mustDo[*messages.ListObjectsResponse](e, &messages.ListObjectsRequest{Bucket: e.bucket, Prefix: "m/", Delimiter: "/"})
+	if len(l.Objects) != 1 || l.Objects[0].Key != "m/c.bin" || !slices.Equal(l.CommonPrefixes, []string{"m/a/", "m/b/"}) {
+		t.Errorf("delimited list: %+v", l)
+	}
+	l = mustDo[*messages.ListObjectsResponse](e, &messages.ListObjectsRequest{Bucket: e.bucket, StartAfter: "m/c.bin"})
+	if len(l.Objects) != 1 || l.Objects[0].Key != "other.bin" {
+		t.Errorf("list after m/c.bin: %+v", l.Objects)
+	}
+
+	// Copy, with and without new metadata.
+	c := mustDo[*messages.CopyObjectResponse](e, &messages.CopyObjectRequest{SrcBucket: e.bucket, SrcObject: "m/c.bin", DstBucket: e.bucket, DstObject: "copy.bin"})
+	if c.ETag != st.Object.ETag {
+		t.Errorf("copy ETag %q, source %q", c.ETag, st.Object.ETag)
+	}
+	mustDo[*messages.CopyObjectResponse](e, &messages.CopyObjectRequest{SrcBucket: e.bucket, SrcObject: "m/c.bin", DstBucket: e.bucket, DstObject: "copy2.bin",
+		Metadata: map[string]string{"stage": "prod"}})
+	st2 := mustDo[*messages.StatObjectResponse](e, &messages.StatObjectRequest{Bucket: e.bucket, Object: "copy2.bin"})
+	if st2.Object.Metadata["stage"] != "prod" || st2.Object.Size != 103 {
+		t.Errorf("copy with metadata: %+v", st2.Object)
+	}
+
+	// Delete one, then many (a missing key deletes fine).
+	d := mustDo[*messages.DeleteObjectsResponse](e, &messages.DeleteObjectsRequest{Bucket: e.bucket, Objects: []string{"copy.bin"}})
+	if !slices.Equal(d.Deleted, []string{"copy.bin"}) || e.exists("copy.bin") {
+		t.Errorf("delete one: %+v", d)
+	}
+	d = mustDo[*messages.DeleteObjectsResponse](e, &messages.DeleteObjectsRequest{Bucket: e.bucket, Objects: []string{"m/a/1.bin", "m/a/2.bin", "never-was"}})
+	slices.Sort(d.Deleted)
+	if !slices.Equal(d.Deleted, []string{"m/a/1.bin", "m/a/2.bin", "never-was"}) || len(d.Errors) != 0 || e.exists("m/a/1.bin") {
+		t.Errorf("delete many: %+v", d)
+	}
+
+	// Presigned URLs work without credentials.
+	data := randomBytes(5000, 9)
+	pu := mustDo[*messages.PresignResponse](e, &messages.PresignRequest{Method: "PUT", Bucket: e.bucket, Object: "presigned.bin"})
+	if !strings.HasPrefix(pu.URL, e.srv.URL+"/"+e.bucket+"/presigned.bin?") || !strings.Contains(pu.URL, "X-Amz-Signature=") || pu.Method != "PUT" {
+		t.Fatalf("presigned PUT URL %q", pu.URL)
+	}
+	hreq, _ := http.NewRequest(http.MethodPut, pu.URL, bytes.NewReader(data))
+	hresp, err := (&http.Client{Transport: e.tr}).Do(hreq)
+	if err != nil || hresp.StatusCode != 200 {
+		t.Fatalf("PUT to presigned URL: %v %v", err, hresp)
+	}
+	hresp.Body.Close()
+	pg := mustDo[*messages.PresignResponse](e, &messages.PresignRequest{Bucket: e.bucket, Object: "presigned.bin", Expires: time.Minute})
+	if time.Until(pg.ExpiresAt) > time.Minute || pg.Method != "GET" || !strings.Contains(pg.URL, "X-Amz-Expires=60") {
+		t.Errorf("presigned GET: %+v", pg)
+	}
+	hresp, err = (&http.Client{Transport: e.tr}).Get(pg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(hresp.Body)
+	hresp.Body.Close()
+	if hresp.StatusCode != 200 || !bytes.Equal(body, data) {
+		t.Fatalf("GET presigned URL: %d, %d bytes", hresp.StatusCode, len(body))
+	}
+
+	// Buckets.
+	b := mustDo[*messages.BucketResponse](e, &messages.BucketExistsRequest{Bucket: e.bucket})
+	if !b.Exists {
+		t.Errorf("bucket %s does not exist?", e.bucket)
+	}
+	b = mustDo[*messages.BucketResponse](e, &messages.BucketExistsRequest{Bucket: "not-there"})
+	if b.Exists {
+		t.Errorf("bucket not-there exists?")
+	}
+	b = mustDo[*messages.BucketResponse](e, &messages.MakeBucketRequest{Bucket: "fresh"})
+	if !b.Created || !b.Exists {
+		t.Errorf("make bucket: %+v", b)
+	}
+	b = mustDo[*messages.BucketResponse](e, &messages.MakeBucketRequest{Bucket: "fresh", IgnoreExisting: true})
+	if b.Created || !b.Exists {
+		t.Errorf("make existing bucket, ignoring: %+v", b)
+	}
+	_, _, err = e.do(&messages.MakeBucketRequest{Bucket: "fresh"})
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || !strings.HasPrefix(ue.Code, "BucketAlready") {
+		t.Errorf("make existing bucket: %v", err)
+	}
+}
+
+// TestLargeTransfer round-trips one large object through a multipart
+// upload (from a stream, buffered, and from a file, read in place) and a
+// streamed download, comparing SHA-256 on both sides and bounding the heap
+// growth. `make test` runs 24 MiB in 5 MiB parts; SWITCHYARD_S3_LARGE=1
+// runs 256 MiB in 8 MiB parts (the default part size), 4 in flight.
+func TestLargeTransfer(t *testing.T) {
+	size, partSize := int64(24<<20), int64(5<<20)
+	if os.Getenv("SWITCHYARD_S3_LARGE") == "1" {
+		size, partSize = 256<<20, 8<<20
+	}
+	e := newEnv(t)
+	want := sha256.New()
+	if _, err := io.Copy(want, newStreamReader(size, 42)); err != nil {
+		t.Fatal(err)
+	}
+	wantSum := hex.EncodeToString(want.Sum(nil))
+	var file string
+	var mem *heapSampler
+	for _, source := range []string{"stream", "file"} {
+		req := &messages.PutObjectRequest{Bucket: e.bucket, Object: "large-" + source, PartSize: partSize, Concurrency: 4}
+		if source == "stream" {
+			// Declared up front: stored, and verified by the get below.
+			req.Body, req.Size, req.SHA256 = newStreamReader(size, 42), size, wantSum
+		} else {
+			f, err := os.Create(filepath.Join(t.TempDir(), "large.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(f, newStreamReader(size, 42)); err != nil {
+				t.Fatal(err)
+			}
+			_ = f.Close()
+			file, req.File = f.Name(), f.Name()
+		}
+		mem = startHeapSampler()
+		p := mustDo[*messages.PutObjectResponse](e, req)
+		putPeak := mem.stop()
+		if p.SHA256 != wantSum || p.Size != size || !p.Multipart || p.Parts != int((size+partSize-1)/partSize) {
+			t.Fatalf("put from %s: %+v", source, p)
+		}
+		t.Logf("put %d MiB from a %s in %d MiB parts, 4 in flight: memory growth peak %.1f MiB (heap + part buffers), RSS %+.1f MiB",
+			size>>20, source, partSize>>20, putPeak/(1<<20), mem.rssGrowth()/(1<<20))
+		if putPeak > 64<<20 {
+			t.Errorf("heap grew by %.1f MiB, over 64 MiB", putPeak/(1<<20))
+		}
+	}
+
+	mem = startHeapSampler()
+	got := sha256.New()
+	g := mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "large-stream", Writer: got})
+	getPeak := mem.stop()
+	if hex.EncodeToString(got.Sum(nil)) != wantSum || g.SHA256 != wantSum || g.Bytes != size || !slices.Contains(g.Verified, "sha256") {
+		t.Fatalf("get: sha %x reported %s bytes %d", got.Sum(nil), g.SHA256, g.Bytes)
+	}
+	mem = startHeapSampler()
+	getRSS := mem.rssGrowth()
+	g = mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "large-file", File: file + ".back"})
+	fileGetPeak := mem.stop()
+	if g.SHA256 != "" || fileSHA(t, file+".back") != wantSum || !slices.Equal(g.Verified, []string{"size", "crc64nvme"}) {
+		t.Fatalf("get to file: sha %q verified %v", g.SHA256, g.Verified)
+	}
+	t.Logf("get %d MiB into a writer: memory growth peak %.1f MiB, RSS %+.1f MiB; into a file: %.1f MiB, RSS %+.1f MiB",
+		size>>20, getPeak/(1<<20), getRSS/(1<<20), fileGetPeak/(1<<20), mem.rssGrowth()/(1<<20))
+	if getPeak > 64<<20 || fileGetPeak > 64<<20 {
+		t.Errorf("heap grew by over 64 MiB")
+	}
+}
+
+// TestMutates marks the requests a read-only replica must not serve.
+func TestMutates(t *testing.T) {
+	for _, tc := range []struct {
+		req  messages.Request
+		want bool
+	}{
+		{&messages.PutObjectRequest{}, true},
+		{&messages.DeleteObjectsRequest{}, true},
+		{&messages.CopyObjectRequest{}, true},
+		{&messages.MakeBucketRequest{}, true},
+		{&messages.PresignRequest{Method: "put"}, true},
+		{&messages.PresignRequest{}, false},
+		{&messages.GetObjectRequest{}, false},
+		{&messages.StatObjectRequest{}, false},
+		{&messages.ListObjectsRequest{}, false},
+		{&messages.BucketExistsRequest{}, false},
+	} {
+		m, ok := tc.req.(messages.MutatingRequest)
+		if got := ok && m.Mutates(); got != tc.want {
+			t.Errorf("%T mutates = %v", tc.req, got)
+		}
+	}
+}
