@@ -147,6 +147,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 		cfg     switchyard.Config
 		targets []target
 		sims    []*simProvider
+		store   *objectStore
 		label   string
 		rate    float64
 		err     error
@@ -168,8 +169,15 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 	default:
 		sims = startSims(rand.New(rand.NewPCG(opts.Seed, 0xde770)))
 		cfg = simConfig(sims)
+		if store, err = startObjectStore(); err == nil {
+			cfg.Providers = append(cfg.Providers, store.provider())
+		} else {
+			fmt.Fprintf(stdout, "object store off (%v); `make tools` builds it\n", err)
+			err = nil
+		}
 		label, rate, targets = "simulators", simRate, simTargets(sims)
 	}
+	defer func() { store.stop() }()
 	var stopOnce sync.Once
 	stopSimulators := func() { stopOnce.Do(func() { stopSims(sims) }) }
 	defer stopSimulators()
@@ -211,6 +219,10 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 	tr := newTraffic(sy, targets, rate, opts.Seed)
 	src := &source{sy: sy, tr: tr, ev: events, started: time.Now(), duration: opts.Duration, label: label, seed: opts.Seed, metricsURL: metricsURL}
 	tr.start(runCtx)
+	src.store = store
+	if store != nil {
+		store.start(runCtx, sy)
+	}
 	var fl *faults
 	if sims != nil {
 		fl = newFaults(sims, events.note)
@@ -315,6 +327,7 @@ type source struct {
 	seed       uint64
 	metricsURL string
 	hint       string
+	store      *objectStore
 }
 
 // frame takes a snapshot of the tree (bounded to 2 s) and of the counts.
@@ -323,7 +336,7 @@ func (s *source) frame(ctx context.Context) frame {
 	defer cancel()
 	tree, err := s.sy.Tree(tctx)
 	f := frame{Now: time.Now(), Started: s.started, Duration: s.duration, Source: s.label, Seed: s.seed,
-		MetricsURL: s.metricsURL, Tree: tree, TreeErr: err, Traffic: s.tr.totals(), Hint: s.hint}
+		MetricsURL: s.metricsURL, Tree: tree, TreeErr: err, Traffic: s.tr.totals(), Hint: s.hint, Upload: s.store.line()}
 	f.Events, f.Counts, f.Opened = s.ev.snapshot()
 	return f
 }

@@ -25,6 +25,8 @@ type frame struct {
 	Opened map[string]int
 	// Hint is shown in the header (e.g. "q to quit").
 	Hint string
+	// Upload is the object store's upload line, "" without one.
+	Upload string
 }
 
 // palette colours the text; the plain view's is the identity.
@@ -77,6 +79,9 @@ func renderMain(f frame, pal palette) string {
 		line += fmt.Sprintf(" · skipped %d", t.Skipped)
 	}
 	b.WriteString(line + "\n")
+	if f.Upload != "" {
+		b.WriteString(f.Upload + "\n")
+	}
 
 	if f.TreeErr != nil {
 		b.WriteString(pal.bad("snapshot failed: "+f.TreeErr.Error()) + "\n")
