@@ -12,7 +12,7 @@ FUZZTIME  ?= 20s
 all: test
 
 ## demo: run the live demo against in-process simulators (no network, 60 s).
-demo:
+demo: tools
 	$(GO) run ./cmd/demo --duration 60s
 
 ## test: vet, gofmt check and the race-enabled test suite (what CI runs).
