@@ -27,6 +27,8 @@ type frame struct {
 	Hint string
 	// Upload is the object store's upload line, "" without one.
 	Upload string
+	// Compact puts each endpoint's keys on one line (small terminals).
+	Compact bool
 }
 
 // palette colours the text; the plain view's is the identity.
@@ -136,6 +138,19 @@ func renderProvider(b *strings.Builder, f frame, p messages.ProviderNode, pal pa
 		b.WriteString(fmt.Sprintf("%sbreaker %-*s %s %-16s trips %d restarts %d · in flight %d · attempts %d ok %d fail %d%s\n",
 			branch, nameW, ep.Name, state, when, f.Opened[p.Name+"/"+ep.Name], ep.Restarts, ec.InFlight,
 			ec.Requests, ec.Successes, ec.FailureTotal(), classes(ec.Failures)))
+		if f.Compact {
+			// One line for all keys: label and state, colour-coded.
+			var ks []string
+			for _, k := range ep.Keys {
+				st := string(k.State)
+				if k.State == messages.KeyStateCooling {
+					st += " " + fmtDur(k.CoolingUntil.Sub(f.Tree.Time))
+				}
+				ks = append(ks, pal.key(k.State, k.Label+" "+st))
+			}
+			b.WriteString(stem + "└─ keys " + strings.Join(ks, " · ") + "\n")
+			continue
+		}
 		labelW := 0
 		for _, k := range ep.Keys {
 			labelW = max(labelW, len(k.Label))

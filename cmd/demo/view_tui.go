@@ -104,6 +104,17 @@ func (m tuiModel) View() string {
 		return "starting Switchyard…\n"
 	}
 	body := renderMain(m.f, m.pal)
+	if m.height > 0 && strings.Count(body, "\n")+3 > m.height {
+		// Too tall for the terminal: one line per endpoint's keys, and
+		// the head of the tree if even that does not fit (--plain shows
+		// everything).
+		f := m.f
+		f.Compact = true
+		body = renderMain(f, m.pal)
+		if lines := strings.SplitAfter(body, "\n"); len(lines) > m.height-4 {
+			body = strings.Join(lines[:max(1, m.height-5)], "") + m.pal.dim("… (taller than the terminal: enlarge it, or use --plain)") + "\n"
+		}
+	}
 	// Give the events what is left of the screen, up to 10 lines.
 	n := 10
 	if m.height > 0 {
