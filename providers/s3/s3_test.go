@@ -357,8 +357,8 @@ func TestLargeTransfer(t *testing.T) {
 	if hex.EncodeToString(got.Sum(nil)) != wantSum || g.SHA256 != wantSum || g.Bytes != size || !slices.Contains(g.Verified, "sha256") {
 		t.Fatalf("get: sha %x reported %s bytes %d", got.Sum(nil), g.SHA256, g.Bytes)
 	}
+	getRSS := mem.rssGrowth() // of the get just measured; its sampler has stopped
 	mem = startHeapSampler()
-	getRSS := mem.rssGrowth()
 	g = mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "large-file", File: file + ".back"})
 	fileGetPeak := mem.stop()
 	if g.SHA256 != "" || fileSHA(t, file+".back") != wantSum || !slices.Equal(g.Verified, []string{"size", "crc64nvme"}) {
