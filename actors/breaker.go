@@ -3,7 +3,6 @@ package actors
 import (
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -164,5 +163,4 @@ func (b *Breaker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, ch
 var (
 	_ actor.Actor              = (*Breaker)(nil)
 	_ actor.SupervisorStrategy = (*Breaker)(nil)
-	_                          = time.Second
 )

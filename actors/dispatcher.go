@@ -205,10 +205,6 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.onAttemptDone(ctx, m)
 	case *dispatcherTimer:
 		d.onTimer(ctx, m)
-	case *pumpTick:
-		if p := d.provs[m.provider]; p != nil {
-			d.pump(ctx, p)
-		}
 	case *Shutdown:
 		d.beginShutdown(ctx, m.Drained)
 	case *Abort:

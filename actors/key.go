@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -108,6 +107,3 @@ func (k *Key) finished(ctx actor.Context, m *callFinished) {
 }
 
 var _ actor.Actor = (*Key)(nil)
-
-// keyLatency is a helper for tests.
-func keyLatency(start, end time.Time) time.Duration { return end.Sub(start) }

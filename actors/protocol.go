@@ -170,9 +170,6 @@ type timerFired struct {
 	gen uint64
 }
 
-// blockedUntilTick re-evaluates a provider whose keys were cooling.
-type pumpTick struct{ provider string }
-
 // Shutdown starts a graceful stop of the dispatcher: refuse new requests,
 // answer queued and backing-off ones ErrShuttingDown, let in-flight ones
 // finish. Drained is closed when nothing is in flight.

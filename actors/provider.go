@@ -22,12 +22,6 @@ type Provider struct {
 	inits []*atomic.Pointer[breakerInit]
 }
 
-// ProviderHandleOut gives the supervisor what it needs of a provider.
-type ProviderHandleOut struct {
-	Producer actor.Producer
-	Counters *Counters
-}
-
 // NewProviderProducer returns a Props producer whose instances share one
 // durable state; dispatcher is where attempts are reported.
 func NewProviderProducer(spec ProviderSpec, env *Env, counters *Counters, dispatcher *actor.PID) actor.Producer {

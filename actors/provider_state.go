@@ -9,7 +9,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/switchyard-ai/switchyard/messages"
-	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // unlimited stands for "no cap" in slot arithmetic.
@@ -182,5 +181,3 @@ func (ep *endpointState) admits(probesAllowed int) (ok, probe bool) {
 	}
 	return false, false
 }
-
-var _ = providers.Credential{}
