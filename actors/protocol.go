@@ -142,6 +142,13 @@ type breakerReady struct {
 	keys  []*actor.PID
 }
 
+// ProviderReady tells the provider's parent that every breaker of the
+// provider has started and spawned its keys: the provider can route. It is
+// sent once per provider incarnation.
+type ProviderReady struct {
+	Name string
+}
+
 // BreakerTripped is the failure reason a breaker escalates to its provider
 // when it opens.
 type BreakerTripped struct {

@@ -20,6 +20,8 @@ import (
 type Provider struct {
 	*providerState
 	inits []*atomic.Pointer[breakerInit]
+	// announced is set once this incarnation sent ProviderReady.
+	announced bool
 }
 
 // NewProviderProducer returns a Props producer whose instances share one
@@ -57,6 +59,7 @@ func (p *Provider) Receive(ctx actor.Context) {
 		ep.ready = true
 		ep.incarnations++
 		p.publish()
+		p.announceReady(ctx)
 	case *breakerClosed:
 		ep := p.endpoints[m.epIdx]
 		if m.gen != ep.gen || ep.state != messages.HalfOpen {
@@ -124,6 +127,21 @@ func (p *Provider) started(ctx actor.Context) {
 		ep.pid = pid
 	}
 	p.publish()
+}
+
+// announceReady tells the parent, once per incarnation, that every
+// endpoint's breaker is up.
+func (p *Provider) announceReady(ctx actor.Context) {
+	if p.announced {
+		return
+	}
+	for _, ep := range p.endpoints {
+		if !ep.ready && ep.state != messages.Open {
+			return
+		}
+	}
+	p.announced = true
+	ctx.Send(ctx.Parent(), &ProviderReady{Name: p.spec.Name})
 }
 
 // route places one attempt, or answers it at once, or bounces it.

@@ -75,23 +75,35 @@ func (r *Root) Receive(ctx actor.Context) {
 
 // providersNode is the parent of every provider actor. Its children restart
 // in place on a crash (their state is durable); if the node itself restarts
-// it spawns them again and re-attaches them to the dispatcher.
+// it spawns them again and re-attaches them to the dispatcher. It reports
+// the providers up once each has said every breaker is ready, so New returns
+// a tree that routes from its first request.
 type providersNode struct {
-	spec  Spec
-	prods map[string]actor.Producer
+	spec    Spec
+	prods   map[string]actor.Producer
+	pids    map[string]*actor.PID
+	waiting map[string]bool
 }
 
 func (n *providersNode) Receive(ctx actor.Context) {
-	if _, ok := ctx.Message().(*actor.Started); !ok {
-		return
-	}
-	pids := map[string]*actor.PID{}
-	for _, ps := range n.spec.Providers {
-		pid, err := ctx.SpawnNamed(actor.PropsFromProducer(n.prods[ps.Name]), ps.Name)
-		if err != nil {
-			panic(err)
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		n.pids, n.waiting = map[string]*actor.PID{}, map[string]bool{}
+		for _, ps := range n.spec.Providers {
+			pid, err := ctx.SpawnNamed(actor.PropsFromProducer(n.prods[ps.Name]), ps.Name)
+			if err != nil {
+				panic(err)
+			}
+			n.pids[ps.Name] = pid
+			n.waiting[ps.Name] = true
 		}
-		pids[ps.Name] = pid
+	case *actors.ProviderReady:
+		if !n.waiting[m.Name] {
+			return
+		}
+		delete(n.waiting, m.Name)
+		if len(n.waiting) == 0 {
+			ctx.Send(ctx.Parent(), &providersUp{pids: n.pids})
+		}
 	}
-	ctx.Send(ctx.Parent(), &providersUp{pids: pids})
 }
