@@ -1,11 +1,8 @@
 package anthropic
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -25,14 +23,6 @@ func startSim(t *testing.T, opts ...sim.Option) *sim.Server {
 	s := sim.Start(sim.Anthropic(), opts...)
 	t.Cleanup(s.Close)
 	return s
-}
-
-// run is one Do against s, collecting the chunks it emits.
-type run struct {
-	call   *providers.Call
-	resp   messages.Response
-	err    error
-	chunks []*messages.StreamChunk
 }
 
 func newCall(s *sim.Server, req messages.Request) *providers.Call {
@@ -49,85 +39,27 @@ func newCall(s *sim.Server, req messages.Request) *providers.Call {
 	return c
 }
 
+// run is one Do against a simulator, with the chunks it emitted.
+type run = providertest.Run
+
 func doCall(t *testing.T, call *providers.Call) *run {
 	t.Helper()
-	r := &run{call: call}
-	if call.Emit == nil {
-		call.Emit = func(ch *messages.StreamChunk) bool {
-			c := *ch
-			r.chunks = append(r.chunks, &c)
-			return true
-		}
-	}
-	r.resp, r.err = New().Do(context.Background(), call)
-	if r.err == nil && r.resp == nil {
-		t.Fatal("Do returned neither a response nor an error")
-	}
-	if r.err != nil {
-		for _, s := range []string{r.err.Error(), fmt.Sprintf("%+v", r.err), fmt.Sprintf("%#v", r.err)} {
-			if strings.Contains(s, testSecret) {
-				t.Fatalf("error shows the key: %s", s)
-			}
-		}
-	}
-	return r
+	return providertest.DoRun(t, New(), call, testSecret)
+}
+
+func lastBody(t *testing.T, s *sim.Server) map[string]any {
+	t.Helper()
+	return providertest.LastBodyNumbers(t, s)
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	return providertest.JSONOf(t, v)
 }
 
 func doChat(t *testing.T, s *sim.Server, req *messages.ChatRequest) *run {
 	t.Helper()
 	return doCall(t, newCall(s, req))
-}
-
-func (r *run) chat(t *testing.T) *messages.ChatResponse {
-	t.Helper()
-	if r.err != nil {
-		t.Fatalf("Do: %v", r.err)
-	}
-	cr, ok := r.resp.(*messages.ChatResponse)
-	if !ok {
-		t.Fatalf("response is %T", r.resp)
-	}
-	return cr
-}
-
-func (r *run) upstream(t *testing.T) *messages.UpstreamError {
-	t.Helper()
-	if r.err == nil {
-		t.Fatalf("Do succeeded with %+v, want an error", r.resp)
-	}
-	var ue *messages.UpstreamError
-	if !errors.As(r.err, &ue) {
-		t.Fatalf("error %T %v is not an *UpstreamError", r.err, r.err)
-	}
-	if ue.Provider != "claude" || ue.Endpoint != "primary" || ue.Key != "key-a" || ue.RequestID != "rid-0001" {
-		t.Errorf("error identity = %q/%q/%q/%q", ue.Provider, ue.Endpoint, ue.Key, ue.RequestID)
-	}
-	return ue
-}
-
-// lastBody decodes the body of the last request s received.
-func lastBody(t *testing.T, s *sim.Server) map[string]any {
-	t.Helper()
-	recs := s.Requests()
-	if len(recs) == 0 {
-		t.Fatal("the simulator received no request")
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(recs[len(recs)-1].Body))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("request body: %v", err)
-	}
-	return m
-}
-
-func jsonOf(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func user(text string) messages.Message {
@@ -241,7 +173,7 @@ func TestChat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t)
 			r := doChat(t, s, &tt.req)
-			resp := r.chat(t)
+			resp := r.Chat(t)
 			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw {
 				t.Errorf("answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
 			}
@@ -251,8 +183,8 @@ func TestChat(t *testing.T) {
 			if resp.Usage != tt.usage {
 				t.Errorf("usage = %+v, want %+v", resp.Usage, tt.usage)
 			}
-			if r.call.Result.Usage != resp.Usage {
-				t.Errorf("call.Result.Usage = %+v, want %+v", r.call.Result.Usage, resp.Usage)
+			if r.Call.Result.Usage != resp.Usage {
+				t.Errorf("call.Result.Usage = %+v, want %+v", r.Call.Result.Usage, resp.Usage)
 			}
 			if in, out := s.Usage(); in != resp.Usage.InputTokens || out != resp.Usage.OutputTokens {
 				t.Errorf("simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
@@ -292,7 +224,7 @@ func TestToolRoundTrip(t *testing.T) {
 	s := startSim(t)
 	conv := []messages.Message{user("What's the weather in Paris?")}
 	req := &messages.ChatRequest{Model: "claude-test", Messages: conv, Tools: []messages.Tool{weatherTool}}
-	first := doChat(t, s, req).chat(t)
+	first := doChat(t, s, req).Chat(t)
 	if first.FinishReason != messages.FinishToolCalls || first.RawFinishReason != "tool_use" {
 		t.Fatalf("finish = %q/%q", first.FinishReason, first.RawFinishReason)
 	}
@@ -310,7 +242,7 @@ func TestToolRoundTrip(t *testing.T) {
 		messages.Message{Role: messages.RoleAssistant, Content: first.Content, ToolCalls: first.ToolCalls},
 		messages.Message{Role: messages.RoleTool, ToolCallID: tc.ID, Content: "18 degrees and sunny"})
 	req.Messages = conv
-	second := doChat(t, s, req).chat(t)
+	second := doChat(t, s, req).Chat(t)
 	if second.Content != "The tool returned: 18 degrees and sunny" || second.FinishReason != messages.FinishStop {
 		t.Fatalf("second answer = %q %q", second.Content, second.FinishReason)
 	}
@@ -375,13 +307,13 @@ func TestToolResults(t *testing.T) {
 			s := startSim(t)
 			r := doChat(t, s, &messages.ChatRequest{Model: "claude-test", Messages: tt.msgs, Tools: []messages.Tool{weatherTool, timeTool}})
 			if tt.wantErr != "" {
-				ue := r.upstream(t)
+				ue := r.Upstream(t)
 				if ue.Class != messages.ClassInvalid || ue.Status != 400 || ue.Type != "invalid_request_error" || !strings.Contains(ue.Message, tt.wantErr) {
 					t.Fatalf("error = %v (class %s, type %q), want invalid %q", ue, ue.Class, ue.Type, tt.wantErr)
 				}
 				return
 			}
-			r.chat(t)
+			r.Chat(t)
 			msgs := lastBody(t, s)["messages"].([]any)
 			var w any
 			_ = json.Unmarshal([]byte(tt.wantLast), &w)
@@ -479,13 +411,13 @@ func TestStream(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t)
 			r := doChat(t, s, &tt.req)
-			resp := r.chat(t)
-			checkChunks(t, r.chunks, "rid-0001", resp)
+			resp := r.Chat(t)
+			checkChunks(t, r.Chunks, "rid-0001", resp)
 			if resp.Content != tt.content || resp.FinishReason != tt.finish {
 				t.Errorf("answer = %q %q, want %q %q", resp.Content, resp.FinishReason, tt.content, tt.finish)
 			}
 			textChunks := 0
-			for _, c := range r.chunks {
+			for _, c := range r.Chunks {
 				if c.Type == messages.ChunkText {
 					textChunks++
 				}
@@ -502,8 +434,8 @@ func TestStream(t *testing.T) {
 			if in, out := s.Usage(); resp.Usage.InputTokens != in || resp.Usage.OutputTokens != out || in == 0 || out == 0 {
 				t.Errorf("usage %+v, simulator %d/%d", resp.Usage, in, out)
 			}
-			if r.call.Result.Usage != resp.Usage || r.call.Result.ChunksSent != len(r.chunks) {
-				t.Errorf("call result = %+v with %d chunks", r.call.Result, len(r.chunks))
+			if r.Call.Result.Usage != resp.Usage || r.Call.Result.ChunksSent != len(r.Chunks) {
+				t.Errorf("call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
 			}
 			if !strings.HasPrefix(resp.ID, "msg_") || resp.Model != "claude-test" {
 				t.Errorf("id/model = %q/%q", resp.ID, resp.Model)
@@ -560,7 +492,7 @@ func TestStreamFailures(t *testing.T) {
 				return tt.stopAfter == 0 || chunks < tt.stopAfter
 			}
 			r := doCall(t, call)
-			ue := r.upstream(t)
+			ue := r.Upstream(t)
 			if ue.Class != tt.class || ue.Retryable() != tt.retryable {
 				t.Fatalf("error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
 			}
@@ -598,7 +530,7 @@ func TestMalformedAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t)
 			s.Inject(tt.fault)
-			ue := doChat(t, s, &messages.ChatRequest{Model: "claude-test", Messages: []messages.Message{user("Hi")}}).upstream(t)
+			ue := doChat(t, s, &messages.ChatRequest{Model: "claude-test", Messages: []messages.Message{user("Hi")}}).Upstream(t)
 			if ue.Class != tt.class || ue.Type != tt.typ {
 				t.Fatalf("error %v: class %s type %q, want %s %q", ue, ue.Class, ue.Type, tt.class, tt.typ)
 			}
@@ -708,7 +640,7 @@ func TestErrors(t *testing.T) {
 			}
 			call := newCall(s, req)
 			call.BaseURL += tt.baseURL
-			ue := doCall(t, call).upstream(t)
+			ue := doCall(t, call).Upstream(t)
 			if ue.Status != tt.status || ue.Class != tt.class || ue.Type != tt.typ || ue.Code != tt.code {
 				t.Errorf("error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
 			}
@@ -745,12 +677,12 @@ func TestCountTokens(t *testing.T) {
 		Extra: map[string]any{"top_k": 3, "metadata": map[string]any{"user_id": "u"}},
 	}
 	r := doCall(t, newCall(s, &messages.CountTokensRequest{Call: messages.Call{RequestID: "rid-0001"}, Chat: chat}))
-	if r.err != nil {
-		t.Fatalf("count tokens: %v", r.err)
+	if r.Err != nil {
+		t.Fatalf("count tokens: %v", r.Err)
 	}
-	ct, ok := r.resp.(*messages.CountTokensResponse)
+	ct, ok := r.Resp.(*messages.CountTokensResponse)
 	if !ok {
-		t.Fatalf("response %T", r.resp)
+		t.Fatalf("response %T", r.Resp)
 	}
 	rec := s.Requests()[0]
 	if rec.Path != PathCountTokens || rec.Method != http.MethodPost {
@@ -772,7 +704,7 @@ func TestCountTokens(t *testing.T) {
 	}
 	// The same conversation as a chat reports the same input count.
 	chat.Stream, chat.Extra, chat.Temperature = false, nil, nil
-	resp := doChat(t, s, &chat).chat(t)
+	resp := doChat(t, s, &chat).Chat(t)
 	if ct.InputTokens != resp.Usage.InputTokens || ct.InputTokens == 0 {
 		t.Errorf("count_tokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
 	}
@@ -782,7 +714,7 @@ func TestCountTokens(t *testing.T) {
 
 	// A malformed count is ClassMalformed.
 	s.Inject(sim.Fault{Status: 200, Body: `{"tokens":3}`})
-	ue := doCall(t, newCall(s, &messages.CountTokensRequest{Chat: chat})).upstream(t)
+	ue := doCall(t, newCall(s, &messages.CountTokensRequest{Chat: chat})).Upstream(t)
 	if ue.Class != messages.ClassMalformed {
 		t.Errorf("class = %s", ue.Class)
 	}
@@ -807,7 +739,7 @@ func TestRequestHeadersAndIDs(t *testing.T) {
 			s := startSim(t)
 			call := newCall(s, &messages.ChatRequest{Model: "claude-test", Messages: []messages.Message{user("Hi")}})
 			call.Headers = tt.headers
-			resp := doCall(t, call).chat(t)
+			resp := doCall(t, call).Chat(t)
 			rec := s.Requests()[0]
 			for k, v := range tt.want {
 				if got := rec.Header.Get(k); got != v {
@@ -832,7 +764,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	s := startSim(t)
 	for i, wantRemaining := range []int64{3999, 3998} {
 		call := newCall(s, &messages.ChatRequest{Model: "claude-test", Messages: []messages.Message{user("count these four words")}})
-		doCall(t, call).chat(t)
+		doCall(t, call).Chat(t)
 		rl := call.Result.RateLimit
 		if !rl.Known || rl.LimitRequests != 4000 || rl.RemainingRequests != wantRemaining || rl.LimitTokens != 280000 || rl.RemainingTokens != 280000-4 {
 			t.Errorf("call %d: rate limit = %+v", i, rl)
@@ -922,7 +854,7 @@ func TestDoRejectsWithoutSending(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t)
-			ue := doCall(t, newCall(s, tt.req)).upstream(t)
+			ue := doCall(t, newCall(s, tt.req)).Upstream(t)
 			if ue.Class != messages.ClassInvalid || !errors.Is(ue, tt.kind) {
 				t.Errorf("error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
 			}
@@ -994,9 +926,9 @@ data: {"type":"message_stop"}
 				s := startSim(t)
 				s.Inject(sim.Fault{Status: 200, Body: tt.body})
 				r := doChat(t, s, &messages.ChatRequest{Model: "m", Messages: []messages.Message{user("x")}})
-				resp = r.chat(t)
-				if r.call.Result.Usage != tt.usage {
-					t.Errorf("call.Result.Usage = %+v", r.call.Result.Usage)
+				resp = r.Chat(t)
+				if r.Call.Result.Usage != tt.usage {
+					t.Errorf("call.Result.Usage = %+v", r.Call.Result.Usage)
 				}
 			}
 			if resp.Content != "ok" || resp.FinishReason != tt.finish || resp.Usage != tt.usage {

@@ -1,11 +1,8 @@
 package gemini
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -39,14 +37,6 @@ func startSim(t *testing.T, b *sim.GeminiBackend, opts ...sim.Option) *sim.Serve
 	return s
 }
 
-// run is one Do against a simulator, with the chunks it emitted.
-type run struct {
-	call   *providers.Call
-	resp   messages.Response
-	err    error
-	chunks []*messages.StreamChunk
-}
-
 func newCall(s *sim.Server, req messages.Request) *providers.Call {
 	return &providers.Call{
 		Request:   req,
@@ -60,85 +50,27 @@ func newCall(s *sim.Server, req messages.Request) *providers.Call {
 	}
 }
 
+// run is one Do against a simulator, with the chunks it emitted.
+type run = providertest.Run
+
 func doCall(t *testing.T, call *providers.Call) *run {
 	t.Helper()
-	r := &run{call: call}
-	if call.Emit == nil {
-		call.Emit = func(ch *messages.StreamChunk) bool {
-			c := *ch
-			r.chunks = append(r.chunks, &c)
-			return true
-		}
-	}
-	r.resp, r.err = New().Do(context.Background(), call)
-	if r.err == nil && r.resp == nil {
-		t.Fatal("Do returned neither a response nor an error")
-	}
-	if r.err != nil {
-		for _, s := range []string{r.err.Error(), fmt.Sprintf("%+v", r.err), fmt.Sprintf("%#v", r.err)} {
-			if strings.Contains(s, testSecret) {
-				t.Fatalf("error shows the key: %s", s)
-			}
-		}
-	}
-	return r
+	return providertest.DoRun(t, New(), call, testSecret)
+}
+
+func lastBody(t *testing.T, s *sim.Server) map[string]any {
+	t.Helper()
+	return providertest.LastBodyNumbers(t, s)
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	return providertest.JSONOf(t, v)
 }
 
 func doChat(t *testing.T, s *sim.Server, req *messages.ChatRequest) *run {
 	t.Helper()
 	return doCall(t, newCall(s, req))
-}
-
-func (r *run) chat(t *testing.T) *messages.ChatResponse {
-	t.Helper()
-	if r.err != nil {
-		t.Fatalf("Do: %v", r.err)
-	}
-	cr, ok := r.resp.(*messages.ChatResponse)
-	if !ok {
-		t.Fatalf("response is %T", r.resp)
-	}
-	return cr
-}
-
-func (r *run) upstream(t *testing.T) *messages.UpstreamError {
-	t.Helper()
-	if r.err == nil {
-		t.Fatalf("Do succeeded with %+v, want an error", r.resp)
-	}
-	var ue *messages.UpstreamError
-	if !errors.As(r.err, &ue) {
-		t.Fatalf("error %T %v is not an *UpstreamError", r.err, r.err)
-	}
-	if ue.Provider != "gemini" || ue.Endpoint != "primary" || ue.Key != "key-a" || ue.RequestID != "rid-0001" {
-		t.Errorf("error identity = %q/%q/%q/%q", ue.Provider, ue.Endpoint, ue.Key, ue.RequestID)
-	}
-	return ue
-}
-
-// lastBody decodes the body of the last request s received.
-func lastBody(t *testing.T, s *sim.Server) map[string]any {
-	t.Helper()
-	recs := s.Requests()
-	if len(recs) == 0 {
-		t.Fatal("the simulator received no request")
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(recs[len(recs)-1].Body))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("request body: %v", err)
-	}
-	return m
-}
-
-func jsonOf(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // sameJSON compares two JSON texts as values.
@@ -277,15 +209,15 @@ func TestChat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			r := doChat(t, s, &tt.req)
-			resp := r.chat(t)
+			resp := r.Chat(t)
 			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw {
 				t.Errorf("answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
 			}
 			if len(resp.ToolCalls) != tt.tools {
 				t.Errorf("tool calls = %+v, want %d", resp.ToolCalls, tt.tools)
 			}
-			if resp.Usage != tt.usage || r.call.Result.Usage != resp.Usage {
-				t.Errorf("usage = %+v (call %+v), want %+v", resp.Usage, r.call.Result.Usage, tt.usage)
+			if resp.Usage != tt.usage || r.Call.Result.Usage != resp.Usage {
+				t.Errorf("usage = %+v (call %+v), want %+v", resp.Usage, r.Call.Result.Usage, tt.usage)
 			}
 			if in, out := s.Usage(); in != resp.Usage.InputTokens || out != resp.Usage.OutputTokens {
 				t.Errorf("simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
@@ -332,7 +264,7 @@ func TestToolRoundTrip(t *testing.T) {
 			s := startSim(t, nil)
 			conv := []messages.Message{user("What's the weather in Paris?")}
 			req := &messages.ChatRequest{Model: tt.model, Messages: conv, Tools: []messages.Tool{weatherTool}}
-			first := doChat(t, s, req).chat(t)
+			first := doChat(t, s, req).Chat(t)
 			if first.FinishReason != messages.FinishToolCalls || first.RawFinishReason != "STOP" || len(first.ToolCalls) != 1 {
 				t.Fatalf("first answer = %+v", first)
 			}
@@ -344,7 +276,7 @@ func TestToolRoundTrip(t *testing.T) {
 				t.Fatalf("ID %q carries signature %q", tc.ID, sig)
 			}
 			// Another answer gives another ID.
-			if again := doChat(t, s, req).chat(t); again.ToolCalls[0].ID == tc.ID {
+			if again := doChat(t, s, req).Chat(t); again.ToolCalls[0].ID == tc.ID {
 				t.Error("two different answers gave the same tool call ID")
 			}
 
@@ -352,7 +284,7 @@ func TestToolRoundTrip(t *testing.T) {
 				messages.Message{Role: messages.RoleAssistant, ToolCalls: first.ToolCalls},
 				messages.Message{Role: messages.RoleTool, ToolCallID: tc.ID, Content: `{"temperature":18,"sky":"sunny"}`})
 			req.Messages = conv
-			second := doChat(t, s, req).chat(t)
+			second := doChat(t, s, req).Chat(t)
 			if second.Content != `The function returned: {"sky":"sunny","temperature":18}` || second.FinishReason != messages.FinishStop {
 				t.Fatalf("second answer = %q %q", second.Content, second.FinishReason)
 			}
@@ -380,7 +312,7 @@ func TestToolRoundTrip(t *testing.T) {
 			// Without the signature a gemini-3 model refuses the history.
 			conv[1].ToolCalls = []messages.ToolCall{{ID: "call-1", Name: "get_weather", Arguments: tc.Arguments}}
 			conv[2].ToolCallID = "call-1"
-			ue := doChat(t, s, req).upstream(t)
+			ue := doChat(t, s, req).Upstream(t)
 			if ue.Class != messages.ClassInvalid || ue.Status != 400 || !strings.Contains(ue.Message, "missing a thought_signature") {
 				t.Errorf("without the signature: %v", ue)
 			}
@@ -392,7 +324,7 @@ func TestParallelToolResults(t *testing.T) {
 	s := startSim(t, nil)
 	conv := []messages.Message{user("weather in Oslo and Rome")}
 	req := &messages.ChatRequest{Model: chatModel, Messages: conv, Tools: []messages.Tool{weatherTool, timeTool}}
-	first := doChat(t, s, req).chat(t)
+	first := doChat(t, s, req).Chat(t)
 	if len(first.ToolCalls) != 2 || first.ToolCalls[0].ID == first.ToolCalls[1].ID ||
 		string(first.ToolCalls[0].Arguments) != `{"city":"Oslo"}` || string(first.ToolCalls[1].Arguments) != `{"city":"Rome"}` {
 		t.Fatalf("tool calls = %+v", first.ToolCalls)
@@ -404,7 +336,7 @@ func TestParallelToolResults(t *testing.T) {
 		result(first.ToolCalls[0].ID, "5 degrees", false),
 		messages.Message{Role: messages.RoleSystem, Content: "a system note does not split the results"},
 		result(first.ToolCalls[1].ID, "station offline", true))
-	second := doChat(t, s, req).chat(t)
+	second := doChat(t, s, req).Chat(t)
 	if second.Content != `The function returned: {"output":"5 degrees"} {"error":"station offline"}` {
 		t.Errorf("answer = %q", second.Content)
 	}
@@ -422,7 +354,7 @@ func TestParallelToolResults(t *testing.T) {
 	// One result for two calls is refused by the service, and so by Check
 	// before anything is sent.
 	req.Messages = req.Messages[:3]
-	ue := doChat(t, s, req).upstream(t)
+	ue := doChat(t, s, req).Upstream(t)
 	if ue.Class != messages.ClassInvalid || !errors.Is(ue, messages.ErrInvalidRequest) || s.Calls() != 2 {
 		t.Errorf("one result for two calls: %v after %d calls", ue, s.Calls())
 	}
@@ -589,13 +521,13 @@ func TestStream(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			r := doChat(t, s, &tt.req)
-			resp := r.chat(t)
-			checkChunks(t, r.chunks, "rid-0001", resp)
+			resp := r.Chat(t)
+			checkChunks(t, r.Chunks, "rid-0001", resp)
 			if resp.Content != tt.content || resp.FinishReason != tt.finish || len(resp.ToolCalls) != tt.calls || resp.BlockReason != tt.block {
 				t.Errorf("answer = %+v", resp)
 			}
 			textChunks := 0
-			for _, c := range r.chunks {
+			for _, c := range r.Chunks {
 				if c.Type == messages.ChunkText {
 					textChunks++
 				}
@@ -606,8 +538,8 @@ func TestStream(t *testing.T) {
 			if in, out := s.Usage(); resp.Usage.InputTokens != in || resp.Usage.OutputTokens != out || in == 0 {
 				t.Errorf("usage %+v, simulator %d/%d", resp.Usage, in, out)
 			}
-			if r.call.Result.Usage != resp.Usage || r.call.Result.ChunksSent != len(r.chunks) {
-				t.Errorf("call result = %+v with %d chunks", r.call.Result, len(r.chunks))
+			if r.Call.Result.Usage != resp.Usage || r.Call.Result.ChunksSent != len(r.Chunks) {
+				t.Errorf("call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
 			}
 			rec := s.Requests()[0]
 			if rec.Path != "/v1beta/models/"+tt.req.Model+":streamGenerateContent" || rec.Query != "alt=sse" || rec.Header.Get("Accept") != "text/event-stream" {
@@ -669,7 +601,7 @@ func TestStreamFailures(t *testing.T) {
 				chunks++
 				return tt.stopAfter == 0 || chunks < tt.stopAfter
 			}
-			ue := doCall(t, call).upstream(t)
+			ue := doCall(t, call).Upstream(t)
 			if ue.Class != tt.class || ue.Retryable() != tt.retryable {
 				t.Fatalf("error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
 			}
@@ -700,7 +632,7 @@ func TestBlockedAndFiltered(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			r := doChat(t, s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user(tt.prompt)}})
-			resp := r.chat(t)
+			resp := r.Chat(t)
 			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw || resp.BlockReason != tt.block {
 				t.Errorf("answer = %+v", resp)
 			}
@@ -762,20 +694,20 @@ func TestDecodeAnswers(t *testing.T) {
 			s.Inject(sim.Fault{Status: 200, Body: tt.body})
 			r := doChat(t, s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("x")}})
 			if tt.class != 0 {
-				if ue := r.upstream(t); ue.Class != tt.class {
+				if ue := r.Upstream(t); ue.Class != tt.class {
 					t.Fatalf("error %v: class %s, want %s", ue, ue.Class, tt.class)
 				}
 				return
 			}
-			resp := r.chat(t)
+			resp := r.Chat(t)
 			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw || resp.BlockReason != tt.block || resp.Usage != tt.usage {
 				t.Errorf("answer = %+v", resp)
 			}
 			if jsonOf(t, resp.ToolCalls) != jsonOf(t, tt.calls) {
 				t.Errorf("tool calls = %s, want %s", jsonOf(t, resp.ToolCalls), jsonOf(t, tt.calls))
 			}
-			if r.call.Result.Usage != tt.usage {
-				t.Errorf("call usage = %+v", r.call.Result.Usage)
+			if r.Call.Result.Usage != tt.usage {
+				t.Errorf("call usage = %+v", r.Call.Result.Usage)
 			}
 		})
 	}
@@ -809,10 +741,10 @@ func TestEmbed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			r := doCall(t, newCall(s, &tt.req))
-			if r.err != nil {
-				t.Fatal(r.err)
+			if r.Err != nil {
+				t.Fatal(r.Err)
 			}
-			resp := r.resp.(*messages.EmbedResponse)
+			resp := r.Resp.(*messages.EmbedResponse)
 			if len(resp.Vectors) != len(tt.req.Inputs) || resp.Model != embedModel || resp.Key != "key-a" {
 				t.Fatalf("response = %+v", resp)
 			}
@@ -838,12 +770,12 @@ func TestEmbed(t *testing.T) {
 	// An answer with the wrong number of vectors is malformed.
 	s := startSim(t, nil)
 	s.Inject(sim.Fault{Status: 200, Body: `{"embeddings":[{"values":[1,2]}]}`})
-	ue := doCall(t, newCall(s, &messages.EmbedRequest{Model: embedModel, Inputs: []string{"a", "b"}})).upstream(t)
+	ue := doCall(t, newCall(s, &messages.EmbedRequest{Model: embedModel, Inputs: []string{"a", "b"}})).Upstream(t)
 	if ue.Class != messages.ClassMalformed {
 		t.Errorf("class = %s", ue.Class)
 	}
 	// A chat model does not embed: 404 NOT_FOUND, not retried.
-	ue = doCall(t, newCall(s, &messages.EmbedRequest{Model: chatModel, Inputs: []string{"a", "b"}})).upstream(t)
+	ue = doCall(t, newCall(s, &messages.EmbedRequest{Model: chatModel, Inputs: []string{"a", "b"}})).Upstream(t)
 	if ue.Class != messages.ClassInvalid || ue.Status != 404 || ue.Type != "NOT_FOUND" || !strings.Contains(ue.Message, "not supported for batchEmbedContents") {
 		t.Errorf("chat model: %v", ue)
 	}
@@ -866,10 +798,10 @@ func TestCountTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			r := doCall(t, newCall(s, &messages.CountTokensRequest{Call: messages.Call{RequestID: "rid-0001"}, Chat: tt.chat}))
-			if r.err != nil {
-				t.Fatalf("count tokens: %v", r.err)
+			if r.Err != nil {
+				t.Fatalf("count tokens: %v", r.Err)
 			}
-			ct := r.resp.(*messages.CountTokensResponse)
+			ct := r.Resp.(*messages.CountTokensResponse)
 			rec := s.Requests()[0]
 			if rec.Path != "/v1beta/models/"+chatModel+":countTokens" {
 				t.Errorf("path = %s", rec.Path)
@@ -887,7 +819,7 @@ func TestCountTokens(t *testing.T) {
 			// The same conversation as a chat reports the same input count.
 			chat := tt.chat
 			chat.Stream, chat.Extra = false, nil
-			resp := doChat(t, s, &chat).chat(t)
+			resp := doChat(t, s, &chat).Chat(t)
 			if ct.InputTokens != resp.Usage.InputTokens || ct.InputTokens == 0 {
 				t.Errorf("countTokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
 			}
@@ -898,7 +830,7 @@ func TestCountTokens(t *testing.T) {
 	}
 	s := startSim(t, nil)
 	s.Inject(sim.Fault{Status: 200, Body: `{"tokens":3}`})
-	ue := doCall(t, newCall(s, &messages.CountTokensRequest{Chat: messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("x")}}})).upstream(t)
+	ue := doCall(t, newCall(s, &messages.CountTokensRequest{Chat: messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("x")}}})).Upstream(t)
 	if ue.Class != messages.ClassMalformed {
 		t.Errorf("class = %s", ue.Class)
 	}
@@ -1020,7 +952,7 @@ func TestErrors(t *testing.T) {
 			}
 			call := newCall(s, req)
 			call.BaseURL += tt.baseURL
-			ue := doCall(t, call).upstream(t)
+			ue := doCall(t, call).Upstream(t)
 			if ue.Status != tt.status || ue.Class != tt.class || ue.Type != tt.typ || ue.Code != tt.code {
 				t.Errorf("error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
 			}
@@ -1044,7 +976,7 @@ func TestMalformedAnswers(t *testing.T) {
 	for _, f := range []sim.Fault{{Malformed: true}, {Status: 200, Body: `{}`}, {Status: 200, Body: `[1,2]`}} {
 		s := startSim(t, nil)
 		s.Inject(f)
-		ue := doChat(t, s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("Hi")}}).upstream(t)
+		ue := doChat(t, s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("Hi")}}).Upstream(t)
 		if ue.Class != messages.ClassMalformed || ue.Retryable() {
 			t.Errorf("%+v: class %s", f, ue.Class)
 		}
@@ -1055,7 +987,7 @@ func TestRequestHeaders(t *testing.T) {
 	s := startSim(t, nil)
 	call := newCall(s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("Hi")}})
 	call.Headers = map[string]string{"x-goog-api-client": "switchyard"}
-	doCall(t, call).chat(t)
+	doCall(t, call).Chat(t)
 	rec := s.Requests()[0]
 	for k, v := range map[string]string{"X-Goog-Api-Key": testSecret, "Content-Type": "application/json", "Accept": "application/json",
 		"X-Request-Id": "rid-0001", "Authorization": "", "X-Goog-Api-Client": "switchyard"} {
@@ -1202,7 +1134,7 @@ func TestDoRejectsWithoutSending(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
-			ue := doCall(t, newCall(s, tt.req)).upstream(t)
+			ue := doCall(t, newCall(s, tt.req)).Upstream(t)
 			if ue.Class != messages.ClassInvalid || !errors.Is(ue, tt.kind) {
 				t.Errorf("error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
 			}

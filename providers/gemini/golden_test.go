@@ -108,7 +108,7 @@ func TestGoldenRequests(t *testing.T) {
 				t.Fatalf("simulator answered the golden body %d: %s", status, b)
 			}
 			r := doChat(t, s, req)
-			if resp := r.chat(t); !strings.HasPrefix(resp.Content, "You said: ") {
+			if resp := r.Chat(t); !strings.HasPrefix(resp.Content, "You said: ") {
 				t.Errorf("answer %q", resp.Content)
 			}
 			if s.InvalidCalls() != 0 {

@@ -1,6 +1,7 @@
 package providertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,4 +107,99 @@ func (r *Recorder) All() []messages.StreamChunk {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.chunks)
+}
+
+// Run is one attempt of a call with the chunks it emitted.
+type Run struct {
+	Call   *providers.Call
+	Resp   messages.Response
+	Err    error
+	Chunks []*messages.StreamChunk
+}
+
+// DoRun runs one attempt of call on a (recording its chunks unless the call
+// has its own Emit) and fails the test if Do returned neither a response nor
+// an error, or if the error's text in any verb shows secret.
+func DoRun(t testing.TB, a providers.Adapter, call *providers.Call, secret string) *Run {
+	t.Helper()
+	r := &Run{Call: call}
+	if call.Emit == nil {
+		call.Emit = func(ch *messages.StreamChunk) bool {
+			c := *ch
+			r.Chunks = append(r.Chunks, &c)
+			return true
+		}
+	}
+	r.Resp, r.Err = a.Do(context.Background(), call)
+	if r.Err == nil && r.Resp == nil {
+		t.Fatal("Do returned neither a response nor an error")
+	}
+	if r.Err != nil {
+		for _, s := range []string{r.Err.Error(), fmt.Sprintf("%+v", r.Err), fmt.Sprintf("%#v", r.Err)} {
+			if strings.Contains(s, secret) {
+				t.Fatalf("error shows the key: %s", s)
+			}
+		}
+	}
+	return r
+}
+
+// Chat returns the run's *messages.ChatResponse, failing the test on an
+// error or another response type.
+func (r *Run) Chat(t testing.TB) *messages.ChatResponse {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("Do: %v", r.Err)
+	}
+	cr, ok := r.Resp.(*messages.ChatResponse)
+	if !ok {
+		t.Fatalf("response is %T", r.Resp)
+	}
+	return cr
+}
+
+// Upstream returns the run's *messages.UpstreamError, failing the test if
+// the run succeeded or the error is of another type, and reporting an error
+// that does not name the call's provider, endpoint, key label and request ID.
+func (r *Run) Upstream(t testing.TB) *messages.UpstreamError {
+	t.Helper()
+	if r.Err == nil {
+		t.Fatalf("Do succeeded with %+v, want an error", r.Resp)
+	}
+	var ue *messages.UpstreamError
+	if !errors.As(r.Err, &ue) {
+		t.Fatalf("error %T %v is not an *UpstreamError", r.Err, r.Err)
+	}
+	c := r.Call
+	if ue.Provider != c.Provider || ue.Endpoint != c.Endpoint || ue.Key != c.Key.Label() || ue.RequestID != c.RequestID {
+		t.Errorf("error identity = %q/%q/%q/%q", ue.Provider, ue.Endpoint, ue.Key, ue.RequestID)
+	}
+	return ue
+}
+
+// LastBodyNumbers is LastBody with numbers kept as json.Number, for exact
+// comparisons of integers and their JSON spelling.
+func LastBodyNumbers(t testing.TB, srv *sim.Server) map[string]any {
+	t.Helper()
+	recs := srv.Requests()
+	if len(recs) == 0 {
+		t.Fatal("the simulator received no request")
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(recs[len(recs)-1].Body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("request body: %v", err)
+	}
+	return m
+}
+
+// JSONOf marshals v, failing the test if it cannot.
+func JSONOf(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
