@@ -1,9 +1,6 @@
 package openai_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -14,6 +11,7 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/openai"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 )
 
 var keyShape = regexp.MustCompile(`sk-[A-Za-z0-9_\-*.]{3,}`)
@@ -108,27 +106,12 @@ func streamOnce[T any](t *testing.T, body []byte, decode func(io.Reader, *provid
 		return true
 	}
 	em := providers.NewEmitter(call)
-	client := &providers.Client{IdleTimeout: time.Minute}
-	resp := &http.Response{StatusCode: 200, Body: io.NopCloser(bytes.NewReader(body))}
 	var out *T
-	err := client.Stream(context.Background(), call, resp, func(r io.Reader) error {
+	providertest.StreamBody(t, call, body, testKey, func(r io.Reader) error {
 		var err error
 		out, err = decode(r, call, em)
 		return err
-	})
-	if err == nil {
-		if out == nil {
-			t.Fatal("no error and no response")
-		}
-		return
-	}
-	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) {
-		t.Fatalf("error %v (%T) is not an UpstreamError", err, err)
-	}
-	if ue.Class == messages.ClassUnknown || strings.Contains(ue.Error(), testKey) {
-		t.Fatalf("bad error %v", ue)
-	}
+	}, func() bool { return out != nil })
 }
 
 func FuzzChatStream(f *testing.F) {

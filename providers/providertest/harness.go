@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -202,4 +204,28 @@ func JSONOf(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// StreamBody runs read over body as a 200 stream through Client.Stream (so
+// cut and idle rules apply, as in Do) and checks the outcome: either
+// answered reports a result, or the error is a classified *UpstreamError
+// whose text does not show secret. For fuzz targets of stream decoders.
+func StreamBody(t testing.TB, call *providers.Call, body []byte, secret string, read func(io.Reader) error, answered func() bool) {
+	t.Helper()
+	client := &providers.Client{IdleTimeout: time.Minute}
+	resp := &http.Response{StatusCode: 200, Body: io.NopCloser(bytes.NewReader(body))}
+	err := client.Stream(context.Background(), call, resp, read)
+	if err == nil {
+		if !answered() {
+			t.Fatal("no error and no response")
+		}
+		return
+	}
+	var ue *messages.UpstreamError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v (%T) is not an UpstreamError", err, err)
+	}
+	if ue.Class == messages.ClassUnknown || strings.Contains(ue.Error(), secret) {
+		t.Fatalf("bad error %v", ue)
+	}
 }
