@@ -11,13 +11,7 @@ import (
 // Do sends any request and waits for its answer. The typed methods (Chat,
 // Embed, …) wrap it.
 func (s *Switchyard) Do(ctx context.Context, req messages.Request, opts ...CallOption) (messages.Response, error) {
-	call := req.CallInfo()
-	for _, o := range opts {
-		o(call)
-	}
-	if call.RequestID == "" {
-		call.RequestID = messages.NewRequestID()
-	}
+	call := prepare(req, opts)
 	reply := make(chan any, 1)
 	if !s.submit(&actors.Submit{Req: req, Ctx: ctx, Reply: reply}) {
 		return nil, &messages.RequestError{RequestID: call.RequestID, Provider: call.Provider, Kind: messages.ErrShuttingDown}
@@ -30,6 +24,19 @@ func (s *Switchyard) Do(ctx context.Context, req messages.Request, opts ...CallO
 		answer = <-reply
 	}
 	return decodeAnswer(answer)
+}
+
+// prepare applies the call options and assigns the request ID the caller
+// needs to cancel it.
+func prepare(req messages.Request, opts []CallOption) *messages.Call {
+	call := req.CallInfo()
+	for _, o := range opts {
+		o(call)
+	}
+	if call.RequestID == "" {
+		call.RequestID = messages.NewRequestID()
+	}
+	return call
 }
 
 // submit hands a request to the dispatcher unless the instance is closed.

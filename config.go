@@ -327,19 +327,30 @@ func (b *BreakerConfig) validate(f string) error {
 // keysFromEnv reads PREFIX and PREFIX_1 … PREFIX_N (stopping at the first
 // gap after _1).
 func keysFromEnv(getenv func(string) string, prefix string) []KeyConfig {
-	var keys []KeyConfig
-	if v := getenv(prefix); v != "" {
-		keys = append(keys, KeyConfig{Label: "env", Secret: v})
+	return envSeries(func(sfx string) (KeyConfig, bool) {
+		v := getenv(prefix + sfx)
+		return KeyConfig{Label: envLabel(sfx), Secret: v}, v != ""
+	})
+}
+
+// envSeries collects read(""), then read("_1"), read("_2") … until the first
+// numbered suffix that reads nothing.
+func envSeries[T any](read func(suffix string) (T, bool)) []T {
+	var out []T
+	if v, ok := read(""); ok {
+		out = append(out, v)
 	}
 	for i := 1; ; i++ {
-		v := getenv(prefix + "_" + strconv.Itoa(i))
-		if v == "" {
-			break
+		v, ok := read("_" + strconv.Itoa(i))
+		if !ok {
+			return out
 		}
-		keys = append(keys, KeyConfig{Label: "env-" + strconv.Itoa(i), Secret: v})
+		out = append(out, v)
 	}
-	return keys
 }
+
+// envLabel is the label of a key read with suffix: "env", "env-1", ….
+func envLabel(suffix string) string { return "env" + strings.ReplaceAll(suffix, "_", "-") }
 
 // merged returns the provider's breaker policy: its override, field by
 // field, over the instance default.
@@ -392,57 +403,31 @@ func (b BreakerConfig) withDefaults() BreakerConfig {
 }
 
 // pairsFromEnv reads access/secret pairs: PREFIX_ACCESS_KEY with
-// PREFIX_SECRET_KEY, and the _1 … _N variants (suffix selects one set).
+// PREFIX_SECRET_KEY, and the _1 … _N variants. A suffix selects that pair
+// alone when it is set.
 func pairsFromEnv(getenv func(string) string, prefix, suffix string) []KeyConfig {
 	pair := func(sfx string) (KeyConfig, bool) {
 		a, s := getenv(prefix+"_ACCESS_KEY"+sfx), getenv(prefix+"_SECRET_KEY"+sfx)
-		if a == "" || s == "" {
-			return KeyConfig{}, false
-		}
-		label := "env"
-		if sfx != "" {
-			label = "env" + strings.ReplaceAll(sfx, "_", "-")
-		}
-		return KeyConfig{Label: label, Secret: a + ":" + s}, true
+		return KeyConfig{Label: envLabel(sfx), Secret: a + ":" + s}, a != "" && s != ""
 	}
-	var keys []KeyConfig
 	if suffix != "" {
 		if k, ok := pair(suffix); ok {
 			return []KeyConfig{k}
 		}
 	}
-	if k, ok := pair(""); ok {
-		keys = append(keys, k)
-	}
-	for i := 1; ; i++ {
-		k, ok := pair("_" + strconv.Itoa(i))
-		if !ok {
-			break
-		}
-		keys = append(keys, k)
-	}
-	return keys
+	return envSeries(pair)
 }
 
 // pairEndpointsFromEnv builds one endpoint per PREFIX_ENDPOINT and
 // PREFIX_ENDPOINT_1 … _N, each with the key pair of the same suffix (or the
 // unsuffixed pairs).
 func pairEndpointsFromEnv(getenv func(string) string, prefix string) []EndpointConfig {
-	var eps []EndpointConfig
-	add := func(sfx string) bool {
+	return envSeries(func(sfx string) (EndpointConfig, bool) {
 		u := getenv(prefix + "_ENDPOINT" + sfx)
-		if u == "" {
-			return false
-		}
 		ep := EndpointConfig{BaseURL: u, Keys: pairsFromEnv(getenv, prefix, sfx)}
 		if sfx != "" {
 			ep.Name = "endpoint" + strings.ReplaceAll(sfx, "_", "-")
 		}
-		eps = append(eps, ep)
-		return true
-	}
-	add("")
-	for i := 1; add("_" + strconv.Itoa(i)); i++ {
-	}
-	return eps
+		return ep, u != ""
+	})
 }

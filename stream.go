@@ -42,13 +42,7 @@ func (s *Switchyard) ResponsesStream(ctx context.Context, req *messages.Response
 }
 
 func (s *Switchyard) stream(ctx context.Context, req messages.Request, opts []CallOption) (*Stream, error) {
-	call := req.CallInfo()
-	for _, o := range opts {
-		o(call)
-	}
-	if call.RequestID == "" {
-		call.RequestID = messages.NewRequestID()
-	}
+	call := prepare(req, opts)
 	sctx, cancel := context.WithCancel(ctx)
 	st := &Stream{s: s, id: call.RequestID, ctx: sctx, cancel: cancel,
 		chunks: make(chan *messages.StreamChunk, streamBuffer), final: make(chan any, 1)}

@@ -139,22 +139,11 @@ func (b *Breaker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, ch
 			Class: messages.ClassInternal, Message: fmt.Sprintf("key actor failed before the call: %v", reason), ShouldRetry: &t, Cause: messages.ErrInternal}
 		sys.Root.Send(b.provPID, &keyOutcome{callID: m.callID, keyIdx: m.keyIdx, epIdx: b.epIdx, err: ue})
 	case *callFinished:
-		h := b.keys[m.x.keyIdx]
-		ok := m.err == nil
-		class, text := messages.ClassUnknown, ""
-		if !ok {
-			class, text = m.err.Class, m.err.Error()
-		}
-		h.counters.Finish(ok, class, m.result.Usage, m.latency, text)
-		h.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
-		// The key died before telling this breaker how the call went; the
-		// breaker hears it from itself instead, so a probe is never lost.
-		obs := &observe{gen: m.x.epGen, probe: m.x.d.probe, class: class}
-		if !ok {
-			obs.failure, obs.retryAfter = class.BreakerFailure(), m.err.RetryAfter
-		}
+		// The key died before settling the call; settle it here. The
+		// breaker hears how it went from itself, so a probe is never lost.
+		obs, out := settle(b.keys[m.x.keyIdx], m)
 		sys.Root.Send(b.self, obs)
-		sys.Root.Send(b.provPID, &keyOutcome{callID: m.callID, keyIdx: m.x.keyIdx, epIdx: b.epIdx, resp: m.resp, err: m.err, result: m.result, latency: m.latency})
+		sys.Root.Send(b.provPID, out)
 	}
 	b.env.Events.Publish(&messages.ActorRestarted{Time: now, Actor: child.Id, Reason: fmt.Sprint(reason)})
 	sup.RestartChildren(child)

@@ -84,26 +84,31 @@ func runAdapter(ctx context.Context, a providers.Adapter, call *providers.Call) 
 }
 
 func (k *Key) finished(ctx actor.Context, m *callFinished) {
+	obs, out := settle(k.h, m)
+	ctx.Send(ctx.Parent(), obs)
+	ctx.Send(k.provPID, out)
+}
+
+// settle accounts for a finished call on its key (counters, rate-limit
+// headers) and returns what the breaker and the provider are told. The key
+// actor calls it; so does the breaker for a key that crashed on the result.
+func settle(h keyHandle, m *callFinished) (*observe, *keyOutcome) {
 	ok := m.err == nil
-	class := messages.ClassUnknown
-	errText := ""
+	class, errText := messages.ClassUnknown, ""
 	if !ok {
-		class = m.err.Class
-		errText = m.err.Error()
+		class, errText = m.err.Class, m.err.Error()
 	}
-	k.h.counters.Finish(ok, class, m.result.Usage, m.latency, errText)
-	k.h.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
+	h.counters.Finish(ok, class, m.result.Usage, m.latency, errText)
+	h.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
 	if m.result.RateLimit.Known {
 		rl := m.result.RateLimit
-		k.h.rateLimit.Store(&rl)
+		h.rateLimit.Store(&rl)
 	}
 	obs := &observe{gen: m.x.epGen, probe: m.x.d.probe, class: class}
 	if !ok {
-		obs.failure = class.BreakerFailure()
-		obs.retryAfter = m.err.RetryAfter
+		obs.failure, obs.retryAfter = class.BreakerFailure(), m.err.RetryAfter
 	}
-	ctx.Send(ctx.Parent(), obs)
-	ctx.Send(k.provPID, &keyOutcome{callID: m.callID, keyIdx: k.h.keyIdx, epIdx: k.h.epIdx, resp: m.resp, err: m.err, result: m.result, latency: m.latency})
+	return obs, &keyOutcome{callID: m.callID, keyIdx: h.keyIdx, epIdx: h.epIdx, resp: m.resp, err: m.err, result: m.result, latency: m.latency}
 }
 
 var _ actor.Actor = (*Key)(nil)
