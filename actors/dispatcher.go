@@ -299,6 +299,7 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	}
 	d.enqueue(e, false)
 	d.pump(ctx, p)
+	d.failIfTooLate(ctx, e, now)
 }
 
 // shedFor makes room at a full HIGH level by evicting the newest LOW
@@ -400,17 +401,35 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		p.sent++
 		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline})
 	}
-	// A provider whose keys are cooling cannot take the queue's requests
-	// before retryAt: fail those whose deadline comes first.
-	if p.credits() <= 0 && !p.retryAt.IsZero() && p.retryAt.After(now) {
-		for lvl := range p.levels {
-			q := &p.levels[lvl]
-			for i := 0; i < q.n; i++ {
-				e := q.buf[(q.head+i)%len(q.buf)]
-				if e != nil && e.state == stateQueued && e.inQueue == q && !e.deadline.IsZero() && e.deadline.Before(p.retryAt) {
-					d.dequeue(e)
-					d.finish(ctx, e, &messages.RateLimitedError{RequestID: e.id, Provider: p.name, RetryAt: p.retryAt})
-				}
+}
+
+// cooling reports whether the provider can take nothing before retryAt
+// (every usable key cooling).
+func (p *provQueue) cooling(now time.Time) bool {
+	return p.credits() <= 0 && !p.retryAt.IsZero() && p.retryAt.After(now)
+}
+
+// failIfTooLate answers a queued request of a cooling provider at once when
+// its deadline comes before the provider can take it.
+func (d *Dispatcher) failIfTooLate(ctx actor.Context, e *entry, now time.Time) {
+	p := e.p
+	if e.state == stateQueued && !e.deadline.IsZero() && p.cooling(now) && e.deadline.Before(p.retryAt) {
+		d.finish(ctx, e, &messages.RateLimitedError{RequestID: e.id, Provider: p.name, RetryAt: p.retryAt})
+	}
+}
+
+// failTooLate applies failIfTooLate to the provider's whole queue; it runs
+// when the provider's retryAt changes, not on every pump.
+func (d *Dispatcher) failTooLate(ctx actor.Context, p *provQueue) {
+	now := d.now()
+	if !p.cooling(now) {
+		return
+	}
+	for lvl := range p.levels {
+		q := &p.levels[lvl]
+		for i := 0; i < q.n; i++ {
+			if e := q.buf[(q.head+i)%len(q.buf)]; e != nil && e.inQueue == q {
+				d.failIfTooLate(ctx, e, now)
 			}
 		}
 	}
@@ -421,6 +440,7 @@ func (d *Dispatcher) onCapacity(ctx actor.Context, m *capacity) {
 	if p == nil || m.seq < p.capSeq {
 		return
 	}
+	retryAtChanged := !m.retryAt.Equal(p.retryAt)
 	p.capSeq, p.free, p.received, p.mode, p.retryAt = m.seq, m.free, m.received, m.mode, m.retryAt
 	if len(p.parked) > 0 && (m.free > 0 || m.mode == capFailFast) {
 		parked := p.parked
@@ -430,6 +450,9 @@ func (d *Dispatcher) onCapacity(ctx actor.Context, m *capacity) {
 				d.enqueue(parked[i], true)
 			}
 		}
+	}
+	if retryAtChanged {
+		d.failTooLate(ctx, p)
 	}
 	d.pump(ctx, p)
 }
