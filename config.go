@@ -54,6 +54,9 @@ type ProviderConfig struct {
 	KeyStrategy string `yaml:"key_strategy" json:"key_strategy"`
 	// Breaker overrides the instance's breaker policy field by field.
 	Breaker *BreakerConfig `yaml:"breaker" json:"breaker"`
+	// Batching configures the provider's batching windows (on by default
+	// where the backend takes lists; see BatchingConfig).
+	Batching BatchingConfig `yaml:"batching" json:"batching"`
 	// Adapter plugs in a backend of your own: it replaces the adapter of
 	// Kind (which then only names it; default Adapter.Kind()). Endpoints must
 	// be given; keys are optional.
@@ -190,6 +193,9 @@ func (c *Config) validate() error {
 			if err := p.Breaker.validate(f + ".breaker"); err != nil {
 				return err
 			}
+		}
+		if err := p.Batching.validate(f + ".batching"); err != nil {
+			return err
 		}
 		if len(p.Endpoints) == 0 && k.keyPair {
 			p.Endpoints = pairEndpointsFromEnv(getenv, k.envKey)

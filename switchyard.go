@@ -112,7 +112,7 @@ func New(cfg Config) (*Switchyard, error) {
 		c := &actors.Counters{}
 		s.counters[pc.Name] = c
 		s.order = append(s.order, pc.Name)
-		spec.Dispatcher.Providers[pc.Name] = actors.ProviderHandle{Adapter: ps.Adapter, Counters: c}
+		spec.Dispatcher.Providers[pc.Name] = actors.ProviderHandle{Adapter: ps.Adapter, Counters: c, Batching: pc.Batching.policy()}
 		spec.Providers = append(spec.Providers, ps)
 	}
 	ready := make(chan supervisor.Ready, 1)

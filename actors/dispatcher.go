@@ -25,6 +25,12 @@ type DispatcherConfig struct {
 type ProviderHandle struct {
 	Adapter  providers.Adapter
 	Counters *Counters
+	// Batching configures the provider's batching windows; they apply only
+	// when the adapter is a providers.Batcher.
+	Batching BatchPolicy
+	// Batcher is the adapter's providers.Batcher, if it is one (set by
+	// NewDispatcherProducer).
+	Batcher providers.Batcher
 }
 
 // AttachProviders gives the dispatcher the provider PIDs; until it arrives
@@ -41,6 +47,10 @@ const (
 	stateBackoff
 	stateParked
 	stateDone
+	// stateWindowed: waiting in a batching window.
+	stateWindowed
+	// stateBatched: part of a batch entry (queued, parked or in flight).
+	stateBatched
 )
 
 // entry is one admitted request, owned by the dispatcher.
@@ -68,6 +78,30 @@ type entry struct {
 	queuedFor                   time.Duration
 	timerGen                    uint64
 	deadlineTimer, backoffTimer interface{ Stop() bool }
+
+	// Batching. A request that may be batched has its window (win) and its
+	// size (inputs, tokens); while it waits for a batch's call, batch is
+	// that batch. A batch entry has members and counts them per level in
+	// weight; it answers nobody itself.
+	win            *window
+	inputs, tokens int
+	batch          *entry
+	members        []*entry
+	weight         [3]int
+}
+
+// addDepth adds sign times the entry's weight (one request, or a batch's
+// members) to its provider's and the dispatcher's queue depth.
+func (d *Dispatcher) addDepth(e *entry, sign int) {
+	if e.members == nil {
+		e.p.depth[e.level] += sign
+		d.depth[e.level] += sign
+		return
+	}
+	for lvl, n := range e.weight {
+		e.p.depth[lvl] += sign * n
+		d.depth[lvl] += sign * n
+	}
 }
 
 // provQueue is one provider's three levels plus the dispatcher's view of its
@@ -117,6 +151,7 @@ type dispatcherState struct {
 	env      *Env
 	entries  map[string]*entry
 	provs    map[string]*provQueue
+	windows  map[string]*window
 	capacity [3]int
 	depth    [3]int
 	admitted [3]uint64
@@ -142,7 +177,7 @@ type Dispatcher struct {
 // durable state.
 func NewDispatcherProducer(cfg DispatcherConfig, env *Env) actor.Producer {
 	cfg.Retry = cfg.Retry.withDefaults()
-	st := &dispatcherState{cfg: cfg, env: env, entries: map[string]*entry{}, provs: map[string]*provQueue{}}
+	st := &dispatcherState{cfg: cfg, env: env, entries: map[string]*entry{}, provs: map[string]*provQueue{}, windows: map[string]*window{}}
 	for i := range st.capacity {
 		st.capacity[i] = cfg.Queue.Capacity[i]
 		if st.capacity[i] <= 0 {
@@ -153,6 +188,9 @@ func NewDispatcherProducer(cfg DispatcherConfig, env *Env) actor.Producer {
 		st.cfg.Queue.AgingAfter = DefaultAgingAfter
 	}
 	for name, h := range cfg.Providers {
+		if b, ok := h.Adapter.(providers.Batcher); ok && h.Batcher == nil {
+			h.Batcher = b
+		}
 		st.provs[name] = &provQueue{name: name, handle: h}
 	}
 	st.budget = newRetryBudget(cfg.Retry, env.Clock.Now())
@@ -165,7 +203,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	case *actor.Started:
 		d.self = ctx.Self()
 	case *Submit:
-		d.admit(ctx, m.Req, m.Ctx, m.Reply, nil, m.Emit)
+		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit)
 	case messages.Request:
 		sender := ctx.Sender()
 		if sender == nil {
@@ -205,6 +243,8 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.onAttemptDone(ctx, m)
 	case *dispatcherTimer:
 		d.onTimer(ctx, m)
+	case *windowTimer:
+		d.onWindowTimer(ctx, m)
 	case *Shutdown:
 		d.beginShutdown(ctx, m.Drained)
 	case *Abort:
@@ -297,7 +337,8 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 		e.timerGen++
 		e.deadlineTimer = d.arm(e, deadline.Sub(now), timerDeadline)
 	}
-	d.enqueue(e, false)
+	e.win = d.windowFor(e)
+	d.place(ctx, e, false)
 	d.pump(ctx, p)
 	d.failIfTooLate(ctx, e, now)
 }
@@ -310,7 +351,7 @@ func (d *Dispatcher) shedFor(ctx actor.Context, lvl int) bool {
 	}
 	var victim *entry
 	for _, p := range d.provs {
-		if b := p.levels[2].back(); b != nil && (victim == nil || b.enqueued.After(victim.enqueued)) {
+		if b := p.levels[2].back(); b != nil && b.members == nil && (victim == nil || b.enqueued.After(victim.enqueued)) {
 			victim = b
 		}
 	}
@@ -346,8 +387,7 @@ func (d *Dispatcher) enqueue(e *entry, front bool) {
 		e.enqueued = d.now()
 		q.pushBack(e)
 	}
-	e.p.depth[e.level]++
-	d.depth[e.level]++
+	d.addDepth(e, 1)
 }
 
 // dequeue removes a queued entry (it stays as a tombstone in its fifo).
@@ -357,8 +397,7 @@ func (d *Dispatcher) dequeue(e *entry) {
 	}
 	e.inQueue = nil
 	e.state = stateDone
-	e.p.depth[e.level]--
-	d.depth[e.level]--
+	d.addDepth(e, -1)
 }
 
 // next picks the provider's next entry: HIGH first, then NORMAL, then LOW,
@@ -389,12 +428,27 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 			break
 		}
 		e.inQueue = nil
-		e.p.depth[e.level]--
-		d.depth[e.level]--
-		w := now.Sub(e.waitFrom)
-		e.queuedFor += w
-		if e.attempt == 1 {
-			d.wait[e.level].Observe(w)
+		d.addDepth(e, -1)
+		if e.members != nil {
+			if !d.batchRequest(e) {
+				e.state = stateDone
+				delete(d.entries, e.id)
+				e.cancel()
+				continue
+			}
+			for _, m := range e.members {
+				w := now.Sub(m.waitFrom)
+				m.queuedFor += w
+				if m.attempt == 1 {
+					d.wait[m.level].Observe(w)
+				}
+			}
+		} else {
+			w := now.Sub(e.waitFrom)
+			e.queuedFor += w
+			if e.attempt == 1 {
+				d.wait[e.level].Observe(w)
+			}
 		}
 		e.state = stateInFlight
 		p.inflight++
@@ -465,6 +519,8 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 	}
 	p.inflight--
 	switch {
+	case e.members != nil && !m.bounced:
+		d.onBatchDone(ctx, e, m)
 	case m.bounced:
 		if e.call.Key != "" || e.call.Endpoint != "" {
 			e.state = stateParked
@@ -475,7 +531,7 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 	case m.err == nil:
 		d.succeed(ctx, e, m.resp)
 	default:
-		d.retryOrFail(ctx, e, m)
+		d.retryOrFail(ctx, []*entry{e}, m, nil)
 	}
 	d.maybeDrained()
 	d.pump(ctx, p)
@@ -490,47 +546,87 @@ func (d *Dispatcher) succeed(ctx actor.Context, e *entry, resp messages.Response
 	d.finish(ctx, e, resp)
 }
 
-func (d *Dispatcher) retryOrFail(ctx actor.Context, e *entry, m *attemptDone) {
+// retryOrFail decides, for each request of a failed attempt (one request,
+// or the members of a batch), whether it is retried or answered with the
+// failure. The retried ones share one backoff delay and one retry-budget
+// token (one upstream call failed) and, from a batch (w set), are retried
+// together as a batch.
+func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDone, w *window) {
 	var ue *messages.UpstreamError
 	if !errors.As(m.err, &ue) {
-		d.finish(ctx, e, m.err)
+		for _, e := range group {
+			d.finish(ctx, e, memberError(m.err, e))
+		}
 		return
 	}
-	ue.Attempts = e.attempt
 	now := d.now()
-	switch {
-	case ue.Class == messages.ClassCancelled || e.ctx.Err() != nil:
-		d.finishCtx(ctx, e, ue)
-		return
-	case !ue.Retryable() || m.chunks > 0 || e.attempt >= d.cfg.Retry.MaxAttempts:
-		d.finish(ctx, e, ue)
-		return
-	}
 	var delay time.Duration
-	if m.rotate {
-		e.avoidKey = m.keyLabel
-	} else {
-		delay = d.cfg.Retry.backoff(e.attempt, ue.RetryAfter)
+	if !m.rotate {
+		attempt := 0
+		for _, e := range group {
+			attempt = max(attempt, e.attempt)
+		}
+		delay = d.cfg.Retry.backoff(attempt, ue.RetryAfter)
 	}
-	if !e.deadline.IsZero() && !now.Add(delay).Before(e.deadline) {
-		d.finish(ctx, e, ue)
+	keep := group[:0:0]
+	var errs []*messages.UpstreamError
+	for _, e := range group {
+		eue := ue
+		if ue.RequestID != e.id {
+			eue = memberError(ue, e).(*messages.UpstreamError)
+		}
+		eue.Attempts = e.attempt
+		switch {
+		case eue.Class == messages.ClassCancelled || e.ctx.Err() != nil:
+			d.finishCtx(ctx, e, eue)
+		case !eue.Retryable() || m.chunks > 0 || e.attempt >= d.cfg.Retry.MaxAttempts:
+			d.finish(ctx, e, eue)
+		case !e.deadline.IsZero() && !now.Add(delay).Before(e.deadline):
+			d.finish(ctx, e, eue)
+		default:
+			keep = append(keep, e)
+			errs = append(errs, eue)
+		}
+	}
+	if len(keep) == 0 {
 		return
 	}
 	if !d.budget.take(now) {
-		d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrRetryBudget, Last: ue})
+		for i, e := range keep {
+			d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrRetryBudget, Last: errs[i]})
+		}
 		return
 	}
-	e.attempt++
-	e.p.handle.Counters.Retries.Add(1)
-	d.env.Events.Publish(&messages.RequestRetried{Time: now, RequestID: e.id, Provider: e.call.Provider, Attempt: e.attempt, Delay: delay, Status: ue.Status, Class: ue.Class})
-	if delay <= 0 {
+	for _, e := range keep {
+		if m.rotate {
+			e.avoidKey = m.keyLabel
+		}
+		e.attempt++
+		e.p.handle.Counters.Retries.Add(1)
+		d.env.Events.Publish(&messages.RequestRetried{Time: now, RequestID: e.id, Provider: e.call.Provider, Attempt: e.attempt, Delay: delay, Status: ue.Status, Class: ue.Class})
+	}
+	if w == nil || len(keep) == 1 {
+		d.retryLater(ctx, keep[0], delay)
+		return
+	}
+	d.newBatch(ctx, w, keep, true, delay)
+}
+
+// retryLater queues a retry of e (a request or a batch) at the front of its
+// level, after delay.
+func (d *Dispatcher) retryLater(ctx actor.Context, e *entry, delay time.Duration) {
+	if delay > 0 {
+		e.state = stateBackoff
+		d.backoffN++
+		e.timerGen++
+		e.backoffTimer = d.arm(e, delay, timerBackoff)
+		return
+	}
+	if e.members != nil {
 		d.enqueue(e, true)
-		return
+	} else {
+		d.place(ctx, e, true)
 	}
-	e.state = stateBackoff
-	d.backoffN++
-	e.timerGen++
-	e.backoffTimer = d.arm(e, delay, timerBackoff)
 }
 
 func (d *Dispatcher) onTimer(ctx actor.Context, m *dispatcherTimer) {
@@ -540,13 +636,14 @@ func (d *Dispatcher) onTimer(ctx actor.Context, m *dispatcherTimer) {
 	}
 	switch m.kind {
 	case timerDeadline:
-		if e.state == stateQueued || e.state == stateBackoff || e.state == stateParked {
+		switch e.state {
+		case stateQueued, stateBackoff, stateParked, stateWindowed, stateBatched:
 			d.expire(ctx, e)
 		}
 	case timerBackoff:
 		if e.state == stateBackoff && m.gen == e.timerGen {
 			d.backoffN--
-			d.enqueue(e, true)
+			d.retryLater(ctx, e, 0)
 			d.pump(ctx, e.p)
 		}
 	}
@@ -565,7 +662,7 @@ func (d *Dispatcher) expire(ctx actor.Context, e *entry) {
 
 func (d *Dispatcher) cancelRequest(ctx actor.Context, id string) {
 	e := d.entries[id]
-	if e == nil {
+	if e == nil || e.members != nil {
 		return
 	}
 	if e.state == stateBackoff {
@@ -596,8 +693,15 @@ func (d *Dispatcher) finishCtx(ctx actor.Context, e *entry, last *messages.Upstr
 // finish sends the terminal answer and forgets the entry. Every admitted
 // request passes here exactly once.
 func (d *Dispatcher) finish(ctx actor.Context, e *entry, answer any) {
-	if e.state == stateQueued {
+	if e.members != nil {
+		d.finishBatch(ctx, e, answer)
+		return
+	}
+	switch e.state {
+	case stateQueued:
 		d.dequeue(e)
+	case stateWindowed, stateBatched:
+		d.detach(e)
 	}
 	e.state = stateDone
 	delete(d.entries, e.id)
@@ -618,7 +722,12 @@ func (d *Dispatcher) beginShutdown(ctx actor.Context, drained chan struct{}) {
 	d.shutdown = true
 	d.drained = drained
 	for _, e := range d.entries {
-		if e.state == stateQueued || e.state == stateBackoff || e.state == stateParked {
+		if e.members != nil {
+			continue // its members are answered, then it is dropped
+		}
+		waiting := e.state == stateQueued || e.state == stateBackoff || e.state == stateParked || e.state == stateWindowed ||
+			(e.state == stateBatched && e.batch != nil && e.batch.state != stateInFlight)
+		if waiting {
 			d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "not started before shutdown"})
 		}
 	}
@@ -637,7 +746,12 @@ func (d *Dispatcher) maybeDrained() {
 func (d *Dispatcher) abort(ctx actor.Context) {
 	d.shutdown = true
 	for _, e := range d.entries {
-		d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "aborted at shutdown"})
+		if e.members == nil {
+			d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "aborted at shutdown"})
+		}
+	}
+	for _, b := range d.entries {
+		d.dropBatch(b) // batches whose calls run; their members are answered
 	}
 	d.backoffN = 0
 	d.maybeDrained()
@@ -645,7 +759,8 @@ func (d *Dispatcher) abort(ctx actor.Context) {
 
 func (d *Dispatcher) status() *messages.QueueStatus {
 	now := d.now()
-	st := &messages.QueueStatus{Time: now, PerProvider: map[string][3]int{}, Backoff: d.backoffN, RetryBudget: d.budget.available(now)}
+	st := &messages.QueueStatus{Time: now, PerProvider: map[string][3]int{}, Backoff: d.backoffN, RetryBudget: d.budget.available(now),
+		Windows: d.windowStatus(now)}
 	for i := range st.Levels {
 		l := &st.Levels[i]
 		l.Priority = messages.PriorityAt(i)

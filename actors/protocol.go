@@ -20,6 +20,9 @@ type Submit struct {
 	// messages.Cancel when it gives up, so the dispatcher answers at once.
 	Ctx   context.Context
 	Reply chan<- any
+	// ReplyPID, when Reply is nil, receives the answer as a message instead
+	// (the cache actor forwards requests this way).
+	ReplyPID *actor.PID
 	// Emit delivers a stream chunk and reports false once the caller is gone.
 	Emit func(*messages.StreamChunk) bool
 }

@@ -74,6 +74,11 @@ type Meta struct {
 	// cosine similarity for a semantic one.
 	Cached     bool
 	Similarity float64
+	// BatchID is the request ID of the upstream call this request shared
+	// with BatchSize-1 others (the X-Request-ID that call carried); empty
+	// when the request was sent on its own.
+	BatchID   string
+	BatchSize int
 }
 
 // ResponseMeta returns m; it lets every response type satisfy Response.

@@ -112,6 +112,40 @@ type QueueStatus struct {
 	InFlight, Backoff int
 	// RetryBudget is the number of retries the budget still allows now.
 	RetryBudget float64
+	// Windows are the batching windows, by provider, model and operation.
+	Windows []WindowStatus
+}
+
+// WindowStatus describes one batching window: requests of one provider,
+// operation, model and options (and pinned endpoint) that wait to share an
+// upstream call.
+type WindowStatus struct {
+	Provider, Endpoint, Model, Operation string
+	// Members, Inputs and Tokens (estimated) are what the window holds now;
+	// OldestWait is how long its first member has waited.
+	Members, Inputs, Tokens int
+	OldestWait              time.Duration
+	// MaxInputs, MaxTokens and Delay are its flush limits (MaxTokens 0: no
+	// token limit). MaxInputs shrinks when the upstream refuses a batch as
+	// too large (413).
+	MaxInputs, MaxTokens int
+	Delay                time.Duration
+	// Batches counts the calls the window made and Batched the requests
+	// they carried; LargestBatch is the most inputs one call carried.
+	Batches, Batched uint64
+	LargestBatch     int
+	// Why the window flushed: full, delay expired, a HIGH request, a retry.
+	FlushFull, FlushDelay, FlushHigh, FlushRetry uint64
+	// Splits counts batches split in two after a 413.
+	Splits uint64
+}
+
+// Fill is the mean number of requests per call.
+func (w WindowStatus) Fill() float64 {
+	if w.Batches == 0 {
+		return 0
+	}
+	return float64(w.Batched) / float64(w.Batches)
 }
 
 // Tree is a snapshot of the whole supervision tree, for dashboards and the

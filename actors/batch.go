@@ -1,0 +1,493 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/messages"
+)
+
+// Batching defaults, after TEI's own (32 inputs per client batch) and a
+// window short enough to stay under a millisecond-scale budget.
+const (
+	DefaultBatchMaxInputs = 32
+	DefaultBatchDelay     = 2 * time.Millisecond
+)
+
+// BatchConfig configures the batching windows of one model, or a provider's
+// default for its models. The zero value batches with the defaults.
+type BatchConfig struct {
+	// Disabled sends every request on its own.
+	Disabled bool
+	// MaxInputs flushes a window once it holds this many inputs (default
+	// 32), never more than the backend allows in one call.
+	MaxInputs int
+	// MaxTokens flushes a window before its estimated input tokens would
+	// exceed this (providers.EstimateTokens; 0: only the backend's limit).
+	MaxTokens int
+	// Delay flushes a window this long after its first request joined
+	// (default 2 ms).
+	Delay time.Duration
+	// HoldHigh lets HIGH requests wait for the window like the others; by
+	// default a HIGH request flushes its window at once.
+	HoldHigh bool
+}
+
+// BatchPolicy is a provider's batching configuration: Default for every
+// model, Models overriding it for one model each.
+type BatchPolicy struct {
+	Default BatchConfig
+	Models  map[string]BatchConfig
+}
+
+func (p BatchPolicy) forModel(model string) BatchConfig {
+	if c, ok := p.Models[model]; ok {
+		return c
+	}
+	return p.Default
+}
+
+// window collects requests of one shape until they fill a call or its delay
+// passes. One window exists per (provider, operation, model, options, pinned
+// endpoint and key); it is kept between flushes for its statistics.
+type window struct {
+	key       string
+	p         *provQueue
+	op, model string
+	endpoint  string
+	members   []*entry
+	inputs    int
+	tokens    int
+	maxInputs int
+	maxTokens int
+	delay     time.Duration
+	holdHigh  bool
+	opened    time.Time
+	gen       uint64
+	timer     interface{ Stop() bool }
+
+	batches, batched                  uint64
+	flushFull, flushDelay, flushHigh  uint64
+	flushRetry, splits, largestFilled uint64
+}
+
+// windowTimer is a window's delay timer.
+type windowTimer struct {
+	key string
+	gen uint64
+}
+
+// Reasons a window flushes.
+const (
+	flushFull = iota
+	flushDelay
+	flushHigh
+	flushRetry
+)
+
+// windowFor returns the window e may join, creating it on first use, or nil
+// when e is sent on its own: the adapter cannot merge it, batching is off
+// for its model, or e alone fills a call.
+func (d *Dispatcher) windowFor(e *entry) *window {
+	p := e.p
+	if p.handle.Batcher == nil {
+		return nil
+	}
+	sh, ok := shapeOf(e.req)
+	if !ok {
+		return nil
+	}
+	if w := d.windows[sh.key]; w != nil {
+		e.inputs, e.tokens = sh.inputs, sh.tokens
+		if e.inputs >= w.maxInputs || (w.maxTokens > 0 && e.tokens >= w.maxTokens) {
+			return nil
+		}
+		return w
+	}
+	lim, ok := p.handle.Batcher.BatchLimits(e.req)
+	cfg := p.handle.Batching.forModel(sh.model)
+	if !ok || cfg.Disabled {
+		return nil
+	}
+	w := &window{key: sh.key, p: p, op: e.req.Operation(), model: sh.model, endpoint: e.call.Endpoint,
+		maxInputs: cfg.MaxInputs, maxTokens: cfg.MaxTokens, delay: cfg.Delay, holdHigh: cfg.HoldHigh}
+	if w.maxInputs <= 0 {
+		w.maxInputs = DefaultBatchMaxInputs
+	}
+	if lim.MaxInputs > 0 && lim.MaxInputs < w.maxInputs {
+		w.maxInputs = lim.MaxInputs
+	}
+	if lim.MaxTokens > 0 && (w.maxTokens <= 0 || lim.MaxTokens < w.maxTokens) {
+		w.maxTokens = lim.MaxTokens
+	}
+	if w.delay <= 0 {
+		w.delay = DefaultBatchDelay
+	}
+	d.windows[sh.key] = w
+	e.inputs, e.tokens = sh.inputs, sh.tokens
+	if e.inputs >= w.maxInputs || (w.maxTokens > 0 && e.tokens >= w.maxTokens) {
+		return nil
+	}
+	return w
+}
+
+// place puts a request that is ready to be sent where it waits: its window
+// if it has one, else its provider's queue (retries at the front).
+func (d *Dispatcher) place(ctx actor.Context, e *entry, retry bool) {
+	if e.win != nil {
+		d.joinWindow(ctx, e.win, e, retry)
+		return
+	}
+	d.enqueue(e, retry)
+}
+
+// joinWindow adds e to w, flushing w first when e would overflow it, and
+// after it when it is full, when e is HIGH (unless the window holds HIGH
+// back) or when e is a retry (which has waited already).
+func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bool) {
+	if len(w.members) > 0 && (w.inputs+e.inputs > w.maxInputs || (w.maxTokens > 0 && w.tokens+e.tokens > w.maxTokens)) {
+		d.flush(ctx, w, flushFull)
+	}
+	now := d.now()
+	e.state = stateWindowed
+	e.waitFrom = now
+	if !retry {
+		e.enqueued = now
+	}
+	w.members = append(w.members, e)
+	w.inputs += e.inputs
+	w.tokens += e.tokens
+	e.p.depth[e.level]++
+	d.depth[e.level]++
+	switch {
+	case w.inputs >= w.maxInputs || (w.maxTokens > 0 && w.tokens >= w.maxTokens):
+		d.flush(ctx, w, flushFull)
+	case e.level == 0 && !w.holdHigh:
+		d.flush(ctx, w, flushHigh)
+	case retry:
+		d.flush(ctx, w, flushRetry)
+	case len(w.members) == 1:
+		w.opened = now
+		w.gen++
+		msg := &windowTimer{key: w.key, gen: w.gen}
+		root, self := d.rootSender(), d.self
+		w.timer = d.env.Clock.AfterFunc(w.delay, func() { root.Send(self, msg) })
+	}
+}
+
+func (d *Dispatcher) onWindowTimer(ctx actor.Context, m *windowTimer) {
+	if w := d.windows[m.key]; w != nil && w.gen == m.gen && len(w.members) > 0 {
+		d.flush(ctx, w, flushDelay)
+	}
+}
+
+// flush turns the window's members into one batch entry in the provider's
+// queue, at the level of its most urgent member, and empties the window.
+func (d *Dispatcher) flush(ctx actor.Context, w *window, reason int) {
+	if len(w.members) == 0 {
+		return
+	}
+	w.gen++
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	members := w.members
+	w.members = nil
+	w.inputs, w.tokens = 0, 0
+	switch reason {
+	case flushFull:
+		w.flushFull++
+	case flushDelay:
+		w.flushDelay++
+	case flushHigh:
+		w.flushHigh++
+	case flushRetry:
+		w.flushRetry++
+	}
+	for _, m := range members {
+		m.p.depth[m.level]--
+		d.depth[m.level]--
+	}
+	d.newBatch(ctx, w, members, reason == flushRetry, 0)
+}
+
+// newBatch makes a batch entry of members and queues it (at the front for
+// retries and the halves of a split batch; after delay for retries). A
+// batch lives in d.entries under its own ID so its attempt reports find it;
+// it answers nobody itself.
+func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, front bool, delay time.Duration) {
+	if len(members) == 1 {
+		// A window of one sends its request as it is.
+		m := members[0]
+		if delay > 0 {
+			d.retryLater(ctx, m, delay)
+			return
+		}
+		joined := m.enqueued
+		d.enqueue(m, front)
+		m.enqueued = joined
+		w.batches++
+		w.batched++
+		w.largestFilled = max(w.largestFilled, uint64(m.inputs))
+		d.pump(ctx, m.p)
+		return
+	}
+	now := d.now()
+	b := &entry{id: messages.NewRequestID(), p: w.p, level: 2, admitted: now, attempt: 1, members: members, win: w}
+	var inputs int
+	all := true
+	for _, m := range members {
+		m.state = stateBatched
+		m.batch = b
+		b.level = min(b.level, m.level)
+		b.weight[m.level]++
+		inputs += m.inputs
+		if m.deadline.IsZero() {
+			all = false
+		} else if m.deadline.After(b.deadline) {
+			b.deadline = m.deadline
+		}
+		if m.avoidKey != "" {
+			b.avoidKey = m.avoidKey
+		}
+	}
+	if !all {
+		b.deadline = time.Time{}
+	}
+	if b.deadline.IsZero() {
+		b.ctx, b.cancel = context.WithCancel(context.Background())
+	} else {
+		b.ctx, b.cancel = context.WithDeadline(context.Background(), b.deadline)
+	}
+	b.call = &messages.Call{RequestID: b.id, Provider: w.p.name, Priority: messages.PriorityAt(b.level),
+		Deadline: b.deadline, Key: members[0].call.Key, Endpoint: members[0].call.Endpoint}
+	w.batches++
+	w.batched += uint64(len(members))
+	w.largestFilled = max(w.largestFilled, uint64(inputs))
+	d.entries[b.id] = b
+	if delay > 0 {
+		d.retryLater(ctx, b, delay)
+		return
+	}
+	d.enqueue(b, front)
+	if !front {
+		oldest := members[0].enqueued
+		for _, m := range members {
+			if m.enqueued.Before(oldest) {
+				oldest = m.enqueued
+			}
+		}
+		b.enqueued = oldest
+	}
+	d.pump(ctx, b.p)
+}
+
+// live returns the batch's members still waiting for its answer.
+func (b *entry) live() []*entry {
+	out := b.members[:0:0]
+	for _, m := range b.members {
+		if m.state == stateBatched && m.batch == b {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// detach takes e out of its window or batch before it is answered on its
+// own (cancelled, expired, shut down). A batch left without members is
+// dropped: unqueued if it waits, its call cancelled if it runs.
+func (d *Dispatcher) detach(e *entry) {
+	switch e.state {
+	case stateWindowed:
+		w := e.win
+		for i, m := range w.members {
+			if m == e {
+				w.members = append(w.members[:i], w.members[i+1:]...)
+				break
+			}
+		}
+		w.inputs -= e.inputs
+		w.tokens -= e.tokens
+		e.p.depth[e.level]--
+		d.depth[e.level]--
+		if len(w.members) == 0 && w.timer != nil {
+			w.gen++
+			w.timer.Stop()
+			w.timer = nil
+		}
+	case stateBatched:
+		b := e.batch
+		if b == nil {
+			return
+		}
+		e.batch = nil
+		b.weight[e.level]--
+		if b.state == stateQueued {
+			b.p.depth[e.level]--
+			d.depth[e.level]--
+		}
+		if len(b.live()) == 0 {
+			d.dropBatch(b)
+		}
+	}
+}
+
+// dropBatch forgets a batch nobody waits for any more.
+func (d *Dispatcher) dropBatch(b *entry) {
+	switch b.state {
+	case stateDone:
+		return
+	case stateQueued:
+		d.dequeue(b)
+	case stateInFlight:
+		// Its attempt report finds no entry and is ignored.
+		b.p.inflight--
+	case stateBackoff:
+		d.backoffN--
+		b.backoffTimer.Stop()
+	}
+	b.state = stateDone
+	delete(d.entries, b.id)
+	b.cancel()
+}
+
+// batchRequest builds the request a batch sends, from the members still
+// waiting; false when none is.
+func (d *Dispatcher) batchRequest(b *entry) bool {
+	live := b.live()
+	if len(live) == 0 {
+		return false
+	}
+	b.members = live
+	b.req = mergeBatch(*b.call, live)
+	return true
+}
+
+// onBatchDone hands a batch's attempt report to its members: each gets its
+// part of the answer, or the failure to retry or fail on its own. A 413
+// splits the batch in two and lowers the window's size.
+func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
+	members := b.live()
+	b.state = stateDone
+	delete(d.entries, b.id)
+	b.cancel()
+	if len(members) == 0 {
+		return
+	}
+	if m.err == nil {
+		parts, err := splitBatch(m.resp, b.members)
+		if err != nil {
+			meta := m.resp.ResponseMeta()
+			ue := &messages.UpstreamError{RequestID: b.id, UpstreamRequestID: meta.UpstreamRequestID, Provider: meta.Provider,
+				Endpoint: meta.Endpoint, Key: meta.Key, Class: messages.ClassMalformed, Message: err.Error()}
+			for _, e := range members {
+				e.batch = nil
+				d.finish(ctx, e, memberError(ue, e))
+			}
+			return
+		}
+		for i, e := range b.members {
+			if e.state != stateBatched || e.batch != b {
+				continue
+			}
+			e.batch, e.state = nil, stateInFlight
+			meta := parts[i].ResponseMeta()
+			meta.BatchID, meta.BatchSize = b.id, len(b.members)
+			d.succeed(ctx, e, parts[i])
+		}
+		return
+	}
+	var ue *messages.UpstreamError
+	if errors.As(m.err, &ue) && ue.Status == 413 && len(members) > 1 {
+		w := b.win
+		w.splits++
+		w.maxInputs = max(1, min(w.maxInputs, len(members)/2))
+		half := len(members) / 2
+		for _, part := range [][]*entry{members[half:], members[:half]} {
+			for _, e := range part {
+				e.batch = nil
+			}
+			d.newBatch(ctx, w, part, true, 0)
+		}
+		return
+	}
+	for _, e := range members {
+		e.batch = nil
+		e.state = stateInFlight // as if it had been sent alone
+	}
+	d.retryOrFail(ctx, members, m, b.win)
+}
+
+// memberError gives a member its own copy of a batch's error, with its own
+// request ID.
+func memberError(err error, e *entry) error {
+	switch v := err.(type) {
+	case *messages.UpstreamError:
+		cp := *v
+		cp.RequestID = e.id
+		return &cp
+	case *messages.RateLimitedError:
+		cp := *v
+		cp.RequestID = e.id
+		return &cp
+	case *messages.CircuitOpenError:
+		cp := *v
+		cp.RequestID = e.id
+		return &cp
+	case *messages.QueueFullError:
+		cp := *v
+		cp.RequestID = e.id
+		return &cp
+	case *messages.RequestError:
+		cp := *v
+		cp.RequestID = e.id
+		return &cp
+	}
+	return err
+}
+
+// finishBatch answers every member still waiting for the batch with answer
+// (an error; each member gets its own copy) and drops the batch.
+func (d *Dispatcher) finishBatch(ctx actor.Context, b *entry, answer any) {
+	members := b.live()
+	d.dropBatch(b)
+	err, _ := answer.(error)
+	if err == nil {
+		err = &messages.RequestError{RequestID: b.id, Provider: b.p.name, Kind: messages.ErrInternal, Detail: "batch ended without an answer"}
+	}
+	for _, m := range members {
+		m.batch = nil
+		d.finish(ctx, m, memberError(err, m))
+	}
+}
+
+// windowStatus reports every window with members or a flush behind it.
+func (d *Dispatcher) windowStatus(now time.Time) []messages.WindowStatus {
+	out := make([]messages.WindowStatus, 0, len(d.windows))
+	for _, w := range d.windows {
+		ws := messages.WindowStatus{Provider: w.p.name, Endpoint: w.endpoint, Model: w.model, Operation: w.op,
+			Members: len(w.members), Inputs: w.inputs, Tokens: w.tokens, MaxInputs: w.maxInputs, MaxTokens: w.maxTokens,
+			Delay: w.delay, Batches: w.batches, Batched: w.batched, FlushFull: w.flushFull, FlushDelay: w.flushDelay,
+			FlushHigh: w.flushHigh, FlushRetry: w.flushRetry, Splits: w.splits, LargestBatch: int(w.largestFilled)}
+		if len(w.members) > 0 {
+			ws.OldestWait = now.Sub(w.opened)
+		}
+		out = append(out, ws)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Provider != b.Provider {
+			return a.Provider < b.Provider
+		}
+		if a.Model != b.Model {
+			return a.Model < b.Model
+		}
+		return a.Operation < b.Operation
+	})
+	return out
+}
