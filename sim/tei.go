@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -56,6 +58,20 @@ import (
 // /v1/embeddings) and in Server.Usage. Answers carry TEI's x-compute-* and
 // x-*-time headers.
 //
+// Compute cost: with CallCost or InputCost set, a valid /embed,
+// /embed_sparse, /v1/embeddings or /rerank request is answered only after
+// one forward pass over its inputs, which costs CallCost plus InputCost per
+// input (embedding input or rerank text) and is spent holding one of
+// Workers slots (default 1: one GPU running one batch at a time). Requests
+// wait for a slot in turn; a request whose client goes away (or whose
+// server closes) stops waiting, or computing, at once and frees its slot.
+// So, as on a real TEI, many inputs in one call are served faster than the
+// same inputs in many calls: the fixed cost is paid once. The wait for a
+// slot is reported in x-queue-time, the pass in x-inference-time;
+// Computing, Waiting, MaxComputing and ComputeTime observe the slots.
+// Waiting requests count against MaxConcurrentRequests, as TEI's queued
+// requests do. Without a cost (the default) requests never wait.
+//
 // Set the exported fields before Start; the backend is then safe for
 // concurrent use.
 type TEIBackend struct {
@@ -86,13 +102,91 @@ type TEIBackend struct {
 	MaxConcurrentRequests int
 	// SparseVocabulary is the index range of sparse vectors (default 30522).
 	SparseVocabulary int
+	// CallCost is the fixed cost of one forward pass, spent once per valid
+	// embedding or rerank request while it holds a worker slot (default 0:
+	// none).
+	CallCost time.Duration
+	// InputCost is the extra cost of a forward pass per input (embedding
+	// input or rerank text) (default 0: none).
+	InputCost time.Duration
+	// Workers is how many requests compute at once when a cost is set; the
+	// others wait in turn (default 1, one GPU running one batch at a time).
+	Workers int
 
 	inflight  atomic.Int64
 	unhealthy atomic.Bool
+
+	slotsOnce    sync.Once
+	slots        chan struct{} // a token per computing request, capacity Workers
+	waiting      atomic.Int64
+	computing    atomic.Int64
+	maxComputing atomic.Int64
+	computeTime  atomic.Int64 // nanoseconds of completed passes
 }
 
 // TEI returns a simulator of Text Embeddings Inference with default settings.
 func TEI() *TEIBackend { return &TEIBackend{} }
+
+// Computing returns how many requests hold a worker slot now.
+func (b *TEIBackend) Computing() int { return int(b.computing.Load()) }
+
+// Waiting returns how many requests wait for a worker slot now.
+func (b *TEIBackend) Waiting() int { return int(b.waiting.Load()) }
+
+// MaxComputing returns the most requests that held a worker slot at once
+// so far: at most Workers, and 0 while no cost is set.
+func (b *TEIBackend) MaxComputing() int { return int(b.maxComputing.Load()) }
+
+// ComputeTime returns the compute cost of every forward pass completed so
+// far (CallCost plus InputCost per input, each), a measure of the simulated
+// GPU's busy time that does not depend on the wall clock. Passes whose
+// client went away are not counted.
+func (b *TEIBackend) ComputeTime() time.Duration { return time.Duration(b.computeTime.Load()) }
+
+// teiCompute spends the cost of one forward pass over n inputs holding a
+// worker slot, waiting for the slot first. It returns how long the request
+// waited, and false when ctx ended or closing was closed first (the slot,
+// if taken, is freed).
+func (b *TEIBackend) teiCompute(ctx context.Context, closing <-chan struct{}, n int) (time.Duration, bool) {
+	cost := b.CallCost + time.Duration(n)*b.InputCost
+	if cost <= 0 {
+		return 0, true
+	}
+	b.slotsOnce.Do(func() { b.slots = make(chan struct{}, max(1, b.Workers)) })
+	start := time.Now()
+	b.waiting.Add(1)
+	select {
+	case b.slots <- struct{}{}:
+		b.waiting.Add(-1)
+	case <-ctx.Done():
+		b.waiting.Add(-1)
+		return time.Since(start), false
+	case <-closing:
+		b.waiting.Add(-1)
+		return time.Since(start), false
+	}
+	defer func() { <-b.slots }()
+	queued := time.Since(start)
+	now := b.computing.Add(1)
+	defer b.computing.Add(-1)
+	for {
+		m := b.maxComputing.Load()
+		if now <= m || b.maxComputing.CompareAndSwap(m, now) {
+			break
+		}
+	}
+	t := time.NewTimer(cost)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		b.computeTime.Add(int64(cost))
+		return queued, true
+	case <-ctx.Done():
+		return queued, false
+	case <-closing:
+		return queued, false
+	}
+}
 
 // SetHealthy makes /health answer 200 (true) or 503 Unhealthy (false).
 func (b *TEIBackend) SetHealthy(ok bool) { b.unhealthy.Store(!ok) }
@@ -202,15 +296,16 @@ func (b *TEIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request, bo
 	}
 	defer b.inflight.Add(-1)
 	start := time.Now()
+	c := &teiCall{ctx: r.Context(), closing: s.Closing(), start: start}
 	switch path {
 	case "/embed":
-		b.serveEmbed(s, w, body, start, reject)
+		b.serveEmbed(s, w, body, c, reject)
 	case "/embed_sparse":
-		b.serveSparse(s, w, body, start, reject)
+		b.serveSparse(s, w, body, c, reject)
 	case "/rerank":
-		b.serveRerank(s, w, body, start, reject)
+		b.serveRerank(s, w, body, c, reject)
 	default:
-		b.serveOpenAI(s, w, body, start, reject)
+		b.serveOpenAI(s, w, body, c, reject)
 	}
 }
 
@@ -294,9 +389,27 @@ func (b *TEIBackend) prepare(req map[string]any, key string) (*teiInputs, int, s
 	return out, 0, ""
 }
 
+// teiCall is what a handler needs of its request beyond the body: its
+// context and the server's closing signal, when it started, and how long it
+// waited for a worker slot.
+type teiCall struct {
+	ctx     context.Context
+	closing <-chan struct{}
+	start   time.Time
+	queued  time.Duration
+}
+
+// compute spends the forward pass over n inputs (see teiCompute); false
+// means the client went away and nothing is to be written.
+func (b *TEIBackend) compute(c *teiCall, n int) bool {
+	q, ok := b.teiCompute(c.ctx, c.closing, n)
+	c.queued = q
+	return ok
+}
+
 // teiHeaders sets TEI's timing and compute headers.
-func teiHeaders(w http.ResponseWriter, start time.Time, chars, tokens int) {
-	el := time.Since(start)
+func teiHeaders(w http.ResponseWriter, c *teiCall, chars, tokens int) {
+	el := time.Since(c.start)
 	h := w.Header()
 	h.Set("x-compute-type", "cpu")
 	h.Set("x-compute-time", strconv.FormatFloat(el.Seconds(), 'f', -1, 64))
@@ -304,11 +417,11 @@ func teiHeaders(w http.ResponseWriter, start time.Time, chars, tokens int) {
 	h.Set("x-compute-tokens", strconv.Itoa(tokens))
 	h.Set("x-total-time", strconv.FormatInt(el.Milliseconds(), 10))
 	h.Set("x-tokenization-time", "0")
-	h.Set("x-queue-time", "0")
-	h.Set("x-inference-time", strconv.FormatInt(el.Milliseconds(), 10))
+	h.Set("x-queue-time", strconv.FormatInt(c.queued.Milliseconds(), 10))
+	h.Set("x-inference-time", strconv.FormatInt((el-c.queued).Milliseconds(), 10))
 }
 
-func (b *TEIBackend) serveEmbed(s *Server, w http.ResponseWriter, body []byte, start time.Time, reject func(int, string)) {
+func (b *TEIBackend) serveEmbed(s *Server, w http.ResponseWriter, body []byte, c *teiCall, reject func(int, string)) {
 	req, status, msg := hfParse(body, "EmbedRequest", teiEmbedFields, "inputs")
 	if status != 0 {
 		s.Invalid(&hfWriter{ResponseWriter: w, kind: hfText}, status, msg)
@@ -336,7 +449,10 @@ func (b *TEIBackend) serveEmbed(s *Server, w http.ResponseWriter, body []byte, s
 	for i, t := range in.texts {
 		out[i] = TEIEmbedding(t, dims, normalize)
 	}
-	teiHeaders(w, start, in.chars, in.tokens)
+	if !b.compute(c, len(in.texts)) {
+		return
+	}
+	teiHeaders(w, c, in.chars, in.tokens)
 	s.AddUsage(in.tokens, 0)
 	hfWriteJSON(w, http.StatusOK, out)
 }
@@ -353,7 +469,7 @@ func (b *TEIBackend) dimensions(req map[string]any) (int, int, string) {
 	return dims, 0, ""
 }
 
-func (b *TEIBackend) serveSparse(s *Server, w http.ResponseWriter, body []byte, start time.Time, reject func(int, string)) {
+func (b *TEIBackend) serveSparse(s *Server, w http.ResponseWriter, body []byte, c *teiCall, reject func(int, string)) {
 	req, status, msg := hfParse(body, "EmbedSparseRequest", teiSparseFields, "inputs")
 	if status != 0 {
 		s.Invalid(&hfWriter{ResponseWriter: w, kind: hfText}, status, msg)
@@ -372,12 +488,15 @@ func (b *TEIBackend) serveSparse(s *Server, w http.ResponseWriter, body []byte, 
 	for i, t := range in.texts {
 		out[i] = TEISparse(t, b.vocabulary())
 	}
-	teiHeaders(w, start, in.chars, in.tokens)
+	if !b.compute(c, len(in.texts)) {
+		return
+	}
+	teiHeaders(w, c, in.chars, in.tokens)
 	s.AddUsage(in.tokens, 0)
 	hfWriteJSON(w, http.StatusOK, out)
 }
 
-func (b *TEIBackend) serveRerank(s *Server, w http.ResponseWriter, body []byte, start time.Time, reject func(int, string)) {
+func (b *TEIBackend) serveRerank(s *Server, w http.ResponseWriter, body []byte, c *teiCall, reject func(int, string)) {
 	req, status, msg := hfParse(body, "RerankRequest", teiRerankFields, "query", "texts")
 	if status != 0 {
 		s.Invalid(&hfWriter{ResponseWriter: w, kind: hfText}, status, msg)
@@ -424,12 +543,15 @@ func (b *TEIBackend) serveRerank(s *Server, w http.ResponseWriter, body []byte, 
 		}
 	}
 	sort.SliceStable(ranks, func(i, j int) bool { return ranks[i].Score > ranks[j].Score })
-	teiHeaders(w, start, chars, tokens)
+	if !b.compute(c, len(texts)) {
+		return
+	}
+	teiHeaders(w, c, chars, tokens)
 	s.AddUsage(tokens, 0)
 	hfWriteJSON(w, http.StatusOK, ranks)
 }
 
-func (b *TEIBackend) serveOpenAI(s *Server, w http.ResponseWriter, body []byte, start time.Time, reject func(int, string)) {
+func (b *TEIBackend) serveOpenAI(s *Server, w http.ResponseWriter, body []byte, c *teiCall, reject func(int, string)) {
 	req, status, msg := hfParse(body, "OpenAICompatRequest", teiOpenAIFields, "input")
 	if status != 0 {
 		s.Invalid(&hfWriter{ResponseWriter: w, kind: hfText}, status, msg)
@@ -466,7 +588,10 @@ func (b *TEIBackend) serveOpenAI(s *Server, w http.ResponseWriter, body []byte, 
 		}
 		data[i] = map[string]any{"object": "embedding", "embedding": emb, "index": i}
 	}
-	teiHeaders(w, start, in.chars, in.tokens)
+	if !b.compute(c, len(in.texts)) {
+		return
+	}
+	teiHeaders(w, c, in.chars, in.tokens)
 	s.AddUsage(in.tokens, 0)
 	hfWriteJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "model": b.modelID(),
 		"usage": map[string]any{"prompt_tokens": in.tokens, "total_tokens": in.tokens}})

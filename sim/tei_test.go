@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // hfDo sends a raw request to a simulator and returns status, headers and
@@ -208,5 +211,176 @@ func TestTEIConcurrentUse(t *testing.T) {
 	}
 	if in, _ := s.Usage(); in != 8*3 {
 		t.Fatalf("usage %d", in)
+	}
+}
+
+// teiPost posts body to path and returns the status, or an error; safe to
+// call from any goroutine.
+func teiPost(ctx context.Context, s *Server, path, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+// teiWaitFor polls cond until it holds, failing the test after 10 s.
+func teiWaitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestTEIComputeCostSerializes shows the cost model: with one worker, N
+// concurrent single-input calls compute one at a time, so together they
+// take at least N×CallCost, and their compute time is N×CallCost, while the
+// same inputs in one call cost CallCost plus N×InputCost.
+func TestTEIComputeCostSerializes(t *testing.T) {
+	const n = 6
+	callCost, inputCost := 20*time.Millisecond, time.Millisecond
+	b := &TEIBackend{CallCost: callCost, InputCost: inputCost}
+	s := Start(b)
+	defer s.Close()
+	start := time.Now()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			status, err := teiPost(context.Background(), s, "/embed", fmt.Sprintf(`{"inputs":["input %d"]}`, i))
+			if err == nil && status != http.StatusOK {
+				err = fmt.Errorf("status %d", status)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A lower bound only: the calls held the one slot in turn.
+	if elapsed := time.Since(start); elapsed < n*callCost {
+		t.Fatalf("%d calls took %v, less than %d×%v: they computed at once", n, elapsed, n, callCost)
+	}
+	if got := b.MaxComputing(); got != 1 {
+		t.Fatalf("MaxComputing %d, want 1 (Workers default)", got)
+	}
+	singles := n * (callCost + inputCost)
+	if got := b.ComputeTime(); got != singles {
+		t.Fatalf("ComputeTime %v, want %v", got, singles)
+	}
+	if b.Computing() != 0 || b.Waiting() != 0 {
+		t.Fatalf("computing %d, waiting %d after the calls", b.Computing(), b.Waiting())
+	}
+
+	inputs := make([]string, n)
+	for i := range inputs {
+		inputs[i] = fmt.Sprintf("%q", fmt.Sprint("input ", i))
+	}
+	status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":[`+strings.Join(inputs, ",")+`]}`)
+	if status != http.StatusOK {
+		t.Fatalf("batched call: %d", status)
+	}
+	batched := b.ComputeTime() - singles
+	if batched != callCost+n*inputCost || batched >= singles {
+		t.Fatalf("one call of %d inputs cost %v, want %v", n, batched, callCost+n*inputCost)
+	}
+}
+
+// TestTEIComputeWorkersAndCancel checks that at most Workers requests
+// compute at once, the others wait, and a request whose client goes away
+// stops waiting or computing and frees its slot.
+func TestTEIComputeWorkersAndCancel(t *testing.T) {
+	b := &TEIBackend{CallCost: time.Hour, Workers: 2}
+	s := Start(b)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 4)
+	for i := range 4 {
+		path, body := "/embed", `{"inputs":["a"]}`
+		if i%2 == 1 {
+			path, body = "/rerank", `{"query":"q","texts":["a","b"]}`
+		}
+		go func() {
+			_, err := teiPost(ctx, s, path, body)
+			done <- err
+		}()
+	}
+	teiWaitFor(t, "two computing and two waiting", func() bool { return b.Computing() == 2 && b.Waiting() == 2 })
+	if got := b.MaxComputing(); got != 2 {
+		t.Fatalf("MaxComputing %d, want Workers (2)", got)
+	}
+	cancel()
+	for range 4 {
+		if err := <-done; err == nil {
+			t.Fatal("a request of an hour answered")
+		}
+	}
+	teiWaitFor(t, "the slots to be freed", func() bool { return b.Computing() == 0 && b.Waiting() == 0 && len(b.slots) == 0 })
+	if b.MaxComputing() != 2 || b.ComputeTime() != 0 {
+		t.Fatalf("MaxComputing %d, ComputeTime %v after cancelled passes", b.MaxComputing(), b.ComputeTime())
+	}
+}
+
+// TestTEIComputeCostRoutes checks that every embedding and rerank route
+// spends the cost per input after validation, so refused requests cost
+// nothing, and that no cost means no slot is ever taken.
+func TestTEIComputeCostRoutes(t *testing.T) {
+	const callCost, inputCost = time.Millisecond, 100 * time.Microsecond
+	tests := []struct {
+		path, body string
+		cost       time.Duration
+	}{
+		{"/embed", `{"inputs":["a","b"]}`, callCost + 2*inputCost},
+		{"/embed_sparse", `{"inputs":"a b"}`, callCost + inputCost},
+		{"/v1/embeddings", `{"input":["a","b","c"]}`, callCost + 3*inputCost},
+		{"/embeddings", `{"input":"a"}`, callCost + inputCost},
+		{"/rerank", `{"query":"q","texts":["a","b","c","d"]}`, callCost + 4*inputCost},
+		{"/embed", `{"inputs":["a","b","c"]}`, 0},                            // over MaxClientBatchSize
+		{"/embed", `{"inputs":["a",""]}`, 0},                                 // empty input
+		{"/rerank", `{"query":"q","texts":["a","b","c"]}`, 0},                // over MaxClientBatchSize
+		{"/v1/embeddings", `{"input":["a"],"encoding_format":"hex"}`, 0},     // bad field
+		{"/embed", `{"inputs":["a"],"dimensions":99}`, 0},                    // too many dimensions
+		{"/rerank", `{"query":"q w","texts":["a b c"],"truncate":false}`, 0}, // too long
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			b := &TEIBackend{CallCost: callCost, InputCost: inputCost, MaxClientBatchSize: 4, MaxInputLength: 4}
+			if tt.cost == 0 {
+				b.MaxClientBatchSize = 2
+			}
+			s := Start(b)
+			defer s.Close()
+			status, _, body := hfDo(t, s, "POST", tt.path, hfJSONHeader, tt.body)
+			if (status == http.StatusOK) != (tt.cost > 0) {
+				t.Fatalf("%d %s", status, body)
+			}
+			if got := b.ComputeTime(); got != tt.cost {
+				t.Fatalf("ComputeTime %v, want %v", got, tt.cost)
+			}
+			if want := min(1, int(tt.cost)); b.MaxComputing() != want {
+				t.Fatalf("MaxComputing %d, want %d", b.MaxComputing(), want)
+			}
+		})
+	}
+	b := TEI()
+	s := Start(b)
+	defer s.Close()
+	if status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`); status != http.StatusOK {
+		t.Fatal(status)
+	}
+	if b.MaxComputing() != 0 || b.ComputeTime() != 0 || b.slots != nil {
+		t.Fatal("a backend without cost computed")
 	}
 }

@@ -53,6 +53,10 @@ type Adapter struct {
 	// request that sets Normalize to false or sets Truncate is refused by
 	// Check. Sparse requests always go to /embed_sparse.
 	OpenAIEmbeddings bool
+	// MaxClientBatchSize is the server's --max-client-batch-size: the most
+	// inputs (or rerank texts) one request may carry, which BatchLimits
+	// reports. Zero means TEI's default, DefaultMaxClientBatchSize (32).
+	MaxClientBatchSize int
 }
 
 // New returns the TEI adapter, which sends dense embeddings to /embed.

@@ -1,0 +1,117 @@
+package openai_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/openai"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+func TestBatchLimits(t *testing.T) {
+	plain := openai.New()
+	selfHosted := openai.NewDialect(openai.Dialect{Kind: "selfhosted", Prefix: "/v1",
+		Operations: []string{openai.OpChat, openai.OpEmbed}, MaxEmbedInputs: -1})
+	capped := openai.NewDialect(openai.Dialect{Kind: "capped", MaxEmbedInputs: 100})
+	chatOnly := openai.NewDialect(openai.Dialect{Kind: "chatonly", Operations: []string{openai.OpChat, openai.OpModels}})
+	embed := &messages.EmbedRequest{Model: "m", Inputs: []string{"a"}}
+	tests := []struct {
+		name string
+		a    *openai.Adapter
+		req  messages.Request
+		want providers.BatchLimits
+		ok   bool
+	}{
+		{"openai embed", plain, embed, providers.BatchLimits{MaxInputs: 2048, MaxTokens: 200_000}, true},
+		{"zero adapter embed", &openai.Adapter{}, embed, providers.BatchLimits{MaxInputs: 2048, MaxTokens: 200_000}, true},
+		{"openai embed with dimensions", plain, &messages.EmbedRequest{Model: "m", Inputs: []string{"a", "b"}, Dimensions: 256},
+			providers.BatchLimits{MaxInputs: 2048, MaxTokens: 200_000}, true},
+		{"openai sparse embed", plain, &messages.EmbedRequest{Model: "m", Inputs: []string{"a"}, Sparse: true}, providers.BatchLimits{}, false},
+		{"openai chat", plain, &messages.ChatRequest{Model: "m"}, providers.BatchLimits{}, false},
+		{"openai responses", plain, &messages.ResponsesRequest{Model: "m"}, providers.BatchLimits{}, false},
+		{"openai models", plain, &messages.ModelsRequest{}, providers.BatchLimits{}, false},
+		{"openai rerank", plain, &messages.RerankRequest{Model: "m", Query: "q", Documents: []string{"a"}}, providers.BatchLimits{}, false},
+		{"nil request", plain, nil, providers.BatchLimits{}, false},
+		{"nil embed request", plain, (*messages.EmbedRequest)(nil), providers.BatchLimits{}, false},
+		{"no input limit", selfHosted, embed, providers.BatchLimits{}, true},
+		{"no input limit, generate", selfHosted, &messages.GenerateRequest{Model: "m", Prompt: "p"}, providers.BatchLimits{}, false},
+		{"own input limit", capped, embed, providers.BatchLimits{MaxInputs: 100}, true},
+		{"dialect without embeddings", chatOnly, embed, providers.BatchLimits{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.a.BatchLimits(tt.req)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	if openai.BatchEmbedTokens >= openai.MaxEmbedTokens || openai.MaxEmbedTokens != 300_000 {
+		t.Fatalf("token budget %d must stay under OpenAI's %d", openai.BatchEmbedTokens, openai.MaxEmbedTokens)
+	}
+}
+
+// batchInputs returns n distinct inputs.
+func batchInputs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("input number %d", i)
+	}
+	return out
+}
+
+// TestBatchedEmbedIsOneCall checks what merging relies on: several inputs
+// go upstream in one request, in order, and the vectors come back in input
+// order even when the server lists them in another order.
+func TestBatchedEmbedIsOneCall(t *testing.T) {
+	srv := providertest.StartSim(t, &sim.OpenAIBackend{ReverseEmbeddings: true})
+	inputs := batchInputs(7)
+	resp, err := providertest.Do(t, openai.New(), newCall(srv, &messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: inputs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.Calls() != 1 {
+		t.Fatalf("%d upstream calls, want 1", srv.Calls())
+	}
+	body := providertest.LastBody(t, srv)
+	sent, _ := body["input"].([]any)
+	if len(sent) != len(inputs) {
+		t.Fatalf("sent input %v", body["input"])
+	}
+	for i, in := range sent {
+		if in != inputs[i] {
+			t.Fatalf("input %d sent as %v", i, in)
+		}
+	}
+	vecs := resp.(*messages.EmbedResponse).Vectors
+	if len(vecs) != len(inputs) {
+		t.Fatalf("%d vectors for %d inputs", len(vecs), len(inputs))
+	}
+	for i, v := range vecs {
+		if !slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))) {
+			t.Fatalf("vector %d is not the embedding of %q", i, inputs[i])
+		}
+	}
+}
+
+// TestBatchAtInputLimit checks that a call as large as BatchLimits allows is
+// one the (strict) simulator accepts.
+func TestBatchAtInputLimit(t *testing.T) {
+	srv := providertest.StartSim(t, sim.OpenAI(), sim.WithoutRecords())
+	req := &messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: batchInputs(2048)}
+	lim, ok := openai.New().BatchLimits(req)
+	if !ok || lim.MaxInputs != len(req.Inputs) {
+		t.Fatalf("limits %+v %v", lim, ok)
+	}
+	resp, err := providertest.Do(t, openai.New(), newCall(srv, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(resp.(*messages.EmbedResponse).Vectors); n != 2048 || srv.Calls() != 1 {
+		t.Fatalf("%d vectors in %d calls", n, srv.Calls())
+	}
+}
