@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -369,8 +370,9 @@ func (d *Dispatcher) batchRequest(b *entry) bool {
 }
 
 // onBatchDone hands a batch's attempt report to its members: each gets its
-// part of the answer, or the failure to retry or fail on its own. A 413
-// splits the batch in two and lowers the window's size.
+// part of the answer, or the failure to retry or fail on its own. A refused
+// batch (ClassInvalid) is split in two, so one bad input fails only its own
+// request; a 413 about the batch's size also lowers the window's size.
 func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 	members := b.live()
 	b.state = stateDone
@@ -403,10 +405,19 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 		return
 	}
 	var ue *messages.UpstreamError
-	if errors.As(m.err, &ue) && ue.Status == 413 && len(members) > 1 {
+	if errors.As(m.err, &ue) && ue.Class == messages.ClassInvalid && len(members) > 1 {
+		// One member's input (too long, refused) or the batch's size may be
+		// the cause: halve the batch until each refusal reaches only the
+		// requests it concerns. No attempt is counted.
 		w := b.win
 		w.splits++
-		w.maxInputs = max(1, min(w.maxInputs, len(members)/2))
+		if ue.Status == 413 && sizeRefusal(ue.Message) {
+			inputs := 0
+			for _, e := range members {
+				inputs += e.inputs
+			}
+			w.maxInputs = max(1, min(w.maxInputs, inputs/2))
+		}
 		half := len(members) / 2
 		for _, part := range [][]*entry{members[half:], members[:half]} {
 			for _, e := range part {
@@ -490,4 +501,17 @@ func (d *Dispatcher) windowStatus(now time.Time) []messages.WindowStatus {
 		return a.Operation < b.Operation
 	})
 	return out
+}
+
+// sizeRefusal reports whether a 413's message blames the request's size
+// (TEI: "batch size N > maximum allowed batch size M", a payload limit)
+// rather than one input.
+func sizeRefusal(msg string) bool {
+	msg = strings.ToLower(msg)
+	for _, w := range []string{"batch size", "payload", "too large", "too many", "length limit"} {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
 }

@@ -136,7 +136,8 @@ type WindowStatus struct {
 	LargestBatch     int
 	// Why the window flushed: full, delay expired, a HIGH request, a retry.
 	FlushFull, FlushDelay, FlushHigh, FlushRetry uint64
-	// Splits counts batches split in two after a 413.
+	// Splits counts batches split in two because the upstream refused
+	// them (4xx), so a bad input fails only its own request.
 	Splits uint64
 }
 

@@ -1,0 +1,401 @@
+package switchyard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// teiBatching starts a TEI simulator and an instance on a manual clock whose
+// "tei" provider batches with the given limits.
+func teiBatching(t *testing.T, b BatchingConfig, retry RetryConfig) (*harness, *sim.Server) {
+	t.Helper()
+	return teiBatchingWith(t, sim.TEI(), b, retry)
+}
+
+func teiBatchingWith(t *testing.T, backend *sim.TEIBackend, b BatchingConfig, retry RetryConfig) (*harness, *sim.Server) {
+	t.Helper()
+	srv := sim.Start(backend)
+	t.Cleanup(srv.Close)
+	h := newHarness(t, Config{Retry: retry, Providers: []ProviderConfig{{Name: "tei", Kind: "hf_tei", Batching: b,
+		Endpoints: []EndpointConfig{{Name: "primary", BaseURL: srv.URL}}}}}, true)
+	return h, srv
+}
+
+// embedResult is one caller's answer.
+type embedResult struct {
+	text string
+	id   string
+	resp *messages.EmbedResponse
+	err  error
+}
+
+// embedAsync sends a one-input embedding and delivers its answer on the
+// returned channel.
+func embedAsync(ctx context.Context, h *harness, text string, prio messages.Priority, deadline time.Time) (string, <-chan embedResult) {
+	id := messages.NewRequestID()
+	ch := make(chan embedResult, 1)
+	go func() {
+		resp, err := h.sy.Embed(ctx, &messages.EmbedRequest{Call: messages.Call{Provider: "tei", RequestID: id, Priority: prio, Deadline: deadline},
+			Model: "bge", Inputs: []string{text}})
+		ch <- embedResult{text: text, id: id, resp: resp, err: err}
+	}()
+	return id, ch
+}
+
+// windowHolds waits until the window of model holds n requests.
+func windowHolds(t *testing.T, h *harness, n int) messages.WindowStatus {
+	t.Helper()
+	var ws messages.WindowStatus
+	eventually(t, fmt.Sprintf("%d requests in the window", n), func() bool {
+		st, err := h.sy.QueueStatus(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range st.Windows {
+			if w.Provider == "tei" && w.Model == "bge" {
+				ws = w
+				return w.Members == n
+			}
+		}
+		return n == 0
+	})
+	return ws
+}
+
+// inputsPerCall returns the inputs of every /embed call the simulator got.
+func inputsPerCall(t *testing.T, srv *sim.Server) [][]string {
+	t.Helper()
+	var out [][]string
+	for _, r := range srv.Requests() {
+		if r.Path != "/embed" {
+			continue
+		}
+		var body struct {
+			Inputs []string `json:"inputs"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("embed body: %v", err)
+		}
+		out = append(out, body.Inputs)
+	}
+	return out
+}
+
+// checkOwnVector asserts a result holds the vector of its own input.
+func checkOwnVector(t *testing.T, r embedResult) {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("%q: %v", r.text, r.err)
+	}
+	if r.resp.RequestID != r.id {
+		t.Errorf("%q: answer has request ID %q, want its own %q", r.text, r.resp.RequestID, r.id)
+	}
+	want := sim.TEIEmbedding(r.text, 8, true)
+	if len(r.resp.Vectors) != 1 || !slices.Equal(r.resp.Vectors[0], want) {
+		t.Errorf("%q: got vectors %v, want [%v]", r.text, r.resp.Vectors, want)
+	}
+}
+
+func TestBatchFlushesOnSizeAndMapsResultsToCallers(t *testing.T) {
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}}, RetryConfig{})
+	var wg sync.WaitGroup
+	results := make(chan embedResult, 12)
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, ch := embedAsync(context.Background(), h, fmt.Sprintf("input number %d", i), messages.Normal, time.Time{})
+			results <- <-ch
+		}()
+	}
+	wg.Wait()
+	close(results)
+	batches := map[string][]string{}
+	for r := range results {
+		checkOwnVector(t, r)
+		if r.resp.BatchSize != 4 || r.resp.BatchID == "" {
+			t.Errorf("%q: batch %q of %d, want a batch of 4", r.text, r.resp.BatchID, r.resp.BatchSize)
+		}
+		batches[r.resp.BatchID] = append(batches[r.resp.BatchID], r.text)
+	}
+	calls := inputsPerCall(t, srv)
+	if len(calls) != 3 || len(batches) != 3 {
+		t.Fatalf("%d upstream calls in %d batches for 12 inputs, want 3 (the window holds 4)", len(calls), len(batches))
+	}
+	for _, in := range calls {
+		if len(in) != 4 {
+			t.Errorf("a call carried %d inputs, want 4", len(in))
+		}
+	}
+	// The X-Request-ID of each call is the batch ID its members report.
+	for _, r := range srv.Requests() {
+		if _, ok := batches[r.Header.Get("X-Request-ID")]; !ok {
+			t.Errorf("call with X-Request-ID %q matches no batch", r.Header.Get("X-Request-ID"))
+		}
+	}
+	ws := windowHolds(t, h, 0)
+	if ws.Batches != 3 || ws.Batched != 12 || ws.FlushFull != 3 || ws.FlushDelay != 0 || ws.Fill() != 4 {
+		t.Errorf("window status %+v, want 3 full flushes of 4", ws)
+	}
+}
+
+func TestBatchFlushesWhenItsDelayExpires(t *testing.T) {
+	const delay = 3 * time.Millisecond
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Delay: delay}}, RetryConfig{})
+	var chans []<-chan embedResult
+	for _, text := range []string{"alpha", "beta", "gamma"} {
+		_, ch := embedAsync(context.Background(), h, text, messages.Normal, time.Time{})
+		chans = append(chans, ch)
+		windowHolds(t, h, len(chans))
+	}
+	ws := windowHolds(t, h, 3)
+	if ws.Inputs != 3 || ws.MaxInputs != 32 || ws.Delay != delay {
+		t.Errorf("window %+v, want 3 inputs, max 32, delay %v", ws, delay)
+	}
+	h.clk.Advance(delay - time.Nanosecond)
+	time.Sleep(20 * time.Millisecond)
+	if n := srv.Calls(); n != 0 {
+		t.Fatalf("%d calls before the window's delay passed", n)
+	}
+	h.clk.Advance(time.Nanosecond)
+	for _, ch := range chans {
+		r := <-ch
+		checkOwnVector(t, r)
+		if r.resp.BatchSize != 3 {
+			t.Errorf("%q in a batch of %d, want 3", r.text, r.resp.BatchSize)
+		}
+		if r.resp.Queued < delay {
+			t.Errorf("%q queued %v, want at least the window's %v", r.text, r.resp.Queued, delay)
+		}
+	}
+	if calls := inputsPerCall(t, srv); len(calls) != 1 || !slices.Equal(calls[0], []string{"alpha", "beta", "gamma"}) {
+		t.Errorf("calls %v, want one with alpha, beta, gamma in order", calls)
+	}
+	if ws := windowHolds(t, h, 0); ws.FlushDelay != 1 {
+		t.Errorf("window %+v, want one flush on delay", ws)
+	}
+}
+
+func TestBatchHighPriorityFlushesAtOnce(t *testing.T) {
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Delay: time.Second}}, RetryConfig{})
+	_, a := embedAsync(context.Background(), h, "normal one", messages.Normal, time.Time{})
+	windowHolds(t, h, 1)
+	_, b := embedAsync(context.Background(), h, "low one", messages.Low, time.Time{})
+	windowHolds(t, h, 2)
+	_, c := embedAsync(context.Background(), h, "urgent", messages.High, time.Time{})
+	for _, ch := range []<-chan embedResult{a, b, c} {
+		r := <-ch
+		checkOwnVector(t, r)
+		if r.resp.BatchSize != 3 {
+			t.Errorf("%q in a batch of %d, want 3", r.text, r.resp.BatchSize)
+		}
+	}
+	if n := srv.Calls(); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+	if ws := windowHolds(t, h, 0); ws.FlushHigh != 1 {
+		t.Errorf("window %+v, want one flush by a HIGH request", ws)
+	}
+}
+
+func TestBatchMemberCancelledInsideTheWindowLeavesIt(t *testing.T) {
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Delay: 5 * time.Millisecond}}, RetryConfig{})
+	_, a := embedAsync(context.Background(), h, "stays one", messages.Normal, time.Time{})
+	windowHolds(t, h, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, gone := embedAsync(ctx, h, "leaves", messages.Normal, time.Time{})
+	windowHolds(t, h, 2)
+	_, b := embedAsync(context.Background(), h, "stays two", messages.Normal, time.Time{})
+	windowHolds(t, h, 3)
+	cancel()
+	if r := <-gone; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled member answered %v, want context.Canceled", r.err)
+	}
+	if ws := windowHolds(t, h, 2); ws.Inputs != 2 {
+		t.Errorf("window holds %d inputs after the cancel, want 2", ws.Inputs)
+	}
+	h.clk.Advance(5 * time.Millisecond)
+	for _, ch := range []<-chan embedResult{a, b} {
+		checkOwnVector(t, <-ch)
+	}
+	if calls := inputsPerCall(t, srv); len(calls) != 1 || !slices.Equal(calls[0], []string{"stays one", "stays two"}) {
+		t.Errorf("calls %v, want one with the two members that stayed", calls)
+	}
+}
+
+func TestBatchFailureIsRetriedOrFailedPerMember(t *testing.T) {
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 3, Delay: time.Second}},
+		RetryConfig{MaxAttempts: 3, BaseDelay: time.Second, MaxDelay: time.Second})
+	srv.Inject(sim.Fault{Status: 503})
+	// The first member cannot wait for a retry one second later.
+	short := h.clk.Now().Add(500 * time.Millisecond)
+	_, hurried := embedAsync(context.Background(), h, "hurried", messages.Normal, short)
+	windowHolds(t, h, 1)
+	_, a := embedAsync(context.Background(), h, "patient a", messages.Normal, time.Time{})
+	windowHolds(t, h, 2)
+	_, b := embedAsync(context.Background(), h, "patient b", messages.Normal, time.Time{})
+	r := <-hurried
+	var ue *messages.UpstreamError
+	if !errors.As(r.err, &ue) || ue.Status != 503 || ue.RequestID != r.id {
+		t.Fatalf("hurried member answered %v, want its own 503 (request ID %s)", r.err, r.id)
+	}
+	at := h.waitTimer(800 * time.Millisecond)
+	h.clk.Set(at)
+	for _, ch := range []<-chan embedResult{a, b} {
+		r := <-ch
+		checkOwnVector(t, r)
+		if r.resp.Attempts != 2 || r.resp.BatchSize != 2 {
+			t.Errorf("%q: %d attempts in a batch of %d, want 2 attempts, batch of 2", r.text, r.resp.Attempts, r.resp.BatchSize)
+		}
+	}
+	calls := inputsPerCall(t, srv)
+	if len(calls) != 2 || len(calls[0]) != 3 || !slices.Equal(calls[1], []string{"patient a", "patient b"}) {
+		t.Errorf("calls %v, want the failed batch of 3, then the two patient members retried together", calls)
+	}
+}
+
+func TestBatchErrorReachesEveryMemberWithItsOwnID(t *testing.T) {
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 3, Delay: time.Second}}, RetryConfig{})
+	srv.Inject(sim.Fault{Status: 424})
+	var chans []<-chan embedResult
+	for _, text := range []string{"x one", "x two", "x three"} {
+		_, ch := embedAsync(context.Background(), h, text, messages.Normal, time.Time{})
+		chans = append(chans, ch)
+		if len(chans) < 3 {
+			windowHolds(t, h, len(chans))
+		}
+	}
+	for _, ch := range chans {
+		r := <-ch
+		var ue *messages.UpstreamError
+		if !errors.As(r.err, &ue) || ue.Status != 424 || ue.RequestID != r.id {
+			t.Errorf("%q: %v, want a 424 with its own request ID %s", r.text, r.err, r.id)
+		}
+	}
+	if srv.Calls() != 1 {
+		t.Errorf("%d calls, want 1 (424 is not retried)", srv.Calls())
+	}
+}
+
+func TestBatchRerankSameQueryShareACall(t *testing.T) {
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 5, Delay: time.Second}}, RetryConfig{})
+	docs := [][]string{{"circuit breaker trips", "bread"}, {"open circuit", "breaker box", "half open circuit"}}
+	type out struct {
+		resp *messages.RerankResponse
+		err  error
+	}
+	chans := make([]chan out, len(docs))
+	for i, d := range docs {
+		chans[i] = make(chan out, 1)
+		go func() {
+			r, err := h.sy.Rerank(context.Background(), &messages.RerankRequest{Call: messages.Call{Provider: "tei"}, Model: "bge",
+				Query: "circuit breaker", Documents: d, TopN: 2})
+			chans[i] <- out{r, err}
+		}()
+		if i == 0 {
+			windowHolds(t, h, 1)
+		}
+	}
+	for i, ch := range chans {
+		o := <-ch
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if len(o.resp.Results) != 2 {
+			t.Fatalf("request %d: %d results, want TopN 2", i, len(o.resp.Results))
+		}
+		for j, res := range o.resp.Results {
+			want := sim.TEIRerankScore("circuit breaker", docs[i][res.Index], false)
+			if float32(res.Score) != want {
+				t.Errorf("request %d result %d: index %d scored %v, want %v (its own document)", i, j, res.Index, res.Score, want)
+			}
+			if j > 0 && res.Score > o.resp.Results[j-1].Score {
+				t.Errorf("request %d: results not in descending score", i)
+			}
+		}
+		if o.resp.BatchSize != 2 {
+			t.Errorf("request %d: batch of %d, want 2", i, o.resp.BatchSize)
+		}
+	}
+	if srv.Calls() != 1 {
+		t.Errorf("%d calls, want 1", srv.Calls())
+	}
+}
+
+func TestBatchingOffForOneModel(t *testing.T) {
+	off := false
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Delay: time.Second},
+		Models: map[string]ModelBatching{"bge": {Enabled: &off}}}, RetryConfig{})
+	for _, text := range []string{"one", "two", "three"} {
+		_, ch := embedAsync(context.Background(), h, text, messages.Normal, time.Time{})
+		r := <-ch
+		checkOwnVector(t, r)
+		if r.resp.BatchID != "" {
+			t.Errorf("%q reports batch %q with batching off", text, r.resp.BatchID)
+		}
+	}
+	if srv.Calls() != 3 {
+		t.Errorf("%d calls, want 3", srv.Calls())
+	}
+}
+
+func TestBatchingConfigNamesTheField(t *testing.T) {
+	cases := []struct {
+		b     BatchingConfig
+		field string
+	}{
+		{BatchingConfig{BatchLimits: BatchLimits{MaxInputs: -1}}, "providers[0].batching.max_inputs"},
+		{BatchingConfig{BatchLimits: BatchLimits{Delay: 2 * time.Second}}, "providers[0].batching.delay"},
+		{BatchingConfig{Models: map[string]ModelBatching{"m": {BatchLimits: BatchLimits{MaxTokens: -5}}}}, `providers[0].batching.models["m"].max_tokens`},
+	}
+	for _, c := range cases {
+		cfg := Config{Providers: []ProviderConfig{{Kind: "hf_tei", Batching: c.b, Endpoints: []EndpointConfig{{BaseURL: "http://localhost:1"}}}}}
+		_, err := New(cfg)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != c.field {
+			t.Errorf("%+v: %v, want a ConfigError for %s", c.b, err, c.field)
+		}
+	}
+}
+
+func TestBatchRefusedForOneInputFailsOnlyThatRequest(t *testing.T) {
+	h, srv := teiBatchingWith(t, &sim.TEIBackend{MaxInputLength: 4, DisableAutoTruncate: true},
+		BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}}, RetryConfig{})
+	texts := []string{"short one", "short two", "this input has far too many words", "short four"}
+	var chans []<-chan embedResult
+	for i, text := range texts {
+		_, ch := embedAsync(context.Background(), h, text, messages.Normal, time.Time{})
+		chans = append(chans, ch)
+		if i < len(texts)-1 {
+			windowHolds(t, h, i+1)
+		}
+	}
+	for i, ch := range chans {
+		r := <-ch
+		if i != 2 {
+			checkOwnVector(t, r)
+			continue
+		}
+		var ue *messages.UpstreamError
+		if !errors.As(r.err, &ue) || ue.Status != 413 || ue.RequestID != r.id {
+			t.Errorf("the too-long input answered %v, want its own 413", r.err)
+		}
+	}
+	ws := windowHolds(t, h, 0)
+	if ws.Splits == 0 || ws.MaxInputs != 4 {
+		t.Errorf("window %+v: want splits, and MaxInputs kept at 4 (the refusal was about one input, not the size)", ws)
+	}
+	// 4 → 2+2 → the bad half split into 1+1: five calls.
+	if n := srv.Calls(); n != 5 {
+		t.Errorf("%d calls, want 5 (bisection)", n)
+	}
+}
