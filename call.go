@@ -20,7 +20,7 @@ func (s *Switchyard) Do(ctx context.Context, req messages.Request, opts ...CallO
 	select {
 	case answer = <-reply:
 	case <-ctx.Done():
-		s.sys.Root.Send(s.dispatcher, &messages.Cancel{RequestID: call.RequestID})
+		s.sys.Root.Send(s.front(), &messages.Cancel{RequestID: call.RequestID})
 		answer = <-reply
 	}
 	return decodeAnswer(answer)
@@ -39,14 +39,15 @@ func prepare(req messages.Request, opts []CallOption) *messages.Call {
 	return call
 }
 
-// submit hands a request to the dispatcher unless the instance is closed.
+// submit hands a request to the dispatcher (through the cache when it is
+// on) unless the instance is closed.
 func (s *Switchyard) submit(m *actors.Submit) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return false
 	}
-	s.sys.Root.Send(s.dispatcher, m)
+	s.sys.Root.Send(s.front(), m)
 	return true
 }
 

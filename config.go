@@ -26,6 +26,7 @@ type Config struct {
 	// Breaker is the default breaker policy; a provider may override it.
 	Breaker  BreakerConfig  `yaml:"breaker" json:"breaker"`
 	Timeouts TimeoutsConfig `yaml:"timeouts" json:"timeouts"`
+	Cache    CacheConfig    `yaml:"cache" json:"cache"`
 
 	// Logger receives Switchyard's and protoactor's logs. Nil discards them.
 	Logger *slog.Logger `yaml:"-" json:"-"`
@@ -306,6 +307,9 @@ func (c *Config) validate() error {
 	}
 	if c.Timeouts.StreamIdle < 0 {
 		return &ConfigError{"timeouts.stream_idle", "must not be negative"}
+	}
+	if err := c.Cache.validate(c.Providers); err != nil {
+		return err
 	}
 	return c.Breaker.validate("breaker")
 }

@@ -35,6 +35,12 @@ func WithRequestID(id string) CallOption { return func(c *messages.Call) { c.Req
 // NoCache bypasses the cache for this call.
 func NoCache() CallOption { return func(c *messages.Call) { c.NoCache = true } }
 
+// CacheSampled opts this call into the cache although its answer may vary:
+// a chat or generate request with a temperature above 0 or unset (the
+// provider's default) is cached, and an answer with tool calls is stored
+// and shared with identical requests that opted in too.
+func CacheSampled() CallOption { return func(c *messages.Call) { c.CacheSampled = true } }
+
 // Priority levels, re-exported for callers of the facade.
 const (
 	High   = messages.High

@@ -86,7 +86,7 @@ func (st *Stream) Next() bool {
 		st.settle(a)
 		return st.Next()
 	case <-st.ctx.Done():
-		st.s.sys.Root.Send(st.s.dispatcher, &messages.Cancel{RequestID: st.id})
+		st.s.sys.Root.Send(st.s.front(), &messages.Cancel{RequestID: st.id})
 		st.settle(<-st.final)
 		return false
 	}

@@ -34,6 +34,7 @@ type Switchyard struct {
 	sys        *actor.ActorSystem
 	root       *actor.PID
 	dispatcher *actor.PID
+	cache      *actor.PID
 	providers  map[string]*actor.PID
 	order      []string
 	counters   map[string]*actors.Counters
@@ -115,6 +116,7 @@ func New(cfg Config) (*Switchyard, error) {
 		spec.Dispatcher.Providers[pc.Name] = actors.ProviderHandle{Adapter: ps.Adapter, Counters: c, Batching: pc.Batching.policy()}
 		spec.Providers = append(spec.Providers, ps)
 	}
+	spec.Cache = cfg.Cache.producer(s.env, spec.Dispatcher.Providers)
 	ready := make(chan supervisor.Ready, 1)
 	root, err := s.sys.Root.SpawnNamed(supervisor.NewRoot(spec, ready), "switchyard")
 	if err != nil {
@@ -123,7 +125,7 @@ func New(cfg Config) (*Switchyard, error) {
 	s.root = root
 	select {
 	case r := <-ready:
-		s.dispatcher, s.providers = r.Dispatcher, r.Providers
+		s.dispatcher, s.providers, s.cache = r.Dispatcher, r.Providers, r.Cache
 	case <-time.After(10 * time.Second):
 		_ = s.sys.Root.StopFuture(root).Wait()
 		return nil, errors.New("switchyard: the tree did not start within 10s")
@@ -158,16 +160,16 @@ func (s *Switchyard) Close(ctx context.Context) error {
 	s.closed = true
 	s.mu.Unlock()
 	drained := make(chan struct{})
+	cacheDrained := s.shutdownCache()
 	s.sys.Root.Send(s.dispatcher, &actors.Shutdown{Drained: drained})
 	var err error
-	select {
-	case <-drained:
-	case <-ctx.Done():
+	if !drainedBoth(ctx, drained, cacheDrained) {
 		err = ctx.Err()
 		close(s.aborting)
 		done := make(chan struct{})
 		s.sys.Root.Send(s.dispatcher, &actors.Abort{Done: done})
 		<-done
+		s.abortCache()
 	}
 	_ = s.sys.Root.PoisonFuture(s.root).Wait()
 	select {

@@ -27,6 +27,10 @@ type Call struct {
 	Endpoint string
 	// NoCache bypasses the cache for this request.
 	NoCache bool
+	// CacheSampled opts this request into the cache even though its answer
+	// may vary: sampling with a temperature above 0 or unset (the
+	// provider's default), and answers carrying tool calls.
+	CacheSampled bool
 }
 
 // CallInfo returns the Call itself; it lets every request type satisfy Request.

@@ -13,6 +13,10 @@ type Spec struct {
 	Env        *actors.Env
 	// Counters holds each provider's counters, keyed by provider name.
 	Counters map[string]*actors.Counters
+	// Cache, when set, makes the producer of the cache actor, a child of
+	// the root named "cache" that forwards to the dispatcher it is given;
+	// nil means no cache.
+	Cache func(dispatcher *actor.PID) actor.Producer
 }
 
 // Ready is sent on the ready channel once the tree is up (and again after
@@ -20,6 +24,8 @@ type Spec struct {
 type Ready struct {
 	Dispatcher *actor.PID
 	Providers  map[string]*actor.PID
+	// Cache is the cache actor, nil without one.
+	Cache *actor.PID
 }
 
 // Root is the top of one Switchyard instance's tree. Stopping it (with
@@ -29,6 +35,7 @@ type Root struct {
 	spec       Spec
 	ready      chan<- Ready
 	dispatcher *actor.PID
+	cache      *actor.PID
 	dispProd   actor.Producer
 	provProds  map[string]actor.Producer
 	sent       bool
@@ -54,6 +61,11 @@ func (r *Root) Receive(ctx actor.Context) {
 				panic(err)
 			}
 			r.dispatcher = pid
+			if r.spec.Cache != nil {
+				if r.cache, err = ctx.SpawnNamed(actor.PropsFromProducer(r.spec.Cache(pid)), "cache"); err != nil {
+					panic(err)
+				}
+			}
 			r.provProds = map[string]actor.Producer{}
 			for _, ps := range r.spec.Providers {
 				r.provProds[ps.Name] = actors.NewProviderProducer(ps, r.spec.Env, r.spec.Counters[ps.Name], pid)
@@ -68,7 +80,7 @@ func (r *Root) Receive(ctx actor.Context) {
 		ctx.Send(r.dispatcher, &actors.AttachProviders{PIDs: m.pids})
 		if !r.sent {
 			r.sent = true
-			r.ready <- Ready{Dispatcher: r.dispatcher, Providers: m.pids}
+			r.ready <- Ready{Dispatcher: r.dispatcher, Providers: m.pids, Cache: r.cache}
 		}
 	}
 }

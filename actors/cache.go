@@ -1,0 +1,857 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
+)
+
+// Cache defaults.
+const (
+	DefaultCacheEntries   = 10000
+	DefaultCacheTTL       = time.Hour
+	DefaultCacheThreshold = 0.95
+	// cacheLastHits is how many recent hits CacheStatus lists.
+	cacheLastHits = 8
+)
+
+// CacheSpec configures the cache actor.
+type CacheSpec struct {
+	// MaxEntries bounds the stored answers (default 10,000); the least
+	// recently used goes first.
+	MaxEntries int
+	// TTL is how long an answer is served after it was stored (default 1 h).
+	TTL time.Duration
+	// Threshold is the cosine similarity at or above which a stored answer
+	// serves another prompt of the same scope (default 0.95).
+	Threshold float64
+	// Embedding is the route that embeds prompts for the semantic layer; an
+	// empty Provider turns the semantic layer off (exact layer only).
+	Embedding CacheEmbedding
+	// CacheSampled opts every request in: sampled requests are cached, and
+	// answers with tool calls stored and shared.
+	CacheSampled bool
+	// Adapters are the providers' adapters by name: a request its adapter
+	// refuses (or for an unknown provider) is forwarded untouched, so the
+	// dispatcher answers the error and no lookup or embedding is spent on it.
+	Adapters map[string]providers.Adapter
+}
+
+// CacheEmbedding names the embedding route of the semantic layer.
+type CacheEmbedding struct {
+	Provider, Model string
+	// Dimensions asks for shortened vectors where the model supports it (0:
+	// the model's default).
+	Dimensions int
+}
+
+func (s CacheSpec) withDefaults() CacheSpec {
+	if s.MaxEntries <= 0 {
+		s.MaxEntries = DefaultCacheEntries
+	}
+	if s.TTL <= 0 {
+		s.TTL = DefaultCacheTTL
+	}
+	if s.Threshold <= 0 || s.Threshold > 1 {
+		s.Threshold = DefaultCacheThreshold
+	}
+	return s
+}
+
+// sweepEvery is how often expired entries are swept: half the TTL, within
+// [1 s, 5 min]. An expired entry is never served (lookups check the expiry);
+// the sweep only frees its memory.
+func (s CacheSpec) sweepEvery() time.Duration {
+	return min(max(s.TTL/2, time.Second), 5*time.Minute)
+}
+
+// cacheWaiter is one request the cache holds: waiting for a semantic lookup,
+// for its single-flight leader, or (as a leader) for its own upstream call.
+type cacheWaiter struct {
+	id   string
+	req  messages.Request
+	call *messages.Call
+	ctx  context.Context
+	// The answer goes to reply (the facade) or to pid (an actor, or a
+	// Submit's ReplyPID); stream chunks to emit. inline: emit never blocks
+	// (it sends messages), so a replay may run on the actor's goroutine.
+	reply    chan<- any
+	pid      *actor.PID
+	emit     func(*messages.StreamChunk) bool
+	inline   bool
+	admitted time.Time
+	timer    clock.Timer
+	timerGen uint64
+	// flight is the flight the waiter belongs to; nil for a leader whose
+	// caller gave up, waiting only for its own call's answer.
+	flight *flight
+}
+
+// flight is the single flight of identical requests (one exact key, one
+// opt-in): their semantic lookup, then one upstream call whose answer they
+// share.
+type flight struct {
+	lk cacheLookup
+	// prio is the priority index of the flight's leader (or creator); a
+	// more urgent request does not join a less urgent flight.
+	prio    int
+	waiters []*cacheWaiter
+	// call is the leader's upstream call; nil while the lookup runs.
+	call *leaderCall
+	// embedID is the pending embedding request; vec the prompt's unit
+	// vector once known.
+	embedID string
+	vec     []float32
+	// ended: the flight answered its waiters; an embedding that arrives
+	// after that only indexes the stored answer.
+	ended bool
+}
+
+// leaderCall is a request the cache sent to the dispatcher on behalf of a
+// flight, answered to the cache.
+type leaderCall struct {
+	id     string
+	leader *cacheWaiter
+	// flight is nil once the leader's caller gave up (the others moved on).
+	flight *flight
+	lk     cacheLookup
+	vec    []float32
+	rec    *chunkRecorder
+}
+
+// cacheTimer is a waiter's deadline timer.
+type cacheTimer struct {
+	id  string
+	gen uint64
+}
+
+// cacheSweep is the expiry sweep's timer.
+type cacheSweep struct{ gen uint64 }
+
+// replayDone reports a replay goroutine finished.
+type replayDone struct{}
+
+// cacheState survives a restart of the cache actor (the Props producer holds
+// it), so a bug that crashes the actor loses neither entries nor held
+// requests.
+type cacheState struct {
+	spec       CacheSpec
+	env        *Env
+	dispatcher *actor.PID
+	self       *actor.PID
+	store      *cacheStore
+	semantic   bool
+
+	flights map[string]*flight
+	waiters map[string]*cacheWaiter
+	calls   map[string]*leaderCall
+	embeds  map[string]*flight
+	nflight int
+
+	hits, semanticHits, misses, coalesced, bypassed, embedErrors uint64
+	lastHits                                                     []messages.CacheHitInfo
+
+	sweepGen   uint64
+	sweepTimer clock.Timer
+	timerSeq   uint64
+	replays    int
+	shutdown   bool
+	drained    chan struct{}
+}
+
+// Cache is the cache actor: an exact layer (a hash of the canonical request)
+// and a semantic layer (the prompt's embedding, through the dispatcher, by
+// cosine similarity within a scope), in front of the dispatcher.
+//
+// Requests reach it like the dispatcher: a Submit from the facade or a bare
+// request from an actor (the answer goes to the sender). A request that is
+// not cacheable is forwarded untouched. A cacheable one is answered from an
+// entry by its exact key, or joins the single flight of an identical
+// request in progress (same key, same opt-in, a leader at least as
+// urgent), or leads a new flight. With a semantic layer the cache asks the
+// dispatcher for the prompt's embedding: in a scope that holds vectors the
+// flight waits for it and searches (a hit answers every waiter); in an
+// empty scope nothing can be found, so the call goes at once and the
+// embedding (at LOW priority) only indexes the answer. The leader's request
+// goes to the dispatcher with ReplyPID set to the cache, which answers the
+// caller and every follower when the dispatcher answers and stores a
+// complete success. Cancel messages for requests it holds are handled
+// here; others are forwarded.
+//
+// Every request admitted gets exactly one answer: a follower whose leader's
+// caller gave up (cancel, its own deadline) is promoted to leader; any
+// other failure goes to every follower with its own request ID; at shutdown
+// held requests are answered ErrShuttingDown. Timers are clock.AfterFunc
+// callbacks that send generation-tagged messages through Env.Root.
+//
+// Not safe for concurrent use outside protoactor.
+type Cache struct {
+	*cacheState
+}
+
+// NewCacheProducer returns a Props producer whose instances share one
+// durable state; the cache forwards to dispatcher.
+func NewCacheProducer(spec CacheSpec, env *Env, dispatcher *actor.PID) actor.Producer {
+	spec = spec.withDefaults()
+	st := &cacheState{spec: spec, env: env, dispatcher: dispatcher, store: newCacheStore(spec.MaxEntries, spec.TTL),
+		semantic: spec.Embedding.Provider != "",
+		flights:  map[string]*flight{}, waiters: map[string]*cacheWaiter{}, calls: map[string]*leaderCall{}, embeds: map[string]*flight{}}
+	return func() actor.Actor { return &Cache{st} }
+}
+
+// Receive handles one message.
+func (c *Cache) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.self = ctx.Self()
+	case *Submit:
+		c.onSubmit(ctx, m)
+	case *messages.Failure:
+		c.onAnswer(ctx, m.RequestID, nil, m)
+	case messages.Response:
+		c.onAnswer(ctx, m.ResponseMeta().RequestID, m, nil)
+	case messages.Request:
+		c.onRequest(ctx, m)
+	case *messages.Cancel:
+		c.onCancel(ctx, m)
+	case *messages.GetCacheStatus:
+		ctx.Respond(c.status())
+	case *cacheTimer:
+		c.onTimer(ctx, m)
+	case *cacheSweep:
+		c.onSweep(m)
+	case *replayDone:
+		c.replays--
+		c.maybeDrained()
+	case *Shutdown:
+		c.shutdown = true
+		c.drained = m.Drained
+		c.maybeDrained()
+	case *Abort:
+		c.abort(ctx)
+		close(m.Done)
+	case *actor.Stopping:
+		c.abort(ctx)
+		if c.sweepTimer != nil {
+			c.sweepTimer.Stop()
+		}
+	}
+}
+
+func (c *Cache) now() time.Time { return c.env.Clock.Now() }
+
+// onRequest takes a bare request from an actor.
+func (c *Cache) onRequest(ctx actor.Context, req messages.Request) {
+	class, lk := classifyForCache(req, c.spec.CacheSampled, c.semantic)
+	sender := ctx.Sender()
+	if class != cacheUse || sender == nil || !c.admissible(req) {
+		if class == cacheBypass {
+			c.bypassed++
+		}
+		ctx.RequestWithCustomSender(c.dispatcher, req, sender)
+		return
+	}
+	w := &cacheWaiter{req: req, pid: sender, inline: true}
+	if lk.stream {
+		sys := ctx.ActorSystem()
+		w.emit = func(ch *messages.StreamChunk) bool { sys.Root.Send(sender, ch); return true }
+	}
+	c.admit(ctx, w, lk)
+}
+
+// onSubmit takes a request from the facade (or a Submit from an actor).
+func (c *Cache) onSubmit(ctx actor.Context, m *Submit) {
+	class, lk := classifyForCache(m.Req, c.spec.CacheSampled, c.semantic)
+	if class != cacheUse || (m.Reply == nil && m.ReplyPID == nil) || !c.admissible(m.Req) {
+		if class == cacheBypass {
+			c.bypassed++
+		}
+		ctx.Send(c.dispatcher, m)
+		return
+	}
+	w := &cacheWaiter{req: m.Req, ctx: m.Ctx, reply: m.Reply, emit: m.Emit}
+	if m.Reply == nil {
+		w.pid = m.ReplyPID
+	}
+	c.admit(ctx, w, lk)
+}
+
+// admissible: the cache spends work only on requests the dispatcher would
+// admit; the rest are forwarded for it to answer.
+func (c *Cache) admissible(req messages.Request) bool {
+	call := req.CallInfo()
+	if c.shutdown || !call.Priority.Valid() {
+		return false
+	}
+	a := c.spec.Adapters[call.Provider]
+	return a != nil && a.Check(req) == nil
+}
+
+func (c *Cache) admit(ctx actor.Context, w *cacheWaiter, lk cacheLookup) {
+	call := w.req.CallInfo()
+	if call.RequestID == "" {
+		call.RequestID = messages.NewRequestID()
+	}
+	w.id, w.call = call.RequestID, call
+	if _, dup := c.waiters[w.id]; dup {
+		c.deliver(ctx, w, &messages.Failure{RequestID: w.id, Err: &messages.RequestError{RequestID: w.id, Provider: call.Provider,
+			Kind: messages.ErrInvalidRequest, Detail: "a request with this ID is already in progress"}})
+		return
+	}
+	now := c.now()
+	w.admitted = now
+	if e, ok := c.store.get(lk.key, now); ok && (lk.optIn || !e.toolCalls) {
+		c.hits++
+		c.answerCached(ctx, w, lk, e.resp, e.chunks, 1, true, false)
+		return
+	}
+	deadline := call.Deadline
+	if w.ctx != nil {
+		if dl, ok := w.ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+			deadline = dl
+		}
+	}
+	if !deadline.IsZero() && !deadline.After(now) {
+		c.forward(ctx, w) // the dispatcher expires it at once
+		return
+	}
+	fkey := flightKey(lk)
+	prio := call.Priority.Index()
+	f := c.flights[fkey]
+	if f != nil && f.prio <= prio {
+		f.waiters = append(f.waiters, w)
+	} else {
+		// A new flight; a more urgent request than the flight in progress
+		// leads its own, and later identical requests join it.
+		f = &flight{lk: lk, prio: prio, waiters: []*cacheWaiter{w}}
+		c.flights[fkey] = f
+		c.nflight++
+	}
+	w.flight = f
+	c.waiters[w.id] = w
+	if !deadline.IsZero() {
+		c.timerSeq++
+		w.timerGen = c.timerSeq
+		msg := &cacheTimer{id: w.id, gen: w.timerGen}
+		root, self := c.env.Root, c.self
+		w.timer = c.env.Clock.AfterFunc(deadline.Sub(now), func() { root.Send(self, msg) })
+	}
+	if len(f.waiters) > 1 {
+		return // a follower
+	}
+	if c.semantic && lk.scope != "" {
+		if c.store.hasScope(lk.scope) {
+			c.lookup(ctx, f, w.call.Priority)
+			return // the call waits for the search
+		}
+		// Nothing to find in an empty scope (a new conversation's history
+		// is one): the call goes at once, and the embedding, at LOW
+		// priority, only indexes its answer for the prompts that follow.
+		c.lookup(ctx, f, messages.Low)
+	}
+	c.launch(ctx, f)
+}
+
+func flightKey(lk cacheLookup) string {
+	if lk.optIn {
+		return lk.key + "+"
+	}
+	return lk.key
+}
+
+// lookup asks the dispatcher for the embedding of the flight's prompt.
+func (c *Cache) lookup(ctx actor.Context, f *flight, prio messages.Priority) {
+	r := c.spec.Embedding
+	id := messages.NewRequestID()
+	f.embedID = id
+	c.embeds[id] = f
+	ctx.Send(c.dispatcher, &Submit{ReplyPID: c.self, Req: &messages.EmbedRequest{
+		Call:  messages.Call{RequestID: id, Provider: r.Provider, Priority: prio},
+		Model: r.Model, Inputs: []string{f.lk.text}, Dimensions: r.Dimensions}})
+}
+
+// onEmbedded runs the semantic layer once the prompt's embedding arrived.
+// A flight whose call already went (an empty scope, or a promotion) or
+// ended only records the vector for its answer's entry.
+func (c *Cache) onEmbedded(ctx actor.Context, f *flight, resp messages.Response) {
+	f.embedID = ""
+	var vec []float32
+	if er, ok := resp.(*messages.EmbedResponse); ok && len(er.Vectors) == 1 {
+		vec = unit(er.Vectors[0])
+	}
+	if vec == nil {
+		c.embedErrors++
+	}
+	switch {
+	case f.ended:
+		if vec != nil {
+			c.store.addVector(f.lk.key, f.lk.scope, vec)
+		}
+		return
+	case f.call != nil:
+		f.vec, f.call.vec = vec, vec
+		return
+	}
+	f.vec = vec
+	now := c.now()
+	// An identical request of another flight (a less urgent one, which this
+	// flight's creator did not join) may have stored the answer meanwhile.
+	if e, ok := c.store.get(f.lk.key, now); ok && (f.lk.optIn || !e.toolCalls) {
+		c.endFlight(f)
+		for _, w := range f.waiters {
+			c.release(w)
+			c.hits++
+			c.answerCached(ctx, w, f.lk, e.resp, e.chunks, 1, true, false)
+		}
+		c.maybeDrained()
+		return
+	}
+	if f.vec == nil {
+		c.launch(ctx, f)
+		return
+	}
+	e, sim, ok := c.store.search(f.lk.scope, f.vec, c.spec.Threshold, now)
+	if !ok || (e.toolCalls && !f.lk.optIn) {
+		c.launch(ctx, f)
+		return
+	}
+	c.endFlight(f)
+	for _, w := range f.waiters {
+		c.release(w)
+		c.semanticHits++
+		c.answerCached(ctx, w, f.lk, e.resp, e.chunks, sim, false, false)
+	}
+	c.maybeDrained()
+}
+
+// launch sends the flight's most urgent waiter (the first of them) to the
+// dispatcher as its leader.
+func (c *Cache) launch(ctx actor.Context, f *flight) {
+	w := f.waiters[0]
+	for _, o := range f.waiters[1:] {
+		if o.call.Priority.Index() < w.call.Priority.Index() {
+			w = o
+		}
+	}
+	f.prio = w.call.Priority.Index()
+	lc := &leaderCall{id: w.id, leader: w, flight: f, lk: f.lk, vec: f.vec}
+	emit := w.emit
+	if f.lk.stream && emit != nil {
+		lc.rec = &chunkRecorder{}
+		emit = lc.rec.tee(emit)
+	}
+	f.call = lc
+	c.calls[w.id] = lc
+	c.misses++
+	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, ReplyPID: c.self, Emit: emit})
+}
+
+// onAnswer handles the dispatcher's answer to an embedding or a leader's
+// call.
+func (c *Cache) onAnswer(ctx actor.Context, id string, resp messages.Response, fail *messages.Failure) {
+	if f := c.embeds[id]; f != nil {
+		delete(c.embeds, id)
+		c.onEmbedded(ctx, f, resp)
+		return
+	}
+	lc := c.calls[id]
+	if lc == nil {
+		return // a lookup abandoned by its callers, or answered at shutdown
+	}
+	delete(c.calls, id)
+	w, f := lc.leader, lc.flight
+	if resp != nil {
+		c.maybeStore(lc, resp)
+	}
+	if f == nil { // the leader's caller gave up; the flight went on without it
+		c.release(w)
+		c.deliverAnswer(ctx, w, resp, fail)
+		c.maybeDrained()
+		return
+	}
+	f.call = nil
+	if fail != nil && leaderOnly(fail.Err) {
+		// The leader's own cancellation or deadline: the next waiter leads.
+		c.removeWaiter(f, w)
+		c.release(w)
+		c.deliver(ctx, w, fail)
+		if len(f.waiters) > 0 {
+			c.launch(ctx, f)
+		} else {
+			c.endFlight(f)
+		}
+		c.maybeDrained()
+		return
+	}
+	c.endFlight(f)
+	for _, o := range f.waiters {
+		c.release(o)
+	}
+	c.deliverAnswer(ctx, w, resp, fail)
+	// Followers share a success, except an answer with tool calls nobody
+	// opted into, and a stream whose chunks were not all recorded.
+	shared := resp != nil && (f.lk.optIn || !hasToolCalls(resp)) && (!f.lk.stream || (lc.rec != nil && lc.rec.complete()))
+	var chunks []*messages.StreamChunk
+	if lc.rec != nil {
+		chunks = lc.rec.recorded()
+	}
+	for _, o := range f.waiters {
+		switch {
+		case o == w:
+		case fail != nil:
+			c.deliver(ctx, o, failureFor(o.id, fail.Err))
+		case !shared:
+			c.forward(ctx, o) // each follower makes its own call
+		default:
+			c.coalesced++
+			c.answerCached(ctx, o, f.lk, resp, chunks, 1, true, true)
+		}
+	}
+	c.maybeDrained()
+}
+
+// leaderOnly: the failure is the leader caller's own (it cancelled, or its
+// deadline passed), not an answer the followers would have got.
+func leaderOnly(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, messages.ErrDeadline)
+}
+
+func hasToolCalls(resp messages.Response) bool {
+	r, ok := resp.(*messages.ChatResponse)
+	return ok && len(r.ToolCalls) > 0
+}
+
+// maybeStore keeps a complete success: for a stream, only when every chunk
+// reached the caller (the dispatcher's success means the stream ended with
+// its terminator); answers with tool calls only when opted in.
+func (c *Cache) maybeStore(lc *leaderCall, resp messages.Response) {
+	if (lc.lk.stream && (lc.rec == nil || !lc.rec.complete())) || (hasToolCalls(resp) && !lc.lk.optIn) {
+		return
+	}
+	cp := copyResponse(resp)
+	if cp == nil {
+		return
+	}
+	e := &cacheEntry{key: lc.lk.key, resp: cp, toolCalls: hasToolCalls(resp)}
+	if lc.rec != nil {
+		e.chunks = lc.rec.recorded()
+	}
+	c.store.put(e, lc.lk.scope, lc.vec, c.now())
+	c.armSweep()
+}
+
+// onCancel removes a held request, or forwards the Cancel to the dispatcher.
+func (c *Cache) onCancel(ctx actor.Context, m *messages.Cancel) {
+	w := c.waiters[m.RequestID]
+	if w == nil || w.flight == nil {
+		ctx.Send(c.dispatcher, m)
+		return
+	}
+	c.drop(ctx, w, &messages.RequestError{RequestID: w.id, Provider: w.call.Provider, Kind: context.Canceled, Detail: "cancelled by the caller"}, m)
+}
+
+func (c *Cache) onTimer(ctx actor.Context, m *cacheTimer) {
+	w := c.waiters[m.id]
+	if w == nil || w.timerGen != m.gen || w.flight == nil || (w.flight.call != nil && w.flight.call.leader == w) {
+		return // gone, or a leader: the dispatcher enforces its deadline
+	}
+	c.drop(ctx, w, &messages.RequestError{RequestID: w.id, Provider: w.call.Provider, Kind: messages.ErrDeadline,
+		Cause: context.DeadlineExceeded, Detail: "deadline passed while waiting for an identical request"}, nil)
+}
+
+// drop takes w out of its flight because its caller gave up. A leader's
+// call is detached (the dispatcher is told, and answers the leader) and the
+// next waiter leads; anyone else is answered err at once. A lookup nobody
+// waits for any more is cancelled.
+func (c *Cache) drop(ctx actor.Context, w *cacheWaiter, err error, cancel *messages.Cancel) {
+	f := w.flight
+	c.removeWaiter(f, w)
+	if f.call != nil && f.call.leader == w {
+		f.call.flight, f.call = nil, nil
+		w.flight = nil
+		if cancel == nil {
+			cancel = &messages.Cancel{RequestID: w.id}
+		}
+		ctx.Send(c.dispatcher, cancel)
+		if len(f.waiters) > 0 {
+			c.launch(ctx, f)
+		} else {
+			c.endFlight(f)
+		}
+		return
+	}
+	c.release(w)
+	c.deliver(ctx, w, &messages.Failure{RequestID: w.id, Err: err})
+	if len(f.waiters) == 0 {
+		if f.embedID != "" {
+			delete(c.embeds, f.embedID)
+			ctx.Send(c.dispatcher, &messages.Cancel{RequestID: f.embedID})
+		}
+		c.endFlight(f)
+	}
+	c.maybeDrained()
+}
+
+func (c *Cache) removeWaiter(f *flight, w *cacheWaiter) {
+	for i, o := range f.waiters {
+		if o == w {
+			f.waiters = append(f.waiters[:i], f.waiters[i+1:]...)
+			return
+		}
+	}
+}
+
+// endFlight forgets f as the flight of its key.
+func (c *Cache) endFlight(f *flight) {
+	f.ended = true
+	if k := flightKey(f.lk); c.flights[k] == f {
+		delete(c.flights, k)
+	}
+	c.nflight--
+}
+
+// release forgets a waiter that is being answered.
+func (c *Cache) release(w *cacheWaiter) {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.flight = nil
+	delete(c.waiters, w.id)
+}
+
+// forward hands a held request to the dispatcher to be answered directly.
+func (c *Cache) forward(ctx actor.Context, w *cacheWaiter) {
+	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, Reply: w.reply, ReplyPID: w.pid, Emit: w.emit})
+}
+
+// answerCached answers w with a copy of resp (and a replay of chunks):
+// cached, with its own request ID and the similarity.
+func (c *Cache) answerCached(ctx actor.Context, w *cacheWaiter, lk cacheLookup, resp messages.Response, chunks []*messages.StreamChunk, sim float64, exact, coalesced bool) {
+	now := c.now()
+	r := copyResponse(resp)
+	m := r.ResponseMeta()
+	m.RequestID, m.Cached, m.Similarity, m.Attempts, m.Queued, m.Latency = w.id, true, sim, 0, 0, now.Sub(w.admitted)
+	c.env.Events.Publish(&messages.CacheHit{Time: now, RequestID: w.id, Provider: lk.provider, Model: lk.model,
+		Operation: lk.operation, Exact: exact, Similarity: sim, Coalesced: coalesced})
+	if len(c.lastHits) == cacheLastHits {
+		c.lastHits = append(c.lastHits[:0], c.lastHits[1:]...)
+	}
+	c.lastHits = append(c.lastHits, messages.CacheHitInfo{RequestID: w.id, Provider: lk.provider, Model: lk.model,
+		Similarity: sim, Exact: exact, Coalesced: coalesced, Time: now})
+	if !lk.stream || w.emit == nil || len(chunks) == 0 {
+		c.deliver(ctx, w, r)
+		return
+	}
+	if w.inline {
+		for _, ch := range chunks {
+			cp := *ch
+			cp.RequestID = w.id
+			w.emit(&cp)
+		}
+		c.deliver(ctx, w, r)
+		return
+	}
+	// The caller's emit may block on a slow reader: replay off the actor.
+	c.replays++
+	root, self, log := c.env.Root, c.self, c.env.Log
+	c.env.Calls.Go(func() {
+		var answer any = r
+		for _, ch := range chunks {
+			cp := *ch
+			cp.RequestID = w.id
+			if !w.emit(&cp) {
+				kind, detail := messages.ErrShuttingDown, "aborted at shutdown"
+				if w.ctx != nil && w.ctx.Err() != nil {
+					kind, detail = context.Canceled, "the caller stopped reading the stream"
+				}
+				answer = &messages.Failure{RequestID: w.id, Err: &messages.RequestError{RequestID: w.id, Provider: w.call.Provider, Kind: kind, Detail: detail}}
+				break
+			}
+		}
+		switch {
+		case w.reply != nil:
+			select {
+			case w.reply <- answer:
+			default:
+				log.Error("switchyard: reply channel full; answer dropped")
+			}
+		case w.pid != nil:
+			root.Send(w.pid, answer)
+		}
+		root.Send(self, &replayDone{})
+	})
+}
+
+// deliverAnswer sends the dispatcher's answer on.
+func (c *Cache) deliverAnswer(ctx actor.Context, w *cacheWaiter, resp messages.Response, fail *messages.Failure) {
+	if fail != nil {
+		c.deliver(ctx, w, fail)
+		return
+	}
+	c.deliver(ctx, w, resp)
+}
+
+func (c *Cache) deliver(ctx actor.Context, w *cacheWaiter, msg any) {
+	switch {
+	case w.reply != nil:
+		select {
+		case w.reply <- msg:
+		default:
+			c.env.Log.Error("switchyard: reply channel full; answer dropped")
+		}
+	case w.pid != nil:
+		ctx.Send(w.pid, msg)
+	}
+}
+
+// failureFor is err as the answer to follower id: the error types that
+// carry a request ID get the follower's.
+func failureFor(id string, err error) *messages.Failure {
+	switch e := err.(type) {
+	case *messages.RequestError:
+		cp := *e
+		cp.RequestID = id
+		err = &cp
+	case *messages.UpstreamError:
+		cp := *e
+		cp.RequestID = id
+		err = &cp
+	case *messages.QueueFullError:
+		cp := *e
+		cp.RequestID = id
+		err = &cp
+	case *messages.CircuitOpenError:
+		cp := *e
+		cp.RequestID = id
+		err = &cp
+	case *messages.RateLimitedError:
+		cp := *e
+		cp.RequestID = id
+		err = &cp
+	}
+	return &messages.Failure{RequestID: id, Err: err}
+}
+
+// copyResponse returns a shallow copy of a cacheable answer (its own Meta;
+// slices are shared and read-only), or nil for another type.
+func copyResponse(r messages.Response) messages.Response {
+	switch v := r.(type) {
+	case *messages.ChatResponse:
+		cp := *v
+		return &cp
+	case *messages.GenerateResponse:
+		cp := *v
+		return &cp
+	case *messages.EmbedResponse:
+		cp := *v
+		return &cp
+	case *messages.RerankResponse:
+		cp := *v
+		return &cp
+	}
+	return nil
+}
+
+func (c *Cache) armSweep() {
+	if c.sweepTimer != nil || c.store.len() == 0 {
+		return
+	}
+	c.sweepGen++
+	msg := &cacheSweep{gen: c.sweepGen}
+	root, self := c.env.Root, c.self
+	c.sweepTimer = c.env.Clock.AfterFunc(c.spec.sweepEvery(), func() { root.Send(self, msg) })
+}
+
+func (c *Cache) onSweep(m *cacheSweep) {
+	if m.gen != c.sweepGen {
+		return
+	}
+	c.sweepTimer = nil
+	c.store.sweep(c.now())
+	c.armSweep()
+}
+
+// abort answers every held request ErrShuttingDown.
+func (c *Cache) abort(ctx actor.Context) {
+	c.shutdown = true
+	for _, w := range c.waiters {
+		c.release(w)
+		c.deliver(ctx, w, &messages.Failure{RequestID: w.id, Err: &messages.RequestError{RequestID: w.id, Provider: w.call.Provider,
+			Kind: messages.ErrShuttingDown, Detail: "aborted at shutdown"}})
+	}
+	clear(c.flights)
+	clear(c.calls)
+	clear(c.embeds)
+	c.nflight = 0
+	c.maybeDrained()
+}
+
+func (c *Cache) maybeDrained() {
+	if c.drained == nil || len(c.waiters) > 0 || c.replays > 0 {
+		return
+	}
+	close(c.drained)
+	c.drained = nil
+}
+
+func (c *Cache) status() *messages.CacheStatus {
+	followers := 0
+	for _, w := range c.waiters {
+		if w.flight != nil {
+			followers++
+		}
+	}
+	return &messages.CacheStatus{Time: c.now(), Entries: c.store.len(), Scopes: c.store.scopes(),
+		MaxEntries: c.spec.MaxEntries, TTL: c.spec.TTL, Threshold: c.spec.Threshold, Semantic: c.semantic,
+		Hits: c.hits, SemanticHits: c.semanticHits, Misses: c.misses, Coalesced: c.coalesced,
+		Stores: c.store.stores, Evictions: c.store.evictions, Expired: c.store.expired, Bypassed: c.bypassed,
+		InFlight: c.nflight, Followers: followers - c.nflight, EmbedErrors: c.embedErrors,
+		LastHits: append([]messages.CacheHitInfo(nil), c.lastHits...)}
+}
+
+// chunkRecorder keeps the chunks of a leader's stream as they reach its
+// caller. The tee runs on the call's goroutine and the actor reads after
+// the dispatcher's answer, so it locks.
+type chunkRecorder struct {
+	mu     sync.Mutex
+	chunks []*messages.StreamChunk
+	broken bool
+}
+
+// tee returns an emit func that delivers to emit and records a private copy
+// of every chunk the caller took; a refused chunk marks the recording
+// broken (such a stream is never stored).
+func (r *chunkRecorder) tee(emit func(*messages.StreamChunk) bool) func(*messages.StreamChunk) bool {
+	return func(ch *messages.StreamChunk) bool {
+		cp := *ch
+		ok := emit(ch)
+		r.mu.Lock()
+		if ok {
+			r.chunks = append(r.chunks, &cp)
+		} else {
+			r.broken = true
+		}
+		r.mu.Unlock()
+		return ok
+	}
+}
+
+func (r *chunkRecorder) complete() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.broken
+}
+
+// recorded returns the chunks so far (read-only).
+func (r *chunkRecorder) recorded() []*messages.StreamChunk {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.chunks[:len(r.chunks):len(r.chunks)]
+}

@@ -1,0 +1,1005 @@
+package switchyard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/switchyard-ai/switchyard/actors"
+	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/sim"
+)
+
+// cacheRig is an instance with the cache on: provider "chat" (an OpenAI
+// simulator) and provider "emb" (another one, for embeddings), so each
+// simulator's call count is one kind of call.
+type cacheRig struct {
+	*harness
+	chat, emb *sim.Server
+}
+
+const embedModel = "text-embedding-3-small"
+
+// semanticRoute embeds prompts with "emb" as 3-dimensional vectors: the
+// simulator's vectors are hash-seeded, so in 3 dimensions different prompts
+// have cosines spread over [-1, 1], and the tests can pick prompts above and
+// below a threshold.
+var semanticRoute = EmbeddingRoute{Provider: "emb", Model: embedModel, Dimensions: 3}
+
+// wideRoute embeds prompts as 64-dimensional vectors: different prompts are
+// practically orthogonal, so only a prompt's own text is similar to it.
+var wideRoute = EmbeddingRoute{Provider: "emb", Model: embedModel, Dimensions: 64}
+
+func newCacheRig(t *testing.T, cc CacheConfig, manual bool) *cacheRig {
+	t.Helper()
+	chat, emb := startOpenAI(t), startOpenAI(t)
+	cc.Enabled = true
+	cfg := Config{Providers: []ProviderConfig{openaiProvider("chat", chat), openaiProvider("emb", emb)}, Cache: cc,
+		Retry: RetryConfig{MaxAttempts: 1}}
+	return &cacheRig{harness: newHarness(t, cfg, manual), chat: chat, emb: emb}
+}
+
+// det is a deterministic (temperature 0) chat request for "chat".
+func det(text string) *messages.ChatRequest {
+	return &messages.ChatRequest{Call: messages.Call{Provider: "chat"}, Model: "gpt-test", Temperature: new(0.0),
+		Messages: []messages.Message{{Role: messages.RoleUser, Content: text}}}
+}
+
+func (r *cacheRig) status() *messages.CacheStatus {
+	r.t.Helper()
+	st, err := r.sy.CacheStatus(context.Background())
+	if err != nil {
+		r.t.Fatalf("CacheStatus: %v", err)
+	}
+	return st
+}
+
+func (r *cacheRig) ask(req *messages.ChatRequest, opts ...CallOption) *messages.ChatResponse {
+	r.t.Helper()
+	resp, err := r.sy.Chat(context.Background(), req, opts...)
+	if err != nil {
+		r.t.Fatalf("Chat: %v", err)
+	}
+	return resp
+}
+
+func (r *cacheRig) wantChatCalls(n int) {
+	r.t.Helper()
+	if got := r.chat.Calls(); got != n {
+		r.t.Fatalf("upstream chat calls %d, want %d", got, n)
+	}
+}
+
+// indexed waits until the semantic layer holds vectors in n scopes (a
+// prompt's embedding may arrive after its answer was stored).
+func (r *cacheRig) indexed(n int) {
+	r.t.Helper()
+	eventually(r.t, fmt.Sprintf("vectors in %d scopes", n), func() bool { return r.status().Scopes == n })
+}
+
+func wantCached(t *testing.T, m *messages.Meta, sim float64) {
+	t.Helper()
+	if !m.Cached || math.Abs(m.Similarity-sim) > 1e-4 || m.Attempts != 0 || m.RequestID == "" {
+		t.Fatalf("meta %+v: want a cached answer with similarity %v", m, sim)
+	}
+}
+
+func cacheHits(h *harness) []*messages.CacheHit {
+	var out []*messages.CacheHit
+	for _, e := range h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.CacheHit); return ok }) {
+		out = append(out, e.(*messages.CacheHit))
+	}
+	return out
+}
+
+func TestCacheExactHit(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	first := r.ask(det("hello cache"))
+	if first.Cached || first.Attempts != 1 {
+		t.Fatalf("first answer %+v", first.Meta)
+	}
+	second := r.ask(det("hello cache"), WithPriority(High), WithKey("a"))
+	r.wantChatCalls(1)
+	wantCached(t, &second.Meta, 1)
+	if second.Content != first.Content || second.RequestID == first.RequestID || second.ID != first.ID {
+		t.Fatalf("cached answer %q (%s) vs first %q (%s)", second.Content, second.RequestID, first.Content, first.RequestID)
+	}
+	if first.Cached || first.Similarity != 0 {
+		t.Fatal("the hit changed the first caller's response")
+	}
+	// Another question, and embeddings, are cached by their own keys.
+	if other := r.ask(det("hello again")); other.Cached {
+		t.Fatal("another question was a hit")
+	}
+	r.wantChatCalls(2)
+	emb := &messages.EmbedRequest{Call: messages.Call{Provider: "emb"}, Model: embedModel, Inputs: []string{"x", "y"}}
+	e1, err := r.sy.Embed(context.Background(), emb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb2 := *emb
+	emb2.RequestID = ""
+	e2, err := r.sy.Embed(context.Background(), &emb2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.emb.Calls() != 1 || !e2.Cached || len(e2.Vectors) != 2 || e2.Vectors[1][0] != e1.Vectors[1][0] {
+		t.Fatalf("embed: calls %d, second %+v", r.emb.Calls(), e2.Meta)
+	}
+	st := r.status()
+	if st.Hits != 2 || st.Misses != 3 || st.Stores != 3 || st.Entries != 3 || st.SemanticHits != 0 || st.InFlight != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	if len(st.LastHits) != 2 || st.LastHits[0].RequestID != second.RequestID || !st.LastHits[0].Exact {
+		t.Fatalf("last hits %+v", st.LastHits)
+	}
+	hits := cacheHits(r.harness)
+	if len(hits) != 2 || hits[0].RequestID != second.RequestID || !hits[0].Exact || hits[0].Similarity != 1 || hits[0].Model != "gpt-test" {
+		t.Fatalf("hit events %+v", hits)
+	}
+}
+
+// embedAll returns the "emb" simulator's vectors for texts, through the
+// same route the cache uses.
+func (r *cacheRig) embedAll(texts []string) [][]float32 {
+	r.t.Helper()
+	resp, err := r.sy.Embed(context.Background(), &messages.EmbedRequest{Call: messages.Call{Provider: "emb"}, Model: embedModel,
+		Inputs: texts, Dimensions: semanticRoute.Dimensions}, NoCache())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return resp.Vectors
+}
+
+func cosine(a, b []float32) float64 {
+	var d, na, nb float64
+	for i := range a {
+		d += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	return d / math.Sqrt(na*nb)
+}
+
+// similarPrompts finds, among variants of base, one whose embedding's
+// cosine with base's is in [nearMin, 1) and one in [farMin, farMax).
+func (r *cacheRig) similarPrompts(base string, nearMin, farMin, farMax float64) (near, far string, nearCos, farCos float64) {
+	r.t.Helper()
+	texts := []string{base}
+	for i := 0; i < 400; i++ {
+		texts = append(texts, fmt.Sprintf("%s (variant %d)", base, i))
+	}
+	vecs := r.embedAll(texts)
+	for i := 1; i < len(texts); i++ {
+		c := cosine(vecs[0], vecs[i])
+		switch {
+		case near == "" && c >= nearMin && c < 0.9999:
+			near, nearCos = texts[i], c
+		case far == "" && c >= farMin && c < farMax:
+			far, farCos = texts[i], c
+		}
+	}
+	if near == "" || far == "" {
+		r.t.Fatalf("no variant of %q in the cosine ranges (near %q, far %q)", base, near, far)
+	}
+	return near, far, nearCos, farCos
+}
+
+// A prompt whose embedding is at least Threshold similar to a stored one in
+// the same scope is answered from it, with its similarity; one below is not.
+func TestCacheSemanticThreshold(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{Embedding: semanticRoute}, false)
+	base := "what does a circuit breaker do"
+	near, far, nearCos, farCos := r.similarPrompts(base, 0.97, 0.85, 0.93)
+	embCalls := r.emb.Calls()
+
+	first := r.ask(det(base))
+	if first.Cached || first.Content != "echo: "+base {
+		t.Fatalf("first %+v %q", first.Meta, first.Content)
+	}
+	r.indexed(1)
+	hit := r.ask(det(near))
+	r.wantChatCalls(1)
+	wantCached(t, &hit.Meta, nearCos)
+	if hit.Content != first.Content {
+		t.Fatalf("semantic hit content %q, want the stored %q", hit.Content, first.Content)
+	}
+	miss := r.ask(det(far))
+	r.wantChatCalls(2)
+	if miss.Cached || miss.Content != "echo: "+far {
+		t.Fatalf("cosine %.3f < 0.95 was served from the cache: %+v", farCos, miss.Meta)
+	}
+	if got := r.emb.Calls() - embCalls; got != 3 {
+		t.Fatalf("%d embedding calls for three lookups", got)
+	}
+	// A semantic hit stores nothing under the near prompt's own key: asked
+	// again, it is another semantic hit (another embedding) at the same
+	// similarity, never an "exact" one.
+	again := r.ask(det(near))
+	wantCached(t, &again.Meta, nearCos)
+	if r.emb.Calls()-embCalls != 4 {
+		t.Fatalf("%d embedding calls for four lookups", r.emb.Calls()-embCalls)
+	}
+	st := r.status()
+	if st.SemanticHits != 2 || st.Hits != 0 || st.Misses != 2 || st.Entries != 2 || st.EmbedErrors != 0 || st.Scopes != 1 || !st.Semantic {
+		t.Fatalf("status %+v", st)
+	}
+	hits := cacheHits(r.harness)
+	if len(hits) != 2 || hits[0].Exact || math.Abs(hits[0].Similarity-nearCos) > 1e-4 {
+		t.Fatalf("hit events %+v", hits)
+	}
+
+	// With a lower threshold the far prompt's cosine is enough.
+	low := newCacheRig(t, CacheConfig{Embedding: semanticRoute, Threshold: 0.8}, false)
+	low.ask(det(base))
+	low.indexed(1)
+	resp := low.ask(det(far))
+	low.wantChatCalls(1)
+	wantCached(t, &resp.Meta, farCos)
+}
+
+// The semantic layer never answers across scopes: the same final question
+// with another model, system prompt, tools, temperature, history, stream
+// flag or provider is a miss, even at cosine 1.
+func TestCacheNoHitAcrossScopes(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{Embedding: wideRoute}, false)
+	const q = "how do retries with backoff work"
+	r.ask(det(q))
+	r.indexed(1)
+	variants := map[string]func(*messages.ChatRequest) []CallOption{
+		"model":  func(c *messages.ChatRequest) []CallOption { c.Model = "gpt-other"; return nil },
+		"system": func(c *messages.ChatRequest) []CallOption { c.System = "answer in French"; return nil },
+		"tools": func(c *messages.ChatRequest) []CallOption {
+			c.Tools = []messages.Tool{{Name: "lookup", Parameters: json.RawMessage(`{"type":"object"}`)}}
+			return nil
+		},
+		"temperature": func(c *messages.ChatRequest) []CallOption {
+			c.Temperature = new(0.5)
+			return []CallOption{CacheSampled()}
+		},
+		"max tokens": func(c *messages.ChatRequest) []CallOption { c.MaxTokens = 50; return nil },
+		"history": func(c *messages.ChatRequest) []CallOption {
+			c.Messages = append([]messages.Message{{Role: messages.RoleUser, Content: "hi"}, {Role: messages.RoleAssistant, Content: "hello"}}, c.Messages...)
+			return nil
+		},
+	}
+	calls := 1
+	for name, mutate := range variants {
+		req := det(q)
+		opts := mutate(req)
+		resp := r.ask(req, opts...)
+		calls++
+		if resp.Cached {
+			t.Fatalf("%s: served across scopes (similarity %v)", name, resp.Similarity)
+		}
+		r.wantChatCalls(calls)
+	}
+	// A stream of the same question is another scope too.
+	st, err := r.sy.ChatStream(context.Background(), det(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, st)
+	if st.Err() != nil || st.Response().ResponseMeta().Cached {
+		t.Fatalf("stream: %v %+v", st.Err(), st.Response())
+	}
+	calls++
+	r.wantChatCalls(calls)
+	r.indexed(len(variants) + 2)
+	// Control: the same question in the same scope, sent as a text part
+	// (another exact key), is a semantic hit at similarity 1.
+	req := det("")
+	req.Messages[0].Parts = []messages.Part{{Type: messages.PartText, Text: q}}
+	resp := r.ask(req)
+	r.wantChatCalls(calls)
+	wantCached(t, &resp.Meta, 1)
+	if s := r.status(); s.SemanticHits != 1 || s.EmbedErrors != 0 {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+// Sampled requests (temperature above 0 or unset) are not cached unless the
+// call or the configuration opts in; NoCache bypasses the cache.
+func TestCacheSamplingAndBypass(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	twice := func(name string, req func() *messages.ChatRequest, wantCalls int, opts ...CallOption) {
+		t.Helper()
+		before := r.chat.Calls()
+		r.ask(req(), opts...)
+		second := r.ask(req(), opts...)
+		if got := r.chat.Calls() - before; got != wantCalls {
+			t.Fatalf("%s: %d upstream calls for two identical requests, want %d", name, got, wantCalls)
+		}
+		if second.Cached != (wantCalls == 1) {
+			t.Fatalf("%s: second answer cached=%v", name, second.Cached)
+		}
+	}
+	unset := func() *messages.ChatRequest { c := det("unset temperature"); c.Temperature = nil; return c }
+	warm := func() *messages.ChatRequest { c := det("warm temperature"); c.Temperature = new(0.7); return c }
+	twice("temperature unset", unset, 2)
+	twice("temperature 0.7", warm, 2)
+	twice("temperature 0.7 opted in", warm, 1, CacheSampled())
+	twice("temperature 0", func() *messages.ChatRequest { return det("cold") }, 1)
+	twice("temperature 0, NoCache", func() *messages.ChatRequest { return det("cold") }, 2, NoCache())
+	if st := r.status(); st.Bypassed != 6 || st.Stores != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	all := newCacheRig(t, CacheConfig{CacheSampled: true}, false)
+	all.ask(unset())
+	if resp := all.ask(unset()); !resp.Cached || all.chat.Calls() != 1 {
+		t.Fatal("Config.Cache.CacheSampled should cache a request with the default temperature")
+	}
+}
+
+// An answer with tool calls is stored and shared only with requests that
+// opted in.
+func TestCacheToolCallAnswers(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	req := func() *messages.ChatRequest {
+		c := det("what is the weather in Paris")
+		c.Tools = []messages.Tool{{Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}}
+		return c
+	}
+	a, b := r.ask(req()), r.ask(req())
+	if len(a.ToolCalls) != 1 || b.Cached || a.ToolCalls[0].ID == b.ToolCalls[0].ID {
+		t.Fatalf("without the opt-in a tool call was served from the cache: %+v %+v", a.ToolCalls, b.Meta)
+	}
+	r.wantChatCalls(2)
+	c, d := r.ask(req(), CacheSampled()), r.ask(req(), CacheSampled())
+	r.wantChatCalls(3)
+	if !d.Cached || d.ToolCalls[0].ID != c.ToolCalls[0].ID {
+		t.Fatalf("opted in: %+v", d.Meta)
+	}
+	// The opted-in entry is not given to a request that did not opt in.
+	if e := r.ask(req()); e.Cached {
+		t.Fatal("a stored tool call was given to a request without the opt-in")
+	}
+	r.wantChatCalls(4)
+}
+
+func TestCacheTTL(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{TTL: time.Minute}, true)
+	r.ask(det("short lived"))
+	r.clk.Advance(59 * time.Second)
+	if resp := r.ask(det("short lived")); !resp.Cached {
+		t.Fatal("expired before its TTL")
+	}
+	r.clk.Advance(time.Second)
+	if resp := r.ask(det("short lived")); resp.Cached {
+		t.Fatal("served at its TTL")
+	}
+	r.wantChatCalls(2)
+	if st := r.status(); st.Expired != 1 || st.Entries != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	// The sweep drops expired entries nobody asks for.
+	r.clk.Advance(61 * time.Second)
+	eventually(t, "the sweep", func() bool { st := r.status(); return st.Entries == 0 && st.Expired == 2 })
+	if st := r.status(); st.Evictions != 0 {
+		t.Fatalf("expiry counted as eviction: %+v", st)
+	}
+}
+
+func TestCacheEviction(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{MaxEntries: 2, Embedding: wideRoute}, false)
+	for _, q := range []string{"alpha question", "bravo question", "charlie question"} {
+		r.ask(det(q))
+		r.indexed(1)
+	}
+	if st := r.status(); st.Evictions != 1 || st.Entries != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	if resp := r.ask(det("alpha question")); resp.Cached {
+		t.Fatal("the least recently used entry was not evicted (or its vector survived it)")
+	}
+	if resp := r.ask(det("charlie question")); !resp.Cached {
+		t.Fatal("a recent entry was evicted")
+	}
+	r.wantChatCalls(4)
+}
+
+// A cached stream replays as a stream: the same chunks in order, then the
+// terminal answer marked cached.
+func TestCacheStreamReplay(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	const q = "tell me a story about seven small foxes in the snow"
+	st1, err := r.sy.ChatStream(context.Background(), det(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text1, chunks1 := collect(t, st1)
+	if st1.Err() != nil || len(chunks1) < 3 {
+		t.Fatalf("first stream: %v, %d chunks", st1.Err(), len(chunks1))
+	}
+	st2, err := r.sy.ChatStream(context.Background(), det(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text2, chunks2 := collect(t, st2)
+	if st2.Err() != nil || text2 != text1 || len(chunks2) != len(chunks1) {
+		t.Fatalf("replay: %v, %q vs %q", st2.Err(), text2, text1)
+	}
+	for i, c := range chunks2 {
+		if c.Seq != i || c.RequestID != st2.RequestID() || c.Type != chunks1[i].Type || c.Text != chunks1[i].Text {
+			t.Fatalf("replayed chunk %d: %+v (original %+v)", i, c, chunks1[i])
+		}
+	}
+	final := st2.Response().(*messages.ChatResponse)
+	wantCached(t, &final.Meta, 1)
+	if final.Content != text1 || final.RequestID != st2.RequestID() {
+		t.Fatalf("final %+v", final)
+	}
+	r.wantChatCalls(1)
+	// A non-stream request is another key: a stream entry cannot answer it.
+	if resp := r.ask(det(q)); resp.Cached {
+		t.Fatal("a stream entry answered a plain request")
+	}
+	r.wantChatCalls(2)
+}
+
+// Failures and cut streams are never stored.
+func TestCacheStoresOnlyCompleteSuccesses(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	r.chat.Inject(sim.Fault{Status: 500})
+	if _, err := r.sy.Chat(context.Background(), det("fails once")); err == nil {
+		t.Fatal("the injected 500 did not fail the call")
+	}
+	if resp := r.ask(det("fails once")); resp.Cached {
+		t.Fatal("served after a failure")
+	}
+	r.wantChatCalls(2)
+
+	const q = "a fairly long answer please with many words in it"
+	r.chat.Inject(sim.Fault{CutAfter: 3})
+	st, err := r.sy.ChatStream(context.Background(), det(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cut := collect(t, st)
+	var ue *messages.UpstreamError
+	if !errors.As(st.Err(), &ue) || ue.Class != messages.ClassStreamCut || len(cut) == 0 {
+		t.Fatalf("want a cut stream, got %v after %d chunks", st.Err(), len(cut))
+	}
+	st, err = r.sy.ChatStream(context.Background(), det(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := collect(t, st)
+	if st.Err() != nil || st.Response().ResponseMeta().Cached || !strings.HasPrefix(text, "echo:") {
+		t.Fatalf("after a cut: %v %q", st.Err(), text)
+	}
+	r.wantChatCalls(4)
+	if s := r.status(); s.Stores != 2 || s.Entries != 2 {
+		t.Fatalf("status %+v: a failure or a cut stream was stored", s)
+	}
+}
+
+type chatResult struct {
+	resp *messages.ChatResponse
+	err  error
+}
+
+// Identical concurrent requests make one upstream call; every caller gets
+// the answer with its own request ID.
+func TestCacheSingleFlight(t *testing.T) {
+	const n = 5
+	r := newCacheRig(t, CacheConfig{}, false)
+	r.chat.Hold()
+	out := make(chan chatResult, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			resp, err := r.sy.Chat(context.Background(), det("everyone asks this"))
+			out <- chatResult{resp, err}
+		}()
+	}
+	eventually(t, "one leader and its followers", func() bool {
+		st := r.status()
+		return st.InFlight == 1 && st.Followers == n-1
+	})
+	r.chat.Release()
+	ids, cached := map[string]bool{}, 0
+	for i := 0; i < n; i++ {
+		res := <-out
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		ids[res.resp.RequestID] = true
+		if res.resp.Cached {
+			cached++
+			wantCached(t, &res.resp.Meta, 1)
+		}
+		if res.resp.Content != "echo: everyone asks this" {
+			t.Fatalf("content %q", res.resp.Content)
+		}
+	}
+	r.wantChatCalls(1)
+	if len(ids) != n || cached != n-1 {
+		t.Fatalf("%d distinct request IDs, %d cached", len(ids), cached)
+	}
+	if st := r.status(); st.Coalesced != n-1 || st.InFlight != 0 || st.Followers != 0 {
+		t.Fatalf("status %+v", st)
+	}
+
+	// Streams too: the followers get the leader's chunks replayed.
+	r.chat.Hold()
+	type streamed struct {
+		text string
+		err  error
+		resp messages.Response
+	}
+	sout := make(chan streamed, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			st, err := r.sy.ChatStream(context.Background(), det("a streamed answer for three"))
+			if err != nil {
+				sout <- streamed{err: err}
+				return
+			}
+			text, _ := collect(t, st)
+			sout <- streamed{text, st.Err(), st.Response()}
+		}()
+	}
+	eventually(t, "three streams in one flight", func() bool { st := r.status(); return st.InFlight == 1 && st.Followers == 2 })
+	r.chat.Release()
+	for i := 0; i < 3; i++ {
+		s := <-sout
+		if s.err != nil || s.text != "echo: a streamed answer for three" {
+			t.Fatalf("stream %d: %v %q", i, s.err, s.text)
+		}
+	}
+	r.wantChatCalls(2)
+}
+
+// When the leader's caller gives up, the next follower leads (one more
+// upstream call) instead of failing; a follower that gives up leaves alone.
+func TestCacheLeaderCancelPromotesFollower(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	r.chat.Hold()
+	lctx, lcancel := context.WithCancel(context.Background())
+	defer lcancel()
+	leader := make(chan error, 1)
+	go func() { _, err := r.sy.Chat(lctx, det("promote me")); leader <- err }()
+	eventually(t, "the leader's call", func() bool { return r.chat.Calls() == 1 })
+	out := make(chan chatResult, 2)
+	for i := 0; i < 2; i++ {
+		go func() { resp, err := r.sy.Chat(context.Background(), det("promote me")); out <- chatResult{resp, err} }()
+	}
+	fctx, fcancel := context.WithCancel(context.Background())
+	quitter := make(chan error, 1)
+	go func() { _, err := r.sy.Chat(fctx, det("promote me")); quitter <- err }()
+	eventually(t, "three followers", func() bool { return r.status().Followers == 3 })
+	fcancel()
+	if err := <-quitter; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled follower: %v", err)
+	}
+	if st := r.status(); st.Followers != 2 || r.chat.Calls() != 1 {
+		t.Fatalf("a follower's cancel disturbed the flight: %+v", st)
+	}
+	lcancel()
+	if err := <-leader; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled leader: %v", err)
+	}
+	eventually(t, "the promoted follower's call", func() bool { return r.chat.Calls() == 2 })
+	r.chat.Release()
+	cached := 0
+	for i := 0; i < 2; i++ {
+		res := <-out
+		if res.err != nil {
+			t.Fatalf("follower failed with its leader: %v", res.err)
+		}
+		if res.resp.Cached {
+			cached++
+		}
+	}
+	if cached != 1 {
+		t.Fatalf("%d of the two remaining followers cached, want 1 (the other led)", cached)
+	}
+	if st := r.status(); st.Misses != 2 || st.Coalesced != 1 || st.InFlight != 0 || st.Followers != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A failure that is not the leader caller's own reaches every follower,
+// each with its own request ID.
+func TestCacheFailureReachesFollowers(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	r.chat.Hold()
+	r.chat.Inject(sim.Fault{Status: 400})
+	out := make(chan chatResult, 3)
+	ids := []string{"f-1", "f-2", "f-3"}
+	for _, id := range ids {
+		go func() {
+			resp, err := r.sy.Chat(context.Background(), det("a bad request"), WithRequestID(id))
+			out <- chatResult{resp, err}
+		}()
+	}
+	eventually(t, "a flight of three", func() bool { return r.status().Followers == 2 })
+	r.chat.Release()
+	seen := map[string]bool{}
+	for range ids {
+		res := <-out
+		var ue *messages.UpstreamError
+		if !errors.As(res.err, &ue) || ue.Status != 400 {
+			t.Fatalf("want the upstream's 400, got %v", res.err)
+		}
+		seen[ue.RequestID] = true
+	}
+	if len(seen) != 3 || r.chat.Calls() != 1 {
+		t.Fatalf("request IDs in errors %v, calls %d", seen, r.chat.Calls())
+	}
+}
+
+// Close with held requests answers every one of them: a held call's leader
+// and followers, and a request waiting for its prompt's embedding.
+func TestCacheShutdownAnswersHeld(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{Embedding: wideRoute}, false)
+	r.ask(det("warm up the scope")) // so lookups in it wait for their embedding
+	r.indexed(1)
+	r.chat.Hold()
+	defer r.chat.Release()
+	held := make(chan error, 4)
+	ask := func(q string) {
+		go func() { _, err := r.sy.Chat(context.Background(), det(q)); held <- err }()
+	}
+	ask("a held question")
+	eventually(t, "the held chat call", func() bool { return r.chat.Calls() == 2 })
+	ask("a held question")
+	ask("a held question")
+	eventually(t, "two followers", func() bool { return r.status().Followers == 2 })
+	r.emb.Hold()
+	defer r.emb.Release()
+	ask("a question waiting for its embedding")
+	eventually(t, "a lookup", func() bool { return r.status().InFlight == 2 && r.emb.Calls() == 3 })
+	if r.chat.Calls() != 2 {
+		t.Fatal("the lookup should wait for its embedding")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := r.sy.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close: %v", err)
+	}
+	for i := 0; i < 4; i++ {
+		select {
+		case err := <-held:
+			if !errors.Is(err, ErrShuttingDown) {
+				t.Fatalf("held request: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of 4 held requests answered", i)
+		}
+	}
+}
+
+// A graceful Close lets the held call finish and answers its followers.
+func TestCacheCloseGraceful(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	r.chat.Hold()
+	out := make(chan chatResult, 2)
+	for i := 0; i < 2; i++ {
+		go func() { resp, err := r.sy.Chat(context.Background(), det("finish me")); out <- chatResult{resp, err} }()
+	}
+	eventually(t, "a flight of two", func() bool { return r.status().Followers == 1 && r.chat.Calls() == 1 })
+	closed := make(chan error, 1)
+	go func() { closed <- r.sy.Close(context.Background()) }()
+	eventually(t, "Close to begin", func() bool {
+		r.sy.mu.RLock()
+		defer r.sy.mu.RUnlock()
+		return r.sy.closed
+	})
+	if _, err := r.sy.Chat(context.Background(), det("late")); !errors.Is(err, ErrShuttingDown) {
+		t.Fatalf("a request during Close: %v", err)
+	}
+	r.chat.Release()
+	for i := 0; i < 2; i++ {
+		if res := <-out; res.err != nil {
+			t.Fatalf("held request: %v", res.err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// cacheCaller is an actor that asks the cache and forwards what it gets.
+type cacheCaller struct {
+	cache *actor.PID
+	reqs  []messages.Request
+	got   chan any
+}
+
+func (c *cacheCaller) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		for _, r := range c.reqs {
+			ctx.Request(c.cache, r)
+		}
+	case *messages.StreamChunk, *messages.Failure, messages.Response:
+		c.got <- m
+	}
+}
+
+// Actors use Cache() like Dispatcher(): a stream's chunks and its answer
+// come back as messages, a cached one replayed the same way; requests the
+// cache does not handle are forwarded.
+func TestCacheActorAPI(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, false)
+	if r.sy.Cache() == nil {
+		t.Fatal("no cache PID")
+	}
+	mk := func(id string) *messages.ChatRequest {
+		c := det("stream this to an actor please")
+		c.Stream, c.RequestID = true, id
+		return c
+	}
+	run := func(reqs ...messages.Request) (map[string][]string, map[string]any) {
+		got := make(chan any, 100)
+		pid := r.sy.ActorSystem().Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &cacheCaller{cache: r.sy.Cache(), reqs: reqs, got: got}
+		}))
+		defer r.sy.ActorSystem().Root.Stop(pid)
+		chunks, final := map[string][]string{}, map[string]any{}
+		timeout := time.After(10 * time.Second)
+		for len(final) < len(reqs) {
+			select {
+			case m := <-got:
+				switch v := m.(type) {
+				case *messages.StreamChunk:
+					if final[v.RequestID] != nil {
+						t.Fatal("a chunk after its terminal answer")
+					}
+					if v.Seq != len(chunks[v.RequestID]) {
+						t.Fatalf("chunk out of order: %+v", v)
+					}
+					chunks[v.RequestID] = append(chunks[v.RequestID], v.Text)
+				case *messages.Failure:
+					final[v.RequestID] = v
+				case messages.Response:
+					final[v.ResponseMeta().RequestID] = v
+				}
+			case <-timeout:
+				t.Fatalf("answers so far %v", final)
+			}
+		}
+		return chunks, final
+	}
+	chunks1, final := run(mk("actor-1"))
+	first, ok := final["actor-1"].(*messages.ChatResponse)
+	if !ok || first.Cached || len(chunks1["actor-1"]) < 2 {
+		t.Fatalf("first: %+v", final["actor-1"])
+	}
+	models := &messages.ModelsRequest{Call: messages.Call{Provider: "chat", RequestID: "actor-models"}}
+	chunks, final := run(mk("actor-2"), models)
+	second, ok := final["actor-2"].(*messages.ChatResponse)
+	if !ok || !second.Cached || strings.Join(chunks["actor-2"], "") != strings.Join(chunks1["actor-1"], "") || second.Content != first.Content {
+		t.Fatalf("replay to an actor: %+v %v", final["actor-2"], chunks)
+	}
+	if _, ok := final["actor-models"].(*messages.ModelsResponse); !ok {
+		t.Fatalf("a forwarded request: %+v", final["actor-models"])
+	}
+	r.wantChatCalls(2) // one chat call, one models call
+}
+
+func TestCacheConfigValidation(t *testing.T) {
+	srv := startOpenAI(t)
+	an := startAnthropic(t)
+	providers := []ProviderConfig{openaiProvider("oa", srv), anthropicProvider("an", an)}
+	for _, c := range []struct {
+		cache CacheConfig
+		field string
+	}{
+		{CacheConfig{Enabled: true, Threshold: 1.5}, "cache.threshold"},
+		{CacheConfig{Enabled: true, Threshold: -0.1}, "cache.threshold"},
+		{CacheConfig{Enabled: true, Threshold: math.NaN()}, "cache.threshold"},
+		{CacheConfig{Enabled: true, TTL: -time.Second}, "cache.ttl"},
+		{CacheConfig{Enabled: true, MaxEntries: -1}, "cache.max_entries"},
+		{CacheConfig{Enabled: true, Embedding: EmbeddingRoute{Provider: "nope", Model: "m"}}, "cache.embedding.provider"},
+		{CacheConfig{Enabled: true, Embedding: EmbeddingRoute{Provider: "an", Model: "m"}}, "cache.embedding.provider"},
+		{CacheConfig{Enabled: true, Embedding: EmbeddingRoute{Model: "m"}}, "cache.embedding.provider"},
+		{CacheConfig{Enabled: true, Embedding: EmbeddingRoute{Provider: "oa", Model: "m", Dimensions: -1}}, "cache.embedding.dimensions"},
+	} {
+		_, err := New(Config{Providers: providers, Cache: c.cache})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != c.field {
+			t.Errorf("%+v: got %v, want an error naming %s", c.cache, err, c.field)
+		}
+	}
+	sy, err := New(Config{Providers: providers, Cache: CacheConfig{Enabled: true, Threshold: 1, Embedding: EmbeddingRoute{Provider: "oa", Model: embedModel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sy.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse([]byte("providers: [{kind: openai}]\ncache: {enabled: true, ttl: 10m, max_entries: 5, threshold: 0.9, cache_sampled: true, embedding: {provider: openai, model: m, dimensions: 3}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CacheConfig{Enabled: true, TTL: 10 * time.Minute, MaxEntries: 5, Threshold: 0.9, CacheSampled: true,
+		Embedding: EmbeddingRoute{Provider: "openai", Model: "m", Dimensions: 3}}
+	if cfg.Cache != want {
+		t.Fatalf("parsed %+v", cfg.Cache)
+	}
+	// Without the cache there is no cache actor and calls go to the dispatcher.
+	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("chat", srv)}}, false)
+	if h.sy.Cache() != nil {
+		t.Fatal("a cache PID without the cache")
+	}
+	if _, err := h.sy.CacheStatus(context.Background()); err == nil {
+		t.Fatal("CacheStatus without the cache")
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = h.sy.Chat(context.Background(), det("no cache here")) }()
+	}
+	wg.Wait()
+	if srv.Calls() != 2 {
+		t.Fatalf("calls %d", srv.Calls())
+	}
+}
+
+// The exactly-one-answer test with the cache in front, over every HTTP
+// backend: many identical requests at once (single flights with streams,
+// failures, cancellations, deadlines and key-actor panics), a semantic
+// layer whose embeddings fail now and then, random faults.
+func TestCacheAnswersExactlyOnce(t *testing.T) {
+	const perBackend, distinct = 60, 5
+	rng := rand.New(rand.NewPCG(11, 12))
+	var servers []*sim.Server
+	cfg := Config{Cache: CacheConfig{Enabled: true, Embedding: EmbeddingRoute{Provider: "openai", Model: embedModel}}}
+	for _, b := range httpBackends {
+		srv := b.start()
+		t.Cleanup(srv.Close)
+		servers = append(servers, srv)
+		cfg.Providers = append(cfg.Providers, ProviderConfig{Name: b.kind, Kind: b.kind, Endpoints: []EndpointConfig{{Name: "e1", BaseURL: b.baseURL(srv),
+			Keys: []KeyConfig{{Label: "k1", Secret: b.secret, MaxInFlight: 3}, {Label: "k2", Secret: b.secret + "x", MaxInFlight: 3}}}}})
+	}
+	var panics atomic.Int64
+	cfg.hooks = &actors.Hooks{
+		KeyPanic:         func(id string) bool { return strings.HasSuffix(id, "-13") && panics.Add(1) > 0 },
+		KeyPanicOnResult: func(id string) bool { return strings.HasSuffix(id, "-29") && panics.Add(1) > 0 },
+	}
+	cfg.Retry = RetryConfig{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+	cfg.Breaker = BreakerConfig{ConsecutiveFailures: 4, Cooldown: 20 * time.Millisecond, MaxCooldown: 60 * time.Millisecond}
+	cfg.Timeouts = TimeoutsConfig{Header: 300 * time.Millisecond, StreamIdle: 100 * time.Millisecond}
+	h := newHarness(t, cfg, false)
+
+	faults := []sim.Fault{{Status: 500}, {Status: 503, Times: 2}, {Status: 400}, {Malformed: true}, {CutAfter: 2},
+		{StallAfter: 1}, {HeaderDelay: 50 * time.Millisecond}, {ChunkDelay: 3 * time.Millisecond}}
+	stop := make(chan struct{})
+	var fw sync.WaitGroup
+	fw.Add(1)
+	go func() {
+		defer fw.Done()
+		r := rand.New(rand.NewPCG(13, 14))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+				servers[r.IntN(len(servers))].Inject(faults[r.IntN(len(faults))])
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	answers := map[string]int{}
+	n := 0
+	for _, b := range httpBackends {
+		for i := 0; i < perBackend; i++ {
+			req := b.requests(b.kind, i%distinct)
+			switch r := req.(type) {
+			case *messages.ChatRequest:
+				r.Temperature = new(0.0)
+			case *messages.GenerateRequest:
+				r.Temperature = new(0.0)
+			}
+			call := req.CallInfo()
+			call.RequestID = fmt.Sprintf("%s-%d", b.kind, i)
+			call.Priority = messages.PriorityAt(rng.IntN(3))
+			if rng.IntN(8) == 0 {
+				call.Deadline = time.Now().Add(time.Duration(rng.IntN(100)) * time.Millisecond)
+			}
+			var cancelIn time.Duration
+			if rng.IntN(6) == 0 {
+				cancelIn = time.Duration(1+rng.IntN(20)) * time.Millisecond
+			}
+			startIn := time.Duration(rng.IntN(40)) * time.Millisecond
+			n++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(startIn)
+				ctx := context.Background()
+				if cancelIn > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, cancelIn)
+					defer cancel()
+				}
+				if sr, ok := req.(messages.StreamingRequest); ok && sr.Streaming() {
+					if st, err := h.sy.stream(ctx, req, nil); err == nil {
+						for st.Next() {
+						}
+					}
+				} else {
+					_, _ = h.sy.Do(ctx, req)
+				}
+				mu.Lock()
+				answers[call.RequestID]++
+				mu.Unlock()
+			}()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cs, _ := h.sy.CacheStatus(context.Background())
+		q, _ := h.sy.QueueStatus(context.Background())
+		t.Fatalf("callers hung: %d of %d answered\ncache %+v\nqueue %+v", len(answers), n, cs, q)
+	}
+	close(stop)
+	fw.Wait()
+	for id, c := range answers {
+		if c != 1 {
+			t.Fatalf("%s answered %d times", id, c)
+		}
+	}
+	if len(answers) != n {
+		t.Fatalf("%d of %d answered", len(answers), n)
+	}
+	if strings.Contains(h.logs.String(), "answer dropped") {
+		t.Fatal("a request was answered twice")
+	}
+	cs, err := h.sy.CacheStatus(context.Background())
+	if err != nil || cs.InFlight != 0 || cs.Followers != 0 {
+		t.Fatalf("cache left requests behind: %+v %v", cs, err)
+	}
+	if cs.Hits+cs.Coalesced == 0 || cs.Stores == 0 {
+		t.Fatalf("the cache was not exercised: %+v", cs)
+	}
+	// Embeddings that only index stored answers may still run.
+	eventually(t, "an empty queue", func() bool {
+		q, err := h.sy.QueueStatus(context.Background())
+		return err == nil && q.InFlight == 0 && q.Backoff == 0
+	})
+}
+
+// BenchmarkCacheExactHit is one Chat answered from the exact layer, through
+// the facade and the cache actor.
+func BenchmarkCacheExactHit(b *testing.B) {
+	srv := sim.Start(sim.OpenAI(), sim.WithoutRecords())
+	defer srv.Close()
+	sy, err := New(Config{Providers: []ProviderConfig{{Name: "chat", Kind: "openai", Endpoints: []EndpointConfig{{BaseURL: srv.URL + "/v1",
+		Keys: []KeyConfig{{Label: "a", Secret: secretA}}}}}}, Cache: CacheConfig{Enabled: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sy.Close(context.Background())
+	if _, err := sy.Chat(context.Background(), det("a benchmark question")); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := sy.Chat(context.Background(), det("a benchmark question"))
+			if err != nil || !resp.Cached {
+				b.Fatalf("%v %+v", err, resp)
+			}
+		}
+	})
+	if srv.Calls() != 1 {
+		b.Fatalf("calls %d", srv.Calls())
+	}
+}
