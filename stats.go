@@ -47,6 +47,13 @@ func (s *Switchyard) Tree(ctx context.Context) (messages.Tree, error) {
 		n.Queued = q.PerProvider[name]
 		t.Providers = append(t.Providers, n)
 	}
+	if s.cache != nil {
+		cs, err := s.CacheStatus(ctx)
+		if err != nil {
+			return t, err
+		}
+		t.Cache = cs
+	}
 	return t, nil
 }
 

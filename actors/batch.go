@@ -70,10 +70,34 @@ type window struct {
 	opened    time.Time
 	gen       uint64
 	timer     interface{ Stop() bool }
+	st        *windowStats
+}
+
+// windowStats are the counts of every window of one provider, pinned
+// endpoint, operation and model. Windows come and go (one per query for
+// rerankings, dropped when empty); their statistics stay, one per model.
+type windowStats struct {
+	provider, endpoint, op, model string
+	maxInputs, maxTokens          int
+	delay                         time.Duration
+	// shrunk is the input limit learned from a 413 about the batch's size
+	// (0: none).
+	shrunk int
 
 	batches, batched                  uint64
 	flushFull, flushDelay, flushHigh  uint64
 	flushRetry, splits, largestFilled uint64
+}
+
+// liveWindow returns the window registered under w's key, registering w
+// (empty and reusable) when none is: windows leave d.windows when they
+// empty, and a request keeps a pointer to the window it last joined.
+func (d *Dispatcher) liveWindow(w *window) *window {
+	if cur := d.windows[w.key]; cur != nil {
+		return cur
+	}
+	d.windows[w.key] = w
+	return w
 }
 
 // windowTimer is a window's delay timer.
@@ -116,6 +140,7 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 	}
 	w := &window{key: sh.key, p: p, op: e.req.Operation(), model: sh.model, endpoint: e.call.Endpoint,
 		maxInputs: cfg.MaxInputs, maxTokens: cfg.MaxTokens, delay: cfg.Delay, holdHigh: cfg.HoldHigh}
+	statsKey := p.name + "\x00" + w.endpoint + "\x00" + w.op + "\x00" + w.model
 	if w.maxInputs <= 0 {
 		w.maxInputs = DefaultBatchMaxInputs
 	}
@@ -128,6 +153,15 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 	if w.delay <= 0 {
 		w.delay = DefaultBatchDelay
 	}
+	w.st = d.windowStats[statsKey]
+	if w.st == nil {
+		w.st = &windowStats{provider: p.name, endpoint: w.endpoint, op: w.op, model: w.model}
+		d.windowStats[statsKey] = w.st
+	}
+	if w.st.shrunk > 0 {
+		w.maxInputs = min(w.maxInputs, w.st.shrunk)
+	}
+	w.st.maxInputs, w.st.maxTokens, w.st.delay = w.maxInputs, w.maxTokens, w.delay
 	d.windows[sh.key] = w
 	e.inputs, e.tokens = sh.inputs, sh.tokens
 	if e.inputs >= w.maxInputs || (w.maxTokens > 0 && e.tokens >= w.maxTokens) {
@@ -140,7 +174,7 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 // if it has one, else its provider's queue (retries at the front).
 func (d *Dispatcher) place(ctx actor.Context, e *entry, retry bool) {
 	if e.win != nil {
-		d.joinWindow(ctx, e.win, e, retry)
+		d.joinWindow(ctx, d.liveWindow(e.win), e, retry)
 		return
 	}
 	d.enqueue(e, retry)
@@ -152,8 +186,10 @@ func (d *Dispatcher) place(ctx actor.Context, e *entry, retry bool) {
 func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bool) {
 	if len(w.members) > 0 && (w.inputs+e.inputs > w.maxInputs || (w.maxTokens > 0 && w.tokens+e.tokens > w.maxTokens)) {
 		d.flush(ctx, w, flushFull)
+		w = d.liveWindow(w)
 	}
 	now := d.now()
+	e.win = w
 	e.state = stateWindowed
 	e.waitFrom = now
 	if !retry {
@@ -200,15 +236,16 @@ func (d *Dispatcher) flush(ctx actor.Context, w *window, reason int) {
 	members := w.members
 	w.members = nil
 	w.inputs, w.tokens = 0, 0
+	delete(d.windows, w.key)
 	switch reason {
 	case flushFull:
-		w.flushFull++
+		w.st.flushFull++
 	case flushDelay:
-		w.flushDelay++
+		w.st.flushDelay++
 	case flushHigh:
-		w.flushHigh++
+		w.st.flushHigh++
 	case flushRetry:
-		w.flushRetry++
+		w.st.flushRetry++
 	}
 	for _, m := range members {
 		m.p.depth[m.level]--
@@ -232,9 +269,9 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 		joined := m.enqueued
 		d.enqueue(m, front)
 		m.enqueued = joined
-		w.batches++
-		w.batched++
-		w.largestFilled = max(w.largestFilled, uint64(m.inputs))
+		w.st.batches++
+		w.st.batched++
+		w.st.largestFilled = max(w.st.largestFilled, uint64(m.inputs))
 		d.pump(ctx, m.p)
 		return
 	}
@@ -267,9 +304,9 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 	}
 	b.call = &messages.Call{RequestID: b.id, Provider: w.p.name, Priority: messages.PriorityAt(b.level),
 		Deadline: b.deadline, Key: members[0].call.Key, Endpoint: members[0].call.Endpoint}
-	w.batches++
-	w.batched += uint64(len(members))
-	w.largestFilled = max(w.largestFilled, uint64(inputs))
+	w.st.batches++
+	w.st.batched += uint64(len(members))
+	w.st.largestFilled = max(w.st.largestFilled, uint64(inputs))
 	d.entries[b.id] = b
 	if delay > 0 {
 		d.retryLater(ctx, b, delay)
@@ -316,10 +353,13 @@ func (d *Dispatcher) detach(e *entry) {
 		w.tokens -= e.tokens
 		e.p.depth[e.level]--
 		d.depth[e.level]--
-		if len(w.members) == 0 && w.timer != nil {
-			w.gen++
-			w.timer.Stop()
-			w.timer = nil
+		if len(w.members) == 0 {
+			if w.timer != nil {
+				w.gen++
+				w.timer.Stop()
+				w.timer = nil
+			}
+			delete(d.windows, w.key)
 		}
 	case stateBatched:
 		b := e.batch
@@ -410,13 +450,18 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 		// the cause: halve the batch until each refusal reaches only the
 		// requests it concerns. No attempt is counted.
 		w := b.win
-		w.splits++
+		w.st.splits++
 		if ue.Status == 413 && sizeRefusal(ue.Message) {
 			inputs := 0
 			for _, e := range members {
 				inputs += e.inputs
 			}
-			w.maxInputs = max(1, min(w.maxInputs, inputs/2))
+			limit := max(1, min(w.maxInputs, inputs/2))
+			w.st.shrunk, w.st.maxInputs = limit, limit
+			w.maxInputs = limit
+			if live := d.windows[w.key]; live != nil {
+				live.maxInputs = min(live.maxInputs, limit)
+			}
 		}
 		half := len(members) / 2
 		for _, part := range [][]*entry{members[half:], members[:half]} {
@@ -477,18 +522,26 @@ func (d *Dispatcher) finishBatch(ctx actor.Context, b *entry, answer any) {
 	}
 }
 
-// windowStatus reports every window with members or a flush behind it.
+// windowStatus reports the windows of each provider, pinned endpoint,
+// operation and model: their counts and what they hold now.
 func (d *Dispatcher) windowStatus(now time.Time) []messages.WindowStatus {
-	out := make([]messages.WindowStatus, 0, len(d.windows))
+	out := make([]messages.WindowStatus, 0, len(d.windowStats))
+	at := make(map[*windowStats]int, len(d.windowStats))
+	for _, st := range d.windowStats {
+		at[st] = len(out)
+		out = append(out, messages.WindowStatus{Provider: st.provider, Endpoint: st.endpoint, Model: st.model, Operation: st.op,
+			MaxInputs: st.maxInputs, MaxTokens: st.maxTokens, Delay: st.delay, Batches: st.batches, Batched: st.batched,
+			FlushFull: st.flushFull, FlushDelay: st.flushDelay, FlushHigh: st.flushHigh, FlushRetry: st.flushRetry,
+			Splits: st.splits, LargestBatch: int(st.largestFilled)})
+	}
 	for _, w := range d.windows {
-		ws := messages.WindowStatus{Provider: w.p.name, Endpoint: w.endpoint, Model: w.model, Operation: w.op,
-			Members: len(w.members), Inputs: w.inputs, Tokens: w.tokens, MaxInputs: w.maxInputs, MaxTokens: w.maxTokens,
-			Delay: w.delay, Batches: w.batches, Batched: w.batched, FlushFull: w.flushFull, FlushDelay: w.flushDelay,
-			FlushHigh: w.flushHigh, FlushRetry: w.flushRetry, Splits: w.splits, LargestBatch: int(w.largestFilled)}
+		ws := &out[at[w.st]]
+		ws.Members += len(w.members)
+		ws.Inputs += w.inputs
+		ws.Tokens += w.tokens
 		if len(w.members) > 0 {
-			ws.OldestWait = now.Sub(w.opened)
+			ws.OldestWait = max(ws.OldestWait, now.Sub(w.opened))
 		}
-		out = append(out, ws)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -498,7 +551,10 @@ func (d *Dispatcher) windowStatus(now time.Time) []messages.WindowStatus {
 		if a.Model != b.Model {
 			return a.Model < b.Model
 		}
-		return a.Operation < b.Operation
+		if a.Operation != b.Operation {
+			return a.Operation < b.Operation
+		}
+		return a.Endpoint < b.Endpoint
 	})
 	return out
 }

@@ -147,24 +147,27 @@ type dispatcherTimer struct {
 // dispatcherState survives a restart of the dispatcher actor (it is held by
 // the Props producer), so a bug that crashes the dispatcher loses no request.
 type dispatcherState struct {
-	cfg      DispatcherConfig
-	env      *Env
-	entries  map[string]*entry
-	provs    map[string]*provQueue
-	windows  map[string]*window
-	capacity [3]int
-	depth    [3]int
-	admitted [3]uint64
-	rejected [3]uint64
-	expired  [3]uint64
-	wait     [3]Histogram
-	budget   *retryBudget
-	attached bool
-	shutdown bool
-	drained  chan struct{}
-	backoffN int
-	timerSeq uint64
-	self     *actor.PID
+	cfg     DispatcherConfig
+	env     *Env
+	entries map[string]*entry
+	provs   map[string]*provQueue
+	windows map[string]*window
+	// windowStats outlive their windows: one per provider, pinned
+	// endpoint, operation and model.
+	windowStats map[string]*windowStats
+	capacity    [3]int
+	depth       [3]int
+	admitted    [3]uint64
+	rejected    [3]uint64
+	expired     [3]uint64
+	wait        [3]Histogram
+	budget      *retryBudget
+	attached    bool
+	shutdown    bool
+	drained     chan struct{}
+	backoffN    int
+	timerSeq    uint64
+	self        *actor.PID
 }
 
 // Dispatcher is the admission and queueing actor. It is not safe for
@@ -177,7 +180,7 @@ type Dispatcher struct {
 // durable state.
 func NewDispatcherProducer(cfg DispatcherConfig, env *Env) actor.Producer {
 	cfg.Retry = cfg.Retry.withDefaults()
-	st := &dispatcherState{cfg: cfg, env: env, entries: map[string]*entry{}, provs: map[string]*provQueue{}, windows: map[string]*window{}}
+	st := &dispatcherState{cfg: cfg, env: env, entries: map[string]*entry{}, provs: map[string]*provQueue{}, windows: map[string]*window{}, windowStats: map[string]*windowStats{}}
 	for i := range st.capacity {
 		st.capacity[i] = cfg.Queue.Capacity[i]
 		if st.capacity[i] <= 0 {

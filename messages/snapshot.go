@@ -155,6 +155,8 @@ type Tree struct {
 	Time      time.Time
 	Queue     QueueStatus
 	Providers []ProviderNode
+	// Cache is the cache's status; nil when the cache is off.
+	Cache *CacheStatus
 }
 
 // GetQueueStatus asks the dispatcher for a *QueueStatus.

@@ -109,6 +109,11 @@ type TEIBackend struct {
 	// InputCost is the extra cost of a forward pass per input (embedding
 	// input or rerank text) (default 0: none).
 	InputCost time.Duration
+	// WordVectors makes dense vectors TEIWordEmbedding (texts that share
+	// most words are similar, like a real model's paraphrases) instead of
+	// TEIEmbedding (a hash: every different text is unrelated). The demo
+	// uses it for its semantic cache.
+	WordVectors bool
 	// Workers is how many requests compute at once when a cost is set; the
 	// others wait in turn (default 1, one GPU running one batch at a time).
 	Workers int
@@ -447,7 +452,7 @@ func (b *TEIBackend) serveEmbed(s *Server, w http.ResponseWriter, body []byte, c
 	}
 	out := make([][]float32, len(in.texts))
 	for i, t := range in.texts {
-		out[i] = TEIEmbedding(t, dims, normalize)
+		out[i] = b.embedding(t, dims, normalize)
 	}
 	if !b.compute(c, len(in.texts)) {
 		return
@@ -577,7 +582,7 @@ func (b *TEIBackend) serveOpenAI(s *Server, w http.ResponseWriter, body []byte, 
 	}
 	data := make([]any, len(in.texts))
 	for i, t := range in.texts {
-		vec := TEIEmbedding(t, dims, true)
+		vec := b.embedding(t, dims, true)
 		var emb any = vec
 		if format == "base64" {
 			buf := make([]byte, 4*len(vec))
@@ -595,6 +600,47 @@ func (b *TEIBackend) serveOpenAI(s *Server, w http.ResponseWriter, body []byte, 
 	s.AddUsage(in.tokens, 0)
 	hfWriteJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "model": b.modelID(),
 		"usage": map[string]any{"prompt_tokens": in.tokens, "total_tokens": in.tokens}})
+}
+
+// embedding is the dense vector the backend answers for text.
+func (b *TEIBackend) embedding(text string, dims int, normalize bool) []float32 {
+	if b.WordVectors {
+		return TEIWordEmbedding(text, dims)
+	}
+	return TEIEmbedding(text, dims, normalize)
+}
+
+// TEIWordEmbedding is the simulator's word-based embedding of text: the sum
+// of one OpenAIEmbedding per distinct word (lower-cased, punctuation
+// dropped), scaled to unit length. Texts with the same words are identical
+// (cosine 1); two texts sharing k of their n and m distinct words have a
+// cosine near k/sqrt(n·m) when dims is large.
+func TEIWordEmbedding(text string, dims int) []float32 {
+	sum := make([]float64, dims)
+	seen := map[string]bool{}
+	for _, w := range hfWordList(text) {
+		if seen[w] {
+			continue
+		}
+		seen[w] = true
+		for i, x := range OpenAIEmbedding(w, dims) {
+			sum[i] += float64(x)
+		}
+	}
+	var norm float64
+	for _, x := range sum {
+		norm += x * x
+	}
+	out := make([]float32, dims)
+	if norm == 0 {
+		out[0] = 1
+		return out
+	}
+	norm = math.Sqrt(norm)
+	for i, x := range sum {
+		out[i] = float32(x / norm)
+	}
+	return out
 }
 
 // TEIEmbedding is the simulator's dense embedding of text: OpenAIEmbedding's

@@ -384,3 +384,28 @@ func TestTEIComputeCostRoutes(t *testing.T) {
 		t.Fatal("a backend without cost computed")
 	}
 }
+
+func TestTEIWordEmbeddingSimilarityFollowsSharedWords(t *testing.T) {
+	cos := func(a, b []float32) float64 {
+		var s float64
+		for i := range a {
+			s += float64(a[i]) * float64(b[i])
+		}
+		return s
+	}
+	base := "how do i reset the circuit breaker on the payment service after an outage"
+	cases := []struct {
+		other  string
+		lo, hi float64
+	}{
+		{"How do I reset the circuit breaker on the payment service, after an outage?", 0.9999, 1.0001},
+		{base + " please", 0.93, 0.99},
+		{"what colours does a sunset have in the evening", -0.4, 0.4},
+	}
+	for _, c := range cases {
+		got := cos(TEIWordEmbedding(base, 384), TEIWordEmbedding(c.other, 384))
+		if got < c.lo || got > c.hi {
+			t.Errorf("cos(%q, %q) = %.3f, want in [%v, %v]", base, c.other, got, c.lo, c.hi)
+		}
+	}
+}

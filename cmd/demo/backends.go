@@ -58,7 +58,7 @@ var backends = []backend{
 		},
 		baseURL: func(s *sim.Server) string { return s.URL },
 		model:   "claude-sim", realModel: "claude-haiku-4-5",
-		ops:         []weighted{{"chat", 45}, {"stream", 40}, {"count_tokens", 15}},
+		ops:         []weighted{{"chat", 35}, {"stream", 30}, {"faq_stream", 20}, {"count_tokens", 15}},
 		burstStatus: 529, strategy: "least-loaded",
 	},
 	{
@@ -66,7 +66,7 @@ var backends = []backend{
 		start:   func() *sim.Server { return sim.Start(sim.OpenAI(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
 		baseURL: func(s *sim.Server) string { return s.URL + "/v1" },
 		model:   "gpt-4o-mini", realModel: "gpt-4o-mini", embedModel: "text-embedding-3-small",
-		ops:         []weighted{{"chat", 35}, {"stream", 30}, {"embed", 20}, {"responses", 15}},
+		ops:         []weighted{{"chat", 25}, {"stream", 20}, {"faq", 25}, {"embed", 15}, {"responses", 15}},
 		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
 	},
 	{
@@ -121,10 +121,12 @@ var backends = []backend{
 	},
 	{
 		kind: "hf_tei", name: "tei", envKey: "HF_TOKEN", selfHosted: true,
-		start:   func() *sim.Server { return sim.Start(sim.TEI(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		start: func() *sim.Server {
+			return sim.Start(&sim.TEIBackend{WordVectors: true, Dimensions: 384}, sim.WithLatency(simLatency), sim.WithoutRecords())
+		},
 		baseURL: func(s *sim.Server) string { return s.URL },
 		model:   "bge-base", realModel: "bge-base", embedModel: "bge-base",
-		ops:         []weighted{{"embed", 70}, {"rerank", 30}},
+		ops:         []weighted{{"embed_burst", 50}, {"embed", 20}, {"rerank", 30}},
 		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
 	},
 	{
@@ -213,6 +215,10 @@ func simConfig(provs []*simProvider) switchyard.Config {
 		Retry:    switchyard.RetryConfig{MaxAttempts: 4, BaseDelay: 200 * time.Millisecond, MaxDelay: 3 * time.Second},
 		Breaker:  switchyard.BreakerConfig{ConsecutiveFailures: 5, Cooldown: 3 * time.Second, MaxCooldown: 20 * time.Second},
 		Timeouts: switchyard.TimeoutsConfig{Header: 10 * time.Second, StreamIdle: 5 * time.Second},
+		// The cache's semantic layer embeds prompts through the TEI
+		// simulator (word vectors: rewordings are similar).
+		Cache: switchyard.CacheConfig{Enabled: true, TTL: time.Minute,
+			Embedding: switchyard.EmbeddingRoute{Provider: "tei", Model: "bge-base"}},
 	}
 	for _, p := range provs {
 		pc := switchyard.ProviderConfig{Name: p.b.name, Kind: p.b.kind, KeyStrategy: p.b.strategy}

@@ -97,6 +97,8 @@ func renderMain(f frame, pal palette) string {
 			fmtDur(l.OldestWait), fmtDur(l.WaitP50), fmtDur(l.WaitP99)))
 	}
 	b.WriteString(fmt.Sprintf("          in flight %d · waiting for a retry %d · retry budget %.0f\n", q.InFlight, q.Backoff, q.RetryBudget))
+	renderWindows(&b, q.Windows, pal)
+	renderCache(&b, f.Tree.Cache, pal)
 
 	for _, p := range f.Tree.Providers {
 		b.WriteString("\n")
@@ -299,4 +301,55 @@ func fmtCount(n uint64) string {
 		return fmt.Sprintf("%.1fk", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%.1fM", float64(n)/1e6)
+}
+
+// renderWindows shows each batching window that has sent a call: its calls,
+// mean requests per call, largest call, why it flushed, and what it holds.
+func renderWindows(b *strings.Builder, ws []messages.WindowStatus, pal palette) {
+	shown := 0
+	for _, w := range ws {
+		if w.Batches == 0 && w.Members == 0 {
+			continue
+		}
+		if shown == 0 {
+			b.WriteString(pal.dim("batching  window                       calls  req/call  largest  flushed full/delay/high/retry  holds") + "\n")
+		}
+		shown++
+		name := w.Provider + "/" + w.Model + " " + w.Operation
+		b.WriteString(fmt.Sprintf("          %-27s  %5d  %8.1f  %7d  %s  %d/%d\n", trim(name, 27), w.Batches, w.Fill(), w.LargestBatch,
+			fmt.Sprintf("%-29s", fmt.Sprintf("%d/%d/%d/%d", w.FlushFull, w.FlushDelay, w.FlushHigh, w.FlushRetry)), w.Inputs, w.MaxInputs))
+	}
+}
+
+// renderCache shows the cache's counts and its latest hits with their
+// similarity.
+func renderCache(b *strings.Builder, c *messages.CacheStatus, pal palette) {
+	if c == nil {
+		return
+	}
+	b.WriteString(fmt.Sprintf("cache     %d entries · exact %d · semantic %d · shared %d · misses %d · bypassed %d · threshold %.2f\n",
+		c.Entries, c.Hits, c.SemanticHits, c.Coalesced, c.Misses, c.Bypassed, c.Threshold))
+	if len(c.LastHits) == 0 {
+		return
+	}
+	var hits []string
+	for i := len(c.LastHits) - 1; i >= 0 && len(hits) < 4; i-- {
+		h := c.LastHits[i]
+		kind := "semantic"
+		switch {
+		case h.Coalesced:
+			kind = "shared"
+		case h.Exact:
+			kind = "exact"
+		}
+		hits = append(hits, fmt.Sprintf("%s %s %.3f", h.Provider, kind, h.Similarity))
+	}
+	b.WriteString(pal.dim("          last hits: "+strings.Join(hits, " · ")) + "\n")
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,6 +175,34 @@ var prompts = []string{
 	"explain backpressure briefly",
 }
 
+// embedBurst is how many single-input embeddings an embed_burst sends at
+// once.
+const embedBurst = 8
+
+// faqs are the questions the faq traffic repeats. Each has twelve or more
+// distinct words, so a variant with one word more stays above the cache's
+// 0.95 cosine threshold with the demo's word-vector embeddings.
+var faqs = []string{
+	"how do i reset the circuit breaker on the payment service after an outage",
+	"what is the recommended retry policy for rate limited requests to the embedding service",
+	"which priority should nightly batch jobs use when they share the queue with interactive users",
+	"why does the dispatcher hold low priority requests back while high priority ones are waiting",
+}
+
+// faqPrompt returns the nth question: verbatim (an exact hit once stored),
+// reworded in case and punctuation (a semantic hit at similarity 1), or
+// with one word more (a semantic hit a little under 1).
+func faqPrompt(n int) string {
+	q := faqs[n%len(faqs)]
+	switch (n / len(faqs)) % 3 {
+	case 1:
+		return strings.ToUpper(q[:1]) + q[1:] + "?"
+	case 2:
+		return q + " today"
+	}
+	return q
+}
+
 // do performs one request and returns its error.
 func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
@@ -197,6 +226,43 @@ func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error 
 		for st.Next() {
 		}
 		return st.Err()
+	case "faq", "faq_stream":
+		// Deterministic (temperature 0) questions that come back verbatim,
+		// reworded or with a word more: the cache answers them.
+		zero := 0.0
+		req := &messages.ChatRequest{Call: call, Model: tg.model, MaxTokens: tg.maxTokens, Temperature: &zero,
+			Messages: []messages.Message{{Role: messages.RoleUser, Content: faqPrompt(n)}}}
+		if op == "faq" {
+			_, err := t.sy.Chat(ctx, req, opts...)
+			return err
+		}
+		st, err := t.sy.ChatStream(ctx, req, opts...)
+		if err != nil {
+			return err
+		}
+		for st.Next() {
+		}
+		return st.Err()
+	case "embed_burst":
+		// Single-input requests arriving together: the batching window
+		// sends them as one call.
+		errs := make(chan error, embedBurst)
+		for i := range embedBurst {
+			go func() {
+				// Fresh texts, past the cache, so each reaches the window.
+				text := fmt.Sprintf("%s (burst %d.%d)", prompts[(n+i)%len(prompts)], n, i)
+				_, err := t.sy.Embed(ctx, &messages.EmbedRequest{Call: call, Model: tg.embedModel, Inputs: []string{text}},
+					append(opts, switchyard.NoCache())...)
+				errs <- err
+			}()
+		}
+		var first error
+		for range embedBurst {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
 	case "embed":
 		_, err := t.sy.Embed(ctx, &messages.EmbedRequest{Call: call, Model: tg.embedModel, Inputs: []string{text, prompts[(n+1)%len(prompts)]}}, opts...)
 		return err
