@@ -399,3 +399,26 @@ func TestBatchRefusedForOneInputFailsOnlyThatRequest(t *testing.T) {
 		t.Errorf("%d calls, want 5 (bisection)", n)
 	}
 }
+
+func TestBatchingConfigFromYAML(t *testing.T) {
+	c, err := Parse([]byte(`
+providers:
+  - name: tei
+    kind: hf_tei
+    endpoints: [{base_url: "http://localhost:8080"}]
+    batching: {max_inputs: 16, delay: 3ms, models: {bge-reranker: {enabled: false}, bge-large: {max_inputs: 8}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Providers[0].Batching.policy()
+	if p.Default.MaxInputs != 16 || p.Default.Delay != 3*time.Millisecond || p.Default.Disabled {
+		t.Errorf("default %+v, want 16 inputs, 3ms, on", p.Default)
+	}
+	if m := p.Models["bge-reranker"]; !m.Disabled {
+		t.Errorf("bge-reranker %+v, want off", m)
+	}
+	if m := p.Models["bge-large"]; m.MaxInputs != 8 || m.Delay != 3*time.Millisecond || m.Disabled {
+		t.Errorf("bge-large %+v, want 8 inputs and the provider's 3ms", m)
+	}
+}
