@@ -24,6 +24,9 @@ type metricsCollector struct {
 	queueDepth, queueCapacity, queueAdmitted, queueRejected         *prometheus.Desc
 	queueExpired, queueWait, queued                                 *prometheus.Desc
 	breakerConsecutive                                              *prometheus.Desc
+	batchCalls, batchRequests, batchFlushes, batchWindowInputs      *prometheus.Desc
+	cacheEntries, cacheLookups, cacheStores, cacheDropped           *prometheus.Desc
+	cacheEmbedErrors                                                *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for this instance; register it
@@ -48,6 +51,18 @@ type metricsCollector struct {
 //	switchyard_queue_admitted_total{priority}, switchyard_queue_rejected_total{priority}, switchyard_queue_expired_total{priority}
 //	switchyard_queue_wait_seconds{priority,quantile}          queue wait of dispatched requests, 0.5 and 0.99
 //	switchyard_queued{provider,priority}                      queue depth per provider
+//	switchyard_batch_calls_total{provider,endpoint,operation,model}     upstream calls made by batching windows
+//	switchyard_batch_requests_total{provider,endpoint,operation,model}  requests those calls carried
+//	switchyard_batch_flushes_total{provider,endpoint,operation,model,reason} reason full|delay|high|retry
+//	switchyard_batch_window_inputs{provider,endpoint,operation,model}   inputs waiting in windows now
+//	switchyard_cache_entries                                  stored answers (with the cache on)
+//	switchyard_cache_lookups_total{result}                    exact_hit|semantic_hit|coalesced|miss|bypassed
+//	switchyard_cache_stores_total
+//	switchyard_cache_dropped_total{reason}                    evicted|expired
+//	switchyard_cache_embed_errors_total                       semantic lookups whose embedding failed
+//
+// The endpoint label of batching metrics is the pinned endpoint, "" for
+// windows of requests that let the provider choose.
 //
 // Keys appear by label only; no label ever carries key material. A scrape
 // whose snapshot fails reports the error to the registry (Gather returns
@@ -57,6 +72,7 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		return prometheus.NewDesc("switchyard_"+name, help, labels, nil)
 	}
 	key := []string{"provider", "endpoint", "key"}
+	win := []string{"provider", "endpoint", "operation", "model"}
 	with := func(extra ...string) []string { return append(append([]string(nil), key...), extra...) }
 	c := &metricsCollector{
 		s:                  s,
@@ -81,6 +97,15 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		queueWait:          d("queue_wait_seconds", "Queue wait quantiles (0.5, 0.99) of dispatched requests, per priority.", "priority", "quantile"),
 		queued:             d("queued", "Requests waiting in the dispatcher's queue, per provider and priority.", "provider", "priority"),
 		breakerConsecutive: d("breaker_consecutive_trips", "Trips since the endpoint's breaker last closed; the cooldown doubles with each.", "provider", "endpoint"),
+		batchCalls:         d("batch_calls_total", "Upstream calls made by batching windows.", win...),
+		batchRequests:      d("batch_requests_total", "Requests carried by batching windows' calls.", win...),
+		batchFlushes:       d("batch_flushes_total", "Batching window flushes by reason (full, delay, high, retry).", append(append([]string(nil), win...), "reason")...),
+		batchWindowInputs:  d("batch_window_inputs", "Inputs waiting in batching windows now.", win...),
+		cacheEntries:       d("cache_entries", "Answers stored in the cache."),
+		cacheLookups:       d("cache_lookups_total", "Cacheable requests by outcome (exact_hit, semantic_hit, coalesced, miss, bypassed).", "result"),
+		cacheStores:        d("cache_stores_total", "Answers stored in the cache."),
+		cacheDropped:       d("cache_dropped_total", "Stored answers dropped, by reason (evicted, expired).", "reason"),
+		cacheEmbedErrors:   d("cache_embed_errors_total", "Semantic lookups whose embedding failed (treated as misses)."),
 	}
 	return c
 }
@@ -88,7 +113,9 @@ func (s *Switchyard) Collector() prometheus.Collector {
 func (c *metricsCollector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{c.requests, c.successes, c.failures, c.retries, c.inFlight, c.tokens, c.bytes, c.latency,
 		c.breakerState, c.breakerTrips, c.breakerRestarts, c.breakerConsecutive, c.keyState, c.rateLimitRemaining,
-		c.queueDepth, c.queueCapacity, c.queueAdmitted, c.queueRejected, c.queueExpired, c.queueWait, c.queued}
+		c.queueDepth, c.queueCapacity, c.queueAdmitted, c.queueRejected, c.queueExpired, c.queueWait, c.queued,
+		c.batchCalls, c.batchRequests, c.batchFlushes, c.batchWindowInputs,
+		c.cacheEntries, c.cacheLookups, c.cacheStores, c.cacheDropped, c.cacheEmbedErrors}
 }
 
 // Describe sends every descriptor, so registration checks them all.
@@ -173,5 +200,29 @@ func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
 		counter(c.queueExpired, float64(l.Expired), pr)
 		gauge(c.queueWait, l.WaitP50.Seconds(), pr, "0.5")
 		gauge(c.queueWait, l.WaitP99.Seconds(), pr, "0.99")
+	}
+	for _, w := range t.Queue.Windows {
+		lv := []string{w.Provider, w.Endpoint, w.Operation, w.Model}
+		counter(c.batchCalls, float64(w.Batches), lv...)
+		counter(c.batchRequests, float64(w.Batched), lv...)
+		for _, f := range []struct {
+			reason string
+			n      uint64
+		}{{"full", w.FlushFull}, {"delay", w.FlushDelay}, {"high", w.FlushHigh}, {"retry", w.FlushRetry}} {
+			counter(c.batchFlushes, float64(f.n), append(lv, f.reason)...)
+		}
+		gauge(c.batchWindowInputs, float64(w.Inputs), lv...)
+	}
+	if cs := t.Cache; cs != nil {
+		gauge(c.cacheEntries, float64(cs.Entries))
+		counter(c.cacheLookups, float64(cs.Hits), "exact_hit")
+		counter(c.cacheLookups, float64(cs.SemanticHits), "semantic_hit")
+		counter(c.cacheLookups, float64(cs.Coalesced), "coalesced")
+		counter(c.cacheLookups, float64(cs.Misses), "miss")
+		counter(c.cacheLookups, float64(cs.Bypassed), "bypassed")
+		counter(c.cacheStores, float64(cs.Stores))
+		counter(c.cacheDropped, float64(cs.Evictions), "evicted")
+		counter(c.cacheDropped, float64(cs.Expired), "expired")
+		counter(c.cacheEmbedErrors, float64(cs.EmbedErrors))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,5 +288,70 @@ func TestCollectorBreakerTrip(t *testing.T) {
 	defer closeCancel()
 	if err := sy.Close(closeCtx); err != nil {
 		t.Fatalf("close: %v", err)
+	}
+}
+
+func TestCollectorExportsBatchingAndCache(t *testing.T) {
+	defer collectorLeakCheck(t, goleak.IgnoreCurrent())
+
+	srv := sim.Start(sim.TEI())
+	defer srv.Close()
+	sy, err := New(Config{
+		Providers: []ProviderConfig{{Name: "tei", Kind: "hf_tei", Endpoints: []EndpointConfig{{BaseURL: srv.URL}},
+			Batching: BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 3, Delay: time.Second}}}},
+		Cache: CacheConfig{Enabled: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sy.Close(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Three different inputs fill one window; the fourth request repeats
+	// the first and is an exact cache hit.
+	var wg sync.WaitGroup
+	for _, text := range []string{"one", "two", "three"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := sy.Embed(ctx, &messages.EmbedRequest{Call: messages.Call{Provider: "tei"}, Model: "bge", Inputs: []string{text}}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if r, err := sy.Embed(ctx, &messages.EmbedRequest{Call: messages.Call{Provider: "tei"}, Model: "bge", Inputs: []string{"one"}}); err != nil || !r.Cached {
+		t.Fatalf("repeat: %v (cached %v), want a cache hit", err, r != nil && r.Cached)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(sy.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	win := map[string]string{"provider": "tei", "operation": "embed", "model": "bge"}
+	full := map[string]string{"provider": "tei", "operation": "embed", "model": "bge", "reason": "full"}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"switchyard_batch_calls_total", win, 1},
+		{"switchyard_batch_requests_total", win, 3},
+		{"switchyard_batch_flushes_total", full, 1},
+		{"switchyard_batch_window_inputs", win, 0},
+		{"switchyard_cache_lookups_total", map[string]string{"result": "exact_hit"}, 1},
+		{"switchyard_cache_lookups_total", map[string]string{"result": "miss"}, 3},
+		{"switchyard_cache_stores_total", nil, 3},
+		{"switchyard_cache_entries", nil, 3},
+	} {
+		if got := collectorSample(t, fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if srv.Calls() != 1 {
+		t.Errorf("%d upstream calls, want 1", srv.Calls())
 	}
 }
