@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -421,4 +422,134 @@ providers:
 	if m := p.Models["bge-large"]; m.MaxInputs != 8 || m.Delay != 3*time.Millisecond || m.Disabled {
 		t.Errorf("bge-large %+v, want 8 inputs and the provider's 3ms", m)
 	}
+}
+
+// TestBatchingUnderFaultsAnswersEveryRequestOnce sends single-input
+// embeddings of every priority, some cancelled and some with deadlines,
+// while the TEI simulator fails calls in every way it can; every request
+// must be answered, successes with their own vector under their own ID, and
+// nothing may be left in a window, a batch or the queue.
+func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
+	const n = 400
+	srv := sim.Start(&sim.TEIBackend{MaxInputLength: 6, DisableAutoTruncate: true}, sim.WithoutRecords())
+	t.Cleanup(srv.Close)
+	h := newHarness(t, Config{
+		Providers: []ProviderConfig{{Name: "tei", Kind: "hf_tei", Endpoints: []EndpointConfig{{BaseURL: srv.URL}},
+			Batching: BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 8, Delay: time.Millisecond}}}},
+		Retry:    RetryConfig{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond},
+		Breaker:  BreakerConfig{ConsecutiveFailures: 6, Cooldown: 10 * time.Millisecond, MaxCooldown: 40 * time.Millisecond},
+		Timeouts: TimeoutsConfig{Header: 200 * time.Millisecond},
+	}, false)
+	faults := []sim.Fault{{Status: 503}, {Status: 503, Times: 3}, {Status: 424}, {Status: 429, Header: map[string]string{"Retry-After": "0"}},
+		{HeaderDelay: 300 * time.Millisecond}, {Malformed: true}}
+	stop := make(chan struct{})
+	var faultWG sync.WaitGroup
+	faultWG.Add(1)
+	go func() {
+		defer faultWG.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+				srv.Inject(faults[i%len(faults)])
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text := fmt.Sprintf("input %d", i)
+			if i%17 == 0 {
+				text = "an input with far too many words for this server"
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var deadline time.Time
+			switch i % 10 {
+			case 3:
+				go func() {
+					time.Sleep(time.Duration(i%7) * time.Millisecond)
+					cancel()
+				}()
+			case 5:
+				deadline = time.Now().Add(time.Duration(i%20) * time.Millisecond)
+			}
+			time.Sleep(time.Duration(i%13) * time.Millisecond)
+			id, ch := embedAsync(ctx, h, text, []messages.Priority{messages.High, messages.Normal, messages.Low}[i%3], deadline)
+			var r embedResult
+			select {
+			case r = <-ch:
+			case <-time.After(30 * time.Second):
+				t.Errorf("request %d (%s) never answered", i, id)
+				return
+			}
+			kind := "ok"
+			switch {
+			case r.err != nil:
+				kind = "error"
+				if strings.Contains(r.err.Error(), "request_id=") && !strings.Contains(r.err.Error(), id) {
+					t.Errorf("request %s answered an error naming another request: %v", id, r.err)
+				}
+			case r.resp.RequestID != id || len(r.resp.Vectors) != 1 || !slices.Equal(r.resp.Vectors[0], sim.TEIEmbedding(text, 8, true)):
+				t.Errorf("request %d got someone else's answer: %+v", i, r.resp)
+			case i%17 == 0:
+				t.Errorf("the too-long input %d succeeded", i)
+			}
+			mu.Lock()
+			outcomes[kind]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	faultWG.Wait()
+	if outcomes["ok"] == 0 || outcomes["error"] == 0 || outcomes["ok"]+outcomes["error"] != n {
+		t.Errorf("outcomes %v, want %d answers, some of each", outcomes, n)
+	}
+	eventually(t, "an empty dispatcher", func() bool {
+		st, err := h.sy.QueueStatus(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := st.InFlight + st.Backoff
+		for _, l := range st.Levels {
+			held += l.Depth
+		}
+		for _, w := range st.Windows {
+			held += w.Members
+		}
+		return held == 0
+	})
+}
+
+func TestBatchWhoseMembersAllLeaveIsAborted(t *testing.T) {
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 2, Delay: time.Second}}, RetryConfig{})
+	srv.Hold()
+	defer srv.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, a := embedAsync(ctx, h, "first", messages.Normal, time.Time{})
+	windowHolds(t, h, 1)
+	_, b := embedAsync(ctx, h, "second", messages.Normal, time.Time{})
+	eventually(t, "the batch's call upstream", func() bool { return srv.Calls() == 1 })
+	cancel()
+	for _, ch := range []<-chan embedResult{a, b} {
+		if r := <-ch; !errors.Is(r.err, context.Canceled) {
+			t.Errorf("%q: %v, want context.Canceled", r.text, r.err)
+		}
+	}
+	// Nobody waits for the call any more: the dispatcher forgets it and the
+	// HTTP call is cancelled while the server still holds it.
+	eventually(t, "the abandoned call aborted", func() bool {
+		st, err := h.sy.QueueStatus(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := h.tree().Providers[0].Endpoints[0].Keys[0]
+		return st.InFlight == 0 && k.Counters.InFlight == 0
+	})
 }
