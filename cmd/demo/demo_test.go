@@ -118,11 +118,19 @@ func TestRunPlainWithSimulators(t *testing.T) {
 		"breaker primary", "breaker secondary",
 		"key pri-1", "key pri-2", "key pri-3", "key sec-1", "key sec-2",
 		"queue     level", "HIGH", "NORMAL", "LOW",
+		"batching  window", "tei/bge-base embed", "cache     ",
 		"Summary · simulators",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	// The FAQ traffic repeats itself within seconds: the cache answers.
+	if !regexp.MustCompile(`cache     \d+ entries · exact \d+ · semantic \d+`).MatchString(s) {
+		t.Errorf("no cache line in the output")
+	}
+	if !regexp.MustCompile(`last hits: .*(exact|semantic) [01]\.\d{3}`).MatchString(s) {
+		t.Errorf("no cache hit with its similarity in the output")
 	}
 	if !regexp.MustCompile(`breaker primary\s+(CLOSED|OPEN|HALF-OPEN)`).MatchString(s) {
 		t.Errorf("no breaker state in the output")
@@ -142,7 +150,8 @@ func TestRunPlainWithSimulators(t *testing.T) {
 	if strings.HasPrefix(body, "error:") {
 		t.Fatal(body)
 	}
-	for _, want := range []string{`switchyard_requests_total{endpoint="primary",key="pri-1",provider="anthropic"}`, `switchyard_breaker_state{endpoint="secondary",provider="openai"}`, "switchyard_queue_admitted_total"} {
+	for _, want := range []string{`switchyard_requests_total{endpoint="primary",key="pri-1",provider="anthropic"}`, `switchyard_breaker_state{endpoint="secondary",provider="openai"}`, "switchyard_queue_admitted_total",
+		"switchyard_batch_calls_total", "switchyard_cache_lookups_total"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
