@@ -210,3 +210,59 @@ func TestBreakerTripsOnFailureRate(t *testing.T) {
 		t.Fatal("400s tripped the breaker")
 	}
 }
+
+// A request pinned to an endpoint that is HALF-OPEN with its probe in
+// flight waits parked; when the probe closes the breaker it must go, even
+// though the provider's total capacity (another endpoint, keys without an
+// in-flight cap) never changed.
+func TestPinnedRequestWaitingForHalfOpenEndpointGoesWhenItCloses(t *testing.T) {
+	a, b := startAnthropic(t), startAnthropic(t)
+	h := breakerHarness(t, EndpointConfig{Name: "a", BaseURL: a.URL, Keys: []KeyConfig{{Label: "ka", Secret: secretA}}},
+		EndpointConfig{Name: "b", BaseURL: b.URL, Keys: []KeyConfig{{Label: "kb", Secret: secretB}}})
+	eventually(t, "both breakers", func() bool { return h.endpoint("p", "b").Incarnations == 1 })
+	h.trip(a)
+	h.clk.Set(h.breakerEvents(messages.Open)[0].ReopenAt)
+	eventually(t, "HALF-OPEN", func() bool {
+		return h.endpoint("p", "a").State == messages.HalfOpen && h.endpoint("p", "a").Incarnations == 2
+	})
+
+	a.Hold()
+	pinned := func() <-chan error {
+		ch := make(chan error, 1)
+		go func() {
+			// No caller deadline: the instance runs on a manual clock.
+			_, err := h.sy.Chat(context.Background(), chatReq("p", "pinned"), WithEndpoint("a"))
+			ch <- err
+		}()
+		return ch
+	}
+	probe := pinned()
+	eventually(t, "the probe upstream", func() bool {
+		select {
+		case err := <-probe:
+			t.Fatalf("the probe answered before reaching the upstream: %v", err)
+		default:
+		}
+		return a.Calls() == 6
+	})
+	waiting := pinned()
+	eventually(t, "the second pinned request parked", func() bool {
+		st, err := h.sy.QueueStatus(context.Background())
+		return err == nil && st.Parked == 1
+	})
+	a.Release()
+	if err := <-probe; err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	select {
+	case err := <-waiting:
+		if err != nil {
+			t.Fatalf("the parked request: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parked request was never sent after the endpoint closed")
+	}
+	if a.Calls() != 7 {
+		t.Errorf("endpoint a got %d calls, want 7", a.Calls())
+	}
+}

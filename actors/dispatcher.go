@@ -499,7 +499,7 @@ func (d *Dispatcher) onCapacity(ctx actor.Context, m *capacity) {
 	}
 	retryAtChanged := !m.retryAt.Equal(p.retryAt)
 	p.capSeq, p.free, p.received, p.mode, p.retryAt = m.seq, m.free, m.received, m.mode, m.retryAt
-	if len(p.parked) > 0 && (m.free > 0 || m.mode == capFailFast) {
+	if len(p.parked) > 0 && (m.free > 0 || m.mode == capFailFast || m.wake) {
 		parked := p.parked
 		p.parked = nil
 		for i := len(parked) - 1; i >= 0; i-- {
@@ -774,6 +774,11 @@ func (d *Dispatcher) status() *messages.QueueStatus {
 	for name, p := range d.provs {
 		st.PerProvider[name] = p.depth
 		st.InFlight += p.inflight
+		for _, e := range p.parked {
+			if e.state == stateParked {
+				st.Parked++
+			}
+		}
 		for i := range p.levels {
 			if h := p.levels[i].front(); h != nil {
 				if w := now.Sub(h.enqueued); w > st.Levels[i].OldestWait {

@@ -72,6 +72,9 @@ type capacity struct {
 	retryAt time.Time
 	// seq orders capacity messages of one provider.
 	seq uint64
+	// wake asks the dispatcher to requeue parked (pinned) requests: their
+	// key or endpoint may take them now, though the totals did not change.
+	wake bool
 }
 
 // attemptDone is a provider's report of one attempt.

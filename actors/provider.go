@@ -58,6 +58,7 @@ func (p *Provider) Receive(ctx actor.Context) {
 		}
 		ep.ready = true
 		ep.incarnations++
+		p.wake = true
 		p.publish()
 		p.announceReady(ctx)
 	case *breakerClosed:
@@ -67,6 +68,7 @@ func (p *Provider) Receive(ctx actor.Context) {
 		}
 		p.transition(ep, messages.Closed, "probe succeeded")
 		ep.trips = 0
+		p.wake = true
 		p.publish()
 	case *cooldownElapsed:
 		ep := p.endpoints[m.epIdx]
@@ -78,6 +80,7 @@ func (p *Provider) Receive(ctx actor.Context) {
 	case *recheck:
 		if m.gen == p.recheckGen {
 			p.recheckAt = time.Time{}
+			p.wake = true
 			p.publish()
 		}
 	case *getNode:
@@ -194,6 +197,9 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 		p.answer(ctx, d, &messages.RequestError{RequestID: d.id, Provider: p.spec.Name, Kind: messages.ErrNoUsableKey, Detail: "every key is disabled after authentication failures"})
 	default:
 		ctx.Send(p.dispatcher, &attemptDone{provider: p.spec.Name, id: d.id, attempt: d.attempt, bounced: true})
+		if call.Key != "" || call.Endpoint != "" {
+			p.pinsParked = true
+		}
 		p.publish()
 	}
 }
@@ -295,6 +301,7 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 	if ep.inflight == 0 {
 		p.tryRestart(ctx, ep)
 	}
+	p.wake = true
 	p.publish()
 }
 
@@ -374,6 +381,7 @@ func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, c
 	ep.cooldownGen++
 	gen, self, root, idx := ep.cooldownGen, p.self, sys.Root, ep.idx
 	p.env.Clock.AfterFunc(cooldown, func() { root.Send(self, &cooldownElapsed{epIdx: idx, gen: gen}) })
+	p.wake = true // requests pinned to it are answered CircuitOpenError
 	p.publishVia(sys.Root)
 }
 
@@ -456,8 +464,14 @@ func (p *Provider) publishVia(root *actor.RootContext) {
 			p.env.Clock.AfterFunc(earliest.Sub(now), func() { root.Send(self, &recheck{gen: gen}) })
 		}
 	}
+	wake := p.wake && p.pinsParked
+	p.wake = false
+	if wake {
+		p.pinsParked = false
+		c.wake = true
+	}
 	last := p.lastCap
-	if last.seq != 0 && last.free+int(last.received) == c.free+int(c.received) && last.mode == c.mode && last.retryAt.Equal(c.retryAt) {
+	if !wake && last.seq != 0 && last.free+int(last.received) == c.free+int(c.received) && last.mode == c.mode && last.retryAt.Equal(c.retryAt) {
 		return
 	}
 	p.capSeq++

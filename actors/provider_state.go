@@ -19,20 +19,25 @@ const unlimited = 1 << 20
 // counts, key health and counters. Only the provider actor mutates it;
 // counters are atomics and may be read anywhere.
 type providerState struct {
-	spec        ProviderSpec
-	env         *Env
-	counters    *Counters
-	endpoints   []*endpointState
-	calls       map[uint64]*callRecord
-	nextCall    uint64
-	received    uint64
-	capSeq      uint64
-	lastCap     capacity
-	recheckGen  uint64
-	recheckAt   time.Time
-	dispatcher  *actor.PID
-	self        *actor.PID
-	incarnation int
+	spec      ProviderSpec
+	env       *Env
+	counters  *Counters
+	endpoints []*endpointState
+	calls     map[uint64]*callRecord
+	nextCall  uint64
+	received  uint64
+	capSeq    uint64
+	lastCap   capacity
+	// pinsParked: a request pinned to a key or endpoint was bounced and
+	// waits parked in the dispatcher; wake: something changed that may let
+	// it through (a call ended, a breaker or key changed state), so the next
+	// capacity report goes out even if the totals look the same.
+	pinsParked, wake bool
+	recheckGen       uint64
+	recheckAt        time.Time
+	dispatcher       *actor.PID
+	self             *actor.PID
+	incarnation      int
 }
 
 // callRecord is one attempt in flight.

@@ -108,8 +108,9 @@ type QueueStatus struct {
 	// PerProvider gives depth per level for each provider.
 	PerProvider map[string][3]int
 	// InFlight counts dispatched requests not yet answered; Backoff counts
-	// requests waiting for a retry.
-	InFlight, Backoff int
+	// requests waiting for a retry; Parked those waiting for the key or
+	// endpoint they are pinned to.
+	InFlight, Backoff, Parked int
 	// RetryBudget is the number of retries the budget still allows now.
 	RetryBudget float64
 	// Windows are the batching windows, by provider, model and operation.
