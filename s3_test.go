@@ -412,7 +412,9 @@ func TestS3Failover(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, err := h.sy.Do(context.Background(), &messages.StatObjectRequest{Call: messages.Call{Provider: "store", Endpoint: "a"}, Bucket: s3Bucket, Object: "seed/0"})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := h.sy.Do(ctx, &messages.StatObjectRequest{Call: messages.Call{Provider: "store", Endpoint: "a"}, Bucket: s3Bucket, Object: "seed/0"})
+		cancel()
 		if err == nil {
 			break
 		}
