@@ -434,7 +434,34 @@ func checkEmbed(d *Dialect, r *messages.EmbedRequest) error {
 	if r.Dimensions < 0 {
 		return invalid(ci, "Dimensions %d is negative", r.Dimensions)
 	}
+	// TEI's and Gemini's options have no place in this API: refuse them
+	// rather than answer dense, normalised vectors the caller did not ask
+	// for.
+	var opt string
+	switch {
+	case r.Sparse:
+		opt = "Sparse"
+	case r.Normalize != nil && !*r.Normalize:
+		opt = "Normalize false"
+	case r.Truncate != nil:
+		opt = "Truncate"
+	case r.TaskType != "":
+		opt = "TaskType"
+	}
+	if opt != "" {
+		return unsupportedOption(ci, opt)
+	}
 	return nil
+}
+
+// unsupportedOption reports an embedding option the OpenAI embeddings API
+// does not have.
+func unsupportedOption(ci reqCtx, opt string) error {
+	e := &messages.RequestError{Kind: messages.ErrUnsupported, Provider: ci.provider(), Detail: ci.kind + ": the embeddings API has no " + opt + " option"}
+	if ci.ci != nil {
+		e.RequestID = ci.ci.RequestID
+	}
+	return e
 }
 
 func checkResponses(kind string, r *messages.ResponsesRequest) error {

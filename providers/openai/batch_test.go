@@ -1,6 +1,7 @@
 package openai_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -113,5 +114,28 @@ func TestBatchAtInputLimit(t *testing.T) {
 	}
 	if n := len(resp.(*messages.EmbedResponse).Vectors); n != 2048 || srv.Calls() != 1 {
 		t.Fatalf("%d vectors in %d calls", n, srv.Calls())
+	}
+}
+
+func TestCheckRefusesEmbeddingOptionsTheAPIHasNot(t *testing.T) {
+	no, yes := false, true
+	for _, c := range []struct {
+		name string
+		req  messages.EmbedRequest
+	}{
+		{"sparse", messages.EmbedRequest{Sparse: true}},
+		{"normalize false", messages.EmbedRequest{Normalize: &no}},
+		{"truncate", messages.EmbedRequest{Truncate: &yes}},
+		{"task type", messages.EmbedRequest{TaskType: "RETRIEVAL_QUERY"}},
+	} {
+		r := c.req
+		r.Model, r.Inputs = "text-embedding-3-small", []string{"x"}
+		if err := openai.New().Check(&r); !errors.Is(err, messages.ErrUnsupported) {
+			t.Errorf("%s: %v, want ErrUnsupported", c.name, err)
+		}
+	}
+	r := messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: []string{"x"}, Normalize: &yes}
+	if err := openai.New().Check(&r); err != nil {
+		t.Errorf("normalize true (what the API does anyway): %v", err)
 	}
 }
