@@ -553,3 +553,66 @@ func TestBatchWhoseMembersAllLeaveIsAborted(t *testing.T) {
 		return st.InFlight == 0 && k.Counters.InFlight == 0
 	})
 }
+
+// TestBatchingThroughEveryListBackend merges four single-input embeddings
+// into one call on every backend whose API takes a list, through the tree,
+// and checks each caller's vector against the same input embedded on its
+// own by an instance with batching off.
+func TestBatchingThroughEveryListBackend(t *testing.T) {
+	models := map[string]string{"openai": "text-embedding-3-small", "llvm": "intfloat/e5-mistral-7b-instruct",
+		"ollama": "embeddinggemma", "hf_tei": "bge", "gemini": "gemini-embedding-001", "ovms": "bge-small", "opea": "BAAI/bge-base-en-v1.5"}
+	for _, b := range httpBackends {
+		model, ok := models[b.kind]
+		if !ok {
+			continue
+		}
+		delete(models, b.kind)
+		t.Run(b.kind, func(t *testing.T) {
+			srv := b.start()
+			t.Cleanup(srv.Close)
+			provider := func(batching BatchingConfig) Config {
+				return Config{Providers: []ProviderConfig{{Name: "p", Kind: b.kind, Batching: batching,
+					Endpoints: []EndpointConfig{{BaseURL: b.baseURL(srv), Keys: []KeyConfig{{Label: "k", Secret: b.secret}}}}}}}
+			}
+			batched := newHarness(t, provider(BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}}), true)
+			single := newHarness(t, provider(BatchingConfig{Disabled: true}), false)
+			embed := func(h *harness, text string) (*messages.EmbedResponse, error) {
+				return h.sy.Embed(context.Background(), &messages.EmbedRequest{Call: messages.Call{Provider: "p"}, Model: model, Inputs: []string{text}})
+			}
+			texts := []string{"alpha one", "beta two", "gamma three", "delta four"}
+			got := make([]*messages.EmbedResponse, len(texts))
+			var wg sync.WaitGroup
+			for i, text := range texts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := embed(batched, text)
+					if err != nil {
+						t.Errorf("%q: %v", text, err)
+						return
+					}
+					got[i] = r
+				}()
+			}
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			if n := srv.Calls(); n != 1 {
+				t.Fatalf("%d upstream calls for four batched requests, want 1", n)
+			}
+			for i, text := range texts {
+				want, err := embed(single, text)
+				if err != nil {
+					t.Fatalf("%q alone: %v", text, err)
+				}
+				if got[i].BatchSize != 4 || len(got[i].Vectors) != 1 || !slices.Equal(got[i].Vectors[0], want.Vectors[0]) {
+					t.Errorf("%q: batched answer %v (batch of %d), alone %v", text, got[i].Vectors, got[i].BatchSize, want.Vectors)
+				}
+			}
+		})
+	}
+	if len(models) > 0 {
+		t.Errorf("backends not in httpBackends: %v", models)
+	}
+}
