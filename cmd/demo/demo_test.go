@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -271,5 +272,33 @@ func TestBackendTable(t *testing.T) {
 				t.Errorf("%s: embeddings in the mix without an embedding model", b.name)
 			}
 		}
+	}
+}
+
+func TestRenderBatchingAndCache(t *testing.T) {
+	ws := []messages.WindowStatus{
+		{Provider: "tei", Model: "bge-base", Operation: "embed", Batches: 10, Batched: 40, LargestBatch: 8, MaxInputs: 32, Inputs: 3, FlushDelay: 9, FlushHigh: 1},
+		{Provider: "ollama", Model: "embeddinggemma", Operation: "embed", Batches: 5, Batched: 5, MaxInputs: 32},
+		{Provider: "ovms", Model: "idle", Operation: "embed", MaxInputs: 32},
+	}
+	cs := &messages.CacheStatus{Entries: 12, Hits: 7, SemanticHits: 2, Coalesced: 1, Misses: 12, Threshold: 0.95,
+		LastHits: []messages.CacheHitInfo{{Provider: "openai", Similarity: 1, Exact: true}, {Provider: "openai", Similarity: 0.9612}}}
+	pal := palette{breaker: func(_ messages.BreakerState, s string) string { return s }, key: func(_ messages.KeyState, s string) string { return s },
+		event: func(_ eventKind, s string) string { return s }, title: same, dim: same, bad: same}
+	f := frame{Now: time.Now(), Started: time.Now(), Tree: messages.Tree{Queue: messages.QueueStatus{Windows: ws}, Cache: cs}}
+	full := renderMain(f, pal)
+	for _, want := range []string{"tei/bge-base embed", "4.0", "0/9/1/0", "3/32", "ollama/embeddinggemma embed",
+		"cache     12 entries · exact 7 · semantic 2 · shared 1 · misses 12", "last hits: openai semantic 0.961 · openai exact 1.000"} {
+		if !strings.Contains(full, want) {
+			t.Errorf("full view lacks %q:\n%s", want, full)
+		}
+	}
+	if strings.Contains(full, "ovms/idle") {
+		t.Errorf("a window that never sent a call is shown:\n%s", full)
+	}
+	f.Compact = true
+	compact := renderMain(f, pal)
+	if !strings.Contains(compact, "batching  15 calls carried 45 requests · best tei/bge-base embed 4.0 per call") || strings.Contains(compact, "ollama/") {
+		t.Errorf("compact view:\n%s", compact)
 	}
 }

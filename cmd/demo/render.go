@@ -97,7 +97,7 @@ func renderMain(f frame, pal palette) string {
 			fmtDur(l.OldestWait), fmtDur(l.WaitP50), fmtDur(l.WaitP99)))
 	}
 	b.WriteString(fmt.Sprintf("          in flight %d · waiting for a retry %d · retry budget %.0f\n", q.InFlight, q.Backoff, q.RetryBudget))
-	renderWindows(&b, q.Windows, pal)
+	renderWindows(&b, q.Windows, f.Compact, pal)
 	renderCache(&b, f.Tree.Cache, pal)
 
 	for _, p := range f.Tree.Providers {
@@ -305,7 +305,23 @@ func fmtCount(n uint64) string {
 
 // renderWindows shows each batching window that has sent a call: its calls,
 // mean requests per call, largest call, why it flushed, and what it holds.
-func renderWindows(b *strings.Builder, ws []messages.WindowStatus, pal palette) {
+func renderWindows(b *strings.Builder, ws []messages.WindowStatus, compact bool, pal palette) {
+	if compact {
+		// One line: totals, and the window that shares calls best.
+		var calls, reqs uint64
+		var best messages.WindowStatus
+		for _, w := range ws {
+			calls += w.Batches
+			reqs += w.Batched
+			if w.Fill() > best.Fill() {
+				best = w
+			}
+		}
+		if calls > 0 {
+			fmt.Fprintf(b, "batching  %d calls carried %d requests · best %s/%s %s %.1f per call\n", calls, reqs, best.Provider, best.Model, best.Operation, best.Fill())
+		}
+		return
+	}
 	shown := 0
 	for _, w := range ws {
 		if w.Batches == 0 && w.Members == 0 {
