@@ -36,7 +36,7 @@ $(VERSITYGW):
 
 ## bench: benchmarks with numbers for BENCHMARKS.md (not part of make test).
 bench: tools
-	VERSITYGW=$(VERSITYGW) SWITCHYARD_S3_LARGE=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./bench/... ./providers/s3/... ./vectorindex/ .
+	VERSITYGW=$(VERSITYGW) SWITCHYARD_S3_LARGE=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./bench/... ./providers/s3/... ./vectorindex/ ./actors/ .
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:
