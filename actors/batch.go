@@ -127,8 +127,8 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 		return nil
 	}
 	if w := d.windows[sh.key]; w != nil {
-		e.inputs, e.tokens = sh.inputs, sh.tokens
-		if e.inputs >= w.maxInputs || (w.maxTokens > 0 && e.tokens >= w.maxTokens) {
+		e.inputs, e.tokens = int32(sh.inputs), int32(sh.tokens)
+		if int(e.inputs) >= w.maxInputs || (w.maxTokens > 0 && int(e.tokens) >= w.maxTokens) {
 			return nil
 		}
 		return w
@@ -163,8 +163,8 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 	}
 	w.st.maxInputs, w.st.maxTokens, w.st.delay = w.maxInputs, w.maxTokens, w.delay
 	d.windows[sh.key] = w
-	e.inputs, e.tokens = sh.inputs, sh.tokens
-	if e.inputs >= w.maxInputs || (w.maxTokens > 0 && e.tokens >= w.maxTokens) {
+	e.inputs, e.tokens = int32(sh.inputs), int32(sh.tokens)
+	if int(e.inputs) >= w.maxInputs || (w.maxTokens > 0 && int(e.tokens) >= w.maxTokens) {
 		return nil
 	}
 	return w
@@ -184,7 +184,7 @@ func (d *Dispatcher) place(ctx actor.Context, e *entry, retry bool) {
 // after it when it is full, when e is HIGH (unless the window holds HIGH
 // back) or when e is a retry (which has waited already).
 func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bool) {
-	if len(w.members) > 0 && (w.inputs+e.inputs > w.maxInputs || (w.maxTokens > 0 && w.tokens+e.tokens > w.maxTokens)) {
+	if len(w.members) > 0 && (w.inputs+int(e.inputs) > w.maxInputs || (w.maxTokens > 0 && w.tokens+int(e.tokens) > w.maxTokens)) {
 		d.flush(ctx, w, flushFull)
 		w = d.liveWindow(w)
 	}
@@ -196,8 +196,8 @@ func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bo
 		e.enqueued = now
 	}
 	w.members = append(w.members, e)
-	w.inputs += e.inputs
-	w.tokens += e.tokens
+	w.inputs += int(e.inputs)
+	w.tokens += int(e.tokens)
 	e.p.depth[e.level]++
 	d.depth[e.level]++
 	switch {
@@ -276,15 +276,15 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 		return
 	}
 	now := d.now()
-	b := &entry{id: messages.NewRequestID(), p: w.p, level: 2, admitted: now, attempt: 1, members: members, win: w}
+	b := &entry{id: messages.NewRequestID(), p: w.p, level: 2, admitted: now, attempt: 1, group: &batchGroup{members: members}, win: w}
 	var inputs int
 	all := true
 	for _, m := range members {
 		m.state = stateBatched
 		m.batch = b
 		b.level = min(b.level, m.level)
-		b.weight[m.level]++
-		inputs += m.inputs
+		b.group.weight[m.level]++
+		inputs += int(m.inputs)
 		if m.deadline.IsZero() {
 			all = false
 		} else if m.deadline.After(b.deadline) {
@@ -327,8 +327,8 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 
 // live returns the batch's members still waiting for its answer.
 func (b *entry) live() []*entry {
-	out := b.members[:0:0]
-	for _, m := range b.members {
+	out := b.group.members[:0:0]
+	for _, m := range b.group.members {
 		if m.state == stateBatched && m.batch == b {
 			out = append(out, m)
 		}
@@ -349,8 +349,8 @@ func (d *Dispatcher) detach(e *entry) {
 				break
 			}
 		}
-		w.inputs -= e.inputs
-		w.tokens -= e.tokens
+		w.inputs -= int(e.inputs)
+		w.tokens -= int(e.tokens)
 		e.p.depth[e.level]--
 		d.depth[e.level]--
 		if len(w.members) == 0 {
@@ -367,7 +367,7 @@ func (d *Dispatcher) detach(e *entry) {
 			return
 		}
 		e.batch = nil
-		b.weight[e.level]--
+		b.group.weight[e.level]--
 		if b.state == stateQueued {
 			b.p.depth[e.level]--
 			d.depth[e.level]--
@@ -404,7 +404,7 @@ func (d *Dispatcher) batchRequest(b *entry) bool {
 	if len(live) == 0 {
 		return false
 	}
-	b.members = live
+	b.group.members = live
 	b.req = mergeBatch(*b.call, live)
 	return true
 }
@@ -422,7 +422,7 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 		return
 	}
 	if m.err == nil {
-		parts, err := splitBatch(m.resp, b.members)
+		parts, err := splitBatch(m.resp, b.group.members)
 		if err != nil {
 			meta := m.resp.ResponseMeta()
 			ue := &messages.UpstreamError{RequestID: b.id, UpstreamRequestID: meta.UpstreamRequestID, Provider: meta.Provider,
@@ -433,13 +433,13 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 			}
 			return
 		}
-		for i, e := range b.members {
+		for i, e := range b.group.members {
 			if e.state != stateBatched || e.batch != b {
 				continue
 			}
 			e.batch, e.state = nil, stateInFlight
 			meta := parts[i].ResponseMeta()
-			meta.BatchID, meta.BatchSize = b.id, len(b.members)
+			meta.BatchID, meta.BatchSize = b.id, len(b.group.members)
 			d.succeed(ctx, e, parts[i])
 		}
 		return
@@ -454,7 +454,7 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 		if ue.Status == 413 && sizeRefusal(ue.Message) {
 			inputs := 0
 			for _, e := range members {
-				inputs += e.inputs
+				inputs += int(e.inputs)
 			}
 			limit := max(1, min(w.maxInputs, inputs/2))
 			w.st.shrunk, w.st.maxInputs = limit, limit

@@ -125,7 +125,7 @@ func splitBatch(resp messages.Response, members []*entry) ([]messages.Response, 
 	sizes := make([]int, len(members))
 	tokens := make([]int, len(members))
 	for i, m := range members {
-		sizes[i], tokens[i] = m.inputs, m.tokens
+		sizes[i], tokens[i] = int(m.inputs), int(m.tokens)
 	}
 	switch r := resp.(type) {
 	case *messages.EmbedResponse:

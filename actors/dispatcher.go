@@ -81,24 +81,29 @@ type entry struct {
 
 	// Batching. A request that may be batched has its window (win) and its
 	// size (inputs, tokens); while it waits for a batch's call, batch is
-	// that batch. A batch entry has members and counts them per level in
-	// weight; it answers nobody itself.
+	// that batch. A batch entry has a group; it answers nobody itself.
 	win            *window
-	inputs, tokens int
+	inputs, tokens int32
 	batch          *entry
-	members        []*entry
-	weight         [3]int
+	group          *batchGroup
+}
+
+// batchGroup is what a batch entry holds beyond an entry: its members, and
+// their count per level (the queue depth it stands for).
+type batchGroup struct {
+	members []*entry
+	weight  [3]int
 }
 
 // addDepth adds sign times the entry's weight (one request, or a batch's
 // members) to its provider's and the dispatcher's queue depth.
 func (d *Dispatcher) addDepth(e *entry, sign int) {
-	if e.members == nil {
+	if e.group == nil {
 		e.p.depth[e.level] += sign
 		d.depth[e.level] += sign
 		return
 	}
-	for lvl, n := range e.weight {
+	for lvl, n := range e.group.weight {
 		e.p.depth[lvl] += sign * n
 		d.depth[lvl] += sign * n
 	}
@@ -354,7 +359,7 @@ func (d *Dispatcher) shedFor(ctx actor.Context, lvl int) bool {
 	}
 	var victim *entry
 	for _, p := range d.provs {
-		if b := p.levels[2].back(); b != nil && b.members == nil && (victim == nil || b.enqueued.After(victim.enqueued)) {
+		if b := p.levels[2].back(); b != nil && b.group == nil && (victim == nil || b.enqueued.After(victim.enqueued)) {
 			victim = b
 		}
 	}
@@ -432,14 +437,14 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		}
 		e.inQueue = nil
 		d.addDepth(e, -1)
-		if e.members != nil {
+		if e.group != nil {
 			if !d.batchRequest(e) {
 				e.state = stateDone
 				delete(d.entries, e.id)
 				e.cancel()
 				continue
 			}
-			for _, m := range e.members {
+			for _, m := range e.group.members {
 				w := now.Sub(m.waitFrom)
 				m.queuedFor += w
 				if m.attempt == 1 {
@@ -522,7 +527,7 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 	}
 	p.inflight--
 	switch {
-	case e.members != nil && !m.bounced:
+	case e.group != nil && !m.bounced:
 		d.onBatchDone(ctx, e, m)
 	case m.bounced:
 		if e.call.Key != "" || e.call.Endpoint != "" {
@@ -625,7 +630,7 @@ func (d *Dispatcher) retryLater(ctx actor.Context, e *entry, delay time.Duration
 		e.backoffTimer = d.arm(e, delay, timerBackoff)
 		return
 	}
-	if e.members != nil {
+	if e.group != nil {
 		d.enqueue(e, true)
 	} else {
 		d.place(ctx, e, true)
@@ -665,7 +670,7 @@ func (d *Dispatcher) expire(ctx actor.Context, e *entry) {
 
 func (d *Dispatcher) cancelRequest(ctx actor.Context, id string) {
 	e := d.entries[id]
-	if e == nil || e.members != nil {
+	if e == nil || e.group != nil {
 		return
 	}
 	if e.state == stateBackoff {
@@ -696,7 +701,7 @@ func (d *Dispatcher) finishCtx(ctx actor.Context, e *entry, last *messages.Upstr
 // finish sends the terminal answer and forgets the entry. Every admitted
 // request passes here exactly once.
 func (d *Dispatcher) finish(ctx actor.Context, e *entry, answer any) {
-	if e.members != nil {
+	if e.group != nil {
 		d.finishBatch(ctx, e, answer)
 		return
 	}
@@ -725,7 +730,7 @@ func (d *Dispatcher) beginShutdown(ctx actor.Context, drained chan struct{}) {
 	d.shutdown = true
 	d.drained = drained
 	for _, e := range d.entries {
-		if e.members != nil {
+		if e.group != nil {
 			continue // its members are answered, then it is dropped
 		}
 		waiting := e.state == stateQueued || e.state == stateBackoff || e.state == stateParked || e.state == stateWindowed ||
@@ -749,7 +754,7 @@ func (d *Dispatcher) maybeDrained() {
 func (d *Dispatcher) abort(ctx actor.Context) {
 	d.shutdown = true
 	for _, e := range d.entries {
-		if e.members == nil {
+		if e.group == nil {
 			d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "aborted at shutdown"})
 		}
 	}
