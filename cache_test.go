@@ -1003,3 +1003,33 @@ func BenchmarkCacheExactHit(b *testing.B) {
 		b.Fatalf("calls %d", srv.Calls())
 	}
 }
+
+// A semantic lookup whose embedding call does not come back within
+// LookupTimeout lets its request go upstream as a miss.
+func TestCacheSlowEmbeddingRouteIsAMiss(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{Embedding: wideRoute, LookupTimeout: 100 * time.Millisecond}, false)
+	r.ask(det("what does a circuit breaker do"))
+	r.indexed(1)
+	r.emb.Hold()
+	defer r.emb.Release()
+	done := make(chan *messages.ChatResponse, 1)
+	go func() {
+		resp, err := r.sy.Chat(context.Background(), det("how long does a breaker stay open"))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	select {
+	case resp := <-done:
+		if resp != nil && resp.Cached {
+			t.Fatalf("answered from the cache: %+v", resp.Meta)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a held embedding route held the caller")
+	}
+	r.wantChatCalls(2)
+	if st := r.status(); st.EmbedErrors != 1 {
+		t.Errorf("status %+v, want one embedding error", st)
+	}
+}

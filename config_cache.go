@@ -38,6 +38,9 @@ type CacheConfig struct {
 	// Threshold is the cosine similarity at or above which a stored answer
 	// serves a similar prompt (default 0.95; at most 1).
 	Threshold float64 `yaml:"threshold" json:"threshold"`
+	// LookupTimeout bounds the embedding call of a semantic lookup (default
+	// 1s); past it the request goes upstream as a miss.
+	LookupTimeout time.Duration `yaml:"lookup_timeout" json:"lookup_timeout"`
 	// Embedding is the route the semantic layer embeds prompts with, through
 	// Switchyard's own queue; unset (no provider) keeps the exact layer only.
 	Embedding EmbeddingRoute `yaml:"embedding" json:"embedding"`
@@ -63,6 +66,8 @@ func (c *CacheConfig) validate(providers []ProviderConfig) error {
 		return &ConfigError{"cache.max_entries", "must not be negative"}
 	case c.TTL < 0:
 		return &ConfigError{"cache.ttl", "must not be negative"}
+	case c.LookupTimeout < 0:
+		return &ConfigError{"cache.lookup_timeout", "must not be negative"}
 	case math.IsNaN(c.Threshold) || c.Threshold < 0 || c.Threshold > 1:
 		return &ConfigError{"cache.threshold", "must be in (0, 1] (0 means the default 0.95)"}
 	case c.Embedding.Dimensions < 0:
@@ -99,7 +104,7 @@ func (c *CacheConfig) producer(env *actors.Env, handles map[string]actors.Provid
 	if !c.Enabled {
 		return nil
 	}
-	spec := actors.CacheSpec{MaxEntries: c.MaxEntries, TTL: c.TTL, Threshold: c.Threshold, CacheSampled: c.CacheSampled,
+	spec := actors.CacheSpec{MaxEntries: c.MaxEntries, TTL: c.TTL, Threshold: c.Threshold, LookupTimeout: c.LookupTimeout, CacheSampled: c.CacheSampled,
 		Embedding: actors.CacheEmbedding{Provider: c.Embedding.Provider, Model: c.Embedding.Model, Dimensions: c.Embedding.Dimensions},
 		Adapters:  map[string]providers.Adapter{}}
 	for name, h := range handles {

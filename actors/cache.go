@@ -18,6 +18,8 @@ const (
 	DefaultCacheEntries   = 10000
 	DefaultCacheTTL       = time.Hour
 	DefaultCacheThreshold = 0.95
+	// DefaultCacheLookupTimeout bounds a semantic lookup's embedding call.
+	DefaultCacheLookupTimeout = time.Second
 	// cacheLastHits is how many recent hits CacheStatus lists.
 	cacheLastHits = 8
 )
@@ -32,6 +34,10 @@ type CacheSpec struct {
 	// Threshold is the cosine similarity at or above which a stored answer
 	// serves another prompt of the same scope (default 0.95).
 	Threshold float64
+	// LookupTimeout bounds the embedding call of a semantic lookup (default
+	// 1 s): past it the request goes upstream as a miss, so a slow or
+	// failing embedding route never holds callers for long.
+	LookupTimeout time.Duration
 	// Embedding is the route that embeds prompts for the semantic layer; an
 	// empty Provider turns the semantic layer off (exact layer only).
 	Embedding CacheEmbedding
@@ -61,6 +67,9 @@ func (s CacheSpec) withDefaults() CacheSpec {
 	}
 	if s.Threshold <= 0 || s.Threshold > 1 {
 		s.Threshold = DefaultCacheThreshold
+	}
+	if s.LookupTimeout <= 0 {
+		s.LookupTimeout = DefaultCacheLookupTimeout
 	}
 	return s
 }
@@ -373,7 +382,7 @@ func (c *Cache) lookup(ctx actor.Context, f *flight, prio messages.Priority) {
 	f.embedID = id
 	c.embeds[id] = f
 	ctx.Send(c.dispatcher, &Submit{ReplyPID: c.self, Req: &messages.EmbedRequest{
-		Call:  messages.Call{RequestID: id, Provider: r.Provider, Priority: prio},
+		Call:  messages.Call{RequestID: id, Provider: r.Provider, Priority: prio, Deadline: c.now().Add(c.spec.LookupTimeout)},
 		Model: r.Model, Inputs: []string{f.lk.text}, Dimensions: r.Dimensions}})
 }
 
