@@ -214,20 +214,7 @@ func TestEveryBackendAnswersExactlyOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx := context.Background()
-				if cancelIn > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, cancelIn)
-					defer cancel()
-				}
-				if sr, ok := req.(messages.StreamingRequest); ok && sr.Streaming() {
-					if st, err := h.sy.stream(ctx, req, nil); err == nil {
-						for st.Next() {
-						}
-					}
-				} else {
-					_, _ = h.sy.Do(ctx, req)
-				}
+				callOnce(h.sy, req, cancelIn)
 				mu.Lock()
 				answers[call.RequestID]++
 				mu.Unlock()

@@ -1,9 +1,13 @@
 package switchyard
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard/messages"
 )
 
 // lastUserText pulls the last user text out of a recorded Anthropic or OpenAI
@@ -43,3 +47,22 @@ func lastUserText(t *testing.T, body []byte) string {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// callOnce sends req through the facade (a stream is drained) and returns
+// once it is answered; cancelIn > 0 gives up after that long.
+func callOnce(sy *Switchyard, req messages.Request, cancelIn time.Duration) {
+	ctx := context.Background()
+	if cancelIn > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cancelIn)
+		defer cancel()
+	}
+	if sr, ok := req.(messages.StreamingRequest); ok && sr.Streaming() {
+		if st, err := sy.stream(ctx, req, nil); err == nil {
+			for st.Next() {
+			}
+		}
+		return
+	}
+	_, _ = sy.Do(ctx, req)
+}

@@ -481,31 +481,7 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 
 // memberError gives a member its own copy of a batch's error, with its own
 // request ID.
-func memberError(err error, e *entry) error {
-	switch v := err.(type) {
-	case *messages.UpstreamError:
-		cp := *v
-		cp.RequestID = e.id
-		return &cp
-	case *messages.RateLimitedError:
-		cp := *v
-		cp.RequestID = e.id
-		return &cp
-	case *messages.CircuitOpenError:
-		cp := *v
-		cp.RequestID = e.id
-		return &cp
-	case *messages.QueueFullError:
-		cp := *v
-		cp.RequestID = e.id
-		return &cp
-	case *messages.RequestError:
-		cp := *v
-		cp.RequestID = e.id
-		return &cp
-	}
-	return err
-}
+func memberError(err error, e *entry) error { return messages.ForRequest(err, e.id) }
 
 // finishBatch answers every member still waiting for the batch with answer
 // (an error; each member gets its own copy) and drops the batch.

@@ -723,29 +723,7 @@ func (c *Cache) deliver(ctx actor.Context, w *cacheWaiter, msg any) {
 // failureFor is err as the answer to follower id: the error types that
 // carry a request ID get the follower's.
 func failureFor(id string, err error) *messages.Failure {
-	switch e := err.(type) {
-	case *messages.RequestError:
-		cp := *e
-		cp.RequestID = id
-		err = &cp
-	case *messages.UpstreamError:
-		cp := *e
-		cp.RequestID = id
-		err = &cp
-	case *messages.QueueFullError:
-		cp := *e
-		cp.RequestID = id
-		err = &cp
-	case *messages.CircuitOpenError:
-		cp := *e
-		cp.RequestID = id
-		err = &cp
-	case *messages.RateLimitedError:
-		cp := *e
-		cp.RequestID = id
-		err = &cp
-	}
-	return &messages.Failure{RequestID: id, Err: err}
+	return &messages.Failure{RequestID: id, Err: messages.ForRequest(err, id)}
 }
 
 // copyResponse returns a shallow copy of a cacheable answer (its own Meta;

@@ -285,3 +285,34 @@ func (e *RequestError) Unwrap() []error {
 
 // NumErrorClasses is the number of error classes, for arrays indexed by class.
 const NumErrorClasses = int(ClassInternal) + 1
+
+// ForRequest returns err as the error of request id: a copy of the typed
+// errors that carry a request ID (UpstreamError, QueueFullError,
+// CircuitOpenError, RateLimitedError, RequestError) with id in it; any other
+// error as it is. One failed upstream call shared by several requests (a
+// batch, a cache's single flight) answers each this way.
+func ForRequest(err error, id string) error {
+	switch e := err.(type) {
+	case *UpstreamError:
+		cp := *e
+		cp.RequestID = id
+		return &cp
+	case *QueueFullError:
+		cp := *e
+		cp.RequestID = id
+		return &cp
+	case *CircuitOpenError:
+		cp := *e
+		cp.RequestID = id
+		return &cp
+	case *RateLimitedError:
+		cp := *e
+		cp.RequestID = id
+		return &cp
+	case *RequestError:
+		cp := *e
+		cp.RequestID = id
+		return &cp
+	}
+	return err
+}
