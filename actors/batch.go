@@ -53,8 +53,9 @@ func (p BatchPolicy) forModel(model string) BatchConfig {
 }
 
 // window collects requests of one shape until they fill a call or its delay
-// passes. One window exists per (provider, operation, model, options, pinned
-// endpoint and key); it is kept between flushes for its statistics.
+// passes. At most one window exists per (provider, operation, model,
+// options, pinned endpoint and key) at a time: it leaves d.windows when it
+// empties, and its statistics live on in its windowStats.
 type window struct {
 	key       string
 	p         *provQueue
