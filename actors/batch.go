@@ -163,7 +163,8 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 		w.maxInputs = min(w.maxInputs, w.st.shrunk)
 	}
 	w.st.maxInputs, w.st.maxTokens, w.st.delay = w.maxInputs, w.maxTokens, w.delay
-	d.windows[sh.key] = w
+	// Registered when a request joins it (liveWindow): a request too large
+	// to share a call must not leave an empty window behind.
 	e.inputs, e.tokens = int32(sh.inputs), int32(sh.tokens)
 	if int(e.inputs) >= w.maxInputs || (w.maxTokens > 0 && int(e.tokens) >= w.maxTokens) {
 		return nil

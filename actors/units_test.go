@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -226,4 +227,32 @@ func TestPickKey(t *testing.T) {
 			t.Fatalf("after 2 of 2 rpm, available at %v (+%v), want about +30s", at, at.Sub(now))
 		}
 	})
+}
+
+// fixedBatcher merges every request with the given limits.
+type fixedBatcher providers.BatchLimits
+
+func (b fixedBatcher) BatchLimits(messages.Request) (providers.BatchLimits, bool) {
+	return providers.BatchLimits(b), true
+}
+
+func TestWindowForLeavesNoEmptyWindowBehind(t *testing.T) {
+	d := &Dispatcher{&dispatcherState{windows: map[string]*window{}, windowStats: map[string]*windowStats{}}}
+	p := &provQueue{name: "p", handle: ProviderHandle{Batcher: fixedBatcher{MaxInputs: 4}}}
+	for i := range 50 {
+		// Rerankings of distinct queries, each too large to share a call.
+		req := &messages.RerankRequest{Call: messages.Call{Provider: "p"}, Model: "m", Query: fmt.Sprint("query ", i),
+			Documents: []string{"a", "b", "c", "d", "e"}}
+		e := &entry{req: req, call: &req.Call, p: p}
+		if w := d.windowFor(e); w != nil {
+			t.Fatalf("a request of 5 inputs got a window of %d", w.maxInputs)
+		}
+	}
+	small := &messages.RerankRequest{Call: messages.Call{Provider: "p"}, Model: "m", Query: "q", Documents: []string{"a"}}
+	if w := d.windowFor(&entry{req: small, call: &small.Call, p: p}); w == nil || w.maxInputs != 4 {
+		t.Fatalf("a one-document request got window %+v", w)
+	}
+	if len(d.windows) != 0 || len(d.windowStats) != 1 {
+		t.Errorf("%d windows registered (want 0 until a request joins) and %d statistics (want 1, per model)", len(d.windows), len(d.windowStats))
+	}
 }
