@@ -130,7 +130,9 @@ func (b *Breaker) trip(ctx actor.Context, m *observe, reason string) {
 // and the call it was handling is not lost: a call that had not started is
 // handed back for a retry, a finished one is forwarded as it ended.
 func (b *Breaker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, message interface{}) {
-	now := b.env.Clock.Now()
+	// The restart is published before the call is handed on, so an
+	// observer sees it before the request's answer.
+	b.env.Events.Publish(&messages.ActorRestarted{Time: b.env.Clock.Now(), Actor: child.Id, Reason: fmt.Sprint(reason)})
 	switch m := message.(type) {
 	case *execute:
 		h := b.keys[m.keyIdx]
@@ -145,7 +147,6 @@ func (b *Breaker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, ch
 		sys.Root.Send(b.self, obs)
 		sys.Root.Send(b.provPID, out)
 	}
-	b.env.Events.Publish(&messages.ActorRestarted{Time: now, Actor: child.Id, Reason: fmt.Sprint(reason)})
 	sup.RestartChildren(child)
 }
 
