@@ -125,13 +125,7 @@ func hasHeader(hs map[string]string, name string) bool {
 
 // requestError builds the Check/Do error for req.
 func requestError(req messages.Request, kind error, format string, args ...any) *messages.RequestError {
-	e := &messages.RequestError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
-	if req != nil {
-		if ci := req.CallInfo(); ci != nil {
-			e.RequestID, e.Provider = ci.RequestID, ci.Provider
-		}
-	}
-	return e
+	return providers.RequestError(kind, providers.CallInfo(req), "", fmt.Sprintf(format, args...))
 }
 
 func unsupported(req messages.Request) *messages.RequestError {

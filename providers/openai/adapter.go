@@ -75,17 +75,8 @@ func (a *Adapter) Kind() string { return a.dialect().Kind }
 // tool_choice naming no tool, and the like; then the dialect's Check hook.
 func (a *Adapter) Check(req messages.Request) error {
 	d := a.dialect()
-	if req == nil {
-		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: d.Kind, Detail: "nil request"}
-	}
-	if !d.serves(req.Operation()) {
-		ci := providers.CallInfo(req)
-		e := &messages.RequestError{Provider: reqCtx{d.Kind, ci}.provider(), Kind: messages.ErrUnsupported,
-			Detail: fmt.Sprintf("%s does not support the %q operation", d.Kind, req.Operation())}
-		if ci != nil {
-			e.RequestID = ci.RequestID
-		}
-		return e
+	if req == nil || !d.serves(req.Operation()) {
+		return providers.UnsupportedOperation(d.Kind, req)
 	}
 	var err error
 	switch r := req.(type) {
@@ -114,9 +105,8 @@ func (a *Adapter) Check(req messages.Request) error {
 			return invalid(reqCtx{kind: d.Kind}, "nil models request")
 		}
 	default:
-		ci := providers.CallInfo(req)
-		return &messages.RequestError{Provider: reqCtx{d.Kind, ci}.provider(), Kind: messages.ErrUnsupported,
-			Detail: fmt.Sprintf("%s cannot serve %T as the %q operation", d.Kind, req, req.Operation())}
+		return providers.RequestError(messages.ErrUnsupported, providers.CallInfo(req), d.Kind,
+			fmt.Sprintf("%s cannot serve %T as the %q operation", d.Kind, req, req.Operation()))
 	}
 	if err == nil && d.Check != nil {
 		err = d.Check(req)
@@ -269,19 +259,8 @@ type reqCtx struct {
 	ci   *messages.Call
 }
 
-func (c reqCtx) provider() string {
-	if c.ci != nil && c.ci.Provider != "" {
-		return c.ci.Provider
-	}
-	return c.kind
-}
-
 func invalid(ci reqCtx, format string, args ...any) error {
-	e := &messages.RequestError{Kind: messages.ErrInvalidRequest, Provider: ci.provider(), Detail: ci.kind + ": " + fmt.Sprintf(format, args...)}
-	if ci.ci != nil {
-		e.RequestID = ci.ci.RequestID
-	}
-	return e
+	return providers.RequestError(messages.ErrInvalidRequest, ci.ci, ci.kind, ci.kind+": "+fmt.Sprintf(format, args...))
 }
 
 var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
@@ -449,19 +428,9 @@ func checkEmbed(d *Dialect, r *messages.EmbedRequest) error {
 		opt = "TaskType"
 	}
 	if opt != "" {
-		return unsupportedOption(ci, opt)
+		return providers.RequestError(messages.ErrUnsupported, ci.ci, ci.kind, ci.kind+": the embeddings API has no "+opt+" option")
 	}
 	return nil
-}
-
-// unsupportedOption reports an embedding option the OpenAI embeddings API
-// does not have.
-func unsupportedOption(ci reqCtx, opt string) error {
-	e := &messages.RequestError{Kind: messages.ErrUnsupported, Provider: ci.provider(), Detail: ci.kind + ": the embeddings API has no " + opt + " option"}
-	if ci.ci != nil {
-		e.RequestID = ci.ci.RequestID
-	}
-	return e
 }
 
 func checkResponses(kind string, r *messages.ResponsesRequest) error {

@@ -240,24 +240,7 @@ func meta(c *callClient) messages.Meta {
 }
 
 func requestError(req messages.Request, kind error, format string, args ...any) *messages.RequestError {
-	e := &messages.RequestError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
-	if ci := callInfo(req); ci != nil {
-		e.RequestID, e.Provider = ci.RequestID, ci.Provider
-	}
-	return e
-}
-
-// callInfo returns req's Call, or nil for a nil request (typed nil included).
-func callInfo(req messages.Request) (ci *messages.Call) {
-	defer func() {
-		if recover() != nil {
-			ci = nil
-		}
-	}()
-	if req == nil {
-		return nil
-	}
-	return req.CallInfo()
+	return providers.RequestError(kind, providers.CallInfo(req), "", fmt.Sprintf(format, args...))
 }
 
 func invalid(req messages.Request, format string, args ...any) *messages.RequestError {
