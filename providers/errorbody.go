@@ -63,6 +63,24 @@ func ErrorFields(top map[string]json.RawMessage) (typ, code, msg string) {
 	return JSONText(top["type"]), JSONText(top["code"]), JSONText(top["message"])
 }
 
+// ErrorObject reads an error answer's body as a JSON object. A body that is
+// not one gives a nil map and, when it is plain text (not broken JSON, not an
+// HTML page, valid UTF-8), that text trimmed and bounded by ClipMessage to
+// max bytes; otherwise "". It never fails.
+func ErrorObject(body []byte, max int) (top map[string]json.RawMessage, text string) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, ""
+	}
+	if json.Unmarshal(body, &top) == nil {
+		return top, ""
+	}
+	if body[0] == '{' || body[0] == '[' || body[0] == '<' || !utf8.Valid(body) {
+		return nil, ""
+	}
+	return nil, ClipMessage(string(body), max)
+}
+
 // ClipMessage bounds s to max bytes, cutting without splitting a rune and
 // marking the cut with "…". A string of at most max bytes is returned as it
 // is. For valid UTF-8 the cut falls on the last rune boundary at or before

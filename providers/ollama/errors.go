@@ -1,7 +1,6 @@
 package ollama
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -35,16 +34,9 @@ func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamErr
 // fails; a body that is not JSON gives its text (trimmed, capped) as the
 // message.
 func parseError(body []byte) (typ, code, msg string) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return "", "", ""
-	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
-		if body[0] == '{' || body[0] == '[' || body[0] == '<' {
-			return "", "", ""
-		}
-		return "", "", clip(string(body))
+	top, text := providers.ErrorObject(body, maxMessage)
+	if top == nil {
+		return "", "", text
 	}
 	typ, code, msg = providers.ErrorFields(top)
 	return typ, code, clip(msg)

@@ -1,7 +1,6 @@
 package ovms
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -32,16 +31,9 @@ func DecodeError(status int, _ http.Header, body []byte, e *messages.UpstreamErr
 // errorMessage reads {"error": "…"} (or {"error": {"message": …}}, or
 // {"message": …}); it never fails.
 func errorMessage(body []byte) string {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return ""
-	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
-		if body[0] == '{' || body[0] == '[' || body[0] == '<' {
-			return ""
-		}
-		return clip(string(body))
+	top, text := providers.ErrorObject(body, maxMessage)
+	if top == nil {
+		return text
 	}
 	raw := top["error"]
 	if providers.IsJSONNull(raw) {

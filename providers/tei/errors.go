@@ -1,13 +1,10 @@
 package tei
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -63,13 +60,9 @@ func classifyType(typ string) (messages.ErrorClass, bool) {
 // parseErrorBody extracts the type and message of an error answer. It never
 // fails; a body that is not a JSON object gives its text as the message.
 func parseErrorBody(body []byte) (typ, msg string) {
-	trimmed := bytes.TrimSpace(body)
-	var top map[string]json.RawMessage
-	if json.Unmarshal(trimmed, &top) != nil {
-		if len(trimmed) > 0 && trimmed[0] != '{' && trimmed[0] != '[' && utf8.Valid(trimmed) {
-			return "", clip(string(trimmed))
-		}
-		return "", ""
+	top, text := providers.ErrorObject(body, maxMessage)
+	if top == nil {
+		return "", text
 	}
 	msg = providers.JSONText(top["error"])
 	if msg == "" {

@@ -1,11 +1,9 @@
 package tgi
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -75,13 +73,9 @@ func classify(e *messages.UpstreamError, typ string, status int) {
 // error answer. It never fails; a body that is not a JSON object gives its
 // text as the message.
 func parseErrorBody(body []byte) (typ, msg string, status int) {
-	trimmed := bytes.TrimSpace(body)
-	var top map[string]json.RawMessage
-	if json.Unmarshal(trimmed, &top) != nil {
-		if len(trimmed) > 0 && trimmed[0] != '{' && trimmed[0] != '[' && utf8.Valid(trimmed) {
-			return "", clip(string(trimmed)), 0
-		}
-		return "", "", 0
+	top, text := providers.ErrorObject(body, maxMessage)
+	if top == nil {
+		return "", text, 0
 	}
 	typ = providers.JSONText(top["error_type"])
 	if raw, ok := top["error"]; ok && !providers.IsJSONNull(raw) {
