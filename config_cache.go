@@ -10,7 +10,6 @@ import (
 
 	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/messages"
-	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // CacheConfig configures the response cache: an exact layer (the hash of
@@ -106,9 +105,9 @@ func (c *CacheConfig) producer(env *actors.Env, handles map[string]actors.Provid
 	}
 	spec := actors.CacheSpec{MaxEntries: c.MaxEntries, TTL: c.TTL, Threshold: c.Threshold, LookupTimeout: c.LookupTimeout, CacheSampled: c.CacheSampled,
 		Embedding: actors.CacheEmbedding{Provider: c.Embedding.Provider, Model: c.Embedding.Model, Dimensions: c.Embedding.Dimensions},
-		Adapters:  map[string]providers.Adapter{}}
-	for name, h := range handles {
-		spec.Adapters[name] = h.Adapter
+		Providers: map[string]bool{}}
+	for name := range handles {
+		spec.Providers[name] = true
 	}
 	return func(dispatcher *actor.PID) actor.Producer { return actors.NewCacheProducer(spec, env, dispatcher) }
 }

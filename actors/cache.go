@@ -10,7 +10,6 @@ import (
 
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
-	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // Cache defaults.
@@ -44,10 +43,12 @@ type CacheSpec struct {
 	// CacheSampled opts every request in: sampled requests are cached, and
 	// answers with tool calls stored and shared.
 	CacheSampled bool
-	// Adapters are the providers' adapters by name: a request its adapter
-	// refuses (or for an unknown provider) is forwarded untouched, so the
-	// dispatcher answers the error and no lookup or embedding is spent on it.
-	Adapters map[string]providers.Adapter
+	// Providers names the configured providers: a request for another one
+	// is forwarded untouched, so the dispatcher answers the error and no
+	// lookup is spent on it. Requests are not validated here (the
+	// dispatcher's admission runs the adapter's Check once): an invalid one
+	// cannot match a stored answer, and its failure is never stored.
+	Providers map[string]bool
 }
 
 // CacheEmbedding names the embedding route of the semantic layer.
@@ -292,15 +293,12 @@ func (c *Cache) onSubmit(ctx actor.Context, m *Submit) {
 	c.admit(ctx, w, lk)
 }
 
-// admissible: the cache spends work only on requests the dispatcher would
-// admit; the rest are forwarded for it to answer.
+// admissible: the cache spends work only on requests for a configured
+// provider with a valid priority; the rest are forwarded for the dispatcher
+// to answer.
 func (c *Cache) admissible(req messages.Request) bool {
 	call := req.CallInfo()
-	if c.shutdown || !call.Priority.Valid() {
-		return false
-	}
-	a := c.spec.Adapters[call.Provider]
-	return a != nil && a.Check(req) == nil
+	return !c.shutdown && call.Priority.Valid() && c.spec.Providers[call.Provider]
 }
 
 func (c *Cache) admit(ctx actor.Context, w *cacheWaiter, lk cacheLookup) {
