@@ -82,52 +82,40 @@ func classifyForCache(req messages.Request, optInAll, semantic bool) (cacheClass
 		if r == nil {
 			return cachePass, lk
 		}
-		lk.optIn = optInAll || r.CacheSampled
-		if r.NoCache || (!lk.optIn && sampled(r.Temperature)) {
+		k, extra := lk.deterministic(&r.Call, r.Temperature, r.Extra, optInAll, "chat")
+		if k == nil {
 			return cacheBypass, lk
 		}
-		extra, ok := canonicalExtra(r.Extra)
-		if !ok {
-			return cacheBypass, lk
-		}
-		k := newKeyWriter()
-		k.str("chat")
 		writeChatParams(k, r, extra)
-		k.messages(r.Messages)
-		lk.key = k.sum()
+		// The scope is everything but the last message: it is hashed from
+		// the same encoding, before the last message is added for the key.
+		history, last := r.Messages, []messages.Message(nil)
+		if n := len(r.Messages); n > 0 {
+			history, last = r.Messages[:n-1], r.Messages[n-1:]
+		}
+		k.messages(history)
 		if semantic {
 			if text, ok := promptText(r.Messages); ok {
-				s := newKeyWriter()
-				s.str("chat-scope")
-				writeChatParams(s, r, extra)
-				s.messages(r.Messages[:len(r.Messages)-1])
-				lk.scope, lk.text = s.sum(), text
+				lk.scope, lk.text = k.digest(), text
 			}
 		}
+		k.messages(last)
+		lk.key = k.sum()
 		lk.stream, lk.provider, lk.model, lk.operation = r.Stream, r.Provider, r.Model, "chat"
 	case *messages.GenerateRequest:
 		if r == nil {
 			return cachePass, lk
 		}
-		lk.optIn = optInAll || r.CacheSampled
-		if r.NoCache || (!lk.optIn && sampled(r.Temperature)) {
+		k, extra := lk.deterministic(&r.Call, r.Temperature, r.Extra, optInAll, "generate")
+		if k == nil {
 			return cacheBypass, lk
 		}
-		extra, ok := canonicalExtra(r.Extra)
-		if !ok {
-			return cacheBypass, lk
-		}
-		k := newKeyWriter()
-		k.str("generate")
 		writeGenerateParams(k, r, extra)
+		if semantic && strings.TrimSpace(r.Prompt) != "" {
+			lk.scope, lk.text = k.digest(), r.Prompt
+		}
 		k.str(r.Prompt)
 		lk.key = k.sum()
-		if semantic && strings.TrimSpace(r.Prompt) != "" {
-			s := newKeyWriter()
-			s.str("generate-scope")
-			writeGenerateParams(s, r, extra)
-			lk.scope, lk.text = s.sum(), r.Prompt
-		}
 		lk.stream, lk.provider, lk.model, lk.operation = r.Stream, r.Provider, r.Model, "generate"
 	case *messages.EmbedRequest:
 		if r == nil {
@@ -171,6 +159,24 @@ func classifyForCache(req messages.Request, optInAll, semantic bool) (cacheClass
 		return cachePass, lk
 	}
 	return cacheUse, lk
+}
+
+// deterministic starts the key of a chat or generate request: a key writer
+// holding the operation's name, and Extra canonically encoded; nil when the
+// request bypasses the cache (NoCache, sampling without opting in, an Extra
+// that cannot be encoded). It sets lk.optIn.
+func (lk *cacheLookup) deterministic(call *messages.Call, temperature *float64, extra map[string]any, optInAll bool, op string) (*keyWriter, []byte) {
+	lk.optIn = optInAll || call.CacheSampled
+	if call.NoCache || (!lk.optIn && sampled(temperature)) {
+		return nil, nil
+	}
+	ex, ok := canonicalExtra(extra)
+	if !ok {
+		return nil, nil
+	}
+	k := newKeyWriter()
+	k.str(op)
+	return k, ex
 }
 
 // sampled reports whether a temperature makes answers vary: unset (the
@@ -266,13 +272,19 @@ func newKeyWriter() *keyWriter {
 	return k
 }
 
+// digest returns the digest of what k holds so far; k stays usable.
+func (k *keyWriter) digest() string {
+	d := sha256.Sum256(k.b)
+	return string(d[:])
+}
+
 // sum returns the digest and releases k.
 func (k *keyWriter) sum() string {
-	d := sha256.Sum256(k.b)
+	d := k.digest()
 	if cap(k.b) <= 64<<10 {
 		keyBufs.Put(k)
 	}
-	return string(d[:])
+	return d
 }
 
 func (k *keyWriter) uvarint(n uint64) { k.b = binary.AppendUvarint(k.b, n) }
