@@ -86,11 +86,36 @@ func (s *Spec) Schema(t testing.TB, name string) *jsonschema.Schema {
 	if sc := s.compiled[name]; sc != nil {
 		return sc
 	}
-	sc, err := s.compiler.Compile(s.url + "#/components/schemas/" + name)
+	sc, err := s.compiler.Compile(s.Ref(name))
 	if err != nil {
 		t.Fatalf("schema %s not compiled: %v", name, err)
 	}
 	s.compiled[name] = sc
+	return sc
+}
+
+// Ref is the $ref of the component schema name, for Compile.
+func (s *Spec) Ref(name string) string { return s.url + "#/components/schemas/" + name }
+
+// Compile compiles a schema of the caller's (a JSON Schema 2020-12 document
+// as a Go value) registered at url; it may $ref the spec's components
+// (Ref). Compiled schemas are cached by url.
+func (s *Spec) Compile(t testing.TB, url string, schema any) *jsonschema.Schema {
+	t.Helper()
+	s.loaded(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sc := s.compiled[url]; sc != nil {
+		return sc
+	}
+	if err := s.compiler.AddResource(url, schema); err != nil {
+		t.Fatalf("adding %s: %v", url, err)
+	}
+	sc, err := s.compiler.Compile(url)
+	if err != nil {
+		t.Fatalf("compiling %s: %v", url, err)
+	}
+	s.compiled[url] = sc
 	return sc
 }
 
@@ -108,14 +133,9 @@ func (s *Spec) Validate(t testing.TB, name string, body []byte) error {
 
 // RewriteOpenAPI30 makes a utoipa-generated OpenAPI 3.0 document (TEI's,
 // TGI's) a JSON Schema 2020-12 resource that says what the spec means, in
-// place, and returns the number of edits:
-//   - nullable: true beside a type becomes type: [T, "null"]; beside no type
-//     (utoipa's {"allOf":[{"$ref":…}],"nullable":true}) the schema becomes
-//     anyOf [schema, null]; a false nullable is dropped;
-//   - a oneOf with a discriminator becomes an anyOf (OpenAPI picks the
-//     branch by the discriminator).
-//
-// The numeric exclusiveMinimum utoipa writes is already 2020-12's meaning.
+// place, and returns the number of edits: RewriteSchema on every schema
+// object. The numeric exclusiveMinimum utoipa writes is already 2020-12's
+// meaning.
 func RewriteOpenAPI30(doc any) int {
 	edits := 0
 	var walk func(v any)
@@ -125,33 +145,7 @@ func RewriteOpenAPI30(doc any) int {
 			for _, e := range x {
 				walk(e)
 			}
-			if n, ok := x["nullable"]; ok {
-				delete(x, "nullable")
-				edits++
-				if b, _ := n.(bool); b {
-					switch t := x["type"].(type) {
-					case string:
-						x["type"] = []any{t, "null"}
-					case nil:
-						inner := make(map[string]any, len(x))
-						for k, e := range x {
-							if k != "description" && k != "default" && k != "example" {
-								inner[k] = e
-								delete(x, k)
-							}
-						}
-						x["anyOf"] = []any{inner, map[string]any{"type": "null"}}
-					}
-					if enum, ok := x["enum"].([]any); ok && !slices.Contains(enum, nil) {
-						x["enum"] = append(enum, nil)
-					}
-				}
-			}
-			if one, ok := x["oneOf"]; ok && x["discriminator"] != nil {
-				delete(x, "oneOf")
-				x["anyOf"] = one
-				edits++
-			}
+			edits += RewriteSchema(x)
 		case []any:
 			for _, e := range x {
 				walk(e)
@@ -159,5 +153,49 @@ func RewriteOpenAPI30(doc any) int {
 		}
 	}
 	walk(doc)
+	return edits
+}
+
+// RewriteSchema turns one OpenAPI schema object into what it means in JSON
+// Schema 2020-12, in place, and returns the number of edits:
+//   - nullable: true beside a type becomes type: [T…, "null"] (and adds null
+//     to an enum); beside no type (a $ref, utoipa's {"allOf":[…],
+//     "nullable":true}) the schema becomes anyOf [schema, null], keeping its
+//     annotations (description, default, example) outside; a false nullable
+//     is dropped;
+//   - a oneOf with a discriminator becomes an anyOf: OpenAPI picks the
+//     branch by the discriminator, and branches may overlap, which JSON
+//     Schema's oneOf would reject.
+func RewriteSchema(x map[string]any) int {
+	edits := 0
+	if n, ok := x["nullable"]; ok {
+		delete(x, "nullable")
+		edits++
+		if b, _ := n.(bool); b {
+			switch t := x["type"].(type) {
+			case string:
+				x["type"] = []any{t, "null"}
+			case []any:
+				x["type"] = append(t, "null")
+			case nil:
+				inner := make(map[string]any, len(x))
+				for k, e := range x {
+					if k != "description" && k != "default" && k != "example" {
+						inner[k] = e
+						delete(x, k)
+					}
+				}
+				x["anyOf"] = []any{inner, map[string]any{"type": "null"}}
+			}
+			if enum, ok := x["enum"].([]any); ok && !slices.Contains(enum, nil) {
+				x["enum"] = append(enum, nil)
+			}
+		}
+	}
+	if one, ok := x["oneOf"]; ok && x["discriminator"] != nil {
+		delete(x, "oneOf")
+		x["anyOf"] = one
+		edits++
+	}
 	return edits
 }

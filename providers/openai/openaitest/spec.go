@@ -10,28 +10,19 @@
 package openaitest
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 )
 
 const specURL = "file:///openai/openapi.json"
 
-var (
-	once    sync.Once
-	edits   int
-	loadErr error
-
-	mu       sync.Mutex
-	compiler *jsonschema.Compiler
-	compiled = map[string]*jsonschema.Schema{}
-)
+// spec is the OpenAI document, loaded once per test binary.
+var spec = providertest.NewSpec("OpenAI", SpecFile(), specURL, Rewrite)
 
 // SpecFile returns the path of testdata/openai/openapi.json in this module.
 func SpecFile() string {
@@ -39,110 +30,39 @@ func SpecFile() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testdata", "openai", "openapi.json")
 }
 
-func load() {
-	f, err := os.Open(SpecFile())
-	if err != nil {
-		loadErr = err
-		return
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		loadErr = err
-		return
-	}
-	edits = Rewrite(doc)
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource(specURL, doc); err != nil {
-		loadErr = err
-		return
-	}
-	compiler = c
-}
-
 // Edits returns how many places Rewrite changed (over 100 for the real
 // spec), loading the spec if needed.
-func Edits(t testing.TB) int {
-	t.Helper()
-	once.Do(load)
-	if loadErr != nil {
-		t.Fatalf("loading the OpenAI spec: %v", loadErr)
-	}
-	return edits
-}
+func Edits(t testing.TB) int { t.Helper(); return spec.Edits(t) }
 
 // Schema returns the compiled component schema name (e.g.
 // "CreateChatCompletionRequest"), failing the test if it does not exist.
-func Schema(t testing.TB, name string) *jsonschema.Schema {
-	t.Helper()
-	once.Do(load)
-	if loadErr != nil {
-		t.Fatalf("loading the OpenAI spec: %v", loadErr)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if s := compiled[name]; s != nil {
-		return s
-	}
-	s, err := compiler.Compile(specURL + "#/components/schemas/" + name)
-	if err != nil {
-		t.Fatalf("compiling %s: %v", name, err)
-	}
-	compiled[name] = s
-	return s
-}
+func Schema(t testing.TB, name string) *jsonschema.Schema { t.Helper(); return spec.Schema(t, name) }
 
 // Validate checks body (JSON) against the component schema name. It fails
 // the test if body is not JSON and returns the validation error, nil when
 // body conforms.
 func Validate(t testing.TB, name string, body []byte) error {
 	t.Helper()
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("%s: body is not JSON: %v\n%s", name, err, body)
-	}
-	return Schema(t, name).Validate(v)
+	return spec.Validate(t, name, body)
 }
 
 // Compile compiles a schema of the caller's (a JSON Schema 2020-12 document
 // as a Go value, e.g. a dialect's own extra fields); it may $ref the spec's
-// components as "file:///openai/openapi.json#/components/schemas/Name".
+// components (SpecRef).
 func Compile(t testing.TB, url string, schema any) *jsonschema.Schema {
 	t.Helper()
-	once.Do(load)
-	if loadErr != nil {
-		t.Fatalf("loading the OpenAI spec: %v", loadErr)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if s := compiled[url]; s != nil {
-		return s
-	}
-	if err := compiler.AddResource(url, schema); err != nil {
-		t.Fatalf("adding %s: %v", url, err)
-	}
-	s, err := compiler.Compile(url)
-	if err != nil {
-		t.Fatalf("compiling %s: %v", url, err)
-	}
-	compiled[url] = s
-	return s
+	return spec.Compile(t, url, schema)
 }
 
 // SpecRef is the $ref of a component schema of the spec, for Compile.
-func SpecRef(name string) string { return specURL + "#/components/schemas/" + name }
+func SpecRef(name string) string { return spec.Ref(name) }
 
 // Rewrite makes the OpenAPI 3.1 document a JSON Schema 2020-12 resource that
 // says what the spec means, in place, and returns the number of edits:
-//   - nullable: true beside a type becomes type: [T, "null"] (and adds null to
-//     an enum); nullable: true without a type (beside a $ref, as for the
-//     stream chunks' usage) wraps the schema as anyOf [schema, null]; a false
-//     nullable is dropped;
-//   - a oneOf with a discriminator becomes an anyOf: OpenAPI selects the
-//     branch by the discriminator, and some branches overlap (an input
+//   - providertest.RewriteSchema on every schema object (nullable, and
+//     oneOf with a discriminator: some branches overlap, e.g. an input
 //     message with "type":"message" is both an EasyInputMessage and an
-//     InputMessage), which JSON Schema's oneOf would reject;
+//     InputMessage);
 //   - $recursiveAnchor: true (2019-09, rejected by the 2020-12 metaschema) is
 //     dropped and a $recursiveRef "#" under it becomes a $ref to the enclosing
 //     component schema.
@@ -155,35 +75,7 @@ func Rewrite(doc any) int {
 			for _, e := range x {
 				walk(e, component)
 			}
-			if nv, ok := x["nullable"]; ok {
-				delete(x, "nullable")
-				n++
-				if b, _ := nv.(bool); b {
-					switch typ := x["type"].(type) {
-					case string:
-						x["type"] = []any{typ, "null"}
-					case []any:
-						x["type"] = append(typ, "null")
-					case nil:
-						inner := make(map[string]any, len(x))
-						for k, e := range x {
-							if k != "description" {
-								inner[k] = e
-								delete(x, k)
-							}
-						}
-						x["anyOf"] = []any{inner, map[string]any{"type": "null"}}
-					}
-					if enum, ok := x["enum"].([]any); ok && !slices.Contains(enum, nil) {
-						x["enum"] = append(enum, nil)
-					}
-				}
-			}
-			if one, ok := x["oneOf"]; ok && x["discriminator"] != nil {
-				delete(x, "oneOf")
-				x["anyOf"] = one
-				n++
-			}
+			n += providertest.RewriteSchema(x)
 			if _, ok := x["$recursiveAnchor"]; ok {
 				delete(x, "$recursiveAnchor")
 				n++
