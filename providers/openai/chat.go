@@ -259,29 +259,12 @@ func (d *Dialect) doChat(ctx context.Context, c *providers.Client, call *provide
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 	}
-	resp, err := c.Send(ctx, call, d.exchange(call, OpChat, body, r.Stream))
-	if err != nil {
-		return nil, err
-	}
-	if !r.Stream || isJSON(resp.Header) {
-		out, err := d.decodeChat(ctx, c, call, resp)
-		if err != nil || !r.Stream {
-			return out, err
-		}
-		// A server that ignored stream:true: replay the answer as chunks.
-		em := providers.NewEmitter(call)
-		if err := emitWhole(em, out); err != nil {
-			return nil, call.Fail(messages.ClassCancelled, call.Result.Status, "caller went away", context.Canceled)
-		}
-		return out, nil
-	}
-	em := providers.NewEmitter(call)
-	var out *messages.ChatResponse
-	err = c.Stream(ctx, call, resp, func(rd io.Reader) error {
-		var err error
-		out, err = d.decodeChatStream(rd, call, em)
-		return err
-	})
+	out, err := send(ctx, d, c, call, OpChat, body, r.Stream,
+		func(resp *http.Response) (*messages.ChatResponse, error) { return d.decodeChat(ctx, c, call, resp) },
+		emitWhole,
+		func(rd io.Reader, em *providers.Emitter) (*messages.ChatResponse, error) {
+			return d.decodeChatStream(rd, call, em)
+		})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/switchyard-ai/switchyard/messages"
@@ -74,39 +75,26 @@ func (d *Dialect) doGenerate(ctx context.Context, c *providers.Client, call *pro
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 	}
-	resp, err := c.Send(ctx, call, d.exchange(call, OpGenerate, body, r.Stream))
-	if err != nil {
-		return nil, err
-	}
-	if !r.Stream || isJSON(resp.Header) {
-		var w completion
-		if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {
-			return nil, err
-		}
-		out, err := d.completionResult(call, &w)
-		if err != nil || !r.Stream {
-			return out, err
-		}
-		// A server that ignored stream:true: replay the answer as chunks.
-		em := providers.NewEmitter(call)
-		if out.Text != "" {
-			if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkText, Text: out.Text}); err != nil {
-				return nil, call.Fail(messages.ClassCancelled, call.Result.Status, "caller went away", context.Canceled)
+	out, err := send(ctx, d, c, call, OpGenerate, body, r.Stream,
+		func(resp *http.Response) (*messages.GenerateResponse, error) {
+			var w completion
+			if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {
+				return nil, err
 			}
-		}
-		u := out.Usage
-		if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u}); err != nil {
-			return nil, call.Fail(messages.ClassCancelled, call.Result.Status, "caller went away", context.Canceled)
-		}
-		return out, nil
-	}
-	em := providers.NewEmitter(call)
-	var out *messages.GenerateResponse
-	err = c.Stream(ctx, call, resp, func(rd io.Reader) error {
-		var err error
-		out, err = d.decodeCompletionStream(rd, call, em)
-		return err
-	})
+			return d.completionResult(call, &w)
+		},
+		func(em *providers.Emitter, out *messages.GenerateResponse) error {
+			if out.Text != "" {
+				if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkText, Text: out.Text}); err != nil {
+					return err
+				}
+			}
+			u := out.Usage
+			return em.Emit(&messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u})
+		},
+		func(rd io.Reader, em *providers.Emitter) (*messages.GenerateResponse, error) {
+			return d.decodeCompletionStream(rd, call, em)
+		})
 	if err != nil {
 		return nil, err
 	}

@@ -236,30 +236,19 @@ func (d *Dialect) doResponses(ctx context.Context, c *providers.Client, call *pr
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 	}
-	resp, err := c.Send(ctx, call, d.exchange(call, OpResponses, body, r.Stream))
-	if err != nil {
-		return nil, err
-	}
-	if !r.Stream || isJSON(resp.Header) {
-		out, err := decodeResponses(ctx, c, call, resp)
-		if err != nil || !r.Stream {
-			return out, err
-		}
-		em := providers.NewEmitter(call)
-		if out.OutputText != "" {
-			if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkText, Text: out.OutputText}); err != nil {
-				return nil, call.Fail(messages.ClassCancelled, call.Result.Status, "caller went away", context.Canceled)
+	out, err := send(ctx, d, c, call, OpResponses, body, r.Stream,
+		func(resp *http.Response) (*messages.ResponsesResponse, error) {
+			return decodeResponses(ctx, c, call, resp)
+		},
+		func(em *providers.Emitter, out *messages.ResponsesResponse) error {
+			if out.OutputText == "" {
+				return nil
 			}
-		}
-		return out, nil
-	}
-	em := providers.NewEmitter(call)
-	var out *messages.ResponsesResponse
-	err = c.Stream(ctx, call, resp, func(rd io.Reader) error {
-		var err error
-		out, err = DecodeResponsesStream(rd, call, em)
-		return err
-	})
+			return em.Emit(&messages.StreamChunk{Type: messages.ChunkText, Text: out.OutputText})
+		},
+		func(rd io.Reader, em *providers.Emitter) (*messages.ResponsesResponse, error) {
+			return DecodeResponsesStream(rd, call, em)
+		})
 	if err != nil {
 		return nil, err
 	}
