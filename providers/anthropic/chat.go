@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -105,7 +104,7 @@ func (a *Adapter) chat(ctx context.Context, call *providers.Call, req *messages.
 	if err != nil {
 		return nil, err
 	}
-	if req.Stream && !isJSON(resp.Header) {
+	if req.Stream && !providers.IsJSONContent(resp.Header) {
 		return a.stream(ctx, call, c, resp)
 	}
 	var w wireResponse
@@ -128,13 +127,6 @@ func (a *Adapter) chat(ctx context.Context, call *providers.Call, req *messages.
 		}
 	}
 	return out, nil
-}
-
-// isJSON reports a JSON content type (a server that ignored stream:true, or
-// an error page with a 200).
-func isJSON(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // toChat converts a decoded Message. A body that is not a message (an error
@@ -184,7 +176,7 @@ func toolArgs(in json.RawMessage) (json.RawMessage, bool) {
 	if len(in) == 0 || string(in) == "null" {
 		return json.RawMessage("{}"), true
 	}
-	if !isJSONObject(in) {
+	if !providers.IsJSONObject(in) {
 		return nil, false
 	}
 	return append(json.RawMessage(nil), in...), true

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 )
 
 func FuzzDecodeError(f *testing.F) {
@@ -106,7 +107,7 @@ func FuzzMessagesStream(f *testing.F) {
 			return
 		}
 		for _, tc := range resp.ToolCalls {
-			if !isJSONObject(tc.Arguments) {
+			if !providers.IsJSONObject(tc.Arguments) {
 				t.Fatalf("tool call arguments %q are not a JSON object", tc.Arguments)
 			}
 		}

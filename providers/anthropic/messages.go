@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // Content blocks of a request, one type per block kind so that each carries
@@ -109,7 +110,7 @@ func buildChatBody(req *messages.ChatRequest) (map[string]any, error) {
 			}
 			schema := emptySchema
 			if len(bytes.TrimSpace(t.Parameters)) > 0 {
-				if !isJSONObject(t.Parameters) {
+				if !providers.IsJSONObject(t.Parameters) {
 					return nil, requestError(req, messages.ErrInvalidRequest, "tools[%d] (%s): parameters must be a JSON object", i, t.Name)
 				}
 				schema = t.Parameters
@@ -338,7 +339,7 @@ func toolInput(args json.RawMessage) (json.RawMessage, bool) {
 	if len(args) == 0 || string(args) == "null" {
 		return json.RawMessage("{}"), true
 	}
-	if isJSONObject(args) {
+	if providers.IsJSONObject(args) {
 		return args, true
 	}
 	var s string
@@ -347,17 +348,11 @@ func toolInput(args json.RawMessage) (json.RawMessage, bool) {
 		if len(inner) == 0 {
 			return json.RawMessage("{}"), true
 		}
-		if isJSONObject(inner) {
+		if providers.IsJSONObject(inner) {
 			return inner, true
 		}
 	}
 	return nil, false
-}
-
-// isJSONObject reports whether b is one valid JSON object.
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 // toolResult maps a tool-role message onto a tool_result block.

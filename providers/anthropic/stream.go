@@ -254,7 +254,7 @@ func (d *streamDecoder) finishBlock(b *block) error {
 	var args json.RawMessage
 	if b.args.Len() > 0 {
 		args = json.RawMessage(b.args.String())
-		if !isJSONObject(args) {
+		if !providers.IsJSONObject(args) {
 			return malformed("tool_use "+b.name+": streamed input is not a JSON object", nil)
 		}
 	} else {

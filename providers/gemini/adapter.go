@@ -26,7 +26,6 @@ package gemini
 import (
 	"context"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -187,13 +186,6 @@ func fillError(call *providers.Call, e *messages.UpstreamError, status int) {
 		e.Status = status
 	}
 	e.Message = scrubKey(e.Message, call.Key.Secret())
-}
-
-// isJSON reports a JSON content type (an error page with a 200, or a server
-// that ignored alt=sse).
-func isJSON(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // requestError builds the Check/Do error for req.

@@ -185,7 +185,7 @@ func respArgs(in json.RawMessage) (json.RawMessage, bool) {
 	if len(in) == 0 || string(in) == "null" {
 		return json.RawMessage("{}"), true
 	}
-	if !isJSONObject(in) {
+	if !providers.IsJSONObject(in) {
 		return nil, false
 	}
 	var b bytes.Buffer
@@ -265,7 +265,7 @@ func (ad *Adapter) chat(ctx context.Context, call *providers.Call, req *messages
 	if err != nil {
 		return nil, err
 	}
-	if req.Stream && !isJSON(resp.Header) {
+	if req.Stream && !providers.IsJSONContent(resp.Header) {
 		return ad.stream(ctx, call, c, resp, resource)
 	}
 	var raw json.RawMessage

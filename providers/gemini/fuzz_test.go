@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -180,7 +181,7 @@ func FuzzDecodeResponse(f *testing.F) {
 func checkDecoded(t *testing.T, resp *messages.ChatResponse) {
 	t.Helper()
 	for _, tc := range resp.ToolCalls {
-		if !isJSONObject(tc.Arguments) || tc.Name == "" || tc.ID == "" {
+		if !providers.IsJSONObject(tc.Arguments) || tc.Name == "" || tc.ID == "" {
 			t.Fatalf("tool call %+v", tc)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // Request wire types. Each part carries exactly one data field, as the API
@@ -426,7 +427,7 @@ func toolArgs(args json.RawMessage) (json.RawMessage, bool) {
 	if len(args) == 0 || string(args) == "null" {
 		return json.RawMessage("{}"), true
 	}
-	if isJSONObject(args) {
+	if providers.IsJSONObject(args) {
 		return args, true
 	}
 	var s string
@@ -435,17 +436,11 @@ func toolArgs(args json.RawMessage) (json.RawMessage, bool) {
 		if len(inner) == 0 {
 			return json.RawMessage("{}"), true
 		}
-		if isJSONObject(inner) {
+		if providers.IsJSONObject(inner) {
 			return inner, true
 		}
 	}
 	return nil, false
-}
-
-// isJSONObject reports whether b is one valid JSON object.
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 type detailError string
@@ -529,7 +524,7 @@ func buildTools(req *messages.ChatRequest) ([]wireFunctionDecl, map[string]bool,
 		names[t.Name] = true
 		d := wireFunctionDecl{Name: t.Name, Description: t.Description}
 		if p := bytes.TrimSpace(t.Parameters); len(p) > 0 && string(p) != "null" {
-			if !isJSONObject(p) {
+			if !providers.IsJSONObject(p) {
 				return nil, nil, requestError(req, messages.ErrInvalidRequest, "tools[%d] (%s): parameters must be a JSON object", i, t.Name)
 			}
 			d.ParametersJSONSchema = p

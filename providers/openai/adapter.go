@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"mime"
 	"net/http"
 	"regexp"
 	"slices"
@@ -165,13 +164,6 @@ func (d *Dialect) exchange(call *providers.Call, op string, body any, stream boo
 		ex.Accept = "text/event-stream"
 	}
 	return ex
-}
-
-// isJSON reports whether a response's Content-Type is JSON (a server that
-// answered a stream request without streaming).
-func isJSON(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // finalBody merges extra into the JSON object body marshals to, then lets the

@@ -22,7 +22,7 @@ func send[T any](ctx context.Context, d *Dialect, c *providers.Client, call *pro
 	if err != nil {
 		return zero, err
 	}
-	if !stream || isJSON(resp.Header) {
+	if !stream || providers.IsJSONContent(resp.Header) {
 		out, err := whole(resp)
 		if err != nil || !stream {
 			return out, err
