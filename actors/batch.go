@@ -115,25 +115,36 @@ const (
 	flushRetry
 )
 
-// windowFor returns the window e may join, creating it on first use, or nil
-// when e is sent on its own: the adapter cannot merge it, batching is off
-// for its model, or e alone fills a call.
+// windowFor returns the window e may join, or nil when e is sent on its
+// own: the adapter cannot merge it, batching is off for its model, or e
+// alone fills a call.
 func (d *Dispatcher) windowFor(e *entry) *window {
-	p := e.p
-	if p.handle.Batcher == nil {
+	if e.p.handle.Batcher == nil {
 		return nil
 	}
 	sh, ok := shapeOf(e.req)
 	if !ok {
 		return nil
 	}
-	if w := d.windows[sh.key]; w != nil {
-		e.inputs, e.tokens = int32(sh.inputs), int32(sh.tokens)
-		if int(e.inputs) >= w.maxInputs || (w.maxTokens > 0 && int(e.tokens) >= w.maxTokens) {
+	w := d.windows[sh.key]
+	if w == nil {
+		if w = d.newWindow(e, sh); w == nil {
 			return nil
 		}
-		return w
 	}
+	e.inputs, e.tokens = int32(sh.inputs), int32(sh.tokens)
+	if sh.inputs >= w.maxInputs || (w.maxTokens > 0 && sh.tokens >= w.maxTokens) {
+		return nil
+	}
+	return w
+}
+
+// newWindow builds the window for requests of e's shape, or returns nil
+// when batching is off for them. It is registered in d.windows only when a
+// request joins it (liveWindow), so a request too large to share a call
+// leaves no empty window behind.
+func (d *Dispatcher) newWindow(e *entry, sh batchShape) *window {
+	p := e.p
 	lim, ok := p.handle.Batcher.BatchLimits(e.req)
 	cfg := p.handle.Batching.forModel(sh.model)
 	if !ok || cfg.Disabled {
@@ -141,7 +152,6 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 	}
 	w := &window{key: sh.key, p: p, op: e.req.Operation(), model: sh.model, endpoint: e.call.Endpoint,
 		maxInputs: cfg.MaxInputs, maxTokens: cfg.MaxTokens, delay: cfg.Delay, holdHigh: cfg.HoldHigh}
-	statsKey := p.name + "\x00" + w.endpoint + "\x00" + w.op + "\x00" + w.model
 	if w.maxInputs <= 0 {
 		w.maxInputs = DefaultBatchMaxInputs
 	}
@@ -154,6 +164,7 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 	if w.delay <= 0 {
 		w.delay = DefaultBatchDelay
 	}
+	statsKey := p.name + "\x00" + w.endpoint + "\x00" + w.op + "\x00" + w.model
 	w.st = d.windowStats[statsKey]
 	if w.st == nil {
 		w.st = &windowStats{provider: p.name, endpoint: w.endpoint, op: w.op, model: w.model}
@@ -163,12 +174,6 @@ func (d *Dispatcher) windowFor(e *entry) *window {
 		w.maxInputs = min(w.maxInputs, w.st.shrunk)
 	}
 	w.st.maxInputs, w.st.maxTokens, w.st.delay = w.maxInputs, w.maxTokens, w.delay
-	// Registered when a request joins it (liveWindow): a request too large
-	// to share a call must not leave an empty window behind.
-	e.inputs, e.tokens = int32(sh.inputs), int32(sh.tokens)
-	if int(e.inputs) >= w.maxInputs || (w.maxTokens > 0 && int(e.tokens) >= w.maxTokens) {
-		return nil
-	}
 	return w
 }
 
@@ -431,7 +436,7 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 				Endpoint: meta.Endpoint, Key: meta.Key, Class: messages.ClassMalformed, Message: err.Error()}
 			for _, e := range members {
 				e.batch = nil
-				d.finish(ctx, e, memberError(ue, e))
+				d.finish(ctx, e, messages.ForRequest(ue, e.id))
 			}
 			return
 		}
@@ -481,10 +486,6 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 	d.retryOrFail(ctx, members, m, b.win)
 }
 
-// memberError gives a member its own copy of a batch's error, with its own
-// request ID.
-func memberError(err error, e *entry) error { return messages.ForRequest(err, e.id) }
-
 // finishBatch answers every member still waiting for the batch with answer
 // (an error; each member gets its own copy) and drops the batch.
 func (d *Dispatcher) finishBatch(ctx actor.Context, b *entry, answer any) {
@@ -496,7 +497,7 @@ func (d *Dispatcher) finishBatch(ctx actor.Context, b *entry, answer any) {
 	}
 	for _, m := range members {
 		m.batch = nil
-		d.finish(ctx, m, memberError(err, m))
+		d.finish(ctx, m, messages.ForRequest(err, m.id))
 	}
 }
 

@@ -563,7 +563,7 @@ func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDo
 	var ue *messages.UpstreamError
 	if !errors.As(m.err, &ue) {
 		for _, e := range group {
-			d.finish(ctx, e, memberError(m.err, e))
+			d.finish(ctx, e, messages.ForRequest(m.err, e.id))
 		}
 		return
 	}
@@ -581,7 +581,7 @@ func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDo
 	for _, e := range group {
 		eue := ue
 		if ue.RequestID != e.id {
-			eue = memberError(ue, e).(*messages.UpstreamError)
+			eue = messages.ForRequest(ue, e.id).(*messages.UpstreamError)
 		}
 		eue.Attempts = e.attempt
 		switch {
