@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 )
 
 func FuzzDecodeError(f *testing.F) {
@@ -117,6 +118,6 @@ func FuzzMessagesStream(f *testing.F) {
 		if resp.Usage.InputTokens < 0 || resp.Usage.OutputTokens < 0 {
 			t.Fatalf("negative usage %+v", resp.Usage)
 		}
-		checkChunks(t, chunks, "", resp)
+		providertest.CheckChatChunks(t, chunks, "", resp)
 	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 )
 
 // recordings is the folder of the recorded exchanges (see SOURCE.md there).
@@ -250,7 +251,7 @@ func TestRecordedStreams(t *testing.T) {
 					seen++
 					checkDecoded(t, resp, want)
 				}
-				checkChunks(t, chunks, "", resp)
+				providertest.CheckChatChunks(t, chunks, "", resp)
 			})
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
 )
 
@@ -107,7 +108,7 @@ func FuzzStream(f *testing.F) {
 			return
 		}
 		checkDecoded(t, resp)
-		checkChunks(t, chunks, "", resp)
+		providertest.CheckChatChunks(t, chunks, "", resp)
 	})
 }
 
@@ -173,7 +174,7 @@ func FuzzDecodeResponse(f *testing.F) {
 			return
 		}
 		checkDecoded(t, resp)
-		checkChunks(t, chunks, "", resp)
+		providertest.CheckChatChunks(t, chunks, "", resp)
 	})
 }
 
