@@ -20,7 +20,7 @@ func (s *Switchyard) Do(ctx context.Context, req messages.Request, opts ...CallO
 	select {
 	case answer = <-reply:
 	case <-ctx.Done():
-		s.sys.Root.Send(s.front(), &messages.Cancel{RequestID: call.RequestID})
+		s.sys.Root.Send(s.front(), messages.CancelFor(call.RequestID, ctx.Err()))
 		answer = <-reply
 	}
 	return decodeAnswer(answer)

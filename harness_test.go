@@ -82,7 +82,7 @@ func newHarness(t *testing.T, cfg Config, manual bool) *harness {
 	h := &harness{t: t, logs: &syncBuffer{}}
 	cfg.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if manual {
-		h.clk = clock.NewManual(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+		h.clk = newTestClock(t)
 		cfg.Clock = h.clk
 	}
 	sy, err := New(cfg)

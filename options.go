@@ -24,9 +24,10 @@ func WithEndpoint(name string) CallOption { return func(c *messages.Call) { c.En
 // WithDeadline bounds queueing, retries and the call.
 func WithDeadline(t time.Time) CallOption { return func(c *messages.Call) { c.Deadline = t } }
 
-// WithTimeout is WithDeadline(now + d).
+// WithTimeout bounds queueing, retries and the call to d from admission,
+// measured on the runtime's clock (Config.Clock), like WithDeadline(now + d).
 func WithTimeout(d time.Duration) CallOption {
-	return func(c *messages.Call) { c.Deadline = time.Now().Add(d) }
+	return func(c *messages.Call) { c.Timeout = d }
 }
 
 // WithRequestID sets the request ID (default: a new UUIDv7).

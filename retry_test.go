@@ -37,12 +37,14 @@ func retryHarness(t *testing.T, srv *sim.Server, maxAttempts int) *harness {
 func TestRetryAfterIsHonoured(t *testing.T) {
 	cases := []struct {
 		name   string
-		header map[string]string
+		header func(now time.Time) map[string]string
 		delay  time.Duration
 	}{
-		{"retry-after seconds", map[string]string{"Retry-After": "2"}, 2 * time.Second},
-		{"retry-after-ms", map[string]string{"Retry-After-Ms": "1500"}, 1500 * time.Millisecond},
-		{"retry-after http date", map[string]string{"Retry-After": time.Date(2026, 11, 26, 12, 0, 3, 0, time.UTC).Format(http.TimeFormat)}, 3 * time.Second},
+		{"retry-after seconds", func(time.Time) map[string]string { return map[string]string{"Retry-After": "2"} }, 2 * time.Second},
+		{"retry-after-ms", func(time.Time) map[string]string { return map[string]string{"Retry-After-Ms": "1500"} }, 1500 * time.Millisecond},
+		{"retry-after http date", func(now time.Time) map[string]string {
+			return map[string]string{"Retry-After": now.Add(3 * time.Second).Format(http.TimeFormat)}
+		}, 3 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -52,7 +54,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 				Retry: RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}}, true)
 			// Both keys answer 429 once, so the retry cannot rotate to a
 			// fresh key and must wait.
-			srv.Inject(sim.Fault{Status: 429, Header: c.header, Times: 2})
+			srv.Inject(sim.Fault{Status: 429, Header: c.header(h.clk.Now()), Times: 2})
 			start := h.clk.Now()
 			res := h.chatAsync(context.Background(), chatReq("p", "hello"))
 			// Backoff 1 in the queue status means the retry timer is armed;

@@ -86,7 +86,7 @@ func (st *Stream) Next() bool {
 		st.settle(a)
 		return st.Next()
 	case <-st.ctx.Done():
-		st.s.sys.Root.Send(st.s.front(), &messages.Cancel{RequestID: st.id})
+		st.s.sys.Root.Send(st.s.front(), messages.CancelFor(st.id, st.ctx.Err()))
 		st.settle(<-st.final)
 		return false
 	}

@@ -80,7 +80,7 @@ func New(cfg Config) (*Switchyard, error) {
 	)
 	s.env = &actors.Env{
 		Clock:  clk,
-		Client: &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle},
+		Client: &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle, Clock: clk},
 		Events: actors.NewEventBus(logger),
 		Log:    logger,
 		Root:   s.sys.Root,

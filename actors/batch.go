@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
@@ -307,7 +308,7 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 	if b.deadline.IsZero() {
 		b.ctx, b.cancel = context.WithCancel(context.Background())
 	} else {
-		b.ctx, b.cancel = context.WithDeadline(context.Background(), b.deadline)
+		b.ctx, b.cancel = clock.WithDeadline(d.env.Clock, context.Background(), b.deadline)
 	}
 	b.call = &messages.Call{RequestID: b.id, Provider: w.p.name, Priority: messages.PriorityAt(b.level),
 		Deadline: b.deadline, Key: members[0].call.Key, Endpoint: members[0].call.Endpoint}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 )
@@ -225,7 +226,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		}
 		d.admit(ctx, m, nil, nil, sender, emit)
 	case *messages.Cancel:
-		d.cancelRequest(ctx, m.RequestID)
+		d.cancelRequest(ctx, m)
 	case *messages.GetQueueStatus:
 		ctx.Respond(d.status())
 	case *messages.SetQueueCapacity:
@@ -321,14 +322,23 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	if cctx == nil {
 		cctx = context.Background()
 	}
-	deadline := call.Deadline
-	if dl, ok := cctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+	// Every deadline is on the runtime's clock: Call.Deadline, admission +
+	// Call.Timeout, and the caller's context deadline when it is on that
+	// clock (see clock.ContextDeadline).
+	own := call.Deadline
+	if call.Timeout > 0 {
+		if dl := now.Add(call.Timeout); own.IsZero() || dl.Before(own) {
+			own = dl
+		}
+	}
+	deadline := own
+	if dl, ok := clock.ContextDeadline(d.env.Clock, cctx); ok && (deadline.IsZero() || dl.Before(deadline)) {
 		deadline = dl
 	}
 	var rctx context.Context
 	var cancel context.CancelFunc
-	if !call.Deadline.IsZero() {
-		rctx, cancel = context.WithDeadline(cctx, call.Deadline)
+	if !own.IsZero() {
+		rctx, cancel = clock.WithDeadline(d.env.Clock, cctx, own)
 	} else {
 		rctx, cancel = context.WithCancel(cctx)
 	}
@@ -668,7 +678,8 @@ func (d *Dispatcher) expire(ctx actor.Context, e *entry) {
 	d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrDeadline, Cause: context.DeadlineExceeded, Detail: "deadline passed before the request could be sent"})
 }
 
-func (d *Dispatcher) cancelRequest(ctx actor.Context, id string) {
+func (d *Dispatcher) cancelRequest(ctx actor.Context, m *messages.Cancel) {
+	id := m.RequestID
 	e := d.entries[id]
 	if e == nil || e.group != nil {
 		return
@@ -680,7 +691,11 @@ func (d *Dispatcher) cancelRequest(ctx actor.Context, id string) {
 		e.p.inflight--
 	}
 	d.dequeue(e)
-	d.finish(ctx, e, &messages.RequestError{RequestID: id, Provider: e.call.Provider, Kind: context.Canceled, Detail: "cancelled by the caller"})
+	if m.Deadline {
+		d.finish(ctx, e, &messages.RequestError{RequestID: id, Provider: e.call.Provider, Kind: messages.ErrDeadline, Cause: context.DeadlineExceeded, Detail: "the caller's deadline passed"})
+	} else {
+		d.finish(ctx, e, &messages.RequestError{RequestID: id, Provider: e.call.Provider, Kind: context.Canceled, Detail: "cancelled by the caller"})
+	}
 	d.maybeDrained()
 }
 

@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +22,10 @@ type Call struct {
 	// Deadline bounds queueing, retries and the upstream call. Zero means the
 	// caller's context deadline, if any, alone.
 	Deadline time.Time
+	// Timeout bounds the request relative to its admission, measured on the
+	// runtime's clock (Config.Clock): the request's deadline is the earlier
+	// of Deadline and admission + Timeout. Zero means none.
+	Timeout time.Duration
 	// Key pins the request to the key with this label. Empty lets the
 	// provider's strategy choose.
 	Key string
@@ -115,7 +121,16 @@ type Failure struct {
 
 // Cancel asks the dispatcher to stop the request with this ID: a queued
 // request is removed, an in-flight call is aborted, a pending retry is
-// dropped. The request is answered with a *Failure wrapping context.Canceled.
+// dropped. The request is answered with a *Failure wrapping context.Canceled,
+// or, when Deadline is set, ErrDeadline and context.DeadlineExceeded.
 type Cancel struct {
 	RequestID string
+	// Deadline says the caller gave up because its deadline passed.
+	Deadline bool
+}
+
+// CancelFor is the Cancel a caller sends when ctx ended: it carries whether
+// the context's deadline passed, so the answer says ErrDeadline.
+func CancelFor(id string, err error) *Cancel {
+	return &Cancel{RequestID: id, Deadline: errors.Is(err, context.DeadlineExceeded)}
 }

@@ -62,7 +62,8 @@ const (
 	ClassMalformed
 	// ClassStreamCut: a stream ended before its terminator.
 	ClassStreamCut
-	// ClassCancelled: the caller cancelled.
+	// ClassCancelled: the request context ended: the caller cancelled, or
+	// its deadline (or the request's own) passed. Never a breaker failure.
 	ClassCancelled
 	// ClassInternal: a Switchyard bug.
 	ClassInternal

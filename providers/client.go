@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
@@ -37,6 +38,20 @@ type Client struct {
 	IdleTimeout time.Duration
 	// MaxBody caps a non-stream response body (default 64 MiB).
 	MaxBody int64
+	// Clock reads the time against which Retry-After dates and rate-limit
+	// resets become delays; nil is the wall clock. The runtime passes
+	// Config.Clock, the clock its backoff and cooldown timers run on, so no
+	// computation mixes two clocks. The header and idle timeouts are
+	// transport watchdogs, like net/http's dial and TLS timeouts: they bound
+	// waits on a real socket and run on the wall clock.
+	Clock clock.Clock
+}
+
+func (c *Client) clock() clock.Clock {
+	if c.Clock != nil {
+		return c.Clock
+	}
+	return clock.Real
 }
 
 // Exchange describes one HTTP request an adapter wants made.
@@ -163,7 +178,7 @@ func (c *Client) Send(ctx context.Context, call *Call, ex *Exchange) (*http.Resp
 	}
 	call.Result.Status = resp.StatusCode
 	call.Result.UpstreamRequestID = UpstreamRequestID(resp.Header)
-	now := time.Now()
+	now := c.clock().Now()
 	if ex.RateLimit != nil {
 		call.Result.RateLimit = ex.RateLimit(resp.Header, now)
 	}
@@ -190,10 +205,8 @@ func (c *Client) transportError(ctx context.Context, call *Call, err error, head
 	switch {
 	case headerTimeout:
 		return call.Fail(messages.ClassTimeout, 0, fmt.Sprintf("no response headers within %s", c.headerTimeout()), err)
-	case errors.Is(ctx.Err(), context.Canceled):
-		return call.Fail(messages.ClassCancelled, 0, "cancelled", context.Canceled)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return call.Fail(messages.ClassTimeout, 0, "deadline exceeded", context.DeadlineExceeded)
+	case ctx.Err() != nil:
+		return ContextError(ctx, call, err, messages.ClassConnection, "")
 	default:
 		return call.Fail(messages.ClassConnection, 0, "", scrubURLError(err))
 	}
@@ -220,11 +233,16 @@ func ContextError(ctx context.Context, call *Call, err error, class messages.Err
 	if errors.As(err, &ue) {
 		return ue
 	}
+	// The request's context ends only by the caller's hand: a cancel, the
+	// caller's deadline or the request's own (Call.Deadline, WithTimeout).
+	// Neither is the upstream's failure, so both are ClassCancelled and
+	// never count against an endpoint's breaker; the dispatcher answers
+	// ErrDeadline for an expired one.
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return call.Fail(messages.ClassCancelled, call.Result.Status, "cancelled", context.Canceled)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return call.Fail(messages.ClassTimeout, call.Result.Status, "deadline exceeded", context.DeadlineExceeded)
+		return call.Fail(messages.ClassCancelled, call.Result.Status, "deadline exceeded", context.DeadlineExceeded)
 	}
 	return call.Fail(class, call.Result.Status, msg, err)
 }
