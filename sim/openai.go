@@ -20,12 +20,13 @@ import (
 )
 
 // OpenAIBackend simulates the OpenAI API (chat completions, embeddings, the
-// Responses API and the model list) under /v1, so the adapter's base URL is
+// Responses API, the legacy completions API and the model list) under /v1, so the adapter's base URL is
 // Server.URL+"/v1". It checks requests as strictly as the real service:
 // method, path, "Authorization: Bearer", Content-Type, unknown body fields,
 // field types and ranges, message roles and content shapes, tool-call
 // pairing, image data URLs, embedding inputs, Responses API items, tools and
-// previous_response_id. Malformed requests get a 400 with OpenAI's error body
+// previous_response_id; completions refuse chat and embedding models (404,
+// as the service does) and default max_tokens to 16, as it does. Malformed requests get a 400 with OpenAI's error body
 // and count as Server.InvalidCalls.
 //
 // Answers are deterministic: "echo: " and the last user text (with "[n
@@ -160,8 +161,8 @@ func (b *OpenAIBackend) reject(s *Server, w http.ResponseWriter, e *oaiErr) {
 	s.Invalid(&oaiParamWriter{ResponseWriter: w, param: e.param, code: e.code}, e.status, e.msg)
 }
 
-// Serve routes /v1/chat/completions, /v1/embeddings, /v1/responses (POST)
-// and /v1/models (GET).
+// Serve routes /v1/chat/completions, /v1/completions, /v1/embeddings,
+// /v1/responses (POST) and /v1/models (GET).
 func (b *OpenAIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request, body []byte, f *Fault) {
 	if w.Header().Get("X-Request-Id") == "" {
 		w.Header().Set("X-Request-Id", fmt.Sprintf("req_sim%08d", b.seq.Add(1)))
@@ -176,7 +177,7 @@ func (b *OpenAIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request,
 		}
 		b.serveModels(w)
 		return
-	case "/v1/chat/completions", "/v1/embeddings", "/v1/responses":
+	case "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses":
 	default:
 		b.reject(s, w, &oaiErr{status: http.StatusNotFound, msg: fmt.Sprintf("Invalid URL (%s %s)", r.Method, path)})
 		return
@@ -203,6 +204,8 @@ func (b *OpenAIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request,
 	switch path {
 	case "/v1/chat/completions":
 		b.serveChat(s, w, r, f, key, req)
+	case "/v1/completions":
+		b.serveCompletions(s, w, r, f, key, req)
 	case "/v1/embeddings":
 		b.serveEmbeddings(s, w, key, req)
 	case "/v1/responses":
@@ -212,7 +215,7 @@ func (b *OpenAIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request,
 
 func (b *OpenAIBackend) serveModels(w http.ResponseWriter) {
 	var data []any
-	for _, id := range []string{"gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small", "text-embedding-3-large"} {
+	for _, id := range []string{"gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "gpt-3.5-turbo-instruct", "text-embedding-3-small", "text-embedding-3-large"} {
 		data = append(data, map[string]any{"id": id, "object": "model", "created": 1715367049, "owned_by": "system"})
 	}
 	oaiWriteJSON(w, map[string]any{"object": "list", "data": data})
@@ -1153,6 +1156,230 @@ func (b *OpenAIBackend) serveChat(s *Server, w http.ResponseWriter, r *http.Requ
 	}
 	if sse.delivers() {
 		s.AddUsage(a.in, out)
+	}
+	sse.Send("", "[DONE]")
+}
+
+// ---- completions (legacy) ----
+
+var oaiCompletionFields = map[string]oaiFieldKind{
+	"model": oaiFieldString, "prompt": oaiFieldAny, "best_of": oaiFieldInteger, "echo": oaiFieldBool, "frequency_penalty": oaiFieldNumber,
+	"logit_bias": oaiFieldObject, "logprobs": oaiFieldInteger, "max_tokens": oaiFieldInteger, "n": oaiFieldInteger, "presence_penalty": oaiFieldNumber,
+	"seed": oaiFieldInteger, "stop": oaiFieldAny, "stream": oaiFieldBool, "stream_options": oaiFieldObject, "suffix": oaiFieldString,
+	"temperature": oaiFieldNumber, "top_p": oaiFieldNumber, "user": oaiFieldString,
+}
+
+// oaiChatOnlyModels are the simulator's models that /v1/completions refuses.
+var oaiChatOnlyModels = []string{"gpt-4o", "gpt-4o-mini", "gpt-4.1", "o3-mini", "text-embedding-3-small", "text-embedding-3-large"}
+
+// oaiCompletionDefaultMaxTokens is the API's max_tokens when a completion
+// request sets none.
+const oaiCompletionDefaultMaxTokens = 16
+
+type oaiCompletionReq struct {
+	model        string
+	prompts      []string
+	n            int
+	maxTokens    int
+	echo         bool
+	stream       bool
+	includeUsage bool
+}
+
+// oaiParseCompletionPrompt accepts a string, an array of strings, an array
+// of token IDs or an array of token ID arrays, as CreateCompletionRequest
+// does; null or a missing prompt is "<|endoftext|>".
+func oaiParseCompletionPrompt(v any) ([]string, *oaiErr) {
+	invalidPrompt := oaiBad("prompt", "Invalid type for 'prompt': expected a string, an array of strings, an array of integers or an array of arrays of integers.")
+	switch x := v.(type) {
+	case nil:
+		return []string{"<|endoftext|>"}, nil
+	case string:
+		return []string{x}, nil
+	case []any:
+		if len(x) == 0 {
+			return []string{""}, nil
+		}
+		var out []string
+		switch x[0].(type) {
+		case string:
+			for _, it := range x {
+				sv, ok := it.(string)
+				if !ok {
+					return nil, invalidPrompt
+				}
+				out = append(out, sv)
+			}
+		case float64:
+			for _, it := range x {
+				if it == nil || oaiCheckKind("prompt", it, oaiFieldInteger) != nil {
+					return nil, invalidPrompt
+				}
+			}
+			raw, _ := json.Marshal(x)
+			out = append(out, string(raw))
+		case []any:
+			for _, it := range x {
+				arr, ok := it.([]any)
+				if !ok || len(arr) == 0 {
+					return nil, invalidPrompt
+				}
+				for _, t := range arr {
+					if t == nil || oaiCheckKind("prompt", t, oaiFieldInteger) != nil {
+						return nil, invalidPrompt
+					}
+				}
+				raw, _ := json.Marshal(arr)
+				out = append(out, string(raw))
+			}
+		default:
+			return nil, invalidPrompt
+		}
+		return out, nil
+	}
+	return nil, invalidPrompt
+}
+
+func oaiParseCompletion(req map[string]any) (*oaiCompletionReq, *oaiErr) {
+	if e := oaiCheckFields(req, oaiCompletionFields); e != nil {
+		return nil, e
+	}
+	cr := &oaiCompletionReq{n: 1, maxTokens: oaiCompletionDefaultMaxTokens}
+	var e *oaiErr
+	if cr.model, e = oaiRequireModel(req); e != nil {
+		return nil, e
+	}
+	if slices.Contains(oaiChatOnlyModels, cr.model) {
+		return nil, &oaiErr{status: http.StatusNotFound, param: "model",
+			msg: "This is a chat model and not supported in the v1/completions endpoint. Did you mean to use v1/chat/completions?"}
+	}
+	if cr.prompts, e = oaiParseCompletionPrompt(req["prompt"]); e != nil {
+		return nil, e
+	}
+	for _, rg := range []struct {
+		key    string
+		lo, hi float64
+	}{{"temperature", 0, 2}, {"top_p", 0, 1}, {"presence_penalty", -2, 2}, {"frequency_penalty", -2, 2}} {
+		if e = oaiCheckRange(req, rg.key, rg.lo, rg.hi); e != nil {
+			return nil, e
+		}
+	}
+	if n, e := oaiCheckMinInt(req, "n", 1); e != nil {
+		return nil, e
+	} else if n > 128 {
+		return nil, oaiBad("n", "Invalid 'n': integer above maximum value. Expected a value <= 128, but got %d instead.", n)
+	} else if n > 0 {
+		cr.n = n
+	}
+	if _, has := req["max_tokens"].(float64); has {
+		if cr.maxTokens, e = oaiCheckMinInt(req, "max_tokens", 0); e != nil {
+			return nil, e
+		}
+	}
+	if lp, e := oaiCheckMinInt(req, "logprobs", 0); e != nil {
+		return nil, e
+	} else if lp > 5 {
+		return nil, oaiBad("logprobs", "Invalid 'logprobs': integer above maximum value. Expected a value <= 5, but got %d instead.", lp)
+	}
+	if bo, e := oaiCheckMinInt(req, "best_of", 0); e != nil {
+		return nil, e
+	} else if bo > 20 {
+		return nil, oaiBad("best_of", "Invalid 'best_of': integer above maximum value. Expected a value <= 20, but got %d instead.", bo)
+	}
+	switch st := req["stop"].(type) {
+	case nil, string:
+	case []any:
+		if len(st) == 0 || len(st) > 4 {
+			return nil, oaiBad("stop", "Invalid 'stop': expected an array with between 1 and 4 items, but got an array with length %d instead.", len(st))
+		}
+		for i, x := range st {
+			if _, ok := x.(string); !ok {
+				return nil, oaiWrongType(fmt.Sprintf("stop[%d]", i), "a string", x)
+			}
+		}
+	default:
+		return nil, oaiWrongType("stop", "a string or an array of strings", st)
+	}
+	cr.echo, _ = req["echo"].(bool)
+	if cr.stream, cr.includeUsage, e = oaiCheckStream(req); e != nil {
+		return nil, e
+	}
+	if bo, _ := req["best_of"].(float64); cr.stream && bo > 1 {
+		return nil, oaiBad("best_of", "best_of cannot be used with stream.")
+	}
+	return cr, nil
+}
+
+// serveCompletions answers /v1/completions: for each prompt and each of n
+// choices, "echo: " and the prompt's words (after the prompt itself when
+// echo is set), cut at max_tokens words (finish "length").
+func (b *OpenAIBackend) serveCompletions(s *Server, w http.ResponseWriter, r *http.Request, f *Fault, key string, req map[string]any) {
+	cr, e := oaiParseCompletion(req)
+	if e != nil {
+		b.reject(s, w, e)
+		return
+	}
+	type choice struct{ text, finish string }
+	var choices []choice
+	in, out := 0, 0
+	for _, p := range cr.prompts {
+		in += Words(p)
+		text, finish := "echo: "+p, "stop"
+		if words := strings.Fields(text); len(words) > cr.maxTokens {
+			text, finish = strings.Join(words[:cr.maxTokens], " "), "length"
+		}
+		out += Words(text) * cr.n
+		if cr.echo {
+			text = p + text
+		}
+		for range cr.n {
+			choices = append(choices, choice{text, finish})
+		}
+	}
+	if !b.admit(w, key, in+out) {
+		b.rateLimited(w)
+		return
+	}
+	id := fmt.Sprintf("cmpl-sim%08d", b.seq.Add(1))
+	created := time.Now().Unix()
+	usage := map[string]any{"prompt_tokens": in, "completion_tokens": out, "total_tokens": in + out}
+	object := func(chs []any, usage any) map[string]any {
+		o := map[string]any{"id": id, "object": "text_completion", "created": created, "model": cr.model,
+			"system_fingerprint": "fp_sim", "choices": chs}
+		if usage != nil {
+			o["usage"] = usage
+		}
+		return o
+	}
+	if !cr.stream {
+		chs := make([]any, len(choices))
+		for i, c := range choices {
+			chs[i] = map[string]any{"text": c.text, "index": i, "logprobs": nil, "finish_reason": c.finish}
+		}
+		s.AddUsage(in, out)
+		oaiWriteJSON(w, object(chs, usage))
+		return
+	}
+	sse := &oaiCountingSSE{SSE: NewSSE(s, w, r, f), f: f}
+	send := func(chs []any, usage any) {
+		o := object(chs, nil)
+		if cr.includeUsage {
+			o["usage"] = usage
+		}
+		data, _ := json.Marshal(o)
+		sse.Send("", string(data))
+	}
+	for i, c := range choices {
+		for _, p := range oaiPieces(c.text, b.ChunkWords) {
+			send([]any{map[string]any{"text": p, "index": i, "logprobs": nil, "finish_reason": nil}}, nil)
+		}
+		send([]any{map[string]any{"text": "", "index": i, "logprobs": nil, "finish_reason": c.finish}}, nil)
+	}
+	if cr.includeUsage {
+		send([]any{}, usage)
+	}
+	if sse.delivers() {
+		s.AddUsage(in, out)
 	}
 	sse.Send("", "[DONE]")
 }

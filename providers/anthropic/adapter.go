@@ -55,7 +55,8 @@ func (*Adapter) Kind() string { return "anthropic" }
 // Check accepts *messages.ChatRequest and *messages.CountTokensRequest whose
 // model is set and whose conversation maps onto the Messages API (at least one
 // user or assistant turn, valid tool call arguments and schemas, images with
-// data or a URL). Other request types are answered with a *RequestError
+// data or a URL, valid UTF-8 text, finite temperature and top_p, stop
+// sequences with a non-whitespace character, an Extra JSON can encode). Other request types are answered with a *RequestError
 // matching messages.ErrUnsupported, invalid requests with one matching
 // messages.ErrInvalidRequest.
 func (*Adapter) Check(req messages.Request) error {

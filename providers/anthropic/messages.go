@@ -67,8 +67,17 @@ var countTokensDrop = []string{"max_tokens", "stream", "temperature", "top_p", "
 
 // buildChatBody maps req onto a /v1/messages body. Extra is copied first, so
 // every field the adapter sets itself wins. Errors are *RequestError matching
-// messages.ErrInvalidRequest.
+// messages.ErrInvalidRequest: providers.CheckRequest's (text that is not
+// UTF-8, NaN or infinite temperature or top_p, an Extra that cannot be
+// encoded), stop sequences of whitespace only (the API answers 400), and
+// the conversation's.
 func buildChatBody(req *messages.ChatRequest) (map[string]any, error) {
+	if err := providers.CheckRequest("anthropic", req); err != nil {
+		return nil, err
+	}
+	if err := providers.CheckStopSequences("anthropic", req, "stop", req.Stop); err != nil {
+		return nil, err
+	}
 	if req.Model == "" {
 		return nil, requestError(req, messages.ErrInvalidRequest, "model is required")
 	}

@@ -78,7 +78,8 @@ func (*Adapter) Kind() string { return "gemini" }
 // a path; at least one user or assistant turn; images with data, a data: URL
 // or an http(s)/gs URL whose media type is known; tool results that answer a
 // call of an earlier assistant turn; tool names the API accepts; at most 5
-// stop sequences; temperature within 0..2 and top_p within 0..1; embeddings
+// stop sequences; temperature within 0..2 and top_p within 0..1; valid UTF-8
+// text and an Extra JSON can encode (providers.CheckRequest); embeddings
 // with 1..100 non-empty inputs, a known task type and none of TEI's options.
 // Other request types are answered with a *RequestError matching
 // messages.ErrUnsupported, invalid requests with one matching

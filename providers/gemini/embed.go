@@ -57,6 +57,9 @@ func buildEmbed(r *messages.EmbedRequest) (*embedPlan, error) {
 	case r.Normalize != nil || r.Truncate != nil:
 		return nil, requestError(r, messages.ErrUnsupported, "gemini has no normalize or truncate option")
 	}
+	if err := providers.CheckRequest("gemini", r); err != nil {
+		return nil, err
+	}
 	resource, err := modelResource(r, r.Model)
 	if err != nil {
 		return nil, err

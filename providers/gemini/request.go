@@ -103,6 +103,9 @@ func supportedType(mt string) bool {
 // "generationConfig" object is merged with the adapter's sampling fields.
 // Errors are *RequestError matching messages.ErrInvalidRequest.
 func buildGenerate(req *messages.ChatRequest) (resource string, body map[string]any, err error) {
+	if err := providers.CheckRequest("gemini", req); err != nil {
+		return "", nil, err
+	}
 	resource, err = modelResource(req, req.Model)
 	if err != nil {
 		return "", nil, err

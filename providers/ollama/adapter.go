@@ -3,7 +3,7 @@
 // plain or streamed as NDJSON, with tools (arguments as JSON objects) and
 // inline images; embeddings (POST /api/embed, a list of inputs); the model
 // list (GET /api/tags); model details (POST /api/show), the server version
-// (GET /api/version) and a liveness probe (GET /).
+// and a liveness probe (both GET /api/version).
 //
 // The endpoint's base URL is the server root as Ollama prints it, e.g.
 // "http://localhost:11434" (the default of OLLAMA_HOST); the adapter appends
@@ -48,8 +48,6 @@ const (
 	PathTags     = "/api/tags"
 	PathShow     = "/api/show"
 	PathVersion  = "/api/version"
-	// PathHealth is the server root, which answers "Ollama is running".
-	PathHealth = "/"
 )
 
 // DefaultBaseURL is where a local Ollama listens unless OLLAMA_HOST says
@@ -83,36 +81,43 @@ func (*Adapter) Kind() string { return kind }
 // messages.ErrInvalidRequest for requests Ollama would reject: no model, no
 // messages or prompt, an unknown role, tool-call arguments that are not a
 // JSON object, tool parameters that are not a JSON Schema object, negative
-// token limits, a data: URL that is not base64, no embedding input.
+// token limits, a data: URL that is not base64, no embedding input; then
+// providers.CheckRequest (text that is not UTF-8, NaN or infinite sampling
+// values, an Extra that cannot be encoded).
 func (*Adapter) Check(req messages.Request) error {
+	var err error
 	switch r := req.(type) {
 	case *messages.ChatRequest:
 		if r == nil {
 			return invalid(nil, "nil chat request")
 		}
-		return checkChat(r)
+		err = checkChat(r)
 	case *messages.GenerateRequest:
 		if r == nil {
 			return invalid(nil, "nil generate request")
 		}
-		return checkGenerate(r)
+		err = checkGenerate(r)
 	case *messages.EmbedRequest:
 		if r == nil {
 			return invalid(nil, "nil embed request")
 		}
-		return checkEmbed(r)
+		err = checkEmbed(r)
 	case *messages.ModelsRequest:
 		if r == nil {
 			return invalid(nil, "nil models request")
 		}
-		return nil
 	case *messages.InfoRequest:
 		if r == nil {
 			return invalid(nil, "nil info request")
 		}
-		return checkInfo(r)
+		err = checkInfo(r)
+	default:
+		return providers.UnsupportedOperation(kind, req)
 	}
-	return providers.UnsupportedOperation(kind, req)
+	if err != nil {
+		return err
+	}
+	return providers.CheckRequest(kind, req)
 }
 
 // Do performs one attempt of call, streamed when the request asks for it. It
@@ -228,19 +233,21 @@ func unsupported(ci *messages.Call, format string, args ...any) error {
 	return requestError(messages.ErrUnsupported, ci, format, args...)
 }
 
+// checkExtra refuses an Extra "options" that is not an object (it is merged
+// into the adapter's options). Whether Extra can be encoded at all is
+// providers.CheckRequest's question.
 func checkExtra(ci *messages.Call, extra map[string]any) error {
-	if len(extra) == 0 {
+	o, ok := extra["options"]
+	if !ok {
 		return nil
 	}
-	if _, err := json.Marshal(extra); err != nil {
-		return invalid(ci, "Extra cannot be encoded as JSON: %v", err)
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return nil // reported by providers.CheckRequest, naming the field
 	}
-	if o, ok := extra["options"]; ok {
-		raw, _ := json.Marshal(o)
-		var m map[string]any
-		if json.Unmarshal(raw, &m) != nil || m == nil {
-			return invalid(ci, "Extra[\"options\"] must be an object")
-		}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		return invalid(ci, "Extra[\"options\"] must be an object")
 	}
 	return nil
 }

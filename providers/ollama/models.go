@@ -14,7 +14,9 @@ import (
 
 // Info questions (InfoRequest.What) the adapter answers.
 const (
-	// WhatHealth and WhatReady probe the server root (GET /).
+	// WhatHealth and WhatReady probe GET /api/version, the cheapest route
+	// the published API defines (the server root's "Ollama is running" is
+	// not part of it).
 	WhatHealth = "health"
 	WhatReady  = "ready"
 	// WhatVersion asks GET /api/version.
@@ -95,32 +97,22 @@ func checkInfo(r *messages.InfoRequest) error {
 // answer can be large).
 const maxInfoBody = 8 << 20
 
-// doInfo answers an InfoRequest: health and ready probe GET / (Healthy is
-// true for a 2xx answer; any other answer from the server is Healthy false,
-// not an error, except 401/403, which are ClassAuth); version reads GET
-// /api/version into Version; show and info return POST /api/show {model}
-// as Body.
+// doInfo answers an InfoRequest: health and ready probe GET /api/version
+// (Healthy is true for a 2xx answer carrying a version; any other answer
+// from the server is Healthy false, not an error, except 401/403, which are
+// ClassAuth, and 404, which says the probe reached no Ollama route, a
+// misconfiguration rather than a server that is not ready); version reads
+// GET /api/version into Version; show and info return POST /api/show
+// {model} as Body.
 func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.InfoRequest) (messages.Response, error) {
 	switch r.What {
-	case WhatHealth, WhatReady:
-		ex := exchange(PathHealth, nil, false)
-		ex.Accept = "*/*"
-		resp, err := c.Send(ctx, call, ex)
-		if err != nil {
-			var ue *messages.UpstreamError
-			if errors.As(err, &ue) && ue.Status != 0 && ue.Class != messages.ClassAuth {
-				return &messages.InfoResponse{Meta: call.Meta(), Healthy: false, Body: []byte(ue.Message)}, nil
-			}
-			return nil, err
-		}
-		b, err := readBody(ctx, call, resp)
-		if err != nil {
-			return nil, err
-		}
-		return &messages.InfoResponse{Meta: call.Meta(), Healthy: true, Body: b}, nil
-	case WhatVersion:
+	case WhatHealth, WhatReady, WhatVersion:
 		resp, err := c.Send(ctx, call, exchange(PathVersion, nil, false))
 		if err != nil {
+			var ue *messages.UpstreamError
+			if r.What != WhatVersion && errors.As(err, &ue) && ue.Status != 0 && ue.Status != http.StatusNotFound && ue.Class != messages.ClassAuth {
+				return &messages.InfoResponse{Meta: call.Meta(), Healthy: false, Body: []byte(ue.Message)}, nil
+			}
 			return nil, err
 		}
 		b, err := readBody(ctx, call, resp)

@@ -200,6 +200,15 @@ func (a *Adapter) Chat() string { return a.chat }
 // operations or options OPEA does not offer (see the package doc) and
 // messages.ErrInvalidRequest for requests OPEA would reject.
 func (a *Adapter) Check(req messages.Request) error {
+	if err := a.check(req); err != nil {
+		return err
+	}
+	// The checks every adapter shares: valid UTF-8, finite sampling
+	// parameters, an Extra that encodes.
+	return providers.CheckRequest(Kind, req)
+}
+
+func (a *Adapter) check(req messages.Request) error {
 	switch r := req.(type) {
 	case *messages.ChatRequest:
 		if r == nil {

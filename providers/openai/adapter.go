@@ -1,13 +1,13 @@
 // Package openai is Switchyard's adapter for the OpenAI API: chat completions
-// (plain and streamed, tools, images), embeddings, the Responses API and the
-// model list; and, through Dialect and NewDialect, the shared machinery of
-// every OpenAI-compatible server (Groq, vLLM, llama.cpp, TGI's and OVMS's
-// OpenAI routes, OPEA's microservices), which adds the legacy completions API
-// (GenerateRequest → POST /completions, plain and streamed).
+// (plain and streamed, tools, images), embeddings, the Responses API, the
+// legacy completions API (GenerateRequest → POST /completions, plain and
+// streamed) and the model list; and, through Dialect and NewDialect, the
+// shared machinery of every OpenAI-compatible server (Groq, vLLM, llama.cpp,
+// TGI's and OVMS's OpenAI routes, OPEA's microservices).
 //
 // The endpoint's base URL includes the version prefix, e.g.
 // "https://api.openai.com/v1"; the adapter appends "/chat/completions",
-// "/embeddings", "/responses" and "/models". Keys go in "Authorization:
+// "/embeddings", "/responses", "/completions" and "/models". Keys go in "Authorization:
 // Bearer …"; rate-limit headers are read with providers.OpenAIRateLimit. A
 // Dialect may change all of that.
 //
@@ -57,7 +57,7 @@ type Adapter struct {
 }
 
 // New returns the OpenAI adapter: chat completions, embeddings, the
-// Responses API and the model list.
+// Responses API, completions and the model list.
 func New() *Adapter { return &Adapter{} }
 
 var _ providers.Adapter = (*Adapter)(nil)
@@ -67,11 +67,13 @@ func (a *Adapter) Kind() string { return a.dialect().Kind }
 
 // Check reports whether the adapter can serve req. It returns an error
 // matching messages.ErrUnsupported for operations the dialect does not list
-// (for OpenAI: CountTokensRequest, GenerateRequest, unknown types) and
+// (for OpenAI: CountTokensRequest, unknown types) and
 // messages.ErrInvalidRequest for requests the server would reject: no model,
 // no messages, bad roles or parts, a tool message without tool call ID,
 // sampling values out of range, empty or too many embedding inputs, a
-// tool_choice naming no tool, and the like; then the dialect's Check hook.
+// tool_choice naming no tool, and the like; then providers.CheckRequest
+// (text that is not UTF-8, NaN or infinite sampling values, an Extra that
+// cannot be encoded); then the dialect's Check hook.
 func (a *Adapter) Check(req messages.Request) error {
 	d := a.dialect()
 	if req == nil || !d.serves(req.Operation()) {
@@ -106,6 +108,9 @@ func (a *Adapter) Check(req messages.Request) error {
 	default:
 		return providers.RequestError(messages.ErrUnsupported, providers.CallInfo(req), d.Kind,
 			fmt.Sprintf("%s cannot serve %T as the %q operation", d.Kind, req, req.Operation()))
+	}
+	if err == nil {
+		err = providers.CheckRequest(d.Kind, req)
 	}
 	if err == nil && d.Check != nil {
 		err = d.Check(req)
@@ -350,16 +355,6 @@ func toolChoice(choice string, flat bool) any {
 	return map[string]any{"type": "function", "function": map[string]any{"name": choice}}
 }
 
-func checkExtra(ci reqCtx, extra map[string]any) error {
-	if len(extra) == 0 {
-		return nil
-	}
-	if _, err := json.Marshal(extra); err != nil {
-		return invalid(ci, "Extra cannot be encoded as JSON: %v", err)
-	}
-	return nil
-}
-
 func checkChat(kind string, r *messages.ChatRequest) error {
 	ci := reqCtx{kind, &r.Call}
 	if r.Model == "" {
@@ -383,7 +378,7 @@ func checkChat(kind string, r *messages.ChatRequest) error {
 	if r.MaxTokens < 0 {
 		return invalid(ci, "MaxTokens %d is negative", r.MaxTokens)
 	}
-	return checkExtra(ci, r.Extra)
+	return nil
 }
 
 func checkEmbed(d *Dialect, r *messages.EmbedRequest) error {
@@ -445,5 +440,5 @@ func checkResponses(kind string, r *messages.ResponsesRequest) error {
 	if r.MaxOutputTokens < 0 || (r.MaxOutputTokens > 0 && r.MaxOutputTokens < MinMaxOutputTokens) {
 		return invalid(ci, "MaxOutputTokens %d: OpenAI accepts %d or more (0 for its default)", r.MaxOutputTokens, MinMaxOutputTokens)
 	}
-	return checkExtra(ci, r.Extra)
+	return nil
 }

@@ -56,7 +56,7 @@ func checkGenerate(kind string, r *messages.GenerateRequest) error {
 	if r.MaxTokens < 0 {
 		return invalid(ci, "MaxTokens %d is negative", r.MaxTokens)
 	}
-	return checkExtra(ci, r.Extra)
+	return nil
 }
 
 func (d *Dialect) buildCompletionBody(r *messages.GenerateRequest) (any, error) {

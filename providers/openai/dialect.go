@@ -35,7 +35,7 @@ const (
 // builder, decoder and error classifier of this package; nothing is copied.
 //
 // Every field is optional: the zero Dialect is plain OpenAI (Kind "openai";
-// chat, embed, responses and models). Hooks are called from many goroutines
+// chat, embed, responses, completions and models). Hooks are called from many goroutines
 // at once and must be safe for concurrent use; they must not keep the slices
 // and maps they are given.
 //
@@ -71,7 +71,8 @@ type Dialect struct {
 	Prefix string
 	// Operations lists the operations served (OpChat, OpEmbed, OpGenerate,
 	// OpModels, OpResponses). Check rejects any other with
-	// messages.ErrUnsupported. Nil means chat, embed, responses and models.
+	// messages.ErrUnsupported. Nil means chat, embed, responses, generate
+	// (completions) and models.
 	Operations []string
 	// Paths overrides the path of an operation, relative to Prefix, e.g.
 	// {OpEmbed: "/embed"}. Missing operations use the OpenAI path.
@@ -125,7 +126,7 @@ type Dialect struct {
 }
 
 // defaultOperations are the operations of the plain OpenAI dialect.
-var defaultOperations = []string{OpChat, OpEmbed, OpResponses, OpModels}
+var defaultOperations = []string{OpChat, OpEmbed, OpResponses, OpGenerate, OpModels}
 
 var defaultPaths = map[string]string{
 	OpChat:      PathChat,

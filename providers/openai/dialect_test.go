@@ -1,10 +1,8 @@
 package openai_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -87,9 +88,7 @@ func (ds *dialectServer) last(t *testing.T) dialectReq {
 	t.Helper()
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	if len(ds.reqs) == 0 {
-		t.Fatal("no request")
-	}
+	require.NotEmpty(t, ds.reqs, "no request")
 	return ds.reqs[len(ds.reqs)-1]
 }
 
@@ -158,131 +157,149 @@ func tgiLike() *openai.Adapter {
 func TestDialectKnobsAndHooks(t *testing.T) {
 	ds := startDialectServer(t)
 	a := tgiLike()
-	if a.Kind() != "tgi-like" {
-		t.Fatalf("kind %q", a.Kind())
-	}
+	require.Equal(t, "tgi-like", a.Kind())
 	for _, base := range []string{ds.URL, ds.URL + "/v3", ds.URL + "/v3/"} {
 		rec := &recorder{}
 		call := newCallAt(base, &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}, MaxTokens: 9, TopP: ptr(0.5), Stream: true, Extra: map[string]any{"seed": int64(1) << 60}})
 		call.Emit = rec.Emit
 		resp, err := a.Do(context.Background(), call)
-		if err != nil {
-			t.Fatalf("%s: %v", base, err)
-		}
+		require.NoError(t, err, base)
 		r := resp.(*messages.ChatResponse)
 		got := ds.last(t)
-		if got.path != "/v3/chat/completions" || got.header.Get("X-Api-Key") != testKey || got.header.Get("Authorization") != "" {
-			t.Fatalf("%s: request %s %v", base, got.path, got.header)
+		assert.Equal(t, "/v3/chat/completions", got.path, base)
+		assert.Equal(t, testKey, got.header.Get("X-Api-Key"), base)
+		assert.Empty(t, got.header.Get("Authorization"), base)
+		assert.Equal(t, 9.0, got.body["max_tokens"], got.raw)
+		for _, k := range []string{"max_completion_tokens", "stream_options", "top_p"} {
+			assert.NotContains(t, got.body, k, got.raw)
 		}
-		if got.body["max_tokens"] != 9.0 || got.body["max_completion_tokens"] != nil || got.body["stream_options"] != nil ||
-			got.body["vendor_flag"] != true || got.body["top_p"] != nil || !strings.Contains(got.raw, `"seed":1152921504606846976`) {
-			t.Fatalf("body %s", got.raw)
-		}
-		if r.Content != "hi" || r.FinishReason != messages.FinishStop || r.RawFinishReason != "eos_token" || r.Usage != (messages.Usage{InputTokens: 5, OutputTokens: 6}) {
-			t.Fatalf("answer %+v", r)
-		}
-		if !call.Result.RateLimit.Known || call.Result.RateLimit.RemainingRequests != 41 || call.Result.Usage.OutputTokens != 6 {
-			t.Fatalf("result %+v", call.Result)
-		}
-		if chunks := rec.All(); len(chunks) != 2 || chunks[1].Type != messages.ChunkUsage {
-			t.Fatalf("chunks %+v", chunks)
-		}
+		assert.Equal(t, true, got.body["vendor_flag"], got.raw)
+		assert.Contains(t, got.raw, `"seed":1152921504606846976`)
+		assert.Equal(t, "hi", r.Content)
+		assert.Equal(t, messages.FinishStop, r.FinishReason)
+		assert.Equal(t, "eos_token", r.RawFinishReason)
+		assert.Equal(t, messages.Usage{InputTokens: 5, OutputTokens: 6}, r.Usage)
+		assert.True(t, call.Result.RateLimit.Known)
+		assert.EqualValues(t, 41, call.Result.RateLimit.RemainingRequests)
+		assert.Equal(t, 6, call.Result.Usage.OutputTokens)
+		chunks := rec.All()
+		require.Len(t, chunks, 2)
+		assert.Equal(t, messages.ChunkUsage, chunks[1].Type)
 	}
 
 	// Models with a path override and the Model hook.
 	resp, _, err := doWith(t, a, ds.URL, &messages.ModelsRequest{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ms := resp.(*messages.ModelsResponse).Models
-	if got := ds.last(t); got.method != http.MethodGet || got.path != "/v3/models" || got.raw != "" {
-		t.Fatalf("models request %+v", got)
-	}
-	if len(ms) != 2 || ms[0].ID != "a" || ms[0].OwnedBy != "me" || ms[0].Created != 1700000000 || ms[0].ContextWindow != 4096 || ms[0].Details["extra"] != "x" ||
-		ms[1].ContextWindow != 2048 || ms[0].Capabilities[0] != "chat" || ms[0].Details["object"] != nil {
-		t.Fatalf("models %+v", ms)
-	}
+	got := ds.last(t)
+	assert.Equal(t, http.MethodGet, got.method)
+	assert.Equal(t, "/v3/models", got.path)
+	assert.Empty(t, got.raw)
+	require.Len(t, ms, 2)
+	assert.Equal(t, "a", ms[0].ID)
+	assert.Equal(t, "me", ms[0].OwnedBy)
+	assert.EqualValues(t, 1700000000, ms[0].Created)
+	assert.Equal(t, 4096, ms[0].ContextWindow)
+	assert.Equal(t, "x", ms[0].Details["extra"])
+	assert.NotContains(t, ms[0].Details, "object")
+	assert.Equal(t, []string{"chat"}, ms[0].Capabilities)
+	assert.Equal(t, 2048, ms[1].ContextWindow)
 
 	// Check hook, unsupported operations.
-	if err := a.Check(&messages.ChatRequest{Model: "forbidden", Messages: []messages.Message{{Role: "user", Content: "x"}}}); !errors.Is(err, messages.ErrInvalidRequest) || !strings.Contains(err.Error(), "tgi-like: model") {
-		t.Fatalf("check hook: %v", err)
-	}
-	if err := a.Check(&messages.EmbedRequest{Model: "m", Inputs: []string{"a"}}); !errors.Is(err, messages.ErrUnsupported) || !strings.Contains(err.Error(), "tgi-like does not support") {
-		t.Fatalf("embed: %v", err)
-	}
+	err = a.Check(&messages.ChatRequest{Model: "forbidden", Messages: []messages.Message{{Role: "user", Content: "x"}}})
+	assert.ErrorIs(t, err, messages.ErrInvalidRequest)
+	assert.ErrorContains(t, err, "tgi-like: model")
+	err = a.Check(&messages.EmbedRequest{Model: "m", Inputs: []string{"a"}})
+	assert.ErrorIs(t, err, messages.ErrUnsupported)
+	assert.ErrorContains(t, err, "tgi-like does not support")
 
 	// DecodeError hook: 424 made retryable.
 	_, _, err = doWith(t, a, ds.URL, &messages.ChatRequest{Model: "fail", Messages: []messages.Message{{Role: "user", Content: "x"}}}, nil)
-	if ue := upstreamErr(t, err); ue.Status != 424 || ue.Class != messages.ClassServer || ue.Message != "generation failed" {
-		t.Fatalf("424: %+v", ue)
-	}
+	ue := upstreamErr(t, err)
+	assert.Equal(t, 424, ue.Status)
+	assert.Equal(t, messages.ClassServer, ue.Class)
+	assert.Equal(t, "generation failed", ue.Message)
 
 	// Dialect() is a copy.
 	d := a.Dialect()
 	d.Operations[0] = "mutated"
-	if a.Check(&messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}}) != nil || a.Dialect().Prefix != "/v3" {
-		t.Fatal("Dialect() exposes the adapter's state")
-	}
+	assert.NoError(t, a.Check(&messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}}), "Dialect() exposes the adapter's operations")
+	assert.Equal(t, "/v3", a.Dialect().Prefix)
 }
 
 func TestDialectCompletions(t *testing.T) {
 	ds := startDialectServer(t)
 	a := openai.NewDialect(openai.Dialect{Kind: "compat", Prefix: "/v1", Operations: []string{openai.OpGenerate}})
 	resp, call, err := doWith(t, a, ds.URL, &messages.GenerateRequest{Model: "m", Prompt: "tell", MaxTokens: 2, Temperature: ptr(0.0), Stop: []string{"."}, Extra: map[string]any{"echo": true, "prompt": "no"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := resp.(*messages.GenerateResponse)
 	got := ds.last(t)
-	if got.path != "/v1/completions" || got.body["prompt"] != "tell" || got.body["max_tokens"] != 2.0 || got.body["temperature"] != 0.0 || got.body["echo"] != true || got.body["stream"] != nil {
-		t.Fatalf("request %s %s", got.path, got.raw)
-	}
-	if r.Text != "once upon" || r.FinishReason != messages.FinishLength || r.Usage.OutputTokens != 2 || call.Result.Usage != r.Usage || r.Model != "m" {
-		t.Fatalf("answer %+v", r)
-	}
+	assert.Equal(t, "/v1/completions", got.path)
+	assert.Equal(t, "tell", got.body["prompt"], got.raw)
+	assert.Equal(t, 2.0, got.body["max_tokens"], got.raw)
+	assert.Equal(t, 0.0, got.body["temperature"], got.raw)
+	assert.Equal(t, true, got.body["echo"], got.raw)
+	assert.NotContains(t, got.body, "stream", got.raw)
+	assert.Equal(t, "once upon", r.Text)
+	assert.Equal(t, messages.FinishLength, r.FinishReason)
+	assert.Equal(t, 2, r.Usage.OutputTokens)
+	assert.Equal(t, r.Usage, call.Result.Usage)
+	assert.Equal(t, "m", r.Model)
+
 	rec := &recorder{}
 	resp, call, err = doWith(t, a, ds.URL, &messages.GenerateRequest{Model: "m", Prompt: "tell", Stream: true}, rec.Emit)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r = resp.(*messages.GenerateResponse)
-	if got := ds.last(t); got.body["stream"] != true || got.body["stream_options"].(map[string]any)["include_usage"] != true {
-		t.Fatalf("stream request %s", got.raw)
-	}
+	got = ds.last(t)
+	assert.Equal(t, true, got.body["stream"], got.raw)
+	assert.Equal(t, map[string]any{"include_usage": true}, got.body["stream_options"], got.raw)
 	chunks := rec.All()
-	if r.Text != "once upon" || r.FinishReason != messages.FinishStop || r.Usage.InputTokens != 1 || len(chunks) != 3 ||
-		chunks[0].Text != "once " || chunks[1].Text != "upon" || chunks[2].Type != messages.ChunkUsage || call.Result.Usage != r.Usage {
-		t.Fatalf("answer %+v chunks %+v", r, chunks)
-	}
-	if err := a.Check(&messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}}); !errors.Is(err, messages.ErrUnsupported) {
-		t.Fatalf("chat on a generate-only dialect: %v", err)
-	}
+	assert.Equal(t, "once upon", r.Text)
+	assert.Equal(t, messages.FinishStop, r.FinishReason)
+	assert.Equal(t, 1, r.Usage.InputTokens)
+	assert.Equal(t, r.Usage, call.Result.Usage)
+	require.Len(t, chunks, 3)
+	assert.Equal(t, "once ", chunks[0].Text)
+	assert.Equal(t, "upon", chunks[1].Text)
+	assert.Equal(t, messages.ChunkUsage, chunks[2].Type)
+
+	err = a.Check(&messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}})
+	assert.ErrorIs(t, err, messages.ErrUnsupported, "chat on a generate-only dialect")
 }
 
-// TestPlainOpenAIModels: the plain dialect gained the model list, and
-// nothing else changed.
-func TestPlainOpenAIModels(t *testing.T) {
+// TestPlainOpenAIOperations: the plain dialect (New and the zero Adapter)
+// serves chat, embeddings, the Responses API, completions and the model
+// list, and nothing else.
+func TestPlainOpenAIOperations(t *testing.T) {
 	srv := startSim(t, nil)
 	resp, err := do(t, newCall(srv, &messages.ModelsRequest{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ms := resp.(*messages.ModelsResponse).Models
-	if len(ms) == 0 || ms[0].ID != "gpt-4o" || ms[0].OwnedBy != "system" || srv.Requests()[0].Method != http.MethodGet {
-		t.Fatalf("models %+v", ms)
-	}
+	require.NotEmpty(t, ms)
+	assert.Equal(t, "gpt-4o", ms[0].ID)
+	assert.Equal(t, "system", ms[0].OwnedBy)
+	assert.Equal(t, http.MethodGet, srv.Requests()[0].Method)
+
 	var zero openai.Adapter
-	if zero.Kind() != "openai" || zero.Check(&messages.GenerateRequest{Model: "m", Prompt: "p"}) == nil {
-		t.Fatal("the zero adapter must speak plain OpenAI, without completions")
+	assert.Equal(t, "openai", zero.Kind())
+	assert.Equal(t, []string{openai.OpChat, openai.OpEmbed, openai.OpResponses, openai.OpGenerate, openai.OpModels}, zero.Dialect().Operations)
+	assert.Equal(t, zero.Dialect().Operations, openai.New().Dialect().Operations)
+	assert.NoError(t, zero.Check(&messages.GenerateRequest{Model: "m", Prompt: "p"}))
+	for _, req := range []messages.Request{
+		&messages.CountTokensRequest{Chat: messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}}},
+		&messages.RerankRequest{Model: "m", Query: "q", Documents: []string{"d"}},
+		&messages.InferRequest{Model: "m"},
+		&messages.TokenizeRequest{Model: "m", Text: "t"},
+		&messages.InfoRequest{What: "health"},
+	} {
+		assert.ErrorIs(t, zero.Check(req), messages.ErrUnsupported, "%T", req)
 	}
 }
 
 func TestNormalizeFinish(t *testing.T) {
 	for raw, want := range map[string]string{"": "", "stop": "stop", "length": "length", "max_tokens": "length", "tool_calls": "tool_calls",
 		"function_call": "tool_calls", "content_filter": "content_filter", "abort": "other"} {
-		if got := openai.NormalizeFinish(raw); got != want {
-			t.Errorf("NormalizeFinish(%q) = %q, want %q", raw, got, want)
-		}
+		assert.Equal(t, want, openai.NormalizeFinish(raw), "NormalizeFinish(%q)", raw)
 	}
 }
 
@@ -312,14 +329,11 @@ func TestDecodeCompletionStream(t *testing.T) {
 					return err
 				})
 			if tt.class == 0 {
-				if err != nil || out.Text != tt.text {
-					t.Fatalf("%+v %v", out, err)
-				}
+				require.NoError(t, err)
+				assert.Equal(t, tt.text, out.Text)
 				return
 			}
-			if ue := upstreamErr(t, err); ue.Class != tt.class {
-				t.Fatalf("class %v, want %v (%v)", ue.Class, tt.class, ue)
-			}
+			assert.Equal(t, tt.class, upstreamErr(t, err).Class)
 		})
 	}
 }
@@ -357,10 +371,8 @@ func TestArgumentsAsObject(t *testing.T) {
 	}))
 	defer ts.Close()
 	resp, _, err := doWith(t, openai.New(), ts.URL, &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "x"}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tc := resp.(*messages.ChatResponse).ToolCalls; len(tc) != 1 || !bytes.Equal(tc[0].Arguments, []byte(`{"city":"Paris"}`)) {
-		t.Fatalf("tool calls %+v", tc)
-	}
+	require.NoError(t, err)
+	tc := resp.(*messages.ChatResponse).ToolCalls
+	require.Len(t, tc, 1)
+	assert.JSONEq(t, `{"city":"Paris"}`, string(tc[0].Arguments))
 }

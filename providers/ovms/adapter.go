@@ -9,7 +9,9 @@
 //
 // The endpoint's base URL is the server root with its REST port, e.g.
 // "http://localhost:8000" (OVMS has no default port; its docs use
-// --rest_port 8000); the adapter appends "/v2/..." and "/v3/...". OVMS
+// --rest_port 8000); the adapter appends "/v2/..." and "/v3/...". A base
+// URL that already ends in "/v3" reaches the same routes: /v3 is not added
+// twice, and the KServe /v2 routes go to the server root beside it. OVMS
 // checks a key only on /v3 (--api_key_file or API_KEY); the key, by default
 // from OVMS_API_KEY, is optional and goes in "Authorization: Bearer …" on
 // every request when set (the /v2 routes ignore it, a proxy may not).
@@ -63,24 +65,27 @@ func (*Adapter) Kind() string { return "ovms" }
 // (Responses API, count tokens, tokenize; embedding dimensions, sparse
 // vectors, task types, Normalize and Truncate; InfoRequest.What "show") and
 // messages.ErrInvalidRequest for requests it would reject (see CheckTensor
-// for tensors; a rerank without model, query or documents).
+// for tensors; a rerank without model, query or documents), then
+// providers.CheckRequest (text that is not UTF-8, parameters that cannot be
+// encoded; the /v3 dialect runs it too).
 func (a *Adapter) Check(req messages.Request) error {
+	var err error
 	switch r := req.(type) {
 	case *messages.InferRequest:
 		if r == nil {
 			return invalid(nil, "nil infer request")
 		}
-		return checkInfer(r)
+		err = checkInfer(r)
 	case *messages.RerankRequest:
 		if r == nil {
 			return invalid(nil, "nil rerank request")
 		}
-		return checkRerank(r)
+		err = checkRerank(r)
 	case *messages.InfoRequest:
 		if r == nil {
 			return invalid(nil, "nil info request")
 		}
-		return checkInfo(r)
+		err = checkInfo(r)
 	case *messages.ResponsesRequest:
 		// OVMS has a /v3/responses, but it is outside this adapter.
 		if r == nil {
@@ -89,8 +94,13 @@ func (a *Adapter) Check(req messages.Request) error {
 		return unsupported(&r.Call, "the Responses API is not supported for ovms")
 	case nil:
 		return &messages.RequestError{Kind: messages.ErrUnsupported, Provider: "ovms", Detail: "nil request"}
+	default:
+		return a.dialect().Check(req)
 	}
-	return a.dialect().Check(req)
+	if err != nil {
+		return err
+	}
+	return providers.CheckRequest("ovms", req)
 }
 
 func (a *Adapter) dialect() *openai.Adapter {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -101,7 +102,7 @@ func buildInferBody(r *messages.InferRequest) inferBody {
 
 func doInfer(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.InferRequest) (messages.Response, error) {
 	ex := kserveExchange(modelPath(r.Model, r.Version)+"/infer", buildInferBody(r))
-	resp, err := c.Send(ctx, call, ex)
+	resp, err := sendKServe(ctx, c, call, ex)
 	if err != nil {
 		return nil, err
 	}
@@ -272,4 +273,20 @@ func decodeTensor(o responseTensor, bin []byte) (messages.Tensor, []byte, error)
 // GET when body is nil, with the optional key and the KServe error decoder.
 func kserveExchange(path string, body any) *providers.Exchange {
 	return providers.BearerExchange(path, body, "", DecodeError)
+}
+
+// sendKServe sends ex, whose path is a KServe route (/v2/…), to the server
+// root. The endpoint's base URL may be the root or end in "/v3" (the /v3
+// dialect accepts both, see V3); the KServe routes live beside /v3, so that
+// suffix is dropped for them. call.Result is filled as c.Send fills it.
+func sendKServe(ctx context.Context, c *providers.Client, call *providers.Call, ex *providers.Exchange) (*http.Response, error) {
+	root, ok := strings.CutSuffix(strings.TrimRight(call.BaseURL, "/"), "/v3")
+	if !ok {
+		return c.Send(ctx, call, ex)
+	}
+	at := *call
+	at.BaseURL = root
+	resp, err := c.Send(ctx, &at, ex)
+	call.Result = at.Result
+	return resp, err
 }

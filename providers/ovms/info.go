@@ -38,9 +38,13 @@ func checkInfo(r *messages.InfoRequest) error {
 const maxInfoBody = 8 << 20
 
 // doInfo answers an InfoRequest. For health and ready, Healthy is true for a
-// 2xx answer; any other answer from the server (503 not ready, 404 unknown
-// model) is Healthy false, not an error, except 401/403 (ClassAuth). For info
-// and version, Body is the metadata JSON and Version the server's version.
+// 2xx answer, and any other answer from the server (503 or another 4xx: not
+// ready, not loaded yet) is Healthy false, not an error; except 401/403
+// (ClassAuth) and 404, which say the probe did not reach a route or model
+// that exists (a wrong base URL, an unknown model), and stay errors
+// (ClassInvalid) so a misconfiguration is not mistaken for a server that is
+// not ready. For info and version, Body is the metadata JSON and Version
+// the server's version.
 func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.InfoRequest) (messages.Response, error) {
 	switch r.What {
 	case WhatHealth, WhatReady:
@@ -51,10 +55,10 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 				path = modelPath(r.Model, "") + "/ready"
 			}
 		}
-		resp, err := c.Send(ctx, call, kserveExchange(path, nil))
+		resp, err := sendKServe(ctx, c, call, kserveExchange(path, nil))
 		if err != nil {
 			var ue *messages.UpstreamError
-			if errors.As(err, &ue) && ue.Status != 0 && ue.Class != messages.ClassAuth {
+			if errors.As(err, &ue) && ue.Status != 0 && ue.Status != http.StatusNotFound && ue.Class != messages.ClassAuth {
 				return &messages.InfoResponse{Meta: call.Meta(), Healthy: false, Body: []byte(ue.Message)}, nil
 			}
 			return nil, err
@@ -69,7 +73,7 @@ func doInfo(ctx context.Context, c *providers.Client, call *providers.Call, r *m
 	if r.What == WhatInfo && r.Model != "" {
 		path = modelPath(r.Model, "")
 	}
-	resp, err := c.Send(ctx, call, kserveExchange(path, nil))
+	resp, err := sendKServe(ctx, c, call, kserveExchange(path, nil))
 	if err != nil {
 		return nil, err
 	}

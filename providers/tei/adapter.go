@@ -80,6 +80,15 @@ func (*Adapter) Kind() string { return Kind }
 // OpenAI-compatible route; a rerank without query or documents, or with a
 // negative TopN. Model is optional (TEI serves one model).
 func (a *Adapter) Check(req messages.Request) error {
+	if err := a.check(req); err != nil {
+		return err
+	}
+	// The checks every adapter shares: valid UTF-8, finite sampling
+	// parameters, an Extra that encodes.
+	return providers.CheckRequest(Kind, req)
+}
+
+func (a *Adapter) check(req messages.Request) error {
 	switch r := req.(type) {
 	case *messages.EmbedRequest:
 		if r == nil {
