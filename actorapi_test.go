@@ -2,12 +2,17 @@ package switchyard
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/sim"
 )
 
 // caller is a user actor that talks to the dispatcher with messages and
@@ -18,13 +23,17 @@ type caller struct {
 	got        chan any
 }
 
+// marker is sent to a caller by the test; its arrival on the channel means
+// everything sent to the caller before it has arrived too.
+type marker struct{}
+
 func (c *caller) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		for _, r := range c.requests {
 			ctx.Request(c.dispatcher, r)
 		}
-	case *messages.StreamChunk, *messages.Failure, messages.Response:
+	case *messages.StreamChunk, *messages.Failure, messages.Response, *marker:
 		c.got <- m
 	}
 }
@@ -32,6 +41,7 @@ func (c *caller) Receive(ctx actor.Context) {
 func TestActorAPI(t *testing.T) {
 	oa := startOpenAI(t)
 	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", oa)}}, false)
+	checkDispatcher(t, h.sy)
 	stream := openaiChat("stream this answer to an actor please")
 	stream.Stream = true
 	stream.RequestID = "actor-stream"
@@ -54,9 +64,7 @@ func TestActorAPI(t *testing.T) {
 		case m := <-got:
 			switch v := m.(type) {
 			case *messages.StreamChunk:
-				if _, done := terminal[v.RequestID]; done {
-					t.Fatal("a chunk arrived after its request's terminal answer")
-				}
+				require.NotContains(t, terminal, v.RequestID, "a chunk arrived after its request's terminal answer")
 				chunks = append(chunks, v)
 			case *messages.ChatResponse:
 				terminal[v.RequestID] = v
@@ -64,35 +72,32 @@ func TestActorAPI(t *testing.T) {
 				terminal[v.RequestID] = v
 			}
 		case <-timeout:
-			t.Fatalf("answers so far: %v", terminal)
+			require.FailNow(t, "answers missing", "answers so far: %v", terminal)
 		}
 	}
 	final, ok := terminal["actor-stream"].(*messages.ChatResponse)
-	if !ok || len(chunks) < 2 {
-		t.Fatalf("stream: %d chunks, final %v", len(chunks), terminal["actor-stream"])
-	}
+	require.True(t, ok, "stream answer: %v", terminal["actor-stream"])
+	require.GreaterOrEqual(t, len(chunks), 2, "stream chunks")
 	var text string
 	for i, c := range chunks {
-		if c.Seq != i || c.RequestID != "actor-stream" {
-			t.Fatalf("chunk %d: %+v", i, c)
-		}
+		require.Equal(t, i, c.Seq, "chunk %d: %+v", i, c)
+		require.Equal(t, "actor-stream", c.RequestID, "chunk %d: %+v", i, c)
 		text += c.Text
 	}
-	if text != final.Content {
-		t.Fatalf("chunks %q, final %q", text, final.Content)
-	}
-	if r, ok := terminal["actor-plain"].(*messages.ChatResponse); !ok || r.Content == "" {
-		t.Fatalf("plain: %v", terminal["actor-plain"])
-	}
-	if f, ok := terminal["actor-bad"].(*messages.Failure); !ok || f.Err == nil {
-		t.Fatalf("bad provider: %v", terminal["actor-bad"])
-	}
+	require.Equal(t, final.Content, text, "the chunks add up to the final answer")
+	r, ok := terminal["actor-plain"].(*messages.ChatResponse)
+	require.True(t, ok, "plain: %v", terminal["actor-plain"])
+	require.NotEmpty(t, r.Content)
+	f, ok := terminal["actor-bad"].(*messages.Failure)
+	require.True(t, ok, "bad provider: %v", terminal["actor-bad"])
+	require.Error(t, f.Err)
 }
 
 // An actor cancels its own request with a Cancel message.
 func TestActorCancel(t *testing.T) {
 	oa := startOpenAI(t)
 	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", oa)}}, false)
+	checkDispatcher(t, h.sy)
 	oa.Hold()
 	defer oa.Release()
 	req := openaiChat("slow")
@@ -107,13 +112,78 @@ func TestActorCancel(t *testing.T) {
 	select {
 	case m := <-got:
 		f, ok := m.(*messages.Failure)
-		if !ok || !isCanceled(f.Err) {
-			t.Fatalf("got %#v", m)
-		}
+		require.True(t, ok, "got %#v", m)
+		require.True(t, isCanceled(f.Err), "got %v", f.Err)
 	case <-time.After(5 * time.Second):
-		t.Fatal("no answer to a cancelled request")
+		require.FailNow(t, "no answer to a cancelled request")
 	}
 	eventually(t, "the upstream call to be aborted", func() bool { return h.tree().Providers[0].Counters.InFlight == 0 })
+}
+
+// 200 actor streams, each cancelled while its chunks flow: nothing of a
+// stream follows its terminal answer (the campaign found chunks after the
+// Failure for a third of them).
+func TestActorStreamsCancelledMidwayEndWithTheirAnswer(t *testing.T) {
+	const n = 200
+	oa := startOpenAI(t, sim.WithoutRecords())
+	oa.Inject(sim.Fault{ChunkDelay: 5 * time.Millisecond, Times: -1}) // slow enough that a cancel sent at the first chunk lands mid-stream on a loaded machine
+	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", oa)}}, false)
+	checkDispatcher(t, h.sy)
+	var reqs []messages.Request
+	for i := range n {
+		r := openaiChat(fmt.Sprintf("stream number %d of a long answer with many many words to cut short", i))
+		r.Stream = true
+		r.RequestID = fmt.Sprintf("cancelled-%03d", i)
+		reqs = append(reqs, r)
+	}
+	got := make(chan any, 100*n)
+	sys := h.sy.ActorSystem()
+	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &caller{dispatcher: h.sy.Dispatcher(), requests: reqs, got: got}
+	}))
+	defer sys.Root.Stop(pid)
+
+	// Cancel each stream as its first chunk arrives, and record the order
+	// in which everything reaches the caller.
+	var mu sync.Mutex
+	after := map[string]int{} // chunks that followed the terminal answer
+	answered := map[string]any{}
+	record := func(m any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch v := m.(type) {
+		case *messages.StreamChunk:
+			if _, done := answered[v.RequestID]; done {
+				after[v.RequestID]++
+			} else if v.Seq == 0 {
+				sys.Root.Send(h.sy.Dispatcher(), &messages.Cancel{RequestID: v.RequestID})
+			}
+		case *messages.Failure:
+			answered[v.RequestID] = v
+		case messages.Response:
+			answered[v.ResponseMeta().RequestID] = v
+		}
+	}
+	timeout := time.After(30 * time.Second)
+	for len(answered) < n {
+		select {
+		case m := <-got:
+			record(m)
+		case <-timeout:
+			require.FailNow(t, "streams unanswered", "%d of %d answered", len(answered), n)
+		}
+	}
+	for _, m := range quiesce(t, h, pid, got) {
+		record(m)
+	}
+	cancelled := 0
+	for _, a := range answered {
+		if f, ok := a.(*messages.Failure); ok && isCanceled(f.Err) {
+			cancelled++
+		}
+	}
+	assert.Greater(t, cancelled, n/2, "most streams were cancelled midway")
+	assert.Empty(t, after, "chunks after the terminal answer, per request")
 }
 
 func isCanceled(err error) bool { return err != nil && (errorsIs(err, context.Canceled)) }

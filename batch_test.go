@@ -3,13 +3,15 @@ package switchyard
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
@@ -28,6 +30,7 @@ func teiBatchingWith(t *testing.T, backend *sim.TEIBackend, b BatchingConfig, re
 	t.Cleanup(srv.Close)
 	h := newHarness(t, Config{Retry: retry, Providers: []ProviderConfig{{Name: "tei", Kind: "hf_tei", Batching: b,
 		Endpoints: []EndpointConfig{{Name: "primary", BaseURL: srv.URL}}}}}, true)
+	checkDispatcher(t, h.sy)
 	return h, srv
 }
 
@@ -58,9 +61,7 @@ func windowHolds(t *testing.T, h *harness, n int) messages.WindowStatus {
 	var ws messages.WindowStatus
 	eventually(t, fmt.Sprintf("%d requests in the window", n), func() bool {
 		st, err := h.sy.QueueStatus(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, w := range st.Windows {
 			if w.Provider == "tei" && w.Model == "bge" {
 				ws = w
@@ -83,9 +84,7 @@ func inputsPerCall(t *testing.T, srv *sim.Server) [][]string {
 		var body struct {
 			Inputs []string `json:"inputs"`
 		}
-		if err := json.Unmarshal(r.Body, &body); err != nil {
-			t.Fatalf("embed body: %v", err)
-		}
+		require.NoError(t, json.Unmarshal(r.Body, &body), "embed body")
 		out = append(out, body.Inputs)
 	}
 	return out
@@ -94,16 +93,10 @@ func inputsPerCall(t *testing.T, srv *sim.Server) [][]string {
 // checkOwnVector asserts a result holds the vector of its own input.
 func checkOwnVector(t *testing.T, r embedResult) {
 	t.Helper()
-	if r.err != nil {
-		t.Fatalf("%q: %v", r.text, r.err)
-	}
-	if r.resp.RequestID != r.id {
-		t.Errorf("%q: answer has request ID %q, want its own %q", r.text, r.resp.RequestID, r.id)
-	}
+	require.NoError(t, r.err, "%q", r.text)
+	assert.Equal(t, r.id, r.resp.RequestID, "%q: the answer has its own request ID", r.text)
 	want := sim.TEIEmbedding(r.text, 8, true)
-	if len(r.resp.Vectors) != 1 || !slices.Equal(r.resp.Vectors[0], want) {
-		t.Errorf("%q: got vectors %v, want [%v]", r.text, r.resp.Vectors, want)
-	}
+	assert.Equal(t, [][]float32{want}, r.resp.Vectors, "%q: its own vector", r.text)
 }
 
 func TestBatchFlushesOnSizeAndMapsResultsToCallers(t *testing.T) {
@@ -123,30 +116,26 @@ func TestBatchFlushesOnSizeAndMapsResultsToCallers(t *testing.T) {
 	batches := map[string][]string{}
 	for r := range results {
 		checkOwnVector(t, r)
-		if r.resp.BatchSize != 4 || r.resp.BatchID == "" {
-			t.Errorf("%q: batch %q of %d, want a batch of 4", r.text, r.resp.BatchID, r.resp.BatchSize)
-		}
+		assert.Equal(t, 4, r.resp.BatchSize, "%q: batch size", r.text)
+		assert.NotEmpty(t, r.resp.BatchID, "%q: batch ID", r.text)
 		batches[r.resp.BatchID] = append(batches[r.resp.BatchID], r.text)
 	}
 	calls := inputsPerCall(t, srv)
-	if len(calls) != 3 || len(batches) != 3 {
-		t.Fatalf("%d upstream calls in %d batches for 12 inputs, want 3 (the window holds 4)", len(calls), len(batches))
-	}
+	require.Len(t, calls, 3, "upstream calls for 12 inputs (the window holds 4)")
+	require.Len(t, batches, 3, "batches for 12 inputs (the window holds 4)")
 	for _, in := range calls {
-		if len(in) != 4 {
-			t.Errorf("a call carried %d inputs, want 4", len(in))
-		}
+		assert.Len(t, in, 4, "inputs of a call")
 	}
 	// The X-Request-ID of each call is the batch ID its members report.
 	for _, r := range srv.Requests() {
-		if _, ok := batches[r.Header.Get("X-Request-ID")]; !ok {
-			t.Errorf("call with X-Request-ID %q matches no batch", r.Header.Get("X-Request-ID"))
-		}
+		assert.Contains(t, batches, r.Header.Get("X-Request-ID"), "the call's X-Request-ID names a batch")
 	}
 	ws := windowHolds(t, h, 0)
-	if ws.Batches != 3 || ws.Batched != 12 || ws.FlushFull != 3 || ws.FlushDelay != 0 || ws.Fill() != 4 {
-		t.Errorf("window status %+v, want 3 full flushes of 4", ws)
-	}
+	assert.Equal(t, uint64(3), ws.Batches, "window status %+v", ws)
+	assert.Equal(t, uint64(12), ws.Batched, "window status %+v", ws)
+	assert.Equal(t, uint64(3), ws.FlushFull, "window status %+v", ws)
+	assert.Zero(t, ws.FlushDelay, "window status %+v", ws)
+	assert.EqualValues(t, 4, ws.Fill(), "window status %+v", ws)
 }
 
 func TestBatchFlushesWhenItsDelayExpires(t *testing.T) {
@@ -159,31 +148,31 @@ func TestBatchFlushesWhenItsDelayExpires(t *testing.T) {
 		windowHolds(t, h, len(chans))
 	}
 	ws := windowHolds(t, h, 3)
-	if ws.Inputs != 3 || ws.MaxInputs != 32 || ws.Delay != delay {
-		t.Errorf("window %+v, want 3 inputs, max 32, delay %v", ws, delay)
-	}
-	h.clk.Advance(delay - time.Nanosecond)
-	time.Sleep(20 * time.Millisecond)
-	if n := srv.Calls(); n != 0 {
-		t.Fatalf("%d calls before the window's delay passed", n)
-	}
-	h.clk.Advance(time.Nanosecond)
+	assert.Equal(t, 3, ws.Inputs, "window %+v", ws)
+	assert.Equal(t, 32, ws.MaxInputs, "window %+v", ws)
+	assert.Equal(t, delay, ws.Delay, "window %+v", ws)
+	flushAt, ok := h.clk.NextDeadline()
+	require.True(t, ok, "the window's delay is a timer")
+	h.clk.Set(flushAt.Add(-time.Nanosecond))
+	// One nanosecond early the window's timer is still pending, so it has
+	// not fired, and the window (asked after the clock moved) still holds
+	// all three: nothing was sent.
+	next, ok := h.clk.NextDeadline()
+	require.True(t, ok)
+	require.Equal(t, flushAt, next, "the window's timer is pending")
+	ws = windowHolds(t, h, 3)
+	require.Zero(t, ws.Batches, "no batch before the window's delay passed")
+	require.Zero(t, srv.Calls(), "calls before the window's delay passed")
+	h.clk.Set(flushAt)
 	for _, ch := range chans {
 		r := <-ch
 		checkOwnVector(t, r)
-		if r.resp.BatchSize != 3 {
-			t.Errorf("%q in a batch of %d, want 3", r.text, r.resp.BatchSize)
-		}
-		if r.resp.Queued < delay {
-			t.Errorf("%q queued %v, want at least the window's %v", r.text, r.resp.Queued, delay)
-		}
+		assert.Equal(t, 3, r.resp.BatchSize, "%q: batch size", r.text)
+		assert.GreaterOrEqual(t, r.resp.Queued, delay, "%q queued at least the window's delay", r.text)
 	}
-	if calls := inputsPerCall(t, srv); len(calls) != 1 || !slices.Equal(calls[0], []string{"alpha", "beta", "gamma"}) {
-		t.Errorf("calls %v, want one with alpha, beta, gamma in order", calls)
-	}
-	if ws := windowHolds(t, h, 0); ws.FlushDelay != 1 {
-		t.Errorf("window %+v, want one flush on delay", ws)
-	}
+	assert.Equal(t, [][]string{{"alpha", "beta", "gamma"}}, inputsPerCall(t, srv), "one call, in order")
+	ws = windowHolds(t, h, 0)
+	assert.Equal(t, uint64(1), ws.FlushDelay, "window %+v: one flush on delay", ws)
 }
 
 func TestBatchHighPriorityFlushesAtOnce(t *testing.T) {
@@ -196,16 +185,11 @@ func TestBatchHighPriorityFlushesAtOnce(t *testing.T) {
 	for _, ch := range []<-chan embedResult{a, b, c} {
 		r := <-ch
 		checkOwnVector(t, r)
-		if r.resp.BatchSize != 3 {
-			t.Errorf("%q in a batch of %d, want 3", r.text, r.resp.BatchSize)
-		}
+		assert.Equal(t, 3, r.resp.BatchSize, "%q: batch size", r.text)
 	}
-	if n := srv.Calls(); n != 1 {
-		t.Errorf("%d calls, want 1", n)
-	}
-	if ws := windowHolds(t, h, 0); ws.FlushHigh != 1 {
-		t.Errorf("window %+v, want one flush by a HIGH request", ws)
-	}
+	assert.Equal(t, 1, srv.Calls())
+	ws := windowHolds(t, h, 0)
+	assert.Equal(t, uint64(1), ws.FlushHigh, "window %+v: one flush by a HIGH request", ws)
 }
 
 func TestBatchMemberCancelledInsideTheWindowLeavesIt(t *testing.T) {
@@ -218,19 +202,14 @@ func TestBatchMemberCancelledInsideTheWindowLeavesIt(t *testing.T) {
 	_, b := embedAsync(context.Background(), h, "stays two", messages.Normal, time.Time{})
 	windowHolds(t, h, 3)
 	cancel()
-	if r := <-gone; !errors.Is(r.err, context.Canceled) {
-		t.Fatalf("cancelled member answered %v, want context.Canceled", r.err)
-	}
-	if ws := windowHolds(t, h, 2); ws.Inputs != 2 {
-		t.Errorf("window holds %d inputs after the cancel, want 2", ws.Inputs)
-	}
+	require.ErrorIs(t, (<-gone).err, context.Canceled, "the cancelled member")
+	ws := windowHolds(t, h, 2)
+	assert.Equal(t, 2, ws.Inputs, "inputs in the window after the cancel")
 	h.clk.Advance(5 * time.Millisecond)
 	for _, ch := range []<-chan embedResult{a, b} {
 		checkOwnVector(t, <-ch)
 	}
-	if calls := inputsPerCall(t, srv); len(calls) != 1 || !slices.Equal(calls[0], []string{"stays one", "stays two"}) {
-		t.Errorf("calls %v, want one with the two members that stayed", calls)
-	}
+	assert.Equal(t, [][]string{{"stays one", "stays two"}}, inputsPerCall(t, srv), "one call with the two members that stayed")
 }
 
 func TestBatchFailureIsRetriedOrFailedPerMember(t *testing.T) {
@@ -246,22 +225,21 @@ func TestBatchFailureIsRetriedOrFailedPerMember(t *testing.T) {
 	_, b := embedAsync(context.Background(), h, "patient b", messages.Normal, time.Time{})
 	r := <-hurried
 	var ue *messages.UpstreamError
-	if !errors.As(r.err, &ue) || ue.Status != 503 || ue.RequestID != r.id {
-		t.Fatalf("hurried member answered %v, want its own 503 (request ID %s)", r.err, r.id)
-	}
+	require.ErrorAs(t, r.err, &ue, "the hurried member")
+	require.Equal(t, 503, ue.Status)
+	require.Equal(t, r.id, ue.RequestID, "its own request ID")
 	at := h.waitTimer(800 * time.Millisecond)
 	h.clk.Set(at)
 	for _, ch := range []<-chan embedResult{a, b} {
 		r := <-ch
 		checkOwnVector(t, r)
-		if r.resp.Attempts != 2 || r.resp.BatchSize != 2 {
-			t.Errorf("%q: %d attempts in a batch of %d, want 2 attempts, batch of 2", r.text, r.resp.Attempts, r.resp.BatchSize)
-		}
+		assert.Equal(t, 2, r.resp.Attempts, "%q: attempts", r.text)
+		assert.Equal(t, 2, r.resp.BatchSize, "%q: batch size", r.text)
 	}
 	calls := inputsPerCall(t, srv)
-	if len(calls) != 2 || len(calls[0]) != 3 || !slices.Equal(calls[1], []string{"patient a", "patient b"}) {
-		t.Errorf("calls %v, want the failed batch of 3, then the two patient members retried together", calls)
-	}
+	require.Len(t, calls, 2, "the failed batch, then the retry")
+	assert.Len(t, calls[0], 3, "the failed batch of 3")
+	assert.Equal(t, []string{"patient a", "patient b"}, calls[1], "the two patient members retried together")
 }
 
 func TestBatchErrorReachesEveryMemberWithItsOwnID(t *testing.T) {
@@ -278,13 +256,12 @@ func TestBatchErrorReachesEveryMemberWithItsOwnID(t *testing.T) {
 	for _, ch := range chans {
 		r := <-ch
 		var ue *messages.UpstreamError
-		if !errors.As(r.err, &ue) || ue.Status != 424 || ue.RequestID != r.id {
-			t.Errorf("%q: %v, want a 424 with its own request ID %s", r.text, r.err, r.id)
+		if assert.ErrorAs(t, r.err, &ue, "%q", r.text) {
+			assert.Equal(t, 424, ue.Status, "%q", r.text)
+			assert.Equal(t, r.id, ue.RequestID, "%q: its own request ID", r.text)
 		}
 	}
-	if srv.Calls() != 1 {
-		t.Errorf("%d calls, want 1 (424 is not retried)", srv.Calls())
-	}
+	assert.Equal(t, 1, srv.Calls(), "424 is not retried")
 }
 
 func TestBatchRerankSameQueryShareACall(t *testing.T) {
@@ -308,28 +285,18 @@ func TestBatchRerankSameQueryShareACall(t *testing.T) {
 	}
 	for i, ch := range chans {
 		o := <-ch
-		if o.err != nil {
-			t.Fatal(o.err)
-		}
-		if len(o.resp.Results) != 2 {
-			t.Fatalf("request %d: %d results, want TopN 2", i, len(o.resp.Results))
-		}
+		require.NoError(t, o.err)
+		require.Len(t, o.resp.Results, 2, "request %d: TopN 2", i)
 		for j, res := range o.resp.Results {
 			want := sim.TEIRerankScore("circuit breaker", docs[i][res.Index], false)
-			if float32(res.Score) != want {
-				t.Errorf("request %d result %d: index %d scored %v, want %v (its own document)", i, j, res.Index, res.Score, want)
-			}
-			if j > 0 && res.Score > o.resp.Results[j-1].Score {
-				t.Errorf("request %d: results not in descending score", i)
+			assert.Equal(t, want, float32(res.Score), "request %d result %d: index %d scored as its own document", i, j, res.Index)
+			if j > 0 {
+				assert.LessOrEqual(t, res.Score, o.resp.Results[j-1].Score, "request %d: results in descending score", i)
 			}
 		}
-		if o.resp.BatchSize != 2 {
-			t.Errorf("request %d: batch of %d, want 2", i, o.resp.BatchSize)
-		}
+		assert.Equal(t, 2, o.resp.BatchSize, "request %d: batch size", i)
 	}
-	if srv.Calls() != 1 {
-		t.Errorf("%d calls, want 1", srv.Calls())
-	}
+	assert.Equal(t, 1, srv.Calls())
 }
 
 func TestBatchingOffForOneModel(t *testing.T) {
@@ -340,13 +307,9 @@ func TestBatchingOffForOneModel(t *testing.T) {
 		_, ch := embedAsync(context.Background(), h, text, messages.Normal, time.Time{})
 		r := <-ch
 		checkOwnVector(t, r)
-		if r.resp.BatchID != "" {
-			t.Errorf("%q reports batch %q with batching off", text, r.resp.BatchID)
-		}
+		assert.Empty(t, r.resp.BatchID, "%q reports a batch with batching off", text)
 	}
-	if srv.Calls() != 3 {
-		t.Errorf("%d calls, want 3", srv.Calls())
-	}
+	assert.Equal(t, 3, srv.Calls())
 }
 
 func TestBatchingConfigNamesTheField(t *testing.T) {
@@ -362,8 +325,8 @@ func TestBatchingConfigNamesTheField(t *testing.T) {
 		cfg := Config{Providers: []ProviderConfig{{Kind: "hf_tei", Batching: c.b, Endpoints: []EndpointConfig{{BaseURL: "http://localhost:1"}}}}}
 		_, err := New(cfg)
 		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Field != c.field {
-			t.Errorf("%+v: %v, want a ConfigError for %s", c.b, err, c.field)
+		if assert.ErrorAs(t, err, &ce, "%+v", c.b) {
+			assert.Equal(t, c.field, ce.Field, "%+v", c.b)
 		}
 	}
 }
@@ -387,18 +350,16 @@ func TestBatchRefusedForOneInputFailsOnlyThatRequest(t *testing.T) {
 			continue
 		}
 		var ue *messages.UpstreamError
-		if !errors.As(r.err, &ue) || ue.Status != 413 || ue.RequestID != r.id {
-			t.Errorf("the too-long input answered %v, want its own 413", r.err)
+		if assert.ErrorAs(t, r.err, &ue, "the too-long input") {
+			assert.Equal(t, 413, ue.Status, "the too-long input")
+			assert.Equal(t, r.id, ue.RequestID, "the too-long input: its own request ID")
 		}
 	}
 	ws := windowHolds(t, h, 0)
-	if ws.Splits == 0 || ws.MaxInputs != 4 {
-		t.Errorf("window %+v: want splits, and MaxInputs kept at 4 (the refusal was about one input, not the size)", ws)
-	}
+	assert.NotZero(t, ws.Splits, "window %+v: splits", ws)
+	assert.Equal(t, 4, ws.MaxInputs, "window %+v: MaxInputs kept (the refusal was about one input, not the size)", ws)
 	// 4 → 2+2 → the bad half split into 1+1: five calls.
-	if n := srv.Calls(); n != 5 {
-		t.Errorf("%d calls, want 5 (bisection)", n)
-	}
+	assert.Equal(t, 5, srv.Calls(), "bisection")
 }
 
 func TestBatchingConfigFromYAML(t *testing.T) {
@@ -409,19 +370,16 @@ providers:
     endpoints: [{base_url: "http://localhost:8080"}]
     batching: {max_inputs: 16, delay: 3ms, models: {bge-reranker: {enabled: false}, bge-large: {max_inputs: 8}}}
 `))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p := c.Providers[0].Batching.policy()
-	if p.Default.MaxInputs != 16 || p.Default.Delay != 3*time.Millisecond || p.Default.Disabled {
-		t.Errorf("default %+v, want 16 inputs, 3ms, on", p.Default)
-	}
-	if m := p.Models["bge-reranker"]; !m.Disabled {
-		t.Errorf("bge-reranker %+v, want off", m)
-	}
-	if m := p.Models["bge-large"]; m.MaxInputs != 8 || m.Delay != 3*time.Millisecond || m.Disabled {
-		t.Errorf("bge-large %+v, want 8 inputs and the provider's 3ms", m)
-	}
+	assert.Equal(t, 16, p.Default.MaxInputs, "default %+v", p.Default)
+	assert.Equal(t, 3*time.Millisecond, p.Default.Delay, "default %+v", p.Default)
+	assert.False(t, p.Default.Disabled, "default %+v", p.Default)
+	assert.True(t, p.Models["bge-reranker"].Disabled, "bge-reranker %+v", p.Models["bge-reranker"])
+	m := p.Models["bge-large"]
+	assert.Equal(t, 8, m.MaxInputs, "bge-large %+v", m)
+	assert.Equal(t, 3*time.Millisecond, m.Delay, "bge-large %+v: the provider's delay", m)
+	assert.False(t, m.Disabled, "bge-large %+v", m)
 }
 
 // TestBatchingUnderFaultsAnswersEveryRequestOnce sends single-input
@@ -440,6 +398,7 @@ func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
 		Breaker:  BreakerConfig{ConsecutiveFailures: 6, Cooldown: 10 * time.Millisecond, MaxCooldown: 40 * time.Millisecond},
 		Timeouts: TimeoutsConfig{Header: 200 * time.Millisecond},
 	}, false)
+	checkDispatcher(t, h.sy)
 	faults := []sim.Fault{{Status: 503}, {Status: 503, Times: 3}, {Status: 424}, {Status: 429, Header: map[string]string{"Retry-After": "0"}},
 		{HeaderDelay: 300 * time.Millisecond}, {Malformed: true}}
 	stop := make(chan struct{})
@@ -485,20 +444,20 @@ func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
 			select {
 			case r = <-ch:
 			case <-time.After(30 * time.Second):
-				t.Errorf("request %d (%s) never answered", i, id)
+				assert.Fail(t, "a request was never answered", "request %d (%s)", i, id)
 				return
 			}
 			kind := "ok"
 			switch {
 			case r.err != nil:
 				kind = "error"
-				if strings.Contains(r.err.Error(), "request_id=") && !strings.Contains(r.err.Error(), id) {
-					t.Errorf("request %s answered an error naming another request: %v", id, r.err)
+				if strings.Contains(r.err.Error(), "request_id=") {
+					assert.Contains(t, r.err.Error(), id, "request %s answered an error naming another request", id)
 				}
 			case r.resp.RequestID != id || len(r.resp.Vectors) != 1 || !slices.Equal(r.resp.Vectors[0], sim.TEIEmbedding(text, 8, true)):
-				t.Errorf("request %d got someone else's answer: %+v", i, r.resp)
+				assert.Fail(t, "someone else's answer", "request %d got %+v", i, r.resp)
 			case i%17 == 0:
-				t.Errorf("the too-long input %d succeeded", i)
+				assert.Fail(t, "the too-long input succeeded", "request %d", i)
 			}
 			mu.Lock()
 			outcomes[kind]++
@@ -508,14 +467,12 @@ func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	faultWG.Wait()
-	if outcomes["ok"] == 0 || outcomes["error"] == 0 || outcomes["ok"]+outcomes["error"] != n {
-		t.Errorf("outcomes %v, want %d answers, some of each", outcomes, n)
-	}
+	assert.Equal(t, n, outcomes["ok"]+outcomes["error"], "answers %v", outcomes)
+	assert.NotZero(t, outcomes["ok"], "answers %v: some succeed", outcomes)
+	assert.NotZero(t, outcomes["error"], "answers %v: some fail", outcomes)
 	eventually(t, "an empty dispatcher", func() bool {
 		st, err := h.sy.QueueStatus(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		held := st.InFlight + st.Backoff
 		for _, l := range st.Levels {
 			held += l.Depth
@@ -538,17 +495,14 @@ func TestBatchWhoseMembersAllLeaveIsAborted(t *testing.T) {
 	eventually(t, "the batch's call upstream", func() bool { return srv.Calls() == 1 })
 	cancel()
 	for _, ch := range []<-chan embedResult{a, b} {
-		if r := <-ch; !errors.Is(r.err, context.Canceled) {
-			t.Errorf("%q: %v, want context.Canceled", r.text, r.err)
-		}
+		r := <-ch
+		assert.ErrorIs(t, r.err, context.Canceled, "%q", r.text)
 	}
 	// Nobody waits for the call any more: the dispatcher forgets it and the
 	// HTTP call is cancelled while the server still holds it.
 	eventually(t, "the abandoned call aborted", func() bool {
 		st, err := h.sy.QueueStatus(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		k := h.tree().Providers[0].Endpoints[0].Keys[0]
 		return st.InFlight == 0 && k.Counters.InFlight == 0
 	})
@@ -587,32 +541,22 @@ func TestBatchingThroughEveryListBackend(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					r, err := embed(batched, text)
-					if err != nil {
-						t.Errorf("%q: %v", text, err)
-						return
-					}
+					assert.NoError(t, err, "%q", text)
 					got[i] = r
 				}()
 			}
 			wg.Wait()
-			if t.Failed() {
-				return
+			for i := range got {
+				require.NotNil(t, got[i], "%q answered", texts[i])
 			}
-			if n := srv.Calls(); n != 1 {
-				t.Fatalf("%d upstream calls for four batched requests, want 1", n)
-			}
+			require.Equal(t, 1, srv.Calls(), "upstream calls for four batched requests")
 			for i, text := range texts {
 				want, err := embed(single, text)
-				if err != nil {
-					t.Fatalf("%q alone: %v", text, err)
-				}
-				if got[i].BatchSize != 4 || len(got[i].Vectors) != 1 || !slices.Equal(got[i].Vectors[0], want.Vectors[0]) {
-					t.Errorf("%q: batched answer %v (batch of %d), alone %v", text, got[i].Vectors, got[i].BatchSize, want.Vectors)
-				}
+				require.NoError(t, err, "%q alone", text)
+				assert.Equal(t, 4, got[i].BatchSize, "%q: batch size", text)
+				assert.Equal(t, want.Vectors, got[i].Vectors, "%q: the batched answer is the answer alone", text)
 			}
 		})
 	}
-	if len(models) > 0 {
-		t.Errorf("backends not in httpBackends: %v", models)
-	}
+	assert.Empty(t, models, "backends not in httpBackends")
 }

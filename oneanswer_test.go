@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/messages"
@@ -37,17 +39,15 @@ func TestKeyPanicLosesNothing(t *testing.T) {
 	cfg := Config{Providers: []ProviderConfig{anthropicProvider("p", srv)}, Retry: RetryConfig{BaseDelay: time.Millisecond}}
 	cfg.hooks = hooks
 	h := newHarness(t, cfg, false)
+	checkDispatcher(t, h.sy)
 	resp, err := h.sy.Chat(context.Background(), chatReq("p", "x"), WithRequestID("exec-1"))
-	if err != nil || resp.Attempts != 2 {
-		t.Fatalf("panic before the call: %v %+v", err, resp)
-	}
+	require.NoError(t, err, "panic before the call")
+	require.Equal(t, 2, resp.Attempts, "panic before the call")
 	resp, err = h.sy.Chat(context.Background(), chatReq("p", "y"), WithRequestID("result-1"))
-	if err != nil || resp.Attempts != 1 || resp.Content == "" {
-		t.Fatalf("panic on the result: %v %+v", err, resp)
-	}
-	if srv.Calls() != 2 {
-		t.Fatalf("calls %d: the first call must not reach the upstream, the second once", srv.Calls())
-	}
+	require.NoError(t, err, "panic on the result")
+	require.Equal(t, 1, resp.Attempts, "panic on the result")
+	require.NotEmpty(t, resp.Content, "panic on the result")
+	require.Equal(t, 2, srv.Calls(), "the first call must not reach the upstream, the second once")
 	// The answer can overtake the restart's event (the breaker answers the
 	// request while handling the failure, then publishes): wait for both.
 	restarts := func() int {
@@ -57,12 +57,64 @@ func TestKeyPanicLosesNothing(t *testing.T) {
 		}))
 	}
 	eventually(t, "two key restarts", func() bool { return restarts() >= 2 })
-	if n := restarts(); n != 2 {
-		t.Fatalf("key restarts observed: %d, want 2", n)
-	}
+	require.Equal(t, 2, restarts(), "key restarts observed")
 	// The restarted key still works.
-	if _, err := h.sy.Chat(context.Background(), chatReq("p", "z")); err != nil {
-		t.Fatal(err)
+	_, err = h.sy.Chat(context.Background(), chatReq("p", "z"))
+	require.NoError(t, err)
+}
+
+// checkDispatcher turns on the dispatcher's invariant check for the rest of
+// the test (actors.CheckInvariants): its bookkeeping is verified after every
+// message it handles, and a violation fails the test.
+func checkDispatcher(t *testing.T, sy *Switchyard) {
+	t.Helper()
+	var mu sync.Mutex
+	var violation error
+	_, err := sy.sys.Root.RequestFuture(sy.Dispatcher(), &actors.CheckInvariants{Report: func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if violation == nil {
+			violation = err
+		}
+	}}, 5*time.Second).Result()
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.NoError(t, violation, "dispatcher invariant")
+	})
+}
+
+// quiesce waits until nothing runs or waits anywhere in the tree (no call
+// in flight at any provider; the dispatcher holds no request) and then
+// until every message the dispatcher sent before has reached caller: it
+// sends caller a marker and reads got up to it, returning what came before.
+func quiesce(t *testing.T, h *harness, caller *actor.PID, got chan any) []any {
+	t.Helper()
+	eventually(t, "a quiet tree", func() bool {
+		for _, p := range h.tree().Providers {
+			if p.Counters.InFlight != 0 {
+				return false
+			}
+		}
+		q, err := h.sy.QueueStatus(context.Background())
+		require.NoError(t, err)
+		return q.InFlight+q.Backoff+q.Parked+q.Levels[0].Depth+q.Levels[1].Depth+q.Levels[2].Depth == 0
+	})
+	m := &marker{}
+	h.sy.ActorSystem().Root.Send(caller, m)
+	var before []any
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case v := <-got:
+			if v == m {
+				return before
+			}
+			before = append(before, v)
+		case <-timeout:
+			require.FailNow(t, "the marker never came back")
+		}
 	}
 }
 
@@ -95,6 +147,7 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 	}
 	cfg.hooks = hooks
 	h := newHarness(t, cfg, false)
+	checkDispatcher(t, h.sy)
 
 	servers := []*sim.Server{oa1, oa2, an1, an2}
 	faults := []sim.Fault{
@@ -195,9 +248,8 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 			} else {
 				_, err = h.sy.Do(ctx, p.req)
 			}
-			if _, dup := facadeAnswers.LoadOrStore(id, err); dup {
-				t.Errorf("request %s answered twice", id)
-			}
+			_, dup := facadeAnswers.LoadOrStore(id, err)
+			assert.False(t, dup, "request %s answered twice", id)
 		}()
 	}
 	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
@@ -209,7 +261,7 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(90 * time.Second):
-		t.Fatal("facade callers hung")
+		require.FailNow(t, "facade callers hung")
 	}
 	terminal := map[string]int{}
 	deadline := time.After(30 * time.Second)
@@ -231,15 +283,14 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 					missing = append(missing, id)
 				}
 			}
-			t.Fatalf("actor callers hung: %d of %d answered; missing %v\nqueue %+v\ntree %s", len(terminal), len(actorIDs), missing, q, describeTree(tr))
+			require.FailNow(t, "actor callers hung", "%d of %d answered; missing %v\nqueue %+v\ntree %s", len(terminal), len(actorIDs), missing, q, describeTree(tr))
 		}
 	}
 	close(stopFaults)
 	faultWG.Wait()
-	// Give duplicates a chance to show up, then check.
-	time.Sleep(100 * time.Millisecond)
-	for len(actorAnswers) > 0 {
-		m := <-actorAnswers
+	// A duplicate would come from work still running: wait until nothing
+	// runs and every answer sent has arrived, then count again.
+	for _, m := range quiesce(t, h, pid, actorAnswers) {
 		switch v := m.(type) {
 		case *messages.Failure:
 			terminal[v.RequestID]++
@@ -248,9 +299,7 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 		}
 	}
 	for _, id := range actorIDs {
-		if terminal[id] != 1 {
-			t.Fatalf("actor request %s got %d terminal answers", id, terminal[id])
-		}
+		require.Equal(t, 1, terminal[id], "actor request %s: terminal answers", id)
 	}
 	sys.Root.Stop(pid)
 	var ok, failed int
@@ -264,19 +313,14 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 		}
 		return true
 	})
-	if ok+failed != n-len(actorIDs) {
-		t.Fatalf("facade answers %d of %d", ok+failed, n-len(actorIDs))
-	}
-	if strings.Contains(h.logs.String(), "answer dropped") {
-		t.Fatal("the dispatcher tried to answer a request twice")
-	}
+	require.Equal(t, n-len(actorIDs), ok+failed, "facade answers")
+	require.NotContains(t, h.logs.String(), "answer dropped", "the dispatcher tried to answer a request twice")
 	q, err := h.sy.QueueStatus(context.Background())
-	if err != nil || q.InFlight != 0 || q.Backoff != 0 || q.Levels[0].Depth+q.Levels[1].Depth+q.Levels[2].Depth != 0 {
-		t.Fatalf("state left after every answer: %+v %v", q, err)
-	}
-	if panics.Load() == 0 || ok == 0 || failed == 0 {
-		t.Fatalf("the run exercised too little: panics %d ok %d failed %d", panics.Load(), ok, failed)
-	}
+	require.NoError(t, err)
+	require.Zero(t, q.InFlight+q.Backoff+q.Parked+q.Levels[0].Depth+q.Levels[1].Depth+q.Levels[2].Depth, "state left after every answer: %+v", q)
+	require.NotZero(t, panics.Load(), "the run exercised too little: no panic")
+	require.NotZero(t, ok, "the run exercised too little: no success")
+	require.NotZero(t, failed, "the run exercised too little: no failure")
 	t.Logf("facade: %d ok, %d failed %v; %d panics injected", ok, failed, kinds, panics.Load())
 }
 

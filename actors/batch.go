@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -197,17 +198,15 @@ func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bo
 		w = d.liveWindow(w)
 	}
 	now := d.now()
+	d.setState(e, stateWindowed)
 	e.win = w
-	e.state = stateWindowed
 	e.waitFrom = now
-	if !retry {
+	if e.enqueued.IsZero() {
 		e.enqueued = now
 	}
 	w.members = append(w.members, e)
 	w.inputs += int(e.inputs)
 	w.tokens += int(e.tokens)
-	e.p.depth[e.level]++
-	d.depth[e.level]++
 	switch {
 	case w.inputs >= w.maxInputs || (w.maxTokens > 0 && w.tokens >= w.maxTokens):
 		d.flush(ctx, w, flushFull)
@@ -231,20 +230,13 @@ func (d *Dispatcher) onWindowTimer(ctx actor.Context, m *windowTimer) {
 }
 
 // flush turns the window's members into one batch entry in the provider's
-// queue, at the level of its most urgent member, and empties the window.
+// queue, at the level of its most urgent member; the window, emptied, leaves
+// d.windows (leaveWindow).
 func (d *Dispatcher) flush(ctx actor.Context, w *window, reason int) {
 	if len(w.members) == 0 {
 		return
 	}
-	w.gen++
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
-	}
-	members := w.members
-	w.members = nil
-	w.inputs, w.tokens = 0, 0
-	delete(d.windows, w.key)
+	members := slices.Clone(w.members)
 	switch reason {
 	case flushFull:
 		w.st.flushFull++
@@ -255,17 +247,14 @@ func (d *Dispatcher) flush(ctx actor.Context, w *window, reason int) {
 	case flushRetry:
 		w.st.flushRetry++
 	}
-	for _, m := range members {
-		m.p.depth[m.level]--
-		d.depth[m.level]--
-	}
 	d.newBatch(ctx, w, members, reason == flushRetry, 0)
 }
 
-// newBatch makes a batch entry of members and queues it (at the front for
-// retries and the halves of a split batch; after delay for retries). A
-// batch lives in d.entries under its own ID so its attempt reports find it;
-// it answers nobody itself.
+// newBatch makes a batch entry of members (taking them out of their window
+// or their previous batch) and queues it (at the front for retries and the
+// halves of a split batch; after delay for retries). A batch lives in
+// d.entries under its own ID so its attempt reports find it; it answers
+// nobody itself.
 func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, front bool, delay time.Duration) {
 	if len(members) == 1 {
 		// A window of one sends its request as it is.
@@ -274,9 +263,7 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 			d.retryLater(ctx, m, delay)
 			return
 		}
-		joined := m.enqueued
 		d.enqueue(m, front)
-		m.enqueued = joined
 		w.st.batches++
 		w.st.batched++
 		w.st.largestFilled = max(w.st.largestFilled, uint64(m.inputs))
@@ -288,10 +275,15 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 	var inputs int
 	all := true
 	for _, m := range members {
-		m.state = stateBatched
+		// b is counted nowhere until it is queued or backs off, so its
+		// weight may grow here.
+		d.setState(m, stateBatched)
 		m.batch = b
 		b.level = min(b.level, m.level)
 		b.group.weight[m.level]++
+		if b.enqueued.IsZero() || m.enqueued.Before(b.enqueued) {
+			b.enqueued = m.enqueued
+		}
 		inputs += int(m.inputs)
 		if m.deadline.IsZero() {
 			all = false
@@ -321,15 +313,6 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 		return
 	}
 	d.enqueue(b, front)
-	if !front {
-		oldest := members[0].enqueued
-		for _, m := range members {
-			if m.enqueued.Before(oldest) {
-				oldest = m.enqueued
-			}
-		}
-		b.enqueued = oldest
-	}
 	d.pump(ctx, b.p)
 }
 
@@ -344,65 +327,26 @@ func (b *entry) live() []*entry {
 	return out
 }
 
-// detach takes e out of its window or batch before it is answered on its
-// own (cancelled, expired, shut down). A batch left without members is
-// dropped: unqueued if it waits, its call cancelled if it runs.
-func (d *Dispatcher) detach(e *entry) {
-	switch e.state {
-	case stateWindowed:
-		w := e.win
-		for i, m := range w.members {
-			if m == e {
-				w.members = append(w.members[:i], w.members[i+1:]...)
-				break
-			}
-		}
-		w.inputs -= int(e.inputs)
-		w.tokens -= int(e.tokens)
-		e.p.depth[e.level]--
-		d.depth[e.level]--
-		if len(w.members) == 0 {
-			if w.timer != nil {
-				w.gen++
-				w.timer.Stop()
-				w.timer = nil
-			}
-			delete(d.windows, w.key)
-		}
-	case stateBatched:
-		b := e.batch
-		if b == nil {
-			return
-		}
-		e.batch = nil
-		b.group.weight[e.level]--
-		if b.state == stateQueued {
-			b.p.depth[e.level]--
-			d.depth[e.level]--
-		}
-		if len(b.live()) == 0 {
-			d.dropBatch(b)
-		}
+// leaveWindow takes e out of its window (setState calls it when e leaves
+// stateWindowed). An emptied window stops its timer and leaves d.windows.
+func (d *Dispatcher) leaveWindow(e *entry) {
+	w := e.win
+	if i := slices.Index(w.members, e); i >= 0 {
+		w.members = slices.Delete(w.members, i, i+1)
 	}
-}
-
-// dropBatch forgets a batch nobody waits for any more.
-func (d *Dispatcher) dropBatch(b *entry) {
-	switch b.state {
-	case stateDone:
+	w.inputs -= int(e.inputs)
+	w.tokens -= int(e.tokens)
+	if len(w.members) > 0 {
 		return
-	case stateQueued:
-		d.dequeue(b)
-	case stateInFlight:
-		// Its attempt report finds no entry and is ignored.
-		b.p.inflight--
-	case stateBackoff:
-		d.backoffN--
-		b.backoffTimer.Stop()
 	}
-	b.state = stateDone
-	delete(d.entries, b.id)
-	b.cancel()
+	w.gen++
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if d.windows[w.key] == w {
+		delete(d.windows, w.key)
+	}
 }
 
 // batchRequest builds the request a batch sends, from the members still
@@ -423,9 +367,9 @@ func (d *Dispatcher) batchRequest(b *entry) bool {
 // request; a 413 about the batch's size also lowers the window's size.
 func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 	members := b.live()
-	b.state = stateDone
-	delete(d.entries, b.id)
-	b.cancel()
+	// The batch ends here; its members keep pointing at it until each
+	// moves on (answered, retried, or put in a new batch).
+	d.setState(b, stateDone)
 	if len(members) == 0 {
 		return
 	}
@@ -436,7 +380,6 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 			ue := &messages.UpstreamError{RequestID: b.id, UpstreamRequestID: meta.UpstreamRequestID, Provider: meta.Provider,
 				Endpoint: meta.Endpoint, Key: meta.Key, Class: messages.ClassMalformed, Message: err.Error()}
 			for _, e := range members {
-				e.batch = nil
 				d.finish(ctx, e, messages.ForRequest(ue, e.id))
 			}
 			return
@@ -445,7 +388,6 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 			if e.state != stateBatched || e.batch != b {
 				continue
 			}
-			e.batch, e.state = nil, stateInFlight
 			meta := parts[i].ResponseMeta()
 			meta.BatchID, meta.BatchSize = b.id, len(b.group.members)
 			d.succeed(ctx, e, parts[i])
@@ -473,16 +415,9 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 		}
 		half := len(members) / 2
 		for _, part := range [][]*entry{members[half:], members[:half]} {
-			for _, e := range part {
-				e.batch = nil
-			}
 			d.newBatch(ctx, w, part, true, 0)
 		}
 		return
-	}
-	for _, e := range members {
-		e.batch = nil
-		e.state = stateInFlight // as if it had been sent alone
 	}
 	d.retryOrFail(ctx, members, m, b.win)
 }
@@ -491,14 +426,15 @@ func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 // (an error; each member gets its own copy) and drops the batch.
 func (d *Dispatcher) finishBatch(ctx actor.Context, b *entry, answer any) {
 	members := b.live()
-	d.dropBatch(b)
 	err, _ := answer.(error)
 	if err == nil {
 		err = &messages.RequestError{RequestID: b.id, Provider: b.p.name, Kind: messages.ErrInternal, Detail: "batch ended without an answer"}
 	}
 	for _, m := range members {
-		m.batch = nil
-		d.finish(ctx, m, messages.ForRequest(err, m.id))
+		d.finish(ctx, m, messages.ForRequest(err, m.id)) // the last one drops b
+	}
+	if b.state != stateDone {
+		d.setState(b, stateDone)
 	}
 }
 

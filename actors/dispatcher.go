@@ -3,6 +3,9 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -42,6 +45,19 @@ type AttachProviders struct {
 
 type entryState uint8
 
+// The states of an entry. An entry is in exactly one at a time, and only
+// setState moves it: that keeps every count that depends on the state.
+//
+//	state          where the entry is                      what it counts in
+//	stateQueued    its provider's level fifo (inQueue)      depth (its weight)
+//	stateWindowed  its batching window (win.members)        depth (1 at its level)
+//	stateBatched   a member of batch entry e.batch          depth through the batch's weight while the batch is queued
+//	stateInFlight  an attempt with its provider             its provider's inflight
+//	stateBackoff   waiting for its backoff timer            backoffN
+//	stateParked    its provider's parked list               (QueueStatus.Parked, by scan)
+//	stateDone      nowhere: answered, or a dropped batch    nothing; it has left d.entries
+//
+// A new entry has state 0 (nowhere, counted nowhere) until placed.
 const (
 	stateQueued entryState = iota + 1
 	stateInFlight
@@ -68,11 +84,29 @@ type entry struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	emit     func(*messages.StreamChunk) bool
+	// fence, for a stream sent as a bare request by an actor, keeps chunks
+	// from following the terminal answer (see streamFence).
+	fence    *streamFence
 	admitted time.Time
+	// enqueued is when the request first started waiting (its first queue
+	// or window); it survives requeues, so aging and shedding see the
+	// request's age. A batch's is its oldest member's.
 	enqueued time.Time
 	deadline time.Time
 	attempt  int
 	avoidKey string
+	// exempt: the level's capacity does not bound this request while it
+	// waits, because it was sent before (a retry, a bounced or woken
+	// request) or was admitted before its level's capacity was lowered.
+	// Capacity bounds admissions; an admitted request is never dropped to
+	// honour it.
+	exempt bool
+	// notBefore is when the upstream said the request's key may be tried
+	// again (now + Retry-After of its last 429), zero if unknown; parks
+	// counts the times in a row its provider bounced it while it is pinned.
+	// Together they time the wake of a parked request.
+	notBefore time.Time
+	parks     int
 	// waitFrom is when the entry last entered a queue; queuedFor sums its
 	// waits.
 	waitFrom                    time.Time
@@ -90,41 +124,120 @@ type entry struct {
 }
 
 // batchGroup is what a batch entry holds beyond an entry: its members, and
-// their count per level (the queue depth it stands for).
+// the count per level of those still waiting for it (the queue depth it
+// stands for while queued).
 type batchGroup struct {
 	members []*entry
 	weight  [3]int
 }
 
-// addDepth adds sign times the entry's weight (one request, or a batch's
-// members) to its provider's and the dispatcher's queue depth.
-func (d *Dispatcher) addDepth(e *entry, sign int) {
-	if e.group == nil {
-		e.p.depth[e.level] += sign
-		d.depth[e.level] += sign
+// weight is the number of requests e stands for at each level: one at its
+// own level, or a batch's waiting members.
+func (e *entry) weight() [3]int {
+	if e.group != nil {
+		return e.group.weight
+	}
+	var w [3]int
+	w[e.level] = 1
+	return w
+}
+
+// count adds sign times e's contribution in its current state to the
+// counts that state keeps (see the state table). Only setState and
+// leaveBatch call it.
+func (d *Dispatcher) count(e *entry, sign int) {
+	switch e.state {
+	case stateQueued, stateWindowed:
+		for lvl, n := range e.weight() {
+			e.p.depth[lvl] += sign * n
+			d.depth[lvl] += sign * n
+		}
+	case stateInFlight:
+		e.p.inflight += sign
+	case stateBackoff:
+		d.backoffN += sign
+	}
+}
+
+// setState is the only place an entry changes state. It takes e out of
+// where its old state kept it (a queue slot becomes a tombstone; a window
+// or the parked list lets it go; a batch counts one member fewer and is
+// dropped when none is left; a backoff timer stops), moves every count,
+// and on stateDone stops e's timers, cancels its context and forgets it.
+// Putting e where the new state keeps it (a queue position, a window, a
+// batch, the parked list) is the caller's next step: see enqueue,
+// joinWindow, newBatch, park.
+func (d *Dispatcher) setState(e *entry, to entryState) {
+	d.count(e, -1)
+	switch e.state {
+	case stateQueued:
+		e.inQueue = nil // a tombstone in its fifo until it reaches the front
+	case stateWindowed:
+		d.leaveWindow(e)
+	case stateBatched:
+		d.leaveBatch(e)
+	case stateBackoff:
+		if e.backoffTimer != nil {
+			e.backoffTimer.Stop()
+			e.backoffTimer = nil
+		}
+	case stateParked:
+		if i := slices.Index(e.p.parked, e); i >= 0 {
+			e.p.parked = slices.Delete(e.p.parked, i, i+1)
+		}
+	}
+	e.state = to
+	d.count(e, 1)
+	if to == stateDone {
+		delete(d.entries, e.id)
+		if e.deadlineTimer != nil {
+			e.deadlineTimer.Stop()
+		}
+		e.cancel()
+	}
+}
+
+// leaveBatch takes member e out of its batch; a batch left without a
+// waiting member is dropped (unqueued if it waits; if its call runs, its
+// report finds no entry and is ignored).
+func (d *Dispatcher) leaveBatch(e *entry) {
+	b := e.batch
+	if b == nil {
 		return
 	}
-	for lvl, n := range e.group.weight {
-		e.p.depth[lvl] += sign * n
-		d.depth[lvl] += sign * n
+	e.batch = nil
+	d.count(b, -1)
+	b.group.weight[e.level]--
+	d.count(b, 1)
+	if b.state != stateDone && b.group.weight == [3]int{} {
+		d.setState(b, stateDone)
 	}
 }
 
 // provQueue is one provider's three levels plus the dispatcher's view of its
 // capacity.
 type provQueue struct {
-	name     string
-	pid      *actor.PID
-	handle   ProviderHandle
-	levels   [3]fifo
-	depth    [3]int
-	parked   []*entry
-	free     int
-	received uint64
-	sent     uint64
-	mode     capacityMode
-	capSeq   uint64
-	retryAt  time.Time
+	name   string
+	pid    *actor.PID
+	handle ProviderHandle
+	levels [3]fifo
+	// depth counts the provider's requests waiting to be sent, per level:
+	// queued, in a window, or members of a queued batch.
+	depth [3]int
+	// parked are pinned requests the provider bounced, oldest first; they
+	// are requeued together when the provider reports that capacity may
+	// have changed, or when wakeTimer fires at wakeAt.
+	parked    []*entry
+	wakeAt    time.Time
+	wakeGen   uint64
+	wakeTimer interface{ Stop() bool }
+	free      int
+	received  uint64
+	sent      uint64
+	mode      capacityMode
+	capSeq    uint64
+	retryAt   time.Time
+	// inflight counts the provider's attempts in flight (a batch is one).
 	inflight int
 }
 
@@ -150,8 +263,29 @@ type dispatcherTimer struct {
 	kind dispatcherTimerKind
 }
 
+// parkWake is a provider's wake timer for its parked requests.
+type parkWake struct {
+	provider string
+	gen      uint64
+}
+
 // dispatcherState survives a restart of the dispatcher actor (it is held by
 // the Props producer), so a bug that crashes the dispatcher loses no request.
+//
+// What the counts mean (QueueStatus shows them):
+//   - depth[l]: requests of level l waiting to be sent (queued, in a
+//     window, or members of a queued batch). It may exceed capacity[l] only
+//     by exempt requests (see entry.exempt): retries, bounced and woken
+//     requests, and those admitted before the capacity was lowered.
+//   - admitted[l]: requests of level l that passed admission; every one is
+//     answered once, so sum(admitted) = answered + requests in d.entries.
+//   - rejected[l]: requests of level l answered ErrQueueFull, whether
+//     refused at admission or shed for a HIGH request (those were admitted
+//     too). Each has exactly one RequestRejected event.
+//   - expired[l]: requests answered ErrDeadline before they were sent.
+//   - backoffN and each provider's inflight count attempts (a batch is
+//     one): entries waiting for a retry timer, and attempts with the
+//     provider.
 type dispatcherState struct {
 	cfg     DispatcherConfig
 	env     *Env
@@ -164,6 +298,7 @@ type dispatcherState struct {
 	capacity    [3]int
 	depth       [3]int
 	admitted    [3]uint64
+	answered    uint64
 	rejected    [3]uint64
 	expired     [3]uint64
 	wait        [3]Histogram
@@ -174,6 +309,9 @@ type dispatcherState struct {
 	backoffN    int
 	timerSeq    uint64
 	self        *actor.PID
+	// invariants, when set, receives a violation of the bookkeeping found
+	// after a message (see CheckInvariants).
+	invariants func(error)
 }
 
 // Dispatcher is the admission and queueing actor. It is not safe for
@@ -212,26 +350,28 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	case *actor.Started:
 		d.self = ctx.Self()
 	case *Submit:
-		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit)
+		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit, nil)
 	case messages.Request:
 		sender := ctx.Sender()
 		if sender == nil {
 			d.env.Log.Warn("switchyard: request sent without a sender; use ctx.Request so the answer has somewhere to go")
 			return
 		}
-		sys := ctx.ActorSystem()
 		var emit func(*messages.StreamChunk) bool
+		var fence *streamFence
 		if sr, ok := m.(messages.StreamingRequest); ok && sr.Streaming() {
-			emit = func(c *messages.StreamChunk) bool { sys.Root.Send(sender, c); return true }
+			root := ctx.ActorSystem().Root
+			fence = &streamFence{}
+			emit = func(c *messages.StreamChunk) bool { return fence.send(func() { root.Send(sender, c) }) }
 		}
-		d.admit(ctx, m, nil, nil, sender, emit)
+		d.admit(ctx, m, nil, nil, sender, emit, fence)
 	case *messages.Cancel:
 		d.cancelRequest(ctx, m)
 	case *messages.GetQueueStatus:
 		ctx.Respond(d.status())
 	case *messages.SetQueueCapacity:
 		if m.Priority.Valid() && m.Capacity > 0 {
-			d.capacity[m.Priority.Index()] = m.Capacity
+			d.setCapacity(m.Priority.Index(), m.Capacity)
 		}
 		if ctx.Sender() != nil {
 			ctx.Respond(d.status())
@@ -252,6 +392,12 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.onAttemptDone(ctx, m)
 	case *dispatcherTimer:
 		d.onTimer(ctx, m)
+	case *parkWake:
+		if p := d.provs[m.provider]; p != nil && m.gen == p.wakeGen {
+			p.wakeAt, p.wakeTimer = time.Time{}, nil
+			d.unpark(ctx, p)
+			d.pump(ctx, p)
+		}
 	case *windowTimer:
 		d.onWindowTimer(ctx, m)
 	case *Shutdown:
@@ -259,12 +405,52 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	case *Abort:
 		d.abort(ctx)
 		close(m.Done)
+	case *CheckInvariants:
+		d.invariants = m.Report
+		if ctx.Sender() != nil {
+			ctx.Respond(m)
+		}
 	case *actor.Stopping:
 		d.abort(ctx)
+	}
+	if d.invariants != nil {
+		if err := d.checkInvariants(); err != nil {
+			report := d.invariants
+			d.invariants = nil // one report: later messages would repeat it
+			report(fmt.Errorf("after %T: %w", ctx.Message(), err))
+		}
 	}
 }
 
 func (d *Dispatcher) now() time.Time { return d.env.Clock.Now() }
+
+// streamFence keeps a stream's chunks from following its terminal answer
+// when the chunks are sent as messages from the call's goroutine while the
+// dispatcher sends the answer: send delivers a chunk only while the fence
+// is open, and close (before the answer is sent) waits for a delivery in
+// progress. The delivery must not block (an actor send does not). Safe for
+// concurrent use.
+type streamFence struct {
+	mu     sync.Mutex
+	closed bool
+}
+
+// send runs deliver unless the fence is closed, and reports whether it ran.
+func (f *streamFence) send(deliver func()) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	deliver()
+	return true
+}
+
+func (f *streamFence) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+}
 
 func (d *Dispatcher) reply(ctx actor.Context, ch chan<- any, pid *actor.PID, msg any) {
 	switch {
@@ -279,7 +465,7 @@ func (d *Dispatcher) reply(ctx actor.Context, ch chan<- any, pid *actor.PID, msg
 	}
 }
 
-func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool) {
+func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool, fence *streamFence) {
 	call := req.CallInfo()
 	if call.RequestID == "" {
 		call.RequestID = messages.NewRequestID()
@@ -309,15 +495,23 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	}
 	now := d.now()
 	lvl := call.Priority.Index()
-	// A request the provider can take at once never waits, so the level's
-	// capacity (a bound on waiting requests) does not apply to it: a full
-	// queue for a saturated provider must not block an idle one.
-	waits := !(d.attached && p.pid != nil && p.queued() == 0 && p.credits() > 0)
-	if waits && d.depth[lvl] >= d.capacity[lvl] && !d.shedFor(ctx, lvl) {
-		d.rejected[lvl]++
-		d.env.Events.Publish(&messages.RequestRejected{Time: now, RequestID: id, Provider: call.Provider, Priority: call.Priority, Reason: "queue full"})
-		fail(&messages.QueueFullError{RequestID: id, Priority: call.Priority, Depth: d.depth[lvl], Capacity: d.capacity[lvl]})
-		return
+	e := &entry{id: id, req: req, call: call, p: p, level: lvl, replyCh: ch, replyPID: pid, emit: emit, fence: fence,
+		admitted: now, attempt: 1}
+	e.win = d.windowFor(e)
+	// The level's capacity bounds waiting requests (depth). A request the
+	// provider can take at once need not wait, so a full level does not
+	// refuse it (a full queue for a saturated provider must not block an
+	// idle one): it is sent alone at once rather than wait in a batching
+	// window.
+	if d.depth[lvl] >= d.capacity[lvl] {
+		switch {
+		case d.attached && p.pid != nil && p.queued() == 0 && p.credits() > 0:
+			e.win = nil
+		case !d.shedFor(ctx, lvl):
+			d.reject(id, call.Provider, lvl, "queue full")
+			fail(&messages.QueueFullError{RequestID: id, Priority: call.Priority, Depth: d.depth[lvl], Capacity: d.capacity[lvl]})
+			return
+		}
 	}
 	if cctx == nil {
 		cctx = context.Background()
@@ -335,15 +529,12 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	if dl, ok := clock.ContextDeadline(d.env.Clock, cctx); ok && (deadline.IsZero() || dl.Before(deadline)) {
 		deadline = dl
 	}
-	var rctx context.Context
-	var cancel context.CancelFunc
 	if !own.IsZero() {
-		rctx, cancel = clock.WithDeadline(d.env.Clock, cctx, own)
+		e.ctx, e.cancel = clock.WithDeadline(d.env.Clock, cctx, own)
 	} else {
-		rctx, cancel = context.WithCancel(cctx)
+		e.ctx, e.cancel = context.WithCancel(cctx)
 	}
-	e := &entry{id: id, req: req, call: call, p: p, level: lvl, replyCh: ch, replyPID: pid, ctx: rctx, cancel: cancel,
-		emit: emit, admitted: now, deadline: deadline, attempt: 1}
+	e.deadline = deadline
 	d.entries[id] = e
 	d.admitted[lvl]++
 	d.budget.admitted()
@@ -355,10 +546,42 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 		e.timerGen++
 		e.deadlineTimer = d.arm(e, deadline.Sub(now), timerDeadline)
 	}
-	e.win = d.windowFor(e)
 	d.place(ctx, e, false)
 	d.pump(ctx, p)
 	d.failIfTooLate(ctx, e, now)
+}
+
+// reject counts a request of level lvl answered ErrQueueFull and publishes
+// its RequestRejected event: one event per such answer.
+func (d *Dispatcher) reject(id, provider string, lvl int, reason string) {
+	d.rejected[lvl]++
+	d.env.Events.Publish(&messages.RequestRejected{Time: d.now(), RequestID: id, Provider: provider, Priority: messages.PriorityAt(lvl), Reason: reason})
+}
+
+// setCapacity changes a level's capacity. Requests already waiting stay
+// (an admitted request is never dropped): when the level holds more than
+// the new capacity, they become exempt from it.
+func (d *Dispatcher) setCapacity(lvl, n int) {
+	d.capacity[lvl] = n
+	if d.depth[lvl] <= n {
+		return
+	}
+	for _, e := range d.entries {
+		if e.group == nil && e.level == lvl && e.waiting() {
+			e.exempt = true
+		}
+	}
+}
+
+// waiting reports whether request e waits to be sent (it counts in depth).
+func (e *entry) waiting() bool {
+	switch e.state {
+	case stateQueued, stateWindowed:
+		return true
+	case stateBatched:
+		return e.batch != nil && e.batch.state == stateQueued
+	}
+	return false
 }
 
 // shedFor makes room at a full HIGH level by evicting the newest LOW
@@ -376,8 +599,7 @@ func (d *Dispatcher) shedFor(ctx actor.Context, lvl int) bool {
 	if victim == nil {
 		return false
 	}
-	d.dequeue(victim)
-	d.rejected[2]++
+	d.reject(victim.id, victim.call.Provider, 2, "shed for a HIGH request")
 	d.finish(ctx, victim, &messages.QueueFullError{RequestID: victim.id, Priority: messages.Low, Depth: d.depth[2], Capacity: d.capacity[2]})
 	// Shedding moves the load from LOW to HIGH; the HIGH level itself must
 	// still have room.
@@ -394,28 +616,65 @@ func (d *Dispatcher) arm(e *entry, after time.Duration, kind dispatcherTimerKind
 // rather than the actor context, which must not be touched off its goroutine.
 func (d *Dispatcher) rootSender() *actor.RootContext { return d.env.Root }
 
+// enqueue queues e (a request or a batch) at the back of its level, or at
+// the front for a request that has waited already (a retry, a bounced or
+// woken request, a retried or split batch).
 func (d *Dispatcher) enqueue(e *entry, front bool) {
-	e.state = stateQueued
+	d.setState(e, stateQueued)
 	q := &e.p.levels[e.level]
 	e.inQueue = q
-	e.waitFrom = d.now()
+	now := d.now()
+	e.waitFrom = now
+	if e.enqueued.IsZero() {
+		e.enqueued = now
+	}
 	if front {
 		q.pushFront(e)
 	} else {
-		e.enqueued = d.now()
 		q.pushBack(e)
 	}
-	d.addDepth(e, 1)
 }
 
-// dequeue removes a queued entry (it stays as a tombstone in its fifo).
-func (d *Dispatcher) dequeue(e *entry) {
-	if e.state != stateQueued {
+// park keeps a pinned request its provider bounced until the provider
+// reports a change that may let it through (a wake capacity report), or
+// until the time it may go: the end of its key's Retry-After when known,
+// else a backoff that grows with each bounce in a row.
+func (d *Dispatcher) park(e *entry) {
+	d.setState(e, stateParked)
+	p := e.p
+	p.parked = append(p.parked, e)
+	e.parks++
+	now := d.now()
+	at := e.notBefore
+	if !at.After(now) {
+		at = now.Add(d.cfg.Retry.backoff(e.parks, 0))
+	}
+	if !p.wakeAt.IsZero() && !at.Before(p.wakeAt) {
 		return
 	}
-	e.inQueue = nil
-	e.state = stateDone
-	d.addDepth(e, -1)
+	if p.wakeTimer != nil {
+		p.wakeTimer.Stop()
+	}
+	p.wakeGen++
+	p.wakeAt = at
+	msg := &parkWake{provider: p.name, gen: p.wakeGen}
+	root, self := d.rootSender(), d.self
+	p.wakeTimer = d.env.Clock.AfterFunc(at.Sub(now), func() { root.Send(self, msg) })
+}
+
+// unpark requeues the provider's parked requests at the front of their
+// levels, in the order they were parked.
+func (d *Dispatcher) unpark(ctx actor.Context, p *provQueue) {
+	if p.wakeTimer != nil {
+		p.wakeTimer.Stop()
+		p.wakeGen++
+		p.wakeAt, p.wakeTimer = time.Time{}, nil
+	}
+	parked := p.parked
+	p.parked = nil
+	for i := len(parked) - 1; i >= 0; i-- {
+		d.enqueue(parked[i], true)
+	}
 }
 
 // next picks the provider's next entry: HIGH first, then NORMAL, then LOW,
@@ -445,16 +704,13 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		if e == nil {
 			break
 		}
-		e.inQueue = nil
-		d.addDepth(e, -1)
 		if e.group != nil {
 			if !d.batchRequest(e) {
-				e.state = stateDone
-				delete(d.entries, e.id)
-				e.cancel()
+				d.setState(e, stateDone)
 				continue
 			}
 			for _, m := range e.group.members {
+				m.exempt = true
 				w := now.Sub(m.waitFrom)
 				m.queuedFor += w
 				if m.attempt == 1 {
@@ -462,14 +718,14 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 				}
 			}
 		} else {
+			e.exempt = true
 			w := now.Sub(e.waitFrom)
 			e.queuedFor += w
 			if e.attempt == 1 {
 				d.wait[e.level].Observe(w)
 			}
 		}
-		e.state = stateInFlight
-		p.inflight++
+		d.setState(e, stateInFlight)
 		p.sent++
 		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline})
 	}
@@ -498,12 +754,7 @@ func (d *Dispatcher) failTooLate(ctx actor.Context, p *provQueue) {
 		return
 	}
 	for lvl := range p.levels {
-		q := &p.levels[lvl]
-		for i := 0; i < q.n; i++ {
-			if e := q.buf[(q.head+i)%len(q.buf)]; e != nil && e.inQueue == q {
-				d.failIfTooLate(ctx, e, now)
-			}
-		}
+		p.levels[lvl].each(func(e *entry) { d.failIfTooLate(ctx, e, now) })
 	}
 }
 
@@ -515,13 +766,7 @@ func (d *Dispatcher) onCapacity(ctx actor.Context, m *capacity) {
 	retryAtChanged := !m.retryAt.Equal(p.retryAt)
 	p.capSeq, p.free, p.received, p.mode, p.retryAt = m.seq, m.free, m.received, m.mode, m.retryAt
 	if len(p.parked) > 0 && (m.free > 0 || m.mode == capFailFast || m.wake) {
-		parked := p.parked
-		p.parked = nil
-		for i := len(parked) - 1; i >= 0; i-- {
-			if parked[i].state == stateParked {
-				d.enqueue(parked[i], true)
-			}
-		}
+		d.unpark(ctx, p)
 	}
 	if retryAtChanged {
 		d.failTooLate(ctx, p)
@@ -535,17 +780,18 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 	if e == nil || e.state != stateInFlight || e.attempt != m.attempt {
 		return // answered already (cancelled, aborted) or a stale attempt
 	}
-	p.inflight--
+	if !m.bounced {
+		e.parks = 0
+	}
 	switch {
-	case e.group != nil && !m.bounced:
-		d.onBatchDone(ctx, e, m)
 	case m.bounced:
 		if e.call.Key != "" || e.call.Endpoint != "" {
-			e.state = stateParked
-			p.parked = append(p.parked, e)
+			d.park(e)
 		} else {
 			d.enqueue(e, true)
 		}
+	case e.group != nil:
+		d.onBatchDone(ctx, e, m)
 	case m.err == nil:
 		d.succeed(ctx, e, m.resp)
 	default:
@@ -619,6 +865,11 @@ func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDo
 		if m.rotate {
 			e.avoidKey = m.keyLabel
 		}
+		if ue.Class == messages.ClassRateLimited && ue.RetryAfter > 0 {
+			// A request pinned to this key cannot rotate: if it is parked,
+			// it wakes when the key may be tried again.
+			e.notBefore = now.Add(ue.RetryAfter)
+		}
 		e.attempt++
 		e.p.handle.Counters.Retries.Add(1)
 		d.env.Events.Publish(&messages.RequestRetried{Time: now, RequestID: e.id, Provider: e.call.Provider, Attempt: e.attempt, Delay: delay, Status: ue.Status, Class: ue.Class})
@@ -634,8 +885,7 @@ func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDo
 // level, after delay.
 func (d *Dispatcher) retryLater(ctx actor.Context, e *entry, delay time.Duration) {
 	if delay > 0 {
-		e.state = stateBackoff
-		d.backoffN++
+		d.setState(e, stateBackoff)
 		e.timerGen++
 		e.backoffTimer = d.arm(e, delay, timerBackoff)
 		return
@@ -660,7 +910,6 @@ func (d *Dispatcher) onTimer(ctx actor.Context, m *dispatcherTimer) {
 		}
 	case timerBackoff:
 		if e.state == stateBackoff && m.gen == e.timerGen {
-			d.backoffN--
 			d.retryLater(ctx, e, 0)
 			d.pump(ctx, e.p)
 		}
@@ -669,10 +918,6 @@ func (d *Dispatcher) onTimer(ctx actor.Context, m *dispatcherTimer) {
 
 func (d *Dispatcher) expire(ctx actor.Context, e *entry) {
 	now := d.now()
-	if e.state == stateBackoff {
-		d.backoffN--
-	}
-	d.dequeue(e)
 	d.expired[e.level]++
 	d.env.Events.Publish(&messages.RequestExpired{Time: now, RequestID: e.id, Provider: e.call.Provider, Priority: e.call.Priority, Waited: now.Sub(e.admitted)})
 	d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrDeadline, Cause: context.DeadlineExceeded, Detail: "deadline passed before the request could be sent"})
@@ -684,13 +929,6 @@ func (d *Dispatcher) cancelRequest(ctx actor.Context, m *messages.Cancel) {
 	if e == nil || e.group != nil {
 		return
 	}
-	if e.state == stateBackoff {
-		d.backoffN--
-	}
-	if e.state == stateInFlight {
-		e.p.inflight--
-	}
-	d.dequeue(e)
 	if m.Deadline {
 		d.finish(ctx, e, &messages.RequestError{RequestID: id, Provider: e.call.Provider, Kind: messages.ErrDeadline, Cause: context.DeadlineExceeded, Detail: "the caller's deadline passed"})
 	} else {
@@ -714,27 +952,18 @@ func (d *Dispatcher) finishCtx(ctx actor.Context, e *entry, last *messages.Upstr
 }
 
 // finish sends the terminal answer and forgets the entry. Every admitted
-// request passes here exactly once.
+// request passes here exactly once; nothing of its stream follows the
+// answer.
 func (d *Dispatcher) finish(ctx actor.Context, e *entry, answer any) {
 	if e.group != nil {
 		d.finishBatch(ctx, e, answer)
 		return
 	}
-	switch e.state {
-	case stateQueued:
-		d.dequeue(e)
-	case stateWindowed, stateBatched:
-		d.detach(e)
+	d.setState(e, stateDone)
+	d.answered++
+	if e.fence != nil {
+		e.fence.close()
 	}
-	e.state = stateDone
-	delete(d.entries, e.id)
-	if e.deadlineTimer != nil {
-		e.deadlineTimer.Stop()
-	}
-	if e.backoffTimer != nil {
-		e.backoffTimer.Stop()
-	}
-	e.cancel()
 	if err, ok := answer.(error); ok {
 		answer = &messages.Failure{RequestID: e.id, Err: err}
 	}
@@ -754,7 +983,6 @@ func (d *Dispatcher) beginShutdown(ctx actor.Context, drained chan struct{}) {
 			d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "not started before shutdown"})
 		}
 	}
-	d.backoffN = 0
 	d.maybeDrained()
 }
 
@@ -773,10 +1001,15 @@ func (d *Dispatcher) abort(ctx actor.Context) {
 			d.finish(ctx, e, &messages.RequestError{RequestID: e.id, Provider: e.call.Provider, Kind: messages.ErrShuttingDown, Detail: "aborted at shutdown"})
 		}
 	}
-	for _, b := range d.entries {
-		d.dropBatch(b) // batches whose calls run; their members are answered
+	// Batches went with their last member; a batch's running call is
+	// cancelled with its context.
+	for _, p := range d.provs {
+		if p.wakeTimer != nil {
+			p.wakeTimer.Stop()
+			p.wakeGen++
+			p.wakeAt, p.wakeTimer = time.Time{}, nil
+		}
 	}
-	d.backoffN = 0
 	d.maybeDrained()
 }
 
@@ -794,11 +1027,7 @@ func (d *Dispatcher) status() *messages.QueueStatus {
 	for name, p := range d.provs {
 		st.PerProvider[name] = p.depth
 		st.InFlight += p.inflight
-		for _, e := range p.parked {
-			if e.state == stateParked {
-				st.Parked++
-			}
-		}
+		st.Parked += len(p.parked)
 		for i := range p.levels {
 			if h := p.levels[i].front(); h != nil {
 				if w := now.Sub(h.enqueued); w > st.Levels[i].OldestWait {

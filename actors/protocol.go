@@ -194,3 +194,15 @@ type Shutdown struct {
 type Abort struct {
 	Done chan struct{}
 }
+
+// CheckInvariants turns on the dispatcher's self-check: after every message
+// it handles, the dispatcher verifies its bookkeeping (queue depth per
+// level, capacity, backoff and in-flight counts, parked and batched
+// requests, admitted = answered + live) and calls Report, on the
+// dispatcher's goroutine, with the first violation it finds; it then stops
+// checking. A nil Report turns the check off. Tests send it; until it is
+// sent the check costs one nil comparison per message. A request (ctx.Request
+// or RequestFuture) is answered with the message once the check is on.
+type CheckInvariants struct {
+	Report func(error)
+}

@@ -171,7 +171,10 @@ func (e *UpstreamError) Is(target error) bool {
 	case ErrUpstream:
 		return true
 	case context.Canceled:
-		return e.Class == ClassCancelled
+		// A request context that ended by its deadline is ClassCancelled
+		// too (not the upstream's failure), but it matches
+		// context.DeadlineExceeded (through Cause), not Canceled.
+		return e.Class == ClassCancelled && !errors.Is(e.Cause, context.DeadlineExceeded)
 	}
 	return false
 }
