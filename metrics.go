@@ -27,6 +27,7 @@ type metricsCollector struct {
 	batchCalls, batchRequests, batchFlushes, batchWindowInputs      *prometheus.Desc
 	cacheEntries, cacheLookups, cacheStores, cacheDropped           *prometheus.Desc
 	cacheEmbedErrors                                                *prometheus.Desc
+	subscriberPanics                                                *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector for this instance; register it
@@ -60,6 +61,7 @@ type metricsCollector struct {
 //	switchyard_cache_stores_total
 //	switchyard_cache_dropped_total{reason}                    evicted|expired
 //	switchyard_cache_embed_errors_total                       semantic lookups whose embedding failed
+//	switchyard_event_subscriber_panics_total                  event subscribers that panicked (recovered)
 //
 // The endpoint label of batching metrics is the pinned endpoint, "" for
 // windows of requests that let the provider choose.
@@ -106,6 +108,7 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		cacheStores:        d("cache_stores_total", "Answers stored in the cache."),
 		cacheDropped:       d("cache_dropped_total", "Stored answers dropped, by reason (evicted, expired).", "reason"),
 		cacheEmbedErrors:   d("cache_embed_errors_total", "Semantic lookups whose embedding failed (treated as misses)."),
+		subscriberPanics:   d("event_subscriber_panics_total", "Event subscribers that panicked; each panic was recovered and logged."),
 	}
 	return c
 }
@@ -115,7 +118,7 @@ func (c *metricsCollector) descs() []*prometheus.Desc {
 		c.breakerState, c.breakerTrips, c.breakerRestarts, c.breakerConsecutive, c.keyState, c.rateLimitRemaining,
 		c.queueDepth, c.queueCapacity, c.queueAdmitted, c.queueRejected, c.queueExpired, c.queueWait, c.queued,
 		c.batchCalls, c.batchRequests, c.batchFlushes, c.batchWindowInputs,
-		c.cacheEntries, c.cacheLookups, c.cacheStores, c.cacheDropped, c.cacheEmbedErrors}
+		c.cacheEntries, c.cacheLookups, c.cacheStores, c.cacheDropped, c.cacheEmbedErrors, c.subscriberPanics}
 }
 
 // Describe sends every descriptor, so registration checks them all.
@@ -225,4 +228,5 @@ func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
 		counter(c.cacheDropped, float64(cs.Expired), "expired")
 		counter(c.cacheEmbedErrors, float64(cs.EmbedErrors))
 	}
+	counter(c.subscriberPanics, float64(c.s.env.Events.SubscriberPanics()))
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/redact"
 	"github.com/switchyard-ai/switchyard/supervisor"
 )
 
@@ -52,7 +53,23 @@ func New(cfg Config) (*Switchyard, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	logger := cfg.Logger
+	// Every configured secret, removed by value from everything the runtime
+	// lets out: what upstreams say (key actors), events, logs.
+	var secrets []string
+	for _, pc := range cfg.Providers {
+		for _, ec := range pc.Endpoints {
+			for _, kc := range ec.Keys {
+				secrets = append(secrets, kc.Secret)
+			}
+			for name, v := range ec.Headers {
+				if redact.CredentialHeader(name) {
+					secrets = append(secrets, v)
+				}
+			}
+		}
+	}
+	red := redact.New(secrets...)
+	logger := redact.Logger(cfg.Logger, red)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -79,13 +96,14 @@ func New(cfg Config) (*Switchyard, error) {
 		actor.WithDeadLetterRequestLogging(false),
 	)
 	s.env = &actors.Env{
-		Clock:  clk,
-		Client: &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle, Clock: clk},
-		Events: actors.NewEventBus(logger),
-		Log:    logger,
-		Root:   s.sys.Root,
-		Calls:  actors.NewCallGroup(),
-		Hooks:  cfg.hooks,
+		Clock:    clk,
+		Client:   &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle, Clock: clk},
+		Events:   actors.NewScrubbingEventBus(logger, red),
+		Log:      logger,
+		Redactor: red,
+		Root:     s.sys.Root,
+		Calls:    actors.NewCallGroup(),
+		Hooks:    cfg.hooks,
 	}
 	spec := supervisor.Spec{Env: s.env, Counters: s.counters,
 		Dispatcher: actors.DispatcherConfig{

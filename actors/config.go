@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/redact"
 )
 
 // Defaults used when a field of the configs below is zero.
@@ -115,6 +116,9 @@ type Env struct {
 	Client *providers.Client
 	Events *EventBus
 	Log    *slog.Logger
+	// Redactor removes every configured secret from what leaves a key
+	// actor (errors, response meta, stream chunks); nil removes nothing.
+	Redactor *redact.Redactor
 	// Hooks are test-only fault injections; nil in production.
 	Hooks *Hooks
 	// Root is the actor system's root context; timers send through it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/redact"
 )
 
 // keyHandle is what a key actor may touch of its key: immutable fields and
@@ -53,26 +54,47 @@ func (k *Key) Receive(ctx actor.Context) {
 func (k *Key) start(ctx actor.Context, x *execute) {
 	k.h.counters.Start(x.started)
 	self, root, env := ctx.Self(), k.env.Root, k.env
+	red := env.Redactor
 	call := &providers.Call{
 		Request: x.d.req, RequestID: x.d.id, Attempt: x.d.attempt, Provider: k.provider,
 		Endpoint: k.spec.Name, BaseURL: k.spec.BaseURL, Headers: k.spec.Headers,
-		Key: k.h.cred, Emit: x.d.emit, Client: env.Client,
+		Key: k.h.cred, Emit: scrubEmit(red, x.d.emit), Client: env.Client,
 	}
 	adapter, cctx := k.adapter, x.d.ctx
 	env.Calls.Go(func() {
-		resp, err := runAdapter(cctx, adapter, call)
+		resp, err := runAdapter(cctx, adapter, call, red)
 		root.Send(self, &callFinished{callID: x.callID, x: x, resp: resp, err: err, result: call.Result, latency: env.Clock.Now().Sub(x.started)})
 	})
 }
 
+// scrubEmit returns emit with every chunk passed through red first; emit
+// itself when there is nothing to scrub.
+func scrubEmit(red *redact.Redactor, emit func(*messages.StreamChunk) bool) func(*messages.StreamChunk) bool {
+	if emit == nil || red == nil {
+		return emit
+	}
+	return func(c *messages.StreamChunk) bool { return emit(red.Chunk(c)) }
+}
+
 // runAdapter performs the call and turns every failure, a panic included,
-// into an *UpstreamError.
-func runAdapter(ctx context.Context, a providers.Adapter, call *providers.Call) (resp messages.Response, ue *messages.UpstreamError) {
+// into an *UpstreamError. It is the one place where what an upstream said
+// enters the runtime, so it removes every configured secret (red) from it
+// before anyone else sees it: the error's fields and cause, the response's
+// meta and call.Result's upstream request ID. Counters (LastError), events,
+// snapshots, Prometheus labels and answers all derive from these.
+func runAdapter(ctx context.Context, a providers.Adapter, call *providers.Call, red *redact.Redactor) (resp messages.Response, ue *messages.UpstreamError) {
 	defer func() {
 		if r := recover(); r != nil {
-			resp, ue = nil, call.Fail(messages.ClassInternal, call.Result.Status, fmt.Sprintf("adapter panic: %v", r), messages.ErrInternal)
+			resp, ue = nil, red.UpstreamError(call.Fail(messages.ClassInternal, call.Result.Status, red.String(fmt.Sprintf("adapter panic: %v", r)), messages.ErrInternal))
 		}
+		call.Result.UpstreamRequestID = red.String(call.Result.UpstreamRequestID)
 	}()
+	resp, ue = callAdapter(ctx, a, call)
+	red.Response(resp)
+	return resp, red.UpstreamError(ue)
+}
+
+func callAdapter(ctx context.Context, a providers.Adapter, call *providers.Call) (messages.Response, *messages.UpstreamError) {
 	r, err := a.Do(ctx, call)
 	if err == nil {
 		if r == nil {
