@@ -13,6 +13,8 @@ import (
 	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // httpBackend is one HTTP backend as the cross-backend tests drive it.
@@ -125,23 +127,20 @@ func TestEveryBackendThroughTheTree(t *testing.T) {
 							n++
 						}
 						err = st.Err()
-						if err == nil && n == 0 {
-							t.Fatal("a stream without chunks")
+						if err == nil {
+							require.NotEqual(t, 0, n, "a stream without chunks")
 						}
 					}
 				} else {
 					_, err = h.sy.Do(context.Background(), req)
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 			})
 		}
 	}
 	for _, p := range h.tree().Providers {
-		if p.Counters.Successes == 0 || p.Counters.FailureTotal() != 0 {
-			t.Fatalf("%s counters %+v", p.Name, p.Counters)
-		}
+		require.NotEqual(t, uint64(0), p.Counters.Successes, "%s counters %+v", p.Name, p.Counters)
+		require.Equal(t, uint64(0), p.Counters.FailureTotal(), "%s counters %+v", p.Name, p.Counters)
 	}
 }
 
@@ -228,26 +227,18 @@ func TestEveryBackendAnswersExactlyOnce(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		q, _ := h.sy.QueueStatus(context.Background())
 		tr, _ := h.sy.Tree(context.Background())
-		t.Fatalf("callers hung: %d of %d answered\nqueue %+v\ntree %s", len(answers), n, q, describeTree(tr))
+		require.Fail(t, "callers hung", "%d of %d answered\nqueue %+v\ntree %s", len(answers), n, q, describeTree(tr))
 	}
 	close(stop)
 	fw.Wait()
 	for id, c := range answers {
-		if c != 1 {
-			t.Fatalf("%s answered %d times", id, c)
-		}
+		require.Equal(t, 1, c, "%s answered %d times", id, c)
 	}
-	if len(answers) != n {
-		t.Fatalf("%d of %d answered", len(answers), n)
-	}
-	if strings.Contains(h.logs.String(), "answer dropped") {
-		t.Fatal("the dispatcher tried to answer a request twice")
-	}
+	require.Len(t, answers, n, "%d of %d answered", len(answers), n)
+	require.NotContains(t, h.logs.String(), "answer dropped", "the dispatcher tried to answer a request twice")
 	q, err := h.sy.QueueStatus(context.Background())
-	if err != nil || q.InFlight != 0 || q.Backoff != 0 {
-		t.Fatalf("left behind: %+v %v", q, err)
-	}
-	if panics.Load() == 0 {
-		t.Fatal("no panic was injected")
-	}
+	require.NoError(t, err, "left behind: %+v %v", q, err)
+	require.Equal(t, 0, q.InFlight, "left behind: %+v %v", q, err)
+	require.Equal(t, 0, q.Backoff, "left behind: %+v %v", q, err)
+	require.NotEqual(t, int64(0), panics.Load(), "no panic was injected")
 }

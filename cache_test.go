@@ -3,7 +3,6 @@ package switchyard
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -18,6 +17,9 @@ import (
 	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // cacheRig is an instance with the cache on: provider "chat" (an OpenAI
@@ -58,26 +60,20 @@ func det(text string) *messages.ChatRequest {
 func (r *cacheRig) status() *messages.CacheStatus {
 	r.t.Helper()
 	st, err := r.sy.CacheStatus(context.Background())
-	if err != nil {
-		r.t.Fatalf("CacheStatus: %v", err)
-	}
+	require.NoError(r.t, err, "CacheStatus")
 	return st
 }
 
 func (r *cacheRig) ask(req *messages.ChatRequest, opts ...CallOption) *messages.ChatResponse {
 	r.t.Helper()
 	resp, err := r.sy.Chat(context.Background(), req, opts...)
-	if err != nil {
-		r.t.Fatalf("Chat: %v", err)
-	}
+	require.NoError(r.t, err, "Chat")
 	return resp
 }
 
 func (r *cacheRig) wantChatCalls(n int) {
 	r.t.Helper()
-	if got := r.chat.Calls(); got != n {
-		r.t.Fatalf("upstream chat calls %d, want %d", got, n)
-	}
+	require.Equal(r.t, n, r.chat.Calls(), "upstream chat calls")
 }
 
 // indexed waits until the semantic layer holds vectors in n scopes (a
@@ -89,9 +85,10 @@ func (r *cacheRig) indexed(n int) {
 
 func wantCached(t *testing.T, m *messages.Meta, sim float64) {
 	t.Helper()
-	if !m.Cached || math.Abs(m.Similarity-sim) > 1e-4 || m.Attempts != 0 || m.RequestID == "" {
-		t.Fatalf("meta %+v: want a cached answer with similarity %v", m, sim)
-	}
+	require.True(t, m.Cached, "meta %+v: want a cached answer with similarity %v", m, sim)
+	require.False(t, math.Abs(m.Similarity-sim) > 1e-4, "meta %+v: want a cached answer with similarity %v", m, sim)
+	require.Equal(t, 0, m.Attempts, "meta %+v: want a cached answer with similarity %v", m, sim)
+	require.NotEqual(t, "", m.RequestID, "meta %+v: want a cached answer with similarity %v", m, sim)
 }
 
 func cacheHits(h *harness) []*messages.CacheHit {
@@ -105,48 +102,46 @@ func cacheHits(h *harness) []*messages.CacheHit {
 func TestCacheExactHit(t *testing.T) {
 	r := newCacheRig(t, CacheConfig{}, false)
 	first := r.ask(det("hello cache"))
-	if first.Cached || first.Attempts != 1 {
-		t.Fatalf("first answer %+v", first.Meta)
-	}
+	require.False(t, first.Cached, "first answer %+v", first.Meta)
+	require.Equal(t, 1, first.Attempts, "first answer %+v", first.Meta)
 	second := r.ask(det("hello cache"), WithPriority(High), WithKey("a"))
 	r.wantChatCalls(1)
 	wantCached(t, &second.Meta, 1)
-	if second.Content != first.Content || second.RequestID == first.RequestID || second.ID != first.ID {
-		t.Fatalf("cached answer %q (%s) vs first %q (%s)", second.Content, second.RequestID, first.Content, first.RequestID)
-	}
-	if first.Cached || first.Similarity != 0 {
-		t.Fatal("the hit changed the first caller's response")
-	}
+	require.Equal(t, first.Content, second.Content, "cached answer %q (%s) vs first %q (%s)", second.Content, second.RequestID, first.Content, first.RequestID)
+	require.NotEqual(t, first.RequestID, second.RequestID, "cached answer %q (%s) vs first %q (%s)", second.Content, second.RequestID, first.Content, first.RequestID)
+	require.Equal(t, first.ID, second.ID, "cached answer %q (%s) vs first %q (%s)", second.Content, second.RequestID, first.Content, first.RequestID)
+	require.False(t, first.Cached, "the hit changed the first caller's response")
+	require.Equal(t, float64(0), first.Similarity, "the hit changed the first caller's response")
 	// Another question, and embeddings, are cached by their own keys.
-	if other := r.ask(det("hello again")); other.Cached {
-		t.Fatal("another question was a hit")
-	}
+	require.False(t, r.ask(det("hello again")).Cached, "another question was a hit")
 	r.wantChatCalls(2)
 	emb := &messages.EmbedRequest{Call: messages.Call{Provider: "emb"}, Model: embedModel, Inputs: []string{"x", "y"}}
 	e1, err := r.sy.Embed(context.Background(), emb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	emb2 := *emb
 	emb2.RequestID = ""
 	e2, err := r.sy.Embed(context.Background(), &emb2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.emb.Calls() != 1 || !e2.Cached || len(e2.Vectors) != 2 || e2.Vectors[1][0] != e1.Vectors[1][0] {
-		t.Fatalf("embed: calls %d, second %+v", r.emb.Calls(), e2.Meta)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, r.emb.Calls(), "embed: calls %d, second %+v", r.emb.Calls(), e2.Meta)
+	require.True(t, e2.Cached, "embed: calls %d, second %+v", r.emb.Calls(), e2.Meta)
+	require.Len(t, e2.Vectors, 2, "embed: calls %d, second %+v", r.emb.Calls(), e2.Meta)
+	require.Equal(t, e1.Vectors[1][0], e2.Vectors[1][0], "embed: calls %d, second %+v", r.emb.Calls(), e2.Meta)
 	st := r.status()
-	if st.Hits != 2 || st.Misses != 3 || st.Stores != 3 || st.Entries != 3 || st.SemanticHits != 0 || st.InFlight != 0 {
-		t.Fatalf("status %+v", st)
-	}
-	if len(st.LastHits) != 2 || st.LastHits[0].RequestID != second.RequestID || !st.LastHits[0].Exact {
-		t.Fatalf("last hits %+v", st.LastHits)
-	}
+	require.Equal(t, uint64(2), st.Hits, "status %+v", st)
+	require.Equal(t, uint64(3), st.Misses, "status %+v", st)
+	require.Equal(t, uint64(3), st.Stores, "status %+v", st)
+	require.Equal(t, 3, st.Entries, "status %+v", st)
+	require.Equal(t, uint64(0), st.SemanticHits, "status %+v", st)
+	require.Equal(t, 0, st.InFlight, "status %+v", st)
+	require.Len(t, st.LastHits, 2, "last hits")
+	require.Equal(t, second.RequestID, st.LastHits[0].RequestID, "last hits")
+	require.True(t, st.LastHits[0].Exact, "last hits")
 	hits := cacheHits(r.harness)
-	if len(hits) != 2 || hits[0].RequestID != second.RequestID || !hits[0].Exact || hits[0].Similarity != 1 || hits[0].Model != "gpt-test" {
-		t.Fatalf("hit events %+v", hits)
-	}
+	require.Len(t, hits, 2, "hit events")
+	require.Equal(t, second.RequestID, hits[0].RequestID, "hit events")
+	require.True(t, hits[0].Exact, "hit events")
+	require.Equal(t, float64(1), hits[0].Similarity, "hit events")
+	require.Equal(t, "gpt-test", hits[0].Model, "hit events")
 }
 
 // embedAll returns the "emb" simulator's vectors for texts, through the
@@ -155,9 +150,7 @@ func (r *cacheRig) embedAll(texts []string) [][]float32 {
 	r.t.Helper()
 	resp, err := r.sy.Embed(context.Background(), &messages.EmbedRequest{Call: messages.Call{Provider: "emb"}, Model: embedModel,
 		Inputs: texts, Dimensions: semanticRoute.Dimensions}, NoCache())
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	require.NoError(r.t, err)
 	return resp.Vectors
 }
 
@@ -189,9 +182,8 @@ func (r *cacheRig) similarPrompts(base string, nearMin, farMin, farMax float64) 
 			far, farCos = texts[i], c
 		}
 	}
-	if near == "" || far == "" {
-		r.t.Fatalf("no variant of %q in the cosine ranges (near %q, far %q)", base, near, far)
-	}
+	require.NotEqual(r.t, "", near, "no variant of %q in the cosine ranges (near %q, far %q)", base, near, far)
+	require.NotEqual(r.t, "", far, "no variant of %q in the cosine ranges (near %q, far %q)", base, near, far)
 	return near, far, nearCos, farCos
 }
 
@@ -204,40 +196,37 @@ func TestCacheSemanticThreshold(t *testing.T) {
 	embCalls := r.emb.Calls()
 
 	first := r.ask(det(base))
-	if first.Cached || first.Content != "echo: "+base {
-		t.Fatalf("first %+v %q", first.Meta, first.Content)
-	}
+	require.False(t, first.Cached, "first %+v %q", first.Meta, first.Content)
+	require.Equal(t, "echo: "+base, first.Content, "first %+v %q", first.Meta, first.Content)
 	r.indexed(1)
 	hit := r.ask(det(near))
 	r.wantChatCalls(1)
 	wantCached(t, &hit.Meta, nearCos)
-	if hit.Content != first.Content {
-		t.Fatalf("semantic hit content %q, want the stored %q", hit.Content, first.Content)
-	}
+	require.Equal(t, first.Content, hit.Content, "semantic hit content %q, want the stored %q", hit.Content, first.Content)
 	miss := r.ask(det(far))
 	r.wantChatCalls(2)
-	if miss.Cached || miss.Content != "echo: "+far {
-		t.Fatalf("cosine %.3f < 0.95 was served from the cache: %+v", farCos, miss.Meta)
-	}
-	if got := r.emb.Calls() - embCalls; got != 3 {
-		t.Fatalf("%d embedding calls for three lookups", got)
-	}
+	require.False(t, miss.Cached, "cosine %.3f < 0.95 was served from the cache: %+v", farCos, miss.Meta)
+	require.Equal(t, "echo: "+far, miss.Content, "cosine %.3f < 0.95 was served from the cache: %+v", farCos, miss.Meta)
+	got := r.emb.Calls() - embCalls
+	require.Equal(t, 3, got, "%d embedding calls for three lookups", got)
 	// A semantic hit stores nothing under the near prompt's own key: asked
 	// again, it is another semantic hit (another embedding) at the same
 	// similarity, never an "exact" one.
 	again := r.ask(det(near))
 	wantCached(t, &again.Meta, nearCos)
-	if r.emb.Calls()-embCalls != 4 {
-		t.Fatalf("%d embedding calls for four lookups", r.emb.Calls()-embCalls)
-	}
+	require.Equal(t, 4, r.emb.Calls()-embCalls, "%d embedding calls for four lookups", r.emb.Calls()-embCalls)
 	st := r.status()
-	if st.SemanticHits != 2 || st.Hits != 0 || st.Misses != 2 || st.Entries != 2 || st.EmbedErrors != 0 || st.Scopes != 1 || !st.Semantic {
-		t.Fatalf("status %+v", st)
-	}
+	require.Equal(t, uint64(2), st.SemanticHits, "status %+v", st)
+	require.Equal(t, uint64(0), st.Hits, "status %+v", st)
+	require.Equal(t, uint64(2), st.Misses, "status %+v", st)
+	require.Equal(t, 2, st.Entries, "status %+v", st)
+	require.Equal(t, uint64(0), st.EmbedErrors, "status %+v", st)
+	require.Equal(t, 1, st.Scopes, "status %+v", st)
+	require.True(t, st.Semantic, "status %+v", st)
 	hits := cacheHits(r.harness)
-	if len(hits) != 2 || hits[0].Exact || math.Abs(hits[0].Similarity-nearCos) > 1e-4 {
-		t.Fatalf("hit events %+v", hits)
-	}
+	require.Len(t, hits, 2, "hit events")
+	require.False(t, hits[0].Exact, "hit events")
+	require.False(t, math.Abs(hits[0].Similarity-nearCos) > 1e-4, "hit events")
 
 	// With a lower threshold the far prompt's cosine is enough.
 	low := newCacheRig(t, CacheConfig{Embedding: semanticRoute, Threshold: 0.8}, false)
@@ -279,20 +268,15 @@ func TestCacheNoHitAcrossScopes(t *testing.T) {
 		opts := mutate(req)
 		resp := r.ask(req, opts...)
 		calls++
-		if resp.Cached {
-			t.Fatalf("%s: served across scopes (similarity %v)", name, resp.Similarity)
-		}
+		require.False(t, resp.Cached, "%s: served across scopes (similarity %v)", name, resp.Similarity)
 		r.wantChatCalls(calls)
 	}
 	// A stream of the same question is another scope too.
 	st, err := r.sy.ChatStream(context.Background(), det(q))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	collect(t, st)
-	if st.Err() != nil || st.Response().ResponseMeta().Cached {
-		t.Fatalf("stream: %v %+v", st.Err(), st.Response())
-	}
+	require.NoError(t, st.Err(), "stream: %v %+v", st.Err(), st.Response())
+	require.False(t, st.Response().ResponseMeta().Cached, "stream: %v %+v", st.Err(), st.Response())
 	calls++
 	r.wantChatCalls(calls)
 	r.indexed(len(variants) + 2)
@@ -303,9 +287,9 @@ func TestCacheNoHitAcrossScopes(t *testing.T) {
 	resp := r.ask(req)
 	r.wantChatCalls(calls)
 	wantCached(t, &resp.Meta, 1)
-	if s := r.status(); s.SemanticHits != 1 || s.EmbedErrors != 0 {
-		t.Fatalf("status %+v", s)
-	}
+	s := r.status()
+	require.Equal(t, uint64(1), s.SemanticHits, "status %+v", s)
+	require.Equal(t, uint64(0), s.EmbedErrors, "status %+v", s)
 }
 
 // Sampled requests (temperature above 0 or unset) are not cached unless the
@@ -317,12 +301,9 @@ func TestCacheSamplingAndBypass(t *testing.T) {
 		before := r.chat.Calls()
 		r.ask(req(), opts...)
 		second := r.ask(req(), opts...)
-		if got := r.chat.Calls() - before; got != wantCalls {
-			t.Fatalf("%s: %d upstream calls for two identical requests, want %d", name, got, wantCalls)
-		}
-		if second.Cached != (wantCalls == 1) {
-			t.Fatalf("%s: second answer cached=%v", name, second.Cached)
-		}
+		got := r.chat.Calls() - before
+		require.Equal(t, wantCalls, got, "%s: %d upstream calls for two identical requests, want %d", name, got, wantCalls)
+		require.Equal(t, wantCalls == 1, second.Cached, "%s: second answer cached=%v", name, second.Cached)
 	}
 	unset := func() *messages.ChatRequest { c := det("unset temperature"); c.Temperature = nil; return c }
 	warm := func() *messages.ChatRequest { c := det("warm temperature"); c.Temperature = new(0.7); return c }
@@ -331,14 +312,13 @@ func TestCacheSamplingAndBypass(t *testing.T) {
 	twice("temperature 0.7 opted in", warm, 1, CacheSampled())
 	twice("temperature 0", func() *messages.ChatRequest { return det("cold") }, 1)
 	twice("temperature 0, NoCache", func() *messages.ChatRequest { return det("cold") }, 2, NoCache())
-	if st := r.status(); st.Bypassed != 6 || st.Stores != 2 {
-		t.Fatalf("status %+v", st)
-	}
+	st := r.status()
+	require.Equal(t, uint64(6), st.Bypassed, "status %+v", st)
+	require.Equal(t, uint64(2), st.Stores, "status %+v", st)
 	all := newCacheRig(t, CacheConfig{CacheSampled: true}, false)
 	all.ask(unset())
-	if resp := all.ask(unset()); !resp.Cached || all.chat.Calls() != 1 {
-		t.Fatal("Config.Cache.CacheSampled should cache a request with the default temperature")
-	}
+	require.True(t, all.ask(unset()).Cached, "Config.Cache.CacheSampled should cache a request with the default temperature")
+	require.Equal(t, 1, all.chat.Calls(), "Config.Cache.CacheSampled should cache a request with the default temperature")
 }
 
 // An answer with tool calls is stored and shared only with requests that
@@ -351,19 +331,16 @@ func TestCacheToolCallAnswers(t *testing.T) {
 		return c
 	}
 	a, b := r.ask(req()), r.ask(req())
-	if len(a.ToolCalls) != 1 || b.Cached || a.ToolCalls[0].ID == b.ToolCalls[0].ID {
-		t.Fatalf("without the opt-in a tool call was served from the cache: %+v %+v", a.ToolCalls, b.Meta)
-	}
+	require.Len(t, a.ToolCalls, 1, "without the opt-in a tool call was served from the cache: %+v %+v", a.ToolCalls, b.Meta)
+	require.False(t, b.Cached, "without the opt-in a tool call was served from the cache: %+v %+v", a.ToolCalls, b.Meta)
+	require.NotEqual(t, b.ToolCalls[0].ID, a.ToolCalls[0].ID, "without the opt-in a tool call was served from the cache: %+v %+v", a.ToolCalls, b.Meta)
 	r.wantChatCalls(2)
 	c, d := r.ask(req(), CacheSampled()), r.ask(req(), CacheSampled())
 	r.wantChatCalls(3)
-	if !d.Cached || d.ToolCalls[0].ID != c.ToolCalls[0].ID {
-		t.Fatalf("opted in: %+v", d.Meta)
-	}
+	require.True(t, d.Cached, "opted in: %+v", d.Meta)
+	require.Equal(t, c.ToolCalls[0].ID, d.ToolCalls[0].ID, "opted in: %+v", d.Meta)
 	// The opted-in entry is not given to a request that did not opt in.
-	if e := r.ask(req()); e.Cached {
-		t.Fatal("a stored tool call was given to a request without the opt-in")
-	}
+	require.False(t, r.ask(req()).Cached, "a stored tool call was given to a request without the opt-in")
 	r.wantChatCalls(4)
 }
 
@@ -371,23 +348,18 @@ func TestCacheTTL(t *testing.T) {
 	r := newCacheRig(t, CacheConfig{TTL: time.Minute}, true)
 	r.ask(det("short lived"))
 	r.clk.Advance(59 * time.Second)
-	if resp := r.ask(det("short lived")); !resp.Cached {
-		t.Fatal("expired before its TTL")
-	}
+	require.True(t, r.ask(det("short lived")).Cached, "expired before its TTL")
 	r.clk.Advance(time.Second)
-	if resp := r.ask(det("short lived")); resp.Cached {
-		t.Fatal("served at its TTL")
-	}
+	require.False(t, r.ask(det("short lived")).Cached, "served at its TTL")
 	r.wantChatCalls(2)
-	if st := r.status(); st.Expired != 1 || st.Entries != 1 {
-		t.Fatalf("status %+v", st)
-	}
+	st := r.status()
+	require.Equal(t, uint64(1), st.Expired, "status %+v", st)
+	require.Equal(t, 1, st.Entries, "status %+v", st)
 	// The sweep drops expired entries nobody asks for.
 	r.clk.Advance(61 * time.Second)
 	eventually(t, "the sweep", func() bool { st := r.status(); return st.Entries == 0 && st.Expired == 2 })
-	if st := r.status(); st.Evictions != 0 {
-		t.Fatalf("expiry counted as eviction: %+v", st)
-	}
+	st = r.status()
+	require.Equal(t, uint64(0), st.Evictions, "expiry counted as eviction: %+v", st)
 }
 
 func TestCacheEviction(t *testing.T) {
@@ -396,15 +368,11 @@ func TestCacheEviction(t *testing.T) {
 		r.ask(det(q))
 		r.indexed(1)
 	}
-	if st := r.status(); st.Evictions != 1 || st.Entries != 2 {
-		t.Fatalf("status %+v", st)
-	}
-	if resp := r.ask(det("alpha question")); resp.Cached {
-		t.Fatal("the least recently used entry was not evicted (or its vector survived it)")
-	}
-	if resp := r.ask(det("charlie question")); !resp.Cached {
-		t.Fatal("a recent entry was evicted")
-	}
+	st := r.status()
+	require.Equal(t, uint64(1), st.Evictions, "status %+v", st)
+	require.Equal(t, 2, st.Entries, "status %+v", st)
+	require.False(t, r.ask(det("alpha question")).Cached, "the least recently used entry was not evicted (or its vector survived it)")
+	require.True(t, r.ask(det("charlie question")).Cached, "a recent entry was evicted")
 	r.wantChatCalls(4)
 }
 
@@ -414,36 +382,29 @@ func TestCacheStreamReplay(t *testing.T) {
 	r := newCacheRig(t, CacheConfig{}, false)
 	const q = "tell me a story about seven small foxes in the snow"
 	st1, err := r.sy.ChatStream(context.Background(), det(q))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	text1, chunks1 := collect(t, st1)
-	if st1.Err() != nil || len(chunks1) < 3 {
-		t.Fatalf("first stream: %v, %d chunks", st1.Err(), len(chunks1))
-	}
+	require.NoError(t, st1.Err(), "first stream: %v, %d chunks", st1.Err(), len(chunks1))
+	require.GreaterOrEqual(t, len(chunks1), 3, "first stream: %v, %d chunks", st1.Err(), len(chunks1))
 	st2, err := r.sy.ChatStream(context.Background(), det(q))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	text2, chunks2 := collect(t, st2)
-	if st2.Err() != nil || text2 != text1 || len(chunks2) != len(chunks1) {
-		t.Fatalf("replay: %v, %q vs %q", st2.Err(), text2, text1)
-	}
+	require.NoError(t, st2.Err(), "replay: %v, %q vs %q", st2.Err(), text2, text1)
+	require.Equal(t, text1, text2, "replay: %v, %q vs %q", st2.Err(), text2, text1)
+	require.Len(t, chunks1, len(chunks2), "replay: %v, %q vs %q", st2.Err(), text2, text1)
 	for i, c := range chunks2 {
-		if c.Seq != i || c.RequestID != st2.RequestID() || c.Type != chunks1[i].Type || c.Text != chunks1[i].Text {
-			t.Fatalf("replayed chunk %d: %+v (original %+v)", i, c, chunks1[i])
-		}
+		require.Equal(t, i, c.Seq, "replayed chunk %d: %+v (original %+v)", i, c, chunks1[i])
+		require.Equal(t, st2.RequestID(), c.RequestID, "replayed chunk %d: %+v (original %+v)", i, c, chunks1[i])
+		require.Equal(t, chunks1[i].Type, c.Type, "replayed chunk %d: %+v (original %+v)", i, c, chunks1[i])
+		require.Equal(t, chunks1[i].Text, c.Text, "replayed chunk %d: %+v (original %+v)", i, c, chunks1[i])
 	}
 	final := st2.Response().(*messages.ChatResponse)
 	wantCached(t, &final.Meta, 1)
-	if final.Content != text1 || final.RequestID != st2.RequestID() {
-		t.Fatalf("final %+v", final)
-	}
+	require.Equal(t, text1, final.Content, "final %+v", final)
+	require.Equal(t, st2.RequestID(), final.RequestID, "final %+v", final)
 	r.wantChatCalls(1)
 	// A non-stream request is another key: a stream entry cannot answer it.
-	if resp := r.ask(det(q)); resp.Cached {
-		t.Fatal("a stream entry answered a plain request")
-	}
+	require.False(t, r.ask(det(q)).Cached, "a stream entry answered a plain request")
 	r.wantChatCalls(2)
 }
 
@@ -451,37 +412,30 @@ func TestCacheStreamReplay(t *testing.T) {
 func TestCacheStoresOnlyCompleteSuccesses(t *testing.T) {
 	r := newCacheRig(t, CacheConfig{}, false)
 	r.chat.Inject(sim.Fault{Status: 500})
-	if _, err := r.sy.Chat(context.Background(), det("fails once")); err == nil {
-		t.Fatal("the injected 500 did not fail the call")
-	}
-	if resp := r.ask(det("fails once")); resp.Cached {
-		t.Fatal("served after a failure")
-	}
+	_, err := r.sy.Chat(context.Background(), det("fails once"))
+	require.Error(t, err, "the injected 500 did not fail the call")
+	require.False(t, r.ask(det("fails once")).Cached, "served after a failure")
 	r.wantChatCalls(2)
 
 	const q = "a fairly long answer please with many words in it"
 	r.chat.Inject(sim.Fault{CutAfter: 3})
 	st, err := r.sy.ChatStream(context.Background(), det(q))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, cut := collect(t, st)
 	var ue *messages.UpstreamError
-	if !errors.As(st.Err(), &ue) || ue.Class != messages.ClassStreamCut || len(cut) == 0 {
-		t.Fatalf("want a cut stream, got %v after %d chunks", st.Err(), len(cut))
-	}
+	require.ErrorAs(t, st.Err(), &ue, "want a cut stream, got %v after %d chunks", st.Err(), len(cut))
+	require.Equal(t, messages.ClassStreamCut, ue.Class, "want a cut stream, got %v after %d chunks", st.Err(), len(cut))
+	require.NotEqual(t, 0, len(cut), "want a cut stream, got %v after %d chunks", st.Err(), len(cut))
 	st, err = r.sy.ChatStream(context.Background(), det(q))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	text, _ := collect(t, st)
-	if st.Err() != nil || st.Response().ResponseMeta().Cached || !strings.HasPrefix(text, "echo:") {
-		t.Fatalf("after a cut: %v %q", st.Err(), text)
-	}
+	require.NoError(t, st.Err(), "after a cut: %v %q", st.Err(), text)
+	require.False(t, st.Response().ResponseMeta().Cached, "after a cut: %v %q", st.Err(), text)
+	require.True(t, strings.HasPrefix(text, "echo:"), "after a cut: %v %q", st.Err(), text)
 	r.wantChatCalls(4)
-	if s := r.status(); s.Stores != 2 || s.Entries != 2 {
-		t.Fatalf("status %+v: a failure or a cut stream was stored", s)
-	}
+	s := r.status()
+	require.Equal(t, uint64(2), s.Stores, "status %+v: a failure or a cut stream was stored", s)
+	require.Equal(t, 2, s.Entries, "status %+v: a failure or a cut stream was stored", s)
 }
 
 type chatResult struct {
@@ -510,25 +464,21 @@ func TestCacheSingleFlight(t *testing.T) {
 	ids, cached := map[string]bool{}, 0
 	for i := 0; i < n; i++ {
 		res := <-out
-		if res.err != nil {
-			t.Fatal(res.err)
-		}
+		require.NoError(t, res.err)
 		ids[res.resp.RequestID] = true
 		if res.resp.Cached {
 			cached++
 			wantCached(t, &res.resp.Meta, 1)
 		}
-		if res.resp.Content != "echo: everyone asks this" {
-			t.Fatalf("content %q", res.resp.Content)
-		}
+		require.Equal(t, "echo: everyone asks this", res.resp.Content, "content")
 	}
 	r.wantChatCalls(1)
-	if len(ids) != n || cached != n-1 {
-		t.Fatalf("%d distinct request IDs, %d cached", len(ids), cached)
-	}
-	if st := r.status(); st.Coalesced != n-1 || st.InFlight != 0 || st.Followers != 0 {
-		t.Fatalf("status %+v", st)
-	}
+	require.Len(t, ids, n, "%d distinct request IDs, %d cached", len(ids), cached)
+	require.Equal(t, n-1, cached, "%d distinct request IDs, %d cached", len(ids), cached)
+	st := r.status()
+	require.Equal(t, uint64(n-1), st.Coalesced, "status %+v", st)
+	require.Equal(t, 0, st.InFlight, "status %+v", st)
+	require.Equal(t, 0, st.Followers, "status %+v", st)
 
 	// Streams too: the followers get the leader's chunks replayed.
 	r.chat.Hold()
@@ -553,9 +503,8 @@ func TestCacheSingleFlight(t *testing.T) {
 	r.chat.Release()
 	for i := 0; i < 3; i++ {
 		s := <-sout
-		if s.err != nil || s.text != "echo: a streamed answer for three" {
-			t.Fatalf("stream %d: %v %q", i, s.err, s.text)
-		}
+		require.NoError(t, s.err, "stream %d: %v %q", i, s.err, s.text)
+		require.Equal(t, "echo: a streamed answer for three", s.text, "stream %d: %v %q", i, s.err, s.text)
 	}
 	r.wantChatCalls(2)
 }
@@ -579,34 +528,28 @@ func TestCacheLeaderCancelPromotesFollower(t *testing.T) {
 	go func() { _, err := r.sy.Chat(fctx, det("promote me")); quitter <- err }()
 	eventually(t, "three followers", func() bool { return r.status().Followers == 3 })
 	fcancel()
-	if err := <-quitter; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled follower: %v", err)
-	}
-	if st := r.status(); st.Followers != 2 || r.chat.Calls() != 1 {
-		t.Fatalf("a follower's cancel disturbed the flight: %+v", st)
-	}
+	require.ErrorIs(t, <-quitter, context.Canceled, "cancelled follower")
+	st := r.status()
+	require.Equal(t, 2, st.Followers, "a follower's cancel disturbed the flight: %+v", st)
+	require.Equal(t, 1, r.chat.Calls(), "a follower's cancel disturbed the flight: %+v", st)
 	lcancel()
-	if err := <-leader; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled leader: %v", err)
-	}
+	require.ErrorIs(t, <-leader, context.Canceled, "cancelled leader")
 	eventually(t, "the promoted follower's call", func() bool { return r.chat.Calls() == 2 })
 	r.chat.Release()
 	cached := 0
 	for i := 0; i < 2; i++ {
 		res := <-out
-		if res.err != nil {
-			t.Fatalf("follower failed with its leader: %v", res.err)
-		}
+		require.NoError(t, res.err, "follower failed with its leader")
 		if res.resp.Cached {
 			cached++
 		}
 	}
-	if cached != 1 {
-		t.Fatalf("%d of the two remaining followers cached, want 1 (the other led)", cached)
-	}
-	if st := r.status(); st.Misses != 2 || st.Coalesced != 1 || st.InFlight != 0 || st.Followers != 0 {
-		t.Fatalf("status %+v", st)
-	}
+	require.Equal(t, 1, cached, "%d of the two remaining followers cached, want 1 (the other led)", cached)
+	st = r.status()
+	require.Equal(t, uint64(2), st.Misses, "status %+v", st)
+	require.Equal(t, uint64(1), st.Coalesced, "status %+v", st)
+	require.Equal(t, 0, st.InFlight, "status %+v", st)
+	require.Equal(t, 0, st.Followers, "status %+v", st)
 }
 
 // A failure that is not the leader caller's own reaches every follower,
@@ -629,14 +572,12 @@ func TestCacheFailureReachesFollowers(t *testing.T) {
 	for range ids {
 		res := <-out
 		var ue *messages.UpstreamError
-		if !errors.As(res.err, &ue) || ue.Status != 400 {
-			t.Fatalf("want the upstream's 400, got %v", res.err)
-		}
+		require.ErrorAs(t, res.err, &ue, "want the upstream's 400")
+		require.Equal(t, 400, ue.Status, "want the upstream's 400")
 		seen[ue.RequestID] = true
 	}
-	if len(seen) != 3 || r.chat.Calls() != 1 {
-		t.Fatalf("request IDs in errors %v, calls %d", seen, r.chat.Calls())
-	}
+	require.Len(t, seen, 3, "request IDs in errors %v, calls %d", seen, r.chat.Calls())
+	require.Equal(t, 1, r.chat.Calls(), "request IDs in errors %v, calls %d", seen, r.chat.Calls())
 }
 
 // Close with held requests answers every one of them: a held call's leader
@@ -660,22 +601,16 @@ func TestCacheShutdownAnswersHeld(t *testing.T) {
 	defer r.emb.Release()
 	ask("a question waiting for its embedding")
 	eventually(t, "a lookup", func() bool { return r.status().InFlight == 2 && r.emb.Calls() == 3 })
-	if r.chat.Calls() != 2 {
-		t.Fatal("the lookup should wait for its embedding")
-	}
+	require.Equal(t, 2, r.chat.Calls(), "the lookup should wait for its embedding")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := r.sy.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Close: %v", err)
-	}
+	require.ErrorIs(t, r.sy.Close(ctx), context.DeadlineExceeded, "Close")
 	for i := 0; i < 4; i++ {
 		select {
 		case err := <-held:
-			if !errors.Is(err, ErrShuttingDown) {
-				t.Fatalf("held request: %v", err)
-			}
+			require.ErrorIs(t, err, ErrShuttingDown, "held request")
 		case <-time.After(5 * time.Second):
-			t.Fatalf("%d of 4 held requests answered", i)
+			require.Fail(t, "held requests unanswered", "%d of 4 held requests answered", i)
 		}
 	}
 }
@@ -696,18 +631,13 @@ func TestCacheCloseGraceful(t *testing.T) {
 		defer r.sy.mu.RUnlock()
 		return r.sy.closed
 	})
-	if _, err := r.sy.Chat(context.Background(), det("late")); !errors.Is(err, ErrShuttingDown) {
-		t.Fatalf("a request during Close: %v", err)
-	}
+	_, err := r.sy.Chat(context.Background(), det("late"))
+	require.ErrorIs(t, err, ErrShuttingDown, "a request during Close")
 	r.chat.Release()
 	for i := 0; i < 2; i++ {
-		if res := <-out; res.err != nil {
-			t.Fatalf("held request: %v", res.err)
-		}
+		require.NoError(t, (<-out).err, "held request")
 	}
-	if err := <-closed; err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	require.NoError(t, <-closed, "Close")
 }
 
 // cacheCaller is an actor that asks the cache and forwards what it gets.
@@ -733,9 +663,7 @@ func (c *cacheCaller) Receive(ctx actor.Context) {
 // cache does not handle are forwarded.
 func TestCacheActorAPI(t *testing.T) {
 	r := newCacheRig(t, CacheConfig{}, false)
-	if r.sy.Cache() == nil {
-		t.Fatal("no cache PID")
-	}
+	require.NotNil(t, r.sy.Cache(), "no cache PID")
 	mk := func(id string) *messages.ChatRequest {
 		c := det("stream this to an actor please")
 		c.Stream, c.RequestID = true, id
@@ -754,12 +682,8 @@ func TestCacheActorAPI(t *testing.T) {
 			case m := <-got:
 				switch v := m.(type) {
 				case *messages.StreamChunk:
-					if final[v.RequestID] != nil {
-						t.Fatal("a chunk after its terminal answer")
-					}
-					if v.Seq != len(chunks[v.RequestID]) {
-						t.Fatalf("chunk out of order: %+v", v)
-					}
+					require.True(t, final[v.RequestID] == nil, "a chunk after its terminal answer")
+					require.Len(t, chunks[v.RequestID], v.Seq, "chunk out of order: %+v", v)
 					chunks[v.RequestID] = append(chunks[v.RequestID], v.Text)
 				case *messages.Failure:
 					final[v.RequestID] = v
@@ -767,25 +691,25 @@ func TestCacheActorAPI(t *testing.T) {
 					final[v.ResponseMeta().RequestID] = v
 				}
 			case <-timeout:
-				t.Fatalf("answers so far %v", final)
+				require.Fail(t, "answers missing", "answers so far %v", final)
 			}
 		}
 		return chunks, final
 	}
 	chunks1, final := run(mk("actor-1"))
 	first, ok := final["actor-1"].(*messages.ChatResponse)
-	if !ok || first.Cached || len(chunks1["actor-1"]) < 2 {
-		t.Fatalf("first: %+v", final["actor-1"])
-	}
+	require.True(t, ok, "first: %+v", final["actor-1"])
+	require.False(t, first.Cached, "first: %+v", final["actor-1"])
+	require.GreaterOrEqual(t, len(chunks1["actor-1"]), 2, "first: %+v", final["actor-1"])
 	models := &messages.ModelsRequest{Call: messages.Call{Provider: "chat", RequestID: "actor-models"}}
 	chunks, final := run(mk("actor-2"), models)
 	second, ok := final["actor-2"].(*messages.ChatResponse)
-	if !ok || !second.Cached || strings.Join(chunks["actor-2"], "") != strings.Join(chunks1["actor-1"], "") || second.Content != first.Content {
-		t.Fatalf("replay to an actor: %+v %v", final["actor-2"], chunks)
-	}
-	if _, ok := final["actor-models"].(*messages.ModelsResponse); !ok {
-		t.Fatalf("a forwarded request: %+v", final["actor-models"])
-	}
+	require.True(t, ok, "replay to an actor: %+v %v", final["actor-2"], chunks)
+	require.True(t, second.Cached, "replay to an actor: %+v %v", final["actor-2"], chunks)
+	require.Equal(t, strings.Join(chunks1["actor-1"], ""), strings.Join(chunks["actor-2"], ""), "replay to an actor: %+v %v", final["actor-2"], chunks)
+	require.Equal(t, first.Content, second.Content, "replay to an actor: %+v %v", final["actor-2"], chunks)
+	_, ok = final["actor-models"].(*messages.ModelsResponse)
+	require.True(t, ok, "a forwarded request: %+v", final["actor-models"])
 	r.wantChatCalls(2) // one chat call, one models call
 }
 
@@ -809,43 +733,30 @@ func TestCacheConfigValidation(t *testing.T) {
 	} {
 		_, err := New(Config{Providers: providers, Cache: c.cache})
 		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Field != c.field {
-			t.Errorf("%+v: got %v, want an error naming %s", c.cache, err, c.field)
+		if assert.ErrorAs(t, err, &ce, "%+v: got %v, want an error naming %s", c.cache, err, c.field) {
+			assert.Equal(t, c.field, ce.Field, "%+v: got %v, want an error naming %s", c.cache, err, c.field)
 		}
 	}
 	sy, err := New(Config{Providers: providers, Cache: CacheConfig{Enabled: true, Threshold: 1, Embedding: EmbeddingRoute{Provider: "oa", Model: embedModel}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sy.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, sy.Close(context.Background()))
 	cfg, err := Parse([]byte("providers: [{kind: openai}]\ncache: {enabled: true, ttl: 10m, max_entries: 5, threshold: 0.9, cache_sampled: true, embedding: {provider: openai, model: m, dimensions: 3}}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := CacheConfig{Enabled: true, TTL: 10 * time.Minute, MaxEntries: 5, Threshold: 0.9, CacheSampled: true,
 		Embedding: EmbeddingRoute{Provider: "openai", Model: "m", Dimensions: 3}}
-	if cfg.Cache != want {
-		t.Fatalf("parsed %+v", cfg.Cache)
-	}
+	require.True(t, cfg.Cache == want, "parsed")
 	// Without the cache there is no cache actor and calls go to the dispatcher.
 	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("chat", srv)}}, false)
-	if h.sy.Cache() != nil {
-		t.Fatal("a cache PID without the cache")
-	}
-	if _, err := h.sy.CacheStatus(context.Background()); err == nil {
-		t.Fatal("CacheStatus without the cache")
-	}
+	require.Nil(t, h.sy.Cache(), "a cache PID without the cache")
+	_, err = h.sy.CacheStatus(context.Background())
+	require.Error(t, err, "CacheStatus without the cache")
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); _, _ = h.sy.Chat(context.Background(), det("no cache here")) }()
 	}
 	wg.Wait()
-	if srv.Calls() != 2 {
-		t.Fatalf("calls %d", srv.Calls())
-	}
+	require.Equal(t, 2, srv.Calls(), "calls")
 }
 
 // The exactly-one-answer test with the cache in front, over every HTTP
@@ -934,28 +845,21 @@ func TestCacheAnswersExactlyOnce(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		cs, _ := h.sy.CacheStatus(context.Background())
 		q, _ := h.sy.QueueStatus(context.Background())
-		t.Fatalf("callers hung: %d of %d answered\ncache %+v\nqueue %+v", len(answers), n, cs, q)
+		require.Fail(t, "callers hung", "%d of %d answered\ncache %+v\nqueue %+v", len(answers), n, cs, q)
 	}
 	close(stop)
 	fw.Wait()
 	for id, c := range answers {
-		if c != 1 {
-			t.Fatalf("%s answered %d times", id, c)
-		}
+		require.Equal(t, 1, c, "%s answered %d times", id, c)
 	}
-	if len(answers) != n {
-		t.Fatalf("%d of %d answered", len(answers), n)
-	}
-	if strings.Contains(h.logs.String(), "answer dropped") {
-		t.Fatal("a request was answered twice")
-	}
+	require.Len(t, answers, n, "%d of %d answered", len(answers), n)
+	require.NotContains(t, h.logs.String(), "answer dropped", "a request was answered twice")
 	cs, err := h.sy.CacheStatus(context.Background())
-	if err != nil || cs.InFlight != 0 || cs.Followers != 0 {
-		t.Fatalf("cache left requests behind: %+v %v", cs, err)
-	}
-	if cs.Hits+cs.Coalesced == 0 || cs.Stores == 0 {
-		t.Fatalf("the cache was not exercised: %+v", cs)
-	}
+	require.NoError(t, err, "cache left requests behind: %+v %v", cs, err)
+	require.Equal(t, 0, cs.InFlight, "cache left requests behind: %+v %v", cs, err)
+	require.Equal(t, 0, cs.Followers, "cache left requests behind: %+v %v", cs, err)
+	require.NotEqual(t, uint64(0), cs.Hits+cs.Coalesced, "the cache was not exercised: %+v", cs)
+	require.NotEqual(t, uint64(0), cs.Stores, "the cache was not exercised: %+v", cs)
 	// Embeddings that only index stored answers may still run.
 	eventually(t, "an empty queue", func() bool {
 		q, err := h.sy.QueueStatus(context.Background())
@@ -970,25 +874,19 @@ func BenchmarkCacheExactHit(b *testing.B) {
 	defer srv.Close()
 	sy, err := New(Config{Providers: []ProviderConfig{{Name: "chat", Kind: "openai", Endpoints: []EndpointConfig{{BaseURL: srv.URL + "/v1",
 		Keys: []KeyConfig{{Label: "a", Secret: secretA}}}}}}, Cache: CacheConfig{Enabled: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer sy.Close(context.Background())
-	if _, err := sy.Chat(context.Background(), det("a benchmark question")); err != nil {
-		b.Fatal(err)
-	}
+	_, err = sy.Chat(context.Background(), det("a benchmark question"))
+	require.NoError(b, err)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			resp, err := sy.Chat(context.Background(), det("a benchmark question"))
-			if err != nil || !resp.Cached {
-				b.Fatalf("%v %+v", err, resp)
-			}
+			require.NoError(b, err, "%v %+v", err, resp)
+			require.True(b, resp.Cached, "%v %+v", err, resp)
 		}
 	})
-	if srv.Calls() != 1 {
-		b.Fatalf("calls %d", srv.Calls())
-	}
+	require.Equal(b, 1, srv.Calls(), "calls")
 }
 
 // A semantic lookup whose embedding call does not come back within
@@ -1002,21 +900,18 @@ func TestCacheSlowEmbeddingRouteIsAMiss(t *testing.T) {
 	done := make(chan *messages.ChatResponse, 1)
 	go func() {
 		resp, err := r.sy.Chat(context.Background(), det("how long does a breaker stay open"))
-		if err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, err)
 		done <- resp
 	}()
 	select {
 	case resp := <-done:
-		if resp != nil && resp.Cached {
-			t.Fatalf("answered from the cache: %+v", resp.Meta)
+		if resp != nil {
+			require.False(t, resp.Cached, "answered from the cache: %+v", resp.Meta)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a held embedding route held the caller")
+		require.Fail(t, "a held embedding route held the caller")
 	}
 	r.wantChatCalls(2)
-	if st := r.status(); st.EmbedErrors != 1 {
-		t.Errorf("status %+v, want one embedding error", st)
-	}
+	st := r.status()
+	assert.Equal(t, uint64(1), st.EmbedErrors, "status %+v, want one embedding error", st)
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Per-key counters sum to their endpoint's, endpoints to the provider's, and
@@ -24,9 +26,8 @@ func TestCountersReconcile(t *testing.T) {
 		_, _ = h.sy.Chat(ctx, chatReq("p", "count these words please"))
 	}
 	for i := 0; i < 4; i++ {
-		if _, err := h.sy.Chat(ctx, chatReq("p", "to two"), WithEndpoint("two")); err != nil {
-			t.Fatal(err)
-		}
+		_, err := h.sy.Chat(ctx, chatReq("p", "to two"), WithEndpoint("two"))
+		require.NoError(t, err)
 	}
 	p := h.tree().Providers[0]
 	var epSum messages.Counters
@@ -35,29 +36,29 @@ func TestCountersReconcile(t *testing.T) {
 		for _, k := range ep.Keys {
 			add(&keySum, k.Counters)
 		}
-		if !sameCounts(keySum, ep.Counters) {
-			t.Fatalf("endpoint %s: keys sum to %+v, endpoint says %+v", ep.Name, keySum, ep.Counters)
-		}
+		require.True(t, sameCounts(keySum, ep.Counters), "endpoint %s: keys sum to %+v, endpoint says %+v", ep.Name, keySum, ep.Counters)
 		add(&epSum, ep.Counters)
 	}
-	if !sameCounts(epSum, p.Counters) {
-		t.Fatalf("endpoints sum to %+v, provider says %+v", epSum, p.Counters)
-	}
-	if p.Counters.Requests != 24 || p.Counters.Successes != 19 || p.Counters.Failures["server"] != 3 || p.Counters.Failures["invalid"] != 2 {
-		t.Fatalf("provider counters %+v", p.Counters)
-	}
+	require.True(t, sameCounts(epSum, p.Counters), "endpoints sum to %+v, provider says %+v", epSum, p.Counters)
+	require.Equal(t, uint64(24), p.Counters.Requests, "provider counters %+v", p.Counters)
+	require.Equal(t, uint64(19), p.Counters.Successes, "provider counters %+v", p.Counters)
+	require.Equal(t, uint64(3), p.Counters.Failures["server"], "provider counters %+v", p.Counters)
+	require.Equal(t, uint64(2), p.Counters.Failures["invalid"], "provider counters %+v", p.Counters)
 	inA, outA := a.Usage()
 	inB, outB := b.Usage()
-	if p.Counters.InputTokens != uint64(inA+inB) || p.Counters.OutputTokens != uint64(outA+outB) || inA == 0 || outB == 0 {
-		t.Fatalf("tokens in %d out %d, upstream reported in %d out %d", p.Counters.InputTokens, p.Counters.OutputTokens, inA+inB, outA+outB)
-	}
+	require.Equal(t, uint64(inA+inB), p.Counters.InputTokens, "tokens in %d out %d, upstream reported in %d out %d", p.Counters.InputTokens, p.Counters.OutputTokens, inA+inB, outA+outB)
+	require.Equal(t, uint64(outA+outB), p.Counters.OutputTokens, "tokens in %d out %d, upstream reported in %d out %d", p.Counters.InputTokens, p.Counters.OutputTokens, inA+inB, outA+outB)
+	require.NotEqual(t, 0, inA, "tokens in %d out %d, upstream reported in %d out %d", p.Counters.InputTokens, p.Counters.OutputTokens, inA+inB, outA+outB)
+	require.NotEqual(t, 0, outB, "tokens in %d out %d, upstream reported in %d out %d", p.Counters.InputTokens, p.Counters.OutputTokens, inA+inB, outA+outB)
 	st, err := h.sy.Stats(ctx)
-	if err != nil || st.Providers["p"].Requests != 24 || st.Endpoints["p/two"].Successes != 4 || st.Keys["p/two/b1"].Requests != ep2Requests(p) {
-		t.Fatalf("Stats: %v %+v", err, st)
-	}
-	if p.Counters.InFlight != 0 || p.Counters.LatencyP99 == 0 || p.Counters.LastRequest.IsZero() || p.Counters.LastError == "" {
-		t.Fatalf("gauges %+v", p.Counters)
-	}
+	require.NoError(t, err, "Stats: %v %+v", err, st)
+	require.Equal(t, uint64(24), st.Providers["p"].Requests, "Stats: %v %+v", err, st)
+	require.Equal(t, uint64(4), st.Endpoints["p/two"].Successes, "Stats: %v %+v", err, st)
+	require.Equal(t, ep2Requests(p), st.Keys["p/two/b1"].Requests, "Stats: %v %+v", err, st)
+	require.Equal(t, int64(0), p.Counters.InFlight, "gauges %+v", p.Counters)
+	require.True(t, p.Counters.LatencyP99 != 0, "gauges %+v", p.Counters)
+	require.False(t, p.Counters.LastRequest.IsZero(), "gauges %+v", p.Counters)
+	require.NotEqual(t, "", p.Counters.LastError, "gauges %+v", p.Counters)
 }
 
 func add(sum *messages.Counters, c messages.Counters) {

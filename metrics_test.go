@@ -3,8 +3,6 @@ package switchyard
 import (
 	"bytes"
 	"context"
-	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +14,9 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const metricsTestSecret = "sk-ant-test-0123456789abcdef"
@@ -32,7 +33,7 @@ func collectorLeakCheck(t *testing.T, ignore goleak.Option) {
 			return
 		}
 	}
-	t.Error(err)
+	assert.NoError(t, err)
 }
 
 // collectorSample returns the value of the one sample of family name whose labels
@@ -63,9 +64,7 @@ func collectorSample(t *testing.T, fams []*dto.MetricFamily, name string, want m
 			}
 		}
 	}
-	if len(found) != 1 {
-		t.Fatalf("%s%v: %d samples, want 1", name, want, len(found))
-	}
+	require.Len(t, found, 1, "%s%v: %d samples, want 1", name, want, len(found))
 	return found[0]
 }
 
@@ -80,9 +79,7 @@ func TestCollectorExportsWhatTheInstanceDid(t *testing.T) {
 		}}}},
 		Retry: RetryConfig{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	closed := false
 	defer func() {
 		if !closed {
@@ -98,22 +95,14 @@ func TestCollectorExportsWhatTheInstanceDid(t *testing.T) {
 	for i := range calls {
 		resp, err := sy.Chat(ctx, &messages.ChatRequest{Call: messages.Call{Provider: "anthropic"}, Model: "claude-test",
 			Messages: []messages.Message{{Role: "user", Content: "hi there number " + string(rune('a'+i))}}})
-		if err != nil {
-			t.Fatalf("chat %d: %v", i, err)
-		}
-		if resp.Key != "k1" {
-			t.Fatalf("chat %d answered by key %q", i, resp.Key)
-		}
+		require.NoError(t, err, "chat %d: %v", i, err)
+		require.Equal(t, "k1", resp.Key, "chat %d answered by key %q", i, resp.Key)
 	}
 
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(sy.Collector()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, reg.Register(sy.Collector()))
 	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	key := map[string]string{"provider": "anthropic", "endpoint": "sim", "key": "k1"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{k: v}
@@ -124,9 +113,8 @@ func TestCollectorExportsWhatTheInstanceDid(t *testing.T) {
 	}
 	expect := func(name string, labels map[string]string, want float64) {
 		t.Helper()
-		if got := collectorSample(t, fams, name, labels); got != want {
-			t.Errorf("%s%v = %v, want %v", name, labels, got, want)
-		}
+		got := collectorSample(t, fams, name, labels)
+		assert.Equal(t, want, got, "%s%v = %v, want %v", name, labels, got, want)
 	}
 	expect("switchyard_requests_total", key, calls+1)
 	expect("switchyard_successes_total", key, calls)
@@ -142,50 +130,37 @@ func TestCollectorExportsWhatTheInstanceDid(t *testing.T) {
 	expect("switchyard_queue_rejected_total", map[string]string{"priority": "NORMAL"}, 0)
 	expect("switchyard_queue_depth", map[string]string{"priority": "HIGH"}, 0)
 	expect("switchyard_queued", map[string]string{"provider": "anthropic", "priority": "LOW"}, 0)
-	if got := collectorSample(t, fams, "switchyard_queue_capacity", map[string]string{"priority": "LOW"}); got <= 0 {
-		t.Errorf("queue capacity LOW = %v, want > 0", got)
-	}
+	got := collectorSample(t, fams, "switchyard_queue_capacity", map[string]string{"priority": "LOW"})
+	assert.False(t, got <= 0, "queue capacity LOW = %v, want > 0", got)
 
 	// Tokens match what the simulator reported, and are not zero.
 	in, out := srv.Usage()
-	if in == 0 || out == 0 {
-		t.Fatalf("simulator reported no usage (%d, %d)", in, out)
-	}
+	require.NotEqual(t, 0, in, "simulator reported no usage")
+	require.NotEqual(t, 0, out, "simulator reported no usage")
 	expect("switchyard_tokens_total", with("direction", "input"), float64(in))
 	expect("switchyard_tokens_total", with("direction", "output"), float64(out))
-	if p50 := collectorSample(t, fams, "switchyard_latency_seconds", with("quantile", "0.5")); p50 <= 0 {
-		t.Errorf("latency p50 = %v, want > 0", p50)
-	}
-	if p99 := collectorSample(t, fams, "switchyard_latency_seconds", with("quantile", "0.99")); p99 <= 0 {
-		t.Errorf("latency p99 = %v, want > 0", p99)
-	}
+	p50 := collectorSample(t, fams, "switchyard_latency_seconds", with("quantile", "0.5"))
+	assert.False(t, p50 <= 0, "latency p50 = %v, want > 0", p50)
+	p99 := collectorSample(t, fams, "switchyard_latency_seconds", with("quantile", "0.99"))
+	assert.False(t, p99 <= 0, "latency p99 = %v, want > 0", p99)
 	// The simulator sends anthropic-ratelimit-* headers.
-	if rem := collectorSample(t, fams, "switchyard_ratelimit_remaining", with("kind", "requests")); rem <= 0 {
-		t.Errorf("ratelimit remaining requests = %v, want > 0", rem)
-	}
+	rem := collectorSample(t, fams, "switchyard_ratelimit_remaining", with("kind", "requests"))
+	assert.False(t, rem <= 0, "ratelimit remaining requests = %v, want > 0", rem)
 
 	// The text exposition never carries the secret, nor its non-hint part.
 	var text bytes.Buffer
 	enc := expfmt.NewEncoder(&text, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, f := range fams {
-		if err := enc.Encode(f); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, enc.Encode(f))
 	}
-	if !strings.Contains(text.String(), `key="k1"`) {
-		t.Fatalf("exposition lacks the key label:\n%s", text.String())
-	}
+	require.Contains(t, text.String(), `key="k1"`, "exposition lacks the key label:")
 	for _, leak := range []string{metricsTestSecret, metricsTestSecret[:len(metricsTestSecret)-4]} {
-		if strings.Contains(text.String(), leak) {
-			t.Fatalf("exposition contains key material %q", leak)
-		}
+		require.NotContains(t, text.String(), leak, "exposition contains key material")
 	}
 
 	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer closeCancel()
-	if err := sy.Close(closeCtx); err != nil {
-		t.Fatalf("close: %v", err)
-	}
+	require.NoError(t, sy.Close(closeCtx), "close")
 	closed = true
 }
 
@@ -198,27 +173,17 @@ func TestCollectorAfterCloseReportsError(t *testing.T) {
 	defer srv.Close()
 	sy, err := New(Config{Providers: []ProviderConfig{{Kind: "anthropic", Endpoints: []EndpointConfig{{
 		BaseURL: srv.URL, Keys: []KeyConfig{{Label: "k1", Secret: metricsTestSecret}}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := sy.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sy.Close(ctx))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(sy.Collector())
 	start := time.Now()
 	_, err = reg.Gather()
-	if err == nil {
-		t.Fatal("gather after close succeeded")
-	}
-	if time.Since(start) > 3*time.Second {
-		t.Fatalf("gather after close took %v", time.Since(start))
-	}
-	if !strings.Contains(err.Error(), "snapshot for metrics") {
-		t.Fatalf("gather error %q does not name the snapshot", err)
-	}
+	require.Error(t, err, "gather after close succeeded")
+	require.LessOrEqual(t, time.Since(start), 3*time.Second, "gather after close took")
+	require.Contains(t, err.Error(), "snapshot for metrics", "gather error %q does not name the snapshot", err)
 }
 
 // A tripped breaker shows as OPEN with one trip, and the failures that
@@ -234,9 +199,7 @@ func TestCollectorBreakerTrip(t *testing.T) {
 		Retry:   RetryConfig{MaxAttempts: 1},
 		Breaker: BreakerConfig{ConsecutiveFailures: 3, Cooldown: time.Minute, MaxCooldown: time.Minute},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer func() { _ = sy.Close(context.Background()) }()
 	collector := sy.Collector()
 
@@ -249,9 +212,8 @@ func TestCollectorBreakerTrip(t *testing.T) {
 		return err
 	}
 	for i := range 3 {
-		if err := chat(); !errors.Is(err, ErrUpstream) {
-			t.Fatalf("chat %d: %v, want an upstream error", i, err)
-		}
+		err := chat()
+		require.ErrorIs(t, err, ErrUpstream, "chat %d: %v, want an upstream error", i, err)
 	}
 	// The trip is asynchronous (breaker → provider); wait for the state.
 	reg := prometheus.NewPedanticRegistry()
@@ -260,35 +222,26 @@ func TestCollectorBreakerTrip(t *testing.T) {
 	var fams []*dto.MetricFamily
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		fams, err = reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if collectorSample(t, fams, "switchyard_breaker_state", ep) == 1 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := collectorSample(t, fams, "switchyard_breaker_state", ep); got != 1 {
-		t.Fatalf("breaker state %v, want 1 (open)", got)
-	}
-	if got := collectorSample(t, fams, "switchyard_breaker_trips_total", ep); got != 1 {
-		t.Errorf("trips %v, want 1", got)
-	}
-	if got := collectorSample(t, fams, "switchyard_breaker_consecutive_trips", ep); got != 1 {
-		t.Errorf("consecutive trips %v, want 1", got)
-	}
+	got := collectorSample(t, fams, "switchyard_breaker_state", ep)
+	require.Equal(t, float64(1), got, "breaker state %v, want 1 (open)", got)
+	got = collectorSample(t, fams, "switchyard_breaker_trips_total", ep)
+	assert.Equal(t, float64(1), got, "trips %v, want 1", got)
+	got = collectorSample(t, fams, "switchyard_breaker_consecutive_trips", ep)
+	assert.Equal(t, float64(1), got, "consecutive trips %v, want 1", got)
 	key := map[string]string{"provider": "anthropic", "endpoint": "only", "key": "k1", "class": "server"}
-	if got := collectorSample(t, fams, "switchyard_failures_total", key); got != 3 {
-		t.Errorf("server failures %v, want 3", got)
-	}
-	if err := chat(); !errors.Is(err, ErrCircuitOpen) {
-		t.Fatalf("chat on an open breaker: %v, want ErrCircuitOpen", err)
-	}
+	got = collectorSample(t, fams, "switchyard_failures_total", key)
+	assert.Equal(t, float64(3), got, "server failures %v, want 3", got)
+	err = chat()
+	require.ErrorIs(t, err, ErrCircuitOpen, "chat on an open breaker: %v, want ErrCircuitOpen", err)
 	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer closeCancel()
-	if err := sy.Close(closeCtx); err != nil {
-		t.Fatalf("close: %v", err)
-	}
+	require.NoError(t, sy.Close(closeCtx), "close")
 }
 
 func TestCollectorExportsBatchingAndCache(t *testing.T) {
@@ -301,9 +254,7 @@ func TestCollectorExportsBatchingAndCache(t *testing.T) {
 			Batching: BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 3, Delay: time.Second}}}},
 		Cache: CacheConfig{Enabled: true},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer func() { _ = sy.Close(context.Background()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -314,23 +265,18 @@ func TestCollectorExportsBatchingAndCache(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := sy.Embed(ctx, &messages.EmbedRequest{Call: messages.Call{Provider: "tei"}, Model: "bge", Inputs: []string{text}}); err != nil {
-				t.Error(err)
-			}
+			_, err := sy.Embed(ctx, &messages.EmbedRequest{Call: messages.Call{Provider: "tei"}, Model: "bge", Inputs: []string{text}})
+			assert.NoError(t, err)
 		}()
 	}
 	wg.Wait()
-	if r, err := sy.Embed(ctx, &messages.EmbedRequest{Call: messages.Call{Provider: "tei"}, Model: "bge", Inputs: []string{"one"}}); err != nil || !r.Cached {
-		t.Fatalf("repeat: %v (cached %v), want a cache hit", err, r != nil && r.Cached)
-	}
+	r, err := sy.Embed(ctx, &messages.EmbedRequest{Call: messages.Call{Provider: "tei"}, Model: "bge", Inputs: []string{"one"}})
+	require.NoError(t, err, "repeat")
+	require.True(t, r.Cached, "repeat: want a cache hit")
 	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(sy.Collector()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, reg.Register(sy.Collector()))
 	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	win := map[string]string{"provider": "tei", "operation": "embed", "model": "bge"}
 	full := map[string]string{"provider": "tei", "operation": "embed", "model": "bge", "reason": "full"}
 	for _, c := range []struct {
@@ -347,11 +293,8 @@ func TestCollectorExportsBatchingAndCache(t *testing.T) {
 		{"switchyard_cache_stores_total", nil, 3},
 		{"switchyard_cache_entries", nil, 3},
 	} {
-		if got := collectorSample(t, fams, c.name, c.labels); got != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
-		}
+		got := collectorSample(t, fams, c.name, c.labels)
+		assert.Equal(t, c.want, got, "%s%v = %v, want %v", c.name, c.labels, got, c.want)
 	}
-	if srv.Calls() != 1 {
-		t.Errorf("%d upstream calls, want 1", srv.Calls())
-	}
+	assert.Equal(t, 1, srv.Calls(), "%d upstream calls, want 1", srv.Calls())
 }

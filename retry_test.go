@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // result of a call run in the background.
@@ -27,9 +32,84 @@ func (h *harness) chatAsync(ctx context.Context, req *messages.ChatRequest, opts
 }
 
 func retryHarness(t *testing.T, srv *sim.Server, maxAttempts int) *harness {
-	return newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv)},
+	return newHarness(t, retryConfig(srv, maxAttempts), true)
+}
+
+func retryConfig(srv *sim.Server, maxAttempts int) Config {
+	return Config{Providers: []ProviderConfig{anthropicProvider("p", srv)},
 		Retry:   RetryConfig{MaxAttempts: maxAttempts, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
-		Breaker: BreakerConfig{ConsecutiveFailures: 50}}, true)
+		Breaker: BreakerConfig{ConsecutiveFailures: 50}}
+}
+
+// settlingClock is the harness's manual clock with a record of its timers,
+// so that a test can wait until every timer due by now has run its callback
+// (for the runtime: has put its message in the actor's mailbox). Tests that
+// check that nothing happened wait for that instead of sleeping.
+type settlingClock struct {
+	*clock.Manual
+	mu     sync.Mutex
+	timers []*settlingTimer
+}
+
+type settlingTimer struct {
+	clock.Timer
+	at      time.Time
+	ran     atomic.Bool
+	stopped atomic.Bool
+}
+
+func (c *settlingClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	st := &settlingTimer{at: c.Now().Add(d)}
+	c.mu.Lock()
+	c.timers = append(c.timers, st)
+	c.mu.Unlock()
+	st.Timer = c.Manual.AfterFunc(d, func() {
+		f()
+		st.ran.Store(true)
+	})
+	return st
+}
+
+func (st *settlingTimer) Stop() bool {
+	stopped := st.Timer.Stop()
+	if stopped {
+		st.stopped.Store(true)
+	}
+	return stopped
+}
+
+// settled reports whether every timer due by now has stopped or run.
+func (c *settlingClock) settled() bool {
+	now := c.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.timers {
+		if !st.at.After(now) && !st.stopped.Load() && !st.ran.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// settlingHarness is newHarness with a settlingClock as its manual clock.
+func settlingHarness(t *testing.T, cfg Config) (*harness, *settlingClock) {
+	t.Helper()
+	clk := &settlingClock{Manual: newTestClock(t)}
+	cfg.Clock = clk
+	h := newHarness(t, cfg, false)
+	h.clk = clk.Manual
+	return h, clk
+}
+
+// settle waits until every timer due on clk has delivered its message, then
+// asks the dispatcher for its queue status: the answer reflects every
+// message those timers sent it, because they are ahead in its mailbox.
+func (h *harness) settle(clk *settlingClock) *messages.QueueStatus {
+	h.t.Helper()
+	eventually(h.t, "due timers to run", clk.settled)
+	q, err := h.sy.QueueStatus(context.Background())
+	require.NoError(h.t, err, "QueueStatus")
+	return q
 }
 
 // A 429 asking for a delay is not retried before the delay, in each of the
@@ -49,9 +129,9 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := startAnthropic(t)
-			h := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv,
+			h, clk := settlingHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv,
 				KeyConfig{Label: "a", Secret: secretA}, KeyConfig{Label: "b", Secret: secretB})},
-				Retry: RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}}, true)
+				Retry: RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}})
 			// Both keys answer 429 once, so the retry cannot rotate to a
 			// fresh key and must wait.
 			srv.Inject(sim.Fault{Status: 429, Header: c.header(h.clk.Now()), Times: 2})
@@ -64,32 +144,31 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 				q, _ := h.sy.QueueStatus(context.Background())
 				return q.Backoff == 1
 			})
-			if srv.Calls() != 2 {
-				t.Fatalf("calls = %d, want 2 (one per key) before the backoff", srv.Calls())
-			}
+			require.Equal(t, 2, srv.Calls(), "calls = %d, want 2 (one per key) before the backoff", srv.Calls())
 			var delay time.Duration
 			for _, e := range h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.RequestRetried); return ok }) {
 				if d := e.(*messages.RequestRetried).Delay; d > 0 {
 					delay = d
 				}
 			}
-			if delay < c.delay {
-				t.Fatalf("retry scheduled after %v, want at least %v", delay, c.delay)
-			}
+			require.GreaterOrEqual(t, delay, c.delay, "retry scheduled after %v, want at least %v", delay, c.delay)
 			at := start.Add(delay)
 			h.clk.Set(at.Add(-time.Millisecond))
-			time.Sleep(20 * time.Millisecond)
-			if srv.Calls() != 2 {
-				t.Fatalf("retried before Retry-After elapsed: calls = %d", srv.Calls())
-			}
+			// A millisecond early: once every due timer has run and the
+			// dispatcher has handled what they sent, the retry timer is
+			// still the next deadline and the request is still in backoff.
+			q := h.settle(clk)
+			next, ok := h.clk.NextDeadline()
+			require.True(t, ok, "no timer pending a millisecond before the retry")
+			require.WithinDuration(t, at, next, 0, "the next deadline is not the retry's")
+			require.Equal(t, 1, q.Backoff, "retried before Retry-After elapsed: queue %+v", q)
+			require.Equal(t, 0, q.InFlight, "retried before Retry-After elapsed: queue %+v", q)
+			require.Equal(t, 2, srv.Calls(), "retried before Retry-After elapsed: calls")
 			h.clk.Set(at)
 			r := <-res
-			if r.err != nil {
-				t.Fatalf("after the delay: %v", r.err)
-			}
-			if srv.Calls() != 3 || r.resp.Attempts != 3 {
-				t.Fatalf("calls = %d, attempts = %d, want 3", srv.Calls(), r.resp.Attempts)
-			}
+			require.NoError(t, r.err, "after the delay")
+			require.Equal(t, 3, srv.Calls(), "calls = %d, attempts = %d, want 3", srv.Calls(), r.resp.Attempts)
+			require.Equal(t, 3, r.resp.Attempts, "calls = %d, attempts = %d, want 3", srv.Calls(), r.resp.Attempts)
 		})
 	}
 }
@@ -107,12 +186,10 @@ func TestRetryExhaustedCarriesAttempts(t *testing.T) {
 	}
 	r := <-res
 	var ue *messages.UpstreamError
-	if !errors.As(r.err, &ue) || ue.Status != 503 || ue.Attempts != 3 {
-		t.Fatalf("want 503 after 3 attempts, got %v", r.err)
-	}
-	if srv.Calls() != 3 {
-		t.Fatalf("calls = %d, want 3", srv.Calls())
-	}
+	require.ErrorAs(t, r.err, &ue, "want 503 after 3 attempts")
+	require.Equal(t, 503, ue.Status, "want 503 after 3 attempts")
+	require.Equal(t, 3, ue.Attempts, "want 503 after 3 attempts")
+	require.Equal(t, 3, srv.Calls(), "calls = %d, want 3", srv.Calls())
 }
 
 // Errors that retrying cannot fix are answered after one attempt.
@@ -135,12 +212,10 @@ func TestNotRetried(t *testing.T) {
 			srv.Inject(c.fault)
 			_, err := h.sy.Chat(context.Background(), chatReq("p", "hello"))
 			var ue *messages.UpstreamError
-			if !errors.As(err, &ue) || ue.Class != c.class || ue.Attempts != 1 {
-				t.Fatalf("got %v (class %v), want %s after 1 attempt", err, ue, c.class)
-			}
-			if srv.Calls() != 1 {
-				t.Fatalf("calls = %d, want 1", srv.Calls())
-			}
+			require.ErrorAs(t, err, &ue, "got %v (class %v), want %s after 1 attempt", err, ue, c.class)
+			require.Equal(t, c.class, ue.Class, "got %v (class %v), want %s after 1 attempt", err, ue, c.class)
+			require.Equal(t, 1, ue.Attempts, "got %v (class %v), want %s after 1 attempt", err, ue, c.class)
+			require.Equal(t, 1, srv.Calls(), "calls = %d, want 1", srv.Calls())
 		})
 	}
 }
@@ -148,25 +223,21 @@ func TestNotRetried(t *testing.T) {
 // Cancelling during the backoff answers at once and sends nothing more.
 func TestCancelDuringBackoffSendsNothing(t *testing.T) {
 	srv := startAnthropic(t)
-	h := retryHarness(t, srv, 5)
+	h, clk := settlingHarness(t, retryConfig(srv, 5))
 	srv.Inject(sim.Fault{Status: 429, Header: map[string]string{"Retry-After": "10"}, Times: -1})
 	ctx, cancel := context.WithCancel(context.Background())
 	res := h.chatAsync(ctx, chatReq("p", "hello"))
 	h.waitTimer(9 * time.Second)
 	cancel()
 	r := <-res
-	if !errors.Is(r.err, context.Canceled) {
-		t.Fatalf("want context.Canceled, got %v", r.err)
-	}
+	require.ErrorIs(t, r.err, context.Canceled, "want context.Canceled")
 	h.clk.Advance(time.Minute)
-	time.Sleep(50 * time.Millisecond)
-	if srv.Calls() != 1 {
-		t.Fatalf("calls = %d after cancel, want 1", srv.Calls())
-	}
-	q, _ := h.sy.QueueStatus(context.Background())
-	if q.Backoff != 0 || q.InFlight != 0 {
-		t.Fatalf("cancelled request still tracked: %+v", q)
-	}
+	// Every timer due in that minute has run and the dispatcher has handled
+	// what they sent: a retry would show as in flight, and as a call.
+	q := h.settle(clk)
+	require.Equal(t, 1, srv.Calls(), "calls = %d after cancel, want 1", srv.Calls())
+	require.Equal(t, 0, q.Backoff, "cancelled request still tracked: %+v", q)
+	require.Equal(t, 0, q.InFlight, "cancelled request still tracked: %+v", q)
 }
 
 // A deadline shorter than the requested delay ends the request with the
@@ -177,12 +248,9 @@ func TestDeadlineBoundsRetries(t *testing.T) {
 	srv.Inject(sim.Fault{Status: 503, Header: map[string]string{"Retry-After": "30"}, Times: -1})
 	_, err := h.sy.Chat(context.Background(), chatReq("p", "hello"), WithDeadline(h.clk.Now().Add(5*time.Second)))
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Status != 503 {
-		t.Fatalf("want the 503, got %v", err)
-	}
-	if srv.Calls() != 1 {
-		t.Fatalf("calls = %d", srv.Calls())
-	}
+	require.ErrorAs(t, err, &ue, "want the 503")
+	require.Equal(t, 503, ue.Status, "want the 503")
+	require.Equal(t, 1, srv.Calls(), "calls")
 }
 
 // The retry budget stops a retry storm.
@@ -198,15 +266,11 @@ func TestRetryBudget(t *testing.T) {
 		if errors.Is(err, ErrRetryBudget) {
 			budgetErrs++
 			var re *messages.RequestError
-			if !errors.As(err, &re) || re.Last == nil || re.Last.Status != 500 {
-				t.Fatalf("budget error without the last upstream error: %v", err)
-			}
+			require.ErrorAs(t, err, &re, "budget error without the last upstream error")
+			require.NotNil(t, re.Last, "budget error without the last upstream error")
+			require.Equal(t, 500, re.Last.Status, "budget error without the last upstream error")
 		}
 	}
-	if budgetErrs == 0 {
-		t.Fatal("no request was stopped by the retry budget")
-	}
-	if srv.Calls() > 4+2 {
-		t.Fatalf("calls = %d: retries beyond the budget of 2", srv.Calls())
-	}
+	require.NotEqual(t, 0, budgetErrs, "no request was stopped by the retry budget")
+	require.LessOrEqual(t, srv.Calls(), 4+2, "calls = %d: retries beyond the budget of 2", srv.Calls())
 }

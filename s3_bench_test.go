@@ -15,6 +15,8 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/switchyard-ai/switchyard/messages"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkS3Throughput moves one object up and down through Switchyard
@@ -38,18 +40,13 @@ func BenchmarkS3Throughput(b *testing.B) {
 	dir := b.TempDir()
 	src := filepath.Join(dir, "src.bin")
 	f, err := os.Create(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(f, io.LimitReader(benchRand{}, size)); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
+	_, err = io.Copy(f, io.LimitReader(benchRand{}, size))
+	require.NoError(b, err)
 	_ = f.Close()
 	sy, err := New(Config{Providers: []ProviderConfig{{Name: "store", Kind: "s3",
 		Endpoints: []EndpointConfig{s3Endpoint("vgw", srv.URL, s3Key("k", srv))}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.Cleanup(func() { _ = sy.Close(context.Background()) })
 	ctx := context.Background()
 
@@ -78,9 +75,7 @@ func BenchmarkS3Throughput(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%dMiB/%s", op, size>>20, via), func(b *testing.B) {
 				key := "bench/" + via
 				if op == "get" {
-					if err := put[via](key); err != nil {
-						b.Fatal(err)
-					}
+					require.NoError(b, put[via](key))
 				}
 				b.SetBytes(size)
 				var peak float64
@@ -98,9 +93,7 @@ func BenchmarkS3Throughput(b *testing.B) {
 					}
 					b.StopTimer()
 					peak = max(peak, mem.stop())
-					if err != nil {
-						b.Fatal(err)
-					}
+					require.NoError(b, err)
 					_ = os.Remove(dst)
 					b.StartTimer()
 				}

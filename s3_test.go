@@ -24,6 +24,9 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers/s3"
 	"github.com/switchyard-ai/switchyard/providers/s3/s3test"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Until kinds.go lists "s3", the tests register it themselves.
@@ -35,9 +38,7 @@ func s3Server(t testing.TB) *s3test.Server {
 	t.Helper()
 	srv := s3test.Start(t)
 	c := s3Direct(t, srv)
-	if err := c.MakeBucket(context.Background(), s3Bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("MakeBucket: %v", err)
-	}
+	require.NoError(t, c.MakeBucket(context.Background(), s3Bucket, minio.MakeBucketOptions{}), "MakeBucket")
 	return srv
 }
 
@@ -49,9 +50,7 @@ func s3Direct(t testing.TB, srv *s3test.Server) *minio.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	c, err := minio.New(srv.Addr, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""),
 		Region: s3.DefaultRegion, Transport: tr, MaxRetries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c
 }
 
@@ -81,18 +80,14 @@ func s3SHA(b []byte) string {
 func s3FileSHA(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s3SHA(b)
 }
 
 func s3WriteTemp(t testing.TB, b []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "src.bin")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, b, 0o644))
 	return p
 }
 
@@ -130,98 +125,84 @@ func TestS3ThroughTheRuntime(t *testing.T) {
 	// A streamed put: progress chunks, then the answer.
 	st, err := h.sy.stream(ctx, &messages.PutObjectRequest{Call: messages.Call{Provider: "store", RequestID: "put-1"},
 		Bucket: s3Bucket, Object: "m/model.bin", File: src, PartSize: 5 << 20, Stream: true, SHA256: s3SHA(data)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var last *messages.ObjectProgress
 	n := 0
 	for st.Next() {
 		c := st.Chunk()
-		if c.Type != messages.ChunkProgress || c.Progress == nil || c.RequestID != "put-1" {
-			t.Fatalf("chunk %+v", c)
-		}
-		if last != nil && c.Progress.Done < last.Done {
-			t.Fatalf("progress went back: %d after %d", c.Progress.Done, last.Done)
+		require.Equal(t, messages.ChunkProgress, c.Type, "chunk %+v", c)
+		require.NotNil(t, c.Progress, "chunk %+v", c)
+		require.Equal(t, "put-1", c.RequestID, "chunk %+v", c)
+		if last != nil {
+			require.GreaterOrEqual(t, c.Progress.Done, last.Done, "progress went back: %d after %d", c.Progress.Done, last.Done)
 		}
 		last = c.Progress
 		n++
 	}
-	if st.Err() != nil {
-		t.Fatalf("put: %v", st.Err())
-	}
+	require.NoError(t, st.Err(), "put")
 	put := st.Response().(*messages.PutObjectResponse)
-	if put.SHA256 != s3SHA(data) || put.RequestID != "put-1" || put.Provider != "store" || put.Endpoint != "primary" || put.Key != "k1" ||
-		put.UpstreamRequestID == "" || put.Attempts != 1 || !put.Multipart {
-		t.Fatalf("put answer %+v", put)
-	}
-	if n < 3 || last == nil || !last.Final || last.Done != int64(len(data)) {
-		t.Fatalf("%d progress chunks, last %+v", n, last)
-	}
+	require.Equal(t, s3SHA(data), put.SHA256, "put answer %+v", put)
+	require.Equal(t, "put-1", put.RequestID, "put answer %+v", put)
+	require.Equal(t, "store", put.Provider, "put answer %+v", put)
+	require.Equal(t, "primary", put.Endpoint, "put answer %+v", put)
+	require.Equal(t, "k1", put.Key, "put answer %+v", put)
+	require.NotEqual(t, "", put.UpstreamRequestID, "put answer %+v", put)
+	require.Equal(t, 1, put.Attempts, "put answer %+v", put)
+	require.True(t, put.Multipart, "put answer %+v", put)
+	require.GreaterOrEqual(t, n, 3, "%d progress chunks, last %+v", n, last)
+	require.NotNil(t, last, "%d progress chunks, last %+v", n, last)
+	require.True(t, last.Final, "%d progress chunks, last %+v", n, last)
+	require.Equal(t, int64(len(data)), last.Done, "%d progress chunks, last %+v", n, last)
 	for _, r := range proxy.Requests() {
-		if r.RequestID != "put-1" {
-			t.Errorf("%s %s carried X-Request-ID %q", r.Method, r.Path, r.RequestID)
-		}
+		assert.Equal(t, "put-1", r.RequestID, "%s %s carried X-Request-ID %q", r.Method, r.Path, r.RequestID)
 	}
 
 	// A get to a file, and typed not-found.
 	dst := filepath.Join(t.TempDir(), "model.bin")
 	resp, err := h.sy.Do(ctx, &messages.GetObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "m/model.bin", File: dst})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g := resp.(*messages.GetObjectResponse); g.SHA256 != s3SHA(data) || s3FileSHA(t, dst) != s3SHA(data) || len(g.Verified) != 3 {
-		t.Fatalf("get: %+v", g)
-	}
+	require.NoError(t, err)
+	g := resp.(*messages.GetObjectResponse)
+	require.Equal(t, s3SHA(data), g.SHA256, "get: %+v", g)
+	require.Equal(t, s3SHA(data), s3FileSHA(t, dst), "get: %+v", g)
+	require.Len(t, g.Verified, 3, "get: %+v", g)
 	_, err = h.sy.Do(ctx, &messages.StatObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "nope"})
 	var ue *messages.UpstreamError
-	if !errors.Is(err, messages.ErrNotFound) || !errors.As(err, &ue) || ue.Attempts != 1 {
-		t.Fatalf("stat of a missing key: %v", err)
-	}
+	require.ErrorIs(t, err, messages.ErrNotFound, "stat of a missing key")
+	require.ErrorAs(t, err, &ue, "stat of a missing key")
+	require.Equal(t, 1, ue.Attempts, "stat of a missing key")
 	_, err = h.sy.Do(ctx, &messages.ListObjectsRequest{Call: messages.Call{Provider: "store"}, Bucket: "no-bucket"})
-	if !errors.Is(err, messages.ErrNotFound) {
-		t.Fatalf("list of a missing bucket: %v", err)
-	}
+	require.ErrorIs(t, err, messages.ErrNotFound, "list of a missing bucket")
 	// Pinning the API key (Call.Key, not the object's name).
-	if _, err := h.sy.Do(ctx, &messages.StatObjectRequest{Bucket: s3Bucket, Object: "m/model.bin"}, WithProvider("store"), WithKey("k1")); err != nil {
-		t.Fatalf("stat pinned to k1: %v", err)
-	}
-	if _, err := h.sy.Do(ctx, &messages.StatObjectRequest{Bucket: s3Bucket, Object: "m/model.bin"}, WithProvider("store"), WithKey("m/model.bin")); !errors.Is(err, messages.ErrInvalidRequest) {
-		t.Fatalf("stat pinned to a key label that does not exist: %v", err)
-	}
+	_, err = h.sy.Do(ctx, &messages.StatObjectRequest{Bucket: s3Bucket, Object: "m/model.bin"}, WithProvider("store"), WithKey("k1"))
+	require.NoError(t, err, "stat pinned to k1")
+	_, err = h.sy.Do(ctx, &messages.StatObjectRequest{Bucket: s3Bucket, Object: "m/model.bin"}, WithProvider("store"), WithKey("m/model.bin"))
+	require.ErrorIs(t, err, messages.ErrInvalidRequest, "stat pinned to a key label that does not exist")
 	// Rejected before queueing.
 	_, err = h.sy.Do(ctx, &messages.GetObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "k"})
-	if !errors.Is(err, messages.ErrInvalidRequest) {
-		t.Fatalf("get without a destination: %v", err)
-	}
+	require.ErrorIs(t, err, messages.ErrInvalidRequest, "get without a destination")
 
 	// The runtime retries a part that failed with SlowDown, re-reading the
 	// file; a plain reader is not retried once read.
 	proxy.Inject(s3test.Fault{Method: "PUT", Query: "partNumber", Skip: 1, Times: 1, Status: 503, Code: "SlowDown", Header: http.Header{"Retry-After": {"0.05"}}})
 	resp, err = h.sy.Do(ctx, &messages.PutObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "m/retried.bin", File: src, PartSize: 5 << 20})
-	if err != nil {
-		t.Fatalf("retried put: %v", err)
-	}
-	if p := resp.(*messages.PutObjectResponse); p.Attempts != 2 || p.SHA256 != s3SHA(data) {
-		t.Fatalf("retried put: attempts %d sha %s", p.Attempts, p.SHA256)
-	}
+	require.NoError(t, err, "retried put")
+	p := resp.(*messages.PutObjectResponse)
+	require.Equal(t, 2, p.Attempts, "retried put: attempts %d sha %s", p.Attempts, p.SHA256)
+	require.Equal(t, s3SHA(data), p.SHA256, "retried put: attempts %d sha %s", p.Attempts, p.SHA256)
 	proxy.Inject(s3test.Fault{Method: "PUT", Query: "partNumber", Skip: 1, Times: 1, Status: 500, Code: "InternalError"})
 	_, err = h.sy.Do(ctx, &messages.PutObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "m/stream.bin",
 		Body: struct{ io.Reader }{bytes.NewReader(data)}, PartSize: 5 << 20})
-	if !errors.As(err, &ue) || ue.Class != messages.ClassServer || ue.Attempts != 1 || ue.Retryable() {
-		t.Fatalf("put from a consumed reader: %v", err)
-	}
-	if _, err := h.sy.Do(ctx, &messages.StatObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "m/stream.bin"}); !errors.Is(err, messages.ErrNotFound) {
-		t.Fatalf("the failed put left an object: %v", err)
-	}
+	require.ErrorAs(t, err, &ue, "put from a consumed reader")
+	require.Equal(t, messages.ClassServer, ue.Class, "put from a consumed reader")
+	require.Equal(t, 1, ue.Attempts, "put from a consumed reader")
+	require.False(t, ue.Retryable(), "put from a consumed reader")
+	_, err = h.sy.Do(ctx, &messages.StatObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "m/stream.bin"})
+	require.ErrorIs(t, err, messages.ErrNotFound, "the failed put left an object")
 
 	tree := h.tree()
 	ep := tree.Providers[0].Endpoints[0]
-	if ep.Counters.Requests < 7 || ep.Counters.Failures["rate_limited"] != 1 || ep.Keys[0].Counters.Requests != ep.Counters.Requests {
-		t.Errorf("endpoint counters %+v", ep.Counters)
-	}
-	if strings.Contains(h.logs.String(), srv.SecretKey) {
-		t.Errorf("the secret reached the logs")
-	}
+	assert.False(t, ep.Counters.Requests < 7 || ep.Counters.Failures["rate_limited"] != 1 || ep.Keys[0].Counters.Requests != ep.Counters.Requests, "endpoint counters %+v", ep.Counters)
+	assert.NotContains(t, h.logs.String(), srv.SecretKey, "the secret reached the logs")
 }
 
 // TestS3WrongCredentials: a key the server refuses is disabled; the error
@@ -238,51 +219,43 @@ func TestS3WrongCredentials(t *testing.T) {
 
 	_, err := h.sy.Do(ctx, &messages.StatObjectRequest{Call: messages.Call{Provider: "lonely"}, Bucket: s3Bucket, Object: "k"})
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Class != messages.ClassAuth || ue.Endpoint != "vgw" || ue.Key != "stale" {
-		t.Fatalf("stat with a wrong secret: %v", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, "vgw") || !strings.Contains(msg, "stale") || strings.Contains(msg, "not-the-secret") || strings.Contains(msg, srv.SecretKey) {
-		t.Fatalf("error text %q", msg)
-	}
+	require.ErrorAs(t, err, &ue, "stat with a wrong secret")
+	require.Equal(t, messages.ClassAuth, ue.Class, "stat with a wrong secret")
+	require.Equal(t, "vgw", ue.Endpoint, "stat with a wrong secret")
+	require.Equal(t, "stale", ue.Key, "stat with a wrong secret")
+	msg := err.Error()
+	require.Contains(t, msg, "vgw", "error text")
+	require.Contains(t, msg, "stale", "error text")
+	require.NotContains(t, msg, "not-the-secret", "error text")
+	require.NotContains(t, msg, srv.SecretKey, "error text")
 	_, err = h.sy.Do(ctx, &messages.StatObjectRequest{Call: messages.Call{Provider: "lonely"}, Bucket: s3Bucket, Object: "k"})
-	if !errors.Is(err, messages.ErrNoUsableKey) {
-		t.Fatalf("after the key was disabled: %v", err)
-	}
+	require.ErrorIs(t, err, messages.ErrNoUsableKey, "after the key was disabled")
 
 	for i := 0; i < 4; i++ {
 		resp, err := h.sy.Do(ctx, &messages.PutObjectRequest{Call: messages.Call{Provider: "pair"}, Bucket: s3Bucket,
 			Object: fmt.Sprint("p", i), Body: strings.NewReader("payload")})
-		if err != nil {
-			t.Fatalf("put %d with a good key beside a bad one: %v", i, err)
-		}
-		if k := resp.(*messages.PutObjectResponse).Key; k != "fresh" {
-			t.Fatalf("put %d answered by key %q", i, k)
-		}
+		require.NoError(t, err, "put %d with a good key beside a bad one: %v", i, err)
+		k := resp.(*messages.PutObjectResponse).Key
+		require.Equal(t, "fresh", k, "put %d answered by key %q", i, k)
 	}
 	disabled := h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.KeyDisabled); return ok })
-	if len(disabled) != 2 {
-		t.Fatalf("%d KeyDisabled events, want one per provider", len(disabled))
-	}
+	require.Len(t, disabled, 2, "%d KeyDisabled events, want one per provider", len(disabled))
 	for _, e := range disabled {
 		kd := e.(*messages.KeyDisabled)
-		if kd.Endpoint != "vgw" || kd.Key != "stale" || kd.Status != http.StatusForbidden {
-			t.Errorf("KeyDisabled %+v", kd)
-		}
+		assert.Equal(t, "vgw", kd.Endpoint, "KeyDisabled %+v", kd)
+		assert.Equal(t, "stale", kd.Key, "KeyDisabled %+v", kd)
+		assert.Equal(t, int(http.StatusForbidden), kd.Status, "KeyDisabled %+v", kd)
 	}
 	for _, p := range h.tree().Providers {
 		for _, k := range p.Endpoints[0].Keys {
-			if want := messages.KeyStateActive; k.Label == "stale" {
-				if k.State != messages.KeyStateDisabled {
-					t.Errorf("%s/%s is %s", p.Name, k.Label, k.State)
-				}
-			} else if k.State != want {
-				t.Errorf("%s/%s is %s", p.Name, k.Label, k.State)
+			want := messages.KeyStateActive
+			if k.Label == "stale" {
+				want = messages.KeyStateDisabled
 			}
+			assert.Equal(t, want, k.State, "%s/%s", p.Name, k.Label)
 		}
 	}
-	if strings.Contains(h.logs.String(), "not-the-secret") || strings.Contains(h.logs.String(), srv.SecretKey) {
-		t.Errorf("a secret reached the logs")
-	}
+	assert.False(t, strings.Contains(h.logs.String(), "not-the-secret") || strings.Contains(h.logs.String(), srv.SecretKey), "a secret reached the logs")
 }
 
 // s3Outcome is what one operation of the failover run ended with.
@@ -312,9 +285,8 @@ func TestS3Failover(t *testing.T) {
 		key := fmt.Sprint("seed/", i)
 		seedSHA[key] = s3SHA(d)
 		for _, c := range []*minio.Client{da, db} {
-			if _, err := c.PutObject(context.Background(), s3Bucket, key, bytes.NewReader(d), int64(len(d)), minio.PutObjectOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			_, err := c.PutObject(context.Background(), s3Bucket, key, bytes.NewReader(d), int64(len(d)), minio.PutObjectOptions{})
+			require.NoError(t, err)
 		}
 	}
 	h := newHarness(t, Config{
@@ -356,8 +328,7 @@ func TestS3Failover(t *testing.T) {
 					// 3 to 9 MiB: single PUTs and multipart uploads.
 					d := s3Rand(3<<20+(w*perWorker+i)*150_000, uint64(w*1000+i))
 					src := filepath.Join(dir, fmt.Sprintf("src-%d-%d", w, i))
-					if err := os.WriteFile(src, d, 0o644); err != nil {
-						t.Error(err)
+					if !assert.NoError(t, os.WriteFile(src, d, 0o644)) {
 						return
 					}
 					o = s3Outcome{op: "put", key: fmt.Sprintf("run/%d-%d", w, i), sha: s3SHA(d)}
@@ -393,17 +364,13 @@ func TestS3Failover(t *testing.T) {
 	select {
 	case <-killed:
 	default:
-		t.Fatal("the run ended before server a was stopped")
+		require.Fail(t, "the run ended before server a was stopped")
 	}
-	if len(outcomes) != workers*perWorker {
-		t.Fatalf("%d outcomes for %d operations", len(outcomes), workers*perWorker)
-	}
+	require.Len(t, outcomes, workers*perWorker, "%d outcomes for %d operations", len(outcomes), workers*perWorker)
 
 	// Bring a back. Once its breaker lets a probe through, the first call
 	// that reaches it aborts the multipart uploads it was left holding.
-	if err := a.Restart(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, a.Restart())
 	leftOnA := 0
 	for u := range da.ListIncompleteUploads(context.Background(), s3Bucket, "", true) {
 		if u.Err == nil {
@@ -418,9 +385,7 @@ func TestS3Failover(t *testing.T) {
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a did not come back: %v", err)
-		}
+		require.False(t, time.Now().After(deadline), "a did not come back: %v", err)
 		time.Sleep(50 * time.Millisecond)
 	}
 	perEndpoint := map[string]int{}
@@ -434,26 +399,25 @@ func TestS3Failover(t *testing.T) {
 			var ue *messages.UpstreamError
 			var re *messages.RequestError
 			var co *messages.CircuitOpenError
-			if !errors.As(o.err, &ue) && !errors.As(o.err, &re) && !errors.As(o.err, &co) {
-				t.Errorf("%s %s: untyped error %T %v", o.op, o.key, o.err, o.err)
+			if !errors.As(o.err, &ue) && !errors.As(o.err, &re) {
+				assert.ErrorAs(t, o.err, &co, "%s %s: untyped error %T %v", o.op, o.key, o.err, o.err)
 			}
 			if o.op == "get" {
-				if _, err := os.Stat(o.file); err == nil {
-					t.Errorf("failed get %s left a file in place", o.key)
-				}
+				_, err := os.Stat(o.file)
+				assert.Error(t, err, "failed get %s left a file in place", o.key)
 			}
 			continue
 		}
 		perEndpoint[o.endpoint]++
 		switch o.op {
 		case "get":
-			if got := s3FileSHA(t, o.file); got != o.sha {
-				t.Errorf("get %s from %s: sha %s, want %s", o.key, o.endpoint, got, o.sha)
-			}
+			got := s3FileSHA(t, o.file)
+			assert.Equal(t, o.sha, got, "get %s from %s: sha %s, want %s", o.key, o.endpoint, got, o.sha)
 		case "put":
 			c := map[string]*minio.Client{"a": da, "b": db}[o.endpoint]
-			if got, err := s3ObjectSHA(t, c, o.key); err != nil || got != o.sha {
-				t.Errorf("put %s on %s: sha %s (%v), want %s", o.key, o.endpoint, got, err, o.sha)
+			got, err := s3ObjectSHA(t, c, o.key)
+			if assert.NoError(t, err, "put %s on %s: sha %s (%v), want %s", o.key, o.endpoint, got, err, o.sha) {
+				assert.Equal(t, o.sha, got, "put %s on %s: sha %s (%v), want %s", o.key, o.endpoint, got, err, o.sha)
 			}
 		}
 	}
@@ -468,18 +432,14 @@ func TestS3Failover(t *testing.T) {
 	orphans := 0
 	for name, c := range map[string]*minio.Client{"a": da, "b": db} {
 		for obj := range c.ListObjects(context.Background(), s3Bucket, minio.ListObjectsOptions{Prefix: "run/", Recursive: true}) {
-			if obj.Err != nil {
-				t.Fatalf("list %s: %v", name, obj.Err)
-			}
+			require.NoError(t, obj.Err, "list %s: %v", name, obj.Err)
 			got, err := s3ObjectSHA(t, c, obj.Key)
-			if err != nil || got != want[obj.Key] {
-				t.Errorf("%s holds %s with sha %s (%v), want %s", name, obj.Key, got, err, want[obj.Key])
-			}
+			assert.False(t, err != nil || got != want[obj.Key], "%s holds %s with sha %s (%v), want %s", name, obj.Key, got, err, want[obj.Key])
 		}
 		for u := range c.ListIncompleteUploads(context.Background(), s3Bucket, "", true) {
 			if u.Err == nil {
 				orphans++
-				t.Errorf("%s holds an incomplete upload of %s", name, u.Key)
+				assert.Fail(t, "incomplete upload", "%s holds an incomplete upload of %s", name, u.Key)
 			}
 		}
 	}
@@ -491,13 +451,7 @@ func TestS3Failover(t *testing.T) {
 	t.Logf("%d operations: %d completed (%v), %d typed errors, %d retries, %d downloads resumed; a killed in the middle of %v; "+
 		"a came back holding %d incomplete uploads, %d left after the first call reached it",
 		len(outcomes), len(outcomes)-failed, perEndpoint, failed, len(retried), resumed, killedBy.Load(), leftOnA, orphans)
-	if len(retried) == 0 {
-		t.Errorf("no operation was retried: the kill interrupted nothing")
-	}
-	if len(opened) == 0 {
-		t.Errorf("endpoint a's breaker never opened")
-	}
-	if perEndpoint["b"] == 0 {
-		t.Errorf("nothing failed over to b")
-	}
+	assert.NotEqual(t, 0, len(retried), "no operation was retried: the kill interrupted nothing")
+	assert.NotEqual(t, 0, len(opened), "endpoint a's breaker never opened")
+	assert.NotEqual(t, 0, perEndpoint["b"], "nothing failed over to b")
 }

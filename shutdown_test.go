@@ -2,9 +2,10 @@ package switchyard
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Close answers queued requests ErrShuttingDown at once, lets the in-flight
@@ -12,9 +13,7 @@ import (
 func TestCloseDrainsGracefully(t *testing.T) {
 	srv := startAnthropic(t)
 	sy, err := New(Config{Providers: []ProviderConfig{anthropicProvider("p", srv, KeyConfig{Label: "a", Secret: secretA, MaxInFlight: 1})}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv.Hold()
 	inflight := make(chan error, 1)
 	go func() { _, err := sy.Chat(context.Background(), chatReq("p", "in flight")); inflight <- err }()
@@ -27,32 +26,21 @@ func TestCloseDrainsGracefully(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- sy.Close(context.Background()) }()
 	for i := 0; i < 5; i++ {
-		if err := <-queued; !errors.Is(err, ErrShuttingDown) {
-			t.Fatalf("queued request: %v", err)
-		}
+		require.ErrorIs(t, <-queued, ErrShuttingDown, "queued request")
 	}
-	if _, err := sy.Chat(context.Background(), chatReq("p", "late")); !errors.Is(err, ErrShuttingDown) {
-		t.Fatalf("request after Close: %v", err)
-	}
+	_, err = sy.Chat(context.Background(), chatReq("p", "late"))
+	require.ErrorIs(t, err, ErrShuttingDown, "request after Close")
 	srv.Release()
-	if err := <-inflight; err != nil {
-		t.Fatalf("the in-flight call should finish: %v", err)
-	}
-	if err := <-closed; err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if srv.Calls() != 1 {
-		t.Fatalf("calls %d: queued requests were sent during shutdown", srv.Calls())
-	}
+	require.NoError(t, <-inflight, "the in-flight call should finish")
+	require.NoError(t, <-closed, "Close")
+	require.Equal(t, 1, srv.Calls(), "calls %d: queued requests were sent during shutdown", srv.Calls())
 }
 
 // When Close's context ends first, in-flight calls are aborted and answered.
 func TestCloseAbortsAfterDeadline(t *testing.T) {
 	srv := startAnthropic(t)
 	sy, err := New(Config{Providers: []ProviderConfig{anthropicProvider("p", srv)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv.Hold()
 	defer srv.Release()
 	inflight := make(chan error, 1)
@@ -60,13 +48,7 @@ func TestCloseAbortsAfterDeadline(t *testing.T) {
 	eventually(t, "in flight", func() bool { return srv.Calls() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := sy.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := <-inflight; !errors.Is(err, ErrShuttingDown) {
-		t.Fatalf("aborted call: %v", err)
-	}
-	if err := sy.Close(context.Background()); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	require.ErrorIs(t, sy.Close(ctx), context.DeadlineExceeded, "Close")
+	require.ErrorIs(t, <-inflight, ErrShuttingDown, "aborted call")
+	require.NoError(t, sy.Close(context.Background()), "second Close")
 }

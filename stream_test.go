@@ -2,13 +2,14 @@ package switchyard
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func startOpenAI(t *testing.T, opts ...sim.Option) *sim.Server {
@@ -53,25 +54,19 @@ func TestStreamsArriveInOrderWithUsage(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st, err := h.sy.ChatStream(context.Background(), c.req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			text, chunks := collect(t, st)
-			if st.Err() != nil {
-				t.Fatalf("stream error: %v", st.Err())
-			}
+			require.NoError(t, st.Err(), "stream error")
 			resp := st.Response().(*messages.ChatResponse)
-			if len(chunks) < 3 || text == "" || text != resp.Content {
-				t.Fatalf("%d chunks %q, final %q", len(chunks), text, resp.Content)
-			}
+			require.GreaterOrEqual(t, len(chunks), 3, "%d chunks %q, final %q", len(chunks), text, resp.Content)
+			require.NotEqual(t, "", text, "%d chunks %q, final %q", len(chunks), text, resp.Content)
+			require.Equal(t, resp.Content, text, "%d chunks %q, final %q", len(chunks), text, resp.Content)
 			for i, ch := range chunks {
-				if ch.Seq != i || ch.RequestID != resp.RequestID {
-					t.Fatalf("chunk %d has seq %d id %q", i, ch.Seq, ch.RequestID)
-				}
+				require.Equal(t, i, ch.Seq, "chunk %d has seq %d id %q", i, ch.Seq, ch.RequestID)
+				require.Equal(t, resp.RequestID, ch.RequestID, "chunk %d has seq %d id %q", i, ch.Seq, ch.RequestID)
 			}
-			if resp.Usage.InputTokens == 0 || resp.Usage.OutputTokens == 0 {
-				t.Fatalf("no usage: %+v", resp.Usage)
-			}
+			require.NotEqual(t, 0, resp.Usage.InputTokens, "no usage: %+v", resp.Usage)
+			require.NotEqual(t, 0, resp.Usage.OutputTokens, "no usage: %+v", resp.Usage)
 		})
 	}
 }
@@ -81,17 +76,13 @@ func TestStreamCutIsAnError(t *testing.T) {
 	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", oa)}, Retry: RetryConfig{MaxAttempts: 3, BaseDelay: time.Millisecond}}, false)
 	oa.Inject(sim.Fault{CutAfter: 3})
 	st, err := h.sy.ChatStream(context.Background(), openaiChat("a fairly long answer please with many words in it"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, chunks := collect(t, st)
 	var ue *messages.UpstreamError
-	if !errors.As(st.Err(), &ue) || ue.Class != messages.ClassStreamCut {
-		t.Fatalf("want a stream-cut error, got %v", st.Err())
-	}
-	if len(chunks) == 0 || oa.Calls() != 1 {
-		t.Fatalf("chunks %d, calls %d: a stream that reached the caller must not be retried", len(chunks), oa.Calls())
-	}
+	require.ErrorAs(t, st.Err(), &ue, "want a stream-cut error")
+	require.Equal(t, messages.ClassStreamCut, ue.Class, "want a stream-cut error")
+	require.NotEqual(t, 0, len(chunks), "chunks %d, calls %d: a stream that reached the caller must not be retried", len(chunks), oa.Calls())
+	require.Equal(t, 1, oa.Calls(), "chunks %d, calls %d: a stream that reached the caller must not be retried", len(chunks), oa.Calls())
 }
 
 func TestStreamCutBeforeFirstChunkIsRetried(t *testing.T) {
@@ -99,13 +90,11 @@ func TestStreamCutBeforeFirstChunkIsRetried(t *testing.T) {
 	h := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("anthropic", an)}, Retry: RetryConfig{MaxAttempts: 3, BaseDelay: time.Millisecond}}, false)
 	an.Inject(sim.Fault{CutAfter: 1}) // message_start only: no chunk reached the caller
 	st, err := h.sy.ChatStream(context.Background(), chatReq("anthropic", "hello there"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	text, _ := collect(t, st)
-	if st.Err() != nil || text == "" || an.Calls() != 2 {
-		t.Fatalf("err %v text %q calls %d: want a clean retry", st.Err(), text, an.Calls())
-	}
+	require.NoError(t, st.Err(), "err %v text %q calls %d: want a clean retry", st.Err(), text, an.Calls())
+	require.NotEqual(t, "", text, "err %v text %q calls %d: want a clean retry", st.Err(), text, an.Calls())
+	require.Equal(t, 2, an.Calls(), "err %v text %q calls %d: want a clean retry", st.Err(), text, an.Calls())
 }
 
 func TestStalledStreamHitsIdleTimeout(t *testing.T) {
@@ -114,14 +103,11 @@ func TestStalledStreamHitsIdleTimeout(t *testing.T) {
 		Timeouts: TimeoutsConfig{StreamIdle: 150 * time.Millisecond}, Retry: RetryConfig{MaxAttempts: 1}}, false)
 	oa.Inject(sim.Fault{StallAfter: 2})
 	st, err := h.sy.ChatStream(context.Background(), openaiChat("a long answer please with many words"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	collect(t, st)
 	var ue *messages.UpstreamError
-	if !errors.As(st.Err(), &ue) || ue.Class != messages.ClassTimeout {
-		t.Fatalf("want an idle timeout, got %v", st.Err())
-	}
+	require.ErrorAs(t, st.Err(), &ue, "want an idle timeout")
+	require.Equal(t, messages.ClassTimeout, ue.Class, "want an idle timeout")
 }
 
 func TestSlowHeadersHitHeaderTimeout(t *testing.T) {
@@ -130,9 +116,8 @@ func TestSlowHeadersHitHeaderTimeout(t *testing.T) {
 		Timeouts: TimeoutsConfig{Header: 100 * time.Millisecond}, Retry: RetryConfig{MaxAttempts: 2, BaseDelay: time.Millisecond}}, false)
 	an.Inject(sim.Fault{HeaderDelay: time.Second})
 	resp, err := h.sy.Chat(context.Background(), chatReq("anthropic", "hi"))
-	if err != nil || resp.Attempts != 2 {
-		t.Fatalf("want success on the second attempt after a header timeout, got %v %+v", err, resp)
-	}
+	require.NoError(t, err, "want success on the second attempt after a header timeout, got %v %+v", err, resp)
+	require.Equal(t, 2, resp.Attempts, "want success on the second attempt after a header timeout, got %v %+v", err, resp)
 }
 
 func TestStreamCloseCancelsUpstream(t *testing.T) {
@@ -140,16 +125,10 @@ func TestStreamCloseCancelsUpstream(t *testing.T) {
 	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", oa)}}, false)
 	oa.Inject(sim.Fault{ChunkDelay: 50 * time.Millisecond})
 	st, err := h.sy.ChatStream(context.Background(), openaiChat("a long answer please with many many words in it"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !st.Next() {
-		t.Fatalf("no first chunk: %v", st.Err())
-	}
+	require.NoError(t, err)
+	require.True(t, st.Next(), "no first chunk: %v", st.Err())
 	st.Close()
-	if !errors.Is(st.Err(), context.Canceled) {
-		t.Fatalf("closed stream error %v", st.Err())
-	}
+	require.ErrorIs(t, st.Err(), context.Canceled, "closed stream error")
 	eventually(t, "the call to end", func() bool {
 		q, _ := h.sy.QueueStatus(context.Background())
 		return q.InFlight == 0 && h.tree().Providers[0].Counters.InFlight == 0
@@ -162,36 +141,33 @@ func TestResponsesAPIStream(t *testing.T) {
 	req := &messages.ResponsesRequest{Call: messages.Call{Provider: "openai"}, Model: "gpt-test",
 		Input: []messages.Message{{Role: messages.RoleUser, Content: "say something nice"}}}
 	st, err := h.sy.ResponsesStream(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	text, _ := collect(t, st)
 	resp, ok := st.Response().(*messages.ResponsesResponse)
-	if st.Err() != nil || !ok || resp.OutputText != text || text == "" || resp.Usage.OutputTokens == 0 {
-		t.Fatalf("err %v, text %q, resp %+v", st.Err(), text, resp)
-	}
+	require.NoError(t, st.Err(), "err %v, text %q, resp %+v", st.Err(), text, resp)
+	require.True(t, ok, "err %v, text %q, resp %+v", st.Err(), text, resp)
+	require.Equal(t, text, resp.OutputText, "err %v, text %q, resp %+v", st.Err(), text, resp)
+	require.NotEqual(t, "", text, "err %v, text %q, resp %+v", st.Err(), text, resp)
+	require.NotEqual(t, 0, resp.Usage.OutputTokens, "err %v, text %q, resp %+v", st.Err(), text, resp)
 	plain, err := h.sy.Responses(context.Background(), &messages.ResponsesRequest{Call: messages.Call{Provider: "openai"}, Model: "gpt-test",
 		Input: []messages.Message{{Role: messages.RoleUser, Content: "again"}}})
-	if err != nil || plain.OutputText == "" || plain.Status != "completed" {
-		t.Fatalf("plain responses: %v %+v", err, plain)
-	}
+	require.NoError(t, err, "plain responses: %v %+v", err, plain)
+	require.NotEqual(t, "", plain.OutputText, "plain responses: %v %+v", err, plain)
+	require.Equal(t, "completed", plain.Status, "plain responses: %v %+v", err, plain)
 }
 
 func TestEmbedAndCountTokens(t *testing.T) {
 	oa, an := startOpenAI(t), startAnthropic(t)
 	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", oa), anthropicProvider("anthropic", an)}}, false)
 	e, err := h.sy.Embed(context.Background(), &messages.EmbedRequest{Call: messages.Call{Provider: "openai"}, Model: "text-embedding-test", Inputs: []string{"one", "two", "three"}})
-	if err != nil || len(e.Vectors) != 3 || len(e.Vectors[0]) == 0 {
-		t.Fatalf("embed: %v %+v", err, e)
-	}
+	require.NoError(t, err, "embed: %v %+v", err, e)
+	require.Len(t, e.Vectors, 3, "embed: %v %+v", err, e)
+	require.NotEqual(t, 0, len(e.Vectors[0]), "embed: %v %+v", err, e)
 	c, err := h.sy.CountTokens(context.Background(), &messages.CountTokensRequest{Call: messages.Call{Provider: "anthropic"}, Chat: *chatReq("anthropic", "count me please")})
-	if err != nil || c.InputTokens == 0 {
-		t.Fatalf("count tokens: %v %+v", err, c)
-	}
-	if _, err := h.sy.Embed(context.Background(), &messages.EmbedRequest{Call: messages.Call{Provider: "anthropic"}, Model: "x", Inputs: []string{"a"}}); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("embeddings on anthropic: %v", err)
-	}
-	if _, err := h.sy.Chat(context.Background(), chatReq("nope", "x")); !errors.Is(err, ErrUnknownProvider) {
-		t.Fatalf("unknown provider: %v", err)
-	}
+	require.NoError(t, err, "count tokens: %v %+v", err, c)
+	require.NotEqual(t, 0, c.InputTokens, "count tokens: %v %+v", err, c)
+	_, err = h.sy.Embed(context.Background(), &messages.EmbedRequest{Call: messages.Call{Provider: "anthropic"}, Model: "x", Inputs: []string{"a"}})
+	require.ErrorIs(t, err, ErrUnsupported, "embeddings on anthropic")
+	_, err = h.sy.Chat(context.Background(), chatReq("nope", "x"))
+	require.ErrorIs(t, err, ErrUnknownProvider, "unknown provider")
 }

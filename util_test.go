@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
+
+	"github.com/stretchr/testify/require"
 )
 
 // lastUserText pulls the last user text out of a recorded Anthropic or OpenAI
@@ -20,9 +22,7 @@ func lastUserText(t *testing.T, body []byte) string {
 			Content json.RawMessage `json:"content"`
 		} `json:"messages"`
 	}
-	if err := json.Unmarshal(body, &b); err != nil {
-		t.Fatalf("recorded body: %v", err)
-	}
+	require.NoError(t, json.Unmarshal(body, &b), "recorded body")
 	for i := len(b.Messages) - 1; i >= 0; i-- {
 		m := b.Messages[i]
 		if m.Role != "user" {

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func f64(v float64) *float64 { return &v }
@@ -28,9 +31,7 @@ func baseChat() *messages.ChatRequest {
 func chatKey(t *testing.T, r *messages.ChatRequest) cacheLookup {
 	t.Helper()
 	class, lk := classifyForCache(r, false, true)
-	if class != cacheUse {
-		t.Fatalf("request not cacheable: %v", class)
-	}
+	require.Equal(t, cacheUse, class, "request not cacheable")
 	return lk
 }
 
@@ -39,12 +40,10 @@ func chatKey(t *testing.T, r *messages.ChatRequest) cacheLookup {
 // do not change the key.
 func TestCacheKeyCanonical(t *testing.T) {
 	base := chatKey(t, baseChat())
-	if again := chatKey(t, baseChat()); again.key != base.key || again.scope != base.scope {
-		t.Fatal("identical requests got different keys")
-	}
-	if len(base.key) != 32 {
-		t.Fatalf("key is %d bytes, want a SHA-256 digest", len(base.key))
-	}
+	again := chatKey(t, baseChat())
+	require.Equal(t, base.key, again.key, "identical requests got different keys")
+	require.Equal(t, base.scope, again.scope, "identical requests got different keys")
+	require.Len(t, base.key, 32, "key is %d bytes, want a SHA-256 digest", len(base.key))
 	differ := map[string]func(r *messages.ChatRequest){
 		"provider":      func(r *messages.ChatRequest) { r.Provider = "q" },
 		"endpoint pin":  func(r *messages.ChatRequest) { r.Endpoint = "eu" },
@@ -92,9 +91,8 @@ func TestCacheKeyCanonical(t *testing.T) {
 		r := baseChat()
 		mutate(r)
 		lk := chatKey(t, r)
-		if other, dup := seen[lk.key]; dup {
-			t.Errorf("%s: same key as %s", name, other)
-		}
+		other, dup := seen[lk.key]
+		assert.False(t, dup, "%s: same key as %s", name, other)
 		seen[lk.key] = name
 	}
 	same := map[string]func(r *messages.ChatRequest){
@@ -111,23 +109,21 @@ func TestCacheKeyCanonical(t *testing.T) {
 	for name, mutate := range same {
 		r := baseChat()
 		mutate(r)
-		if lk := chatKey(t, r); lk.key != base.key {
-			t.Errorf("%s changed the key", name)
-		}
+		assert.Equal(t, base.key, chatKey(t, r).key, "%s changed the key", name)
 	}
 }
 
 // The scope leaves out only the last user turn; the prompt text is that turn.
 func TestCacheScope(t *testing.T) {
 	base := chatKey(t, baseChat())
-	if base.text != "what is a circuit breaker?" || base.scope == "" || base.scope == base.key {
-		t.Fatalf("scope %q text %q", base.scope, base.text)
-	}
+	require.Equal(t, "what is a circuit breaker?", base.text, "scope %q text %q", base.scope, base.text)
+	require.NotEqual(t, "", base.scope, "scope %q text %q", base.scope, base.text)
+	require.NotEqual(t, base.key, base.scope, "scope %q text %q", base.scope, base.text)
 	r := baseChat()
 	r.Messages[3].Content = "what's a circuit breaker"
-	if lk := chatKey(t, r); lk.scope != base.scope || lk.key == base.key {
-		t.Fatal("another last question must keep the scope and change the key")
-	}
+	lk := chatKey(t, r)
+	require.Equal(t, base.scope, lk.scope, "another last question must keep the scope and change the key")
+	require.NotEqual(t, base.key, lk.key, "another last question must keep the scope and change the key")
 	for name, mutate := range map[string]func(r *messages.ChatRequest){
 		"history":     func(r *messages.ChatRequest) { r.Messages[0].Content = "hey" },
 		"model":       func(r *messages.ChatRequest) { r.Model = "m2" },
@@ -140,35 +136,29 @@ func TestCacheScope(t *testing.T) {
 	} {
 		r := baseChat()
 		mutate(r)
-		if lk := chatKey(t, r); lk.scope == base.scope {
-			t.Errorf("%s: same scope", name)
-		}
+		assert.NotEqual(t, base.scope, chatKey(t, r).scope, "%s: same scope", name)
 	}
 	// Text-only parts are prompt text; an image or a tool result is not.
 	r = baseChat()
 	r.Messages[3] = messages.Message{Role: messages.RoleUser, Parts: []messages.Part{{Type: messages.PartText, Text: "a"}, {Type: messages.PartText, Text: "b"}}}
-	if lk := chatKey(t, r); lk.text != "a\nb" || lk.scope != base.scope {
-		t.Fatalf("text parts: %q", lk.text)
-	}
+	lk = chatKey(t, r)
+	require.Equal(t, "a\nb", lk.text, "text parts")
+	require.Equal(t, base.scope, lk.scope, "text parts")
 	r.Messages[3].Parts = append(r.Messages[3].Parts, messages.Part{Type: messages.PartImage, ImageURL: "http://x/i.png"})
-	if lk := chatKey(t, r); lk.scope != "" {
-		t.Fatal("a prompt with an image has no semantic layer")
-	}
+	require.Equal(t, "", chatKey(t, r).scope, "a prompt with an image has no semantic layer")
 	r = baseChat()
 	r.Messages = r.Messages[:3]
-	if lk := chatKey(t, r); lk.scope != "" {
-		t.Fatal("a conversation ending in a tool result has no semantic layer")
-	}
-	if _, lk := classifyForCache(baseChat(), false, false); lk.scope != "" {
-		t.Fatal("no scope without a semantic layer")
-	}
+	require.Equal(t, "", chatKey(t, r).scope, "a conversation ending in a tool result has no semantic layer")
+	_, lk = classifyForCache(baseChat(), false, false)
+	require.Equal(t, "", lk.scope, "no scope without a semantic layer")
 	g := &messages.GenerateRequest{Call: messages.Call{Provider: "p"}, Model: "m", Prompt: "once", Temperature: f64(0)}
 	_, a := classifyForCache(g, false, true)
 	g.Prompt = "twice"
 	_, b := classifyForCache(g, false, true)
-	if a.scope == "" || a.scope != b.scope || a.key == b.key || b.text != "twice" {
-		t.Fatal("generate: the prompt is the semantic part")
-	}
+	require.NotEqual(t, "", a.scope, "generate: the prompt is the semantic part")
+	require.Equal(t, b.scope, a.scope, "generate: the prompt is the semantic part")
+	require.NotEqual(t, b.key, a.key, "generate: the prompt is the semantic part")
+	require.Equal(t, "twice", b.text, "generate: the prompt is the semantic part")
 }
 
 func TestCacheClassify(t *testing.T) {
@@ -200,9 +190,8 @@ func TestCacheClassify(t *testing.T) {
 		{"count tokens", &messages.CountTokensRequest{}, false, cachePass},
 	}
 	for _, c := range cases {
-		if got, _ := classifyForCache(c.req, c.optIn, true); got != c.want {
-			t.Errorf("%s: class %v, want %v", c.name, got, c.want)
-		}
+		got, _ := classifyForCache(c.req, c.optIn, true)
+		assert.Equal(t, c.want, got, "%s: class %v, want %v", c.name, got, c.want)
 	}
 	// Embed and rerank keys cover their fields.
 	e1 := &messages.EmbedRequest{Model: "m", Inputs: []string{"ab", "c"}}
@@ -214,9 +203,8 @@ func TestCacheClassify(t *testing.T) {
 	keys := map[string]bool{}
 	for _, r := range []messages.Request{e1, e2, e3, e4, r1, r2} {
 		_, lk := classifyForCache(r, false, true)
-		if keys[lk.key] || lk.scope != "" {
-			t.Fatalf("%T %+v: duplicate key or a semantic scope", r, r)
-		}
+		require.False(t, keys[lk.key], "%T %+v: duplicate key or a semantic scope", r, r)
+		require.Equal(t, "", lk.scope, "%T %+v: duplicate key or a semantic scope", r, r)
 		keys[lk.key] = true
 	}
 }
@@ -232,51 +220,43 @@ func TestCacheStore(t *testing.T) {
 	s := newCacheStore(2, time.Minute)
 	s.put(entryFor("a"), "s1", unit([]float32{1, 0, 0}), now)
 	s.put(entryFor("b"), "s1", unit([]float32{0, 1, 0}), now)
-	if s.scopes() != 1 || s.indexes["s1"].Len() != 2 {
-		t.Fatalf("scopes %d", s.scopes())
-	}
-	if _, ok := s.get("a", now); !ok { // a is now the most recently used
-		t.Fatal("a missing")
-	}
+	require.Equal(t, 1, s.scopes(), "scopes")
+	require.Equal(t, 2, s.indexes["s1"].Len(), "scopes")
+	_, ok := s.get("a", now) // a is now the most recently used
+	require.True(t, ok, "a missing")
 	s.put(entryFor("c"), "s2", unit([]float32{0, 0, 1}), now)
-	if _, ok := s.get("b", now); ok || s.evictions != 1 || s.len() != 2 {
-		t.Fatalf("b should have been evicted: evictions %d len %d", s.evictions, s.len())
-	}
-	if s.indexes["s1"].Len() != 1 {
-		t.Fatal("the evicted entry's vector is still indexed")
-	}
-	if _, _, ok := s.search("s1", unit([]float32{0, 1, 0}), 0.95, now); ok {
-		t.Fatal("the evicted entry was found by similarity")
-	}
+	_, ok = s.get("b", now)
+	require.False(t, ok, "b should have been evicted")
+	require.Equal(t, uint64(1), s.evictions, "evictions")
+	require.Equal(t, 2, s.len(), "entries")
+	require.Equal(t, 1, s.indexes["s1"].Len(), "the evicted entry's vector is still indexed")
+	_, _, ok = s.search("s1", unit([]float32{0, 1, 0}), 0.95, now)
+	require.False(t, ok, "the evicted entry was found by similarity")
 	e, sim, ok := s.search("s1", unit([]float32{1, 0.1, 0}), 0.95, now)
-	if !ok || e.key != "a" || sim < 0.99 {
-		t.Fatalf("search: %v %v", ok, sim)
-	}
-	if _, _, ok := s.search("s2", unit([]float32{1, 0.1, 0}), 0.95, now); ok {
-		t.Fatal("a hit across scopes")
-	}
+	require.True(t, ok, "search: %v %v", ok, sim)
+	require.Equal(t, "a", e.key, "search: %v %v", ok, sim)
+	require.False(t, sim < 0.99, "search: %v %v", ok, sim)
+	_, _, ok = s.search("s2", unit([]float32{1, 0.1, 0}), 0.95, now)
+	require.False(t, ok, "a hit across scopes")
 	// Replacing an entry is not an eviction and keeps one vector.
 	s.put(entryFor("a"), "s1", unit([]float32{1, 0, 0}), now)
-	if s.evictions != 1 || s.len() != 2 || s.indexes["s1"].Len() != 1 {
-		t.Fatalf("replace: evictions %d len %d", s.evictions, s.len())
-	}
+	require.Equal(t, uint64(1), s.evictions, "replace: evictions %d len %d", s.evictions, s.len())
+	require.Equal(t, 2, s.len(), "replace: evictions %d len %d", s.evictions, s.len())
+	require.Equal(t, 1, s.indexes["s1"].Len(), "replace: evictions %d len %d", s.evictions, s.len())
 	// Expiry: served until the TTL, gone at it.
 	later := now.Add(time.Minute - time.Nanosecond)
-	if _, ok := s.get("a", later); !ok {
-		t.Fatal("expired early")
-	}
-	if _, _, ok := s.search("s1", unit([]float32{1, 0, 0}), 0.95, now.Add(time.Minute)); ok || s.expired != 1 {
-		t.Fatalf("an expired entry was found by similarity (expired %d)", s.expired)
-	}
-	if s.scopes() != 1 {
-		t.Fatalf("the emptied scope s1 should be gone: %d scopes", s.scopes())
-	}
-	if n := s.sweep(now.Add(time.Minute)); n != 1 || s.len() != 0 || s.scopes() != 0 || s.expired != 2 {
-		t.Fatalf("sweep removed %d, left %d entries, %d scopes", n, s.len(), s.scopes())
-	}
-	if s.evictions != 1 {
-		t.Fatal("expiry counted as eviction")
-	}
+	_, ok = s.get("a", later)
+	require.True(t, ok, "expired early")
+	_, _, ok = s.search("s1", unit([]float32{1, 0, 0}), 0.95, now.Add(time.Minute))
+	require.False(t, ok, "an expired entry was found by similarity (expired")
+	require.Equal(t, uint64(1), s.expired, "an expired entry was found by similarity (expired")
+	require.Equal(t, 1, s.scopes(), "the emptied scope s1 should be gone: %d scopes", s.scopes())
+	n := s.sweep(now.Add(time.Minute))
+	require.Equal(t, 1, n, "sweep removed %d, left %d entries, %d scopes", n, s.len(), s.scopes())
+	require.Equal(t, 0, s.len(), "sweep removed %d, left %d entries, %d scopes", n, s.len(), s.scopes())
+	require.Equal(t, 0, s.scopes(), "sweep removed %d, left %d entries, %d scopes", n, s.len(), s.scopes())
+	require.Equal(t, uint64(2), s.expired, "sweep removed %d, left %d entries, %d scopes", n, s.len(), s.scopes())
+	require.Equal(t, uint64(1), s.evictions, "expiry counted as eviction")
 }
 
 func TestChunkRecorder(t *testing.T) {
@@ -288,14 +268,15 @@ func TestChunkRecorder(t *testing.T) {
 	emit(c)
 	c.Text = "mutated by the caller"
 	emit(&messages.StreamChunk{Seq: 1, Text: "b"})
-	if rec := r.recorded(); len(rec) != 2 || rec[0].Text != "a" || !r.complete() || len(got) != 2 {
-		t.Fatalf("recorded %+v", rec)
-	}
+	rec := r.recorded()
+	require.Len(t, rec, 2, "recorded")
+	require.Equal(t, "a", rec[0].Text, "recorded")
+	require.True(t, r.complete(), "recorded")
+	require.Len(t, got, 2, "recorded")
 	ok = false
 	emit(&messages.StreamChunk{Seq: 2, Text: "c"})
-	if r.complete() || len(r.recorded()) != 2 {
-		t.Fatal("a refused chunk must mark the recording incomplete")
-	}
+	require.False(t, r.complete(), "a refused chunk must mark the recording incomplete")
+	require.Len(t, r.recorded(), 2, "a refused chunk must mark the recording incomplete")
 }
 
 // BenchmarkCacheKey measures the exact key and semantic scope of a typical
@@ -304,8 +285,7 @@ func BenchmarkCacheKey(b *testing.B) {
 	r := baseChat()
 	b.ReportAllocs()
 	for b.Loop() {
-		if class, _ := classifyForCache(r, false, true); class != cacheUse {
-			b.Fatal(class)
-		}
+		class, _ := classifyForCache(r, false, true)
+		require.Equal(b, cacheUse, class)
 	}
 }

@@ -7,23 +7,24 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRetryBackoff(t *testing.T) {
 	c := RetryConfig{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
 	for i := 0; i < 100; i++ {
-		if d := c.backoff(1, 0); d < 80*time.Millisecond || d > 120*time.Millisecond {
-			t.Fatalf("first retry delay %v outside 100ms ±20%%", d)
-		}
-		if d := c.backoff(3, 0); d < 320*time.Millisecond || d > 480*time.Millisecond {
-			t.Fatalf("third retry delay %v outside 400ms ±20%%", d)
-		}
-		if d := c.backoff(20, 0); d > time.Second {
-			t.Fatalf("delay %v above the cap", d)
-		}
-		if d := c.backoff(1, 5*time.Second); d != 5*time.Second {
-			t.Fatalf("Retry-After 5s gave %v; it must win even above the cap", d)
-		}
+		d := c.backoff(1, 0)
+		require.GreaterOrEqual(t, d, 80*time.Millisecond, "first retry delay %v outside 100ms ±20%%", d)
+		require.LessOrEqual(t, d, 120*time.Millisecond, "first retry delay %v outside 100ms ±20%%", d)
+		d = c.backoff(3, 0)
+		require.GreaterOrEqual(t, d, 320*time.Millisecond, "third retry delay %v outside 400ms ±20%%", d)
+		require.LessOrEqual(t, d, 480*time.Millisecond, "third retry delay %v outside 400ms ±20%%", d)
+		d = c.backoff(20, 0)
+		require.LessOrEqual(t, d, time.Second, "delay %v above the cap", d)
+		d = c.backoff(1, 5*time.Second)
+		require.Equal(t, 5*time.Second, d, "Retry-After 5s gave %v; it must win even above the cap", d)
 	}
 }
 
@@ -31,29 +32,17 @@ func TestRetryBudget(t *testing.T) {
 	now := time.Unix(1000, 0)
 	b := newRetryBudget(RetryConfig{BudgetRatio: 0.5, BudgetPerSecond: 1, BudgetBurst: 3}.withDefaults(), now)
 	for i := 0; i < 3; i++ {
-		if !b.take(now) {
-			t.Fatalf("retry %d refused with a full budget", i)
-		}
+		require.True(t, b.take(now), "retry %d refused with a full budget", i)
 	}
-	if b.take(now) {
-		t.Fatal("retry allowed with an empty budget")
-	}
+	require.False(t, b.take(now), "retry allowed with an empty budget")
 	b.admitted()
 	b.admitted()
-	if !b.take(now) {
-		t.Fatal("two admissions at ratio 0.5 should buy one retry")
-	}
-	if b.take(now) {
-		t.Fatal("budget should be empty again")
-	}
-	if !b.take(now.Add(time.Second)) {
-		t.Fatal("one second at 1 token/s should buy one retry")
-	}
+	require.True(t, b.take(now), "two admissions at ratio 0.5 should buy one retry")
+	require.False(t, b.take(now), "budget should be empty again")
+	require.True(t, b.take(now.Add(time.Second)), "one second at 1 token/s should buy one retry")
 	off := newRetryBudget(RetryConfig{BudgetRatio: -1}.withDefaults(), now)
 	for i := 0; i < 1000; i++ {
-		if !off.take(now) {
-			t.Fatal("a disabled budget refused a retry")
-		}
+		require.True(t, off.take(now), "a disabled budget refused a retry")
 	}
 }
 
@@ -63,40 +52,34 @@ func TestRollingWindow(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		w.record(t0.Add(time.Duration(i)*time.Second), i%2 == 0)
 	}
-	if total, fail := w.counts(t0.Add(3 * time.Second)); total != 4 || fail != 2 {
-		t.Fatalf("counts = %d/%d, want 4/2", total, fail)
-	}
-	if total, _ := w.counts(t0.Add(30 * time.Second)); total != 0 {
-		t.Fatalf("old buckets still counted: %d", total)
-	}
+	total, fail := w.counts(t0.Add(3 * time.Second))
+	require.Equal(t, 4, total, "counts = %d/%d, want 4/2", total, fail)
+	require.Equal(t, 2, fail, "counts = %d/%d, want 4/2", total, fail)
+	total, _ = w.counts(t0.Add(30 * time.Second))
+	require.Equal(t, 0, total, "old buckets still counted")
 	w.record(t0.Add(30*time.Second), true)
-	if total, fail := w.counts(t0.Add(30 * time.Second)); total != 1 || fail != 1 {
-		t.Fatalf("reused bucket counts = %d/%d, want 1/1", total, fail)
-	}
+	total, fail = w.counts(t0.Add(30 * time.Second))
+	require.Equal(t, 1, total, "reused bucket counts = %d/%d, want 1/1", total, fail)
+	require.Equal(t, 1, fail, "reused bucket counts = %d/%d, want 1/1", total, fail)
 }
 
 func TestHistogramQuantiles(t *testing.T) {
 	var h Histogram
-	if h.Quantile(0.5) != 0 {
-		t.Fatal("empty histogram has a quantile")
-	}
+	require.Equal(t, time.Duration(0), h.Quantile(0.5), "empty histogram has a quantile")
 	for i := 1; i <= 100; i++ {
 		h.Observe(time.Duration(i) * time.Millisecond)
 	}
 	p50, p99 := h.Quantile(0.5), h.Quantile(0.99)
-	if p50 < 45*time.Millisecond || p50 > 56*time.Millisecond {
-		t.Fatalf("p50 = %v, want about 50ms", p50)
-	}
-	if p99 < 95*time.Millisecond || p99 > 110*time.Millisecond {
-		t.Fatalf("p99 = %v, want about 99ms", p99)
-	}
+	require.GreaterOrEqual(t, p50, 45*time.Millisecond, "p50 = %v, want about 50ms", p50)
+	require.LessOrEqual(t, p50, 56*time.Millisecond, "p50 = %v, want about 50ms", p50)
+	require.GreaterOrEqual(t, p99, 95*time.Millisecond, "p99 = %v, want about 99ms", p99)
+	require.LessOrEqual(t, p99, 110*time.Millisecond, "p99 = %v, want about 99ms", p99)
 	for _, d := range []time.Duration{0, time.Microsecond, 7 * time.Microsecond, time.Hour, 1000 * time.Hour} {
 		i := bucketOf(d)
-		if i < 0 || i >= histBuckets {
-			t.Fatalf("bucketOf(%v) = %d", d, i)
-		}
-		if d >= time.Microsecond && d < 1000*time.Hour && bucketUpper(i) < d {
-			t.Fatalf("bucket %d upper %v below its value %v", i, bucketUpper(i), d)
+		require.GreaterOrEqual(t, i, 0, "bucketOf(%v) = %d", d, i)
+		require.Less(t, i, int(histBuckets), "bucketOf(%v) = %d", d, i)
+		if d >= time.Microsecond && d < 1000*time.Hour {
+			require.GreaterOrEqual(t, bucketUpper(i), d, "bucket %d upper %v below its value %v", i, bucketUpper(i), d)
 		}
 	}
 }
@@ -111,24 +94,19 @@ func TestFifo(t *testing.T) {
 	}
 	front := &entry{id: "front", state: stateQueued, inQueue: &q}
 	q.pushFront(front)
-	if e := q.popFront(); e != front {
-		t.Fatalf("popFront = %v, want the entry pushed to the front", e.id)
-	}
+	e := q.popFront()
+	require.Same(t, front, e, "popFront = %v, want the entry pushed to the front", e.id)
 	es[0].state = stateDone // a tombstone
 	es[1].inQueue = nil     // removed
-	if e := q.popFront(); e != es[2] {
-		t.Fatalf("popFront = %s, want c (tombstones skipped)", e.id)
-	}
-	if b := q.back(); b != es[19] {
-		t.Fatalf("back = %s", b.id)
-	}
+	e = q.popFront()
+	require.Same(t, es[2], e, "popFront = %s, want c (tombstones skipped)", e.id)
+	b := q.back()
+	require.Same(t, es[19], b, "back = %s", b.id)
 	n := 0
 	for q.popFront() != nil {
 		n++
 	}
-	if n != 17 {
-		t.Fatalf("popped %d, want 17", n)
-	}
+	require.Equal(t, 17, n, "popped %d, want 17", n)
 }
 
 func testEndpoint(n int, spec func(i int) KeySpec) *endpointState {
@@ -153,17 +131,14 @@ func TestPickKey(t *testing.T) {
 			counts[pickKey(ep, RoundRobin, now, "", "").label]++
 		}
 		for l, c := range counts {
-			if c != 100 {
-				t.Fatalf("key %s picked %d times of 300: %v", l, c, counts)
-			}
+			require.Equal(t, 100, c, "key %s picked %d times of 300: %v", l, c, counts)
 		}
 	})
 	t.Run("least-loaded follows in-flight", func(t *testing.T) {
 		ep := testEndpoint(3, nil)
 		ep.keys[0].inflight, ep.keys[1].inflight, ep.keys[2].inflight = 5, 1, 3
-		if k := pickKey(ep, LeastLoaded, now, "", ""); k.label != "k1" {
-			t.Fatalf("picked %s, want k1 (fewest in flight)", k.label)
-		}
+		k := pickKey(ep, LeastLoaded, now, "", "")
+		require.Equal(t, "k1", k.label, "picked %s, want k1 (fewest in flight)", k.label)
 	})
 	t.Run("weighted is proportional", func(t *testing.T) {
 		ep := testEndpoint(2, func(i int) KeySpec {
@@ -173,17 +148,15 @@ func TestPickKey(t *testing.T) {
 		for i := 0; i < 400; i++ {
 			counts[pickKey(ep, Weighted, now, "", "").label]++
 		}
-		if counts["a"] != 300 || counts["b"] != 100 {
-			t.Fatalf("weighted 3:1 gave %v", counts)
-		}
+		require.Equal(t, 300, counts["a"], "weighted 3:1 gave %v", counts)
+		require.Equal(t, 100, counts["b"], "weighted 3:1 gave %v", counts)
 	})
 	t.Run("most-headroom prefers the emptier window", func(t *testing.T) {
 		ep := testEndpoint(2, nil)
 		ep.keys[0].rateLimit.Store(&messages.RateLimit{Known: true, LimitRequests: 100, RemainingRequests: 5, LimitTokens: -1, RemainingTokens: -1})
 		ep.keys[1].rateLimit.Store(&messages.RateLimit{Known: true, LimitRequests: 100, RemainingRequests: 80, LimitTokens: -1, RemainingTokens: -1})
-		if k := pickKey(ep, MostHeadroom, now, "", ""); k.label != "k1" {
-			t.Fatalf("picked %s, want k1 (80%% left)", k.label)
-		}
+		k := pickKey(ep, MostHeadroom, now, "", "")
+		require.Equal(t, "k1", k.label, "picked %s, want k1 (80%% left)", k.label)
 	})
 	t.Run("skips cooling, disabled and full keys", func(t *testing.T) {
 		ep := testEndpoint(3, func(i int) KeySpec {
@@ -191,31 +164,23 @@ func TestPickKey(t *testing.T) {
 		})
 		ep.keys[0].coolingUntil = now.Add(time.Second)
 		ep.keys[1].disabled = true
-		if k := pickKey(ep, RoundRobin, now, "", ""); k == nil || k.label != "k2" {
-			t.Fatalf("picked %v, want k2", k)
-		}
+		k := pickKey(ep, RoundRobin, now, "", "")
+		require.NotNil(t, k, "picked %v, want k2", k)
+		require.Equal(t, "k2", k.label, "picked %v, want k2", k)
 		ep.keys[2].inflight = 1
-		if k := pickKey(ep, RoundRobin, now, "", ""); k != nil {
-			t.Fatalf("picked %s with every key unusable", k.label)
-		}
-		if k := pickKey(ep, RoundRobin, now.Add(2*time.Second), "", ""); k == nil || k.label != "k0" {
-			t.Fatalf("picked %v after the cooldown, want k0", k)
-		}
+		require.Nil(t, pickKey(ep, RoundRobin, now, "", ""), "picked a key with every key unusable")
+		k = pickKey(ep, RoundRobin, now.Add(2*time.Second), "", "")
+		require.NotNil(t, k, "picked %v after the cooldown, want k0", k)
+		require.Equal(t, "k0", k.label, "picked %v after the cooldown, want k0", k)
 	})
 	t.Run("pinned and avoided", func(t *testing.T) {
 		ep := testEndpoint(3, nil)
-		if k := pickKey(ep, RoundRobin, now, "k2", ""); k.label != "k2" {
-			t.Fatalf("pinned k2, got %s", k.label)
-		}
+		require.Equal(t, "k2", pickKey(ep, RoundRobin, now, "k2", "").label, "pinned k2")
 		for i := 0; i < 10; i++ {
-			if k := pickKey(ep, RoundRobin, now, "", "k0"); k.label == "k0" {
-				t.Fatal("avoided key picked while others were usable")
-			}
+			require.NotEqual(t, "k0", pickKey(ep, RoundRobin, now, "", "k0").label, "avoided key picked while others were usable")
 		}
 		one := testEndpoint(1, nil)
-		if k := pickKey(one, RoundRobin, now, "", "k0"); k == nil {
-			t.Fatal("the only key must still be picked when it is the avoided one")
-		}
+		require.NotNil(t, pickKey(one, RoundRobin, now, "", "k0"), "the only key must still be picked when it is the avoided one")
 	})
 	t.Run("rpm limiter", func(t *testing.T) {
 		st := newProviderState(ProviderSpec{Endpoints: []EndpointSpec{{Keys: []KeySpec{{Cred: providers.NewCredential("r", "s"), RPM: 2}}}}}, nil, nil)
@@ -223,9 +188,10 @@ func TestPickKey(t *testing.T) {
 		k.rpm.AllowN(now, 1)
 		k.rpm.AllowN(now, 1)
 		at, ok := k.availableAt(now)
-		if !ok || at.IsZero() || at.Sub(now) > 31*time.Second || at.Sub(now) < 29*time.Second {
-			t.Fatalf("after 2 of 2 rpm, available at %v (+%v), want about +30s", at, at.Sub(now))
-		}
+		require.True(t, ok, "after 2 of 2 rpm, available at %v (+%v), want about +30s", at, at.Sub(now))
+		require.False(t, at.IsZero(), "after 2 of 2 rpm, available at %v (+%v), want about +30s", at, at.Sub(now))
+		require.LessOrEqual(t, at.Sub(now), 31*time.Second, "after 2 of 2 rpm, available at %v (+%v), want about +30s", at, at.Sub(now))
+		require.GreaterOrEqual(t, at.Sub(now), 29*time.Second, "after 2 of 2 rpm, available at %v (+%v), want about +30s", at, at.Sub(now))
 	})
 }
 
@@ -244,15 +210,13 @@ func TestWindowForLeavesNoEmptyWindowBehind(t *testing.T) {
 		req := &messages.RerankRequest{Call: messages.Call{Provider: "p"}, Model: "m", Query: fmt.Sprint("query ", i),
 			Documents: []string{"a", "b", "c", "d", "e"}}
 		e := &entry{req: req, call: &req.Call, p: p}
-		if w := d.windowFor(e); w != nil {
-			t.Fatalf("a request of 5 inputs got a window of %d", w.maxInputs)
-		}
+		require.Nil(t, d.windowFor(e), "a request of 5 inputs got a window")
 	}
 	small := &messages.RerankRequest{Call: messages.Call{Provider: "p"}, Model: "m", Query: "q", Documents: []string{"a"}}
-	if w := d.windowFor(&entry{req: small, call: &small.Call, p: p}); w == nil || w.maxInputs != 4 {
-		t.Fatalf("a one-document request got window %+v", w)
-	}
-	if len(d.windows) != 0 || len(d.windowStats) != 1 {
-		t.Errorf("%d windows registered (want 0 until a request joins) and %d statistics (want 1, per model)", len(d.windows), len(d.windowStats))
+	w := d.windowFor(&entry{req: small, call: &small.Call, p: p})
+	require.NotNil(t, w, "a one-document request got window")
+	require.Equal(t, 4, w.maxInputs, "a one-document request got window")
+	if assert.Len(t, d.windows, 0, "%d windows registered (want 0 until a request joins) and %d statistics (want 1, per model)", len(d.windows), len(d.windowStats)) {
+		assert.Len(t, d.windowStats, 1, "%d windows registered (want 0 until a request joins) and %d statistics (want 1, per model)", len(d.windows), len(d.windowStats))
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestManualFiresDueTimersInOrder(t *testing.T) {
@@ -21,39 +24,25 @@ func TestManualFiresDueTimersInOrder(t *testing.T) {
 			wg.Done()
 		})
 	}
-	stopped := c.AfterFunc(time.Second, func() { t.Error("stopped timer fired") })
-	if !stopped.Stop() {
-		t.Fatal("Stop of a pending timer returned false")
-	}
+	stopped := c.AfterFunc(time.Second, func() { assert.Fail(t, "stopped timer fired") })
+	require.True(t, stopped.Stop(), "Stop of a pending timer returned false")
 	c.Advance(500 * time.Millisecond)
-	if c.Pending() != 2 {
-		t.Fatalf("pending = %d after 500ms, want 2", c.Pending())
-	}
+	require.Equal(t, 2, c.Pending(), "pending = %d after 500ms, want 2", c.Pending())
 	c.Advance(2 * time.Second)
 	wg.Wait()
-	if len(got) != 2 {
-		t.Fatalf("fired %v, want both timers", got)
-	}
-	if !c.Now().Equal(start.Add(2500 * time.Millisecond)) {
-		t.Fatalf("Now = %v", c.Now())
-	}
-	if c.Pending() != 0 {
-		t.Fatalf("pending = %d after firing", c.Pending())
-	}
-	if stopped.Stop() {
-		t.Fatal("second Stop returned true")
-	}
+	require.Len(t, got, 2, "fired %v, want both timers", got)
+	require.True(t, c.Now().Equal(start.Add(2500*time.Millisecond)), "Now = %v", c.Now())
+	require.Equal(t, 0, c.Pending(), "pending = %d after firing", c.Pending())
+	require.False(t, stopped.Stop(), "second Stop returned true")
 }
 
 func TestManualNextDeadline(t *testing.T) {
 	c := NewManual(time.Unix(0, 0))
-	if _, ok := c.NextDeadline(); ok {
-		t.Fatal("deadline with no timers")
-	}
+	_, ok := c.NextDeadline()
+	require.False(t, ok, "deadline with no timers")
 	c.AfterFunc(3*time.Second, func() {})
 	c.AfterFunc(time.Second, func() {})
 	d, ok := c.NextDeadline()
-	if !ok || !d.Equal(time.Unix(1, 0)) {
-		t.Fatalf("NextDeadline = %v %v", d, ok)
-	}
+	require.True(t, ok, "NextDeadline = %v %v", d, ok)
+	require.True(t, d.Equal(time.Unix(1, 0)), "NextDeadline = %v %v", d, ok)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestForRequestGivesEachRequestItsOwnID(t *testing.T) {
@@ -15,12 +17,8 @@ func TestForRequestGivesEachRequestItsOwnID(t *testing.T) {
 		&RequestError{RequestID: "batch", Kind: ErrDeadline},
 	} {
 		got := ForRequest(err, "member")
-		if got == err || !strings.Contains(got.Error(), "request_id=member") || !strings.Contains(err.Error(), "request_id=batch") {
-			t.Errorf("%T: got %v from %v, want a copy naming the member and the original untouched", err, got, err)
-		}
+		assert.False(t, got == err || !strings.Contains(got.Error(), "request_id=member") || !strings.Contains(err.Error(), "request_id=batch"), "%T: got %v from %v, want a copy naming the member and the original untouched", err, got, err)
 	}
 	plain := errors.New("plain")
-	if ForRequest(plain, "member") != plain {
-		t.Error("an error without a request ID is not returned as it is")
-	}
+	assert.True(t, ForRequest(plain, "member") == plain, "an error without a request ID is not returned as it is")
 }

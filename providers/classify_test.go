@@ -2,7 +2,6 @@ package providers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestClassifyStatus(t *testing.T) {
@@ -39,9 +40,9 @@ func TestClassifyStatus(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprint(c.status), func(t *testing.T) {
 			got := ClassifyStatus(c.status)
-			if got != c.class || got.Retryable() != c.retryable || got.BreakerFailure() != c.breaker {
-				t.Fatalf("status %d → %s (retryable %v, breaker %v), want %s (%v, %v)", c.status, got, got.Retryable(), got.BreakerFailure(), c.class, c.retryable, c.breaker)
-			}
+			require.Equal(t, c.class, got, "status %d → %s (retryable %v, breaker %v), want %s (%v, %v)", c.status, got, got.Retryable(), got.BreakerFailure(), c.class, c.retryable, c.breaker)
+			require.Equal(t, c.retryable, got.Retryable(), "status %d → %s (retryable %v, breaker %v), want %s (%v, %v)", c.status, got, got.Retryable(), got.BreakerFailure(), c.class, c.retryable, c.breaker)
+			require.Equal(t, c.breaker, got.BreakerFailure(), "status %d → %s (retryable %v, breaker %v), want %s (%v, %v)", c.status, got, got.Retryable(), got.BreakerFailure(), c.class, c.retryable, c.breaker)
 		})
 	}
 }
@@ -70,9 +71,7 @@ func TestRetryAfter(t *testing.T) {
 			for k, v := range c.h {
 				h.Set(k, v)
 			}
-			if got := RetryAfter(h, now); got != c.want {
-				t.Fatalf("RetryAfter = %v, want %v", got, c.want)
-			}
+			require.Equal(t, c.want, RetryAfter(h, now), "RetryAfter")
 		})
 	}
 }
@@ -87,9 +86,7 @@ func TestShouldRetry(t *testing.T) {
 		if b := ShouldRetry(h); b != nil {
 			got = fmt.Sprint(*b)
 		}
-		if got != want {
-			t.Fatalf("x-should-retry %q → %s, want %s", v, got, want)
-		}
+		require.Equal(t, want, got, "x-should-retry %q → %s, want %s", v, got, want)
 	}
 }
 
@@ -103,21 +100,23 @@ func TestRateLimitHeaders(t *testing.T) {
 	h.Set("x-ratelimit-remaining-tokens", "149984")
 	h.Set("x-ratelimit-reset-tokens", "6m0s")
 	rl := OpenAIRateLimit(h, now)
-	if !rl.Known || rl.LimitRequests != 60 || rl.RemainingRequests != 59 || rl.RemainingTokens != 149984 ||
-		!rl.ResetRequests.Equal(now.Add(time.Second)) || !rl.ResetTokens.Equal(now.Add(6*time.Minute)) {
-		t.Fatalf("OpenAI rate limit = %+v", rl)
-	}
+	require.True(t, rl.Known, "OpenAI rate limit = %+v", rl)
+	require.Equal(t, int64(60), rl.LimitRequests, "OpenAI rate limit = %+v", rl)
+	require.Equal(t, int64(59), rl.RemainingRequests, "OpenAI rate limit = %+v", rl)
+	require.Equal(t, int64(149984), rl.RemainingTokens, "OpenAI rate limit = %+v", rl)
+	require.True(t, rl.ResetRequests.Equal(now.Add(time.Second)), "OpenAI rate limit = %+v", rl)
+	require.True(t, rl.ResetTokens.Equal(now.Add(6*time.Minute)), "OpenAI rate limit = %+v", rl)
 	a := http.Header{}
 	a.Set("anthropic-ratelimit-requests-limit", "50")
 	a.Set("anthropic-ratelimit-requests-remaining", "0")
 	a.Set("anthropic-ratelimit-requests-reset", "2026-11-26T12:00:30Z")
 	ar := AnthropicRateLimit(a, now)
-	if !ar.Known || ar.RemainingRequests != 0 || !ar.ResetRequests.Equal(now.Add(30*time.Second)) || ar.LimitTokens != -1 {
-		t.Fatalf("Anthropic rate limit = %+v", ar)
-	}
-	if none := OpenAIRateLimit(http.Header{}, now); none.Known {
-		t.Fatalf("no headers gave %+v", none)
-	}
+	require.True(t, ar.Known, "Anthropic rate limit = %+v", ar)
+	require.Equal(t, int64(0), ar.RemainingRequests, "Anthropic rate limit = %+v", ar)
+	require.True(t, ar.ResetRequests.Equal(now.Add(30*time.Second)), "Anthropic rate limit = %+v", ar)
+	require.Equal(t, int64(-1), ar.LimitTokens, "Anthropic rate limit = %+v", ar)
+	none := OpenAIRateLimit(http.Header{}, now)
+	require.False(t, none.Known, "no headers gave %+v", none)
 }
 
 func TestCredentialNeverPrintsSecret(t *testing.T) {
@@ -127,16 +126,12 @@ func TestCredentialNeverPrintsSecret(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&sb, nil))
 	log.Info("key", "cred", c)
 	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s %q", c, c, c, c, c), sb.String(), c.String(), c.GoString()} {
-		if strings.Contains(s, secret) || strings.Contains(s, secret[:10]) {
-			t.Fatalf("secret printed: %q", s)
-		}
+		require.NotContains(t, s, secret, "secret printed")
+		require.NotContains(t, s, secret[:10], "secret printed")
 	}
-	if c.Hint() != "…1234" || Hint("short") != "" {
-		t.Fatalf("hint = %q", c.Hint())
-	}
-	if c.Secret() != secret {
-		t.Fatal("Secret() must return the key for the wire")
-	}
+	require.Equal(t, "…1234", c.Hint(), "hint")
+	require.Equal(t, "", Hint("short"), "hint")
+	require.Equal(t, secret, c.Secret(), "Secret() must return the key for the wire")
 }
 
 func TestClientSend(t *testing.T) {
@@ -171,42 +166,38 @@ func TestClientSend(t *testing.T) {
 
 	call := newCall()
 	resp, err := c.Send(ctx, call, &Exchange{Path: "/ok", Body: map[string]any{"a": 1}, Auth: BearerAuth})
-	if err != nil {
-		t.Fatalf("ok: %v", err)
-	}
+	require.NoError(t, err, "ok")
 	var v struct{ OK bool }
-	if err := c.DecodeJSON(ctx, call, resp, &v); err != nil || !v.OK {
-		t.Fatalf("decode: %v %+v", err, v)
-	}
+	require.NoError(t, c.DecodeJSON(ctx, call, resp, &v), "decode")
+	require.True(t, v.OK, "decode: %+v", v)
 
 	call = newCall()
 	_, err = c.Send(ctx, call, &Exchange{Path: "/err", Auth: BearerAuth})
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Status != 503 || ue.Class != messages.ClassServer || ue.RetryAfter != 3*time.Second || ue.UpstreamRequestID != "up-1" || ue.Key != "k" {
-		t.Fatalf("503: %#v", err)
-	}
-	if strings.Contains(ue.Error(), "s3cret") {
-		t.Fatal("error text holds the secret")
-	}
+	require.ErrorAs(t, err, &ue, "503")
+	require.Equal(t, 503, ue.Status, "503")
+	require.Equal(t, messages.ClassServer, ue.Class, "503")
+	require.Equal(t, 3*time.Second, ue.RetryAfter, "503")
+	require.Equal(t, "up-1", ue.UpstreamRequestID, "503")
+	require.Equal(t, "k", ue.Key, "503")
+	require.NotContains(t, ue.Error(), "s3cret", "error text holds the secret")
 
 	call = newCall()
 	_, err = c.Send(ctx, call, &Exchange{Path: "/slow", Auth: BearerAuth})
-	if !errors.As(err, &ue) || ue.Class != messages.ClassTimeout {
-		t.Fatalf("slow headers: %v", err)
-	}
+	require.ErrorAs(t, err, &ue, "slow headers")
+	require.Equal(t, messages.ClassTimeout, ue.Class, "slow headers")
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	call = newCall()
 	_, err = c.Send(cctx, call, &Exchange{Path: "/ok", Auth: BearerAuth})
-	if !errors.As(err, &ue) || ue.Class != messages.ClassCancelled || !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled: %v", err)
-	}
+	require.ErrorAs(t, err, &ue, "cancelled")
+	require.Equal(t, messages.ClassCancelled, ue.Class, "cancelled")
+	require.ErrorIs(t, err, context.Canceled, "cancelled")
 
 	call = newCall()
 	call.BaseURL = "http://127.0.0.1:1"
 	_, err = c.Send(ctx, call, &Exchange{Path: "/x?key=abc"})
-	if !errors.As(err, &ue) || ue.Class != messages.ClassConnection {
-		t.Fatalf("refused: %v", err)
-	}
+	require.ErrorAs(t, err, &ue, "refused")
+	require.Equal(t, messages.ClassConnection, ue.Class, "refused")
 }

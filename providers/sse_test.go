@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type sseWant struct {
@@ -25,9 +28,7 @@ func readAllSSE(t testing.TB, r io.Reader, maxEvents int) ([]sseWant, error) {
 			return out, err
 		}
 		out = append(out, sseWant{Event: ev.Event, Data: string(ev.Data), ID: ev.ID})
-		if len(out) > maxEvents {
-			t.Fatalf("reader returned %d events from input that can hold at most %d", len(out), maxEvents)
-		}
+		require.LessOrEqual(t, len(out), maxEvents, "reader returned %d events from input that can hold at most %d", len(out), maxEvents)
 	}
 }
 
@@ -71,16 +72,10 @@ func TestSSEReader(t *testing.T) {
 					r = iotest.OneByteReader(r)
 				}
 				got, err := readAllSSE(t, r, len(tt.in)+1)
-				if !errors.Is(err, io.EOF) {
-					t.Fatalf("end error = %v, want io.EOF", err)
-				}
-				if len(got) != len(tt.want) {
-					t.Fatalf("got %d events %q, want %d %q", len(got), got, len(tt.want), tt.want)
-				}
+				require.ErrorIs(t, err, io.EOF, "end error = %v, want io.EOF", err)
+				require.Len(t, tt.want, len(got), "got %d events %q, want %d %q", len(got), got, len(tt.want), tt.want)
 				for i := range got {
-					if got[i] != tt.want[i] {
-						t.Errorf("event %d = %+.80v, want %+.80v", i, got[i], tt.want[i])
-					}
+					assert.True(t, got[i] == tt.want[i], "event %d = %+.80v, want %+.80v", i, got[i], tt.want[i])
 				}
 			})
 		}
@@ -102,12 +97,8 @@ func TestSSEReaderErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := readAllSSE(t, tt.r, 10)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("error = %v, want %v", err, tt.wantErr)
-			}
-			if len(got) != tt.events {
-				t.Fatalf("got %d events before the error, want %d", len(got), tt.events)
-			}
+			require.ErrorIs(t, err, tt.wantErr, "error")
+			require.Len(t, got, tt.events, "got %d events before the error, want %d", len(got), tt.events)
 		})
 	}
 }
@@ -118,13 +109,11 @@ func TestSSEReaderErrors(t *testing.T) {
 func TestSSEReaderDataReuse(t *testing.T) {
 	sr := NewSSEReader(strings.NewReader("data: first\n\ndata: second\n\n"))
 	ev, err := sr.Next()
-	if err != nil || string(ev.Data) != "first" {
-		t.Fatalf("first = %q, %v", ev.Data, err)
-	}
+	require.NoError(t, err, "first = %q, %v", ev.Data, err)
+	require.Equal(t, "first", string(ev.Data), "first = %q, %v", ev.Data, err)
 	ev, err = sr.Next()
-	if err != nil || string(ev.Data) != "second" {
-		t.Fatalf("second = %q, %v", ev.Data, err)
-	}
+	require.NoError(t, err, "second = %q, %v", ev.Data, err)
+	require.Equal(t, "second", string(ev.Data), "second = %q, %v", ev.Data, err)
 }
 
 var sseEndings = []string{"\n", "\r\n", "\r"}
@@ -138,9 +127,8 @@ func FuzzSSEReader(f *testing.F) {
 		// Arbitrary input: never panics, terminates, and every event is
 		// backed by at least one line of input.
 		lines := strings.Count(string(raw), "\n") + strings.Count(string(raw), "\r") + 1
-		if _, err := readAllSSE(t, strings.NewReader(string(raw)), lines); err == nil {
-			t.Fatal("reader ended without an error")
-		}
+		_, err := readAllSSE(t, strings.NewReader(string(raw)), lines)
+		require.Error(t, err, "reader ended without an error")
 
 		// Well-formed input: the payload's lines round-trip as one event's
 		// data, between two other events, with every line ending style.
@@ -156,17 +144,11 @@ func FuzzSSEReader(f *testing.F) {
 		}
 		b.WriteString(eol + ": comment" + eol + "data: last" + eol + eol)
 		got, err := readAllSSE(t, strings.NewReader(b.String()), 3)
-		if !errors.Is(err, io.EOF) {
-			t.Fatalf("end error = %v, want io.EOF", err)
-		}
+		require.ErrorIs(t, err, io.EOF, "end error = %v, want io.EOF", err)
 		want := []sseWant{{"first", "1", ""}, {"payload", payload, "p"}, {"", "last", ""}}
-		if len(got) != len(want) {
-			t.Fatalf("got %d events %q, want %q", len(got), got, want)
-		}
+		require.Len(t, want, len(got), "got %d events %q, want %q", len(got), got, want)
 		for i := range want {
-			if got[i] != want[i] {
-				t.Fatalf("event %d = %q, want %q", i, got[i], want[i])
-			}
+			require.True(t, got[i] == want[i], "event %d = %q, want %q", i, got[i], want[i])
 		}
 	})
 }
@@ -184,9 +166,7 @@ func TestSSELongLineLinearScan(t *testing.T) {
 		end = min(end+16<<10, len(buf))
 		before := l.scanned
 		adv, tok, err := l.split(buf[start:end], end == len(buf))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if adv == 0 {
 			scanned += l.scanned - before
 			continue
@@ -196,7 +176,5 @@ func TestSSELongLineLinearScan(t *testing.T) {
 		start += adv
 		end = start
 	}
-	if scanned > 2*len(buf) {
-		t.Fatalf("scanned %d bytes for a %d-byte stream: not linear", scanned, len(buf))
-	}
+	require.LessOrEqual(t, scanned, 2*len(buf), "scanned %d bytes for a %d-byte stream: not linear", scanned, len(buf))
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // groqRaw sends a request to a Groq simulator as a client that bypasses the
@@ -15,9 +17,7 @@ import (
 func groqRaw(t *testing.T, srv *sim.Server, method, path, ctype, auth, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -25,9 +25,7 @@ func groqRaw(t *testing.T, srv *sim.Server, method, path, ctype, auth, body stri
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var m struct {
@@ -74,31 +72,25 @@ func TestGroqSimulatorRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, e := groqRaw(t, srv, tt.method, tt.path, tt.ctype, tt.auth, tt.body)
-			if status != tt.status {
-				t.Fatalf("status %d, want %d (%v)", status, tt.status, e)
+			require.Equal(t, tt.status, status, "status %d, want %d (%v)", status, tt.status, e)
+			require.NotNil(t, e, "error body")
+			require.True(t, e["message"] != "", "error body")
+			require.True(t, e["type"] != nil, "error body")
+			if tt.code != "" {
+				require.True(t, e["code"] == tt.code, "code")
 			}
-			if e == nil || e["message"] == "" || e["type"] == nil {
-				t.Fatalf("error body %v", e)
-			}
-			if tt.code != "" && e["code"] != tt.code {
-				t.Fatalf("code %v, want %s", e["code"], tt.code)
-			}
-			if m, _ := e["message"].(string); !strings.Contains(m, tt.msgHas) {
-				t.Fatalf("message %q lacks %q", m, tt.msgHas)
-			}
+			m, _ := e["message"].(string)
+			require.Contains(t, m, tt.msgHas, "message %q lacks %q", m, tt.msgHas)
 		})
 		if tt.status != 401 {
 			invalid++
 		}
 	}
-	if srv.InvalidCalls() != invalid {
-		t.Fatalf("counted %d invalid calls, want %d", srv.InvalidCalls(), invalid)
-	}
+	require.Equal(t, invalid, srv.InvalidCalls(), "counted %d invalid calls, want %d", srv.InvalidCalls(), invalid)
 	// And a valid request with Groq's own fields passes.
 	status, e := groqRaw(t, srv, "POST", chat, "application/json", key, `{"model":"llama-3.3-70b-versatile",`+msg+`,"service_tier":"flex","reasoning_format":"hidden","n":1,"stream":false}`)
-	if status != 200 || e != nil {
-		t.Fatalf("valid request: %d %v", status, e)
-	}
+	require.Equal(t, 200, status, "valid request")
+	require.Nil(t, e, "valid request")
 }
 
 func TestGroqSimulatorFaults(t *testing.T) {
@@ -106,7 +98,6 @@ func TestGroqSimulatorFaults(t *testing.T) {
 	defer srv.Close()
 	srv.Inject(sim.Fault{Status: 498})
 	status, e := groqRaw(t, srv, "POST", "/openai/v1/chat/completions", "application/json", "Bearer gsk_x1234", `{"model":"llama-3.3-70b-versatile","messages":[{"role":"user","content":"hi"}]}`)
-	if status != 498 || e["code"] != "capacity_exceeded" {
-		t.Fatalf("498 fault: %d %v", status, e)
-	}
+	require.Equal(t, 498, status, "498 fault: %d %v", status, e)
+	require.True(t, e["code"] == "capacity_exceeded", "498 fault: %d %v", status, e)
 }

@@ -8,15 +8,15 @@ import (
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // llvmRaw sends a request to a vLLM simulator, bypassing the adapter.
 func llvmRaw(t *testing.T, srv *sim.Server, method, path, ctype, auth, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
@@ -24,9 +24,7 @@ func llvmRaw(t *testing.T, srv *sim.Server, method, path, ctype, auth, body stri
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var m map[string]any
@@ -69,51 +67,43 @@ func TestLLVMSimulatorRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, body := llvmRaw(t, srv, tt.method, tt.path, tt.ctype, tt.auth, tt.body)
-			if status != tt.status {
-				t.Fatalf("status %d, want %d: %v", status, tt.status, body)
-			}
+			require.Equal(t, tt.status, status, "status %d, want %d: %v", status, tt.status, body)
 			switch status {
 			case 401:
-				if body["error"] != "Unauthorized" {
-					t.Fatalf("body %v", body)
-				}
+				require.True(t, body["error"] == "Unauthorized", "body %v", body)
 				return
 			case 404, 405:
 				if tt.typ == "" {
-					if body["detail"] == nil {
-						t.Fatalf("body %v", body)
-					}
+					require.True(t, body["detail"] != nil, "body %v", body)
 					return
 				}
 			}
 			e, _ := body["error"].(map[string]any)
-			if e == nil || e["type"] != tt.typ || e["code"] != float64(tt.status) || !strings.Contains(e["message"].(string), tt.msgHas) {
-				t.Fatalf("error %v", body)
-			}
+			require.NotNil(t, e, "error %v", body)
+			require.True(t, e["type"] == tt.typ, "error %v", body)
+			require.True(t, e["code"] == float64(tt.status), "error %v", body)
+			require.Contains(t, e["message"].(string), tt.msgHas, "error %v", body)
 		})
 		if tt.status != 401 {
 			invalid++
 		}
 	}
-	if srv.InvalidCalls() != invalid {
-		t.Fatalf("invalid calls %d, want %d", srv.InvalidCalls(), invalid)
-	}
+	require.Equal(t, invalid, srv.InvalidCalls(), "invalid calls")
 	// Unguarded routes need no key; unknown fields are ignored, as in vLLM.
 	for _, c := range []struct{ method, path, body string }{{"GET", "/health", ""}, {"GET", "/version", ""}, {"POST", "/tokenize", `{"prompt":"a b","whatever":1}`}} {
-		if status, body := llvmRaw(t, srv, c.method, c.path, "application/json", "", c.body); status != 200 {
-			t.Fatalf("%s: %d %v", c.path, status, body)
-		}
+		status, body := llvmRaw(t, srv, c.method, c.path, "application/json", "", c.body)
+		require.Equal(t, 200, status, "%s: %d %v", c.path, status, body)
 	}
-	if status, body := llvmRaw(t, srv, "POST", "/v1/completions", "application/json", auth, `{`+model+`,"prompt":"x","best_of":1,"guided_json":null}`); status != 200 {
-		t.Fatalf("extra fields: %d %v", status, body)
-	}
+	status, body := llvmRaw(t, srv, "POST", "/v1/completions", "application/json", auth, `{`+model+`,"prompt":"x","best_of":1,"guided_json":null}`)
+	require.Equal(t, 200, status, "extra fields: %d %v", status, body)
 }
 
 func TestLLVMSimulatorLegacyErrors(t *testing.T) {
 	srv := sim.Start(&sim.LLVMBackend{LegacyErrors: true})
 	defer srv.Close()
 	status, body := llvmRaw(t, srv, "POST", "/v1/chat/completions", "application/json", "", `{"model":"nope","messages":[{"role":"user","content":"x"}]}`)
-	if status != 404 || body["object"] != "error" || body["type"] != "NotFoundError" || body["code"] != 404.0 {
-		t.Fatalf("legacy error %d %v", status, body)
-	}
+	require.Equal(t, 404, status, "legacy error %d %v", status, body)
+	require.True(t, body["object"] == "error", "legacy error %d %v", status, body)
+	require.True(t, body["type"] == "NotFoundError", "legacy error %d %v", status, body)
+	require.True(t, body["code"] == 404.0, "legacy error %d %v", status, body)
 }

@@ -7,6 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOPEAPyRepr(t *testing.T) {
@@ -23,27 +26,23 @@ func TestOPEAPyRepr(t *testing.T) {
 		"\t\r\x00~": `b'\t\r\x00~'`,
 		"\x7f":      `b'\x7f'`,
 	} {
-		if got := OPEAPyRepr([]byte(in)); got != want {
-			t.Errorf("OPEAPyRepr(%q) = %s, want %s", in, got, want)
-		}
+		got := OPEAPyRepr([]byte(in))
+		assert.Equal(t, want, got, "OPEAPyRepr(%q) = %s, want %s", in, got, want)
 	}
 }
 
 func TestOPEATokens(t *testing.T) {
 	for _, s := range []string{"", "a", "echo: What is it?", "  lead", "trail  ", "a\nb\tc  d", "日本 語"} {
 		toks := opeaTokens(s)
-		if strings.Join(toks, "") != s {
-			t.Errorf("tokens %q do not add up to %q", toks, s)
-		}
+		assert.Equal(t, s, strings.Join(toks, ""), "tokens %q do not add up to %q", toks, s)
 		for i, tok := range toks {
-			if i > 0 && strings.TrimSpace(tok) == "" {
-				t.Errorf("%q: token %d is whitespace only", s, i)
+			if i > 0 {
+				assert.NotEqual(t, "", strings.TrimSpace(tok), "%q: token %d is whitespace only", s, i)
 			}
 		}
 	}
-	if got := opeaTokens("echo: a  b"); len(got) != 3 || got[1] != "a  " {
-		t.Errorf("tokens %q", got)
-	}
+	got := opeaTokens("echo: a  b")
+	assert.False(t, len(got) != 3 || got[1] != "a  ", "tokens %q", got)
 }
 
 func TestOPEAKey(t *testing.T) {
@@ -64,9 +63,8 @@ func TestOPEAKey(t *testing.T) {
 		if tt.auth != "" {
 			r.Header.Set("Authorization", tt.auth)
 		}
-		if got := (&OPEABackend{RequireKey: tt.require}).Key(r); got != tt.want {
-			t.Errorf("Key(%q, require %v) = %q, want %q", tt.auth, tt.require, got, tt.want)
-		}
+		got := (&OPEABackend{RequireKey: tt.require}).Key(r)
+		assert.Equal(t, tt.want, got, "Key(%q, require %v) = %q, want %q", tt.auth, tt.require, got, tt.want)
 	}
 }
 
@@ -88,24 +86,18 @@ func TestOPEAWriteError(t *testing.T) {
 	for _, tt := range tests {
 		w := httptest.NewRecorder()
 		OPEA().WriteError(w, tt.status, tt.msg)
-		if w.Code != tt.status || w.Header().Get("Content-Type") != tt.ct || !strings.Contains(w.Body.String(), tt.body) {
-			t.Errorf("WriteError(%d, %q) = %d %s %q", tt.status, tt.msg, w.Code, w.Header().Get("Content-Type"), w.Body.String())
-		}
+		assert.False(t, w.Code != tt.status || w.Header().Get("Content-Type") != tt.ct || !strings.Contains(w.Body.String(), tt.body), "WriteError(%d, %q) = %d %s %q", tt.status, tt.msg, w.Code, w.Header().Get("Content-Type"), w.Body.String())
 	}
 	// A rejection through Server.Invalid on the megaservice is plain text.
 	w := httptest.NewRecorder()
 	OPEA().WriteError(&opeaErrWriter{ResponseWriter: w, plain: true}, 500, "")
-	if w.Body.String() != "Internal Server Error" {
-		t.Errorf("plain rejection %q", w.Body.String())
-	}
+	assert.Equal(t, "Internal Server Error", w.Body.String(), "plain rejection")
 }
 
 func opeaPost(t *testing.T, s *Server, path, body string) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.Post(s.URL+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
@@ -133,12 +125,12 @@ func TestOPEAChatQnAWire(t *testing.T) {
 			s := Start(tt.backend)
 			defer s.Close()
 			resp, body := opeaPost(t, s, "/v1/chatqna", tt.body)
-			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") || body != tt.want {
-				t.Fatalf("%d %s\n%q\nwant\n%q", resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.want)
-			}
-			if in, out := s.Usage(); in != tt.in || out != tt.out {
-				t.Fatalf("usage %d/%d, want %d/%d", in, out, tt.in, tt.out)
-			}
+			require.Equal(t, 200, resp.StatusCode, "%d %s\n%q\nwant\n%q", resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.want)
+			require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream"), "%d %s\n%q\nwant\n%q", resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.want)
+			require.Equal(t, tt.want, body, "%d %s\n%q\nwant\n%q", resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.want)
+			in, out := s.Usage()
+			require.Equal(t, tt.in, in, "usage %d/%d, want %d/%d", in, out, tt.in, tt.out)
+			require.Equal(t, tt.out, out, "usage %d/%d, want %d/%d", in, out, tt.in, tt.out)
 		})
 	}
 }
@@ -157,17 +149,18 @@ func TestOPEAChatQnAPlain(t *testing.T) {
 		} `json:"choices"`
 		Usage map[string]int `json:"usage"`
 	}
-	if err := json.Unmarshal([]byte(body), &a); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-	if a.Model != "chatqna" || len(a.Choices) != 1 || a.Choices[0].Message.Content != "echo: What is OPEA?" || a.Choices[0].FinishReason != "stop" ||
-		a.Usage["prompt_tokens"] != 0 || a.Usage["completion_tokens"] != 0 {
-		t.Fatalf("answer %+v", a)
-	}
+	require.NoError(t, json.Unmarshal([]byte(body), &a), "%d %s", resp.StatusCode, body)
+	require.Equal(t, 200, resp.StatusCode, "%d %s", resp.StatusCode, body)
+	require.Equal(t, "chatqna", a.Model, "answer %+v", a)
+	require.Len(t, a.Choices, 1, "answer %+v", a)
+	require.Equal(t, "echo: What is OPEA?", a.Choices[0].Message.Content, "answer %+v", a)
+	require.Equal(t, "stop", a.Choices[0].FinishReason, "answer %+v", a)
+	require.Equal(t, 0, a.Usage["prompt_tokens"], "answer %+v", a)
+	require.Equal(t, 0, a.Usage["completion_tokens"], "answer %+v", a)
 	// ChatQnA reports zeros; the simulator records the estimate.
-	if in, out := s.Usage(); in != 3 || out != 4 {
-		t.Fatalf("usage %d/%d", in, out)
-	}
+	in, out := s.Usage()
+	require.Equal(t, 3, in, "usage %d/%d", in, out)
+	require.Equal(t, 4, out, "usage %d/%d", in, out)
 }
 
 func TestOPEAStreamFaultsCountNoUsage(t *testing.T) {
@@ -175,12 +168,10 @@ func TestOPEAStreamFaultsCountNoUsage(t *testing.T) {
 		s := Start(OPEA())
 		s.Inject(f)
 		_, body := opeaPost(t, s, "/v1/chatqna", `{"messages":"a b"}`)
-		if strings.Contains(body, "[DONE]") {
-			t.Fatalf("cut after %d: stream finished: %q", f.CutAfter, body)
-		}
-		if in, out := s.Usage(); in != 0 || out != 0 {
-			t.Fatalf("cut after %d: usage %d/%d recorded", f.CutAfter, in, out)
-		}
+		require.NotContains(t, body, "[DONE]", "cut after %d: stream finished: %q", f.CutAfter, body)
+		in, out := s.Usage()
+		require.Equal(t, 0, in, "cut after %d: usage %d/%d recorded", f.CutAfter, in, out)
+		require.Equal(t, 0, out, "cut after %d: usage %d/%d recorded", f.CutAfter, in, out)
 		s.Close()
 	}
 }
@@ -189,7 +180,6 @@ func TestOPEARerankScore(t *testing.T) {
 	full := OPEARerankScore("what is deep learning", "Deep learning is what it is")
 	half := OPEARerankScore("what is deep learning", "deep thoughts, learning nothing")
 	none := OPEARerankScore("what is deep learning", "cooking pasta")
-	if !(full > half && half > none && full < 1 && none > 0) || half != 0.5 {
-		t.Fatalf("scores %v %v %v", full, half, none)
-	}
+	require.True(t, full > half && half > none && full < 1 && none > 0, "scores %v %v %v", full, half, none)
+	require.Equal(t, 0.5, half, "scores %v %v %v", full, half, none)
 }

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // hfDo sends a raw request to a simulator and returns status, headers and
@@ -19,21 +22,15 @@ import (
 func hfDo(t *testing.T, s *Server, method, path string, header map[string]string, body string) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return resp.StatusCode, resp.Header, string(b)
 }
 
@@ -106,24 +103,24 @@ func TestTEISimulatorIsStrict(t *testing.T) {
 			s := Start(b)
 			defer s.Close()
 			status, h, body := hfDo(t, s, tt.method, tt.path, tt.header, tt.body)
-			if status != tt.status || !strings.Contains(body, tt.text) {
-				t.Fatalf("got %d %q, want %d containing %q", status, body, tt.status, tt.text)
-			}
+			require.Equal(t, tt.status, status, "got %d %q, want %d containing %q", status, body, tt.status, tt.text)
+			require.Contains(t, body, tt.text, "got %d %q, want %d containing %q", status, body, tt.status, tt.text)
 			if tt.errType != "" {
 				var e map[string]any
-				if err := json.Unmarshal([]byte(body), &e); err != nil || e["error_type"] != tt.errType || h.Get("Content-Type") != "application/json" {
-					t.Fatalf("error body %q (%v), want error_type %q", body, err, tt.errType)
-				}
+				err := json.Unmarshal([]byte(body), &e)
+				require.NoError(t, err, "error body %q (%v), want error_type %q", body, err, tt.errType)
+				require.True(t, e["error_type"] == tt.errType, "error body %q (%v), want error_type %q", body, err, tt.errType)
+				require.Equal(t, "application/json", h.Get("Content-Type"), "error body %q (%v), want error_type %q", body, err, tt.errType)
 			}
-			if status == 200 && tt.path != "/health" && h.Get("Content-Type") != "application/json" {
-				t.Fatalf("content type %q", h.Get("Content-Type"))
+			if status == 200 && tt.path != "/health" {
+				require.Equal(t, "application/json", h.Get("Content-Type"), "content type")
 			}
-			if status == 200 && tt.method == "POST" && h.Get("X-Compute-Tokens") == "" {
-				t.Fatal("no x-compute-tokens")
+			if status == 200 && tt.method == "POST" {
+				require.NotEqual(t, "", h.Get("X-Compute-Tokens"), "no x-compute-tokens")
 			}
-			if got := s.InvalidCalls(); (got == 1) != tt.invalid || got > 1 {
-				t.Fatalf("InvalidCalls %d, want invalid %v", got, tt.invalid)
-			}
+			got := s.InvalidCalls()
+			require.Equal(t, tt.invalid, got == 1, "InvalidCalls %d, want invalid %v", got, tt.invalid)
+			require.LessOrEqual(t, got, 1, "InvalidCalls %d, want invalid %v", got, tt.invalid)
 		})
 	}
 }
@@ -133,30 +130,23 @@ func TestTEIDeterministicAnswers(t *testing.T) {
 	defer s.Close()
 	_, _, body := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["alpha","beta","alpha"],"normalize":false}`)
 	var vecs [][]float32
-	if err := json.Unmarshal([]byte(body), &vecs); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(vecs[0], vecs[2]) || slices.Equal(vecs[0], vecs[1]) || !slices.Equal(vecs[1], TEIEmbedding("beta", 8, false)) {
-		t.Fatalf("vectors %v", vecs)
-	}
+	require.NoError(t, json.Unmarshal([]byte(body), &vecs))
+	require.True(t, slices.Equal(vecs[0], vecs[2]), "vectors %v", vecs)
+	require.False(t, slices.Equal(vecs[0], vecs[1]), "vectors %v", vecs)
+	require.True(t, slices.Equal(vecs[1], TEIEmbedding("beta", 8, false)), "vectors %v", vecs)
 	var norm float64
 	for _, x := range TEIEmbedding("alpha", 8, true) {
 		norm += float64(x) * float64(x)
 	}
-	if math.Abs(norm-1) > 1e-5 {
-		t.Fatalf("normalised vector has norm² %v", norm)
-	}
-	if in, _ := s.Usage(); in != 3 {
-		t.Fatalf("usage %d", in)
-	}
-	if TEIRerankScore("deep learning", "Deep learning!", false) <= TEIRerankScore("deep learning", "learning", false) ||
-		TEIRerankScore("a", "b", true) != -4 || TEIRerankScore("a", "a", true) != 4 {
-		t.Fatal("rerank scores do not follow word overlap")
-	}
+	require.False(t, math.Abs(norm-1) > 1e-5, "normalised vector has norm² %v", norm)
+	in, _ := s.Usage()
+	require.Equal(t, 3, in, "usage")
+	require.False(t, TEIRerankScore("deep learning", "Deep learning!", false) <= TEIRerankScore("deep learning", "learning", false), "rerank scores do not follow word overlap")
+	require.Equal(t, float32(-4), TEIRerankScore("a", "b", true), "rerank scores do not follow word overlap")
+	require.Equal(t, float32(4), TEIRerankScore("a", "a", true), "rerank scores do not follow word overlap")
 	sp := TEISparse("the cat the", 100)
-	if len(sp) != 2 || sp[0].Index >= sp[1].Index {
-		t.Fatalf("sparse %v", sp)
-	}
+	require.Len(t, sp, 2, "sparse")
+	require.Less(t, sp[0].Index, sp[1].Index, "sparse")
 }
 
 func TestTEIOverloadedAndUnhealthy(t *testing.T) {
@@ -166,25 +156,19 @@ func TestTEIOverloadedAndUnhealthy(t *testing.T) {
 	// Occupy the one slot from inside, then call.
 	b.inflight.Add(1)
 	status, _, body := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`)
-	if status != 429 || !strings.Contains(body, `"error_type":"Overloaded"`) {
-		t.Fatalf("%d %s", status, body)
-	}
+	require.Equal(t, 429, status)
+	require.Contains(t, body, `"error_type":"Overloaded"`)
 	status, _, body = hfDo(t, s, "POST", "/v1/embeddings", hfJSONHeader, `{"input":["a"]}`)
-	if status != 429 || !strings.Contains(body, `"code":429`) {
-		t.Fatalf("%d %s", status, body)
-	}
+	require.Equal(t, 429, status)
+	require.Contains(t, body, `"code":429`)
 	b.inflight.Add(-1)
-	if status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`); status != 200 {
-		t.Fatalf("after release: %d", status)
-	}
+	status, _, _ = hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`)
+	require.Equal(t, 200, status, "after release")
 	b.SetHealthy(false)
 	status, _, body = hfDo(t, s, "GET", "/health", nil, "")
-	if status != 503 || !strings.Contains(body, `"error_type":"Unhealthy"`) {
-		t.Fatalf("%d %s", status, body)
-	}
-	if s.InvalidCalls() != 0 {
-		t.Fatal("overload and health counted as invalid")
-	}
+	require.Equal(t, 503, status)
+	require.Contains(t, body, `"error_type":"Unhealthy"`)
+	require.Equal(t, 0, s.InvalidCalls(), "overload and health counted as invalid")
 }
 
 func TestTEIConcurrentUse(t *testing.T) {
@@ -200,18 +184,13 @@ func TestTEIConcurrentUse(t *testing.T) {
 				body = `{"inputs":["a","b","c","d","e"]}`
 			}
 			status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, body)
-			if (status == 200) != (i%2 == 1) {
-				t.Errorf("request %d: %d", i, status)
-			}
+			assert.Equal(t, i%2 == 1, status == 200, "request %d: %d", i, status)
 		}()
 	}
 	wg.Wait()
-	if s.InvalidCalls() != 8 {
-		t.Fatalf("invalid %d", s.InvalidCalls())
-	}
-	if in, _ := s.Usage(); in != 8*3 {
-		t.Fatalf("usage %d", in)
-	}
+	require.Equal(t, 8, s.InvalidCalls(), "invalid")
+	in, _ := s.Usage()
+	require.Equal(t, 8*3, in, "usage")
 }
 
 // teiPost posts body to path and returns the status, or an error; safe to
@@ -236,9 +215,7 @@ func teiWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
+		require.False(t, time.Now().After(deadline), "timed out waiting for %s", what)
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -265,37 +242,27 @@ func TestTEIComputeCostSerializes(t *testing.T) {
 		}()
 	}
 	for range n {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, <-errs)
 	}
 	// A lower bound only: the calls held the one slot in turn.
-	if elapsed := time.Since(start); elapsed < n*callCost {
-		t.Fatalf("%d calls took %v, less than %d×%v: they computed at once", n, elapsed, n, callCost)
-	}
-	if got := b.MaxComputing(); got != 1 {
-		t.Fatalf("MaxComputing %d, want 1 (Workers default)", got)
-	}
+	elapsed := time.Since(start)
+	require.GreaterOrEqual(t, elapsed, n*callCost, "%d calls took %v, less than %d×%v: they computed at once", n, elapsed, n, callCost)
+	got := b.MaxComputing()
+	require.Equal(t, 1, got, "MaxComputing %d, want 1 (Workers default)", got)
 	singles := n * (callCost + inputCost)
-	if got := b.ComputeTime(); got != singles {
-		t.Fatalf("ComputeTime %v, want %v", got, singles)
-	}
-	if b.Computing() != 0 || b.Waiting() != 0 {
-		t.Fatalf("computing %d, waiting %d after the calls", b.Computing(), b.Waiting())
-	}
+	require.Equal(t, singles, b.ComputeTime(), "ComputeTime")
+	require.Equal(t, 0, b.Computing(), "computing %d, waiting %d after the calls", b.Computing(), b.Waiting())
+	require.Equal(t, 0, b.Waiting(), "computing %d, waiting %d after the calls", b.Computing(), b.Waiting())
 
 	inputs := make([]string, n)
 	for i := range inputs {
 		inputs[i] = fmt.Sprintf("%q", fmt.Sprint("input ", i))
 	}
 	status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":[`+strings.Join(inputs, ",")+`]}`)
-	if status != http.StatusOK {
-		t.Fatalf("batched call: %d", status)
-	}
+	require.Equal(t, int(http.StatusOK), status, "batched call")
 	batched := b.ComputeTime() - singles
-	if batched != callCost+n*inputCost || batched >= singles {
-		t.Fatalf("one call of %d inputs cost %v, want %v", n, batched, callCost+n*inputCost)
-	}
+	require.Equal(t, callCost+n*inputCost, batched, "one call of %d inputs cost %v, want %v", n, batched, callCost+n*inputCost)
+	require.Less(t, batched, singles, "one call of %d inputs cost %v, want %v", n, batched, callCost+n*inputCost)
 }
 
 // TestTEIComputeWorkersAndCancel checks that at most Workers requests
@@ -318,19 +285,15 @@ func TestTEIComputeWorkersAndCancel(t *testing.T) {
 		}()
 	}
 	teiWaitFor(t, "two computing and two waiting", func() bool { return b.Computing() == 2 && b.Waiting() == 2 })
-	if got := b.MaxComputing(); got != 2 {
-		t.Fatalf("MaxComputing %d, want Workers (2)", got)
-	}
+	got := b.MaxComputing()
+	require.Equal(t, 2, got, "MaxComputing %d, want Workers (2)", got)
 	cancel()
 	for range 4 {
-		if err := <-done; err == nil {
-			t.Fatal("a request of an hour answered")
-		}
+		require.Error(t, <-done, "a request of an hour answered")
 	}
 	teiWaitFor(t, "the slots to be freed", func() bool { return b.Computing() == 0 && b.Waiting() == 0 && len(b.slots) == 0 })
-	if b.MaxComputing() != 2 || b.ComputeTime() != 0 {
-		t.Fatalf("MaxComputing %d, ComputeTime %v after cancelled passes", b.MaxComputing(), b.ComputeTime())
-	}
+	require.Equal(t, 2, b.MaxComputing(), "MaxComputing %d, ComputeTime %v after cancelled passes", b.MaxComputing(), b.ComputeTime())
+	require.Equal(t, time.Duration(0), b.ComputeTime(), "MaxComputing %d, ComputeTime %v after cancelled passes", b.MaxComputing(), b.ComputeTime())
 }
 
 // TestTEIComputeCostRoutes checks that every embedding and rerank route
@@ -363,26 +326,19 @@ func TestTEIComputeCostRoutes(t *testing.T) {
 			s := Start(b)
 			defer s.Close()
 			status, _, body := hfDo(t, s, "POST", tt.path, hfJSONHeader, tt.body)
-			if (status == http.StatusOK) != (tt.cost > 0) {
-				t.Fatalf("%d %s", status, body)
-			}
-			if got := b.ComputeTime(); got != tt.cost {
-				t.Fatalf("ComputeTime %v, want %v", got, tt.cost)
-			}
-			if want := min(1, int(tt.cost)); b.MaxComputing() != want {
-				t.Fatalf("MaxComputing %d, want %d", b.MaxComputing(), want)
-			}
+			require.Equal(t, (tt.cost > 0), status == http.StatusOK, "%d %s", status, body)
+			require.Equal(t, tt.cost, b.ComputeTime(), "ComputeTime")
+			require.Equal(t, min(1, int(tt.cost)), b.MaxComputing(), "MaxComputing")
 		})
 	}
 	b := TEI()
 	s := Start(b)
 	defer s.Close()
-	if status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`); status != http.StatusOK {
-		t.Fatal(status)
-	}
-	if b.MaxComputing() != 0 || b.ComputeTime() != 0 || b.slots != nil {
-		t.Fatal("a backend without cost computed")
-	}
+	status, _, _ := hfDo(t, s, "POST", "/embed", hfJSONHeader, `{"inputs":["a"]}`)
+	require.Equal(t, int(http.StatusOK), status)
+	require.Equal(t, 0, b.MaxComputing(), "a backend without cost computed")
+	require.Equal(t, time.Duration(0), b.ComputeTime(), "a backend without cost computed")
+	require.Nil(t, b.slots, "a backend without cost computed")
 }
 
 func TestTEIWordEmbeddingSimilarityFollowsSharedWords(t *testing.T) {
@@ -404,8 +360,7 @@ func TestTEIWordEmbeddingSimilarityFollowsSharedWords(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := cos(TEIWordEmbedding(base, 384), TEIWordEmbedding(c.other, 384))
-		if got < c.lo || got > c.hi {
-			t.Errorf("cos(%q, %q) = %.3f, want in [%v, %v]", base, c.other, got, c.lo, c.hi)
-		}
+		assert.False(t, got < c.lo, "cos(%q, %q) = %.3f, want in [%v, %v]", base, c.other, got, c.lo, c.hi)
+		assert.False(t, got > c.hi, "cos(%q, %q) = %.3f, want in [%v, %v]", base, c.other, got, c.lo, c.hi)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestTGISimulatorIsStrict checks that the simulator rejects what the router
@@ -75,53 +77,53 @@ func TestTGISimulatorIsStrict(t *testing.T) {
 			s := Start(b)
 			defer s.Close()
 			status, h, body := hfDo(t, s, tt.method, tt.path, tt.header, tt.body)
-			if status != tt.status || !strings.Contains(body, tt.text) {
-				t.Fatalf("got %d %q, want %d containing %q", status, body, tt.status, tt.text)
-			}
+			require.Equal(t, tt.status, status, "got %d %q, want %d containing %q", status, body, tt.status, tt.text)
+			require.Contains(t, body, tt.text, "got %d %q, want %d containing %q", status, body, tt.status, tt.text)
 			if tt.errType != "" {
 				var e map[string]any
-				if err := json.Unmarshal([]byte(body), &e); err != nil || e["error_type"] != tt.errType {
-					t.Fatalf("error body %q (%v), want error_type %q", body, err, tt.errType)
-				}
+				err := json.Unmarshal([]byte(body), &e)
+				require.NoError(t, err, "error body %q (%v), want error_type %q", body, err, tt.errType)
+				require.True(t, e["error_type"] == tt.errType, "error body %q (%v), want error_type %q", body, err, tt.errType)
 			}
-			if status == 200 && tt.path == "/generate" && (h.Get("X-Prompt-Tokens") == "" || h.Get("X-Generated-Tokens") == "") {
-				t.Fatal("no token headers")
+			if status == 200 && tt.path == "/generate" {
+				require.False(t, h.Get("X-Prompt-Tokens") == "" || h.Get("X-Generated-Tokens") == "", "no token headers")
 			}
-			if got := s.InvalidCalls(); (got == 1) != tt.invalid || got > 1 {
-				t.Fatalf("InvalidCalls %d, want invalid %v", got, tt.invalid)
-			}
+			got := s.InvalidCalls()
+			require.Equal(t, tt.invalid, got == 1, "InvalidCalls %d, want invalid %v", got, tt.invalid)
+			require.LessOrEqual(t, got, 1, "InvalidCalls %d, want invalid %v", got, tt.invalid)
 		})
 	}
 }
 
 func TestTGIGeneration(t *testing.T) {
 	g := tgiGenerate("echo: a b c", 3, 10, nil)
-	if g.text != "echo: a b c" || g.finish != "eos_token" || len(g.tokens) != 5 || !g.tokens[4].Special || g.tokens[1].Text != " a" {
-		t.Fatalf("%+v", g)
-	}
+	require.Equal(t, "echo: a b c", g.text, "%+v", g)
+	require.Equal(t, "eos_token", g.finish, "%+v", g)
+	require.Len(t, g.tokens, 5, "%+v", g)
+	require.True(t, g.tokens[4].Special, "%+v", g)
+	require.Equal(t, " a", g.tokens[1].Text, "%+v", g)
 	g = tgiGenerate("echo: a b c", 3, 2, nil)
-	if g.text != "echo: a" || g.finish != "length" || len(g.tokens) != 2 {
-		t.Fatalf("%+v", g)
-	}
+	require.Equal(t, "echo: a", g.text, "%+v", g)
+	require.Equal(t, "length", g.finish, "%+v", g)
+	require.Len(t, g.tokens, 2, "%+v", g)
 	g = tgiGenerate("echo: a b c", 3, 4, nil)
-	if g.finish != "length" || len(g.tokens) != 4 {
-		t.Fatalf("an answer that fills the budget ends on length: %+v", g)
-	}
+	require.Equal(t, "length", g.finish, "an answer that fills the budget ends on length: %+v", g)
+	require.Len(t, g.tokens, 4, "an answer that fills the budget ends on length: %+v", g)
 	g = tgiGenerate("echo: a b c", 3, 10, []string{"a b"})
-	if g.text != "echo: a b" || g.finish != "stop_sequence" {
-		t.Fatalf("%+v", g)
-	}
+	require.Equal(t, "echo: a b", g.text, "%+v", g)
+	require.Equal(t, "stop_sequence", g.finish, "%+v", g)
 	s := Start(TGI())
 	defer s.Close()
 	_, _, body := hfDo(t, s, "POST", "/generate_stream", hfJSONHeader, `{"inputs":"hi"}`)
 	events := strings.Split(strings.TrimSpace(body), "\n\n")
-	if len(events) != 3 || !strings.Contains(events[2], `"generated_text":"echo: hi"`) || !strings.Contains(events[2], `"finish_reason":"eos_token"`) ||
-		!strings.Contains(events[2], `"special":true`) || !strings.Contains(events[0], `"generated_text":null`) {
-		t.Fatalf("events %q", events)
-	}
-	if in, out := s.Usage(); in != 1 || out != 3 {
-		t.Fatalf("usage %d/%d", in, out)
-	}
+	require.Len(t, events, 3, "events")
+	require.Contains(t, events[2], `"generated_text":"echo: hi"`, "events")
+	require.Contains(t, events[2], `"finish_reason":"eos_token"`, "events")
+	require.Contains(t, events[2], `"special":true`, "events")
+	require.Contains(t, events[0], `"generated_text":null`, "events")
+	in, out := s.Usage()
+	require.Equal(t, 1, in, "usage %d/%d", in, out)
+	require.Equal(t, 3, out, "usage %d/%d", in, out)
 }
 
 func TestTGIOverloaded(t *testing.T) {
@@ -130,20 +132,15 @@ func TestTGIOverloaded(t *testing.T) {
 	defer s.Close()
 	b.inflight.Add(1)
 	status, _, body := hfDo(t, s, "POST", "/generate", hfJSONHeader, `{"inputs":"x"}`)
-	if status != 429 || !strings.Contains(body, `"error_type":"overloaded"`) {
-		t.Fatalf("%d %s", status, body)
-	}
+	require.Equal(t, 429, status)
+	require.Contains(t, body, `"error_type":"overloaded"`)
 	status, _, body = hfDo(t, s, "POST", "/generate_stream", hfJSONHeader, `{"inputs":"x"}`)
-	if status != 200 || body != "data:{\"error\":\"Model is overloaded\",\"error_type\":\"overloaded\"}\n\n" {
-		t.Fatalf("%d %q", status, body)
-	}
+	require.Equal(t, 200, status)
+	require.Equal(t, "data:{\"error\":\"Model is overloaded\",\"error_type\":\"overloaded\"}\n\n", body)
 	b.inflight.Add(-1)
 	b.SetHealthy(false)
 	status, _, body = hfDo(t, s, "GET", "/health", nil, "")
-	if status != 503 || !strings.Contains(body, `"error_type":"healthcheck"`) {
-		t.Fatalf("%d %s", status, body)
-	}
-	if s.InvalidCalls() != 0 {
-		t.Fatal("overload counted as invalid")
-	}
+	require.Equal(t, 503, status)
+	require.Contains(t, body, `"error_type":"healthcheck"`)
+	require.Equal(t, 0, s.InvalidCalls(), "overload counted as invalid")
 }

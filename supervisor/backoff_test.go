@@ -3,6 +3,8 @@ package supervisor
 import (
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBackoffCooldown(t *testing.T) {
@@ -25,9 +27,8 @@ func TestBackoffCooldown(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := c.b.Cooldown(c.trips, c.retryAfter); got != c.want {
-				t.Fatalf("Cooldown(%d, %v) = %v, want %v", c.trips, c.retryAfter, got, c.want)
-			}
+			got := c.b.Cooldown(c.trips, c.retryAfter)
+			require.Equal(t, c.want, got, "Cooldown(%d, %v) = %v, want %v", c.trips, c.retryAfter, got, c.want)
 		})
 	}
 }
@@ -37,12 +38,9 @@ func TestBackoffJitterSpreads(t *testing.T) {
 	seen := map[time.Duration]bool{}
 	for i := 0; i < 50; i++ {
 		d := b.Cooldown(1, 0)
-		if d < 8*time.Second || d > 12*time.Second {
-			t.Fatalf("cooldown %v outside ±20%%", d)
-		}
+		require.GreaterOrEqual(t, d, 8*time.Second, "cooldown %v outside ±20%%", d)
+		require.LessOrEqual(t, d, 12*time.Second, "cooldown %v outside ±20%%", d)
 		seen[d] = true
 	}
-	if len(seen) < 10 {
-		t.Fatalf("only %d distinct cooldowns in 50: jitter missing", len(seen))
-	}
+	require.GreaterOrEqual(t, len(seen), 10, "only %d distinct cooldowns in 50: jitter missing", len(seen))
 }

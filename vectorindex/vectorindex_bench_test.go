@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The benchmark index sizes: n stored random unit vectors of dim components.
@@ -52,9 +54,7 @@ func benchIndex(b *testing.B, n, dim int) *benchData {
 			v[j] = float32(rng.NormFloat64())
 		}
 		start := time.Now()
-		if err := x.Add(uint64(i)*7919+13, v); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, x.Add(uint64(i)*7919+13, v))
 		build += time.Since(start)
 	}
 	runtime.GC()
@@ -129,9 +129,7 @@ func BenchmarkLatency(b *testing.B) {
 				start := time.Now()
 				d.x.SearchExact(q, benchThreshold)
 				exactLat[i] = time.Since(start)
-				if err := compare(d.x, q, benchThreshold, &st); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, compare(d.x, q, benchThreshold, &st))
 			}
 		}
 		p50, p99 := percentiles(lat)
@@ -167,9 +165,7 @@ func BenchmarkChurn(b *testing.B) {
 			id := d.x.ids[i%len(d.x.ids)]
 			copy(v, d.x.vec(i%len(d.x.ids)))
 			d.x.Remove(id)
-			if err := d.x.Add(id, v); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, d.x.Add(id, v))
 			i += 7
 		}
 	})

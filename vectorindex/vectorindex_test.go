@@ -1,13 +1,15 @@
 package vectorindex
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testRNG returns a deterministic generator.
@@ -82,9 +84,7 @@ func TestNewRejectsBadDim(t *testing.T) {
 	for _, dim := range []int{0, -1, math.MinInt} {
 		t.Run(fmt.Sprint(dim), func(t *testing.T) {
 			defer func() {
-				if recover() == nil {
-					t.Errorf("New(%d) did not panic", dim)
-				}
+				assert.True(t, recover() != nil, "New(%d) did not panic", dim)
 			}()
 			New(dim)
 		})
@@ -110,21 +110,15 @@ func TestAddRejectsInvalidVectors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			x := New(4)
-			if err := x.Add(7, []float32{1, 0, 0, 0}); err != nil {
-				t.Fatal(err)
-			}
-			if err := x.Add(8, c.vec); !errors.Is(err, c.want) {
-				t.Errorf("Add(new id) = %v, want %v", err, c.want)
-			}
-			if err := x.Add(7, c.vec); !errors.Is(err, c.want) {
-				t.Errorf("Add(existing id) = %v, want %v", err, c.want)
-			}
-			if x.Len() != 1 {
-				t.Errorf("Len = %d after rejected adds, want 1", x.Len())
-			}
+			require.NoError(t, x.Add(7, []float32{1, 0, 0, 0}))
+			assert.ErrorIs(t, x.Add(8, c.vec), c.want, "Add(new id)")
+			assert.ErrorIs(t, x.Add(7, c.vec), c.want, "Add(existing id)")
+			assert.Equal(t, 1, x.Len(), "Len = %d after rejected adds, want 1", x.Len())
 			// The rejected replacement left id 7's vector intact.
-			if id, sim, ok := x.Search([]float32{1, 0, 0, 0}, 0.999); !ok || id != 7 || sim != 1 {
-				t.Errorf("Search = %d, %v, %v; want 7, 1, true", id, sim, ok)
+			id, sim, ok := x.Search([]float32{1, 0, 0, 0}, 0.999)
+			if assert.True(t, ok, "Search = %d, %v, %v; want 7, 1, true", id, sim, ok) {
+				assert.Equal(t, uint64(7), id, "Search = %d, %v, %v; want 7, 1, true", id, sim, ok)
+				assert.Equal(t, float32(1), sim, "Search = %d, %v, %v; want 7, 1, true", id, sim, ok)
 			}
 		})
 	}
@@ -142,13 +136,9 @@ func TestAddAcceptsExtremeMagnitudes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			x := New(4)
-			if err := x.Add(1, c.vec); err != nil {
-				t.Fatalf("Add: %v", err)
-			}
+			require.NoError(t, x.Add(1, c.vec), "Add")
 			id, sim, ok := x.Search(c.vec, 0.999)
-			if !ok || id != 1 || math.Abs(float64(sim)-1) > 1e-6 {
-				t.Errorf("Search(self) = %d, %v, %v; want 1, 1, true", id, sim, ok)
-			}
+			assert.False(t, !ok || id != 1 || math.Abs(float64(sim)-1) > 1e-6, "Search(self) = %d, %v, %v; want 1, 1, true", id, sim, ok)
 		})
 	}
 }
@@ -161,9 +151,7 @@ func TestSearch(t *testing.T) {
 		3: {1, 1, 0, 0},
 		4: {-1, 0, 0, 0},
 	} {
-		if err := x.Add(id, v); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, x.Add(id, v))
 	}
 	cases := []struct {
 		name      string
@@ -197,19 +185,15 @@ func TestSearch(t *testing.T) {
 		}{{"Search", x.Search}, {"SearchExact", x.SearchExact}} {
 			t.Run(c.name+"/"+s.name, func(t *testing.T) {
 				id, sim, ok := s.search(c.q, c.threshold)
-				if ok != c.wantOK || id != c.wantID {
-					t.Fatalf("got %d, %v, %v; want id %d, ok %v", id, sim, ok, c.wantID, c.wantOK)
-				}
+				require.Equal(t, c.wantOK, ok, "got %d, %v, %v; want id %d, ok %v", id, sim, ok, c.wantID, c.wantOK)
+				require.Equal(t, c.wantID, id, "got %d, %v, %v; want id %d, ok %v", id, sim, ok, c.wantID, c.wantOK)
 				if !ok {
 					return
 				}
 				v, _ := x.stored(id)
-				if want := cos64(c.q, v); math.Abs(float64(sim)-want) > 1e-6 {
-					t.Errorf("similarity %v, want %v", sim, want)
-				}
-				if sim < c.threshold {
-					t.Errorf("similarity %v below threshold %v", sim, c.threshold)
-				}
+				want := cos64(c.q, v)
+				assert.False(t, math.Abs(float64(sim)-want) > 1e-6, "similarity %v, want %v", sim, want)
+				assert.False(t, sim < c.threshold, "similarity %v below threshold %v", sim, c.threshold)
 			})
 		}
 	}
@@ -218,15 +202,13 @@ func TestSearch(t *testing.T) {
 func TestSearchEmptyIndex(t *testing.T) {
 	x := New(3)
 	for _, search := range []func([]float32, float32) (uint64, float32, bool){x.Search, x.SearchExact} {
-		if _, _, ok := search([]float32{1, 2, 3}, -1); ok {
-			t.Error("hit in an empty index")
-		}
+		_, _, ok := search([]float32{1, 2, 3}, -1)
+		assert.False(t, ok, "hit in an empty index")
 	}
 	x.Add(1, []float32{1, 2, 3})
 	x.Remove(1)
-	if _, _, ok := x.Search([]float32{1, 2, 3}, -1); ok {
-		t.Error("hit in an emptied index")
-	}
+	_, _, ok := x.Search([]float32{1, 2, 3}, -1)
+	assert.False(t, ok, "hit in an emptied index")
 }
 
 // stored returns the stored (normalised) vector of id.
@@ -299,24 +281,19 @@ func TestAddRemoveReplace(t *testing.T) {
 			for i, s := range tc.steps {
 				switch s.op {
 				case "add":
-					if err := x.Add(s.id, s.vec); err != nil {
-						t.Fatalf("step %d: %v", i, err)
-					}
+					err := x.Add(s.id, s.vec)
+					require.NoError(t, err, "step %d: %v", i, err)
 				case "remove":
-					if got := x.Remove(s.id); got != s.want {
-						t.Fatalf("step %d: Remove(%d) = %v, want %v", i, s.id, got, s.want)
-					}
+					got := x.Remove(s.id)
+					require.Equal(t, s.want, got, "step %d: Remove(%d) = %v, want %v", i, s.id, got, s.want)
 				case "search":
 					for _, search := range []func([]float32, float32) (uint64, float32, bool){x.Search, x.SearchExact} {
 						id, _, ok := search(s.vec, 0.99)
-						if ok != s.want || id != s.id {
-							t.Fatalf("step %d: search %v = %d, %v; want %d, %v", i, s.vec, id, ok, s.id, s.want)
-						}
+						require.Equal(t, s.want, ok, "step %d: search %v = %d, %v; want %d, %v", i, s.vec, id, ok, s.id, s.want)
+						require.Equal(t, s.id, id, "step %d: search %v = %d, %v; want %d, %v", i, s.vec, id, ok, s.id, s.want)
 					}
 				}
-				if x.Len() != s.wantLen {
-					t.Fatalf("step %d: Len = %d, want %d", i, x.Len(), s.wantLen)
-				}
+				require.Equal(t, s.wantLen, x.Len(), "step %d: Len = %d, want %d", i, x.Len(), s.wantLen)
 				checkInvariants(t, x)
 			}
 		})
@@ -329,22 +306,19 @@ func TestAddRemoveReplace(t *testing.T) {
 func checkInvariants(t *testing.T, x *Index) {
 	t.Helper()
 	n := len(x.ids)
-	if len(x.slots) != n || len(x.sigs) != n*sigWords {
-		t.Fatalf("len(ids)=%d len(slots)=%d len(sigs)=%d", n, len(x.slots), len(x.sigs))
-	}
+	require.Len(t, x.slots, n, "len(ids)=%d len(slots)=%d len(sigs)=%d", n, len(x.slots), len(x.sigs))
+	require.Len(t, x.sigs, n*sigWords, "len(ids)=%d len(slots)=%d len(sigs)=%d", n, len(x.slots), len(x.sigs))
 	for slot, id := range x.ids {
-		if got, ok := x.slots[id]; !ok || int(got) != slot {
-			t.Fatalf("ids[%d]=%d but slots[%d]=%d,%v", slot, id, id, got, ok)
-		}
+		got, ok := x.slots[id]
+		require.True(t, ok, "ids[%d]=%d but slots[%d]=%d,%v", slot, id, id, got, ok)
+		require.Equal(t, slot, int(got), "ids[%d]=%d but slots[%d]=%d,%v", slot, id, id, got, ok)
 		var sig signature
 		x.signer.sign(x.vec(slot), &sig)
-		if !slices.Equal(sig[:], x.sigs[slot*sigWords:(slot+1)*sigWords]) {
-			t.Fatalf("slot %d (id %d): stale signature", slot, id)
-		}
+		require.True(t, slices.Equal(sig[:], x.sigs[slot*sigWords:(slot+1)*sigWords]), "slot %d (id %d): stale signature", slot, id)
 	}
-	if need := (n + chunkLen - 1) / chunkLen; len(x.chunks) < need || len(x.chunks) > need+1 {
-		t.Fatalf("%d chunks for %d entries", len(x.chunks), n)
-	}
+	need := (n + chunkLen - 1) / chunkLen
+	require.GreaterOrEqual(t, len(x.chunks), need, "%d chunks for %d entries", len(x.chunks), n)
+	require.LessOrEqual(t, len(x.chunks), need+1, "%d chunks for %d entries", len(x.chunks), n)
 }
 
 // TestRandomOperations checks add/replace/remove, and swap-with-last in
@@ -375,35 +349,30 @@ func TestRandomOperations(t *testing.T) {
 				}
 				if rng.Float64() < addP {
 					v := randUnit(rng, c.dim)
-					if err := x.Add(id, v); err != nil {
-						t.Fatal(err)
-					}
+					require.NoError(t, x.Add(id, v))
 					model[id] = unit(slices.Clone(v)) // as Add normalises it
 				} else {
 					_, had := model[id]
-					if got := x.Remove(id); got != had {
-						t.Fatalf("op %d: Remove(%d) = %v, want %v", op, id, got, had)
-					}
+					got := x.Remove(id)
+					require.Equal(t, had, got, "op %d: Remove(%d) = %v, want %v", op, id, got, had)
 					delete(model, id)
 				}
 				if op%97 != 0 {
 					continue
 				}
-				if x.Len() != len(model) {
-					t.Fatalf("op %d: Len = %d, want %d", op, x.Len(), len(model))
-				}
+				require.Len(t, model, x.Len(), "op %d: Len = %d, want %d", op, x.Len(), len(model))
 				checkInvariants(t, x)
 				for id, v := range model {
 					got, ok := x.stored(id)
-					if !ok || !slices.Equal(got, v) {
-						t.Fatalf("op %d: id %d stores %v, want %v", op, id, got, v)
-					}
+					require.True(t, ok, "op %d: id %d stores %v, want %v", op, id, got, v)
+					require.True(t, slices.Equal(got, v), "op %d: id %d stores %v, want %v", op, id, got, v)
 					eid, esim, eok := x.SearchExact(v, 0.9999)
 					aid, asim, aok := x.Search(v, 0.9999)
-					if !eok || eid != id || !aok || aid != id || asim != esim {
-						t.Fatalf("op %d: self-query of %d: Search %d,%v,%v SearchExact %d,%v,%v",
-							op, id, aid, asim, aok, eid, esim, eok)
-					}
+					require.True(t, eok, "op %d: self-query of %d: Search %d,%v,%v SearchExact %d,%v,%v", op, id, aid, asim, aok, eid, esim, eok)
+					require.Equal(t, id, eid, "op %d: self-query of %d: Search %d,%v,%v SearchExact %d,%v,%v", op, id, aid, asim, aok, eid, esim, eok)
+					require.True(t, aok, "op %d: self-query of %d: Search %d,%v,%v SearchExact %d,%v,%v", op, id, aid, asim, aok, eid, esim, eok)
+					require.Equal(t, id, aid, "op %d: self-query of %d: Search %d,%v,%v SearchExact %d,%v,%v", op, id, aid, asim, aok, eid, esim, eok)
+					require.Equal(t, esim, asim, "op %d: self-query of %d: Search %d,%v,%v SearchExact %d,%v,%v", op, id, aid, asim, aok, eid, esim, eok)
 				}
 			}
 		})
@@ -526,21 +495,16 @@ func TestRecall(t *testing.T) {
 				if i >= d.near {
 					st = &random
 				}
-				if err := compare(x, q, d.threshold, st); err != nil {
-					t.Fatalf("query %d: %v", i, err)
-				}
+				err := compare(x, q, d.threshold, st)
+				require.NoError(t, err, "query %d: %v", i, err)
 			}
 			t.Logf("near: %d exact hits, recall %.4f; random: %d exact hits, %d Search hits",
 				near.exactHits, near.recall(), random.exactHits, random.searchHits)
-			if near.exactHits < d.near/2 {
-				t.Errorf("only %d of %d near queries are exact hits; the test is not testing", near.exactHits, d.near)
-			}
-			if r := near.recall(); r < 0.99 {
-				t.Errorf("recall %.4f < 0.99 (%d of %d)", r, near.agreed, near.exactHits)
-			}
-			if random.searchHits != 0 || random.exactHits != 0 {
-				t.Errorf("random queries hit: Search %d, SearchExact %d", random.searchHits, random.exactHits)
-			}
+			assert.GreaterOrEqual(t, near.exactHits, d.near/2, "only %d of %d near queries are exact hits; the test is not testing", near.exactHits, d.near)
+			r := near.recall()
+			assert.False(t, r < 0.99, "recall %.4f < 0.99 (%d of %d)", r, near.agreed, near.exactHits)
+			assert.Equal(t, 0, random.searchHits, "random queries hit: Search %d, SearchExact %d", random.searchHits, random.exactHits)
+			assert.Equal(t, 0, random.exactHits, "random queries hit: Search %d, SearchExact %d", random.searchHits, random.exactHits)
 		})
 	}
 }
@@ -618,15 +582,9 @@ func TestSignatureDistance(t *testing.T) {
 				binomSD := math.Sqrt(sigBits * want / sigBits * (1 - want/sigBits))
 				t.Logf("cos %.2f: mean %.1f (want %.1f) sd %.2f (binomial %.2f) max %d (cutoff %d)",
 					cos, mean, want, sd, binomSD, worst, hammingCutoff(float32(cos)))
-				if math.Abs(mean-want) > 2+0.04*want {
-					t.Errorf("cos %.2f: mean distance %.1f, want %.1f", cos, mean, want)
-				}
-				if sd > 1.3*binomSD+0.5 {
-					t.Errorf("cos %.2f: distance sd %.2f, binomial %.2f", cos, sd, binomSD)
-				}
-				if worst > hammingCutoff(float32(cos)) {
-					t.Errorf("cos %.2f: distance %d beyond cutoff %d", cos, worst, hammingCutoff(float32(cos)))
-				}
+				assert.False(t, math.Abs(mean-want) > 2+0.04*want, "cos %.2f: mean distance %.1f, want %.1f", cos, mean, want)
+				assert.False(t, sd > 1.3*binomSD+0.5, "cos %.2f: distance sd %.2f, binomial %.2f", cos, sd, binomSD)
+				assert.LessOrEqual(t, worst, hammingCutoff(float32(cos)), "cos %.2f: distance %d beyond cutoff %d", cos, worst, hammingCutoff(float32(cos)))
 			}
 		})
 	}
@@ -640,9 +598,7 @@ func TestSignatureDeterministic(t *testing.T) {
 		a.Add(uint64(i), v)
 		b.Add(uint64(i), v)
 	}
-	if !slices.Equal(a.sigs, b.sigs) {
-		t.Fatal("two indexes computed different signatures")
-	}
+	require.True(t, slices.Equal(a.sigs, b.sigs), "two indexes computed different signatures")
 	var s1, s2 signature
 	v := randUnit(rng, 384)
 	a.signer.sign(v, &s1)
@@ -650,9 +606,8 @@ func TestSignatureDeterministic(t *testing.T) {
 		v[i] *= 3
 	}
 	a.signer.sign(v, &s2)
-	if d := hamming(&s1, &s2); d > 2 {
-		t.Errorf("scaling a vector moved its signature by %d bits", d)
-	}
+	d := hamming(&s1, &s2)
+	assert.LessOrEqual(t, d, 2, "scaling a vector moved its signature by %d bits", d)
 }
 
 func TestDot(t *testing.T) {
@@ -664,9 +619,8 @@ func TestDot(t *testing.T) {
 			a[i], b[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
 			want += float64(a[i]) * float64(b[i])
 		}
-		if got := dot(a, b); math.Abs(float64(got)-want) > 1e-5*(1+math.Abs(want)) {
-			t.Errorf("n=%d: dot = %v, want %v", n, got, want)
-		}
+		got := dot(a, b)
+		assert.False(t, math.Abs(float64(got)-want) > 1e-5*(1+math.Abs(want)), "n=%d: dot = %v, want %v", n, got, want)
 	}
 }
 
@@ -689,9 +643,7 @@ func TestFWHT(t *testing.T) {
 		}
 		got := slices.Clone(x)
 		fwht(got)
-		if !slices.Equal(got, want) {
-			t.Errorf("n=%d: fwht = %v, want %v", n, got, want)
-		}
+		assert.True(t, slices.Equal(got, want), "n=%d: fwht = %v, want %v", n, got, want)
 	}
 }
 
@@ -723,9 +675,8 @@ func TestNoAllocations(t *testing.T) {
 		{"Add existing id", func() { x.Add(7, replace) }},
 	}
 	for _, c := range cases {
-		if a := testing.AllocsPerRun(50, c.f); a != 0 {
-			t.Errorf("%s: %v allocations per call, want 0", c.name, a)
-		}
+		a := testing.AllocsPerRun(50, c.f)
+		assert.Equal(t, float64(0), a, "%s: %v allocations per call, want 0", c.name, a)
 	}
 }
 
@@ -748,7 +699,6 @@ func TestBytesPerEntry(t *testing.T) {
 	measured := float64(after.HeapAlloc-before.HeapAlloc) / n
 	runtime.KeepAlive(x)
 	t.Logf("measured %.1f bytes/entry, BytesPerEntry %d", measured, x.BytesPerEntry())
-	if est := float64(x.BytesPerEntry()); math.Abs(measured-est) > 0.1*est {
-		t.Errorf("measured %.1f bytes/entry, BytesPerEntry says %v", measured, est)
-	}
+	est := float64(x.BytesPerEntry())
+	assert.False(t, math.Abs(measured-est) > 0.1*est, "measured %.1f bytes/entry, BytesPerEntry says %v", measured, est)
 }

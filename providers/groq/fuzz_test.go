@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -16,6 +15,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/groq"
 	"github.com/switchyard-ai/switchyard/providers/openai"
+
+	"github.com/stretchr/testify/require"
 )
 
 var groqKeyShape = regexp.MustCompile(`gsk_[A-Za-z0-9_\-*.]{3,}`)
@@ -44,14 +45,14 @@ func FuzzDecodeStreamChunk(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		u, e := groq.DecodeStreamChunk(data)
 		u2, e2 := groq.DecodeStreamChunk(data)
-		if (u == nil) != (u2 == nil) || (u != nil && *u != *u2) || !bytes.Equal(e, e2) {
-			t.Fatal("not deterministic")
+		require.Equal(t, u2 == nil, u == nil, "not deterministic")
+		require.False(t, u != nil && *u != *u2, "not deterministic")
+		require.True(t, bytes.Equal(e, e2), "not deterministic")
+		if !json.Valid(data) {
+			require.False(t, u != nil || e != nil, "found %v %q in invalid JSON", u, e)
 		}
-		if !json.Valid(data) && (u != nil || e != nil) {
-			t.Fatalf("found %v %q in invalid JSON", u, e)
-		}
-		if e != nil && !json.Valid(e) {
-			t.Fatalf("error object %q is not JSON", e)
+		if e != nil {
+			require.True(t, json.Valid(e), "error object %q is not JSON", e)
 		}
 	})
 }
@@ -70,13 +71,10 @@ func FuzzChatStream(f *testing.F) {
 		call := &providers.Call{RequestID: "fuzz", Provider: "groq", Key: providers.NewCredential("k", testKey), Result: providers.CallResult{Status: 200}}
 		last := -1
 		call.Emit = func(ch *messages.StreamChunk) bool {
-			if ch.Seq != last+1 {
-				t.Fatalf("chunk seq %d after %d", ch.Seq, last)
-			}
+			require.Equal(t, last+1, ch.Seq, "chunk seq %d after %d", ch.Seq, last)
 			last = ch.Seq
-			if ch.Type == messages.ChunkUsage && ch.Usage == nil || ch.Type == messages.ChunkText && ch.Text == "" {
-				t.Fatalf("bad chunk %+v", ch)
-			}
+			require.False(t, ch.Type == messages.ChunkUsage && ch.Usage == nil, "bad chunk %+v", ch)
+			require.False(t, ch.Type == messages.ChunkText && ch.Text == "", "bad chunk %+v", ch)
 			return true
 		}
 		em := providers.NewEmitter(call)
@@ -88,18 +86,13 @@ func FuzzChatStream(f *testing.F) {
 			return err
 		})
 		if err == nil {
-			if out == nil {
-				t.Fatal("no error and no response")
-			}
-			if out.Usage != call.Result.Usage {
-				t.Fatalf("answer usage %+v, call usage %+v", out.Usage, call.Result.Usage)
-			}
+			require.NotNil(t, out, "no error and no response")
+			require.True(t, out.Usage == call.Result.Usage, "answer usage %+v, call usage %+v", out.Usage, call.Result.Usage)
 			return
 		}
 		var ue *messages.UpstreamError
-		if !errors.As(err, &ue) || ue.Class == messages.ClassUnknown {
-			t.Fatalf("error %v (%T)", err, err)
-		}
+		require.ErrorAs(t, err, &ue, "error")
+		require.NotEqual(t, messages.ClassUnknown, ue.Class, "error")
 	})
 }
 
@@ -124,17 +117,14 @@ func FuzzDecodeError(f *testing.F) {
 		e := &messages.UpstreamError{Status: status, Class: providers.ClassifyStatus(status)}
 		openai.DecodeError(status, http.Header{}, body, e)
 		groq.DecodeError(status, http.Header{}, body, e)
-		if e.Class == messages.ClassUnknown {
-			t.Fatalf("no class for %d %q", status, body)
+		require.NotEqual(t, messages.ClassUnknown, e.Class, "no class for %d %q", status, body)
+		if status == 498 || status == 499 {
+			require.True(t, e.Class.Retryable(), "status %d not retryable: %v", status, e.Class)
 		}
-		if (status == 498 || status == 499) && !e.Class.Retryable() {
-			t.Fatalf("status %d not retryable: %v", status, e.Class)
-		}
-		if groqKeyShape.MatchString(e.Message) {
-			t.Fatalf("key kept: %q", e.Message)
-		}
-		if i := strings.Index(e.Message, "(failed_generation: "); i >= 0 && len([]rune(e.Message[i:])) > groq.MaxFailedGeneration+30 {
-			t.Fatalf("failed generation not truncated: %q", e.Message)
+		require.False(t, groqKeyShape.MatchString(e.Message), "key kept: %q", e.Message)
+		i := strings.Index(e.Message, "(failed_generation: ")
+		if i >= 0 {
+			require.LessOrEqual(t, len([]rune(e.Message[i:])), groq.MaxFailedGeneration+30, "failed generation not truncated: %q", e.Message)
 		}
 	})
 }
@@ -163,28 +153,29 @@ func TestDecodeErrorTable(t *testing.T) {
 			e := &messages.UpstreamError{Status: tt.status, Class: providers.ClassifyStatus(tt.status)}
 			openai.DecodeError(tt.status, http.Header{}, []byte(tt.body), e)
 			groq.DecodeError(tt.status, http.Header{}, []byte(tt.body), e)
-			if e.Class != tt.class || e.Code != tt.code || !strings.Contains(e.Message, tt.msgHas) || (tt.msgLack != "" && strings.Contains(e.Message, tt.msgLack)) {
-				t.Fatalf("got %v %q %q", e.Class, e.Code, e.Message)
-			}
+			require.Equal(t, tt.class, e.Class)
+			require.Equal(t, tt.code, e.Code)
+			require.Contains(t, e.Message, tt.msgHas)
+			require.False(t, tt.msgLack != "" && strings.Contains(e.Message, tt.msgLack))
 		})
 	}
 }
 
 func TestDecodeStreamChunk(t *testing.T) {
 	u, e := groq.DecodeStreamChunk([]byte(`{"x_groq":{"id":"r","usage":{"prompt_tokens":3,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":1}}}}`))
-	if u == nil || *u != (messages.Usage{InputTokens: 3, OutputTokens: 2, CacheReadTokens: 1}) || e != nil {
-		t.Fatalf("usage %+v error %q", u, e)
-	}
-	if u, e := groq.DecodeStreamChunk([]byte(`{"x_groq":{"id":"r"}}`)); u != nil || e != nil {
-		t.Fatalf("first chunk gave %+v %q", u, e)
-	}
-	if _, e := groq.DecodeStreamChunk([]byte(`{"x_groq":{"error":"over capacity"}}`)); string(e) != `"over capacity"` {
-		t.Fatalf("error %q", e)
-	}
+	require.NotNil(t, u, "usage %+v error %q", u, e)
+	require.True(t, *u == (messages.Usage{InputTokens: 3, OutputTokens: 2, CacheReadTokens: 1}), "usage %+v error %q", u, e)
+	require.Nil(t, e, "usage %+v error %q", u, e)
+	u, e = groq.DecodeStreamChunk([]byte(`{"x_groq":{"id":"r"}}`))
+	require.Nil(t, u, "first chunk gave")
+	require.Nil(t, e, "first chunk gave")
+	_, e = groq.DecodeStreamChunk([]byte(`{"x_groq":{"error":"over capacity"}}`))
+	require.Equal(t, `"over capacity"`, string(e), "error %q", e)
 	// x_groq.usage wins over a top-level usage in the same stream.
 	call := &providers.Call{RequestID: "r", Result: providers.CallResult{Status: 200}}
 	out, err := groq.New().DecodeChatStream(strings.NewReader(groqStreamSeed), call, providers.NewEmitter(call))
-	if err != nil || out.Usage != (messages.Usage{InputTokens: 3, OutputTokens: 2, CacheReadTokens: 1}) || out.Content != "Hi" || len(out.ToolCalls) != 1 {
-		t.Fatalf("decoded %+v, %v", out, err)
-	}
+	require.NoError(t, err, "decoded %+v, %v", out, err)
+	require.True(t, out.Usage == (messages.Usage{InputTokens: 3, OutputTokens: 2, CacheReadTokens: 1}), "decoded %+v, %v", out, err)
+	require.Equal(t, "Hi", out.Content, "decoded %+v, %v", out, err)
+	require.Len(t, out.ToolCalls, 1, "decoded %+v, %v", out, err)
 }

@@ -2,7 +2,6 @@ package groq_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -16,6 +15,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/groq"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testKey is a fake Groq key; tests assert it never shows up in errors.
@@ -61,9 +63,10 @@ func user(s string) []messages.Message { return []messages.Message{{Role: "user"
 
 func TestKindAndConstants(t *testing.T) {
 	a := groq.New()
-	if a.Kind() != "groq" || groq.Kind != "groq" || groq.EnvKey != "GROQ_API_KEY" || groq.DefaultBaseURL != "https://api.groq.com/openai/v1" {
-		t.Fatalf("kind %q, constants %q %q %q", a.Kind(), groq.Kind, groq.EnvKey, groq.DefaultBaseURL)
-	}
+	require.Equal(t, "groq", a.Kind(), "kind %q, constants %q %q %q", a.Kind(), groq.Kind, groq.EnvKey, groq.DefaultBaseURL)
+	require.True(t, groq.Kind == "groq", "kind %q, constants %q %q %q", a.Kind(), groq.Kind, groq.EnvKey, groq.DefaultBaseURL)
+	require.True(t, groq.EnvKey == "GROQ_API_KEY", "kind %q, constants %q %q %q", a.Kind(), groq.Kind, groq.EnvKey, groq.DefaultBaseURL)
+	require.True(t, groq.DefaultBaseURL == "https://api.groq.com/openai/v1", "kind %q, constants %q %q %q", a.Kind(), groq.Kind, groq.EnvKey, groq.DefaultBaseURL)
 }
 
 // TestOperations is the per-backend table: every operation's happy path,
@@ -81,59 +84,58 @@ func TestOperations(t *testing.T) {
 				{"chat", &messages.ChatRequest{Model: model, System: "be brief", Messages: user("Hello Groq"), MaxTokens: 50, Temperature: ptr(0.2)},
 					func(t *testing.T, resp messages.Response, _ []messages.StreamChunk, body map[string]any) {
 						r := resp.(*messages.ChatResponse)
-						if r.Content != "echo: Hello Groq" || r.FinishReason != messages.FinishStop || r.Usage.InputTokens == 0 || r.Usage.OutputTokens != 3 {
-							t.Fatalf("answer %+v", r)
-						}
-						if body["max_completion_tokens"] != 50.0 || body["stream"] != nil {
-							t.Fatalf("body %v", body)
-						}
+						require.Equal(t, "echo: Hello Groq", r.Content, "answer %+v", r)
+						require.Equal(t, string(messages.FinishStop), r.FinishReason, "answer %+v", r)
+						require.NotEqual(t, 0, r.Usage.InputTokens, "answer %+v", r)
+						require.Equal(t, 3, r.Usage.OutputTokens, "answer %+v", r)
+						require.True(t, body["max_completion_tokens"] == 50.0, "body %v", body)
+						require.True(t, body["stream"] == nil, "body %v", body)
 					}},
 				{"chat stream", &messages.ChatRequest{Model: model, Messages: user("one two three four five six seven"), Stream: true},
 					func(t *testing.T, resp messages.Response, chunks []messages.StreamChunk, body map[string]any) {
 						r := resp.(*messages.ChatResponse)
 						var text strings.Builder
 						for i, c := range chunks {
-							if c.Seq != i {
-								t.Fatalf("chunk %d has seq %d", i, c.Seq)
-							}
+							require.Equal(t, i, c.Seq, "chunk %d has seq %d", i, c.Seq)
 							if c.Type == messages.ChunkText {
 								text.WriteString(c.Text)
 							}
 						}
 						last := chunks[len(chunks)-1]
-						if last.Type != messages.ChunkUsage || last.Usage.OutputTokens != 8 || last.Usage.InputTokens != 7 {
-							t.Fatalf("last chunk %+v", last)
-						}
-						if text.String() != "echo: one two three four five six seven" || r.Content != text.String() || r.Usage != *last.Usage || len(chunks) < 4 {
-							t.Fatalf("streamed %q in %d chunks, answer %+v", text.String(), len(chunks), r)
-						}
-						if _, ok := body["stream_options"]; ok || body["stream"] != true {
-							t.Fatalf("stream body %v", body)
-						}
+						require.Equal(t, messages.ChunkUsage, last.Type, "last chunk %+v", last)
+						require.Equal(t, 8, last.Usage.OutputTokens, "last chunk %+v", last)
+						require.Equal(t, 7, last.Usage.InputTokens, "last chunk %+v", last)
+						require.Equal(t, "echo: one two three four five six seven", text.String(), "streamed %q in %d chunks, answer %+v", text.String(), len(chunks), r)
+						require.Equal(t, text.String(), r.Content, "streamed %q in %d chunks, answer %+v", text.String(), len(chunks), r)
+						require.True(t, r.Usage == *last.Usage, "streamed %q in %d chunks, answer %+v", text.String(), len(chunks), r)
+						require.GreaterOrEqual(t, len(chunks), 4, "streamed %q in %d chunks, answer %+v", text.String(), len(chunks), r)
+						_, ok := body["stream_options"]
+						require.False(t, ok, "stream body %v", body)
+						require.True(t, body["stream"] == true, "stream body %v", body)
 					}},
 				{"tools", &messages.ChatRequest{Model: model, Messages: user("weather in Paris?"), Tools: []messages.Tool{weatherTool}},
 					func(t *testing.T, resp messages.Response, _ []messages.StreamChunk, _ map[string]any) {
 						r := resp.(*messages.ChatResponse)
-						if r.FinishReason != messages.FinishToolCalls || len(r.ToolCalls) != 1 || r.ToolCalls[0].Name != "get_weather" || string(r.ToolCalls[0].Arguments) != `{"city":"Paris"}` {
-							t.Fatalf("answer %+v", r)
-						}
+						require.Equal(t, string(messages.FinishToolCalls), r.FinishReason, "answer %+v", r)
+						require.Len(t, r.ToolCalls, 1, "answer %+v", r)
+						require.Equal(t, "get_weather", r.ToolCalls[0].Name, "answer %+v", r)
+						require.Equal(t, `{"city":"Paris"}`, string(r.ToolCalls[0].Arguments), "answer %+v", r)
 					}},
 				{"tools stream", &messages.ChatRequest{Model: model, Messages: user("weather in Rome?"), Tools: []messages.Tool{weatherTool}, ToolChoice: "get_weather", Stream: true},
 					func(t *testing.T, resp messages.Response, chunks []messages.StreamChunk, _ map[string]any) {
 						r := resp.(*messages.ChatResponse)
-						if len(r.ToolCalls) != 1 || string(r.ToolCalls[0].Arguments) != `{"city":"Rome"}` || r.ToolCalls[0].ID == "" {
-							t.Fatalf("answer %+v", r)
-						}
-						if chunks[0].Type != messages.ChunkToolCall || chunks[0].ToolCall.Name != "get_weather" || chunks[len(chunks)-1].Type != messages.ChunkUsage {
-							t.Fatalf("chunks %+v", chunks)
-						}
+						require.Len(t, r.ToolCalls, 1, "answer %+v", r)
+						require.Equal(t, `{"city":"Rome"}`, string(r.ToolCalls[0].Arguments), "answer %+v", r)
+						require.NotEqual(t, "", r.ToolCalls[0].ID, "answer %+v", r)
+						require.Equal(t, messages.ChunkToolCall, chunks[0].Type, "chunks %+v", chunks)
+						require.Equal(t, "get_weather", chunks[0].ToolCall.Name, "chunks %+v", chunks)
+						require.Equal(t, messages.ChunkUsage, chunks[len(chunks)-1].Type, "chunks %+v", chunks)
 					}},
 				{"image on vision model", &messages.ChatRequest{Model: "meta-llama/llama-4-scout-17b-16e-instruct", Messages: []messages.Message{{Role: "user", Parts: []messages.Part{
 					{Type: messages.PartText, Text: "what is this"}, {Type: messages.PartImage, Data: pngBytes, MediaType: "image/png"}}}}},
 					func(t *testing.T, resp messages.Response, _ []messages.StreamChunk, _ map[string]any) {
-						if r := resp.(*messages.ChatResponse); r.Content != "echo: what is this [1 image]" {
-							t.Fatalf("answer %+v", r)
-						}
+						r := resp.(*messages.ChatResponse)
+						require.Equal(t, "echo: what is this [1 image]", r.Content, "answer %+v", r)
 					}},
 				{"models", &messages.ModelsRequest{},
 					func(t *testing.T, resp messages.Response, _ []messages.StreamChunk, _ map[string]any) {
@@ -143,14 +145,16 @@ func TestOperations(t *testing.T) {
 							byID[m.ID] = m
 						}
 						llama, scout, guard, whisper := byID[model], byID["meta-llama/llama-4-scout-17b-16e-instruct"], byID["meta-llama/llama-guard-4-12b"], byID["whisper-large-v3"]
-						if len(r.Models) != 6 || llama.ContextWindow != 131072 || llama.OwnedBy != "Meta" || llama.Created == 0 ||
-							llama.Details["max_completion_tokens"] != 32768.0 || llama.Details["active"] != true {
-							t.Fatalf("models %+v", r.Models)
-						}
-						if !slices.Equal(llama.Capabilities, []string{"chat", "tools"}) || !slices.Contains(scout.Capabilities, "vision") ||
-							slices.Contains(guard.Capabilities, "tools") || slices.Contains(whisper.Capabilities, "chat") {
-							t.Fatalf("capabilities: llama %v scout %v guard %v whisper %v", llama.Capabilities, scout.Capabilities, guard.Capabilities, whisper.Capabilities)
-						}
+						require.Len(t, r.Models, 6, "models")
+						require.Equal(t, 131072, llama.ContextWindow, "models")
+						require.Equal(t, "Meta", llama.OwnedBy, "models")
+						require.NotEqual(t, int64(0), llama.Created, "models")
+						require.True(t, llama.Details["max_completion_tokens"] == 32768.0, "models")
+						require.True(t, llama.Details["active"] == true, "models")
+						require.True(t, slices.Equal(llama.Capabilities, []string{"chat", "tools"}), "capabilities: llama %v scout %v guard %v whisper %v", llama.Capabilities, scout.Capabilities, guard.Capabilities, whisper.Capabilities)
+						require.True(t, slices.Contains(scout.Capabilities, "vision"), "capabilities: llama %v scout %v guard %v whisper %v", llama.Capabilities, scout.Capabilities, guard.Capabilities, whisper.Capabilities)
+						require.False(t, slices.Contains(guard.Capabilities, "tools"), "capabilities: llama %v scout %v guard %v whisper %v", llama.Capabilities, scout.Capabilities, guard.Capabilities, whisper.Capabilities)
+						require.False(t, slices.Contains(whisper.Capabilities, "chat"), "capabilities: llama %v scout %v guard %v whisper %v", llama.Capabilities, scout.Capabilities, guard.Capabilities, whisper.Capabilities)
 					}},
 			}
 			for _, tt := range tests {
@@ -162,20 +166,16 @@ func TestOperations(t *testing.T) {
 					}
 					before := srv.InvalidCalls()
 					resp, err := do(t, groq.New(), call)
-					if err != nil {
-						t.Fatalf("Do: %v", err)
-					}
-					if srv.InvalidCalls() != before {
-						t.Fatal("the simulator rejected the request")
-					}
+					require.NoError(t, err, "Do")
+					require.Equal(t, before, srv.InvalidCalls(), "the simulator rejected the request")
 					var body map[string]any
 					if _, ok := tt.req.(*messages.ChatRequest); ok {
 						body = lastBody(t, srv)
 					}
 					tt.check(t, resp, rec.All(), body)
-					if call.Result.Status != 200 || call.Result.UpstreamRequestID == "" || !call.Result.RateLimit.Known {
-						t.Fatalf("result %+v", call.Result)
-					}
+					require.Equal(t, 200, call.Result.Status, "result %+v", call.Result)
+					require.NotEqual(t, "", call.Result.UpstreamRequestID, "result %+v", call.Result)
+					require.True(t, call.Result.RateLimit.Known, "result %+v", call.Result)
 				})
 			}
 		})
@@ -188,21 +188,16 @@ func TestToolRoundTrip(t *testing.T) {
 	srv := startSim(t, nil)
 	a := groq.New()
 	first, err := do(t, a, newCall(srv.URL, &messages.ChatRequest{Model: model, Messages: user("weather in Oslo"), Tools: []messages.Tool{weatherTool}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	calls := first.(*messages.ChatResponse).ToolCalls
 	resp, err := do(t, a, newCall(srv.URL, &messages.ChatRequest{Model: model, Tools: []messages.Tool{weatherTool}, Messages: []messages.Message{
 		{Role: "user", Content: "weather in Oslo"},
 		{Role: "assistant", ToolCalls: calls},
 		{Role: "tool", ToolCallID: calls[0].ID, Content: "cold"},
 	}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := resp.(*messages.ChatResponse); r.Content != "The tool returned: cold" {
-		t.Fatalf("answer %+v", r)
-	}
+	require.NoError(t, err)
+	r := resp.(*messages.ChatResponse)
+	require.Equal(t, "The tool returned: cold", r.Content, "answer %+v", r)
 }
 
 // TestUsageAcrossStreamAndSim checks that the usage the adapter reports for
@@ -211,13 +206,12 @@ func TestUsageAcrossStreamAndSim(t *testing.T) {
 	srv := startSim(t, nil)
 	call := newCall(srv.URL, &messages.ChatRequest{Model: model, Messages: user("count me in"), Stream: true})
 	call.Emit = (&recorder{}).Emit
-	if _, err := do(t, groq.New(), call); err != nil {
-		t.Fatal(err)
-	}
+	_, err := do(t, groq.New(), call)
+	require.NoError(t, err)
 	in, out := srv.Usage()
-	if call.Result.Usage.InputTokens != in || call.Result.Usage.OutputTokens != out || out == 0 {
-		t.Fatalf("adapter usage %+v, simulator %d/%d", call.Result.Usage, in, out)
-	}
+	require.Equal(t, in, call.Result.Usage.InputTokens, "adapter usage %+v, simulator %d/%d", call.Result.Usage, in, out)
+	require.Equal(t, out, call.Result.Usage.OutputTokens, "adapter usage %+v, simulator %d/%d", call.Result.Usage, in, out)
+	require.NotEqual(t, 0, out, "adapter usage %+v, simulator %d/%d", call.Result.Usage, in, out)
 }
 
 // TestErrorClasses is the error table: each failure the service produces,
@@ -276,9 +270,8 @@ func TestErrorClasses(t *testing.T) {
 				srv.Inject(*tt.fault)
 			}
 			if tt.backend != nil && tt.backend.EnforceRateLimit {
-				if _, err := do(t, groq.New(), newCall(srv.URL, tt.req())); err != nil {
-					t.Fatalf("first request: %v", err)
-				}
+				_, err := do(t, groq.New(), newCall(srv.URL, tt.req()))
+				require.NoError(t, err, "first request")
 			}
 			call := newCall(srv.URL, tt.req())
 			if tt.key != "" {
@@ -290,25 +283,23 @@ func TestErrorClasses(t *testing.T) {
 			call.Emit = (&recorder{}).Emit
 			_, err := do(t, groq.New(), call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.class || ue.Retryable() != tt.retryable || ue.Status != tt.status {
-				t.Fatalf("got %v (retryable %v, status %d), want %v (%v, %d)", ue, ue.Retryable(), ue.Status, tt.class, tt.retryable, tt.status)
-			}
+			require.Equal(t, tt.class, ue.Class, "got %v (retryable %v, status %d), want %v (%v, %d)", ue, ue.Retryable(), ue.Status, tt.class, tt.retryable, tt.status)
+			require.Equal(t, tt.retryable, ue.Retryable(), "got %v (retryable %v, status %d), want %v (%v, %d)", ue, ue.Retryable(), ue.Status, tt.class, tt.retryable, tt.status)
+			require.Equal(t, tt.status, ue.Status, "got %v (retryable %v, status %d), want %v (%v, %d)", ue, ue.Retryable(), ue.Status, tt.class, tt.retryable, tt.status)
 			if tt.delay >= time.Hour {
-				if ue.RetryAfter < time.Second || ue.RetryAfter > tt.delay {
-					t.Fatalf("retry after %v, want the per-day replenish delay", ue.RetryAfter)
-				}
-			} else if ue.RetryAfter != tt.delay {
-				t.Fatalf("retry after %v, want %v", ue.RetryAfter, tt.delay)
+				require.GreaterOrEqual(t, ue.RetryAfter, time.Second, "retry after %v, want the per-day replenish delay", ue.RetryAfter)
+				require.LessOrEqual(t, ue.RetryAfter, tt.delay, "retry after %v, want the per-day replenish delay", ue.RetryAfter)
+			} else {
+				require.Equal(t, tt.delay, ue.RetryAfter, "retry after")
 			}
-			if tt.code != "" && ue.Code != tt.code {
-				t.Fatalf("code %q, want %q (%v)", ue.Code, tt.code, ue)
+			if tt.code != "" {
+				require.Equal(t, tt.code, ue.Code, "code %q, want %q (%v)", ue.Code, tt.code, ue)
 			}
-			if tt.msg != "" && !strings.Contains(ue.Message, tt.msg) {
-				t.Fatalf("message %q lacks %q", ue.Message, tt.msg)
+			if tt.msg != "" {
+				require.Contains(t, ue.Message, tt.msg, "message %q lacks %q", ue.Message, tt.msg)
 			}
-			if ue.RequestID != "rid-chat" || ue.Key != "primary" {
-				t.Fatalf("error identity %+v", ue)
-			}
+			require.Equal(t, "rid-chat", ue.RequestID, "error identity %+v", ue)
+			require.Equal(t, "primary", ue.Key, "error identity %+v", ue)
 		})
 	}
 }
@@ -320,24 +311,26 @@ func TestInStreamError(t *testing.T) {
 	call := &providers.Call{RequestID: "r", Provider: "groq", Key: providers.NewCredential("k", testKey), Result: providers.CallResult{Status: 200}}
 	_, err := groq.New().DecodeChatStream(strings.NewReader(body), call, providers.NewEmitter(call))
 	ue := upstreamErr(t, err)
-	if ue.Class != messages.ClassServer || !strings.Contains(ue.Message, "model overloaded") {
-		t.Fatalf("error %v", ue)
-	}
+	require.Equal(t, messages.ClassServer, ue.Class, "error %v", ue)
+	require.Contains(t, ue.Message, "model overloaded", "error %v", ue)
 }
 
 func TestRateLimitHeadersPerDay(t *testing.T) {
 	srv := startSim(t, &sim.GroqBackend{RequestsPerDay: 1000, TokensPerMinute: 6000})
 	call := newCall(srv.URL, &messages.ChatRequest{Model: model, Messages: user("hello")})
-	if _, err := do(t, groq.New(), call); err != nil {
-		t.Fatal(err)
-	}
+	_, err := do(t, groq.New(), call)
+	require.NoError(t, err)
 	rl := call.Result.RateLimit
 	// One request of a 1000-per-day budget takes 86.4 s to replenish.
 	untilReq := time.Until(rl.ResetRequests)
-	if !rl.Known || rl.LimitRequests != 1000 || rl.RemainingRequests != 999 || rl.LimitTokens != 6000 || rl.RemainingTokens >= 6000 ||
-		untilReq < 80*time.Second || untilReq > 87*time.Second || time.Until(rl.ResetTokens) > time.Minute {
-		t.Fatalf("rate limit %+v (requests reset in %v)", rl, untilReq)
-	}
+	require.True(t, rl.Known, "rate limit %+v (requests reset in %v)", rl, untilReq)
+	require.Equal(t, int64(1000), rl.LimitRequests, "rate limit %+v (requests reset in %v)", rl, untilReq)
+	require.Equal(t, int64(999), rl.RemainingRequests, "rate limit %+v (requests reset in %v)", rl, untilReq)
+	require.Equal(t, int64(6000), rl.LimitTokens, "rate limit %+v (requests reset in %v)", rl, untilReq)
+	require.Less(t, rl.RemainingTokens, int64(6000), "rate limit %+v (requests reset in %v)", rl, untilReq)
+	require.GreaterOrEqual(t, untilReq, 80*time.Second, "rate limit %+v (requests reset in %v)", rl, untilReq)
+	require.LessOrEqual(t, untilReq, 87*time.Second, "rate limit %+v (requests reset in %v)", rl, untilReq)
+	require.LessOrEqual(t, time.Until(rl.ResetTokens), time.Minute, "rate limit %+v (requests reset in %v)", rl, untilReq)
 }
 
 // TestCatalogCheck: with a catalogue, requests a model cannot serve fail in
@@ -345,9 +338,7 @@ func TestRateLimitHeadersPerDay(t *testing.T) {
 func TestCatalogCheck(t *testing.T) {
 	srv := startSim(t, nil)
 	resp, err := do(t, groq.New(), newCall(srv.URL, &messages.ModelsRequest{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	models := resp.(*messages.ModelsResponse).Models
 	inactive := messages.ModelInfo{ID: "gemma2-9b-it", Details: map[string]any{"active": false}}
 	a := groq.New(groq.WithCatalog(append(slices.Clone(models), inactive)))
@@ -378,20 +369,18 @@ func TestCatalogCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := a.Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check: %v", err)
-				}
+				require.NoError(t, err, "Check")
 				return
 			}
 			var re *messages.RequestError
-			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
-				t.Fatalf("Check = %v, want %v", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "Check")
+			require.ErrorAs(t, err, &re, "Check")
 			calls := srv.Calls()
 			_, err = do(t, a, newCall(srv.URL, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Retryable() || srv.Calls() != calls {
-				t.Fatalf("Do: %v, %d calls", ue, srv.Calls()-calls)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "Do: %v, %d calls", ue, srv.Calls()-calls)
+			require.False(t, ue.Retryable(), "Do: %v, %d calls", ue, srv.Calls()-calls)
+			require.Equal(t, calls, srv.Calls(), "Do: %v, %d calls", ue, srv.Calls()-calls)
 		})
 	}
 	// The same requests reach the simulator without a catalogue, and it
@@ -402,28 +391,22 @@ func TestCatalogCheck(t *testing.T) {
 			continue
 		}
 		t.Run("server agrees/"+tt.name, func(t *testing.T) {
-			if err := plain.Check(tt.req); err != nil {
-				t.Fatalf("Check without catalogue: %v", err)
-			}
+			require.NoError(t, plain.Check(tt.req), "Check without catalogue")
 			before := srv.InvalidCalls()
 			_, err := do(t, plain, newCall(srv.URL, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || srv.InvalidCalls() != before+1 {
-				t.Fatalf("server answer %v", ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "server answer %v", ue)
+			require.Equal(t, before+1, srv.InvalidCalls(), "server answer %v", ue)
 		})
 	}
 	// Refreshing and clearing the catalogue.
 	a.SetCatalog([]messages.ModelInfo{{ID: "only-this"}})
-	if len(a.Catalog()) != 1 || !slices.Equal(a.Catalog()[0].Capabilities, []string{"chat", "tools"}) {
-		t.Fatalf("catalog %+v", a.Catalog())
-	}
-	if err := a.Check(&messages.ChatRequest{Model: model, Messages: user("hi")}); !errors.Is(err, messages.ErrInvalidRequest) {
-		t.Fatalf("after refresh: %v", err)
-	}
+	require.Len(t, a.Catalog(), 1, "catalog")
+	require.True(t, slices.Equal(a.Catalog()[0].Capabilities, []string{"chat", "tools"}), "catalog")
+	require.ErrorIs(t, a.Check(&messages.ChatRequest{Model: model, Messages: user("hi")}), messages.ErrInvalidRequest, "after refresh")
 	a.SetCatalog(nil)
-	if a.Catalog() != nil || a.Check(&messages.ChatRequest{Model: "anything", Messages: user("hi")}) != nil {
-		t.Fatal("clearing the catalogue did not turn the checks off")
-	}
+	require.Nil(t, a.Catalog(), "clearing the catalogue did not turn the checks off")
+	require.NoError(t, a.Check(&messages.ChatRequest{Model: "anything", Messages: user("hi")}), "clearing the catalogue did not turn the checks off")
 }
 
 func TestCapabilities(t *testing.T) {
@@ -436,9 +419,8 @@ func TestCapabilities(t *testing.T) {
 		"playai-tts":                                {"speech"},
 		"meta-llama/llama-4-scout-17b-16e-instruct": {"chat", "tools", "vision"},
 	} {
-		if got := groq.Capabilities(id); !slices.Equal(got, want) {
-			t.Errorf("Capabilities(%q) = %v, want %v", id, got, want)
-		}
+		got := groq.Capabilities(id)
+		assert.True(t, slices.Equal(got, want), "Capabilities(%q) = %v, want %v", id, got, want)
 	}
 }
 
@@ -468,14 +450,12 @@ func TestRequestIDHeaderOnly(t *testing.T) {
 	srv := startSim(t, nil)
 	call := newCall(srv.URL, &messages.ChatRequest{Model: model, Messages: user("hi")})
 	call.RequestID = "req-xyz-1"
-	if _, err := do(t, groq.New(), call); err != nil {
-		t.Fatal(err)
-	}
+	_, err := do(t, groq.New(), call)
+	require.NoError(t, err)
 	rec := srv.Requests()[0]
-	if rec.RequestID != "req-xyz-1" || strings.Contains(string(rec.Body), "req-xyz-1") || rec.Header.Get("Authorization") != "Bearer "+testKey {
-		t.Fatalf("record %+v", rec)
-	}
-	if rec.Path != "/openai/v1/chat/completions" || rec.Method != http.MethodPost {
-		t.Fatalf("path %s %s", rec.Method, rec.Path)
-	}
+	require.Equal(t, "req-xyz-1", rec.RequestID, "record %+v", rec)
+	require.NotContains(t, string(rec.Body), "req-xyz-1", "record %+v", rec)
+	require.Equal(t, "Bearer "+testKey, rec.Header.Get("Authorization"), "record %+v", rec)
+	require.Equal(t, "/openai/v1/chat/completions", rec.Path, "path")
+	require.Equal(t, string(http.MethodPost), rec.Method, "path")
 }

@@ -8,6 +8,9 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers/groq"
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Groq publishes no spec file (its Stainless spec lives only at a hosted URL;
@@ -44,13 +47,9 @@ var groqExtras = map[string]any{
 func validateGroq(t *testing.T, body []byte) error {
 	t.Helper()
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatalf("body is not a JSON object: %v\n%s", err, body)
-	}
+	require.NoError(t, json.Unmarshal(body, &m), "body is not a JSON object:\n%s", body)
 	v, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var whole any
 	_ = json.Unmarshal(v, &whole)
 	if err := openaitest.Compile(t, "file:///groq/extras.json", groqExtras).Validate(whole); err != nil {
@@ -72,9 +71,7 @@ func TestSpecRequests(t *testing.T) {
 		call := newCall(srv.URL, req)
 		call.Emit = (&recorder{}).Emit
 		resp, err := do(t, a, call)
-		if err != nil {
-			t.Fatalf("%s: %v", req.Operation(), err)
-		}
+		require.NoError(t, err, "%s: %v", req.Operation(), err)
 		return resp
 	}
 	vision := "meta-llama/llama-4-scout-17b-16e-instruct"
@@ -105,22 +102,17 @@ func TestSpecRequests(t *testing.T) {
 		{Role: "user", Content: "thanks"},
 	}})
 	run(&messages.ModelsRequest{})
-	if srv.InvalidCalls() != 0 {
-		t.Fatalf("simulator rejected %d requests", srv.InvalidCalls())
-	}
+	require.Equal(t, 0, srv.InvalidCalls(), "simulator rejected %d requests", srv.InvalidCalls())
 	n := 0
 	for _, rec := range srv.Requests() {
 		if rec.Method != "POST" {
 			continue
 		}
 		n++
-		if err := validateGroq(t, rec.Body); err != nil {
-			t.Errorf("request body violates the Groq schema: %v\n%s", err, rec.Body)
-		}
+		err := validateGroq(t, rec.Body)
+		assert.NoError(t, err, "request body violates the Groq schema: %v\n%s", err, rec.Body)
 	}
-	if n != 9 {
-		t.Fatalf("validated %d bodies", n)
-	}
+	require.Equal(t, 9, n, "validated %d bodies", n)
 }
 
 // TestSpecAnswers validates the simulator's chat answers and stream chunks
@@ -152,9 +144,7 @@ func TestSpecAnswers(t *testing.T) {
 		`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"logprobs":null,"finish_reason":"stop"}],"usage":{"queue_time":0.01,"prompt_tokens":1,"prompt_time":0.1,"completion_tokens":1,"completion_time":0.1,"total_tokens":2,"total_time":0.2},"usage_breakdown":null,"system_fingerprint":"fp","x_groq":{"id":"req_1"},"service_tier":"on_demand"}`,
 	}
 	for _, b := range ok {
-		if err := openaitest.Validate(t, "CreateChatCompletionResponse", strip([]byte(b))); err != nil {
-			t.Fatalf("answer rejected: %v", err)
-		}
+		require.NoError(t, openaitest.Validate(t, "CreateChatCompletionResponse", strip([]byte(b))), "answer rejected")
 	}
 	// The simulator's real output, plain and streamed.
 	srv := startSim(t, nil)
@@ -163,21 +153,18 @@ func TestSpecAnswers(t *testing.T) {
 		ct := &captureTransport{}
 		call.Client.HTTP = ct.client()
 		call.Emit = (&recorder{}).Emit
-		if _, err := do(t, groq.New(), call); err != nil {
-			t.Fatal(err)
-		}
+		_, err := do(t, groq.New(), call)
+		require.NoError(t, err)
 		evs := ct.events()
-		if len(evs) == 0 || (stream && len(evs) < 3) {
-			t.Fatalf("captured %d documents (stream %v)", len(evs), stream)
-		}
+		require.NotEqual(t, 0, len(evs), "captured %d documents (stream %v)", len(evs), stream)
+		require.False(t, stream && len(evs) < 3, "captured %d documents (stream %v)", len(evs), stream)
 		for _, body := range evs {
 			schema := "CreateChatCompletionResponse"
 			if stream {
 				schema = "CreateChatCompletionStreamResponse"
 			}
-			if err := openaitest.Validate(t, schema, strip(body)); err != nil {
-				t.Errorf("%s violates %s: %v\n%s", body, schema, err, body)
-			}
+			err := openaitest.Validate(t, schema, strip(body))
+			assert.NoError(t, err, "%s violates %s: %v\n%s", body, schema, err, body)
 		}
 	}
 }
@@ -196,16 +183,10 @@ func TestSpecRejectsInvalid(t *testing.T) {
 		"tool without its id": `{"model":"m","messages":[{"role":"tool","content":"x"}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if err := validateGroq(t, []byte(body)); err == nil {
-				t.Fatalf("accepted %s", body)
-			}
+			require.Error(t, validateGroq(t, []byte(body)), "accepted %s", body)
 		})
 	}
 	valid := `{"model":"m","messages":[{"role":"user","content":"hi"}],"service_tier":"on_demand","reasoning_format":"parsed","n":1}`
-	if err := validateGroq(t, []byte(valid)); err != nil {
-		t.Fatalf("valid Groq body rejected: %v", err)
-	}
-	if slices.Contains(groqOwn, "stream_options") {
-		t.Fatal("stream_options must not be exempt from the OpenAI schema")
-	}
+	require.NoError(t, validateGroq(t, []byte(valid)), "valid Groq body rejected")
+	require.False(t, slices.Contains(groqOwn, "stream_options"), "stream_options must not be exempt from the OpenAI schema")
 }

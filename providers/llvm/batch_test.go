@@ -10,6 +10,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/llvm"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchLimits(t *testing.T) {
@@ -33,14 +35,12 @@ func TestBatchLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := b.BatchLimits(tt.req)
 			// No documented limit: only the dispatcher's window bounds a call.
-			if ok != tt.ok || got != (providers.BatchLimits{}) {
-				t.Fatalf("BatchLimits = %+v, %v; want no limits, %v", got, ok, tt.ok)
-			}
+			require.Equal(t, tt.ok, ok, "BatchLimits = %+v, %v; want no limits, %v", got, ok, tt.ok)
+			require.True(t, got == (providers.BatchLimits{}), "BatchLimits = %+v, %v; want no limits, %v", got, ok, tt.ok)
 		})
 	}
-	if _, ok := llvm.New(llvm.WithLlamaCpp()).BatchLimits(&messages.EmbedRequest{Model: embedModel, Inputs: []string{"a"}}); !ok {
-		t.Fatal("llama.cpp flavour does not batch embeddings")
-	}
+	_, ok := llvm.New(llvm.WithLlamaCpp()).BatchLimits(&messages.EmbedRequest{Model: embedModel, Inputs: []string{"a"}})
+	require.True(t, ok, "llama.cpp flavour does not batch embeddings")
 }
 
 // TestBatchedEmbedIsOneCall checks what merging relies on: many inputs (more
@@ -53,22 +53,15 @@ func TestBatchedEmbedIsOneCall(t *testing.T) {
 		inputs[i] = fmt.Sprintf("passage %d", i)
 	}
 	resp, err := do(t, llvm.New(), newCall(srv.URL, testKey, &messages.EmbedRequest{Model: embedModel, Inputs: inputs}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Calls() != 1 {
-		t.Fatalf("%d upstream calls, want 1", srv.Calls())
-	}
-	if sent, _ := providertest.LastBody(t, srv)["input"].([]any); len(sent) != len(inputs) || sent[0] != inputs[0] || sent[len(sent)-1] != inputs[len(inputs)-1] {
-		t.Fatalf("sent %d inputs", len(sent))
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.Calls(), "%d upstream calls, want 1", srv.Calls())
+	sent, _ := providertest.LastBody(t, srv)["input"].([]any)
+	require.Len(t, inputs, len(sent), "sent %d inputs", len(sent))
+	require.True(t, sent[0] == inputs[0], "sent %d inputs", len(sent))
+	require.True(t, sent[len(sent)-1] == inputs[len(inputs)-1], "sent %d inputs", len(sent))
 	vecs := resp.(*messages.EmbedResponse).Vectors
-	if len(vecs) != len(inputs) {
-		t.Fatalf("%d vectors for %d inputs", len(vecs), len(inputs))
-	}
+	require.Len(t, inputs, len(vecs), "%d vectors for %d inputs", len(vecs), len(inputs))
 	for i, v := range vecs {
-		if !slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))) {
-			t.Fatalf("vector %d is not the embedding of %q", i, inputs[i])
-		}
+		require.True(t, slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))), "vector %d is not the embedding of %q", i, inputs[i])
 	}
 }

@@ -3,7 +3,6 @@ package llvm_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +19,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -72,9 +74,10 @@ func user(s string) []messages.Message { return []messages.Message{{Role: "user"
 func ptr[T any](v T) *T { return &v }
 
 func TestKindAndConstants(t *testing.T) {
-	if k := llvm.New().Kind(); k != "llvm" || llvm.DefaultBaseURL != "" || llvm.EnvKey != "VLLM_API_KEY" {
-		t.Fatalf("kind %q, base %q, env %q", k, llvm.DefaultBaseURL, llvm.EnvKey)
-	}
+	k := llvm.New().Kind()
+	require.Equal(t, "llvm", k, "kind %q, base %q, env %q", k, llvm.DefaultBaseURL, llvm.EnvKey)
+	require.True(t, llvm.DefaultBaseURL == "", "kind %q, base %q, env %q", k, llvm.DefaultBaseURL, llvm.EnvKey)
+	require.True(t, llvm.EnvKey == "VLLM_API_KEY", "kind %q, base %q, env %q", k, llvm.DefaultBaseURL, llvm.EnvKey)
 }
 
 // TestOperations is the per-backend table: every operation's happy path,
@@ -104,57 +107,59 @@ func runOperations(t *testing.T, srv *sim.Server, base, key string) {
 		{"chat", &messages.ChatRequest{Model: chatModel, System: "be brief", Messages: user("Hello vLLM"), MaxTokens: 20, Temperature: ptr(0.0)},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
 				r := resp.(*messages.ChatResponse)
-				if r.Content != "echo: Hello vLLM" || r.FinishReason != messages.FinishStop || r.Usage.OutputTokens != 3 || r.Usage.InputTokens != 4 {
-					t.Fatalf("answer %+v", r)
-				}
+				require.Equal(t, "echo: Hello vLLM", r.Content, "answer %+v", r)
+				require.Equal(t, string(messages.FinishStop), r.FinishReason, "answer %+v", r)
+				require.Equal(t, 3, r.Usage.OutputTokens, "answer %+v", r)
+				require.Equal(t, 4, r.Usage.InputTokens, "answer %+v", r)
 			}},
 		{"chat stream", &messages.ChatRequest{Model: chatModel, Messages: user("a b c d e f g"), Stream: true},
 			func(t *testing.T, resp messages.Response, chunks []messages.StreamChunk) {
 				r := resp.(*messages.ChatResponse)
 				var text strings.Builder
 				for i, c := range chunks {
-					if c.Seq != i {
-						t.Fatalf("chunk %d seq %d", i, c.Seq)
-					}
+					require.Equal(t, i, c.Seq, "chunk %d seq %d", i, c.Seq)
 					if c.Type == messages.ChunkText {
 						text.WriteString(c.Text)
 					}
 				}
 				last := chunks[len(chunks)-1]
-				if text.String() != "echo: a b c d e f g" || r.Content != text.String() || last.Type != messages.ChunkUsage || last.Usage.OutputTokens != 8 || r.Usage != *last.Usage {
-					t.Fatalf("streamed %q, answer %+v, last %+v", text.String(), r, last)
-				}
+				require.Equal(t, "echo: a b c d e f g", text.String(), "streamed %q, answer %+v, last %+v", text.String(), r, last)
+				require.Equal(t, text.String(), r.Content, "streamed %q, answer %+v, last %+v", text.String(), r, last)
+				require.Equal(t, messages.ChunkUsage, last.Type, "streamed %q, answer %+v, last %+v", text.String(), r, last)
+				require.Equal(t, 8, last.Usage.OutputTokens, "streamed %q, answer %+v, last %+v", text.String(), r, last)
+				require.True(t, r.Usage == *last.Usage, "streamed %q, answer %+v, last %+v", text.String(), r, last)
 			}},
 		{"chat tools stream", &messages.ChatRequest{Model: chatModel, Messages: user("weather in Lyon"), Tools: []messages.Tool{weatherTool}, Stream: true},
 			func(t *testing.T, resp messages.Response, chunks []messages.StreamChunk) {
 				r := resp.(*messages.ChatResponse)
-				if r.FinishReason != messages.FinishToolCalls || len(r.ToolCalls) != 1 || string(r.ToolCalls[0].Arguments) != `{"city":"Lyon"}` {
-					t.Fatalf("answer %+v", r)
-				}
-				if n := len(chunks); n < 3 || chunks[0].ToolCall == nil || chunks[0].ToolCall.Name != "get_weather" {
-					t.Fatalf("chunks %+v", chunks)
-				}
+				require.Equal(t, string(messages.FinishToolCalls), r.FinishReason, "answer %+v", r)
+				require.Len(t, r.ToolCalls, 1, "answer %+v", r)
+				require.Equal(t, `{"city":"Lyon"}`, string(r.ToolCalls[0].Arguments), "answer %+v", r)
+				require.GreaterOrEqual(t, len(chunks), 3, "chunks %+v", chunks)
+				require.NotNil(t, chunks[0].ToolCall, "chunks %+v", chunks)
+				require.Equal(t, "get_weather", chunks[0].ToolCall.Name, "chunks %+v", chunks)
 			}},
 		{"chat image", &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{{Role: "user", Parts: []messages.Part{
 			{Type: messages.PartText, Text: "see"}, {Type: messages.PartImage, Data: pngBytes, MediaType: "image/png"}}}}},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
-				if r := resp.(*messages.ChatResponse); r.Content != "echo: see [1 image]" {
-					t.Fatalf("answer %+v", r)
-				}
+				r := resp.(*messages.ChatResponse)
+				require.Equal(t, "echo: see [1 image]", r.Content, "answer %+v", r)
 			}},
 		{"generate", &messages.GenerateRequest{Model: chatModel, Prompt: "Once upon a time", MaxTokens: 100},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
 				r := resp.(*messages.GenerateResponse)
-				if r.Text != "echo: Once upon a time" || r.FinishReason != messages.FinishStop || r.Usage.InputTokens != 4 || r.Usage.OutputTokens != 5 || r.Model != chatModel {
-					t.Fatalf("answer %+v", r)
-				}
+				require.Equal(t, "echo: Once upon a time", r.Text, "answer %+v", r)
+				require.Equal(t, string(messages.FinishStop), r.FinishReason, "answer %+v", r)
+				require.Equal(t, 4, r.Usage.InputTokens, "answer %+v", r)
+				require.Equal(t, 5, r.Usage.OutputTokens, "answer %+v", r)
+				require.Equal(t, string(chatModel), r.Model, "answer %+v", r)
 			}},
 		{"generate truncated", &messages.GenerateRequest{Model: chatModel, Prompt: "one two three four", MaxTokens: 2},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
 				r := resp.(*messages.GenerateResponse)
-				if r.Text != "echo: one" || r.FinishReason != messages.FinishLength || r.RawFinishReason != "length" {
-					t.Fatalf("answer %+v", r)
-				}
+				require.Equal(t, "echo: one", r.Text, "answer %+v", r)
+				require.Equal(t, string(messages.FinishLength), r.FinishReason, "answer %+v", r)
+				require.Equal(t, "length", r.RawFinishReason, "answer %+v", r)
 			}},
 		{"generate stream", &messages.GenerateRequest{Model: chatModel, Prompt: "tell me a long story please", Stream: true, MaxTokens: 50},
 			func(t *testing.T, resp messages.Response, chunks []messages.StreamChunk) {
@@ -166,50 +171,55 @@ func runOperations(t *testing.T, srv *sim.Server, base, key string) {
 					}
 				}
 				last := chunks[len(chunks)-1]
-				if r.Text != "echo: tell me a long story please" || text.String() != r.Text || last.Type != messages.ChunkUsage || r.Usage != *last.Usage || r.Usage.OutputTokens != 7 || len(chunks) < 4 {
-					t.Fatalf("answer %+v, chunks %+v", r, chunks)
-				}
+				require.Equal(t, "echo: tell me a long story please", r.Text, "answer %+v, chunks %+v", r, chunks)
+				require.Equal(t, r.Text, text.String(), "answer %+v, chunks %+v", r, chunks)
+				require.Equal(t, messages.ChunkUsage, last.Type, "answer %+v, chunks %+v", r, chunks)
+				require.True(t, r.Usage == *last.Usage, "answer %+v, chunks %+v", r, chunks)
+				require.Equal(t, 7, r.Usage.OutputTokens, "answer %+v, chunks %+v", r, chunks)
+				require.GreaterOrEqual(t, len(chunks), 4, "answer %+v, chunks %+v", r, chunks)
 			}},
 		{"embeddings", &messages.EmbedRequest{Model: embedModel, Inputs: []string{"alpha", "beta gamma", "alpha"}},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
 				r := resp.(*messages.EmbedResponse)
-				if len(r.Vectors) != 3 || !slices.Equal(r.Vectors[0], sim.OpenAIEmbedding("alpha", 8)) || !slices.Equal(r.Vectors[1], sim.OpenAIEmbedding("beta gamma", 8)) ||
-					!slices.Equal(r.Vectors[0], r.Vectors[2]) || r.Usage.InputTokens != 7 {
-					t.Fatalf("answer %+v", r)
-				}
+				require.Len(t, r.Vectors, 3, "answer %+v", r)
+				require.True(t, slices.Equal(r.Vectors[0], sim.OpenAIEmbedding("alpha", 8)), "answer %+v", r)
+				require.True(t, slices.Equal(r.Vectors[1], sim.OpenAIEmbedding("beta gamma", 8)), "answer %+v", r)
+				require.True(t, slices.Equal(r.Vectors[0], r.Vectors[2]), "answer %+v", r)
+				require.Equal(t, 7, r.Usage.InputTokens, "answer %+v", r)
 			}},
 		{"models", &messages.ModelsRequest{},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
 				r := resp.(*messages.ModelsResponse)
-				if len(r.Models) != 2 || r.Models[0].ID != chatModel || r.Models[0].ContextWindow != 8192 || r.Models[0].OwnedBy != "vllm" || r.Models[0].Details["root"] != chatModel {
-					t.Fatalf("models %+v", r.Models)
-				}
+				require.Len(t, r.Models, 2, "models")
+				require.Equal(t, string(chatModel), r.Models[0].ID, "models")
+				require.Equal(t, 8192, r.Models[0].ContextWindow, "models")
+				require.Equal(t, "vllm", r.Models[0].OwnedBy, "models")
+				require.True(t, r.Models[0].Details["root"] == chatModel, "models")
 			}},
 		{"tokenize", &messages.TokenizeRequest{Model: chatModel, Text: "hello big world"},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
 				r := resp.(*messages.TokenizeResponse)
 				want := []int{1, sim.LLVMToken("hello"), sim.LLVMToken("big"), sim.LLVMToken("world")}
-				if !slices.Equal(r.Tokens, want) || r.Count != 4 || r.MaxModelLen != 8192 {
-					t.Fatalf("answer %+v", r)
-				}
+				require.True(t, slices.Equal(r.Tokens, want), "answer %+v", r)
+				require.Equal(t, 4, r.Count, "answer %+v", r)
+				require.Equal(t, 8192, r.MaxModelLen, "answer %+v", r)
 			}},
 		{"detokenize", &messages.TokenizeRequest{Model: chatModel, Detokenize: true, Tokens: []int{sim.LLVMToken("hello"), sim.LLVMToken("world")}},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
-				if r := resp.(*messages.TokenizeResponse); r.Text != "hello world" || r.Count != 2 {
-					t.Fatalf("answer %+v", r)
-				}
+				r := resp.(*messages.TokenizeResponse)
+				require.Equal(t, "hello world", r.Text, "answer %+v", r)
+				require.Equal(t, 2, r.Count, "answer %+v", r)
 			}},
 		{"health", &messages.InfoRequest{What: "health"},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
-				if r := resp.(*messages.InfoResponse); !r.Healthy {
-					t.Fatalf("answer %+v", r)
-				}
+				r := resp.(*messages.InfoResponse)
+				require.True(t, r.Healthy, "answer %+v", r)
 			}},
 		{"version", &messages.InfoRequest{What: "version"},
 			func(t *testing.T, resp messages.Response, _ []messages.StreamChunk) {
-				if r := resp.(*messages.InfoResponse); !r.Healthy || r.Version != "0.11.0" {
-					t.Fatalf("answer %+v", r)
-				}
+				r := resp.(*messages.InfoResponse)
+				require.True(t, r.Healthy, "answer %+v", r)
+				require.Equal(t, "0.11.0", r.Version, "answer %+v", r)
 			}},
 	}
 	for _, tt := range tests {
@@ -221,16 +231,14 @@ func runOperations(t *testing.T, srv *sim.Server, base, key string) {
 			}
 			before := srv.InvalidCalls()
 			resp, err := do(t, llvm.New(), call)
-			if err != nil {
-				t.Fatalf("Do: %v", err)
-			}
-			if srv.InvalidCalls() != before || call.Result.Status != 200 {
-				t.Fatalf("rejected by the simulator, status %d", call.Result.Status)
-			}
+			require.NoError(t, err, "Do")
+			require.Equal(t, before, srv.InvalidCalls(), "rejected by the simulator, status")
+			require.Equal(t, 200, call.Result.Status, "rejected by the simulator, status")
 			tt.check(t, resp, rec.All())
-			if m := resp.ResponseMeta(); m.RequestID != call.RequestID || m.Provider != "llvm" || m.Key != "local" {
-				t.Fatalf("meta %+v", m)
-			}
+			m := resp.ResponseMeta()
+			require.Equal(t, call.RequestID, m.RequestID, "meta %+v", m)
+			require.Equal(t, "llvm", m.Provider, "meta %+v", m)
+			require.Equal(t, "local", m.Key, "meta %+v", m)
 		})
 	}
 }
@@ -239,19 +247,14 @@ func TestToolRoundTrip(t *testing.T) {
 	srv := startSim(t, nil)
 	a := llvm.New()
 	first, err := do(t, a, newCall(srv.URL, "", &messages.ChatRequest{Model: chatModel, Messages: user("weather in Oslo"), Tools: []messages.Tool{weatherTool}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	calls := first.(*messages.ChatResponse).ToolCalls
-	if len(calls) != 1 {
-		t.Fatalf("calls %+v", calls)
-	}
+	require.Len(t, calls, 1, "calls")
 	resp, err := do(t, a, newCall(srv.URL, "", &messages.ChatRequest{Model: chatModel, Tools: []messages.Tool{weatherTool}, Messages: []messages.Message{
 		{Role: "user", Content: "weather in Oslo"}, {Role: "assistant", ToolCalls: calls}, {Role: "tool", ToolCallID: calls[0].ID, Content: "cold"},
 	}}))
-	if err != nil || resp.(*messages.ChatResponse).Content != "The tool returned: cold" {
-		t.Fatalf("%v %+v", err, resp)
-	}
+	require.NoError(t, err, "%v %+v", err, resp)
+	require.Equal(t, "The tool returned: cold", resp.(*messages.ChatResponse).Content, "%v %+v", err, resp)
 }
 
 func TestUsageMatchesSimulator(t *testing.T) {
@@ -264,15 +267,15 @@ func TestUsageMatchesSimulator(t *testing.T) {
 	} {
 		call := newCall(srv.URL, "", req)
 		call.Emit = (&recorder{}).Emit
-		if _, err := do(t, llvm.New(), call); err != nil {
-			t.Fatal(err)
-		}
+		_, err := do(t, llvm.New(), call)
+		require.NoError(t, err)
 		in += call.Result.Usage.InputTokens
 		out += call.Result.Usage.OutputTokens
 	}
-	if si, so := srv.Usage(); si != in || so != out || in == 0 {
-		t.Fatalf("adapter counted %d/%d, simulator %d/%d", in, out, si, so)
-	}
+	si, so := srv.Usage()
+	require.Equal(t, in, si, "adapter counted %d/%d, simulator %d/%d", in, out, si, so)
+	require.Equal(t, out, so, "adapter counted %d/%d, simulator %d/%d", in, out, si, so)
+	require.NotEqual(t, 0, in, "adapter counted %d/%d, simulator %d/%d", in, out, si, so)
 }
 
 // TestErrorClasses is the error table.
@@ -343,12 +346,11 @@ func TestErrorClasses(t *testing.T) {
 			call.Emit = (&recorder{}).Emit
 			_, err := do(t, llvm.New(), call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.class || ue.Retryable() != tt.retryable || ue.Status != tt.status || ue.RetryAfter != tt.delay {
-				t.Fatalf("got %v (retryable %v, status %d, delay %v), want %v (%v, %d, %v)", ue, ue.Retryable(), ue.Status, ue.RetryAfter, tt.class, tt.retryable, tt.status, tt.delay)
-			}
-			if !strings.Contains(ue.Message, tt.msg) {
-				t.Fatalf("message %q lacks %q", ue.Message, tt.msg)
-			}
+			require.Equal(t, tt.class, ue.Class, "got %v (retryable %v, status %d, delay %v), want %v (%v, %d, %v)", ue, ue.Retryable(), ue.Status, ue.RetryAfter, tt.class, tt.retryable, tt.status, tt.delay)
+			require.Equal(t, tt.retryable, ue.Retryable(), "got %v (retryable %v, status %d, delay %v), want %v (%v, %d, %v)", ue, ue.Retryable(), ue.Status, ue.RetryAfter, tt.class, tt.retryable, tt.status, tt.delay)
+			require.Equal(t, tt.status, ue.Status, "got %v (retryable %v, status %d, delay %v), want %v (%v, %d, %v)", ue, ue.Retryable(), ue.Status, ue.RetryAfter, tt.class, tt.retryable, tt.status, tt.delay)
+			require.Equal(t, tt.delay, ue.RetryAfter, "got %v (retryable %v, status %d, delay %v), want %v (%v, %d, %v)", ue, ue.Retryable(), ue.Status, ue.RetryAfter, tt.class, tt.retryable, tt.status, tt.delay)
+			require.Contains(t, ue.Message, tt.msg, "message %q lacks %q", ue.Message, tt.msg)
 		})
 	}
 }
@@ -384,20 +386,18 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := a.Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check: %v", err)
-				}
+				require.NoError(t, err, "Check")
 				return
 			}
 			var re *messages.RequestError
-			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
-				t.Fatalf("Check = %v, want %v", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "Check")
+			require.ErrorAs(t, err, &re, "Check")
 			calls := srv.Calls()
 			_, err = do(t, a, newCall(srv.URL, "", tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Retryable() || srv.Calls() != calls {
-				t.Fatalf("Do: %v", ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "Do: %v", ue)
+			require.False(t, ue.Retryable(), "Do: %v", ue)
+			require.Equal(t, calls, srv.Calls(), "Do: %v", ue)
 		})
 	}
 }
@@ -407,18 +407,15 @@ func TestCheck(t *testing.T) {
 func TestNoKeyNoHeader(t *testing.T) {
 	srv := startSim(t, nil)
 	for _, req := range []messages.Request{&messages.ChatRequest{Model: chatModel, Messages: user("x")}, &messages.TokenizeRequest{Text: "x"}, &messages.InfoRequest{What: "health"}} {
-		if _, err := do(t, llvm.New(), newCall(srv.URL, "", req)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := do(t, llvm.New(), newCall(srv.URL, testKey, req)); err != nil {
-			t.Fatal(err)
-		}
+		_, err := do(t, llvm.New(), newCall(srv.URL, "", req))
+		require.NoError(t, err)
+		_, err = do(t, llvm.New(), newCall(srv.URL, testKey, req))
+		require.NoError(t, err)
 	}
 	for i, rec := range srv.Requests() {
 		got := rec.Header.Get("Authorization")
-		if (i%2 == 0 && got != "") || (i%2 == 1 && got != "Bearer "+testKey) {
-			t.Fatalf("request %d to %s has Authorization %q", i, rec.Path, got)
-		}
+		require.False(t, i%2 == 0 && got != "", "request %d to %s has Authorization %q", i, rec.Path, got)
+		require.False(t, i%2 == 1 && got != "Bearer "+testKey, "request %d to %s has Authorization %q", i, rec.Path, got)
 	}
 }
 
@@ -449,26 +446,27 @@ func TestLlamaCpp(t *testing.T) {
 	defer ts.Close()
 	a := llvm.New(llvm.WithLlamaCpp())
 	resp, err := do(t, a, newCall(ts.URL, "", &messages.TokenizeRequest{Model: "ignored", Text: "hi there"}))
-	if err != nil || !slices.Equal(resp.(*messages.TokenizeResponse).Tokens, []int{1, 2, 3}) || resp.(*messages.TokenizeResponse).Count != 3 {
-		t.Fatalf("tokenize %+v %v", resp, err)
-	}
+	require.NoError(t, err, "tokenize %+v %v", resp, err)
+	require.True(t, slices.Equal(resp.(*messages.TokenizeResponse).Tokens, []int{1, 2, 3}), "tokenize %+v %v", resp, err)
+	require.Equal(t, 3, resp.(*messages.TokenizeResponse).Count, "tokenize %+v %v", resp, err)
 	resp, err = do(t, a, newCall(ts.URL+"/v1", "", &messages.TokenizeRequest{Detokenize: true, Tokens: []int{1, 2}}))
-	if err != nil || resp.(*messages.TokenizeResponse).Text != "hi there" {
-		t.Fatalf("detokenize %+v %v", resp, err)
-	}
+	require.NoError(t, err, "detokenize %+v %v", resp, err)
+	require.Equal(t, "hi there", resp.(*messages.TokenizeResponse).Text, "detokenize %+v %v", resp, err)
 	resp, err = do(t, a, newCall(ts.URL, "", &messages.InfoRequest{What: "health"}))
-	if err != nil || !resp.(*messages.InfoResponse).Healthy || string(resp.(*messages.InfoResponse).Body) != `{"status":"ok"}` {
-		t.Fatalf("health %+v %v", resp, err)
-	}
+	require.NoError(t, err, "health %+v %v", resp, err)
+	require.True(t, resp.(*messages.InfoResponse).Healthy, "health %+v %v", resp, err)
+	require.Equal(t, `{"status":"ok"}`, string(resp.(*messages.InfoResponse).Body), "health %+v %v", resp, err)
 	_, err = do(t, a, newCall(ts.URL, "", &messages.ChatRequest{Model: "m", Messages: user("x")}))
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassServer || ue.Message != "Loading model" || ue.Type != "unavailable_error" || ue.Code != "503" {
-		t.Fatalf("loading error %+v", ue)
-	}
+	ue := upstreamErr(t, err)
+	require.Equal(t, messages.ClassServer, ue.Class, "loading error %+v", ue)
+	require.Equal(t, "Loading model", ue.Message, "loading error %+v", ue)
+	require.Equal(t, "unavailable_error", ue.Type, "loading error %+v", ue)
+	require.Equal(t, "503", ue.Code, "loading error %+v", ue)
 	mu.Lock()
 	defer mu.Unlock()
-	if bodies[0] != `/tokenize {"content":"hi there"}` || bodies[1] != `/detokenize {"tokens":[1,2]}` || bodies[3] != "/v1/chat/completions "+bodies[3][len("/v1/chat/completions "):] {
-		t.Fatalf("bodies %q", bodies)
-	}
+	require.Equal(t, `/tokenize {"content":"hi there"}`, bodies[0], "bodies %q", bodies)
+	require.Equal(t, `/detokenize {"tokens":[1,2]}`, bodies[1], "bodies %q", bodies)
+	require.Equal(t, "/v1/chat/completions "+bodies[3][len("/v1/chat/completions "):], bodies[3], "bodies %q", bodies)
 }
 
 func TestDecodeTokenize(t *testing.T) {
@@ -491,18 +489,14 @@ func TestDecodeTokenize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r, err := llvm.DecodeTokenize(call, tt.detokenize, []byte(tt.body))
-		if (err == nil) != tt.ok {
-			t.Fatalf("%s: %v", tt.body, err)
-		}
+		require.Equal(t, tt.ok, err == nil, "%s: %v", tt.body, err)
 		if err != nil {
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-				t.Fatalf("%s: class %v", tt.body, ue.Class)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "%s: class %v", tt.body, ue.Class)
 			continue
 		}
-		if !slices.Equal(r.Tokens, tt.tokens) || r.Text != tt.text {
-			t.Fatalf("%s: %+v", tt.body, r)
-		}
+		require.True(t, slices.Equal(r.Tokens, tt.tokens), "%s: %+v", tt.body, r)
+		require.Equal(t, tt.text, r.Text, "%s: %+v", tt.body, r)
 	}
 }
 
@@ -516,14 +510,12 @@ func FuzzDecodeTokenize(f *testing.F) {
 		r, err := llvm.DecodeTokenize(call, detokenize, body)
 		if err != nil {
 			var ue *messages.UpstreamError
-			if !errors.As(err, &ue) || ue.Class != messages.ClassMalformed {
-				t.Fatalf("error %v", err)
-			}
+			require.ErrorAs(t, err, &ue, "error")
+			require.Equal(t, messages.ClassMalformed, ue.Class, "error")
 			return
 		}
-		if r == nil || (!detokenize && r.Count != len(r.Tokens)) {
-			t.Fatalf("answer %+v", r)
-		}
+		require.NotNil(t, r, "answer")
+		require.False(t, !detokenize && r.Count != len(r.Tokens), "answer")
 	})
 }
 
@@ -548,22 +540,18 @@ func TestSpecRequests(t *testing.T) {
 	for _, req := range reqs {
 		call := newCall(srv.URL, "", req)
 		call.Emit = (&recorder{}).Emit
-		if _, err := do(t, a, call); err != nil {
-			t.Fatalf("%s: %v", req.Operation(), err)
-		}
+		_, err := do(t, a, call)
+		require.NoError(t, err, "%s: %v", req.Operation(), err)
 	}
 	schemas := map[string]string{"/v1/chat/completions": "CreateChatCompletionRequest", "/v1/completions": "CreateCompletionRequest", "/v1/embeddings": "CreateEmbeddingRequest"}
 	n := 0
 	for _, rec := range srv.Requests() {
 		schema := schemas[rec.Path]
-		if err := openaitest.Validate(t, schema, rec.Body); err != nil {
-			t.Errorf("%s body violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
-		}
+		err := openaitest.Validate(t, schema, rec.Body)
+		assert.NoError(t, err, "%s body violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
 		n++
 	}
-	if n != len(reqs) {
-		t.Fatalf("validated %d bodies", n)
-	}
+	require.Len(t, reqs, n, "validated %d bodies", n)
 	for name, c := range map[string]struct{ schema, body string }{
 		"completion without prompt field type": {"CreateCompletionRequest", `{"model":"m","prompt":{"text":"x"}}`},
 		"completion without model":             {"CreateCompletionRequest", `{"prompt":"x"}`},
@@ -571,9 +559,7 @@ func TestSpecRequests(t *testing.T) {
 		"chat bad role":                        {"CreateChatCompletionRequest", `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`},
 		"embeddings empty array":               {"CreateEmbeddingRequest", `{"model":"m","input":[]}`},
 	} {
-		if err := openaitest.Validate(t, c.schema, []byte(c.body)); err == nil {
-			t.Errorf("%s: %s accepted %s", name, c.schema, c.body)
-		}
+		assert.Error(t, openaitest.Validate(t, c.schema, []byte(c.body)), "%s: %s accepted %s", name, c.schema, c.body)
 	}
 }
 
@@ -597,9 +583,7 @@ func TestSpecAnswers(t *testing.T) {
 	}
 	for _, c := range cases {
 		resp, err := http.Post(srv.URL+c.path, "application/json", strings.NewReader(c.body))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		docs := [][]byte{b}
@@ -616,16 +600,13 @@ func TestSpecAnswers(t *testing.T) {
 				}
 			}
 		}
-		if len(docs) == 0 {
-			t.Fatalf("%s: no answer", c.path)
-		}
+		require.NotEqual(t, 0, len(docs), "%s: no answer", c.path)
 		for _, d := range docs {
 			if c.schema == "CreateCompletionResponse" && (bytes.Contains(d, []byte(`"choices":[]`)) || bytes.Contains(d, []byte(`"finish_reason":null`))) {
 				continue // a streamed completion chunk: the spec has no schema for it
 			}
-			if err := openaitest.Validate(t, c.schema, vllmNulls(t, d)); err != nil {
-				t.Errorf("%s answer violates %s: %v\n%s", c.path, c.schema, err, d)
-			}
+			err := openaitest.Validate(t, c.schema, vllmNulls(t, d))
+			assert.NoError(t, err, "%s answer violates %s: %v\n%s", c.path, c.schema, err, d)
 		}
 	}
 }
@@ -634,9 +615,7 @@ func TestSpecAnswers(t *testing.T) {
 func vllmNulls(t *testing.T, doc []byte) []byte {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(doc, &m); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(doc, &m))
 	if u, ok := m["usage"].(map[string]any); ok && u["prompt_tokens_details"] == nil {
 		delete(u, "prompt_tokens_details")
 	}

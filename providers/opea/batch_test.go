@@ -9,6 +9,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/opea"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchLimits(t *testing.T) {
@@ -39,9 +41,8 @@ func TestBatchLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := tt.a.BatchLimits(tt.req)
-			if got != tt.want || ok != tt.ok {
-				t.Fatalf("BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
-			}
+			require.True(t, got == tt.want, "BatchLimits")
+			require.Equal(t, tt.ok, ok, "BatchLimits")
 		})
 	}
 }
@@ -55,20 +56,13 @@ func TestBatchedEmbedAtLimit(t *testing.T) {
 		inputs[i] = fmt.Sprintf("chunk %d", i)
 	}
 	resp, err := do(t, newCall(srv, &messages.EmbedRequest{Model: "BAAI/bge-base-en-v1.5", Inputs: inputs}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Calls() != 1 || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.Calls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
 	vecs := resp.(*messages.EmbedResponse).Vectors
-	if len(vecs) != len(inputs) {
-		t.Fatalf("%d vectors", len(vecs))
-	}
+	require.Len(t, inputs, len(vecs), "%d vectors", len(vecs))
 	for i, v := range vecs {
-		if !slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))) {
-			t.Fatalf("vector %d is not the embedding of %q", i, inputs[i])
-		}
+		require.True(t, slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))), "vector %d is not the embedding of %q", i, inputs[i])
 	}
 }
 
@@ -86,21 +80,15 @@ func TestBatchedRerankMapsEveryDocument(t *testing.T) {
 	}
 	req := &messages.RerankRequest{Query: "deep learning note 7", Documents: docs}
 	resp, err := do(t, newCall(srv, req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Calls() != 1 || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.Calls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
 	results := resp.(*messages.RerankResponse).Results
 	seen := map[int]bool{}
 	for _, r := range results {
-		if seen[r.Index] || r.Score != sim.OPEARerankScore(req.Query, docs[r.Index]) {
-			t.Fatalf("result %+v does not score document %d", r, r.Index)
-		}
+		require.False(t, seen[r.Index], "result %+v does not score document %d", r, r.Index)
+		require.Equal(t, sim.OPEARerankScore(req.Query, docs[r.Index]), r.Score, "result %+v does not score document %d", r, r.Index)
 		seen[r.Index] = true
 	}
-	if len(seen) != len(docs) {
-		t.Fatalf("%d of %d documents scored", len(seen), len(docs))
-	}
+	require.Len(t, docs, len(seen), "%d of %d documents scored", len(seen), len(docs))
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/opea"
+
+	"github.com/stretchr/testify/require"
 )
 
 // decodeStream runs DecodeChatQnAStream over body, collecting chunks.
@@ -25,9 +27,7 @@ func decodeStream(body []byte) (*messages.ChatResponse, []messages.StreamChunk, 
 
 func TestDecodeChatQnAStream(t *testing.T) {
 	sample, err := os.ReadFile("../../testdata/opea/chatqna-xeon-sample.sse")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tests := []struct {
 		name       string
 		body       string
@@ -76,30 +76,25 @@ func TestDecodeChatQnAStream(t *testing.T) {
 			out, chunks, err := decodeStream([]byte(tt.body))
 			if tt.wantErr != nil || tt.wantClass != messages.ClassUnknown {
 				var ue *messages.UpstreamError
-				switch {
-				case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
-					t.Fatalf("error %v, want %v", err, tt.wantErr)
-				case tt.wantClass != messages.ClassUnknown && (!errors.As(err, &ue) || ue.Class != tt.wantClass):
-					t.Fatalf("error %v, want class %v", err, tt.wantClass)
+				if tt.wantErr != nil {
+					require.ErrorIs(t, err, tt.wantErr)
 				}
-				if out != nil {
-					t.Fatal("answer returned with an error")
+				if tt.wantClass != messages.ClassUnknown {
+					require.ErrorAs(t, err, &ue)
+					require.Equal(t, tt.wantClass, ue.Class, "error %v", err)
 				}
+				require.Nil(t, out, "answer returned with an error")
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var text strings.Builder
 			for _, ch := range chunks {
 				text.WriteString(ch.Text)
 			}
-			if out.Content != tt.want || text.String() != tt.want {
-				t.Fatalf("content %q, chunks %q, want %q", out.Content, text.String(), tt.want)
-			}
-			if out.RawFinishReason != tt.wantFinish || out.Usage != tt.wantUsage {
-				t.Fatalf("finish %q usage %+v", out.RawFinishReason, out.Usage)
-			}
+			require.Equal(t, tt.want, out.Content, "content %q, chunks %q, want %q", out.Content, text.String(), tt.want)
+			require.Equal(t, tt.want, text.String(), "content %q, chunks %q, want %q", out.Content, text.String(), tt.want)
+			require.Equal(t, tt.wantFinish, out.RawFinishReason, "finish %q usage %+v", out.RawFinishReason, out.Usage)
+			require.True(t, out.Usage == tt.wantUsage, "finish %q usage %+v", out.RawFinishReason, out.Usage)
 		})
 	}
 }
@@ -125,27 +120,22 @@ func FuzzDecodeChatQnAStream(f *testing.F) {
 		out, chunks, err := decodeStream(body)
 		if err != nil {
 			var ue *messages.UpstreamError
-			if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &ue) {
-				t.Fatalf("unexpected error %T %v", err, err)
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				require.ErrorAs(t, err, &ue, "unexpected error")
 			}
-			if out != nil {
-				t.Fatal("answer with an error")
-			}
+			require.Nil(t, out, "answer with an error")
 			return
 		}
-		if out == nil {
-			t.Fatal("no answer and no error")
-		}
+		require.NotNil(t, out, "no answer and no error")
 		var text strings.Builder
 		for _, ch := range chunks {
-			if ch.Type != messages.ChunkText || ch.Text == "" {
-				t.Fatalf("chunk %+v", ch)
-			}
+			require.Equal(t, messages.ChunkText, ch.Type, "chunk %+v", ch)
+			require.NotEqual(t, "", ch.Text, "chunk %+v", ch)
 			text.WriteString(ch.Text)
 		}
-		if text.String() != out.Content || !utf8.ValidString(out.Content) || out.FinishReason == "" {
-			t.Fatalf("content %q, chunks %q, finish %q", out.Content, text.String(), out.FinishReason)
-		}
+		require.Equal(t, out.Content, text.String(), "content %q, chunks %q, finish %q", out.Content, text.String(), out.FinishReason)
+		require.True(t, utf8.ValidString(out.Content), "content %q, chunks %q, finish %q", out.Content, text.String(), out.FinishReason)
+		require.NotEqual(t, "", out.FinishReason, "content %q, chunks %q, finish %q", out.Content, text.String(), out.FinishReason)
 	})
 }
 
@@ -185,15 +175,15 @@ func TestDecodeErrorShapes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := &messages.UpstreamError{Class: providers.ClassifyStatus(tt.status)}
 			opea.DecodeError(tt.status, http.Header{}, []byte(tt.body), e)
-			if e.Class != tt.class || e.Type != tt.typ || e.Code != tt.code {
-				t.Fatalf("class %v type %q code %q", e.Class, e.Type, e.Code)
-			}
+			require.Equal(t, tt.class, e.Class, "class %v type %q code %q", e.Class, e.Type, e.Code)
+			require.Equal(t, tt.typ, e.Type, "class %v type %q code %q", e.Class, e.Type, e.Code)
+			require.Equal(t, tt.code, e.Code, "class %v type %q code %q", e.Class, e.Type, e.Code)
 			if tt.msgMaxBytes > 0 {
-				if len(e.Message) > tt.msgMaxBytes || !utf8.ValidString(e.Message) || !strings.HasSuffix(e.Message, "…") {
-					t.Fatalf("message of %d bytes", len(e.Message))
-				}
-			} else if e.Message != tt.msg {
-				t.Fatalf("message %q, want %q", e.Message, tt.msg)
+				require.LessOrEqual(t, len(e.Message), tt.msgMaxBytes, "message of %d bytes", len(e.Message))
+				require.True(t, utf8.ValidString(e.Message), "message of %d bytes", len(e.Message))
+				require.True(t, strings.HasSuffix(e.Message, "…"), "message of %d bytes", len(e.Message))
+			} else {
+				require.Equal(t, tt.msg, e.Message, "message")
 			}
 		})
 	}
@@ -213,11 +203,8 @@ func FuzzDecodeError(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		e := &messages.UpstreamError{Class: providers.ClassifyStatus(status)}
 		opea.DecodeError(status, http.Header{}, body, e)
-		if e.Class == messages.ClassUnknown {
-			t.Fatalf("status %d left no class", status)
-		}
-		if !utf8.ValidString(e.Message) || len(e.Message) > 1024+len("…") {
-			t.Fatalf("message %q", e.Message)
-		}
+		require.NotEqual(t, messages.ClassUnknown, e.Class, "status %d left no class", status)
+		require.True(t, utf8.ValidString(e.Message), "message %q", e.Message)
+		require.LessOrEqual(t, len(e.Message), int(1024+len("…")), "message %q", e.Message)
 	})
 }

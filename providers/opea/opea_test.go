@@ -3,7 +3,6 @@ package opea_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/opea"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // testKey is a fake bearer token; tests assert it never shows up in errors.
@@ -74,12 +75,9 @@ func ptr[T any](v T) *T { return &v }
 func user(text string) []messages.Message { return []messages.Message{{Role: "user", Content: text}} }
 
 func TestKind(t *testing.T) {
-	if got := opea.New().Kind(); got != "opea" {
-		t.Fatalf("Kind() = %q", got)
-	}
-	if opea.New().Chat() != opea.ChatQnA || opea.New(opea.Options{Chat: opea.ChatLLM}).Chat() != opea.ChatLLM {
-		t.Fatal("Options.Chat not honoured")
-	}
+	require.Equal(t, "opea", opea.New().Kind(), "Kind()")
+	require.Equal(t, string(opea.ChatQnA), opea.New().Chat(), "Options.Chat not honoured")
+	require.Equal(t, string(opea.ChatLLM), opea.New(opea.Options{Chat: opea.ChatLLM}).Chat(), "Options.Chat not honoured")
 }
 
 // checkChunks verifies the chunk sequence of a chat stream: numbered in
@@ -89,26 +87,21 @@ func checkChunks(t *testing.T, call *providers.Call, cr *messages.ChatResponse, 
 	t.Helper()
 	var text strings.Builder
 	for i, ch := range chunks {
-		if ch.Seq != i || ch.RequestID != call.RequestID {
-			t.Fatalf("chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
-		}
+		require.Equal(t, i, ch.Seq, "chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
+		require.Equal(t, call.RequestID, ch.RequestID, "chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
 		if ch.Type == messages.ChunkText {
 			text.WriteString(ch.Text)
 		}
-		if ch.Type == messages.ChunkUsage && i != len(chunks)-1 {
-			t.Fatalf("usage chunk %d is not the last of %d", i, len(chunks))
+		if ch.Type == messages.ChunkUsage {
+			require.Equal(t, len(chunks)-1, i, "usage chunk %d is not the last of %d", i, len(chunks))
 		}
 	}
-	if text.String() != cr.Content {
-		t.Fatalf("chunks say %q, answer %q", text.String(), cr.Content)
-	}
+	require.Equal(t, cr.Content, text.String(), "chunks say %q, answer %q", text.String(), cr.Content)
 	last := chunks[len(chunks)-1]
-	if last.Type != messages.ChunkUsage || *last.Usage != cr.Usage || call.Result.Usage != cr.Usage {
-		t.Fatalf("last chunk %+v, answer usage %+v, result %+v", last, cr.Usage, call.Result.Usage)
-	}
-	if call.Result.ChunksSent != len(chunks) {
-		t.Fatalf("ChunksSent %d, %d chunks", call.Result.ChunksSent, len(chunks))
-	}
+	require.Equal(t, messages.ChunkUsage, last.Type, "last chunk %+v, answer usage %+v, result %+v", last, cr.Usage, call.Result.Usage)
+	require.True(t, *last.Usage == cr.Usage, "last chunk %+v, answer usage %+v, result %+v", last, cr.Usage, call.Result.Usage)
+	require.True(t, call.Result.Usage == cr.Usage, "last chunk %+v, answer usage %+v, result %+v", last, cr.Usage, call.Result.Usage)
+	require.Len(t, chunks, call.Result.ChunksSent, "ChunksSent %d, %d chunks", call.Result.ChunksSent, len(chunks))
 	return text.String()
 }
 
@@ -127,9 +120,9 @@ func TestChatQnA(t *testing.T) {
 			req:  messages.ChatRequest{Messages: user("What is the revenue of Nike in 2023?")},
 			want: "echo: What is the revenue of Nike in 2023?",
 			body: func(t *testing.T, b map[string]any) {
-				if b["messages"] != "What is the revenue of Nike in 2023?" || b["stream"] != false || len(b) != 2 {
-					t.Fatalf("body %v", b)
-				}
+				require.True(t, b["messages"] == "What is the revenue of Nike in 2023?", "body")
+				require.True(t, b["stream"] == false, "body")
+				require.Len(t, b, 2, "body")
 			},
 		},
 		{
@@ -140,13 +133,17 @@ func TestChatQnA(t *testing.T) {
 			want: "echo: second\nquestion",
 			body: func(t *testing.T, b map[string]any) {
 				msgs, _ := b["messages"].([]any)
-				if len(msgs) != 4 || msgs[0].(map[string]any)["role"] != "system" || msgs[3].(map[string]any)["content"] != "second\nquestion" {
-					t.Fatalf("messages %v", b["messages"])
-				}
-				if b["stream"] != false || b["model"] != "Intel/neural-chat-7b-v3-3" || b["max_tokens"] != 64.0 || b["temperature"] != 0.2 ||
-					b["top_p"] != 0.9 || b["k"] != 2.0 || b["top_n"] != 1.0 || b["search_type"] != "mmr" {
-					t.Fatalf("body %v", b)
-				}
+				require.Len(t, msgs, 4, "messages %v", b["messages"])
+				require.True(t, msgs[0].(map[string]any)["role"] == "system", "messages %v", b["messages"])
+				require.True(t, msgs[3].(map[string]any)["content"] == "second\nquestion", "messages %v", b["messages"])
+				require.True(t, b["stream"] == false, "body %v", b)
+				require.True(t, b["model"] == "Intel/neural-chat-7b-v3-3", "body %v", b)
+				require.True(t, b["max_tokens"] == 64.0, "body %v", b)
+				require.True(t, b["temperature"] == 0.2, "body %v", b)
+				require.True(t, b["top_p"] == 0.9, "body %v", b)
+				require.True(t, b["k"] == 2.0, "body %v", b)
+				require.True(t, b["top_n"] == 1.0, "body %v", b)
+				require.True(t, b["search_type"] == "mmr", "body %v", b)
 			},
 		},
 		{
@@ -160,9 +157,7 @@ func TestChatQnA(t *testing.T) {
 			want:    "echo: What is Deep Learning?",
 			minText: 4,
 			body: func(t *testing.T, b map[string]any) {
-				if b["stream"] != true {
-					t.Fatalf("body %v", b)
-				}
+				require.True(t, b["stream"] == true, "body %v", b)
 			},
 		},
 		{
@@ -208,13 +203,10 @@ func TestChatQnA(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cr := resp.(*messages.ChatResponse)
-			if cr.Content != tt.want || cr.FinishReason != messages.FinishStop {
-				t.Fatalf("answer %q finish %q, want %q", cr.Content, cr.FinishReason, tt.want)
-			}
+			require.Equal(t, tt.want, cr.Content, "answer %q finish %q, want %q", cr.Content, cr.FinishReason, tt.want)
+			require.Equal(t, string(messages.FinishStop), cr.FinishReason, "answer %q finish %q, want %q", cr.Content, cr.FinishReason, tt.want)
 			chunks := rec.All()
 			checkChunks(t, call, cr, chunks)
 			nText := 0
@@ -223,31 +215,28 @@ func TestChatQnA(t *testing.T) {
 					nText++
 				}
 			}
-			if nText < tt.minText {
-				t.Fatalf("%d text chunks, want at least %d", nText, tt.minText)
-			}
+			require.GreaterOrEqual(t, nText, tt.minText, "%d text chunks, want at least %d", nText, tt.minText)
 			// ChatQnA reports no usage; the adapter's estimate matches the
 			// simulator's record of it.
 			in, out := srv.Usage()
-			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || in == 0 || out == 0 {
-				t.Fatalf("usage %+v, simulator %d/%d", cr.Usage, in, out)
-			}
-			if cr.RequestID != call.RequestID || cr.Provider != "opea" || cr.UpstreamRequestID != "sim-"+call.RequestID {
-				t.Fatalf("meta %+v", cr.Meta)
-			}
+			require.Equal(t, in, cr.Usage.InputTokens, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.Equal(t, out, cr.Usage.OutputTokens, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.NotEqual(t, 0, in, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.NotEqual(t, 0, out, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.Equal(t, call.RequestID, cr.RequestID, "meta %+v", cr.Meta)
+			require.Equal(t, "opea", cr.Provider, "meta %+v", cr.Meta)
+			require.Equal(t, "sim-"+call.RequestID, cr.UpstreamRequestID, "meta %+v", cr.Meta)
 			rec0 := srv.Requests()[0]
-			if rec0.Path != opea.PathChatQnA || rec0.Header.Get("Authorization") != "" || rec0.Key != sim.OPEAAnonymous {
-				t.Fatalf("request %s auth %q key %q", rec0.Path, rec0.Header.Get("Authorization"), rec0.Key)
-			}
-			if req.Stream && rec0.Header.Get("Accept") != "text/event-stream" {
-				t.Fatalf("Accept %q", rec0.Header.Get("Accept"))
+			require.Equal(t, string(opea.PathChatQnA), rec0.Path, "request %s auth %q key %q", rec0.Path, rec0.Header.Get("Authorization"), rec0.Key)
+			require.Equal(t, "", rec0.Header.Get("Authorization"), "request %s auth %q key %q", rec0.Path, rec0.Header.Get("Authorization"), rec0.Key)
+			require.Equal(t, string(sim.OPEAAnonymous), rec0.Key, "request %s auth %q key %q", rec0.Path, rec0.Header.Get("Authorization"), rec0.Key)
+			if req.Stream {
+				require.Equal(t, "text/event-stream", rec0.Header.Get("Accept"), "Accept")
 			}
 			if tt.body != nil {
 				tt.body(t, lastBody(t, srv))
 			}
-			if srv.InvalidCalls() != 0 {
-				t.Fatalf("simulator rejected %d requests", srv.InvalidCalls())
-			}
+			require.Equal(t, 0, srv.InvalidCalls(), "simulator rejected %d requests", srv.InvalidCalls())
 		})
 	}
 }
@@ -264,12 +253,8 @@ func TestChatQnAPath(t *testing.T) {
 	defer hs.Close()
 	call := newCallAt(hs.URL, &messages.ChatRequest{Stream: true, Messages: user("write f")})
 	resp, err := doWith(t, opea.New(opea.Options{ChatPath: "v1/codegen"}), call)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cr := resp.(*messages.ChatResponse); cr.Content != "def f():" {
-		t.Fatalf("content %q", cr.Content)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "def f():", (resp.(*messages.ChatResponse)).Content, "content")
 }
 
 func TestLLMChat(t *testing.T) {
@@ -284,42 +269,38 @@ func TestLLMChat(t *testing.T) {
 			name: "plain",
 			req:  messages.ChatRequest{Model: "meta-llama/Llama-3.1-8B-Instruct", System: "sys", MaxTokens: 32, Messages: user("hello there")},
 			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
-				if cr.Content != "echo: hello there" || cr.FinishReason != messages.FinishStop || cr.Model != "meta-llama/Llama-3.1-8B-Instruct" {
-					t.Fatalf("answer %+v", cr)
-				}
-				if body["max_tokens"] != 32.0 || body["max_completion_tokens"] != nil {
-					t.Fatalf("body %v", body)
-				}
+				require.Equal(t, "echo: hello there", cr.Content, "answer %+v", cr)
+				require.Equal(t, string(messages.FinishStop), cr.FinishReason, "answer %+v", cr)
+				require.Equal(t, "meta-llama/Llama-3.1-8B-Instruct", cr.Model, "answer %+v", cr)
+				require.True(t, body["max_tokens"] == 32.0, "body %v", body)
+				require.True(t, body["max_completion_tokens"] == nil, "body %v", body)
 			},
 		},
 		{
 			name: "stream with usage",
 			req:  messages.ChatRequest{Model: "m", Stream: true, Messages: user("stream a few words")},
 			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
-				if cr.Content != "echo: stream a few words" {
-					t.Fatalf("answer %q", cr.Content)
-				}
-				if so, _ := body["stream_options"].(map[string]any); so["include_usage"] != true {
-					t.Fatalf("body %v", body)
-				}
+				require.Equal(t, "echo: stream a few words", cr.Content, "answer")
+				so, _ := body["stream_options"].(map[string]any)
+				require.True(t, so["include_usage"] == true, "body %v", body)
 			},
 		},
 		{
 			name: "named tool",
 			req:  messages.ChatRequest{Model: "m", Tools: []messages.Tool{lookup}, ToolChoice: "lookup", Messages: user("find OPEA")},
 			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
-				if len(cr.ToolCalls) != 1 || cr.ToolCalls[0].Name != "lookup" || string(cr.ToolCalls[0].Arguments) != `{"query":"find OPEA"}` || cr.FinishReason != messages.FinishToolCalls {
-					t.Fatalf("answer %+v", cr)
-				}
+				require.Len(t, cr.ToolCalls, 1, "answer %+v", cr)
+				require.Equal(t, "lookup", cr.ToolCalls[0].Name, "answer %+v", cr)
+				require.Equal(t, `{"query":"find OPEA"}`, string(cr.ToolCalls[0].Arguments), "answer %+v", cr)
+				require.Equal(t, string(messages.FinishToolCalls), cr.FinishReason, "answer %+v", cr)
 			},
 		},
 		{
 			name: "named tool, streamed",
 			req:  messages.ChatRequest{Model: "m", Stream: true, Tools: []messages.Tool{lookup}, ToolChoice: "lookup", Messages: user("find OPEA docs")},
 			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
-				if len(cr.ToolCalls) != 1 || string(cr.ToolCalls[0].Arguments) != `{"query":"find OPEA docs"}` {
-					t.Fatalf("answer %+v", cr)
-				}
+				require.Len(t, cr.ToolCalls, 1, "answer %+v", cr)
+				require.Equal(t, `{"query":"find OPEA docs"}`, string(cr.ToolCalls[0].Arguments), "answer %+v", cr)
 			},
 		},
 		{
@@ -330,13 +311,10 @@ func TestLLMChat(t *testing.T) {
 				{Role: "tool", ToolCallID: "call_1", Content: "OPEA is a Linux Foundation project"},
 			}},
 			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
-				if cr.Content != "The tool returned: OPEA is a Linux Foundation project" {
-					t.Fatalf("answer %q", cr.Content)
-				}
+				require.Equal(t, "The tool returned: OPEA is a Linux Foundation project", cr.Content, "answer")
 				msgs := body["messages"].([]any)
-				if c := msgs[1].(map[string]any)["content"]; c != "" {
-					t.Fatalf("assistant content %v, want \"\"", c)
-				}
+				c := msgs[1].(map[string]any)["content"]
+				require.True(t, c == "", "assistant content %v, want \"\"", c)
 			},
 		},
 		{
@@ -344,9 +322,7 @@ func TestLLMChat(t *testing.T) {
 			req: messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Parts: []messages.Part{
 				{Type: "text", Text: "what is this"}, {Type: "image", ImageURL: "https://example.com/cat.png"}}}}},
 			check: func(t *testing.T, cr *messages.ChatResponse, body map[string]any) {
-				if cr.Content != "echo: what is this [1 image(s)]" {
-					t.Fatalf("answer %q", cr.Content)
-				}
+				require.Equal(t, "echo: what is this [1 image(s)]", cr.Content, "answer")
 			},
 		},
 	}
@@ -358,26 +334,22 @@ func TestLLMChat(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := doWith(t, llm, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cr := resp.(*messages.ChatResponse)
-			if rec0 := srv.Requests()[0]; rec0.Path != opea.PathChat {
-				t.Fatalf("path %s", rec0.Path)
-			}
+			require.Equal(t, string(opea.PathChat), srv.Requests()[0].Path, "path")
 			in, out := srv.Usage()
-			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || in == 0 || out == 0 || call.Result.Usage != cr.Usage {
-				t.Fatalf("usage %+v, simulator %d/%d", cr.Usage, in, out)
-			}
+			require.Equal(t, in, cr.Usage.InputTokens, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.Equal(t, out, cr.Usage.OutputTokens, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.NotEqual(t, 0, in, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.NotEqual(t, 0, out, "usage %+v, simulator %d/%d", cr.Usage, in, out)
+			require.True(t, call.Result.Usage == cr.Usage, "usage %+v, simulator %d/%d", cr.Usage, in, out)
 			if req.Stream {
 				chunks := rec.All()
-				if last := chunks[len(chunks)-1]; last.Type != messages.ChunkUsage || *last.Usage != cr.Usage {
-					t.Fatalf("last chunk %+v", last)
-				}
+				last := chunks[len(chunks)-1]
+				require.Equal(t, messages.ChunkUsage, last.Type, "last chunk %+v", last)
+				require.True(t, *last.Usage == cr.Usage, "last chunk %+v", last)
 			}
-			if srv.InvalidCalls() != 0 {
-				t.Fatalf("simulator rejected %d requests", srv.InvalidCalls())
-			}
+			require.Equal(t, 0, srv.InvalidCalls(), "simulator rejected %d requests", srv.InvalidCalls())
 			tt.check(t, cr, lastBody(t, srv))
 		})
 	}
@@ -387,29 +359,20 @@ func TestEmbeddings(t *testing.T) {
 	srv := startSim(t, &sim.OPEABackend{EmbeddingDimensions: 16})
 	inputs := []string{"What is Deep Learning?", "line one\nline two", "日本語", "What is Deep Learning?"}
 	resp, err := do(t, newCall(srv, &messages.EmbedRequest{Model: "BAAI/bge-base-en-v1.5", Inputs: inputs}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	er := resp.(*messages.EmbedResponse)
-	if len(er.Vectors) != len(inputs) {
-		t.Fatalf("%d vectors for %d inputs", len(er.Vectors), len(inputs))
-	}
+	require.Len(t, inputs, len(er.Vectors), "%d vectors for %d inputs", len(er.Vectors), len(inputs))
 	for i, in := range inputs {
 		want := sim.OpenAIEmbedding(strings.ReplaceAll(in, "\n", " "), 16)
-		if !slices.Equal(er.Vectors[i], want) {
-			t.Fatalf("vector %d is not the embedding of %q", i, in)
-		}
+		require.True(t, slices.Equal(er.Vectors[i], want), "vector %d is not the embedding of %q", i, in)
 	}
-	if slices.Equal(er.Vectors[0], er.Vectors[1]) || !slices.Equal(er.Vectors[0], er.Vectors[3]) {
-		t.Fatal("vectors are not per input")
-	}
-	if er.Usage != (messages.Usage{}) {
-		t.Fatalf("usage %+v: OPEA's embedding microservice reports none", er.Usage)
-	}
+	require.False(t, slices.Equal(er.Vectors[0], er.Vectors[1]), "vectors are not per input")
+	require.True(t, slices.Equal(er.Vectors[0], er.Vectors[3]), "vectors are not per input")
+	require.True(t, er.Usage == (messages.Usage{}), "usage %+v: OPEA's embedding microservice reports none", er.Usage)
 	b := lastBody(t, srv)
-	if srv.Requests()[0].Path != opea.PathEmbeddings || b["encoding_format"] != "float" || len(b["input"].([]any)) != 4 {
-		t.Fatalf("request %s %v", srv.Requests()[0].Path, b)
-	}
+	require.Equal(t, opea.PathEmbeddings, srv.Requests()[0].Path, "request %v", b)
+	require.Equal(t, "float", b["encoding_format"], "request %v", b)
+	require.Len(t, b["input"].([]any), 4, "request %v", b)
 }
 
 func TestRerank(t *testing.T) {
@@ -429,32 +392,27 @@ func TestRerank(t *testing.T) {
 			srv := startSim(t, nil)
 			req := tt.req
 			resp, err := do(t, newCall(srv, &req))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			rr := resp.(*messages.RerankResponse)
 			var got []int
 			for i, r := range rr.Results {
 				got = append(got, r.Index)
-				if want := sim.OPEARerankScore(req.Query, req.Documents[r.Index]); r.Score != want {
-					t.Fatalf("result %d score %v, want %v", i, r.Score, want)
+				want := sim.OPEARerankScore(req.Query, req.Documents[r.Index])
+				require.Equal(t, want, r.Score, "result %d score %v, want %v", i, r.Score, want)
+				if i > 0 {
+					require.False(t, r.Score > rr.Results[i-1].Score, "results not in descending score order")
 				}
-				if i > 0 && r.Score > rr.Results[i-1].Score {
-					t.Fatal("results not in descending score order")
-				}
-				if (r.Document != "") != req.ReturnDocuments || (req.ReturnDocuments && r.Document != req.Documents[r.Index]) {
-					t.Fatalf("result %d document %q", i, r.Document)
-				}
+				require.Equal(t, req.ReturnDocuments, r.Document != "", "result %d document %q", i, r.Document)
+				require.False(t, req.ReturnDocuments && r.Document != req.Documents[r.Index], "result %d document %q", i, r.Document)
 			}
-			if !slices.Equal(got, tt.wantIndex) {
-				t.Fatalf("indices %v, want %v", got, tt.wantIndex)
-			}
+			require.True(t, slices.Equal(got, tt.wantIndex), "indices %v, want %v", got, tt.wantIndex)
 			b := lastBody(t, srv)
 			docs := b["retrieved_docs"].([]any)
-			if srv.Requests()[0].Path != opea.PathReranking || b["input"] != req.Query || b["top_n"] != tt.wantTopN || len(docs) != len(req.Documents) ||
-				docs[0].(map[string]any)["text"] != req.Documents[0] {
-				t.Fatalf("request %s %v", srv.Requests()[0].Path, b)
-			}
+			require.Equal(t, opea.PathReranking, srv.Requests()[0].Path, "request %v", b)
+			require.Equal(t, req.Query, b["input"], "request %v", b)
+			require.True(t, b["top_n"] == tt.wantTopN, "request %v", b)
+			require.Len(t, docs, len(req.Documents), "request %v", b)
+			require.Equal(t, req.Documents[0], docs[0].(map[string]any)["text"], "request %v", b)
 		})
 	}
 }
@@ -462,40 +420,39 @@ func TestRerank(t *testing.T) {
 func TestHealth(t *testing.T) {
 	srv := startSim(t, nil)
 	resp, err := do(t, newCall(srv, &messages.InfoRequest{What: "health"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ir := resp.(*messages.InfoResponse)
-	if !ir.Healthy || !json.Valid(ir.Body) || srv.Requests()[0].Method != http.MethodGet || srv.Requests()[0].Path != opea.PathHealth {
-		t.Fatalf("answer %+v %s", ir, ir.Body)
-	}
+	require.True(t, ir.Healthy, "answer %+v %s", ir, ir.Body)
+	require.True(t, json.Valid(ir.Body), "answer %+v %s", ir, ir.Body)
+	require.Equal(t, string(http.MethodGet), srv.Requests()[0].Method, "answer %+v %s", ir, ir.Body)
+	require.Equal(t, string(opea.PathHealth), srv.Requests()[0].Path, "answer %+v %s", ir, ir.Body)
 }
 
 func TestAuth(t *testing.T) {
 	t.Run("bearer sent when configured", func(t *testing.T) {
 		srv := startSim(t, nil, sim.WithKeys(testKey))
-		if _, err := do(t, withKey(newCall(srv, &messages.ChatRequest{Messages: user("hi")}))); err != nil {
-			t.Fatal(err)
-		}
-		if r := srv.Requests()[0]; r.Header.Get("Authorization") != "Bearer "+testKey || r.Key != testKey {
-			t.Fatalf("auth %q", r.Header.Get("Authorization"))
-		}
+		_, err := do(t, withKey(newCall(srv, &messages.ChatRequest{Messages: user("hi")})))
+		require.NoError(t, err)
+		r := srv.Requests()[0]
+		require.Equal(t, "Bearer "+testKey, r.Header.Get("Authorization"), "auth")
+		require.Equal(t, string(testKey), r.Key, "auth")
 	})
 	t.Run("JWT mode without a key", func(t *testing.T) {
 		srv := startSim(t, &sim.OPEABackend{RequireKey: true})
 		_, err := do(t, newCall(srv, &messages.ChatRequest{Messages: user("hi")}))
 		ue := upstreamErr(t, err)
-		if ue.Class != messages.ClassAuth || ue.Status != 401 || ue.Message != "Invalid authentication scheme or Missing Token" {
-			t.Fatalf("error %+v", ue)
-		}
+		require.Equal(t, messages.ClassAuth, ue.Class, "error %+v", ue)
+		require.Equal(t, 401, ue.Status, "error %+v", ue)
+		require.Equal(t, "Invalid authentication scheme or Missing Token", ue.Message, "error %+v", ue)
 	})
 	t.Run("revoked key", func(t *testing.T) {
 		srv := startSim(t, nil)
 		srv.RejectKey(testKey, http.StatusForbidden)
 		_, err := do(t, withKey(newCall(srv, &messages.RerankRequest{Query: "q", Documents: []string{"d"}})))
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassAuth || ue.Status != 403 || ue.Retryable() {
-			t.Fatalf("error %+v", ue)
-		}
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassAuth, ue.Class, "error %+v", ue)
+		require.Equal(t, 403, ue.Status, "error %+v", ue)
+		require.False(t, ue.Retryable(), "error %+v", ue)
 	})
 }
 
@@ -556,15 +513,15 @@ func TestErrors(t *testing.T) {
 				call := withKey(newCall(srv, rt.req()))
 				_, err := doWith(t, rt.a, call)
 				ue := upstreamErr(t, err)
-				if ue.Class != tt.wantClass || ue.Retryable() != tt.retry || ue.Status != tt.fault.Status {
-					t.Fatalf("class %v retryable %v status %d, want %v %v %d: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, tt.retry, tt.fault.Status, ue)
-				}
-				if ue.Message != tt.wantMsg || ue.Type != tt.wantType || ue.RetryAfter != tt.wantDelay {
-					t.Fatalf("message %q type %q delay %v, want %q %q %v", ue.Message, ue.Type, ue.RetryAfter, tt.wantMsg, tt.wantType, tt.wantDelay)
-				}
-				if ue.RequestID != call.RequestID || ue.Key != "primary" || ue.Provider != "opea" {
-					t.Fatalf("error fields %+v", ue)
-				}
+				require.Equal(t, tt.wantClass, ue.Class, "class %v retryable %v status %d, want %v %v %d: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, tt.retry, tt.fault.Status, ue)
+				require.Equal(t, tt.retry, ue.Retryable(), "class %v retryable %v status %d, want %v %v %d: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, tt.retry, tt.fault.Status, ue)
+				require.Equal(t, tt.fault.Status, ue.Status, "class %v retryable %v status %d, want %v %v %d: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, tt.retry, tt.fault.Status, ue)
+				require.Equal(t, tt.wantMsg, ue.Message, "message %q type %q delay %v, want %q %q %v", ue.Message, ue.Type, ue.RetryAfter, tt.wantMsg, tt.wantType, tt.wantDelay)
+				require.Equal(t, tt.wantType, ue.Type, "message %q type %q delay %v, want %q %q %v", ue.Message, ue.Type, ue.RetryAfter, tt.wantMsg, tt.wantType, tt.wantDelay)
+				require.Equal(t, tt.wantDelay, ue.RetryAfter, "message %q type %q delay %v, want %q %q %v", ue.Message, ue.Type, ue.RetryAfter, tt.wantMsg, tt.wantType, tt.wantDelay)
+				require.Equal(t, call.RequestID, ue.RequestID, "error fields %+v", ue)
+				require.Equal(t, "primary", ue.Key, "error fields %+v", ue)
+				require.Equal(t, "opea", ue.Provider, "error fields %+v", ue)
 			})
 		}
 	}
@@ -597,20 +554,16 @@ func TestStreamFaults(t *testing.T) {
 				call.Emit = rec.Emit
 				_, err := doWith(t, rt.a, call)
 				ue := upstreamErr(t, err)
-				if ue.Class != tt.want || !ue.Retryable() || ue.Status != http.StatusOK {
-					t.Fatalf("class %v retryable %v status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.want, ue)
-				}
-				if call.Result.ChunksSent == 0 {
-					t.Fatal("no chunk reached the caller before the fault")
-				}
+				require.Equal(t, tt.want, ue.Class, "class %v retryable %v status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.want, ue)
+				require.True(t, ue.Retryable(), "class %v retryable %v status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.want, ue)
+				require.Equal(t, int(http.StatusOK), ue.Status, "class %v retryable %v status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.want, ue)
+				require.NotEqual(t, 0, call.Result.ChunksSent, "no chunk reached the caller before the fault")
 				for _, ch := range rec.All() {
-					if ch.Type == messages.ChunkUsage {
-						t.Fatal("usage emitted for an unfinished stream")
-					}
+					require.NotEqual(t, messages.ChunkUsage, ch.Type, "usage emitted for an unfinished stream")
 				}
-				if in, out := srv.Usage(); in != 0 || out != 0 {
-					t.Fatalf("an unfinished stream counted usage %d/%d", in, out)
-				}
+				in, out := srv.Usage()
+				require.Equal(t, 0, in, "an unfinished stream counted usage %d/%d", in, out)
+				require.Equal(t, 0, out, "an unfinished stream counted usage %d/%d", in, out)
 			})
 		}
 	}
@@ -622,12 +575,9 @@ func TestCallerGoneStopsStream(t *testing.T) {
 	n := 0
 	call.Emit = func(*messages.StreamChunk) bool { n++; return n < 2 }
 	_, err := do(t, call)
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassCancelled {
-		t.Fatalf("class %v", ue.Class)
-	}
-	if n != 2 || call.Result.ChunksSent != 1 {
-		t.Fatalf("emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
-	}
+	require.Equal(t, messages.ClassCancelled, upstreamErr(t, err).Class, "class")
+	require.Equal(t, 2, n, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
+	require.Equal(t, 1, call.Result.ChunksSent, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
 }
 
 func TestMalformed(t *testing.T) {
@@ -636,9 +586,10 @@ func TestMalformed(t *testing.T) {
 			srv := startSim(t, nil)
 			srv.Inject(sim.Fault{Malformed: true})
 			_, err := doWith(t, rt.a, newCall(srv, rt.req()))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 || ue.Retryable() {
-				t.Fatalf("class %v status %d", ue.Class, ue.Status)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v status %d", ue.Class, ue.Status)
+			require.Equal(t, 200, ue.Status, "class %v status %d", ue.Class, ue.Status)
+			require.False(t, ue.Retryable(), "class %v status %d", ue.Class, ue.Status)
 		})
 	}
 }
@@ -667,9 +618,8 @@ func TestMalformedAnswers(t *testing.T) {
 			}))
 			defer hs.Close()
 			_, err := do(t, newCallAt(hs.URL, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-				t.Fatalf("class %v: %v", ue.Class, ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v: %v", ue.Class, ue)
 		})
 	}
 }
@@ -697,13 +647,10 @@ func TestStreamAnsweredAsOtherForm(t *testing.T) {
 				call.Emit = rec.Emit
 			}
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cr := resp.(*messages.ChatResponse)
-			if cr.Content != "whole answer" || cr.Usage != (messages.Usage{InputTokens: 2, OutputTokens: 2}) {
-				t.Fatalf("answer %+v", cr)
-			}
+			require.Equal(t, "whole answer", cr.Content, "answer %+v", cr)
+			require.True(t, cr.Usage == (messages.Usage{InputTokens: 2, OutputTokens: 2}), "answer %+v", cr)
 			if tt.stream {
 				checkChunks(t, call, cr, rec.All())
 			}
@@ -763,24 +710,19 @@ func TestCheck(t *testing.T) {
 				a = opea.New()
 			}
 			err := a.Check(tt.req)
-			switch {
-			case tt.want == nil && err != nil:
-				t.Fatalf("rejected: %v", err)
-			case tt.want != nil && !errors.Is(err, tt.want):
-				t.Fatalf("error %v, want %v", err, tt.want)
+			if tt.want == nil {
+				require.NoError(t, err, "rejected")
+			} else {
+				require.ErrorIs(t, err, tt.want)
 			}
 			if tt.want != nil {
 				var re *messages.RequestError
-				if !errors.As(err, &re) {
-					t.Fatalf("%T is not a *RequestError", err)
-				}
+				require.ErrorAs(t, err, &re, "%T is not a *RequestError", err)
 				// Do refuses it too, without a request.
 				call := newCallAt("http://127.0.0.1:1", &messages.ChatRequest{})
 				call.Request = tt.req
 				_, err := a.Do(context.Background(), call)
-				if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid {
-					t.Fatalf("Do: class %v", ue.Class)
-				}
+				require.Equal(t, messages.ClassInvalid, upstreamErr(t, err).Class, "Do: class")
 			}
 		})
 	}
@@ -791,7 +733,7 @@ func TestConnectionRefused(t *testing.T) {
 	url := hs.URL
 	hs.Close()
 	_, err := do(t, newCallAt(url, &messages.ChatRequest{Messages: user("q")}))
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassConnection || !ue.Retryable() {
-		t.Fatalf("class %v", ue.Class)
-	}
+	ue := upstreamErr(t, err)
+	require.Equal(t, messages.ClassConnection, ue.Class, "class")
+	require.True(t, ue.Retryable(), "class")
 }

@@ -11,6 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseBytesLiteral(t *testing.T) {
@@ -75,16 +78,14 @@ func TestParseBytesLiteral(t *testing.T) {
 		got, err := ParseBytesLiteral([]byte(tt.in))
 		switch {
 		case tt.err == "not":
-			if !errors.Is(err, ErrNotBytesLiteral) {
-				t.Errorf("ParseBytesLiteral(%q) = %q, %v; want ErrNotBytesLiteral", tt.in, got, err)
-			}
+			assert.ErrorIs(t, err, ErrNotBytesLiteral, "ParseBytesLiteral(%q) = %q, %v; want ErrNotBytesLiteral", tt.in, got, err)
 		case tt.err != "":
 			var le *BytesLiteralError
-			if !errors.As(err, &le) || !strings.Contains(le.Error(), tt.err) {
-				t.Errorf("ParseBytesLiteral(%q) = %q, %v; want an error about %q", tt.in, got, err, tt.err)
+			assert.False(t, !errors.As(err, &le) || !strings.Contains(le.Error(), tt.err), "ParseBytesLiteral(%q) = %q, %v; want an error about %q", tt.in, got, err, tt.err)
+		default:
+			if assert.NoError(t, err, "ParseBytesLiteral(%q)", tt.in) {
+				assert.Equal(t, tt.want, string(got), "ParseBytesLiteral(%q)", tt.in)
 			}
-		case err != nil || string(got) != tt.want:
-			t.Errorf("ParseBytesLiteral(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
 }
@@ -132,12 +133,10 @@ func TestPyReprKnownAnswers(t *testing.T) {
 		"\n\t\r\x00": `b'\n\t\r\x00'`,
 		"\x7f\x80":   `b'\x7f\x80'`,
 	} {
-		if got := pyRepr([]byte(in)); got != want {
-			t.Errorf("pyRepr(%q) = %s, want %s", in, got, want)
-		}
-		if got := sim.OPEAPyRepr([]byte(in)); got != want {
-			t.Errorf("sim.OPEAPyRepr(%q) = %s, want %s", in, got, want)
-		}
+		got := pyRepr([]byte(in))
+		assert.Equal(t, want, got, "pyRepr(%q) = %s, want %s", in, got, want)
+		got = sim.OPEAPyRepr([]byte(in))
+		assert.Equal(t, want, got, "sim.OPEAPyRepr(%q) = %s, want %s", in, got, want)
 	}
 }
 
@@ -158,12 +157,11 @@ func TestParseBytesLiteralRoundTrip(t *testing.T) {
 	for _, in := range inputs {
 		for _, lit := range []string{pyRepr(in), sim.OPEAPyRepr(in)} {
 			got, err := ParseBytesLiteral([]byte(lit))
-			if err != nil || !bytes.Equal(got, in) {
-				t.Fatalf("ParseBytesLiteral(%s) = %q, %v; want %q", lit, got, err, in)
-			}
-			if got, ok := decodeBytesToken([]byte(lit)); !ok || !bytes.Equal(got, in) {
-				t.Fatalf("decodeBytesToken(%s) = %q, %v; want %q", lit, got, ok, in)
-			}
+			require.NoError(t, err, "ParseBytesLiteral(%s) = %q, %v; want %q", lit, got, err, in)
+			require.True(t, bytes.Equal(got, in), "ParseBytesLiteral(%s) = %q, %v; want %q", lit, got, err, in)
+			got, ok := decodeBytesToken([]byte(lit))
+			require.True(t, ok, "decodeBytesToken(%s) = %q, %v; want %q", lit, got, ok, in)
+			require.True(t, bytes.Equal(got, in), "decodeBytesToken(%s) = %q, %v; want %q", lit, got, ok, in)
 		}
 	}
 }
@@ -183,14 +181,11 @@ func TestDecodeBytesTokenLenient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, ok := decodeBytesToken([]byte(tt.in))
-		if !ok || string(got) != tt.want {
-			t.Errorf("decodeBytesToken(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
-		}
+		assert.False(t, !ok || string(got) != tt.want, "decodeBytesToken(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
 	}
 	for _, in := range []string{"hello", "'x'", `{"a":1}`, "[DONE]", ""} {
-		if _, ok := decodeBytesToken([]byte(in)); ok {
-			t.Errorf("decodeBytesToken(%q) took it for a bytes literal", in)
-		}
+		_, ok := decodeBytesToken([]byte(in))
+		assert.False(t, ok, "decodeBytesToken(%q) took it for a bytes literal", in)
 	}
 }
 
@@ -217,9 +212,7 @@ func TestUTF8Joiner(t *testing.T) {
 			got = append(got, j.add([]byte(c)))
 		}
 		got = append(got, j.flush())
-		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
-			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
-		}
+		assert.Equal(t, strings.Join(tt.want, "|"), strings.Join(got, "|"), "%s: got %q, want %q", tt.name, got, tt.want)
 	}
 }
 
@@ -234,19 +227,17 @@ func FuzzParseBytesLiteral(f *testing.F) {
 		got, err := ParseBytesLiteral(data)
 		if err == nil {
 			again, err := ParseBytesLiteral([]byte(pyRepr(got)))
-			if err != nil || !bytes.Equal(again, got) {
-				t.Fatalf("round trip of %q: %q, %v", got, again, err)
-			}
+			require.NoError(t, err, "round trip of %q: %q, %v", got, again, err)
+			require.True(t, bytes.Equal(again, got), "round trip of %q: %q, %v", got, again, err)
 		} else {
 			var le *BytesLiteralError
-			if !errors.Is(err, ErrNotBytesLiteral) && !errors.As(err, &le) {
-				t.Fatalf("unexpected error type %T", err)
+			if !errors.Is(err, ErrNotBytesLiteral) {
+				require.ErrorAs(t, err, &le, "unexpected error type")
 			}
 		}
 		back, err := ParseBytesLiteral([]byte(pyRepr(data)))
-		if err != nil || !bytes.Equal(back, data) {
-			t.Fatalf("repr round trip of %q: %q, %v", data, back, err)
-		}
+		require.NoError(t, err, "repr round trip of %q: %q, %v", data, back, err)
+		require.True(t, bytes.Equal(back, data), "repr round trip of %q: %q, %v", data, back, err)
 		_, _ = decodeBytesToken(data)
 	})
 }
@@ -263,18 +254,14 @@ func FuzzUTF8Joiner(f *testing.F) {
 		for p := data; len(p) > 0; {
 			k := min(n, len(p))
 			s := j.add(p[:k])
-			if !utf8.ValidString(s) {
-				t.Fatalf("invalid UTF-8 out: %q", s)
-			}
+			require.True(t, utf8.ValidString(s), "invalid UTF-8 out: %q", s)
 			out.WriteString(s)
 			p = p[k:]
 		}
 		out.WriteString(j.flush())
-		if !utf8.ValidString(out.String()) {
-			t.Fatalf("invalid UTF-8 out: %q", out.String())
-		}
-		if utf8.Valid(data) && out.String() != string(data) {
-			t.Fatalf("joined %q as %q", data, out.String())
+		require.True(t, utf8.ValidString(out.String()), "invalid UTF-8 out: %q", out.String())
+		if utf8.Valid(data) {
+			require.Equal(t, string(data), out.String(), "joined %q as %q", data, out.String())
 		}
 	})
 }
@@ -286,9 +273,7 @@ func FuzzUTF8Joiner(f *testing.F) {
 // random bytes.
 func TestParseBytesLiteralCPython(t *testing.T) {
 	data, err := os.ReadFile("../../testdata/opea/pybytes-cpython.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	n, valid := 0, 0
 	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		if strings.HasPrefix(line, "#") {
@@ -296,9 +281,8 @@ func TestParseBytesLiteralCPython(t *testing.T) {
 		}
 		litHex, want, ok := strings.Cut(line, " ")
 		lit, err := hex.DecodeString(litHex)
-		if !ok || err != nil {
-			t.Fatalf("line %d: %q", i+1, line)
-		}
+		require.True(t, ok, "line %d: %q", i+1, line)
+		require.NoError(t, err, "line %d: %q", i+1, line)
 		got, err := ParseBytesLiteral(lit)
 		gotS := "ERR"
 		if err == nil {
@@ -307,12 +291,9 @@ func TestParseBytesLiteralCPython(t *testing.T) {
 				valid++
 			}
 		}
-		if gotS != want {
-			t.Errorf("line %d: ParseBytesLiteral(%q) = %s (%v), CPython says %s", i+1, lit, gotS, err, want)
-		}
+		assert.Equal(t, want, gotS, "line %d: ParseBytesLiteral(%q) = %s (%v), CPython says %s", i+1, lit, gotS, err, want)
 		n++
 	}
-	if n < 3000 || valid < 1000 {
-		t.Fatalf("only %d cases, %d valid", n, valid)
-	}
+	require.GreaterOrEqual(t, n, 3000, "only %d cases, %d valid", n, valid)
+	require.GreaterOrEqual(t, valid, 1000, "only %d cases, %d valid", n, valid)
 }

@@ -17,6 +17,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The OPEA services publish no spec file: their request models are the
@@ -65,9 +68,7 @@ func loadSchemas() {
 func validateModel(t *testing.T, model string, body []byte) error {
 	t.Helper()
 	schemaOnce.Do(loadSchemas)
-	if schemaErr != nil {
-		t.Fatalf("loading the schema: %v", schemaErr)
-	}
+	require.NoError(t, schemaErr, "loading the schema")
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -80,17 +81,13 @@ func validateModel(t *testing.T, model string, body []byte) error {
 func modelFields(t *testing.T, model string) map[string]bool {
 	t.Helper()
 	raw, err := os.ReadFile("../../testdata/opea/api_protocol.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var doc struct {
 		Defs map[string]struct {
 			Properties map[string]json.RawMessage `json:"properties"`
 		} `json:"$defs"`
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(raw, &doc))
 	out := map[string]bool{}
 	for k := range doc.Defs[model].Properties {
 		out[k] = true
@@ -125,9 +122,7 @@ func TestSchemaRequestsAndAnswers(t *testing.T) {
 		call := newCall(srv, req)
 		call.Client.HTTP = &http.Client{Transport: ct}
 		resp, err := doWith(t, a, call)
-		if err != nil {
-			t.Fatalf("%s: %v", req.Operation(), err)
-		}
+		require.NoError(t, err, "%s: %v", req.Operation(), err)
 		return resp
 	}
 	lookup := messages.Tool{Name: "lookup", Description: "search", Parameters: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string"}}}`)}
@@ -153,31 +148,25 @@ func TestSchemaRequestsAndAnswers(t *testing.T) {
 	run(qna, &messages.RerankRequest{Query: "q", Documents: []string{"a"}})
 
 	recs := srv.Requests()
-	if len(recs) != 12 || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d requests, %d rejected", len(recs), srv.InvalidCalls())
-	}
+	require.Len(t, recs, 12, "%d requests, %d rejected", len(recs), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d requests, %d rejected", len(recs), srv.InvalidCalls())
 	for _, r := range recs {
 		model := routeModel[r.Path]
-		if err := validateModel(t, model, r.Body); err != nil {
-			t.Errorf("body to %s violates %s: %v\n%s", r.Path, model, err, r.Body)
-		}
+		err := validateModel(t, model, r.Body)
+		assert.NoError(t, err, "body to %s violates %s: %v\n%s", r.Path, model, err, r.Body)
 		var body map[string]any
 		_ = json.Unmarshal(r.Body, &body)
 		fields := modelFields(t, model)
 		for k := range body {
-			if !fields[k] {
-				t.Errorf("body to %s has %q, which %s does not declare (pydantic would drop it)", r.Path, k, model)
-			}
+			assert.True(t, fields[k], "body to %s has %q, which %s does not declare (pydantic would drop it)", r.Path, k, model)
 		}
 		switch r.Path {
 		case opea.PathChat:
-			if err := openaitest.Validate(t, "CreateChatCompletionRequest", r.Body); err != nil {
-				t.Errorf("LLM body violates OpenAI's CreateChatCompletionRequest: %v\n%s", err, r.Body)
-			}
+			err := openaitest.Validate(t, "CreateChatCompletionRequest", r.Body)
+			assert.NoError(t, err, "LLM body violates OpenAI's CreateChatCompletionRequest: %v\n%s", err, r.Body)
 		case opea.PathEmbeddings:
-			if err := openaitest.Validate(t, "CreateEmbeddingRequest", r.Body); err != nil {
-				t.Errorf("embeddings body violates OpenAI's CreateEmbeddingRequest: %v\n%s", err, r.Body)
-			}
+			err := openaitest.Validate(t, "CreateEmbeddingRequest", r.Body)
+			assert.NoError(t, err, "embeddings body violates OpenAI's CreateEmbeddingRequest: %v\n%s", err, r.Body)
 		}
 	}
 	n := 0
@@ -187,13 +176,10 @@ func TestSchemaRequestsAndAnswers(t *testing.T) {
 			continue
 		}
 		n++
-		if err := validateModel(t, model, c.Body.Bytes()); err != nil {
-			t.Errorf("answer from %s violates %s: %v\n%s", c.Path, model, err, c.Body.Bytes())
-		}
+		err := validateModel(t, model, c.Body.Bytes())
+		assert.NoError(t, err, "answer from %s violates %s: %v\n%s", c.Path, model, err, c.Body.Bytes())
 	}
-	if n != 6 {
-		t.Fatalf("validated %d JSON answers, want 6", n)
-	}
+	require.Equal(t, 6, n, "validated %d JSON answers, want 6", n)
 }
 
 // TestSchemaAndSimulatorReject shows that the schema rejects invalid bodies,
@@ -241,22 +227,19 @@ func TestSchemaAndSimulatorReject(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path+" "+tt.body, func(t *testing.T) {
 			err := validateModel(t, routeModel[tt.path], []byte(tt.body))
-			if (err == nil) != tt.valid {
-				t.Fatalf("schema says %v, want valid=%v", err, tt.valid)
-			}
+			require.Equal(t, tt.valid, err == nil, "schema says %v, want valid=%v", err, tt.valid)
 			before := srv.InvalidCalls()
 			status, ct, _ := rawPost(t, srv, tt.path, "application/json", tt.body)
 			switch {
-			case tt.valid && status != http.StatusOK:
-				t.Fatalf("simulator answered %d to a valid body", status)
-			case !tt.valid && tt.path == opea.PathChatQnA && (status != 500 || !strings.HasPrefix(ct, "text/plain")):
-				t.Fatalf("megaservice answered %d %s, want a plain 500", status, ct)
-			case !tt.valid && tt.path != opea.PathChatQnA && status != 422:
-				t.Fatalf("microservice answered %d, want 422", status)
+			case tt.valid:
+				require.Equal(t, http.StatusOK, status, "simulator's answer to a valid body")
+			case tt.path == opea.PathChatQnA:
+				require.Equal(t, 500, status, "megaservice's answer to an invalid body")
+				require.True(t, strings.HasPrefix(ct, "text/plain"), "megaservice answered %s, want a plain 500", ct)
+			default:
+				require.Equal(t, 422, status, "microservice's answer to an invalid body")
 			}
-			if counted := srv.InvalidCalls() - before; counted != map[bool]int{true: 0, false: 1}[tt.valid] {
-				t.Fatalf("InvalidCalls grew by %d", counted)
-			}
+			require.Equal(t, map[bool]int{true: 0, false: 1}[tt.valid], (srv.InvalidCalls() - before), "InvalidCalls grew by")
 		})
 	}
 }
@@ -269,16 +252,12 @@ func rawPost(t *testing.T, srv *sim.Server, path, contentType, body string) (int
 func rawDo(t *testing.T, srv *sim.Server, method, path, contentType, body string) (int, string, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), b
@@ -322,28 +301,25 @@ func TestSimulatorRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startSim(t, nil)
 			status, ct, body := rawDo(t, srv, tt.method, tt.path, tt.ct, tt.body)
-			if status != tt.status || srv.InvalidCalls() != 1 {
-				t.Fatalf("status %d (%d invalid), want %d: %s", status, srv.InvalidCalls(), tt.status, body)
-			}
+			require.Equal(t, tt.status, status, "status %d (%d invalid), want %d: %s", status, srv.InvalidCalls(), tt.status, body)
+			require.Equal(t, 1, srv.InvalidCalls(), "status %d (%d invalid), want %d: %s", status, srv.InvalidCalls(), tt.status, body)
 			if tt.plain {
-				if !strings.HasPrefix(ct, "text/plain") || string(body) != "Internal Server Error" {
-					t.Fatalf("answer %s %q", ct, body)
-				}
+				require.True(t, strings.HasPrefix(ct, "text/plain"), "answer %s %q", ct, body)
+				require.Equal(t, "Internal Server Error", string(body), "answer %s %q", ct, body)
 				return
 			}
 			var e struct {
 				Detail json.RawMessage `json:"detail"`
 			}
-			if err := json.Unmarshal(body, &e); err != nil || len(e.Detail) == 0 {
-				t.Fatalf("answer %q is not FastAPI's {\"detail\": …}", body)
-			}
+			require.NoError(t, json.Unmarshal(body, &e), "answer %q is not FastAPI's {\"detail\": …}", body)
+			require.NotEqual(t, 0, len(e.Detail), "answer %q is not FastAPI's {\"detail\": …}", body)
 			if tt.detail != "" {
 				var list []struct {
 					Type string `json:"type"`
 				}
-				if err := json.Unmarshal(e.Detail, &list); err != nil || len(list) == 0 || list[0].Type != tt.detail {
-					t.Fatalf("detail %s, want type %q", e.Detail, tt.detail)
-				}
+				require.NoError(t, json.Unmarshal(e.Detail, &list), "detail %s, want type %q", e.Detail, tt.detail)
+				require.NotEqual(t, 0, len(list), "detail %s, want type %q", e.Detail, tt.detail)
+				require.Equal(t, tt.detail, list[0].Type, "detail %s, want type %q", e.Detail, tt.detail)
 			}
 		})
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/switchyard-ai/switchyard/messages"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkAdapter compares one adapter attempt (no runtime) with minio-go
@@ -25,9 +27,8 @@ func BenchmarkAdapter(b *testing.B) {
 	e := newBenchEnv(b)
 	src := filepath.Join(b.TempDir(), "src")
 	f, _ := os.Create(src)
-	if _, err := io.Copy(f, newStreamReader(size, 1)); err != nil {
-		b.Fatal(err)
-	}
+	_, err := io.Copy(f, newStreamReader(size, 1))
+	require.NoError(b, err)
 	_ = f.Close()
 	ctx := context.Background()
 	for _, op := range []string{"put", "get"} {
@@ -38,9 +39,8 @@ func BenchmarkAdapter(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/%s", op, via), func(b *testing.B) {
 				key := "bench-" + via
 				if op == "get" {
-					if _, err := e.direct.FPutObject(ctx, e.bucket, key, src, minio.PutObjectOptions{PartSize: 8 << 20, NumThreads: 4}); err != nil {
-						b.Fatal(err)
-					}
+					_, err := e.direct.FPutObject(ctx, e.bucket, key, src, minio.PutObjectOptions{PartSize: 8 << 20, NumThreads: 4})
+					require.NoError(b, err)
 				}
 				dst := filepath.Join(b.TempDir(), "dst")
 				b.SetBytes(size)
@@ -51,9 +51,7 @@ func BenchmarkAdapter(b *testing.B) {
 						_, err = e.direct.FPutObject(ctx, e.bucket, key, src, minio.PutObjectOptions{PartSize: 8 << 20, NumThreads: 4})
 					case op == "put" && via == "adapter-buffered":
 						fh, ferr := os.Open(src)
-						if ferr != nil {
-							b.Fatal(ferr)
-						}
+						require.NoError(b, ferr)
 						_, err = e.a.Do(ctx, e.call(&messages.PutObjectRequest{Bucket: e.bucket, Object: key, Body: onlyReader{fh}, Size: size, PartSize: 8 << 20, Concurrency: 4}, e.srv.Credential()))
 						_ = fh.Close()
 					case op == "put":
@@ -63,9 +61,7 @@ func BenchmarkAdapter(b *testing.B) {
 					default:
 						_, err = e.a.Do(ctx, e.call(&messages.GetObjectRequest{Bucket: e.bucket, Object: key, File: dst}, e.srv.Credential()))
 					}
-					if err != nil {
-						b.Fatal(err)
-					}
+					require.NoError(b, err)
 				}
 			})
 		}

@@ -13,6 +13,9 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers/s3/s3test"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestErrorClasses maps each kind of failure to its class through a
@@ -69,31 +72,24 @@ func TestErrorClasses(t *testing.T) {
 			proxy.Inject(tc.fault)
 			_, call, err := e.do(tc.req())
 			var ue *messages.UpstreamError
-			if !errors.As(err, &ue) {
-				t.Fatalf("got %v, want an *UpstreamError", err)
-			}
-			if ue.Class != tc.class || ue.Code != tc.code || ue.Retryable() != tc.retryable || ue.RetryAfter != tc.retryAfter {
-				t.Fatalf("got class %s code %q retryable %v retry-after %s (%v); want %s %q %v %s",
-					ue.Class, ue.Code, ue.Retryable(), ue.RetryAfter, err, tc.class, tc.code, tc.retryable, tc.retryAfter)
-			}
-			if ue.RequestID != call.RequestID || ue.Endpoint != "primary" || ue.Key != "k1" {
-				t.Errorf("error names request %q endpoint %q key %q", ue.RequestID, ue.Endpoint, ue.Key)
-			}
-			if strings.Contains(err.Error(), e.srv.SecretKey) || strings.Contains(err.Error(), e.srv.AccessKey) {
-				t.Errorf("error text leaks the credential: %v", err)
-			}
-			if tc.fault.Status != 0 && ue.UpstreamRequestID == "" {
-				t.Errorf("no upstream request ID captured")
+			require.ErrorAs(t, err, &ue, "got %v, want an *UpstreamError", err)
+			require.Equal(t, tc.class, ue.Class, "got class %s code %q retryable %v retry-after %s (%v); want %s %q %v %s", ue.Class, ue.Code, ue.Retryable(), ue.RetryAfter, err, tc.class, tc.code, tc.retryable, tc.retryAfter)
+			require.Equal(t, tc.code, ue.Code, "got class %s code %q retryable %v retry-after %s (%v); want %s %q %v %s", ue.Class, ue.Code, ue.Retryable(), ue.RetryAfter, err, tc.class, tc.code, tc.retryable, tc.retryAfter)
+			require.Equal(t, tc.retryable, ue.Retryable(), "got class %s code %q retryable %v retry-after %s (%v); want %s %q %v %s", ue.Class, ue.Code, ue.Retryable(), ue.RetryAfter, err, tc.class, tc.code, tc.retryable, tc.retryAfter)
+			require.Equal(t, tc.retryAfter, ue.RetryAfter, "got class %s code %q retryable %v retry-after %s (%v); want %s %q %v %s", ue.Class, ue.Code, ue.Retryable(), ue.RetryAfter, err, tc.class, tc.code, tc.retryable, tc.retryAfter)
+			assert.Equal(t, call.RequestID, ue.RequestID, "error names request %q endpoint %q key %q", ue.RequestID, ue.Endpoint, ue.Key)
+			assert.Equal(t, "primary", ue.Endpoint, "error names request %q endpoint %q key %q", ue.RequestID, ue.Endpoint, ue.Key)
+			assert.Equal(t, "k1", ue.Key, "error names request %q endpoint %q key %q", ue.RequestID, ue.Endpoint, ue.Key)
+			assert.False(t, strings.Contains(err.Error(), e.srv.SecretKey) || strings.Contains(err.Error(), e.srv.AccessKey), "error text leaks the credential: %v", err)
+			if tc.fault.Status != 0 {
+				assert.NotEqual(t, "", ue.UpstreamRequestID, "no upstream request ID captured")
 			}
 		})
 	}
 	proxy.Clear()
-	if e.exists("mp") {
-		t.Errorf("a failed multipart upload left a visible object")
-	}
-	if ids := e.incomplete(); len(ids) > 0 {
-		t.Errorf("failed uploads left incomplete multipart uploads: %v", ids)
-	}
+	assert.False(t, e.exists("mp"), "a failed multipart upload left a visible object")
+	ids := e.incomplete()
+	assert.LessOrEqual(t, len(ids), 0, "failed uploads left incomplete multipart uploads: %v", ids)
 }
 
 // TestWrongCredentials: the server refuses the key; the error is ClassAuth,
@@ -113,24 +109,19 @@ func TestWrongCredentials(t *testing.T) {
 			} {
 				_, _, err := e.doWith(context.Background(), req, tc.secret)
 				var ue *messages.UpstreamError
-				if !errors.As(err, &ue) || ue.Class != messages.ClassAuth || ue.Code != tc.code {
-					t.Fatalf("%s: %v, want ClassAuth %s", req.Operation(), err, tc.code)
-				}
+				require.ErrorAs(t, err, &ue, "%s: %v, want ClassAuth %s", req.Operation(), err, tc.code)
+				require.Equal(t, messages.ClassAuth, ue.Class, "%s: %v, want ClassAuth %s", req.Operation(), err, tc.code)
+				require.Equal(t, tc.code, ue.Code, "%s: %v, want ClassAuth %s", req.Operation(), err, tc.code)
 				msg := err.Error()
-				if !strings.Contains(msg, "primary") || !strings.Contains(msg, "k1") {
-					t.Errorf("error %q does not name the endpoint and key", msg)
-				}
+				assert.Contains(t, msg, "primary", "error %q does not name the endpoint and key", msg)
+				assert.Contains(t, msg, "k1", "error %q does not name the endpoint and key", msg)
 				for _, secret := range strings.Split(tc.secret, ":") {
-					if strings.Contains(msg, secret) {
-						t.Errorf("error %q leaks the secret", msg)
-					}
+					assert.NotContains(t, msg, secret, "error %q leaks the secret", msg)
 				}
 			}
 		})
 	}
-	if e.exists("k") {
-		t.Errorf("a put with wrong credentials stored an object")
-	}
+	assert.False(t, e.exists("k"), "a put with wrong credentials stored an object")
 }
 
 // TestInterruptedMultipart: a multipart upload that fails part-way, or is
@@ -173,15 +164,11 @@ func TestInterruptedMultipart(t *testing.T) {
 			}
 			_, _, err := e.doWith(ctx, req, e.srv.Credential())
 			var ue *messages.UpstreamError
-			if !errors.As(err, &ue) || ue.Class != tc.class {
-				t.Fatalf("put: %v, want class %s", err, tc.class)
-			}
-			if e.exists("big") {
-				t.Fatalf("the interrupted upload is visible")
-			}
-			if ids := e.incomplete(); len(ids) > 0 {
-				t.Fatalf("incomplete uploads left: %v", ids)
-			}
+			require.ErrorAs(t, err, &ue, "put: %v, want class %s", err, tc.class)
+			require.Equal(t, tc.class, ue.Class, "put: %v, want class %s", err, tc.class)
+			require.False(t, e.exists("big"), "the interrupted upload is visible")
+			ids := e.incomplete()
+			require.LessOrEqual(t, len(ids), 0, "incomplete uploads left: %v", ids)
 			if tc.name == "abort refused once" {
 				aborts := 0
 				for _, r := range proxy.Requests() {
@@ -189,9 +176,7 @@ func TestInterruptedMultipart(t *testing.T) {
 						aborts++
 					}
 				}
-				if aborts < 2 {
-					t.Errorf("saw %d aborts; minio-go's refused abort was not repeated", aborts)
-				}
+				assert.GreaterOrEqual(t, aborts, 2, "saw %d aborts; minio-go's refused abort was not repeated", aborts)
 			}
 		})
 	}
@@ -222,43 +207,36 @@ func TestRetrySafety(t *testing.T) {
 		}
 		_, _, err := e.do(req)
 		var ue *messages.UpstreamError
-		if !errors.As(err, &ue) || ue.Class != messages.ClassServer || ue.Retryable() != tc.retryable {
-			t.Errorf("%s: %v (retryable %v), want ClassServer retryable=%v", tc.name, err, ue != nil && ue.Retryable(), tc.retryable)
+		if assert.ErrorAs(t, err, &ue, tc.name) {
+			assert.Equal(t, messages.ClassServer, ue.Class, "%s: %v", tc.name, err)
+			assert.Equal(t, tc.retryable, ue.Retryable(), "%s: %v retryable", tc.name, err)
 		}
 	}
 	// Even if the runtime tried again (it retries an auth failure on
 	// another key regardless), the adapter refuses to send the rest of a
 	// consumed stream as the object.
 	plain := &messages.PutObjectRequest{Bucket: e.bucket, Object: "dst", Body: onlyReader{bytes.NewReader(data)}, PartSize: 5 << 20}
-	if _, _, err := e.do(plain); err == nil {
-		t.Fatal("the faulted put succeeded")
-	}
-	proxy.Clear()
 	_, _, err := e.do(plain)
+	require.Error(t, err, "the faulted put succeeded")
+	proxy.Clear()
+	_, _, err = e.do(plain)
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || ue.Retryable() || ue.Code != "InvalidSource" {
-		t.Fatalf("second attempt with a consumed stream: %v", err)
-	}
-	if e.exists("dst") {
-		t.Fatal("a consumed stream was uploaded as an object")
-	}
+	require.ErrorAs(t, err, &ue, "second attempt with a consumed stream")
+	require.Equal(t, messages.ClassInvalid, ue.Class, "second attempt with a consumed stream")
+	require.False(t, ue.Retryable(), "second attempt with a consumed stream")
+	require.Equal(t, "InvalidSource", ue.Code, "second attempt with a consumed stream")
+	require.False(t, e.exists("dst"), "a consumed stream was uploaded as an object")
 	// A seekable body is rewound: a second attempt uploads it whole.
 	body := bytes.NewReader(data)
 	_, _ = body.Seek(12345, io.SeekStart)
 	p := mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: "dst", Body: body, PartSize: 5 << 20})
-	if p.SHA256 != sha(data) {
-		t.Errorf("rewound body uploaded sha %s", p.SHA256)
-	}
+	assert.Equal(t, sha(data), p.SHA256, "rewound body uploaded sha")
 
 	proxy.Inject(s3test.Fault{Method: "GET", CutResponseAfter: 3 << 20})
 	_, _, err = e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "src", Writer: io.Discard})
-	if !errors.As(err, &ue) || ue.Class != messages.ClassConnection || ue.Retryable() {
-		t.Errorf("get into a writer cut after bytes were written: %v, want ClassConnection not retryable", err)
-	}
+	assert.False(t, !errors.As(err, &ue) || ue.Class != messages.ClassConnection || ue.Retryable(), "get into a writer cut after bytes were written: %v, want ClassConnection not retryable", err)
 	_, _, err = e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "src", File: filepath.Join(t.TempDir(), "f")})
-	if !errors.As(err, &ue) || ue.Class != messages.ClassConnection || !ue.Retryable() {
-		t.Errorf("get into a file cut: %v, want ClassConnection retryable", err)
-	}
+	assert.False(t, !errors.As(err, &ue) || ue.Class != messages.ClassConnection || !ue.Retryable(), "get into a file cut: %v, want ClassConnection retryable", err)
 }
 
 // TestOrphanAbortedLater: when the endpoint cannot be reached to abort a
@@ -273,34 +251,25 @@ func TestOrphanAbortedLater(t *testing.T) {
 	proxy.Inject(s3test.Fault{Method: "GET", Query: "uploads", CutRequestAfter: 1})
 	_, call, err := e.do(&messages.PutObjectRequest{Bucket: e.bucket, Object: "orphan", Body: bytes.NewReader(data), PartSize: 5 << 20, Concurrency: 1})
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Class != messages.ClassServer {
-		t.Fatalf("put: %v", err)
-	}
-	if ids := e.incomplete(); len(ids) != 1 {
-		t.Fatalf("incomplete uploads %v, want the one that could not be aborted", ids)
-	}
+	require.ErrorAs(t, err, &ue, "put")
+	require.Equal(t, messages.ClassServer, ue.Class, "put")
+	ids := e.incomplete()
+	require.Len(t, ids, 1, "incomplete uploads %v, want the one that could not be aborted", ids)
 	owner := "http://" + strings.TrimPrefix(call.BaseURL, "http://") + "\x00" + e.srv.AccessKey
-	if n := e.a.orphans.pending(owner); n != 1 {
-		t.Fatalf("%d orphans remembered", n)
-	}
+	n := e.a.orphans.pending(owner)
+	require.Equal(t, 1, n, "%d orphans remembered", n)
 	// Still unreachable: a failed call keeps it.
 	proxy.Clear()
 	proxy.Inject(s3test.Fault{CutRequestAfter: 1})
-	if _, _, err := e.do(&messages.StatObjectRequest{Bucket: e.bucket, Object: "x"}); err == nil {
-		t.Fatal("stat through a dead proxy succeeded")
-	}
-	if n := e.a.orphans.pending(owner); n != 1 {
-		t.Fatalf("%d orphans after a call that could not reach the endpoint", n)
-	}
+	_, _, err = e.do(&messages.StatObjectRequest{Bucket: e.bucket, Object: "x"})
+	require.Error(t, err, "stat through a dead proxy succeeded")
+	n = e.a.orphans.pending(owner)
+	require.Equal(t, 1, n, "%d orphans after a call that could not reach the endpoint", n)
 	// Back: any call aborts it on the way out, even one answered 404.
 	proxy.Clear()
-	if _, _, err := e.do(&messages.StatObjectRequest{Bucket: e.bucket, Object: "x"}); !errors.Is(err, messages.ErrNotFound) {
-		t.Fatalf("stat: %v", err)
-	}
-	if ids := e.incomplete(); len(ids) != 0 {
-		t.Fatalf("incomplete uploads left: %v", ids)
-	}
-	if n := e.a.orphans.pending(owner); n != 0 {
-		t.Fatalf("%d orphans left", n)
-	}
+	_, _, err = e.do(&messages.StatObjectRequest{Bucket: e.bucket, Object: "x"})
+	require.ErrorIs(t, err, messages.ErrNotFound, "stat")
+	require.Len(t, e.incomplete(), 0, "incomplete uploads left")
+	n = e.a.orphans.pending(owner)
+	require.Equal(t, 0, n, "%d orphans left", n)
 }

@@ -2,17 +2,17 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzParseContentRange: never panics; what it accepts is consistent.
@@ -25,9 +25,9 @@ func FuzzParseContentRange(f *testing.F) {
 		if !ok {
 			return
 		}
-		if start < 0 || end < start || (total != -1 && total <= end) {
-			t.Fatalf("%q parsed to %d-%d/%d", s, start, end, total)
-		}
+		require.GreaterOrEqual(t, start, int64(0), "%q parsed to %d-%d/%d", s, start, end, total)
+		require.GreaterOrEqual(t, end, start, "%q parsed to %d-%d/%d", s, start, end, total)
+		require.False(t, total != -1 && total <= end, "%q parsed to %d-%d/%d", s, start, end, total)
 	})
 }
 
@@ -43,14 +43,14 @@ func FuzzParseCredential(f *testing.F) {
 			return
 		}
 		if s == "" {
-			if a != "" || k != "" {
-				t.Fatalf("empty secret gave %q %q", a, k)
-			}
+			require.Equal(t, "", a, "empty secret gave")
+			require.Equal(t, "", k, "empty secret gave")
 			return
 		}
-		if a == "" || k == "" || a+":"+k != s || strings.Contains(a, ":") {
-			t.Fatalf("%q split into %q %q", s, a, k)
-		}
+		require.NotEqual(t, "", a, "%q split into %q %q", s, a, k)
+		require.NotEqual(t, "", k, "%q split into %q %q", s, a, k)
+		require.Equal(t, s, a+":"+k, "%q split into %q %q", s, a, k)
+		require.NotContains(t, a, ":", "%q split into %q %q", s, a, k)
 	})
 }
 
@@ -74,17 +74,15 @@ func FuzzClassify(f *testing.F) {
 			err = minio.ErrorResponse{Code: code, StatusCode: status, Message: msg, Key: key}
 		}
 		ue := c.classify(context.Background(), err, "bucket", key)
-		if ue == nil || int(ue.Class) >= messages.NumErrorClasses {
-			t.Fatalf("classify(%v) = %+v", err, ue)
+		require.NotNil(t, ue, "classify(%v) = %+v", err, ue)
+		require.Less(t, int(ue.Class), messages.NumErrorClasses, "classify(%v) = %+v", err, ue)
+		require.NotContains(t, ue.Error(), "fuzz-secret", "error text leaks the secret")
+		_, known := codeClass[code]
+		if !transport && !known && status == http.StatusNotFound {
+			require.NotEqual(t, messages.ClassAuth, ue.Class, "a 404 with code %q disabled the key", code)
 		}
-		if strings.Contains(ue.Error(), "fuzz-secret") {
-			t.Fatalf("error text leaks the secret: %s", ue.Error())
-		}
-		if _, known := codeClass[code]; !transport && !known && status == http.StatusNotFound && ue.Class == messages.ClassAuth {
-			t.Fatalf("a 404 with code %q disabled the key", code)
-		}
-		if !transport && (code == "NoSuchKey" || code == "NoSuchBucket") && !errors.Is(ue, messages.ErrNotFound) {
-			t.Fatalf("%s is not ErrNotFound", code)
+		if !transport && (code == "NoSuchKey" || code == "NoSuchBucket") {
+			require.ErrorIs(t, ue, messages.ErrNotFound, "%s is not ErrNotFound", code)
 		}
 	})
 }

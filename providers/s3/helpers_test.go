@@ -19,6 +19,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/s3/s3test"
+
+	"github.com/stretchr/testify/require"
 )
 
 // env is one versitygw server with a bucket, and the HTTP machinery the
@@ -46,12 +48,8 @@ func newBenchEnv(t testing.TB) *env {
 	var err error
 	e.direct, err = minio.New(srv.Addr, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""),
 		Region: DefaultRegion, Transport: tr, MaxRetries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.direct.MakeBucket(context.Background(), e.bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("MakeBucket: %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, e.direct.MakeBucket(context.Background(), e.bucket, minio.MakeBucketOptions{}), "MakeBucket")
 	return e
 }
 
@@ -80,15 +78,11 @@ func (e *env) do(req messages.Request) (messages.Response, *providers.Call, erro
 func (e *env) doWith(ctx context.Context, req messages.Request, secret string) (messages.Response, *providers.Call, error) {
 	e.t.Helper()
 	call := e.call(req, secret)
-	if err := e.a.Check(req); err != nil {
-		e.t.Fatalf("Check(%T): %v", req, err)
-	}
+	require.NoError(e.t, e.a.Check(req), "Check(%T)", req)
 	resp, err := e.a.Do(ctx, call)
 	if err != nil {
 		var ue *messages.UpstreamError
-		if !asUpstream(err, &ue) {
-			e.t.Fatalf("Do returned %T %v, want *UpstreamError", err, err)
-		}
+		require.True(e.t, asUpstream(err, &ue), "Do returned %T %v, want *UpstreamError", err, err)
 	}
 	return resp, call, err
 }
@@ -97,13 +91,9 @@ func (e *env) doWith(ctx context.Context, req messages.Request, secret string) (
 func mustDo[T messages.Response](e *env, req messages.Request) T {
 	e.t.Helper()
 	resp, _, err := e.do(req)
-	if err != nil {
-		e.t.Fatalf("%s: %v", req.Operation(), err)
-	}
+	require.NoError(e.t, err, "%s: %v", req.Operation(), err)
 	r, ok := resp.(T)
-	if !ok {
-		e.t.Fatalf("%s answered %T", req.Operation(), resp)
-	}
+	require.True(e.t, ok, "%s answered %T", req.Operation(), resp)
 	return r
 }
 
@@ -125,9 +115,7 @@ func (e *env) exists(key string) bool {
 func (e *env) incomplete() []string {
 	var ids []string
 	for u := range e.direct.ListIncompleteUploads(context.Background(), e.bucket, "", true) {
-		if u.Err != nil {
-			e.t.Fatalf("ListIncompleteUploads: %v", u.Err)
-		}
+		require.NoError(e.t, u.Err, "ListIncompleteUploads")
 		ids = append(ids, u.Key+"#"+u.UploadID)
 	}
 	return ids
@@ -199,14 +187,11 @@ func sha(b []byte) string {
 func fileSHA(t *testing.T, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
+	_, err = io.Copy(h, f)
+	require.NoError(t, err)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -214,15 +199,10 @@ func fileSHA(t *testing.T, path string) string {
 func writeFile(t *testing.T, b []byte) string {
 	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "src-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = f.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
 	return f.Name()
 }
 

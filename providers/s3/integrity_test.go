@@ -3,7 +3,6 @@ package s3
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,15 +15,19 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers/s3/s3test"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func wantIntegrity(t *testing.T, what string, err error, code string) *messages.UpstreamError {
 	t.Helper()
 	var ue *messages.UpstreamError
 	var oe *messages.ObjectError
-	if !errors.Is(err, messages.ErrIntegrity) || !errors.As(err, &ue) || !errors.As(err, &oe) || oe.Code != code {
-		t.Fatalf("%s: %v, want an integrity error %s", what, err, code)
-	}
+	require.ErrorIs(t, err, messages.ErrIntegrity, "%s: %v, want an integrity error %s", what, err, code)
+	require.ErrorAs(t, err, &ue, "%s: %v, want an integrity error %s", what, err, code)
+	require.ErrorAs(t, err, &oe, "%s: %v, want an integrity error %s", what, err, code)
+	require.Equal(t, code, oe.Code, "%s: %v, want an integrity error %s", what, err, code)
 	return ue
 }
 
@@ -53,22 +56,15 @@ func TestPutIntegrity(t *testing.T) {
 			tc.req.Bucket, tc.req.Object = e.bucket, "bad"
 			_, _, err := e.do(tc.req)
 			ue := wantIntegrity(t, "put", err, tc.code)
-			if ue.Class != messages.ClassInvalid || ue.Retryable() {
-				t.Errorf("class %s retryable %v, want ClassInvalid, final", ue.Class, ue.Retryable())
-			}
-			if e.exists("bad") {
-				t.Fatalf("an upload that failed its integrity check is visible")
-			}
-			if ids := e.incomplete(); len(ids) > 0 {
-				t.Fatalf("incomplete uploads left: %v", ids)
-			}
+			assert.False(t, ue.Class != messages.ClassInvalid || ue.Retryable(), "class %s retryable %v, want ClassInvalid, final", ue.Class, ue.Retryable())
+			require.False(t, e.exists("bad"), "an upload that failed its integrity check is visible")
+			ids := e.incomplete()
+			require.LessOrEqual(t, len(ids), 0, "incomplete uploads left: %v", ids)
 		})
 	}
 	// Exactly Size bytes are read from a longer body.
 	p := mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: "prefix", Body: onlyReader{bytes.NewReader(small)}, Size: 1000})
-	if p.Size != 1000 || p.SHA256 != sha(small[:1000]) {
-		t.Errorf("put of the first 1000 bytes: %+v", p)
-	}
+	assert.False(t, p.Size != 1000 || p.SHA256 != sha(small[:1000]), "put of the first 1000 bytes: %+v", p)
 }
 
 // TestGetIntegrity: bytes that differ from the server's checksum or the
@@ -82,37 +78,27 @@ func TestGetIntegrity(t *testing.T) {
 	// The caller expects another digest.
 	_, _, err := e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "good", Writer: io.Discard, SHA256: sha([]byte("x"))})
 	ue := wantIntegrity(t, "get with a wrong expected sha256", err, messages.CodeChecksumMismatch)
-	if ue.Retryable() {
-		t.Errorf("a get into a writer that failed verification must not be retried")
-	}
+	assert.False(t, ue.Retryable(), "a get into a writer that failed verification must not be retried")
 
 	// Bit rot on the server's disk: versitygw serves the file as it is now,
 	// with the checksum it stored at upload time.
 	path := filepath.Join(e.srv.Dir, e.bucket, "rot")
 	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("object file: %v", err)
-	}
+	require.NoError(t, err, "object file")
 	raw[1234] ^= 0x40
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, raw, 0o644))
 	dst := filepath.Join(t.TempDir(), "rot")
 	_, _, err = e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "rot", File: dst})
 	ue = wantIntegrity(t, "get of a rotten object", err, messages.CodeChecksumMismatch)
-	if ue.Class != messages.ClassServer || !ue.Retryable() {
-		t.Errorf("class %s retryable %v; want ClassServer, retryable (another replica may be sound)", ue.Class, ue.Retryable())
-	}
-	if left, _ := filepath.Glob(dst + "*"); len(left) > 0 {
-		t.Errorf("failed download left %v", left)
-	}
+	assert.False(t, ue.Class != messages.ClassServer || !ue.Retryable(), "class %s retryable %v; want ClassServer, retryable (another replica may be sound)", ue.Class, ue.Retryable())
+	left, _ := filepath.Glob(dst + "*")
+	assert.LessOrEqual(t, len(left), 0, "failed download left %v", left)
 
 	// Stored sha256 metadata is checked without the caller asking.
 	copyReq := &messages.CopyObjectRequest{SrcBucket: e.bucket, SrcObject: "rot", DstBucket: e.bucket, DstObject: "rot-claims-good",
 		Metadata: map[string]string{MetaSHA256: sha(data)}}
-	if _, _, err := e.do(copyReq); err != nil {
-		t.Fatal(err)
-	}
+	_, _, err = e.do(copyReq)
+	require.NoError(t, err)
 	_, _, err = e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "rot-claims-good", Writer: io.Discard})
 	wantIntegrity(t, "get of an object whose stored sha256 does not match", err, messages.CodeChecksumMismatch)
 }
@@ -134,19 +120,15 @@ func TestResumeDownload(t *testing.T) {
 	proxy.Inject(s3test.Fault{Method: "GET", Times: 1, CutResponseAfter: 3<<20 + 17})
 	_, _, err := e.do(req())
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Class != messages.ClassConnection || !ue.Retryable() {
-		t.Fatalf("cut download: %v", err)
-	}
+	require.ErrorAs(t, err, &ue, "cut download")
+	require.Equal(t, messages.ClassConnection, ue.Class, "cut download")
+	require.True(t, ue.Retryable(), "cut download")
 	parts, _ := filepath.Glob(dst + ".part-*")
-	if len(parts) != 1 {
-		t.Fatalf("partial files %v", parts)
-	}
-	if fi, _ := os.Stat(parts[0]); fi.Size() != 3<<20+17 {
-		t.Fatalf("partial holds %d bytes", fi.Size())
-	}
-	if _, err := os.Stat(dst); !os.IsNotExist(err) {
-		t.Fatalf("the destination exists before the download finished")
-	}
+	require.Len(t, parts, 1, "partial files")
+	fi, _ := os.Stat(parts[0])
+	require.Equal(t, int64(3<<20+17), fi.Size(), "partial holds %d bytes", fi.Size())
+	_, err = os.Stat(dst)
+	require.True(t, os.IsNotExist(err), "the destination exists before the download finished")
 
 	var first messages.ObjectProgress
 	r := req()
@@ -157,68 +139,53 @@ func TestResumeDownload(t *testing.T) {
 	}
 	before := len(proxy.Requests())
 	resp, call, err := e.do(r)
-	if err != nil {
-		t.Fatalf("resumed download: %v", err)
-	}
+	require.NoError(t, err, "resumed download")
 	g := resp.(*messages.GetObjectResponse)
-	if g.Resumed != 3<<20+17 || g.Bytes != int64(len(data)) || g.SHA256 != sha(data) || fileSHA(t, dst) != sha(data) {
-		t.Fatalf("resumed %d, bytes %d, sha %s / file %s", g.Resumed, g.Bytes, g.SHA256, fileSHA(t, dst))
-	}
-	if !slices.Equal(g.Verified, []string{"size", "crc64nvme", "sha256"}) {
-		t.Errorf("verified %v", g.Verified)
-	}
-	if first.Done != g.Resumed || first.Total != int64(len(data)) {
-		t.Errorf("first progress report %+v", first)
-	}
-	if call.Result.BytesIn > int64(len(data))-g.Resumed+64<<10 {
-		t.Errorf("resumed download read %d bytes from the network", call.Result.BytesIn)
-	}
+	require.Equal(t, int64(3<<20+17), g.Resumed, "resumed %d, bytes %d, sha %s / file %s", g.Resumed, g.Bytes, g.SHA256, fileSHA(t, dst))
+	require.Equal(t, int64(len(data)), g.Bytes, "resumed %d, bytes %d, sha %s / file %s", g.Resumed, g.Bytes, g.SHA256, fileSHA(t, dst))
+	require.Equal(t, sha(data), g.SHA256, "resumed %d, bytes %d, sha %s / file %s", g.Resumed, g.Bytes, g.SHA256, fileSHA(t, dst))
+	require.Equal(t, sha(data), fileSHA(t, dst), "resumed %d, bytes %d, sha %s / file %s", g.Resumed, g.Bytes, g.SHA256, fileSHA(t, dst))
+	assert.True(t, slices.Equal(g.Verified, []string{"size", "crc64nvme", "sha256"}), "verified %v", g.Verified)
+	assert.False(t, first.Done != g.Resumed || first.Total != int64(len(data)), "first progress report %+v", first)
+	assert.LessOrEqual(t, call.Result.BytesIn, int64(len(data))-g.Resumed+64<<10, "resumed download read %d bytes from the network", call.Result.BytesIn)
 	for _, rec := range proxy.Requests()[before:] {
-		if rec.Method == "GET" && rec.Query.Get("x-id") == "" && rec.Status == 200 {
-			t.Errorf("the resumed download fetched the whole object again")
+		if rec.Method == "GET" && rec.Query.Get("x-id") == "" {
+			assert.NotEqual(t, 200, rec.Status, "the resumed download fetched the whole object again")
 		}
 	}
-	if left, _ := filepath.Glob(dst + ".part-*"); len(left) > 0 {
-		t.Errorf("partial files left: %v", left)
-	}
+	left, _ := filepath.Glob(dst + ".part-*")
+	assert.LessOrEqual(t, len(left), 0, "partial files left: %v", left)
 
 	// A partial that already holds the whole object (a crash between the
 	// last write and the rename) is verified and moved into place without
 	// downloading anything.
 	st := mustDo[*messages.StatObjectResponse](e, &messages.StatObjectRequest{Bucket: e.bucket, Object: "model.bin"})
 	_ = os.Remove(dst)
-	if err := os.WriteFile(partialPath(dst, e.bucket, "model.bin", st.Object.ETag), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(partialPath(dst, e.bucket, "model.bin", st.Object.ETag), data, 0o644))
 	before = len(proxy.Requests())
 	g = mustDo[*messages.GetObjectResponse](e, req())
-	if g.Resumed != int64(len(data)) || fileSHA(t, dst) != sha(data) || g.SHA256 != sha(data) {
-		t.Fatalf("complete partial: resumed %d sha %s", g.Resumed, g.SHA256)
-	}
+	require.Equal(t, int64(len(data)), g.Resumed, "complete partial: resumed %d sha %s", g.Resumed, g.SHA256)
+	require.Equal(t, sha(data), fileSHA(t, dst), "complete partial: resumed %d sha %s", g.Resumed, g.SHA256)
+	require.Equal(t, sha(data), g.SHA256, "complete partial: resumed %d sha %s", g.Resumed, g.SHA256)
 	for _, rec := range proxy.Requests()[before:] {
-		if rec.Method == "GET" {
-			t.Errorf("a complete partial was downloaded again: %s %s", rec.Method, rec.Path)
-		}
+		assert.NotEqual(t, "GET", rec.Method, "a complete partial was downloaded again: %s %s", rec.Method, rec.Path)
 	}
 
 	// Cut again, then replace the object: the partial belongs to the old
 	// version and is dropped.
 	_ = os.Remove(dst)
 	proxy.Inject(s3test.Fault{Method: "GET", Times: 1, CutResponseAfter: 1 << 20})
-	if _, _, err := e.do(req()); err == nil {
-		t.Fatal("the cut download succeeded")
-	}
+	_, _, err = e.do(req())
+	require.Error(t, err, "the cut download succeeded")
 	data2 := randomBytes(6<<20, 14)
-	if _, err := e.direct.PutObject(context.Background(), e.bucket, "model.bin", bytes.NewReader(data2), int64(len(data2)), minio.PutObjectOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = e.direct.PutObject(context.Background(), e.bucket, "model.bin", bytes.NewReader(data2), int64(len(data2)), minio.PutObjectOptions{})
+	require.NoError(t, err)
 	g = mustDo[*messages.GetObjectResponse](e, req())
-	if g.Resumed != 0 || g.SHA256 != "" || fileSHA(t, dst) != sha(data2) {
-		t.Fatalf("download after the object changed: resumed %d, sha %s", g.Resumed, g.SHA256)
-	}
-	if left, _ := filepath.Glob(dst + ".part-*"); len(left) > 0 {
-		t.Errorf("partial files left: %v", left)
-	}
+	require.Equal(t, int64(0), g.Resumed, "download after the object changed: resumed %d, sha %s", g.Resumed, g.SHA256)
+	require.Equal(t, "", g.SHA256, "download after the object changed: resumed %d, sha %s", g.Resumed, g.SHA256)
+	require.Equal(t, sha(data2), fileSHA(t, dst), "download after the object changed: resumed %d, sha %s", g.Resumed, g.SHA256)
+	left, _ = filepath.Glob(dst + ".part-*")
+	assert.LessOrEqual(t, len(left), 0, "partial files left: %v", left)
 }
 
 // TestProgress: callbacks and stream chunks report a transfer in order, up
@@ -239,28 +206,29 @@ func TestProgress(t *testing.T) {
 		}
 		call := e.call(req, e.srv.Credential())
 		call.Emit = func(c *messages.StreamChunk) bool { chunks = append(chunks, c); return true }
-		if _, err := e.a.Do(context.Background(), call); err != nil {
-			t.Fatalf("%s: %v", op, err)
-		}
-		if len(reports) < 5 || len(reports) > 110 || len(chunks) != len(reports) {
-			t.Fatalf("%s: %d reports, %d chunks", op, len(reports), len(chunks))
-		}
+		_, err := e.a.Do(context.Background(), call)
+		require.NoError(t, err, "%s: %v", op, err)
+		require.GreaterOrEqual(t, len(reports), 5, "%s: %d reports, %d chunks", op, len(reports), len(chunks))
+		require.LessOrEqual(t, len(reports), 110, "%s: %d reports, %d chunks", op, len(reports), len(chunks))
+		require.Len(t, reports, len(chunks), "%s: %d reports, %d chunks", op, len(reports), len(chunks))
 		for i, p := range reports {
-			if p.Total != int64(len(data)) || p.Object != "p" || p.Attempt != 1 || p.Endpoint != "primary" || (i > 0 && p.Done < reports[i-1].Done) {
-				t.Fatalf("%s report %d: %+v", op, i, p)
-			}
+			require.Equal(t, int64(len(data)), p.Total, "%s report %d: %+v", op, i, p)
+			require.Equal(t, "p", p.Object, "%s report %d: %+v", op, i, p)
+			require.Equal(t, 1, p.Attempt, "%s report %d: %+v", op, i, p)
+			require.Equal(t, "primary", p.Endpoint, "%s report %d: %+v", op, i, p)
+			require.False(t, i > 0 && p.Done < reports[i-1].Done, "%s report %d: %+v", op, i, p)
 			c := chunks[i]
-			if c.Type != messages.ChunkProgress || c.Seq != i || c.RequestID != call.RequestID || *c.Progress != p {
-				t.Fatalf("%s chunk %d: %+v", op, i, c)
-			}
+			require.Equal(t, messages.ChunkProgress, c.Type, "%s chunk %d: %+v", op, i, c)
+			require.Equal(t, i, c.Seq, "%s chunk %d: %+v", op, i, c)
+			require.Equal(t, call.RequestID, c.RequestID, "%s chunk %d: %+v", op, i, c)
+			require.True(t, *c.Progress == p, "%s chunk %d: %+v", op, i, c)
 		}
 		last := reports[len(reports)-1]
-		if !last.Final || last.Done != int64(len(data)) || reports[0].Done != 0 || reports[0].Final {
-			t.Errorf("%s: first %+v, last %+v", op, reports[0], last)
-		}
-		if call.Result.ChunksSent != 0 {
-			t.Errorf("progress chunks counted as answer chunks (%d): a retry would be refused", call.Result.ChunksSent)
-		}
+		assert.True(t, last.Final, "%s: first %+v, last %+v", op, reports[0], last)
+		assert.Equal(t, int64(len(data)), last.Done, "%s: first %+v, last %+v", op, reports[0], last)
+		assert.Equal(t, int64(0), reports[0].Done, "%s: first %+v, last %+v", op, reports[0], last)
+		assert.False(t, reports[0].Final, "%s: first %+v, last %+v", op, reports[0], last)
+		assert.Equal(t, 0, call.Result.ChunksSent, "progress chunks counted as answer chunks (%d): a retry would be refused", call.Result.ChunksSent)
 	}
 }
 
@@ -300,9 +268,7 @@ func TestCheck(t *testing.T) {
 		{&messages.BucketExistsRequest{}, messages.ErrInvalidRequest},
 	} {
 		err := a.Check(tc.req)
-		if !errors.Is(err, tc.kind) {
-			t.Errorf("Check(%T %+v) = %v, want %v", tc.req, tc.req, err, tc.kind)
-		}
+		assert.ErrorIs(t, err, tc.kind, "Check(%T %+v) = %v, want %v", tc.req, tc.req, err, tc.kind)
 	}
 	for _, ok := range []messages.Request{
 		&messages.PutObjectRequest{Bucket: "bucket", Object: "a/b c/ü.bin", File: "/x", PartSize: 5 << 20, SHA256: sha(nil), Metadata: map[string]string{"model": "x"}},
@@ -313,8 +279,7 @@ func TestCheck(t *testing.T) {
 		&messages.MakeBucketRequest{Bucket: "bucket"},
 		&messages.StatObjectRequest{Bucket: "bucket", Object: "k"},
 	} {
-		if err := a.Check(ok); err != nil {
-			t.Errorf("Check(%T %+v) = %v", ok, ok, err)
-		}
+		err := a.Check(ok)
+		assert.NoError(t, err, "Check(%T %+v) = %v", ok, ok, err)
 	}
 }

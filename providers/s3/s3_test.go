@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +14,9 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestRoundTrip puts and gets objects of every shape against versitygw and
@@ -62,29 +64,20 @@ func TestRoundTrip(t *testing.T) {
 			tc.put(req, tc.data)
 			before := len(proxy.Requests())
 			resp, call, err := e.do(req)
-			if err != nil {
-				t.Fatalf("put: %v", err)
-			}
+			require.NoError(t, err, "put")
 			pr := resp.(*messages.PutObjectResponse)
-			if pr.SHA256 != sha(tc.data) || pr.Size != int64(len(tc.data)) || pr.Multipart != tc.multipart {
-				t.Fatalf("put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
-			}
-			if !slices.Contains(pr.Verified, "crc64nvme") || !slices.Contains(pr.Verified, "size") {
-				t.Errorf("put verified %v, want size and crc64nvme", pr.Verified)
-			}
-			if (req.SHA256 != "") != slices.Contains(pr.Verified, "sha256") {
-				t.Errorf("put verified %v with expected SHA256 %q", pr.Verified, req.SHA256)
-			}
-			if pr.RequestID != req.RequestID || pr.UpstreamRequestID == "" || pr.Object != key || pr.Endpoint != "primary" {
-				t.Errorf("put meta: %+v", pr.Meta)
-			}
-			if call.Result.BytesOut < int64(len(tc.data)) {
-				t.Errorf("BytesOut %d < %d", call.Result.BytesOut, len(tc.data))
-			}
+			require.Equal(t, sha(tc.data), pr.SHA256, "put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
+			require.Equal(t, int64(len(tc.data)), pr.Size, "put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
+			require.Equal(t, tc.multipart, pr.Multipart, "put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
+			assert.False(t, !slices.Contains(pr.Verified, "crc64nvme") || !slices.Contains(pr.Verified, "size"), "put verified %v, want size and crc64nvme", pr.Verified)
+			assert.Equal(t, slices.Contains(pr.Verified, "sha256"), req.SHA256 != "", "put verified %v with expected SHA256 %q", pr.Verified, req.SHA256)
+			assert.Equal(t, req.RequestID, pr.RequestID, "put meta: %+v", pr.Meta)
+			assert.NotEqual(t, "", pr.UpstreamRequestID, "put meta: %+v", pr.Meta)
+			assert.Equal(t, key, pr.Object, "put meta: %+v", pr.Meta)
+			assert.Equal(t, "primary", pr.Endpoint, "put meta: %+v", pr.Meta)
+			assert.GreaterOrEqual(t, call.Result.BytesOut, int64(len(tc.data)), "BytesOut %d < %d", call.Result.BytesOut, len(tc.data))
 			for _, rec := range proxy.Requests()[before:] {
-				if rec.RequestID != req.RequestID {
-					t.Errorf("%s %s?%s carried X-Request-ID %q, want %q", rec.Method, rec.Path, rec.Query.Encode(), rec.RequestID, req.RequestID)
-				}
+				assert.Equal(t, req.RequestID, rec.RequestID, "%s %s?%s carried X-Request-ID %q, want %q", rec.Method, rec.Path, rec.Query.Encode(), rec.RequestID, req.RequestID)
 			}
 
 			// Back into memory.
@@ -95,36 +88,30 @@ func TestRoundTrip(t *testing.T) {
 			if req.SHA256 != "" {
 				wantReported = sha(tc.data)
 			}
-			if sha(buf.Bytes()) != sha(tc.data) || g.SHA256 != wantReported || g.Bytes != int64(len(tc.data)) {
-				t.Fatalf("get: sha %s (reported %q) bytes %d; want %s %d", sha(buf.Bytes()), g.SHA256, g.Bytes, sha(tc.data), len(tc.data))
-			}
+			require.Equal(t, sha(tc.data), sha(buf.Bytes()), "get: sha %s (reported %q) bytes %d; want %s %d", sha(buf.Bytes()), g.SHA256, g.Bytes, sha(tc.data), len(tc.data))
+			require.Equal(t, wantReported, g.SHA256, "get: sha %s (reported %q) bytes %d; want %s %d", sha(buf.Bytes()), g.SHA256, g.Bytes, sha(tc.data), len(tc.data))
+			require.Equal(t, int64(len(tc.data)), g.Bytes, "get: sha %s (reported %q) bytes %d; want %s %d", sha(buf.Bytes()), g.SHA256, g.Bytes, sha(tc.data), len(tc.data))
 			wantChecks := []string{"size", "crc64nvme"}
 			if req.SHA256 != "" {
 				wantChecks = append(wantChecks, "sha256")
 			}
-			if !slices.Equal(g.Verified, wantChecks) {
-				t.Errorf("get verified %v, want %v", g.Verified, wantChecks)
-			}
-			if g.Object.ContentType != "application/x-test" || g.Object.Metadata["model"] != "tiny" || g.Object.Size != int64(len(tc.data)) {
-				t.Errorf("get object info %+v", g.Object)
-			}
-			if req.SHA256 != "" && g.Object.SHA256 != req.SHA256 {
-				t.Errorf("stored sha256 metadata %q, want %q", g.Object.SHA256, req.SHA256)
+			assert.True(t, slices.Equal(g.Verified, wantChecks), "get verified %v, want %v", g.Verified, wantChecks)
+			assert.False(t, g.Object.ContentType != "application/x-test" || g.Object.Metadata["model"] != "tiny" || g.Object.Size != int64(len(tc.data)), "get object info %+v", g.Object)
+			if req.SHA256 != "" {
+				assert.Equal(t, req.SHA256, g.Object.SHA256, "stored sha256 metadata")
 			}
 			// And to a file.
 			dst := filepath.Join(t.TempDir(), "out.bin")
 			g = mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: key, File: dst})
-			if fileSHA(t, dst) != sha(tc.data) || g.SHA256 != wantReported || g.Resumed != 0 {
-				t.Fatalf("get to file: sha %s, reported %s, resumed %d", fileSHA(t, dst), g.SHA256, g.Resumed)
-			}
-			if left, _ := filepath.Glob(dst + ".part-*"); len(left) > 0 {
-				t.Errorf("partial files left behind: %v", left)
-			}
+			require.Equal(t, sha(tc.data), fileSHA(t, dst), "get to file: sha %s, reported %s, resumed %d", fileSHA(t, dst), g.SHA256, g.Resumed)
+			require.Equal(t, wantReported, g.SHA256, "get to file: sha %s, reported %s, resumed %d", fileSHA(t, dst), g.SHA256, g.Resumed)
+			require.Equal(t, int64(0), g.Resumed, "get to file: sha %s, reported %s, resumed %d", fileSHA(t, dst), g.SHA256, g.Resumed)
+			left, _ := filepath.Glob(dst + ".part-*")
+			assert.LessOrEqual(t, len(left), 0, "partial files left behind: %v", left)
 		})
 	}
-	if ids := e.incomplete(); len(ids) > 0 {
-		t.Errorf("incomplete multipart uploads left: %v", ids)
-	}
+	ids := e.incomplete()
+	assert.LessOrEqual(t, len(ids), 0, "incomplete multipart uploads left: %v", ids)
 }
 
 // TestRanges reads byte ranges into a writer and a file.
@@ -139,21 +126,22 @@ func TestRanges(t *testing.T) {
 		if tc.n > 0 {
 			end = tc.off + tc.n
 		}
-		if !bytes.Equal(buf.Bytes(), data[tc.off:end]) || g.SHA256 != "" || g.Object.Size != int64(len(data)) || !slices.Equal(g.Verified, []string{"size"}) {
-			t.Fatalf("range %d+%d: got %d bytes, sha %q, size %d, verified %v", tc.off, tc.n, buf.Len(), g.SHA256, g.Object.Size, g.Verified)
-		}
+		require.True(t, bytes.Equal(buf.Bytes(), data[tc.off:end]), "range %d+%d: got %d bytes, sha %q, size %d, verified %v", tc.off, tc.n, buf.Len(), g.SHA256, g.Object.Size, g.Verified)
+		require.Equal(t, "", g.SHA256, "range %d+%d: got %d bytes, sha %q, size %d, verified %v", tc.off, tc.n, buf.Len(), g.SHA256, g.Object.Size, g.Verified)
+		require.Equal(t, int64(len(data)), g.Object.Size, "range %d+%d: got %d bytes, sha %q, size %d, verified %v", tc.off, tc.n, buf.Len(), g.SHA256, g.Object.Size, g.Verified)
+		require.True(t, slices.Equal(g.Verified, []string{"size"}), "range %d+%d: got %d bytes, sha %q, size %d, verified %v", tc.off, tc.n, buf.Len(), g.SHA256, g.Object.Size, g.Verified)
 		dst := filepath.Join(t.TempDir(), "range")
 		mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "r", File: dst, Offset: tc.off, Length: tc.n})
-		if got, _ := os.ReadFile(dst); !bytes.Equal(got, data[tc.off:end]) {
-			t.Fatalf("range %d+%d to file: %d bytes", tc.off, tc.n, len(got))
-		}
+		got, _ := os.ReadFile(dst)
+		require.True(t, bytes.Equal(got, data[tc.off:end]), "range %d+%d to file: %d bytes", tc.off, tc.n, len(got))
 	}
 	// Past the end: typed, not retried.
 	_, _, err := e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "r", Writer: io.Discard, Offset: 200_000})
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || ue.Code != "InvalidRange" || ue.Retryable() {
-		t.Fatalf("range past the end: %v", err)
-	}
+	require.ErrorAs(t, err, &ue, "range past the end")
+	require.Equal(t, messages.ClassInvalid, ue.Class, "range past the end")
+	require.Equal(t, "InvalidRange", ue.Code, "range past the end")
+	require.False(t, ue.Retryable(), "range past the end")
 }
 
 // TestNotFound: a missing bucket or key is a typed not-found, not retried.
@@ -172,13 +160,15 @@ func TestNotFound(t *testing.T) {
 	} {
 		_, _, err := e.do(req)
 		var ue *messages.UpstreamError
-		if !errors.Is(err, messages.ErrNotFound) || !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || ue.Retryable() {
-			t.Errorf("%s %+v: %v, want a not-found ClassInvalid", req.Operation(), req, err)
+		if !assert.ErrorIs(t, err, messages.ErrNotFound, "%s %+v", req.Operation(), req) ||
+			!assert.ErrorAs(t, err, &ue, "%s %+v", req.Operation(), req) ||
+			!assert.Equal(t, messages.ClassInvalid, ue.Class, "%s %+v", req.Operation(), req) ||
+			!assert.False(t, ue.Retryable(), "%s %+v: not found is final", req.Operation(), req) {
 			continue
 		}
 		var oe *messages.ObjectError
-		if !errors.As(err, &oe) || !strings.HasPrefix(oe.Code, "NoSuch") {
-			t.Errorf("%s: cause %v, want an *ObjectError with a NoSuch… code", req.Operation(), oe)
+		if assert.ErrorAs(t, err, &oe, "%s: cause %v, want an *ObjectError with a NoSuch… code", req.Operation(), oe) {
+			assert.True(t, strings.HasPrefix(oe.Code, "NoSuch"), "%s: cause %v, want an *ObjectError with a NoSuch… code", req.Operation(), oe)
 		}
 	}
 }
@@ -193,9 +183,7 @@ func TestOperations(t *testing.T) {
 	}
 
 	st := mustDo[*messages.StatObjectResponse](e, &messages.StatObjectRequest{Bucket: e.bucket, Object: "m/c.bin"})
-	if st.Object.Size != 103 || st.Object.ETag == "" || st.Object.CRC64NVME == "" || st.Object.LastModified.IsZero() || st.UpstreamRequestID == "" {
-		t.Errorf("stat: %+v", st)
-	}
+	assert.False(t, st.Object.Size != 103 || st.Object.ETag == "" || st.Object.CRC64NVME == "" || st.Object.LastModified.IsZero() || st.UpstreamRequestID == "", "stat: %+v", st)
 
 	// Paging: two keys a page under m/.
 	var got []string
@@ -206,100 +194,79 @@ func TestOperations(t *testing.T) {
 		pages++
 		for _, o := range l.Objects {
 			got = append(got, o.Key)
-			if o.Size < 100 || o.ETag == "" {
-				t.Errorf("listed %+v", o)
-			}
+			assert.GreaterOrEqual(t, o.Size, int64(100), "listed %+v", o)
+			assert.NotEqual(t, "", o.ETag, "listed %+v", o)
 		}
 		if !l.IsTruncated {
 			break
 		}
 		token = l.NextContinuationToken
-		if token == "" || pages > 10 {
-			t.Fatalf("truncated page without a usable token")
-		}
+		require.NotEqual(t, "", token, "truncated page without a usable token")
+		require.LessOrEqual(t, pages, 10, "truncated page without a usable token")
 	}
-	if !slices.Equal(got, keys[:4]) || pages != 2 {
-		t.Errorf("paged list: %v in %d pages", got, pages)
+	if assert.True(t, slices.Equal(got, keys[:4]), "paged list: %v in %d pages", got, pages) {
+		assert.Equal(t, 2, pages, "paged list: %v in %d pages", got, pages)
 	}
 	l := mustDo[*messages.ListObjectsResponse](e, &messages.ListObjectsRequest{Bucket: e.bucket, Prefix: "m/", Delimiter: "/"})
-	if len(l.Objects) != 1 || l.Objects[0].Key != "m/c.bin" || !slices.Equal(l.CommonPrefixes, []string{"m/a/", "m/b/"}) {
-		t.Errorf("delimited list: %+v", l)
-	}
+	assert.False(t, len(l.Objects) != 1 || l.Objects[0].Key != "m/c.bin" || !slices.Equal(l.CommonPrefixes, []string{"m/a/", "m/b/"}), "delimited list: %+v", l)
 	l = mustDo[*messages.ListObjectsResponse](e, &messages.ListObjectsRequest{Bucket: e.bucket, StartAfter: "m/c.bin"})
-	if len(l.Objects) != 1 || l.Objects[0].Key != "other.bin" {
-		t.Errorf("list after m/c.bin: %+v", l.Objects)
-	}
+	assert.False(t, len(l.Objects) != 1 || l.Objects[0].Key != "other.bin", "list after m/c.bin: %+v", l.Objects)
 
 	// Copy, with and without new metadata.
 	c := mustDo[*messages.CopyObjectResponse](e, &messages.CopyObjectRequest{SrcBucket: e.bucket, SrcObject: "m/c.bin", DstBucket: e.bucket, DstObject: "copy.bin"})
-	if c.ETag != st.Object.ETag {
-		t.Errorf("copy ETag %q, source %q", c.ETag, st.Object.ETag)
-	}
+	assert.Equal(t, st.Object.ETag, c.ETag, "copy ETag %q, source %q", c.ETag, st.Object.ETag)
 	mustDo[*messages.CopyObjectResponse](e, &messages.CopyObjectRequest{SrcBucket: e.bucket, SrcObject: "m/c.bin", DstBucket: e.bucket, DstObject: "copy2.bin",
 		Metadata: map[string]string{"stage": "prod"}})
 	st2 := mustDo[*messages.StatObjectResponse](e, &messages.StatObjectRequest{Bucket: e.bucket, Object: "copy2.bin"})
-	if st2.Object.Metadata["stage"] != "prod" || st2.Object.Size != 103 {
-		t.Errorf("copy with metadata: %+v", st2.Object)
-	}
+	assert.Equal(t, "prod", st2.Object.Metadata["stage"], "copy with metadata: %+v", st2.Object)
+	assert.Equal(t, int64(103), st2.Object.Size, "copy with metadata: %+v", st2.Object)
 
 	// Delete one, then many (a missing key deletes fine).
 	d := mustDo[*messages.DeleteObjectsResponse](e, &messages.DeleteObjectsRequest{Bucket: e.bucket, Objects: []string{"copy.bin"}})
-	if !slices.Equal(d.Deleted, []string{"copy.bin"}) || e.exists("copy.bin") {
-		t.Errorf("delete one: %+v", d)
-	}
+	assert.False(t, !slices.Equal(d.Deleted, []string{"copy.bin"}) || e.exists("copy.bin"), "delete one: %+v", d)
 	d = mustDo[*messages.DeleteObjectsResponse](e, &messages.DeleteObjectsRequest{Bucket: e.bucket, Objects: []string{"m/a/1.bin", "m/a/2.bin", "never-was"}})
 	slices.Sort(d.Deleted)
-	if !slices.Equal(d.Deleted, []string{"m/a/1.bin", "m/a/2.bin", "never-was"}) || len(d.Errors) != 0 || e.exists("m/a/1.bin") {
-		t.Errorf("delete many: %+v", d)
-	}
+	assert.False(t, !slices.Equal(d.Deleted, []string{"m/a/1.bin", "m/a/2.bin", "never-was"}) || len(d.Errors) != 0 || e.exists("m/a/1.bin"), "delete many: %+v", d)
 
 	// Presigned URLs work without credentials.
 	data := randomBytes(5000, 9)
 	pu := mustDo[*messages.PresignResponse](e, &messages.PresignRequest{Method: "PUT", Bucket: e.bucket, Object: "presigned.bin"})
-	if !strings.HasPrefix(pu.URL, e.srv.URL+"/"+e.bucket+"/presigned.bin?") || !strings.Contains(pu.URL, "X-Amz-Signature=") || pu.Method != "PUT" {
-		t.Fatalf("presigned PUT URL %q", pu.URL)
-	}
+	require.True(t, strings.HasPrefix(pu.URL, e.srv.URL+"/"+e.bucket+"/presigned.bin?"), "presigned PUT URL")
+	require.Contains(t, pu.URL, "X-Amz-Signature=", "presigned PUT URL")
+	require.Equal(t, "PUT", pu.Method, "presigned PUT URL")
 	hreq, _ := http.NewRequest(http.MethodPut, pu.URL, bytes.NewReader(data))
 	hresp, err := (&http.Client{Transport: e.tr}).Do(hreq)
-	if err != nil || hresp.StatusCode != 200 {
-		t.Fatalf("PUT to presigned URL: %v %v", err, hresp)
-	}
+	require.NoError(t, err, "PUT to presigned URL: %v %v", err, hresp)
+	require.Equal(t, 200, hresp.StatusCode, "PUT to presigned URL: %v %v", err, hresp)
 	hresp.Body.Close()
 	pg := mustDo[*messages.PresignResponse](e, &messages.PresignRequest{Bucket: e.bucket, Object: "presigned.bin", Expires: time.Minute})
-	if time.Until(pg.ExpiresAt) > time.Minute || pg.Method != "GET" || !strings.Contains(pg.URL, "X-Amz-Expires=60") {
-		t.Errorf("presigned GET: %+v", pg)
-	}
+	assert.LessOrEqual(t, time.Until(pg.ExpiresAt), time.Minute, "presigned GET: %+v", pg)
+	assert.Equal(t, "GET", pg.Method, "presigned GET: %+v", pg)
+	assert.Contains(t, pg.URL, "X-Amz-Expires=60", "presigned GET: %+v", pg)
 	hresp, err = (&http.Client{Transport: e.tr}).Get(pg.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	body, _ := io.ReadAll(hresp.Body)
 	hresp.Body.Close()
-	if hresp.StatusCode != 200 || !bytes.Equal(body, data) {
-		t.Fatalf("GET presigned URL: %d, %d bytes", hresp.StatusCode, len(body))
-	}
+	require.Equal(t, 200, hresp.StatusCode, "GET presigned URL: %d, %d bytes", hresp.StatusCode, len(body))
+	require.True(t, bytes.Equal(body, data), "GET presigned URL: %d, %d bytes", hresp.StatusCode, len(body))
 
 	// Buckets.
 	b := mustDo[*messages.BucketResponse](e, &messages.BucketExistsRequest{Bucket: e.bucket})
-	if !b.Exists {
-		t.Errorf("bucket %s does not exist?", e.bucket)
-	}
+	assert.True(t, b.Exists, "bucket %s does not exist?", e.bucket)
 	b = mustDo[*messages.BucketResponse](e, &messages.BucketExistsRequest{Bucket: "not-there"})
-	if b.Exists {
-		t.Errorf("bucket not-there exists?")
-	}
+	assert.False(t, b.Exists, "bucket not-there exists?")
 	b = mustDo[*messages.BucketResponse](e, &messages.MakeBucketRequest{Bucket: "fresh"})
-	if !b.Created || !b.Exists {
-		t.Errorf("make bucket: %+v", b)
+	if assert.True(t, b.Created, "make bucket: %+v", b) {
+		assert.True(t, b.Exists, "make bucket: %+v", b)
 	}
 	b = mustDo[*messages.BucketResponse](e, &messages.MakeBucketRequest{Bucket: "fresh", IgnoreExisting: true})
-	if b.Created || !b.Exists {
-		t.Errorf("make existing bucket, ignoring: %+v", b)
-	}
+	assert.False(t, b.Created, "make existing bucket, ignoring: %+v", b)
+	assert.True(t, b.Exists, "make existing bucket, ignoring: %+v", b)
 	_, _, err = e.do(&messages.MakeBucketRequest{Bucket: "fresh"})
 	var ue *messages.UpstreamError
-	if !errors.As(err, &ue) || ue.Class != messages.ClassInvalid || !strings.HasPrefix(ue.Code, "BucketAlready") {
-		t.Errorf("make existing bucket: %v", err)
+	if assert.ErrorAs(t, err, &ue, "make existing bucket") {
+		assert.Equal(t, messages.ClassInvalid, ue.Class, "make existing bucket")
+		assert.True(t, strings.HasPrefix(ue.Code, "BucketAlready"), "make existing bucket")
 	}
 }
 
@@ -315,9 +282,8 @@ func TestLargeTransfer(t *testing.T) {
 	}
 	e := newEnv(t)
 	want := sha256.New()
-	if _, err := io.Copy(want, newStreamReader(size, 42)); err != nil {
-		t.Fatal(err)
-	}
+	_, err := io.Copy(want, newStreamReader(size, 42))
+	require.NoError(t, err)
 	wantSum := hex.EncodeToString(want.Sum(nil))
 	var file string
 	var mem *heapSampler
@@ -328,47 +294,43 @@ func TestLargeTransfer(t *testing.T) {
 			req.Body, req.Size, req.SHA256 = newStreamReader(size, 42), size, wantSum
 		} else {
 			f, err := os.Create(filepath.Join(t.TempDir(), "large.bin"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(f, newStreamReader(size, 42)); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			_, err = io.Copy(f, newStreamReader(size, 42))
+			require.NoError(t, err)
 			_ = f.Close()
 			file, req.File = f.Name(), f.Name()
 		}
 		mem = startHeapSampler()
 		p := mustDo[*messages.PutObjectResponse](e, req)
 		putPeak := mem.stop()
-		if p.SHA256 != wantSum || p.Size != size || !p.Multipart || p.Parts != int((size+partSize-1)/partSize) {
-			t.Fatalf("put from %s: %+v", source, p)
-		}
+		require.Equal(t, wantSum, p.SHA256, "put from %s: %+v", source, p)
+		require.Equal(t, size, p.Size, "put from %s: %+v", source, p)
+		require.True(t, p.Multipart, "put from %s: %+v", source, p)
+		require.Equal(t, int((size+partSize-1)/partSize), p.Parts, "put from %s: %+v", source, p)
 		t.Logf("put %d MiB from a %s in %d MiB parts, 4 in flight: memory growth peak %.1f MiB (heap + part buffers), RSS %+.1f MiB",
 			size>>20, source, partSize>>20, putPeak/(1<<20), mem.rssGrowth()/(1<<20))
-		if putPeak > 64<<20 {
-			t.Errorf("heap grew by %.1f MiB, over 64 MiB", putPeak/(1<<20))
-		}
+		assert.False(t, putPeak > 64<<20, "heap grew by %.1f MiB, over 64 MiB", putPeak/(1<<20))
 	}
 
 	mem = startHeapSampler()
 	got := sha256.New()
 	g := mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "large-stream", Writer: got})
 	getPeak := mem.stop()
-	if hex.EncodeToString(got.Sum(nil)) != wantSum || g.SHA256 != wantSum || g.Bytes != size || !slices.Contains(g.Verified, "sha256") {
-		t.Fatalf("get: sha %x reported %s bytes %d", got.Sum(nil), g.SHA256, g.Bytes)
-	}
+	require.Equal(t, wantSum, hex.EncodeToString(got.Sum(nil)), "get: sha %x reported %s bytes %d", got.Sum(nil), g.SHA256, g.Bytes)
+	require.Equal(t, wantSum, g.SHA256, "get: sha %x reported %s bytes %d", got.Sum(nil), g.SHA256, g.Bytes)
+	require.Equal(t, size, g.Bytes, "get: sha %x reported %s bytes %d", got.Sum(nil), g.SHA256, g.Bytes)
+	require.True(t, slices.Contains(g.Verified, "sha256"), "get: sha %x reported %s bytes %d", got.Sum(nil), g.SHA256, g.Bytes)
 	getRSS := mem.rssGrowth() // of the get just measured; its sampler has stopped
 	mem = startHeapSampler()
 	g = mustDo[*messages.GetObjectResponse](e, &messages.GetObjectRequest{Bucket: e.bucket, Object: "large-file", File: file + ".back"})
 	fileGetPeak := mem.stop()
-	if g.SHA256 != "" || fileSHA(t, file+".back") != wantSum || !slices.Equal(g.Verified, []string{"size", "crc64nvme"}) {
-		t.Fatalf("get to file: sha %q verified %v", g.SHA256, g.Verified)
-	}
+	require.Equal(t, "", g.SHA256, "get to file: sha %q verified %v", g.SHA256, g.Verified)
+	require.Equal(t, wantSum, fileSHA(t, file+".back"), "get to file: sha %q verified %v", g.SHA256, g.Verified)
+	require.True(t, slices.Equal(g.Verified, []string{"size", "crc64nvme"}), "get to file: sha %q verified %v", g.SHA256, g.Verified)
 	t.Logf("get %d MiB into a writer: memory growth peak %.1f MiB, RSS %+.1f MiB; into a file: %.1f MiB, RSS %+.1f MiB",
 		size>>20, getPeak/(1<<20), getRSS/(1<<20), fileGetPeak/(1<<20), mem.rssGrowth()/(1<<20))
-	if getPeak > 64<<20 || fileGetPeak > 64<<20 {
-		t.Errorf("heap grew by over 64 MiB")
-	}
+	assert.False(t, getPeak > 64<<20, "heap grew by over 64 MiB")
+	assert.False(t, fileGetPeak > 64<<20, "heap grew by over 64 MiB")
 }
 
 // TestMutates marks the requests a read-only replica must not serve.
@@ -389,8 +351,7 @@ func TestMutates(t *testing.T) {
 		{&messages.BucketExistsRequest{}, false},
 	} {
 		m, ok := tc.req.(messages.MutatingRequest)
-		if got := ok && m.Mutates(); got != tc.want {
-			t.Errorf("%T mutates = %v", tc.req, got)
-		}
+		got := ok && m.Mutates()
+		assert.Equal(t, tc.want, got, "%T mutates = %v", tc.req, got)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/providers/tei"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchLimits(t *testing.T) {
@@ -46,14 +48,11 @@ func TestBatchLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := tt.a.BatchLimits(tt.req)
-			if got != tt.want || ok != tt.ok {
-				t.Fatalf("BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
-			}
+			require.True(t, got == tt.want, "BatchLimits")
+			require.Equal(t, tt.ok, ok, "BatchLimits")
 		})
 	}
-	if tei.DefaultMaxClientBatchSize != 32 {
-		t.Fatalf("DefaultMaxClientBatchSize %d, TEI's default is 32", tei.DefaultMaxClientBatchSize)
-	}
+	require.True(t, tei.DefaultMaxClientBatchSize == 32, "DefaultMaxClientBatchSize %d, TEI's default is 32", tei.DefaultMaxClientBatchSize)
 }
 
 func batchTexts(n int) []string {
@@ -86,40 +85,29 @@ func TestBatchedEmbedIsOneCall(t *testing.T) {
 			srv := startSim(t, tt.backend)
 			req := &messages.EmbedRequest{Inputs: []string{"x"}, Sparse: tt.sparse}
 			lim, ok := tt.a.BatchLimits(req)
-			if !ok || lim.MaxInputs < 2 {
-				t.Fatalf("limits %+v %v", lim, ok)
-			}
+			require.True(t, ok, "limits %+v %v", lim, ok)
+			require.GreaterOrEqual(t, lim.MaxInputs, 2, "limits %+v %v", lim, ok)
 			req.Inputs = batchTexts(lim.MaxInputs)
 			resp, err := do(t, tt.a, newCall(srv, req))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			recs := srv.Requests()
-			if len(recs) != 1 || recs[0].Path != tt.path || srv.InvalidCalls() != 0 {
-				t.Fatalf("%d upstream calls (%d invalid), want 1 to %s", len(recs), srv.InvalidCalls(), tt.path)
-			}
+			require.Len(t, recs, 1, "%d upstream calls (%d invalid), want 1 to %s", len(recs), srv.InvalidCalls(), tt.path)
+			require.Equal(t, tt.path, recs[0].Path, "%d upstream calls (%d invalid), want 1 to %s", len(recs), srv.InvalidCalls(), tt.path)
+			require.Equal(t, 0, srv.InvalidCalls(), "%d upstream calls (%d invalid), want 1 to %s", len(recs), srv.InvalidCalls(), tt.path)
 			er := resp.(*messages.EmbedResponse)
 			if tt.sparse {
-				if len(er.Sparse) != len(req.Inputs) {
-					t.Fatalf("%d sparse vectors for %d inputs", len(er.Sparse), len(req.Inputs))
-				}
+				require.Len(t, req.Inputs, len(er.Sparse), "%d sparse vectors for %d inputs", len(er.Sparse), len(req.Inputs))
 				for i, v := range er.Sparse {
 					want := sim.TEISparse(req.Inputs[i], 0)
-					if !slices.EqualFunc(v, want, func(g messages.SparseValue, w sim.TEISparseValue) bool {
+					require.True(t, slices.EqualFunc(v, want, func(g messages.SparseValue, w sim.TEISparseValue) bool {
 						return g.Index == w.Index && g.Value == w.Value
-					}) {
-						t.Fatalf("sparse vector %d is not that of %q", i, req.Inputs[i])
-					}
+					}), "sparse vector %d is not that of %q", i, req.Inputs[i])
 				}
 				return
 			}
-			if len(er.Vectors) != len(req.Inputs) {
-				t.Fatalf("%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
-			}
+			require.Len(t, req.Inputs, len(er.Vectors), "%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
 			for i, v := range er.Vectors {
-				if !slices.Equal(v, sim.TEIEmbedding(req.Inputs[i], len(v), true)) {
-					t.Fatalf("vector %d is not the embedding of %q", i, req.Inputs[i])
-				}
+				require.True(t, slices.Equal(v, sim.TEIEmbedding(req.Inputs[i], len(v), true)), "vector %d is not the embedding of %q", i, req.Inputs[i])
 			}
 		})
 	}
@@ -132,28 +120,22 @@ func TestBatchedRerankIsOneCall(t *testing.T) {
 	texts := batchTexts(32)
 	texts[5], texts[20] = "dogs only", "cats and more cats about"
 	req := &messages.RerankRequest{Query: "cats about", Documents: texts}
-	if lim, ok := tei.New().BatchLimits(req); !ok || lim.MaxInputs != len(texts) {
-		t.Fatalf("limits %+v %v", lim, ok)
-	}
+	lim, ok := tei.New().BatchLimits(req)
+	require.True(t, ok, "limits %+v %v", lim, ok)
+	require.Len(t, texts, lim.MaxInputs, "limits %+v %v", lim, ok)
 	resp, err := do(t, tei.New(), newCall(srv, req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Calls() != 1 || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
-	}
-	if sent, _ := providertest.LastBody(t, srv)["texts"].([]any); len(sent) != len(texts) {
-		t.Fatalf("sent %d texts", len(sent))
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.Calls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
+	sent, _ := providertest.LastBody(t, srv)["texts"].([]any)
+	require.Len(t, texts, len(sent), "sent %d texts", len(sent))
 	results := resp.(*messages.RerankResponse).Results
 	seen := map[int]bool{}
 	for _, r := range results {
-		if seen[r.Index] || float32(r.Score) != sim.TEIRerankScore(req.Query, texts[r.Index], false) {
-			t.Fatalf("result %+v does not score text %d", r, r.Index)
-		}
+		require.False(t, seen[r.Index], "result %+v does not score text %d", r, r.Index)
+		require.Equal(t, sim.TEIRerankScore(req.Query, texts[r.Index], false), float32(r.Score), "result %+v does not score text %d", r, r.Index)
 		seen[r.Index] = true
 	}
-	if len(seen) != len(texts) || results[len(results)-1].Index != 5 {
-		t.Fatalf("results %+v", results)
-	}
+	require.Len(t, texts, len(seen), "results %+v", results)
+	require.Equal(t, 5, results[len(results)-1].Index, "results %+v", results)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/tei"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzDecodeError(f *testing.F) {
@@ -41,33 +43,26 @@ func FuzzDecodeError(f *testing.F) {
 		for _, start := range []messages.ErrorClass{messages.ClassUnknown, providers.ClassifyStatus(status)} {
 			e := &messages.UpstreamError{Status: status, Class: start}
 			tei.DecodeError(status, http.Header{}, body, e)
-			if e.Class == messages.ClassUnknown {
-				t.Fatalf("class not set for status %d body %q", status, body)
-			}
+			require.NotEqual(t, messages.ClassUnknown, e.Class, "class not set for status %d body %q", status, body)
 			typ := strings.ToLower(e.Type)
-			if e.ShouldRetry != nil && (*e.ShouldRetry || typ != "backend") {
-				t.Fatalf("ShouldRetry %v for type %q", *e.ShouldRetry, e.Type)
+			if e.ShouldRetry != nil {
+				require.False(t, *e.ShouldRetry || typ != "backend", "ShouldRetry %v for type %q", *e.ShouldRetry, e.Type)
 			}
 			switch typ {
 			case "overloaded":
-				if e.Class != messages.ClassRateLimited || !e.Retryable() {
-					t.Fatalf("overloaded → %v", e.Class)
-				}
+				require.Equal(t, messages.ClassRateLimited, e.Class, "overloaded →")
+				require.True(t, e.Retryable(), "overloaded →")
 			case "validation", "tokenizer", "empty":
-				if e.Class != messages.ClassInvalid || e.Retryable() {
-					t.Fatalf("%s → %v", typ, e.Class)
-				}
+				require.Equal(t, messages.ClassInvalid, e.Class, "%s → %v", typ, e.Class)
+				require.False(t, e.Retryable(), "%s → %v", typ, e.Class)
 			case "backend":
-				if e.Class != messages.ClassServer || e.Retryable() {
-					t.Fatalf("backend → %v retryable %v", e.Class, e.Retryable())
-				}
+				require.Equal(t, messages.ClassServer, e.Class, "backend → %v retryable %v", e.Class, e.Retryable())
+				require.False(t, e.Retryable(), "backend → %v retryable %v", e.Class, e.Retryable())
 			}
-			if !utf8.ValidString(e.Message) && utf8.Valid(body) {
-				t.Fatalf("message %q is not UTF-8", e.Message)
+			if !utf8.ValidString(e.Message) {
+				require.False(t, utf8.Valid(body), "message %q is not UTF-8", e.Message)
 			}
-			if len(e.Message) > 64<<10 {
-				t.Fatalf("message of %d bytes", len(e.Message))
-			}
+			require.LessOrEqual(t, len(e.Message), 64<<10, "message of %d bytes", len(e.Message))
 			_ = e.Error()
 		}
 	})
@@ -116,24 +111,18 @@ func FuzzEmbedAnswer(f *testing.F) {
 		resp, err := a.Do(ctx, call)
 		if err != nil {
 			ue := upstreamErr(t, err)
-			if ue.Class == messages.ClassUnknown {
-				t.Fatalf("unclassified: %v", ue)
-			}
+			require.NotEqual(t, messages.ClassUnknown, ue.Class, "unclassified: %v", ue)
 			return
 		}
 		switch r := resp.(type) {
 		case *messages.EmbedResponse:
-			if len(r.Vectors)+len(r.Sparse) != 2 {
-				t.Fatalf("%d+%d vectors for 2 inputs", len(r.Vectors), len(r.Sparse))
-			}
+			require.Equal(t, 2, len(r.Vectors)+len(r.Sparse), "%d+%d vectors for 2 inputs", len(r.Vectors), len(r.Sparse))
 		case *messages.RerankResponse:
-			if len(r.Results) != 1 || r.Results[0].Index < 0 || r.Results[0].Index > 1 {
-				t.Fatalf("results %+v", r.Results)
-			}
+			require.Len(t, r.Results, 1, "results")
+			require.GreaterOrEqual(t, r.Results[0].Index, 0, "results")
+			require.LessOrEqual(t, r.Results[0].Index, 1, "results")
 		case *messages.InfoResponse:
-			if !r.Healthy {
-				t.Fatal("info not healthy")
-			}
+			require.True(t, r.Healthy, "info not healthy")
 		}
 	})
 }

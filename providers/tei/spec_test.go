@@ -8,6 +8,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/providers/tei"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TEI's OpenAPI document (testdata/tei/SOURCE.md), compiled once per test
@@ -29,9 +32,8 @@ func TestSpecLoads(t *testing.T) {
 	for _, n := range specNames {
 		spec.Schema(t, n)
 	}
-	if n := spec.Edits(t); n < 10 {
-		t.Fatalf("only %d spec edits: did the nullable rewrite run?", n)
-	}
+	n := spec.Edits(t)
+	require.GreaterOrEqual(t, n, 10, "only %d spec edits: did the nullable rewrite run?", n)
 }
 
 // TestSpecRequestsAndAnswers runs the adapter against the simulator for every
@@ -46,9 +48,7 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		call := newCall(srv, req)
 		call.Client.HTTP = &http.Client{Transport: ct}
 		_, err := do(t, a, call)
-		if (err != nil) != wantErr {
-			t.Fatalf("%T: error %v, want error %v", req, err, wantErr)
-		}
+		require.Equal(t, wantErr, err != nil, "%T: error %v, want error %v", req, err, wantErr)
 	}
 	five := []string{"one", "two", "three", "four", "five"}
 	run(tei.New(), &messages.EmbedRequest{Inputs: []string{"plain"}}, false)
@@ -68,9 +68,7 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		run(tei.New(), &messages.EmbedRequest{Inputs: []string{"x"}}, true)
 	}
 
-	if srv.InvalidCalls() != 4 {
-		t.Fatalf("simulator rejected %d requests, want the 3 oversized batches and the bad dimensions", srv.InvalidCalls())
-	}
+	require.Equal(t, 4, srv.InvalidCalls(), "simulator rejected %d requests, want the 3 oversized batches and the bad dimensions", srv.InvalidCalls())
 	requestSchema := map[string]string{
 		"/embed": "EmbedRequest", "/embed_sparse": "EmbedSparseRequest", "/rerank": "RerankRequest", "/v1/embeddings": "OpenAICompatRequest",
 	}
@@ -80,14 +78,14 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if err := validate(t, schema, rec.Body); err != nil {
-			t.Errorf("request to %s violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
-		}
+		err := validate(t, schema, rec.Body)
+		assert.NoError(t, err, "request to %s violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
 		counts[rec.Path]++
 	}
-	if counts["/embed"] != 7 || counts["/embed_sparse"] != 1 || counts["/v1/embeddings"] != 4 || counts["/rerank"] != 4 {
-		t.Fatalf("validated %v", counts)
-	}
+	require.Equal(t, 7, counts["/embed"], "validated %v", counts)
+	require.Equal(t, 1, counts["/embed_sparse"], "validated %v", counts)
+	require.Equal(t, 4, counts["/v1/embeddings"], "validated %v", counts)
+	require.Equal(t, 4, counts["/rerank"], "validated %v", counts)
 
 	answerSchema := map[string][2]string{
 		"/embed": {"EmbedResponse", "ErrorResponse"}, "/embed_sparse": {"EmbedSparseResponse", "ErrorResponse"},
@@ -96,9 +94,7 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 	}
 	nAnswers, nErrors := 0, 0
 	for _, c := range ct.Responses() {
-		if !c.HasContentType("application/json") {
-			t.Fatalf("answer from %s (%d) is not JSON", c.Path, c.Status)
-		}
+		require.True(t, c.HasContentType("application/json"), "answer from %s (%d) is not JSON", c.Path, c.Status)
 		schema := answerSchema[c.Path][0]
 		if c.Status != http.StatusOK {
 			schema = answerSchema[c.Path][1]
@@ -106,13 +102,11 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		} else {
 			nAnswers++
 		}
-		if err := validate(t, schema, c.Body.Bytes()); err != nil {
-			t.Errorf("answer %d from %s violates %s: %v\n%s", c.Status, c.Path, schema, err, c.Body.Bytes())
-		}
+		err := validate(t, schema, c.Body.Bytes())
+		assert.NoError(t, err, "answer %d from %s violates %s: %v\n%s", c.Status, c.Path, schema, err, c.Body.Bytes())
 	}
-	if nAnswers != 11 || nErrors != 6 {
-		t.Fatalf("validated %d answers and %d errors", nAnswers, nErrors)
-	}
+	require.Equal(t, 11, nAnswers, "validated %d answers and %d errors", nAnswers, nErrors)
+	require.Equal(t, 6, nErrors, "validated %d answers and %d errors", nAnswers, nErrors)
 }
 
 // TestSpecRejectsInvalid shows the validator is not vacuous.
@@ -133,12 +127,8 @@ func TestSpecRejectsInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := validate(t, tt.schema, []byte(tt.body)); err == nil {
-				t.Fatalf("%s accepted %s", tt.schema, tt.body)
-			}
+			require.Error(t, validate(t, tt.schema, []byte(tt.body)), "%s accepted %s", tt.schema, tt.body)
 		})
 	}
-	if err := validate(t, "EmbedRequest", []byte(`{"inputs":["a","b"],"normalize":false,"truncate":null,"dimensions":3}`)); err != nil {
-		t.Fatalf("valid body rejected: %v", err)
-	}
+	require.NoError(t, validate(t, "EmbedRequest", []byte(`{"inputs":["a","b"],"normalize":false,"truncate":null,"dimensions":3}`)), "valid body rejected")
 }

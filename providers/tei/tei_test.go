@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/providers/tei"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // testKey is a fake key; tests assert it never shows up in errors.
@@ -52,9 +53,7 @@ func bodies(t *testing.T, srv *sim.Server) []map[string]any {
 	for _, rec := range srv.Requests() {
 		var m map[string]any
 		if len(rec.Body) > 0 {
-			if err := json.Unmarshal(rec.Body, &m); err != nil {
-				t.Fatalf("request body is not JSON: %v", err)
-			}
+			require.NoError(t, json.Unmarshal(rec.Body, &m), "request body is not JSON")
 		}
 		out = append(out, m)
 	}
@@ -71,9 +70,8 @@ func ptr[T any](v T) *T { return &v }
 func words(n int) string { return strings.TrimSpace(strings.Repeat("word ", n)) }
 
 func TestKind(t *testing.T) {
-	if tei.New().Kind() != "hf_tei" || tei.NewOpenAICompatible().Kind() != "hf_tei" {
-		t.Fatal("kind")
-	}
+	require.Equal(t, "hf_tei", tei.New().Kind(), "kind")
+	require.Equal(t, "hf_tei", tei.NewOpenAICompatible().Kind(), "kind")
 }
 
 func TestEmbed(t *testing.T) {
@@ -92,9 +90,8 @@ func TestEmbed(t *testing.T) {
 			req:  messages.EmbedRequest{Inputs: []string{"hello world"}},
 			want: func(in string) []float32 { return sim.TEIEmbedding(in, 8, true) },
 			body: func(t *testing.T, body map[string]any) {
-				if len(body) != 1 || len(body["inputs"].([]any)) != 1 {
-					t.Fatalf("body %v: want inputs only", body)
-				}
+				require.Len(t, body, 1, "body %v: want inputs only", body)
+				require.Len(t, body["inputs"].([]any), 1, "body %v: want inputs only", body)
 			},
 		},
 		{
@@ -102,9 +99,8 @@ func TestEmbed(t *testing.T) {
 			req:  messages.EmbedRequest{Model: "bge", Inputs: []string{"alpha", "beta gamma", "delta", "epsilon zeta eta"}},
 			want: func(in string) []float32 { return sim.TEIEmbedding(in, 8, true) },
 			body: func(t *testing.T, body map[string]any) {
-				if _, has := body["model"]; has {
-					t.Fatal("model sent to /embed")
-				}
+				_, has := body["model"]
+				require.False(t, has, "model sent to /embed")
 			},
 		},
 		{
@@ -112,9 +108,9 @@ func TestEmbed(t *testing.T) {
 			req:  messages.EmbedRequest{Inputs: []string{"a b", "c"}, Normalize: ptr(false), Truncate: ptr(false), Dimensions: 4},
 			want: func(in string) []float32 { return sim.TEIEmbedding(in, 4, false) },
 			body: func(t *testing.T, body map[string]any) {
-				if body["normalize"] != false || body["truncate"] != false || body["dimensions"] != 4.0 {
-					t.Fatalf("body %v", body)
-				}
+				require.True(t, body["normalize"] == false, "body %v", body)
+				require.True(t, body["truncate"] == false, "body %v", body)
+				require.True(t, body["dimensions"] == 4.0, "body %v", body)
 			},
 		},
 		{
@@ -124,9 +120,7 @@ func TestEmbed(t *testing.T) {
 				return sim.TEIEmbedding(strings.Join(strings.Fields(in)[:min(5, len(strings.Fields(in)))], " "), 8, true)
 			},
 			body: func(t *testing.T, body map[string]any) {
-				if body["truncate"] != true {
-					t.Fatalf("body %v", body)
-				}
+				require.True(t, body["truncate"] == true, "body %v", body)
 			},
 		},
 		{
@@ -134,9 +128,10 @@ func TestEmbed(t *testing.T) {
 			req:  messages.EmbedRequest{Model: "bge", Inputs: []string{"one", "two three", "four"}, Dimensions: 6},
 			want: func(in string) []float32 { return sim.TEIEmbedding(in, 6, true) },
 			body: func(t *testing.T, body map[string]any) {
-				if body["model"] != "bge" || body["encoding_format"] != "float" || body["dimensions"] != 6.0 || len(body["input"].([]any)) != 3 {
-					t.Fatalf("body %v", body)
-				}
+				require.True(t, body["model"] == "bge", "body %v", body)
+				require.True(t, body["encoding_format"] == "float", "body %v", body)
+				require.True(t, body["dimensions"] == 6.0, "body %v", body)
+				require.Len(t, body["input"].([]any), 3, "body %v", body)
 			},
 		},
 	}
@@ -146,29 +141,26 @@ func TestEmbed(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			resp, err := do(t, tt.adapter, call)
-			if err != nil {
-				t.Fatalf("Do: %v", err)
-			}
+			require.NoError(t, err, "Do")
 			er := resp.(*messages.EmbedResponse)
-			if len(er.Vectors) != len(req.Inputs) || er.Sparse != nil {
-				t.Fatalf("%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
-			}
+			require.Len(t, req.Inputs, len(er.Vectors), "%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
+			require.Nil(t, er.Sparse, "%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
 			for i, in := range req.Inputs {
-				if want := tt.want(in); !slices.Equal(er.Vectors[i], want) {
-					t.Fatalf("vector %d = %v, want the one for %q: %v", i, er.Vectors[i], in, want)
-				}
+				want := tt.want(in)
+				require.True(t, slices.Equal(er.Vectors[i], want), "vector %d = %v, want the one for %q: %v", i, er.Vectors[i], in, want)
 			}
 			in, _ := srv.Usage()
-			if er.Usage.InputTokens != in || in == 0 || call.Result.Usage != er.Usage || er.Model != req.Model {
-				t.Fatalf("usage %+v result %+v server %d model %q", er.Usage, call.Result.Usage, in, er.Model)
-			}
+			require.Equal(t, in, er.Usage.InputTokens, "usage %+v result %+v server %d model %q", er.Usage, call.Result.Usage, in, er.Model)
+			require.NotEqual(t, 0, in, "usage %+v result %+v server %d model %q", er.Usage, call.Result.Usage, in, er.Model)
+			require.True(t, call.Result.Usage == er.Usage, "usage %+v result %+v server %d model %q", er.Usage, call.Result.Usage, in, er.Model)
+			require.Equal(t, req.Model, er.Model, "usage %+v result %+v server %d model %q", er.Usage, call.Result.Usage, in, er.Model)
 			recs := srv.Requests()
-			if len(recs) != 1 || recs[0].Path != tt.path || srv.InvalidCalls() != 0 {
-				t.Fatalf("%d requests, path %q, %d invalid", len(recs), recs[0].Path, srv.InvalidCalls())
-			}
-			if er.RequestID != call.RequestID || er.UpstreamRequestID != "sim-"+call.RequestID || er.Key != "primary" {
-				t.Fatalf("meta %+v", er.Meta)
-			}
+			require.Len(t, recs, 1, "requests")
+			require.Equal(t, tt.path, recs[0].Path, "path")
+			require.Equal(t, 0, srv.InvalidCalls(), "invalid calls")
+			require.Equal(t, call.RequestID, er.RequestID, "meta %+v", er.Meta)
+			require.Equal(t, "sim-"+call.RequestID, er.UpstreamRequestID, "meta %+v", er.Meta)
+			require.Equal(t, "primary", er.Key, "meta %+v", er.Meta)
 			tt.body(t, bodies(t, srv)[0])
 		})
 	}
@@ -179,32 +171,26 @@ func TestEmbedSparse(t *testing.T) {
 	inputs := []string{"the cat sat", "on the mat", "cat cat cat"}
 	call := newCall(srv, &messages.EmbedRequest{Inputs: inputs, Sparse: true, Truncate: ptr(true)})
 	resp, err := do(t, tei.New(), call)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	er := resp.(*messages.EmbedResponse)
-	if er.Vectors != nil || len(er.Sparse) != 3 {
-		t.Fatalf("response %+v", er)
-	}
+	require.Nil(t, er.Vectors, "response %+v", er)
+	require.Len(t, er.Sparse, 3, "response %+v", er)
 	for i, in := range inputs {
 		want := sim.TEISparse(in, 30522)
-		if len(er.Sparse[i]) != len(want) || len(want) == 0 {
-			t.Fatalf("sparse %d = %v, want %v", i, er.Sparse[i], want)
-		}
+		require.Len(t, er.Sparse[i], len(want), "sparse %d = %v, want %v", i, er.Sparse[i], want)
+		require.NotEmpty(t, want, "sparse %d = %v, want %v", i, er.Sparse[i], want)
 		for j, v := range want {
-			if er.Sparse[i][j] != (messages.SparseValue{Index: v.Index, Value: v.Value}) {
-				t.Fatalf("sparse %d entry %d = %v, want %v", i, j, er.Sparse[i][j], v)
-			}
+			require.True(t, er.Sparse[i][j] == (messages.SparseValue{Index: v.Index, Value: v.Value}), "sparse %d entry %d = %v, want %v", i, j, er.Sparse[i][j], v)
 		}
 	}
 	rec := srv.Requests()[0]
 	body := bodies(t, srv)[0]
-	if rec.Path != "/embed_sparse" || body["truncate"] != true || len(body) != 2 {
-		t.Fatalf("path %q body %v", rec.Path, body)
-	}
-	if in, _ := srv.Usage(); er.Usage.InputTokens != in || in != 9 {
-		t.Fatalf("usage %+v server %d", er.Usage, in)
-	}
+	require.Equal(t, "/embed_sparse", rec.Path, "path %q body %v", rec.Path, body)
+	require.True(t, body["truncate"] == true, "path %q body %v", rec.Path, body)
+	require.Len(t, body, 2, "path %q body %v", rec.Path, body)
+	in, _ := srv.Usage()
+	require.Equal(t, in, er.Usage.InputTokens, "usage %+v server %d", er.Usage, in)
+	require.Equal(t, 9, in, "usage %+v server %d", er.Usage, in)
 }
 
 // TestSplitBatches shows the 413 split: the server refuses a batch over its
@@ -239,9 +225,7 @@ func TestSplitBatches(t *testing.T) {
 			srv := startSim(t, tt.backend)
 			call := newCall(srv, tt.req)
 			resp, err := do(t, tt.adapter, call)
-			if err != nil {
-				t.Fatalf("Do: %v", err)
-			}
+			require.NoError(t, err, "Do")
 			var sizes []int
 			for _, b := range bodies(t, srv) {
 				for _, k := range []string{"inputs", "input", "texts"} {
@@ -250,42 +234,34 @@ func TestSplitBatches(t *testing.T) {
 					}
 				}
 			}
-			if !slices.Equal(sizes, tt.wantSizes) {
-				t.Fatalf("batch sizes %v, want %v", sizes, tt.wantSizes)
-			}
+			require.True(t, slices.Equal(sizes, tt.wantSizes), "batch sizes %v, want %v", sizes, tt.wantSizes)
 			in, _ := srv.Usage()
 			switch r := resp.(type) {
 			case *messages.EmbedResponse:
 				for i, text := range inputs {
 					if tt.req.(*messages.EmbedRequest).Sparse {
-						if want := sim.TEISparse(text, 30522); len(r.Sparse[i]) != len(want) || r.Sparse[i][0].Index != want[0].Index {
-							t.Fatalf("sparse %d = %v, want %v", i, r.Sparse[i], want)
-						}
+						want := sim.TEISparse(text, 30522)
+						require.Len(t, r.Sparse[i], len(want), "sparse %d = %v, want %v", i, r.Sparse[i], want)
+						require.Equal(t, want[0].Index, r.Sparse[i][0].Index, "sparse %d = %v, want %v", i, r.Sparse[i], want)
 						continue
 					}
-					if !slices.Equal(r.Vectors[i], sim.TEIEmbedding(text, 8, true)) {
-						t.Fatalf("vector %d is not the one of %q", i, text)
-					}
+					require.True(t, slices.Equal(r.Vectors[i], sim.TEIEmbedding(text, 8, true)), "vector %d is not the one of %q", i, text)
 				}
-				if r.Usage.InputTokens != in || in != 30 || call.Result.Usage != r.Usage {
-					t.Fatalf("usage %+v, server %d", r.Usage, in)
-				}
+				require.Equal(t, in, r.Usage.InputTokens, "usage %+v, server %d", r.Usage, in)
+				require.Equal(t, 30, in, "usage %+v, server %d", r.Usage, in)
+				require.True(t, call.Result.Usage == r.Usage, "usage %+v, server %d", r.Usage, in)
 			case *messages.RerankResponse:
-				if len(r.Results) != 10 || r.Results[0].Index != 7 || r.Results[0].Document != inputs[7] {
-					t.Fatalf("results %+v", r.Results)
-				}
+				require.Len(t, r.Results, 10, "results")
+				require.Equal(t, 7, r.Results[0].Index, "results")
+				require.Equal(t, inputs[7], r.Results[0].Document, "results")
 				for _, res := range r.Results {
-					if float32(res.Score) != sim.TEIRerankScore("input number 7", inputs[res.Index], false) || res.Document != inputs[res.Index] {
-						t.Fatalf("result %+v", res)
-					}
+					require.Equal(t, sim.TEIRerankScore("input number 7", inputs[res.Index], false), float32(res.Score), "result %+v", res)
+					require.Equal(t, inputs[res.Index], res.Document, "result %+v", res)
 				}
-				if r.Usage.InputTokens != in || in != 60 {
-					t.Fatalf("usage %+v, server %d", r.Usage, in)
-				}
+				require.Equal(t, in, r.Usage.InputTokens, "usage %+v, server %d", r.Usage, in)
+				require.Equal(t, 60, in, "usage %+v, server %d", r.Usage, in)
 			}
-			if srv.InvalidCalls() != tt.refused {
-				t.Fatalf("%d requests refused, want %d", srv.InvalidCalls(), tt.refused)
-			}
+			require.Equal(t, tt.refused, srv.InvalidCalls(), "%d requests refused, want %d", srv.InvalidCalls(), tt.refused)
 		})
 	}
 }
@@ -295,29 +271,29 @@ func TestSplitStops(t *testing.T) {
 		srv := startSim(t, nil)
 		srv.Inject(sim.Fault{Status: 413, Body: `{"error":"batch size 1 > maximum allowed batch size 0","error_type":"Validation"}`})
 		_, err := do(t, tei.New(), newCall(srv, &messages.EmbedRequest{Inputs: []string{"x"}}))
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Retryable() || srv.Calls() != 1 {
-			t.Fatalf("%v after %d calls", ue, srv.Calls())
-		}
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassInvalid, ue.Class, "%v after %d calls", ue, srv.Calls())
+		require.False(t, ue.Retryable(), "%v after %d calls", ue, srv.Calls())
+		require.Equal(t, 1, srv.Calls(), "%v after %d calls", ue, srv.Calls())
 	})
 	t.Run("other validation errors are not split", func(t *testing.T) {
 		srv := startSim(t, &sim.TEIBackend{MaxInputLength: 3})
 		_, err := do(t, tei.New(), newCall(srv, &messages.EmbedRequest{Inputs: []string{"a", "b", words(9)}, Truncate: ptr(false)}))
 		ue := upstreamErr(t, err)
-		if ue.Class != messages.ClassInvalid || ue.Status != 413 || ue.Type != "Validation" || !strings.Contains(ue.Message, "must have less than 3 tokens") || srv.Calls() != 1 {
-			t.Fatalf("%v after %d calls", ue, srv.Calls())
-		}
+		require.Equal(t, messages.ClassInvalid, ue.Class, "%v after %d calls", ue, srv.Calls())
+		require.Equal(t, 413, ue.Status, "%v after %d calls", ue, srv.Calls())
+		require.Equal(t, "Validation", ue.Type, "%v after %d calls", ue, srv.Calls())
+		require.Contains(t, ue.Message, "must have less than 3 tokens", "%v after %d calls", ue, srv.Calls())
+		require.Equal(t, 1, srv.Calls(), "%v after %d calls", ue, srv.Calls())
 	})
 	t.Run("a part failing otherwise fails the call", func(t *testing.T) {
 		srv := startSim(t, &sim.TEIBackend{MaxClientBatchSize: 2, MaxInputLength: 3})
 		call := newCall(srv, &messages.EmbedRequest{Inputs: []string{"a", "b", "c", words(9)}, Truncate: ptr(false)})
 		_, err := do(t, tei.New(), call)
 		ue := upstreamErr(t, err)
-		if ue.Class != messages.ClassInvalid || srv.Calls() != 3 {
-			t.Fatalf("%v after %d calls", ue, srv.Calls())
-		}
-		if call.Result.Usage.InputTokens != 2 {
-			t.Fatalf("the accepted part's usage is lost: %+v", call.Result.Usage)
-		}
+		require.Equal(t, messages.ClassInvalid, ue.Class, "%v after %d calls", ue, srv.Calls())
+		require.Equal(t, 3, srv.Calls(), "%v after %d calls", ue, srv.Calls())
+		require.Equal(t, 2, call.Result.Usage.InputTokens, "the accepted part's usage is lost: %+v", call.Result.Usage)
 	})
 	t.Run("cancelled between parts", func(t *testing.T) {
 		srv := startSim(t, &sim.TEIBackend{MaxClientBatchSize: 1})
@@ -333,12 +309,10 @@ func TestSplitStops(t *testing.T) {
 			return resp, err
 		})}
 		_, err := tei.New().Do(ctx, call)
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassCancelled || !errors.Is(err, context.Canceled) {
-			t.Fatalf("%v", ue)
-		}
-		if srv.Calls() > 2 {
-			t.Fatalf("%d calls after the cancel", srv.Calls())
-		}
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassCancelled, ue.Class, "%v", ue)
+		require.ErrorIs(t, err, context.Canceled, "%v", ue)
+		require.LessOrEqual(t, srv.Calls(), 2, "%d calls after the cancel", srv.Calls())
 	})
 }
 
@@ -365,37 +339,30 @@ func TestRerank(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			resp, err := do(t, tei.New(), call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			rr := resp.(*messages.RerankResponse)
 			var idx []int
 			for i, res := range rr.Results {
 				idx = append(idx, res.Index)
-				if float32(res.Score) != sim.TEIRerankScore(query, req.Documents[res.Index], false) {
-					t.Fatalf("score %v for %q", res.Score, req.Documents[res.Index])
+				require.Equal(t, sim.TEIRerankScore(query, req.Documents[res.Index], false), float32(res.Score), "score %v for %q", res.Score, req.Documents[res.Index])
+				if i > 0 {
+					require.False(t, res.Score > rr.Results[i-1].Score, "not sorted")
 				}
-				if i > 0 && res.Score > rr.Results[i-1].Score {
-					t.Fatal("not sorted")
-				}
-				if (res.Document != "") != tt.withDocs || (tt.withDocs && res.Document != req.Documents[res.Index]) {
-					t.Fatalf("document %q", res.Document)
-				}
+				require.Equal(t, tt.withDocs, res.Document != "", "document %q", res.Document)
+				require.False(t, tt.withDocs && res.Document != req.Documents[res.Index], "document %q", res.Document)
 			}
-			if !slices.Equal(idx, tt.wantIdx) {
-				t.Fatalf("order %v, want %v", idx, tt.wantIdx)
-			}
+			require.True(t, slices.Equal(idx, tt.wantIdx), "order %v, want %v", idx, tt.wantIdx)
 			in, _ := srv.Usage()
-			if rr.Usage.InputTokens != in || in == 0 || call.Result.Usage != rr.Usage || rr.Model != req.Model {
-				t.Fatalf("usage %+v server %d", rr.Usage, in)
-			}
+			require.Equal(t, in, rr.Usage.InputTokens, "usage %+v server %d", rr.Usage, in)
+			require.NotEqual(t, 0, in, "usage %+v server %d", rr.Usage, in)
+			require.True(t, call.Result.Usage == rr.Usage, "usage %+v server %d", rr.Usage, in)
+			require.Equal(t, req.Model, rr.Model, "usage %+v server %d", rr.Usage, in)
 			body := bodies(t, srv)[0]
-			if body["query"] != query || len(body["texts"].([]any)) != len(req.Documents) || body["return_text"] != tt.withDocs {
-				t.Fatalf("body %v", body)
-			}
-			if _, has := body["raw_scores"]; has {
-				t.Fatal("raw_scores sent")
-			}
+			require.True(t, body["query"] == query, "body %v", body)
+			require.Len(t, req.Documents, len(body["texts"].([]any)), "body %v", body)
+			require.True(t, body["return_text"] == tt.withDocs, "body %v", body)
+			_, has := body["raw_scores"]
+			require.False(t, has, "raw_scores sent")
 		})
 	}
 }
@@ -404,54 +371,51 @@ func TestInfo(t *testing.T) {
 	b := sim.TEI()
 	srv := startSim(t, b)
 	resp, err := do(t, tei.New(), newCall(srv, &messages.InfoRequest{What: "info"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ir := resp.(*messages.InfoResponse)
 	var info map[string]any
-	if err := json.Unmarshal(ir.Body, &info); err != nil || ir.Version != "1.9.3" || info["max_client_batch_size"] != 32.0 || !ir.Healthy {
-		t.Fatalf("info %+v %v", ir, err)
-	}
+	require.NoError(t, json.Unmarshal(ir.Body, &info), "info %+v", ir)
+	require.Equal(t, "1.9.3", ir.Version, "info %+v", ir)
+	require.True(t, info["max_client_batch_size"] == 32.0, "info %+v", ir)
+	require.True(t, ir.Healthy, "info %+v", ir)
 	resp, err = do(t, tei.New(), newCall(srv, &messages.InfoRequest{What: "health"}))
-	if err != nil || !resp.(*messages.InfoResponse).Healthy {
-		t.Fatalf("health %v %v", resp, err)
-	}
+	require.NoError(t, err, "health %v %v", resp, err)
+	require.True(t, resp.(*messages.InfoResponse).Healthy, "health %v %v", resp, err)
 	b.SetHealthy(false)
 	_, err = do(t, tei.New(), newCall(srv, &messages.InfoRequest{What: "health"}))
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassServer || ue.Status != 503 || ue.Type != "Unhealthy" || !ue.Retryable() {
-		t.Fatalf("unhealthy: %v", ue)
-	}
+	ue := upstreamErr(t, err)
+	require.Equal(t, messages.ClassServer, ue.Class, "unhealthy: %v", ue)
+	require.Equal(t, 503, ue.Status, "unhealthy: %v", ue)
+	require.Equal(t, "Unhealthy", ue.Type, "unhealthy: %v", ue)
+	require.True(t, ue.Retryable(), "unhealthy: %v", ue)
 	recs := srv.Requests()
-	if recs[0].Method != "GET" || recs[0].Path != "/info" || recs[1].Path != "/health" || len(recs[0].Body) != 0 {
-		t.Fatalf("requests %+v", recs)
-	}
+	require.Equal(t, "GET", recs[0].Method, "requests %+v", recs)
+	require.Equal(t, "/info", recs[0].Path, "requests %+v", recs)
+	require.Equal(t, "/health", recs[1].Path, "requests %+v", recs)
+	require.Len(t, recs[0].Body, 0, "requests %+v", recs)
 }
 
 func TestAuth(t *testing.T) {
 	srv := startSim(t, &sim.TEIBackend{APIKey: testKey})
 	// The key goes as a bearer token.
-	if _, err := do(t, tei.New(), newCall(srv, &messages.EmbedRequest{Inputs: []string{"x"}})); err != nil {
-		t.Fatal(err)
-	}
-	if h := srv.Requests()[0].Header.Get("Authorization"); h != "Bearer "+testKey {
-		t.Fatalf("Authorization %q", h)
-	}
+	_, err := do(t, tei.New(), newCall(srv, &messages.EmbedRequest{Inputs: []string{"x"}}))
+	require.NoError(t, err)
+	require.Equal(t, "Bearer "+testKey, srv.Requests()[0].Header.Get("Authorization"), "Authorization")
 	// Without a key: no header, and a bare 401 is ClassAuth.
 	call := newCall(srv, &messages.EmbedRequest{Inputs: []string{"x"}})
 	call.Key = providers.NewCredential("none", "")
-	_, err := do(t, tei.New(), call)
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassAuth || ue.Status != 401 || ue.Retryable() {
-		t.Fatalf("no key: %v", ue)
-	}
-	if _, has := srv.Requests()[1].Header["Authorization"]; has {
-		t.Fatal("an empty key sent an Authorization header")
-	}
+	_, err = do(t, tei.New(), call)
+	ue := upstreamErr(t, err)
+	require.Equal(t, messages.ClassAuth, ue.Class, "no key: %v", ue)
+	require.Equal(t, 401, ue.Status, "no key: %v", ue)
+	require.False(t, ue.Retryable(), "no key: %v", ue)
+	_, has := srv.Requests()[1].Header["Authorization"]
+	require.False(t, has, "an empty key sent an Authorization header")
 	// /health needs no key.
 	call = newCall(srv, &messages.InfoRequest{What: "health"})
 	call.Key = providers.NewCredential("none", "")
-	if _, err := do(t, tei.New(), call); err != nil {
-		t.Fatalf("health without key: %v", err)
-	}
+	_, err = do(t, tei.New(), call)
+	require.NoError(t, err, "health without key")
 }
 
 func TestErrors(t *testing.T) {
@@ -512,16 +476,17 @@ func TestErrors(t *testing.T) {
 			call := newCall(srv, req)
 			_, err := do(t, a, call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.Type != tt.wantType || ue.RetryAfter != tt.wantRetry || ue.Retryable() != tt.wantRetryable {
-				t.Fatalf("got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)",
-					ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
-			}
-			if ue.Message == "" || !errors.Is(err, messages.ErrUpstream) || srv.Calls() != 1 {
-				t.Fatalf("message %q, %d calls", ue.Message, srv.Calls())
-			}
-			if ue.UpstreamRequestID != "sim-"+call.RequestID || ue.Key != "primary" || ue.Provider != "tei" {
-				t.Fatalf("error fields %+v", ue)
-			}
+			require.Equal(t, tt.wantClass, ue.Class, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantStatus, ue.Status, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantType, ue.Type, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantRetry, ue.RetryAfter, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantRetryable, ue.Retryable(), "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+			require.NotEqual(t, "", ue.Message, "message %q, %d calls", ue.Message, srv.Calls())
+			require.ErrorIs(t, err, messages.ErrUpstream, "message %q, %d calls", ue.Message, srv.Calls())
+			require.Equal(t, 1, srv.Calls(), "message %q, %d calls", ue.Message, srv.Calls())
+			require.Equal(t, "sim-"+call.RequestID, ue.UpstreamRequestID, "error fields %+v", ue)
+			require.Equal(t, "primary", ue.Key, "error fields %+v", ue)
+			require.Equal(t, "tei", ue.Provider, "error fields %+v", ue)
 		})
 	}
 }
@@ -538,9 +503,9 @@ func TestMalformed(t *testing.T) {
 			srv := startSim(t, nil)
 			srv.Inject(sim.Fault{Malformed: true})
 			_, err := do(t, tei.New(), newCall(srv, req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 {
-				t.Fatalf("class %v status %d", ue.Class, ue.Status)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v status %d", ue.Class, ue.Status)
+			require.Equal(t, 200, ue.Status, "class %v status %d", ue.Class, ue.Status)
 		})
 	}
 }
@@ -574,9 +539,8 @@ func TestMalformedAnswers(t *testing.T) {
 			}))
 			defer hs.Close()
 			_, err := do(t, tt.adapter, newCallAt(hs.URL, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-				t.Fatalf("class %v: %v", ue.Class, ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v: %v", ue.Class, ue)
 		})
 	}
 }
@@ -614,23 +578,21 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.adapter.Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check: %v", err)
-				}
+				require.NoError(t, err, "Check")
 				return
 			}
 			var re *messages.RequestError
-			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
-				t.Fatalf("Check = %v, want %v as *RequestError", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "Check = %v, want %v as *RequestError", err, tt.want)
+			require.ErrorAs(t, err, &re, "Check = %v, want %v as *RequestError", err, tt.want)
 			if tt.req == nil {
 				return
 			}
 			srv := startSim(t, nil)
 			_, err = do(t, tt.adapter, newCall(srv, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Retryable() || srv.Calls() != 0 {
-				t.Fatalf("Do: %v, %d calls", ue, srv.Calls())
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "Do: %v, %d calls", ue, srv.Calls())
+			require.False(t, ue.Retryable(), "Do: %v, %d calls", ue, srv.Calls())
+			require.Equal(t, 0, srv.Calls(), "Do: %v, %d calls", ue, srv.Calls())
 		})
 	}
 }
@@ -642,16 +604,13 @@ func TestRequestIDs(t *testing.T) {
 	call := newCall(srv, req)
 	call.RequestID = req.RequestID
 	call.Headers = map[string]string{"X-Extra": "1"}
-	if _, err := do(t, tei.New(), call); err != nil {
-		t.Fatal(err)
-	}
+	_, err := do(t, tei.New(), call)
+	require.NoError(t, err)
 	rec := srv.Requests()[0]
-	if rec.RequestID != "caller-id-123" || rec.Header.Get("X-Extra") != "1" || rec.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("headers %v", rec.Header)
-	}
+	require.Equal(t, "caller-id-123", rec.RequestID, "headers %v", rec.Header)
+	require.Equal(t, "1", rec.Header.Get("X-Extra"), "headers %v", rec.Header)
+	require.Equal(t, "application/json", rec.Header.Get("Content-Type"), "headers %v", rec.Header)
 	for _, leak := range []string{"caller-id-123", "priority", "HIGH", "request_id", testKey} {
-		if bytes.Contains(rec.Body, []byte(leak)) {
-			t.Fatalf("body leaks %q: %s", leak, rec.Body)
-		}
+		require.False(t, bytes.Contains(rec.Body, []byte(leak)), "body leaks %q: %s", leak, rec.Body)
 	}
 }

@@ -3,7 +3,6 @@ package tgi_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/tgi"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzDecodeError(f *testing.F) {
@@ -41,29 +42,22 @@ func FuzzDecodeError(f *testing.F) {
 		for _, start := range []messages.ErrorClass{messages.ClassUnknown, providers.ClassifyStatus(status)} {
 			e := &messages.UpstreamError{Status: status, Class: start}
 			tgi.DecodeError(status, http.Header{}, body, e)
-			if e.Class == messages.ClassUnknown {
-				t.Fatalf("class not set for status %d body %q", status, body)
-			}
-			if e.ShouldRetry != nil && *e.ShouldRetry {
-				t.Fatal("ShouldRetry true")
+			require.NotEqual(t, messages.ClassUnknown, e.Class, "class not set for status %d body %q", status, body)
+			if e.ShouldRetry != nil {
+				require.False(t, *e.ShouldRetry, "ShouldRetry true")
 			}
 			switch strings.ToLower(e.Type) {
 			case "validation", "template_error", "tool_error", "missing_template_variable":
-				if e.Class != messages.ClassInvalid || e.Retryable() {
-					t.Fatalf("%s → %v", e.Type, e.Class)
-				}
+				require.Equal(t, messages.ClassInvalid, e.Class, "%s → %v", e.Type, e.Class)
+				require.False(t, e.Retryable(), "%s → %v", e.Type, e.Class)
 			case "overloaded":
-				if e.Class != messages.ClassRateLimited || !e.Retryable() {
-					t.Fatalf("overloaded → %v", e.Class)
-				}
+				require.Equal(t, messages.ClassRateLimited, e.Class, "overloaded →")
+				require.True(t, e.Retryable(), "overloaded →")
 			case "generation":
-				if e.Class != messages.ClassServer || e.Retryable() {
-					t.Fatalf("generation → %v retryable %v", e.Class, e.Retryable())
-				}
+				require.Equal(t, messages.ClassServer, e.Class, "generation → %v retryable %v", e.Class, e.Retryable())
+				require.False(t, e.Retryable(), "generation → %v retryable %v", e.Class, e.Retryable())
 			}
-			if len(e.Message) > 64<<10 {
-				t.Fatalf("message of %d bytes", len(e.Message))
-			}
+			require.LessOrEqual(t, len(e.Message), 64<<10, "message of %d bytes", len(e.Message))
 			_ = e.Error()
 		}
 	})
@@ -90,22 +84,16 @@ func FuzzDecodeGenerateStream(f *testing.F) {
 		last := -1
 		var text strings.Builder
 		call.Emit = func(ch *messages.StreamChunk) bool {
-			if ch.Seq != last+1 {
-				t.Fatalf("chunk seq %d after %d", ch.Seq, last)
-			}
+			require.Equal(t, last+1, ch.Seq, "chunk seq %d after %d", ch.Seq, last)
 			last = ch.Seq
 			switch ch.Type {
 			case messages.ChunkText:
-				if ch.Text == "" {
-					t.Fatal("empty text chunk")
-				}
+				require.NotEqual(t, "", ch.Text, "empty text chunk")
 				text.WriteString(ch.Text)
 			case messages.ChunkUsage:
-				if ch.Usage == nil {
-					t.Fatal("usage chunk without usage")
-				}
+				require.NotNil(t, ch.Usage, "usage chunk without usage")
 			default:
-				t.Fatalf("chunk type %q", ch.Type)
+				require.Fail(t, "unexpected chunk type", "chunk type %q", ch.Type)
 			}
 			return true
 		}
@@ -119,20 +107,14 @@ func FuzzDecodeGenerateStream(f *testing.F) {
 			return err
 		})
 		if err == nil {
-			if out == nil {
-				t.Fatal("nil response without error")
-			}
-			if out.Usage != call.Result.Usage {
-				t.Fatalf("usage %+v, result %+v", out.Usage, call.Result.Usage)
-			}
+			require.NotNil(t, out, "nil response without error")
+			require.True(t, out.Usage == call.Result.Usage, "usage %+v, result %+v", out.Usage, call.Result.Usage)
 			return
 		}
 		var ue *messages.UpstreamError
-		if !errors.As(err, &ue) || ue.Class == messages.ClassUnknown || ue.Status != 200 {
-			t.Fatalf("error %v is not a classified *UpstreamError", err)
-		}
-		if strings.Contains(ue.Error(), testKey) {
-			t.Fatal("error leaks the key")
-		}
+		require.ErrorAs(t, err, &ue, "error %v is not a classified *UpstreamError", err)
+		require.NotEqual(t, messages.ClassUnknown, ue.Class, "error %v is not a classified *UpstreamError", err)
+		require.Equal(t, 200, ue.Status, "error %v is not a classified *UpstreamError", err)
+		require.NotContains(t, ue.Error(), testKey, "error leaks the key")
 	})
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TGI's OpenAPI document (testdata/tgi/SOURCE.md), compiled once per test
@@ -31,9 +34,8 @@ func TestSpecLoads(t *testing.T) {
 	for _, n := range specNames {
 		spec.Schema(t, n)
 	}
-	if n := spec.Edits(t); n < 30 {
-		t.Fatalf("only %d spec edits: did the nullable rewrite run?", n)
-	}
+	n := spec.Edits(t)
+	require.GreaterOrEqual(t, n, 30, "only %d spec edits: did the nullable rewrite run?", n)
 }
 
 // TestSpecRequestsAndAnswers runs the adapter against the simulator for every
@@ -48,9 +50,7 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		call := newCall(srv, req)
 		call.Client.HTTP = &http.Client{Transport: ct}
 		resp, err := do(t, call)
-		if (err != nil) != wantErr {
-			t.Fatalf("%T: error %v, want error %v", req, err, wantErr)
-		}
+		require.Equal(t, wantErr, err != nil, "%T: error %v, want error %v", req, err, wantErr)
 		return resp
 	}
 	user := func(s string) []messages.Message { return []messages.Message{{Role: "user", Content: s}} }
@@ -94,9 +94,7 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 	run(&messages.GenerateRequest{Prompt: "x"}, true)
 	run(&messages.ChatRequest{Messages: user("x")}, true)
 
-	if srv.InvalidCalls() != 1 {
-		t.Fatalf("simulator rejected %d requests, want the in-stream validation error only", srv.InvalidCalls())
-	}
+	require.Equal(t, 1, srv.InvalidCalls(), "simulator rejected %d requests, want the in-stream validation error only", srv.InvalidCalls())
 	requestSchema := map[string]string{"/generate": "GenerateRequest", "/generate_stream": "GenerateRequest", "/v1/chat/completions": "ChatRequest"}
 	counts := map[string]int{}
 	for _, rec := range srv.Requests() {
@@ -108,17 +106,15 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 		switch {
 		case bytes.Contains(rec.Body, []byte(`"top_k":0`)):
 			// The request the simulator refused: the spec refuses it too.
-			if err == nil {
-				t.Errorf("spec accepts %s", rec.Body)
-			}
-		case err != nil:
-			t.Errorf("request to %s violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
+			assert.Error(t, err, "spec accepts %s", rec.Body)
+		default:
+			assert.NoError(t, err, "request to %s violates %s:\n%s", rec.Path, schema, rec.Body)
 		}
 		counts[rec.Path]++
 	}
-	if counts["/generate"] != 5 || counts["/generate_stream"] != 3 || counts["/v1/chat/completions"] != 9 {
-		t.Fatalf("validated %v", counts)
-	}
+	require.Equal(t, 5, counts["/generate"], "validated %v", counts)
+	require.Equal(t, 3, counts["/generate_stream"], "validated %v", counts)
+	require.Equal(t, 9, counts["/v1/chat/completions"], "validated %v", counts)
 
 	answerSchema := map[string][2]string{
 		"/generate": {"GenerateResponse", ""}, "/generate_stream": {"", "StreamResponse"},
@@ -133,22 +129,17 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 			// simulator) answer a list of them.
 		case c.Status != http.StatusOK:
 			nErrors++
-			if err := validate(t, "ErrorResponse", body); err != nil {
-				t.Errorf("error answer %d from %s violates ErrorResponse: %v\n%s", c.Status, c.Path, err, body)
-			}
+			err := validate(t, "ErrorResponse", body)
+			assert.NoError(t, err, "error answer %d from %s violates ErrorResponse: %v\n%s", c.Status, c.Path, err, body)
 		case c.HasContentType("text/event-stream"):
-			if !bytes.HasPrefix(body, []byte("data:{")) {
-				t.Errorf("stream from %s does not start with data:{ (no space): %.40q", c.Path, body)
-			}
+			assert.True(t, bytes.HasPrefix(body, []byte("data:{")), "stream from %s does not start with data:{ (no space): %.40q", c.Path, body)
 			sse := providers.NewSSEReader(bytes.NewReader(body))
 			for {
 				ev, err := sse.Next()
 				if errors.Is(err, io.EOF) {
 					break
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				if string(ev.Data) == "[DONE]" {
 					continue
 				}
@@ -157,21 +148,19 @@ func TestSpecRequestsAndAnswers(t *testing.T) {
 				if bytes.Contains(ev.Data, []byte(`"error_type"`)) {
 					schema = "ErrorResponse"
 				}
-				if err := validate(t, schema, ev.Data); err != nil {
-					t.Errorf("stream event from %s violates %s: %v\n%s", c.Path, schema, err, ev.Data)
-				}
+				err = validate(t, schema, ev.Data)
+				assert.NoError(t, err, "stream event from %s violates %s: %v\n%s", c.Path, schema, err, ev.Data)
 			}
 		default:
 			nAnswers++
 			schema := answerSchema[c.Path][0]
-			if err := validate(t, schema, body); err != nil {
-				t.Errorf("answer from %s violates %s: %v\n%s", c.Path, schema, err, body)
-			}
+			err := validate(t, schema, body)
+			assert.NoError(t, err, "answer from %s violates %s: %v\n%s", c.Path, schema, err, body)
 		}
 	}
-	if nAnswers != 10 || nEvents < 15 || nErrors != 3 {
-		t.Fatalf("validated %d answers, %d stream events, %d errors", nAnswers, nEvents, nErrors)
-	}
+	require.Equal(t, 10, nAnswers, "validated %d answers, %d stream events, %d errors", nAnswers, nEvents, nErrors)
+	require.GreaterOrEqual(t, nEvents, 15, "validated %d answers, %d stream events, %d errors", nAnswers, nEvents, nErrors)
+	require.Equal(t, 3, nErrors, "validated %d answers, %d stream events, %d errors", nAnswers, nEvents, nErrors)
 }
 
 // TestSpecRejectsInvalid shows the validator is not vacuous, and documents
@@ -196,17 +185,14 @@ func TestSpecRejectsInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := validate(t, tt.schema, []byte(tt.body)); err == nil {
-				t.Fatalf("%s accepted %s", tt.schema, tt.body)
-			}
+			require.Error(t, validate(t, tt.schema, []byte(tt.body)), "%s accepted %s", tt.schema, tt.body)
 		})
 	}
 	for schema, body := range map[string]string{
 		"GenerateRequest": `{"inputs":"x","parameters":{"details":true,"max_new_tokens":5,"temperature":0.5,"grammar":{"type":"regex","value":"a+"}}}`,
 		"ChatRequest":     `{"model":"tgi","messages":[{"role":"user","content":"x"}],"max_tokens":5,"tools":[{"type":"function","function":{"name":"f","arguments":{}}}],"tool_choice":"auto"}`,
 	} {
-		if err := validate(t, schema, []byte(body)); err != nil {
-			t.Fatalf("valid %s rejected: %v", schema, err)
-		}
+		err := validate(t, schema, []byte(body))
+		require.NoError(t, err, "valid %s rejected: %v", schema, err)
 	}
 }

@@ -3,7 +3,6 @@ package tgi_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/providers/tgi"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // testKey is a fake key; tests assert it never shows up in errors.
@@ -64,16 +65,12 @@ func ptr[T any](v T) *T { return &v }
 func compact(t *testing.T, raw json.RawMessage) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		t.Fatalf("not JSON: %s", raw)
-	}
+	require.NoError(t, json.Compact(&b, raw), "not JSON: %s", raw)
 	return b.String()
 }
 
 func TestKind(t *testing.T) {
-	if tgi.New().Kind() != "hf_tgi" {
-		t.Fatal("kind")
-	}
+	require.Equal(t, "hf_tgi", tgi.New().Kind(), "kind")
 }
 
 func TestGenerate(t *testing.T) {
@@ -90,18 +87,15 @@ func TestGenerate(t *testing.T) {
 			name: "plain", req: messages.GenerateRequest{Model: "ignored", Prompt: "Hello there"},
 			wantText: "echo: Hello there", wantFinish: messages.FinishStop, wantRaw: "eos_token", wantOut: 4,
 			params: func(t *testing.T, p map[string]any) {
-				if len(p) != 1 || p["details"] != true {
-					t.Fatalf("parameters %v: want details only", p)
-				}
+				require.Len(t, p, 1, "parameters %v: want details only", p)
+				require.True(t, p["details"] == true, "parameters %v: want details only", p)
 			},
 		},
 		{
 			name: "max tokens", req: messages.GenerateRequest{Prompt: "one two three four", MaxTokens: 3},
 			wantText: "echo: one two", wantFinish: messages.FinishLength, wantRaw: "length", wantOut: 3,
 			params: func(t *testing.T, p map[string]any) {
-				if p["max_new_tokens"] != 3.0 {
-					t.Fatalf("parameters %v", p)
-				}
+				require.True(t, p["max_new_tokens"] == 3.0, "parameters %v", p)
 			},
 		},
 		{
@@ -109,12 +103,14 @@ func TestGenerate(t *testing.T) {
 				Temperature: ptr(0.7), TopP: ptr(0.9), Extra: map[string]any{"top_k": 10, "seed": 7, "details": false, "add_special_tokens": false}},
 			wantText: "echo: alpha beta", wantFinish: messages.FinishStop, wantRaw: "stop_sequence", wantOut: 3,
 			params: func(t *testing.T, p map[string]any) {
-				if p["temperature"] != 0.7 || p["top_p"] != 0.9 || p["top_k"] != 10.0 || p["seed"] != 7.0 || p["details"] != true || p["stop"].([]any)[0] != "beta" {
-					t.Fatalf("parameters %v", p)
-				}
-				if _, has := p["add_special_tokens"]; has {
-					t.Fatal("add_special_tokens inside parameters")
-				}
+				require.True(t, p["temperature"] == 0.7, "parameters %v", p)
+				require.True(t, p["top_p"] == 0.9, "parameters %v", p)
+				require.True(t, p["top_k"] == 10.0, "parameters %v", p)
+				require.True(t, p["seed"] == 7.0, "parameters %v", p)
+				require.True(t, p["details"] == true, "parameters %v", p)
+				require.True(t, p["stop"].([]any)[0] == "beta", "parameters %v", p)
+				_, has := p["add_special_tokens"]
+				require.False(t, has, "add_special_tokens inside parameters")
 			},
 		},
 		{
@@ -122,12 +118,10 @@ func TestGenerate(t *testing.T) {
 				Extra: map[string]any{"temperature": 0.5, "return_full_text": true}},
 			wantText: "xecho: x", wantFinish: messages.FinishStop, wantRaw: "eos_token", wantOut: 3,
 			params: func(t *testing.T, p map[string]any) {
-				if _, has := p["temperature"]; has {
-					t.Fatalf("temperature sent: %v", p)
-				}
-				if _, has := p["top_p"]; has {
-					t.Fatalf("top_p sent: %v", p)
-				}
+				_, has := p["temperature"]
+				require.False(t, has, "temperature sent: %v", p)
+				_, has = p["top_p"]
+				require.False(t, has, "top_p sent: %v", p)
 			},
 		},
 		{
@@ -135,9 +129,7 @@ func TestGenerate(t *testing.T) {
 				"value": map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}}}},
 			wantText: `{"city":"Paris"}`, wantFinish: messages.FinishStop, wantRaw: "eos_token", wantOut: 2,
 			params: func(t *testing.T, p map[string]any) {
-				if p["grammar"].(map[string]any)["type"] != "json" {
-					t.Fatalf("parameters %v", p)
-				}
+				require.True(t, p["grammar"].(map[string]any)["type"] == "json", "parameters %v", p)
 			},
 		},
 	}
@@ -147,28 +139,27 @@ func TestGenerate(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatalf("Do: %v", err)
-			}
+			require.NoError(t, err, "Do")
 			gr := resp.(*messages.GenerateResponse)
-			if gr.Text != tt.wantText || gr.FinishReason != tt.wantFinish || gr.RawFinishReason != tt.wantRaw {
-				t.Fatalf("got %q finish %q (%q), want %q %q (%q)", gr.Text, gr.FinishReason, gr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
-			}
+			require.Equal(t, tt.wantText, gr.Text, "got %q finish %q (%q), want %q %q (%q)", gr.Text, gr.FinishReason, gr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
+			require.Equal(t, tt.wantFinish, gr.FinishReason, "got %q finish %q (%q), want %q %q (%q)", gr.Text, gr.FinishReason, gr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
+			require.Equal(t, tt.wantRaw, gr.RawFinishReason, "got %q finish %q (%q), want %q %q (%q)", gr.Text, gr.FinishReason, gr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
 			in, out := srv.Usage()
-			if gr.Usage.InputTokens != in || gr.Usage.OutputTokens != out || out != tt.wantOut || in != sim.Words(req.Prompt) || call.Result.Usage != gr.Usage {
-				t.Fatalf("usage %+v result %+v, server %d/%d", gr.Usage, call.Result.Usage, in, out)
-			}
+			require.Equal(t, in, gr.Usage.InputTokens, "usage %+v result %+v, server %d/%d", gr.Usage, call.Result.Usage, in, out)
+			require.Equal(t, out, gr.Usage.OutputTokens, "usage %+v result %+v, server %d/%d", gr.Usage, call.Result.Usage, in, out)
+			require.Equal(t, tt.wantOut, out, "usage %+v result %+v, server %d/%d", gr.Usage, call.Result.Usage, in, out)
+			require.Equal(t, sim.Words(req.Prompt), in, "usage %+v result %+v, server %d/%d", gr.Usage, call.Result.Usage, in, out)
+			require.True(t, call.Result.Usage == gr.Usage, "usage %+v result %+v, server %d/%d", gr.Usage, call.Result.Usage, in, out)
 			rec := srv.Requests()[0]
-			if rec.Path != "/generate" || srv.InvalidCalls() != 0 || gr.Model != req.Model || gr.UpstreamRequestID != "sim-"+call.RequestID {
-				t.Fatalf("path %q, %d invalid, model %q, meta %+v", rec.Path, srv.InvalidCalls(), gr.Model, gr.Meta)
-			}
+			require.Equal(t, "/generate", rec.Path, "path %q, %d invalid, model %q, meta %+v", rec.Path, srv.InvalidCalls(), gr.Model, gr.Meta)
+			require.Equal(t, 0, srv.InvalidCalls(), "path %q, %d invalid, model %q, meta %+v", rec.Path, srv.InvalidCalls(), gr.Model, gr.Meta)
+			require.Equal(t, req.Model, gr.Model, "path %q, %d invalid, model %q, meta %+v", rec.Path, srv.InvalidCalls(), gr.Model, gr.Meta)
+			require.Equal(t, "sim-"+call.RequestID, gr.UpstreamRequestID, "path %q, %d invalid, model %q, meta %+v", rec.Path, srv.InvalidCalls(), gr.Model, gr.Meta)
 			body := lastBody(t, srv)
-			if body["inputs"] != req.Prompt || len(body) > 3 {
-				t.Fatalf("body %v", body)
-			}
-			if _, has := body["model"]; has {
-				t.Fatal("model sent to /generate")
-			}
+			require.True(t, body["inputs"] == req.Prompt, "body %v", body)
+			require.LessOrEqual(t, len(body), 3, "body %v", body)
+			_, has := body["model"]
+			require.False(t, has, "model sent to /generate")
 			tt.params(t, body["parameters"].(map[string]any))
 		})
 	}
@@ -194,35 +185,32 @@ func TestGenerateStream(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			gr := resp.(*messages.GenerateResponse)
 			chunks := rec.All()
 			var words []string
 			for i, ch := range chunks {
-				if ch.Seq != i || ch.RequestID != call.RequestID {
-					t.Fatalf("chunk %d seq %d request %q", i, ch.Seq, ch.RequestID)
-				}
+				require.Equal(t, i, ch.Seq, "chunk %d seq %d request %q", i, ch.Seq, ch.RequestID)
+				require.Equal(t, call.RequestID, ch.RequestID, "chunk %d seq %d request %q", i, ch.Seq, ch.RequestID)
 				if ch.Type == messages.ChunkText {
 					words = append(words, ch.Text)
 				}
 			}
-			if !slices.Equal(words, tt.wantWords) || gr.Text != strings.Join(tt.wantWords, "") || gr.FinishReason != tt.wantFinish {
-				t.Fatalf("streamed %q, text %q finish %q", words, gr.Text, gr.FinishReason)
-			}
+			require.True(t, slices.Equal(words, tt.wantWords), "streamed %q, text %q finish %q", words, gr.Text, gr.FinishReason)
+			require.Equal(t, strings.Join(tt.wantWords, ""), gr.Text, "streamed %q, text %q finish %q", words, gr.Text, gr.FinishReason)
+			require.Equal(t, tt.wantFinish, gr.FinishReason, "streamed %q, text %q finish %q", words, gr.Text, gr.FinishReason)
 			last := chunks[len(chunks)-1]
 			in, out := srv.Usage()
-			if last.Type != messages.ChunkUsage || last.Usage.InputTokens != in || last.Usage.OutputTokens != out || gr.Usage != *last.Usage || in != 5 {
-				t.Fatalf("last chunk %+v usage %+v server %d/%d", last, gr.Usage, in, out)
-			}
-			if call.Result.ChunksSent != len(chunks) || call.Result.Usage != gr.Usage {
-				t.Fatalf("result %+v after %d chunks", call.Result, len(chunks))
-			}
+			require.Equal(t, messages.ChunkUsage, last.Type, "last chunk %+v usage %+v server %d/%d", last, gr.Usage, in, out)
+			require.Equal(t, in, last.Usage.InputTokens, "last chunk %+v usage %+v server %d/%d", last, gr.Usage, in, out)
+			require.Equal(t, out, last.Usage.OutputTokens, "last chunk %+v usage %+v server %d/%d", last, gr.Usage, in, out)
+			require.True(t, gr.Usage == *last.Usage, "last chunk %+v usage %+v server %d/%d", last, gr.Usage, in, out)
+			require.Equal(t, 5, in, "last chunk %+v usage %+v server %d/%d", last, gr.Usage, in, out)
+			require.Len(t, chunks, call.Result.ChunksSent, "result %+v after %d chunks", call.Result, len(chunks))
+			require.True(t, call.Result.Usage == gr.Usage, "result %+v after %d chunks", call.Result, len(chunks))
 			r := srv.Requests()[0]
-			if r.Path != "/generate_stream" || r.Header.Get("Accept") != "text/event-stream" {
-				t.Fatalf("path %q accept %q", r.Path, r.Header.Get("Accept"))
-			}
+			require.Equal(t, "/generate_stream", r.Path, "path %q accept %q", r.Path, r.Header.Get("Accept"))
+			require.Equal(t, "text/event-stream", r.Header.Get("Accept"), "path %q accept %q", r.Path, r.Header.Get("Accept"))
 		})
 	}
 }
@@ -246,9 +234,7 @@ func TestChat(t *testing.T) {
 			name: "plain without model", req: messages.ChatRequest{Messages: []messages.Message{{Role: "user", Content: "Hello there"}}},
 			wantText: "echo: Hello there", wantFinish: messages.FinishStop, wantRaw: "stop",
 			check: func(t *testing.T, body map[string]any) {
-				if body["model"] != "tgi" {
-					t.Fatalf("model %v", body["model"])
-				}
+				require.True(t, body["model"] == "tgi", "model")
 			},
 		},
 		{
@@ -256,13 +242,12 @@ func TestChat(t *testing.T) {
 				Messages: []messages.Message{{Role: "user", Content: "one two three"}}},
 			wantText: "echo: one", wantFinish: messages.FinishLength, wantRaw: "length",
 			check: func(t *testing.T, body map[string]any) {
-				if body["max_tokens"] != 2.0 || body["temperature"] != 0.5 || body["messages"].([]any)[0].(map[string]any)["role"] != "system" {
-					t.Fatalf("body %v", body)
-				}
+				require.True(t, body["max_tokens"] == 2.0, "body %v", body)
+				require.True(t, body["temperature"] == 0.5, "body %v", body)
+				require.True(t, body["messages"].([]any)[0].(map[string]any)["role"] == "system", "body %v", body)
 				for _, k := range []string{"max_completion_tokens", "top_p"} {
-					if _, has := body[k]; has {
-						t.Fatalf("%s sent: %v", k, body)
-					}
+					_, has := body[k]
+					require.False(t, has, "%s sent: %v", k, body)
 				}
 			},
 		},
@@ -277,9 +262,7 @@ func TestChat(t *testing.T) {
 			}}}, Extra: map[string]any{"response_format": map[string]any{"type": "regex", "value": "[a-z]+"}}},
 			wantText: "What is this? [1 image]", wantFinish: messages.FinishStop, wantRaw: "stop",
 			check: func(t *testing.T, body map[string]any) {
-				if body["response_format"].(map[string]any)["type"] != "regex" {
-					t.Fatalf("body %v", body)
-				}
+				require.True(t, body["response_format"].(map[string]any)["type"] == "regex", "body %v", body)
 			},
 		},
 	}
@@ -289,23 +272,22 @@ func TestChat(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatalf("Do: %v", err)
-			}
+			require.NoError(t, err, "Do")
 			cr := resp.(*messages.ChatResponse)
-			if cr.Content != tt.wantText || cr.FinishReason != tt.wantFinish || cr.RawFinishReason != tt.wantRaw {
-				t.Fatalf("got %q finish %q (%q), want %q %q (%q)", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
-			}
+			require.Equal(t, tt.wantText, cr.Content, "got %q finish %q (%q), want %q %q (%q)", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
+			require.Equal(t, tt.wantFinish, cr.FinishReason, "got %q finish %q (%q), want %q %q (%q)", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
+			require.Equal(t, tt.wantRaw, cr.RawFinishReason, "got %q finish %q (%q), want %q %q (%q)", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish, tt.wantRaw)
 			in, out := srv.Usage()
-			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || out == 0 || call.Result.Usage != cr.Usage {
-				t.Fatalf("usage %+v result %+v server %d/%d", cr.Usage, call.Result.Usage, in, out)
-			}
-			if srv.Requests()[0].Path != "/v1/chat/completions" || srv.InvalidCalls() != 0 || cr.Model == "" {
-				t.Fatalf("path %q invalid %d model %q", srv.Requests()[0].Path, srv.InvalidCalls(), cr.Model)
-			}
-			if cr.RequestID != call.RequestID || cr.Provider != "tgi" || cr.Key != "primary" {
-				t.Fatalf("meta %+v", cr.Meta)
-			}
+			require.Equal(t, in, cr.Usage.InputTokens, "usage %+v result %+v server %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.Equal(t, out, cr.Usage.OutputTokens, "usage %+v result %+v server %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.NotEqual(t, 0, out, "usage %+v result %+v server %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.True(t, call.Result.Usage == cr.Usage, "usage %+v result %+v server %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.Equal(t, "/v1/chat/completions", srv.Requests()[0].Path, "path %q invalid %d model %q", srv.Requests()[0].Path, srv.InvalidCalls(), cr.Model)
+			require.Equal(t, 0, srv.InvalidCalls(), "path %q invalid %d model %q", srv.Requests()[0].Path, srv.InvalidCalls(), cr.Model)
+			require.NotEqual(t, "", cr.Model, "path %q invalid %d model %q", srv.Requests()[0].Path, srv.InvalidCalls(), cr.Model)
+			require.Equal(t, call.RequestID, cr.RequestID, "meta %+v", cr.Meta)
+			require.Equal(t, "tgi", cr.Provider, "meta %+v", cr.Meta)
+			require.Equal(t, "primary", cr.Key, "meta %+v", cr.Meta)
 			tt.check(t, lastBody(t, srv))
 		})
 	}
@@ -315,45 +297,37 @@ func TestChatToolRoundTrip(t *testing.T) {
 	srv := startSim(t, nil)
 	conv := []messages.Message{{Role: "user", Content: "What is the weather in Paris?"}}
 	resp, err := do(t, newCall(srv, &messages.ChatRequest{Model: "tgi", Messages: conv, Tools: []messages.Tool{weatherTool, {Name: "no_params"}}, ToolChoice: "auto"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cr := resp.(*messages.ChatResponse)
-	if cr.FinishReason != messages.FinishToolCalls || cr.RawFinishReason != "stop" || len(cr.ToolCalls) != 1 || cr.Content != "" {
-		t.Fatalf("want one tool call, got %+v", cr)
-	}
+	require.Equal(t, string(messages.FinishToolCalls), cr.FinishReason, "want one tool call, got %+v", cr)
+	require.Equal(t, "stop", cr.RawFinishReason, "want one tool call, got %+v", cr)
+	require.Len(t, cr.ToolCalls, 1, "want one tool call, got %+v", cr)
+	require.Equal(t, "", cr.Content, "want one tool call, got %+v", cr)
 	tc := cr.ToolCalls[0]
-	if tc.Name != "get_weather" || tc.ID == "" || compact(t, tc.Arguments) != `{"city":"Paris"}` {
-		t.Fatalf("tool call %+v args %s", tc, tc.Arguments)
-	}
+	require.Equal(t, "get_weather", tc.Name, "tool call %+v args %s", tc, tc.Arguments)
+	require.NotEqual(t, "", tc.ID, "tool call %+v args %s", tc, tc.Arguments)
+	require.Equal(t, `{"city":"Paris"}`, compact(t, tc.Arguments), "tool call %+v args %s", tc, tc.Arguments)
 	tools := lastBody(t, srv)["tools"].([]any)
 	for _, tl := range tools {
 		fn := tl.(map[string]any)["function"].(map[string]any)
-		if _, has := fn["parameters"]; has || fn["arguments"] == nil {
-			t.Fatalf("tool function %v: want the schema under arguments", fn)
-		}
+		_, has := fn["parameters"]
+		require.False(t, has, "tool function %v: want the schema under arguments", fn)
+		require.True(t, fn["arguments"] != nil, "tool function %v: want the schema under arguments", fn)
 	}
 
 	conv = append(conv, messages.Message{Role: "assistant", Content: "Let me check.", ToolCalls: cr.ToolCalls},
 		messages.Message{Role: "tool", ToolCallID: tc.ID, Content: `{"temp_c":21}`})
 	resp, err = do(t, newCall(srv, &messages.ChatRequest{Model: "tgi", Messages: conv, Tools: []messages.Tool{weatherTool}, ToolChoice: "get_weather"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := resp.(*messages.ChatResponse).Content; got != `The tool returned: {"temp_c":21}` {
-		t.Fatalf("final answer %q", got)
-	}
+	require.NoError(t, err)
+	require.Equal(t, `The tool returned: {"temp_c":21}`, resp.(*messages.ChatResponse).Content, "final answer")
 	body := lastBody(t, srv)
 	asst := body["messages"].([]any)[1].(map[string]any)
-	if _, has := asst["content"]; has || asst["tool_calls"].([]any)[0].(map[string]any)["id"] != tc.ID {
-		t.Fatalf("assistant message %v: want tool calls without content", asst)
-	}
-	if choice := body["tool_choice"].(map[string]any); choice["function"].(map[string]any)["name"] != "get_weather" {
-		t.Fatalf("tool_choice %v", choice)
-	}
-	if srv.InvalidCalls() != 0 {
-		t.Fatal("simulator rejected the round trip")
-	}
+	_, has := asst["content"]
+	require.False(t, has, "assistant message %v: want tool calls without content", asst)
+	require.True(t, asst["tool_calls"].([]any)[0].(map[string]any)["id"] == tc.ID, "assistant message %v: want tool calls without content", asst)
+	choice := body["tool_choice"].(map[string]any)
+	require.True(t, choice["function"].(map[string]any)["name"] == "get_weather", "tool_choice %v", choice)
+	require.Equal(t, 0, srv.InvalidCalls(), "simulator rejected the round trip")
 }
 
 func TestChatStream(t *testing.T) {
@@ -372,9 +346,9 @@ func TestChatStream(t *testing.T) {
 						words = append(words, ch.Text)
 					}
 				}
-				if !slices.Equal(words, []string{"echo:", " stream", " me", " a", " few", " words"}) || cr.Content != "echo: stream me a few words" || cr.FinishReason != messages.FinishStop {
-					t.Fatalf("streamed %q, aggregated %+v", words, cr)
-				}
+				require.True(t, slices.Equal(words, []string{"echo:", " stream", " me", " a", " few", " words"}), "streamed %q, aggregated %+v", words, cr)
+				require.Equal(t, "echo: stream me a few words", cr.Content, "streamed %q, aggregated %+v", words, cr)
+				require.Equal(t, string(messages.FinishStop), cr.FinishReason, "streamed %q, aggregated %+v", words, cr)
 			},
 		},
 		{
@@ -388,17 +362,16 @@ func TestChatStream(t *testing.T) {
 					if ch.Type == messages.ChunkToolCall {
 						n++
 						args.WriteString(ch.ToolCall.Arguments)
-						if n == 1 && (ch.ToolCall.ID == "" || ch.ToolCall.Name != "get_weather") {
-							t.Fatalf("first fragment %+v", ch.ToolCall)
+						if n == 1 {
+							require.False(t, ch.ToolCall.ID == "" || ch.ToolCall.Name != "get_weather", "first fragment %+v", ch.ToolCall)
 						}
 					}
 				}
-				if n < 3 || args.String() != `{"city": "Oslo"}` {
-					t.Fatalf("%d fragments, args %q", n, args.String())
-				}
-				if len(cr.ToolCalls) != 1 || compact(t, cr.ToolCalls[0].Arguments) != `{"city":"Oslo"}` || cr.FinishReason != messages.FinishToolCalls {
-					t.Fatalf("aggregated %+v", cr)
-				}
+				require.GreaterOrEqual(t, n, 3, "%d fragments, args %q", n, args.String())
+				require.Equal(t, `{"city": "Oslo"}`, args.String(), "%d fragments, args %q", n, args.String())
+				require.Len(t, cr.ToolCalls, 1, "aggregated %+v", cr)
+				require.Equal(t, `{"city":"Oslo"}`, compact(t, cr.ToolCalls[0].Arguments), "aggregated %+v", cr)
+				require.Equal(t, string(messages.FinishToolCalls), cr.FinishReason, "aggregated %+v", cr)
 			},
 		},
 	}
@@ -410,28 +383,25 @@ func TestChatStream(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cr := resp.(*messages.ChatResponse)
 			chunks := rec.All()
 			for i, ch := range chunks {
-				if ch.Seq != i || ch.RequestID != call.RequestID {
-					t.Fatalf("chunk %d seq %d", i, ch.Seq)
-				}
+				require.Equal(t, i, ch.Seq, "chunk %d seq %d", i, ch.Seq)
+				require.Equal(t, call.RequestID, ch.RequestID, "chunk %d seq %d", i, ch.Seq)
 			}
 			last := chunks[len(chunks)-1]
 			in, out := srv.Usage()
-			if last.Type != messages.ChunkUsage || last.Usage.InputTokens != in || last.Usage.OutputTokens != out || cr.Usage != *last.Usage || out == 0 {
-				t.Fatalf("last chunk %+v usage %+v server %d/%d", last, cr.Usage, in, out)
-			}
-			if call.Result.ChunksSent != len(chunks) || call.Result.Usage != cr.Usage {
-				t.Fatalf("result %+v after %d chunks", call.Result, len(chunks))
-			}
+			require.Equal(t, messages.ChunkUsage, last.Type, "last chunk %+v usage %+v server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, in, last.Usage.InputTokens, "last chunk %+v usage %+v server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, out, last.Usage.OutputTokens, "last chunk %+v usage %+v server %d/%d", last, cr.Usage, in, out)
+			require.True(t, cr.Usage == *last.Usage, "last chunk %+v usage %+v server %d/%d", last, cr.Usage, in, out)
+			require.NotEqual(t, 0, out, "last chunk %+v usage %+v server %d/%d", last, cr.Usage, in, out)
+			require.Len(t, chunks, call.Result.ChunksSent, "result %+v after %d chunks", call.Result, len(chunks))
+			require.True(t, call.Result.Usage == cr.Usage, "result %+v after %d chunks", call.Result, len(chunks))
 			body := lastBody(t, srv)
-			if body["stream"] != true || body["stream_options"].(map[string]any)["include_usage"] != true {
-				t.Fatalf("body %v", body)
-			}
+			require.True(t, body["stream"] == true, "body %v", body)
+			require.True(t, body["stream_options"].(map[string]any)["include_usage"] == true, "body %v", body)
 			tt.check(t, cr, chunks)
 		})
 	}
@@ -441,37 +411,33 @@ func TestModelsAndInfo(t *testing.T) {
 	b := sim.TGI()
 	srv := startSim(t, b)
 	resp, err := do(t, newCall(srv, &messages.ModelsRequest{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ms := resp.(*messages.ModelsResponse).Models; len(ms) != 1 || ms[0].ID != "meta-llama/Llama-3.1-8B-Instruct" {
-		t.Fatalf("models %+v", ms)
-	}
+	require.NoError(t, err)
+	ms := resp.(*messages.ModelsResponse).Models
+	require.Len(t, ms, 1, "models")
+	require.Equal(t, "meta-llama/Llama-3.1-8B-Instruct", ms[0].ID, "models")
 	resp, err = do(t, newCall(srv, &messages.InfoRequest{What: "info"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ir := resp.(*messages.InfoResponse)
 	var info map[string]any
-	if err := json.Unmarshal(ir.Body, &info); err != nil || ir.Version != "3.3.6-dev0" || info["max_input_tokens"] != 1024.0 || !ir.Healthy {
-		t.Fatalf("info %+v %v", ir, err)
-	}
+	require.NoError(t, json.Unmarshal(ir.Body, &info), "info %+v", ir)
+	require.Equal(t, "3.3.6-dev0", ir.Version, "info %+v", ir)
+	require.True(t, info["max_input_tokens"] == 1024.0, "info %+v", ir)
+	require.True(t, ir.Healthy, "info %+v", ir)
 	resp, err = do(t, newCall(srv, &messages.InfoRequest{What: "health"}))
-	if err != nil || !resp.(*messages.InfoResponse).Healthy {
-		t.Fatalf("health %v %v", resp, err)
-	}
+	require.NoError(t, err, "health %v %v", resp, err)
+	require.True(t, resp.(*messages.InfoResponse).Healthy, "health %v %v", resp, err)
 	b.SetHealthy(false)
 	_, err = do(t, newCall(srv, &messages.InfoRequest{What: "health"}))
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassServer || ue.Status != 503 || ue.Type != "healthcheck" || !ue.Retryable() {
-		t.Fatalf("unhealthy: %v", ue)
-	}
+	ue := upstreamErr(t, err)
+	require.Equal(t, messages.ClassServer, ue.Class, "unhealthy: %v", ue)
+	require.Equal(t, 503, ue.Status, "unhealthy: %v", ue)
+	require.Equal(t, "healthcheck", ue.Type, "unhealthy: %v", ue)
+	require.True(t, ue.Retryable(), "unhealthy: %v", ue)
 	var paths []string
 	for _, r := range srv.Requests() {
 		paths = append(paths, r.Method+" "+r.Path)
 	}
-	if !slices.Equal(paths, []string{"GET /v1/models", "GET /info", "GET /health", "GET /health"}) {
-		t.Fatalf("requests %v", paths)
-	}
+	require.True(t, slices.Equal(paths, []string{"GET /v1/models", "GET /info", "GET /health", "GET /health"}), "requests %v", paths)
 }
 
 func TestAuth(t *testing.T) {
@@ -480,25 +446,23 @@ func TestAuth(t *testing.T) {
 		&messages.GenerateRequest{Prompt: "x"},
 		&messages.ChatRequest{Messages: []messages.Message{{Role: "user", Content: "x"}}},
 	} {
-		if _, err := do(t, newCall(srv, req)); err != nil {
-			t.Fatalf("%T with key: %v", req, err)
-		}
+		_, err := do(t, newCall(srv, req))
+		require.NoError(t, err, "%T with key", req)
 		call := newCall(srv, req)
 		call.Key = providers.NewCredential("none", "")
-		_, err := do(t, call)
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassAuth || ue.Status != 401 || ue.Retryable() {
-			t.Fatalf("%T without key: %v", req, ue)
-		}
+		_, err = do(t, call)
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassAuth, ue.Class, "%T without key: %v", req, ue)
+		require.Equal(t, 401, ue.Status, "%T without key: %v", req, ue)
+		require.False(t, ue.Retryable(), "%T without key: %v", req, ue)
 	}
 	recs := srv.Requests()
-	if recs[0].Header.Get("Authorization") != "Bearer "+testKey || recs[1].Header.Get("Authorization") != "" {
-		t.Fatalf("authorization headers %q %q", recs[0].Header.Get("Authorization"), recs[1].Header.Get("Authorization"))
-	}
+	require.Equal(t, "Bearer "+testKey, recs[0].Header.Get("Authorization"), "authorization headers")
+	require.Equal(t, "", recs[1].Header.Get("Authorization"), "authorization headers")
 	call := newCall(srv, &messages.InfoRequest{})
 	call.Key = providers.NewCredential("none", "")
-	if _, err := do(t, call); err != nil {
-		t.Fatalf("/info is open: %v", err)
-	}
+	_, err := do(t, call)
+	require.NoError(t, err, "/info is open")
 }
 
 func TestStreamFaults(t *testing.T) {
@@ -526,15 +490,15 @@ func TestStreamFaults(t *testing.T) {
 			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || !ue.Retryable() || ue.Status != 200 {
-				t.Fatalf("class %v (retryable %v) status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, ue)
+			require.Equal(t, tt.wantClass, ue.Class, "class %v (retryable %v) status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, ue)
+			require.True(t, ue.Retryable(), "class %v (retryable %v) status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, ue)
+			require.Equal(t, 200, ue.Status, "class %v (retryable %v) status %d, want %v: %v", ue.Class, ue.Retryable(), ue.Status, tt.wantClass, ue)
+			if tt.fault.CutAfter > 0 {
+				require.NotEqual(t, 0, call.Result.ChunksSent, "no chunk reached the caller before the cut")
 			}
-			if tt.fault.CutAfter > 0 && call.Result.ChunksSent == 0 {
-				t.Fatal("no chunk reached the caller before the cut")
-			}
-			if in, out := srv.Usage(); in != 0 || out != 0 {
-				t.Fatalf("an unfinished stream counted usage %d/%d", in, out)
-			}
+			in, out := srv.Usage()
+			require.Equal(t, 0, in, "an unfinished stream counted usage %d/%d", in, out)
+			require.Equal(t, 0, out, "an unfinished stream counted usage %d/%d", in, out)
 		})
 	}
 }
@@ -545,12 +509,9 @@ func TestCallerGoneStopsStream(t *testing.T) {
 	n := 0
 	call.Emit = func(*messages.StreamChunk) bool { n++; return n < 2 }
 	_, err := do(t, call)
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassCancelled {
-		t.Fatalf("class %v", ue.Class)
-	}
-	if n != 2 || call.Result.ChunksSent != 1 {
-		t.Fatalf("emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
-	}
+	require.Equal(t, messages.ClassCancelled, upstreamErr(t, err).Class, "class")
+	require.Equal(t, 2, n, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
+	require.Equal(t, 1, call.Result.ChunksSent, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
 }
 
 func TestErrors(t *testing.T) {
@@ -595,13 +556,15 @@ func TestErrors(t *testing.T) {
 				call := newCall(srv, req)
 				_, err := do(t, call)
 				ue := upstreamErr(t, err)
-				if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.Type != tt.wantType || ue.RetryAfter != tt.wantRetry || ue.Retryable() != tt.wantRetryable {
-					t.Fatalf("got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)",
-						ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
-				}
-				if ue.Message == "" || !errors.Is(err, messages.ErrUpstream) || ue.UpstreamRequestID != "sim-"+call.RequestID || call.Result.ChunksSent != 0 {
-					t.Fatalf("error fields %+v, %d chunks", ue, call.Result.ChunksSent)
-				}
+				require.Equal(t, tt.wantClass, ue.Class, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantStatus, ue.Status, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantType, ue.Type, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantRetry, ue.RetryAfter, "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantRetryable, ue.Retryable(), "got %v status %d type %q retry-after %v retryable %v; want %v %d %q %v %v (%v)", ue.Class, ue.Status, ue.Type, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantType, tt.wantRetry, tt.wantRetryable, ue)
+				require.NotEqual(t, "", ue.Message, "error fields %+v, %d chunks", ue, call.Result.ChunksSent)
+				require.ErrorIs(t, err, messages.ErrUpstream, "error fields %+v, %d chunks", ue, call.Result.ChunksSent)
+				require.Equal(t, "sim-"+call.RequestID, ue.UpstreamRequestID, "error fields %+v, %d chunks", ue, call.Result.ChunksSent)
+				require.Equal(t, 0, call.Result.ChunksSent, "error fields %+v, %d chunks", ue, call.Result.ChunksSent)
 			})
 		}
 	}
@@ -621,12 +584,12 @@ func TestServerValidation(t *testing.T) {
 			if stream {
 				wantStatus = 200
 			}
-			if ue.Class != messages.ClassInvalid || ue.Retryable() || ue.Type != "validation" || ue.Status != wantStatus || !strings.Contains(ue.Message, "`top_k` must be strictly positive") {
-				t.Fatalf("%v (status %d, type %q)", ue, ue.Status, ue.Type)
-			}
-			if srv.InvalidCalls() != 1 {
-				t.Fatalf("invalid calls %d", srv.InvalidCalls())
-			}
+			require.Equal(t, messages.ClassInvalid, ue.Class, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.False(t, ue.Retryable(), "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Equal(t, "validation", ue.Type, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Equal(t, wantStatus, ue.Status, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Contains(t, ue.Message, "`top_k` must be strictly positive", "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Equal(t, 1, srv.InvalidCalls(), "invalid calls")
 		})
 	}
 	for _, stream := range []bool{false, true} {
@@ -639,17 +602,20 @@ func TestServerValidation(t *testing.T) {
 			if stream {
 				wantStatus = 200 // {"error":{"message":"Input validation error: …","http_status_code":422}} after a 200
 			}
-			if ue.Class != messages.ClassInvalid || ue.Retryable() || ue.Type != "validation" || ue.Status != wantStatus || !strings.Contains(ue.Message, "frequency_penalty") {
-				t.Fatalf("%v (status %d, type %q)", ue, ue.Status, ue.Type)
-			}
+			require.Equal(t, messages.ClassInvalid, ue.Class, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.False(t, ue.Retryable(), "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Equal(t, "validation", ue.Type, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Equal(t, wantStatus, ue.Status, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Contains(t, ue.Message, "frequency_penalty", "%v (status %d, type %q)", ue, ue.Status, ue.Type)
 		})
 	}
 	t.Run("chat", func(t *testing.T) {
 		srv := startSim(t, nil)
 		_, err := do(t, newCall(srv, &messages.ChatRequest{Messages: []messages.Message{{Role: "user", Content: "x"}}, Extra: map[string]any{"tool_choice": "required"}}))
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Type != "tool_error" || ue.Status != 422 {
-			t.Fatalf("%v", ue)
-		}
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassInvalid, ue.Class, "%v", ue)
+		require.Equal(t, "tool_error", ue.Type, "%v", ue)
+		require.Equal(t, 422, ue.Status, "%v", ue)
 	})
 }
 
@@ -683,15 +649,12 @@ func TestOverloaded(t *testing.T) {
 			<-started
 			_, err := do(t, newCall(srv, tt.req))
 			ue := upstreamErr(t, err)
-			if ue.Class != messages.ClassRateLimited || !ue.Retryable() || ue.Type != "overloaded" || ue.Status != tt.wantStatus {
-				t.Fatalf("%v (status %d, type %q)", ue, ue.Status, ue.Type)
-			}
-			if err := <-done; err != nil {
-				t.Fatalf("first request: %v", err)
-			}
-			if srv.InvalidCalls() != 0 {
-				t.Fatal("overload counted as invalid")
-			}
+			require.Equal(t, messages.ClassRateLimited, ue.Class, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.True(t, ue.Retryable(), "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Equal(t, "overloaded", ue.Type, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.Equal(t, tt.wantStatus, ue.Status, "%v (status %d, type %q)", ue, ue.Status, ue.Type)
+			require.NoError(t, <-done, "first request")
+			require.Equal(t, 0, srv.InvalidCalls(), "overload counted as invalid")
 		})
 	}
 }
@@ -723,9 +686,10 @@ func TestInStreamErrors(t *testing.T) {
 			defer hs.Close()
 			_, err := do(t, newCallAt(hs.URL, &messages.GenerateRequest{Prompt: "x", Stream: true}))
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || ue.Type != tt.wantType || ue.Status != 200 || ue.Retryable() != tt.wantRetryable {
-				t.Fatalf("class %v type %q status %d retryable %v, want %v %q %v: %v", ue.Class, ue.Type, ue.Status, ue.Retryable(), tt.wantClass, tt.wantType, tt.wantRetryable, ue)
-			}
+			require.Equal(t, tt.wantClass, ue.Class, "class %v type %q status %d retryable %v, want %v %q %v: %v", ue.Class, ue.Type, ue.Status, ue.Retryable(), tt.wantClass, tt.wantType, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantType, ue.Type, "class %v type %q status %d retryable %v, want %v %q %v: %v", ue.Class, ue.Type, ue.Status, ue.Retryable(), tt.wantClass, tt.wantType, tt.wantRetryable, ue)
+			require.Equal(t, 200, ue.Status, "class %v type %q status %d retryable %v, want %v %q %v: %v", ue.Class, ue.Type, ue.Status, ue.Retryable(), tt.wantClass, tt.wantType, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantRetryable, ue.Retryable(), "class %v type %q status %d retryable %v, want %v %q %v: %v", ue.Class, ue.Type, ue.Status, ue.Retryable(), tt.wantClass, tt.wantType, tt.wantRetryable, ue)
 		})
 	}
 }
@@ -743,12 +707,11 @@ func TestStreamWithoutDetails(t *testing.T) {
 	rec := &recorder{}
 	call.Emit = rec.Emit
 	resp, err := do(t, call)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if gr := resp.(*messages.GenerateResponse); gr.Text != "Hi" || gr.FinishReason != "" || len(rec.All()) != 1 {
-		t.Fatalf("%+v, %d chunks", gr, len(rec.All()))
-	}
+	require.NoError(t, err)
+	gr := resp.(*messages.GenerateResponse)
+	require.Equal(t, "Hi", gr.Text, "%+v, %d chunks", gr, len(rec.All()))
+	require.Equal(t, "", gr.FinishReason, "%+v, %d chunks", gr, len(rec.All()))
+	require.Len(t, rec.All(), 1, "%+v, %d chunks", gr, len(rec.All()))
 }
 
 func TestMalformed(t *testing.T) {
@@ -763,9 +726,9 @@ func TestMalformed(t *testing.T) {
 			srv := startSim(t, nil)
 			srv.Inject(sim.Fault{Malformed: true})
 			_, err := do(t, newCall(srv, req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 {
-				t.Fatalf("class %v status %d", ue.Class, ue.Status)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v status %d", ue.Class, ue.Status)
+			require.Equal(t, 200, ue.Status, "class %v status %d", ue.Class, ue.Status)
 		})
 	}
 	t.Run("generate without generated_text", func(t *testing.T) {
@@ -775,9 +738,8 @@ func TestMalformed(t *testing.T) {
 		}))
 		defer hs.Close()
 		_, err := do(t, newCallAt(hs.URL, &messages.GenerateRequest{Prompt: "x"}))
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-			t.Fatalf("%v", ue)
-		}
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassMalformed, ue.Class, "%v", ue)
 	})
 }
 
@@ -817,23 +779,21 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tgi.New().Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check: %v", err)
-				}
+				require.NoError(t, err, "Check")
 				return
 			}
 			var re *messages.RequestError
-			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
-				t.Fatalf("Check = %v, want %v as *RequestError", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "Check = %v, want %v as *RequestError", err, tt.want)
+			require.ErrorAs(t, err, &re, "Check = %v, want %v as *RequestError", err, tt.want)
 			if tt.req == nil {
 				return
 			}
 			srv := startSim(t, nil)
 			_, err = do(t, newCall(srv, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Retryable() || srv.Calls() != 0 {
-				t.Fatalf("Do: %v, %d calls", ue, srv.Calls())
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "Do: %v, %d calls", ue, srv.Calls())
+			require.False(t, ue.Retryable(), "Do: %v, %d calls", ue, srv.Calls())
+			require.Equal(t, 0, srv.Calls(), "Do: %v, %d calls", ue, srv.Calls())
 		})
 	}
 }
@@ -844,16 +804,12 @@ func TestRequestIDs(t *testing.T) {
 	req.RequestID, req.Priority, req.Key = "caller-id-123", messages.High, "primary"
 	call := newCall(srv, req)
 	call.RequestID = req.RequestID
-	if _, err := do(t, call); err != nil {
-		t.Fatal(err)
-	}
+	_, err := do(t, call)
+	require.NoError(t, err)
 	rec := srv.Requests()[0]
-	if rec.RequestID != "caller-id-123" || rec.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("headers %v", rec.Header)
-	}
+	require.Equal(t, "caller-id-123", rec.RequestID, "headers %v", rec.Header)
+	require.Equal(t, "application/json", rec.Header.Get("Content-Type"), "headers %v", rec.Header)
 	for _, leak := range []string{"caller-id-123", "priority", "HIGH", "request_id", testKey} {
-		if bytes.Contains(rec.Body, []byte(leak)) {
-			t.Fatalf("body leaks %q: %s", leak, rec.Body)
-		}
+		require.False(t, bytes.Contains(rec.Body, []byte(leak)), "body leaks %q: %s", leak, rec.Body)
 	}
 }
