@@ -2,10 +2,12 @@ package switchyard
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
@@ -38,7 +40,7 @@ func (h *harness) endpoint(provider, name string) messages.EndpointNode {
 			}
 		}
 	}
-	h.t.Fatalf("no endpoint %s/%s", provider, name)
+	require.FailNow(h.t, "no endpoint", "%s/%s", provider, name)
 	return messages.EndpointNode{}
 }
 
@@ -46,9 +48,8 @@ func (h *harness) trip(srv *sim.Server) {
 	h.t.Helper()
 	srv.Inject(sim.Fault{Status: 500, Times: 5})
 	for i := 0; i < 5; i++ {
-		if _, err := h.sy.Chat(context.Background(), chatReq("p", "fail")); err == nil {
-			h.t.Fatal("a 500 answered as success")
-		}
+		_, err := h.sy.Chat(context.Background(), chatReq("p", "fail"))
+		require.Error(h.t, err, "a 500 answered as success")
 	}
 	eventually(h.t, "the breaker to open", func() bool { return len(h.breakerEvents(messages.Open)) > 0 })
 }
@@ -60,31 +61,26 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	eventually(t, "the breaker's first incarnation", func() bool { return h.endpoint("p", "primary").Incarnations == 1 })
 	h.trip(srv)
 	open := h.breakerEvents(messages.Open)[0]
-	if d := open.ReopenAt.Sub(h.clk.Now()); d < 8*time.Second || d > 12*time.Second {
-		t.Fatalf("first cooldown %v, want 10s ±20%%", d)
-	}
+	d := open.ReopenAt.Sub(h.clk.Now())
+	assert.True(t, d >= 8*time.Second && d <= 12*time.Second, "first cooldown %v, want 10s ±20%%", d)
 
 	// OPEN: nothing reaches the upstream; callers learn when it reopens.
 	_, err := h.sy.Chat(ctx, chatReq("p", "while open"))
 	var co *messages.CircuitOpenError
-	if !errors.As(err, &co) || !co.ReopenAt.Equal(open.ReopenAt) || co.Endpoint != "primary" {
-		t.Fatalf("want CircuitOpenError until %v, got %v", open.ReopenAt, err)
-	}
-	if srv.Calls() != 5 {
-		t.Fatalf("upstream got %d calls, want 5: an OPEN breaker let one through", srv.Calls())
-	}
+	require.ErrorAs(t, err, &co)
+	assert.Equal(t, open.ReopenAt, co.ReopenAt)
+	assert.Equal(t, "primary", co.Endpoint)
+	require.Equal(t, 5, srv.Calls(), "an OPEN breaker let a call through")
 
 	// The cooldown elapses: the provider restarts the breaker actor, whose new
 	// incarnation starts HALF-OPEN.
 	h.clk.Set(open.ReopenAt)
 	eventually(t, "HALF-OPEN", func() bool { return len(h.breakerEvents(messages.HalfOpen)) == 1 })
 	eventually(t, "the restarted breaker to start", func() bool { return h.endpoint("p", "primary").Incarnations == 2 })
-	if ep := h.endpoint("p", "primary"); ep.Restarts != 1 || ep.State != messages.HalfOpen {
-		t.Fatalf("after cooldown: %+v", ep)
-	}
-	if n := len(h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.ActorRestarted); return ok })); n != 1 {
-		t.Fatalf("ActorRestarted events = %d, want 1", n)
-	}
+	ep := h.endpoint("p", "primary")
+	assert.Equal(t, 1, ep.Restarts)
+	assert.Equal(t, messages.HalfOpen, ep.State)
+	assert.Len(t, h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.ActorRestarted); return ok }), 1)
 
 	// HALF-OPEN admits exactly one probe; the others wait in the queue.
 	srv.Hold()
@@ -99,28 +95,23 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 		}()
 	}
 	eventually(t, "the probe to arrive", func() bool { return srv.Calls() == 6 })
+	// The three requests are accounted for: one upstream, two queued (a
+	// queued request is not in flight). Were a second probe admitted, the
+	// queue would never hold two.
 	eventually(t, "two requests queued behind the probe", func() bool {
 		q, _ := h.sy.QueueStatus(ctx)
 		return q.PerProvider["p"][1] == 2
 	})
-	time.Sleep(30 * time.Millisecond)
-	if srv.Calls() != 6 {
-		t.Fatalf("HALF-OPEN let %d probes through, want 1", srv.Calls()-5)
-	}
+	require.Equal(t, 6, srv.Calls(), "HALF-OPEN let more than one probe through")
 	srv.Release()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if err != nil {
-			t.Fatalf("after the probe succeeded: %v", err)
-		}
+		require.NoError(t, err, "after the probe succeeded")
 	}
-	if len(h.breakerEvents(messages.Closed)) != 1 || h.endpoint("p", "primary").State != messages.Closed {
-		t.Fatal("a successful probe did not close the breaker")
-	}
-	if srv.Calls() != 8 {
-		t.Fatalf("calls = %d, want 8", srv.Calls())
-	}
+	assert.Len(t, h.breakerEvents(messages.Closed), 1, "a successful probe did not close the breaker")
+	assert.Equal(t, messages.Closed, h.endpoint("p", "primary").State)
+	assert.Equal(t, 8, srv.Calls())
 }
 
 func TestBreakerProbeFailureReopensLonger(t *testing.T) {
@@ -132,19 +123,16 @@ func TestBreakerProbeFailureReopensLonger(t *testing.T) {
 	eventually(t, "HALF-OPEN", func() bool { return len(h.breakerEvents(messages.HalfOpen)) == 1 })
 	eventually(t, "the breaker restarted", func() bool { return h.endpoint("p", "primary").Incarnations == 2 })
 	srv.Inject(sim.Fault{Status: 503})
-	if _, err := h.sy.Chat(context.Background(), chatReq("p", "probe")); err == nil {
-		t.Fatal("failed probe answered as success")
-	}
+	_, err := h.sy.Chat(context.Background(), chatReq("p", "probe"))
+	require.Error(t, err, "failed probe answered as success")
 	eventually(t, "the breaker to re-open", func() bool { return len(h.breakerEvents(messages.Open)) == 2 })
 	second := h.breakerEvents(messages.Open)[1]
 	d1 := first.ReopenAt.Sub(first.Time)
 	d2 := second.ReopenAt.Sub(second.Time)
-	if second.Trips != 2 || d2 < 16*time.Second || d2 > 24*time.Second || d2 <= d1 {
-		t.Fatalf("second cooldown %v (trips %d) after first %v: want 20s ±20%%, longer", d2, second.Trips, d1)
-	}
-	if srv.Calls() != 6 {
-		t.Fatalf("calls = %d, want 6 (5 + one probe)", srv.Calls())
-	}
+	assert.Equal(t, 2, second.Trips)
+	assert.True(t, d2 >= 16*time.Second && d2 <= 24*time.Second && d2 > d1,
+		"second cooldown %v after first %v: want 20s ±20%%, longer", d2, d1)
+	assert.Equal(t, 6, srv.Calls(), "5 + one probe")
 }
 
 // A Retry-After on the failure that trips the breaker sets the cooldown's
@@ -157,9 +145,8 @@ func TestBreakerCooldownHonoursRetryAfter(t *testing.T) {
 		_, _ = h.sy.Chat(context.Background(), chatReq("p", "x"))
 	}
 	eventually(t, "open", func() bool { return len(h.breakerEvents(messages.Open)) == 1 })
-	if d := h.breakerEvents(messages.Open)[0].ReopenAt.Sub(h.clk.Now()); d < 120*time.Second {
-		t.Fatalf("cooldown %v shorter than Retry-After 120s", d)
-	}
+	d := h.breakerEvents(messages.Open)[0].ReopenAt.Sub(h.clk.Now())
+	assert.GreaterOrEqual(t, d, 120*time.Second, "cooldown shorter than Retry-After 120s")
 }
 
 // With a healthy second endpoint, an OPEN primary costs callers nothing.
@@ -171,13 +158,12 @@ func TestBreakerFailsOverToSecondEndpoint(t *testing.T) {
 	h.trip(primary)
 	for i := 0; i < 5; i++ {
 		resp, err := h.sy.Chat(context.Background(), chatReq("p", "after trip"))
-		if err != nil || resp.Endpoint != "secondary" || resp.Key != "b" {
-			t.Fatalf("want an answer from secondary, got %+v %v", resp, err)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, "secondary", resp.Endpoint)
+		assert.Equal(t, "b", resp.Key)
 	}
-	if primary.Calls() != 5 || secondary.Calls() != 5 {
-		t.Fatalf("calls primary %d secondary %d", primary.Calls(), secondary.Calls())
-	}
+	assert.Equal(t, 5, primary.Calls())
+	assert.Equal(t, 5, secondary.Calls())
 }
 
 // A failure rate over the window trips the breaker even without five
@@ -196,19 +182,32 @@ func TestBreakerTripsOnFailureRate(t *testing.T) {
 		_, _ = h.sy.Chat(context.Background(), chatReq("p", "x"))
 	}
 	eventually(t, "open on rate", func() bool { return len(h.breakerEvents(messages.Open)) == 1 })
-	if r := h.breakerEvents(messages.Open)[0].Reason; r != "5 of 10 attempts failed in 1m0s" {
-		t.Fatalf("reason %q", r)
-	}
-	// Client errors are not failures.
-	srv2 := startAnthropic(t)
-	h2 := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv2)}, Retry: RetryConfig{MaxAttempts: 1}}, true)
-	srv2.Inject(sim.Fault{Status: 400, Times: 20})
+	assert.Equal(t, "5 of 10 attempts failed in 1m0s", h.breakerEvents(messages.Open)[0].Reason)
+}
+
+// Client errors are answers, not failures: twenty 400s leave the breaker
+// CLOSED, and count as twenty successes when the upstream then fails.
+// The trip's reason proves it without waiting for nothing: had a 400
+// counted, the fifth would have tripped it ("5 consecutive failures").
+func TestBreakerIgnoresClientErrors(t *testing.T) {
+	srv := startAnthropic(t)
+	h := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv)}, Retry: RetryConfig{MaxAttempts: 1}}, true)
+	srv.Inject(sim.Fault{Status: 400, Times: 20})
 	for i := 0; i < 20; i++ {
-		_, _ = h2.sy.Chat(context.Background(), chatReq("p", "x"))
+		_, err := h.sy.Chat(context.Background(), chatReq("p", "x"))
+		var ue *messages.UpstreamError
+		require.ErrorAs(t, err, &ue, "request %d", i)
+		require.Equal(t, 400, ue.Status, "request %d", i)
 	}
-	if len(h2.breakerEvents(messages.Open)) != 0 {
-		t.Fatal("400s tripped the breaker")
+	srv.Inject(sim.Fault{Status: 500, Times: 20})
+	for i := 0; i < 20; i++ {
+		_, err := h.sy.Chat(context.Background(), chatReq("p", "x"))
+		var ue *messages.UpstreamError
+		require.ErrorAs(t, err, &ue, "request %d", i)
+		require.Equal(t, 500, ue.Status, "request %d", i)
 	}
+	eventually(t, "open", func() bool { return len(h.breakerEvents(messages.Open)) == 1 })
+	assert.Equal(t, "20 consecutive failures (20 of the last 40 attempts failed)", h.breakerEvents(messages.Open)[0].Reason)
 }
 
 // A request pinned to an endpoint that is HALF-OPEN with its probe in
@@ -240,7 +239,7 @@ func TestPinnedRequestWaitingForHalfOpenEndpointGoesWhenItCloses(t *testing.T) {
 	eventually(t, "the probe upstream", func() bool {
 		select {
 		case err := <-probe:
-			t.Fatalf("the probe answered before reaching the upstream: %v", err)
+			require.FailNow(t, "the probe answered before reaching the upstream", "%v", err)
 		default:
 		}
 		return a.Calls() == 6
@@ -251,18 +250,12 @@ func TestPinnedRequestWaitingForHalfOpenEndpointGoesWhenItCloses(t *testing.T) {
 		return err == nil && st.Parked == 1
 	})
 	a.Release()
-	if err := <-probe; err != nil {
-		t.Fatalf("probe: %v", err)
-	}
+	require.NoError(t, <-probe, "probe")
 	select {
 	case err := <-waiting:
-		if err != nil {
-			t.Fatalf("the parked request: %v", err)
-		}
+		require.NoError(t, err, "the parked request")
 	case <-time.After(10 * time.Second):
-		t.Fatal("the parked request was never sent after the endpoint closed")
+		require.FailNow(t, "the parked request was never sent after the endpoint closed")
 	}
-	if a.Calls() != 7 {
-		t.Errorf("endpoint a got %d calls, want 7", a.Calls())
-	}
+	assert.Equal(t, 7, a.Calls())
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
 )
@@ -32,14 +35,10 @@ func TestRoundRobinSpreadsEvenly(t *testing.T) {
 	srv := startAnthropic(t)
 	h := newHarness(t, Config{Providers: []ProviderConfig{anthropicProvider("p", srv, threeKeys(0)...)}}, false)
 	for i := 0; i < 30; i++ {
-		if _, err := h.sy.Chat(context.Background(), chatReq("p", "x")); err != nil {
-			t.Fatal(err)
-		}
+		_, err := h.sy.Chat(context.Background(), chatReq("p", "x"))
+		require.NoError(t, err)
 	}
-	use := keyUse(srv)
-	if use[secretA] != 10 || use[secretB] != 10 || use[secretC] != 10 {
-		t.Fatalf("round-robin use: a=%d b=%d c=%d, want 10 each", use[secretA], use[secretB], use[secretC])
-	}
+	assert.Equal(t, map[string]int{secretA: 10, secretB: 10, secretC: 10}, keyUse(srv), "round-robin use, want 10 each")
 }
 
 func TestLeastLoadedFollowsInFlight(t *testing.T) {
@@ -59,10 +58,9 @@ func TestLeastLoadedFollowsInFlight(t *testing.T) {
 	eventually(t, "two held calls", func() bool { return srv.Calls() == 2 })
 	wg.Add(1)
 	go func() { defer wg.Done(); _, _ = h.sy.Chat(ctx, chatReq("p", "third")) }()
-	eventually(t, "third call", func() bool { return srv.Calls() == 3 })
-	if r := srv.Requests()[2]; r.Key != secretC {
-		t.Fatalf("least-loaded sent the third call to %s, want c (the idle key)", labelOf(r.Key))
-	}
+	// Calls counts a request as it arrives, Requests once its body is read.
+	eventually(t, "third call", func() bool { return len(srv.Requests()) == 3 })
+	assert.Equal(t, "c", labelOf(srv.Requests()[2].Key), "least-loaded must send the third call to the idle key")
 	srv.Release()
 	wg.Wait()
 }
@@ -87,30 +85,22 @@ func TestUnauthorizedKeyIsDisabledAndRequestRerouted(t *testing.T) {
 	srv.RejectKey(secretA, 401)
 	for i := 0; i < 6; i++ {
 		resp, err := h.sy.Chat(context.Background(), chatReq("p", "x"))
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		if resp.Key == "a" {
-			t.Fatal("answer from the revoked key")
-		}
+		require.NoError(t, err, "request %d", i)
+		require.NotEqual(t, "a", resp.Key, "answer from the revoked key")
 	}
-	if use := keyUse(srv); use[secretA] != 1 {
-		t.Fatalf("revoked key tried %d times, want once", use[secretA])
-	}
+	assert.Equal(t, 1, keyUse(srv)[secretA], "the revoked key is tried once")
 	dis := h.eventsOf(func(e messages.Event) bool {
 		d, ok := e.(*messages.KeyDisabled)
 		return ok && d.Key == "a" && d.Status == 401
 	})
-	if len(dis) != 1 {
-		t.Fatalf("KeyDisabled events: %d", len(dis))
-	}
+	assert.Len(t, dis, 1, "KeyDisabled events")
+	states := map[string]messages.KeyState{}
 	for _, ep := range h.tree().Providers[0].Endpoints {
 		for _, k := range ep.Keys {
-			if want := map[string]messages.KeyState{"a": messages.KeyStateDisabled, "b": messages.KeyStateActive, "c": messages.KeyStateActive}[k.Label]; k.State != want {
-				t.Fatalf("key %s state %s, want %s", k.Label, k.State, want)
-			}
+			states[k.Label] = k.State
 		}
 	}
+	assert.Equal(t, map[string]messages.KeyState{"a": messages.KeyStateDisabled, "b": messages.KeyStateActive, "c": messages.KeyStateActive}, states)
 }
 
 // A 429 cools only the key that got it, until the reset the upstream gave.
@@ -120,32 +110,25 @@ func TestRateLimitedKeyCoolsAlone(t *testing.T) {
 	srv.Inject(sim.Fault{Status: 429, Key: secretA, Header: map[string]string{"Retry-After": "30"}})
 	for i := 0; i < 9; i++ {
 		resp, err := h.sy.Chat(context.Background(), chatReq("p", "x"))
-		if err != nil {
-			t.Fatalf("request %d: %v", i, err)
-		}
-		if resp.Key == "a" {
-			t.Fatal("the cooling key served a request")
-		}
+		require.NoError(t, err, "request %d", i)
+		require.NotEqual(t, "a", resp.Key, "the cooling key served a request")
 	}
 	use := keyUse(srv)
-	if use[secretA] != 1 || use[secretB]+use[secretC] != 9 {
-		t.Fatalf("use a=%d b=%d c=%d", use[secretA], use[secretB], use[secretC])
-	}
+	assert.Equal(t, 1, use[secretA])
+	assert.Equal(t, 9, use[secretB]+use[secretC])
 	var cool *messages.KeyCooldown
 	for _, e := range h.eventsOf(func(e messages.Event) bool { _, ok := e.(*messages.KeyCooldown); return ok }) {
 		cool = e.(*messages.KeyCooldown)
 	}
-	if cool == nil || cool.Key != "a" || !cool.Until.Equal(h.clk.Now().Add(30*time.Second)) {
-		t.Fatalf("cooldown event %+v", cool)
-	}
+	require.NotNil(t, cool, "no KeyCooldown event")
+	assert.Equal(t, "a", cool.Key)
+	assert.Equal(t, h.clk.Now().Add(30*time.Second), cool.Until)
 	keys := h.tree().Providers[0].Endpoints[0].Keys
-	if keys[0].State != messages.KeyStateCooling || keys[1].State != messages.KeyStateActive || keys[2].State != messages.KeyStateActive {
-		t.Fatalf("key states %s %s %s", keys[0].State, keys[1].State, keys[2].State)
-	}
+	require.Len(t, keys, 3)
+	assert.Equal(t, []messages.KeyState{messages.KeyStateCooling, messages.KeyStateActive, messages.KeyStateActive},
+		[]messages.KeyState{keys[0].State, keys[1].State, keys[2].State})
 	h.clk.Advance(31 * time.Second)
-	if h.tree().Providers[0].Endpoints[0].Keys[0].State != messages.KeyStateActive {
-		t.Fatal("key still cooling after its reset")
-	}
+	assert.Equal(t, messages.KeyStateActive, h.tree().Providers[0].Endpoints[0].Keys[0].State, "key still cooling after its reset")
 }
 
 // Keys never appear in logs, events, errors or snapshots, whatever happens.
@@ -168,9 +151,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	if len(errTexts) == 0 {
-		t.Fatal("the faults produced no errors to inspect")
-	}
+	require.NotEmpty(t, errTexts, "the faults produced no errors to inspect")
 	tree := h.tree()
 	var all strings.Builder
 	all.WriteString(h.logs.String())
@@ -182,13 +163,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 		fmt.Fprintln(&all, msg, attrs)
 	}
 	text := all.String()
-	if !strings.Contains(text, "key disabled") {
-		t.Fatal("expected the disabled key in the logs: the capture is not working")
-	}
+	require.Contains(t, text, "key disabled", "expected the disabled key in the logs: the capture is not working")
 	for _, s := range []string{secretA, secretB, secretC} {
 		for _, frag := range []string{s, s[:16], s[8:24]} {
+			// Not assert.NotContains: its message would print the text
+			// and with it the leak.
 			if strings.Contains(text, frag) {
-				t.Fatalf("key material %q leaked", frag)
+				assert.Failf(t, "key material leaked", "fragment %q", frag)
 			}
 		}
 	}

@@ -12,43 +12,45 @@ import (
 
 // breakerInit is how a breaker incarnation starts. The provider stores it
 // (atomically) before spawning or restarting the breaker; the producer reads
-// it, so a restarted breaker starts HALF-OPEN.
+// it.
 type breakerInit struct {
-	gen   uint64
-	state messages.BreakerState
+	// spawn tags the incarnation; its breakerReady carries it, so the
+	// provider drops a report of an incarnation it has since replaced.
+	spawn uint64
+	// halfOpen, when set, is why the new incarnation must put its circuit
+	// into HALF-OPEN: the cooldown elapsed, or the breaker or its provider
+	// crashed. Empty keeps the circuit as it is.
+	halfOpen string
 }
 
-// Breaker is the actor of one endpoint's circuit breaker. CLOSED it counts
-// outcomes (consecutive failures, failure rate in a window); when it trips it
-// fails with *BreakerTripped, and its provider, as supervisor, holds the
-// endpoint OPEN and later restarts it into HALF-OPEN, where it judges K
-// probes. It also supervises the endpoint's key actors.
+// Breaker is the actor of one endpoint's circuit breaker: the only writer of
+// the endpoint's circuit (breaker_state.go). It feeds the circuit the
+// outcome of every attempt (observe, from the key actors); when the circuit
+// trips, the breaker fails with *BreakerTripped, and its provider, as
+// supervisor, keeps the endpoint OPEN for the cooldown and then restarts it:
+// the new incarnation puts the circuit into HALF-OPEN, where it judges
+// HalfOpenProbes probes. It also supervises the endpoint's key actors.
 type Breaker struct {
 	epIdx    int
 	endpoint string
-	cfg      BreakerConfig
-	env      *Env
+	circuit  *circuit
 	keys     []keyHandle
 	spec     *EndpointSpec
 	provider string
 	adapter  providers.Adapter
+	env      *Env
 	provPID  *actor.PID
 
-	gen         uint64
-	state       messages.BreakerState
-	consecutive int
-	window      rollingWindow
-	probeOK     int
-	tripped     bool
-	self        *actor.PID
+	init breakerInit
+	self *actor.PID
 }
 
+// newBreakerProducer returns the Props producer of an endpoint's breaker:
+// every incarnation shares b's circuit and starts as init says.
 func newBreakerProducer(init *atomic.Pointer[breakerInit], b Breaker) actor.Producer {
 	return func() actor.Actor {
-		in := init.Load()
 		nb := b
-		nb.gen, nb.state = in.gen, in.state
-		nb.window = rollingWindow{width: b.cfg.Window}
+		nb.init = *init.Load()
 		return &nb
 	}
 }
@@ -58,6 +60,9 @@ func (b *Breaker) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		b.self = ctx.Self()
+		if b.init.halfOpen != "" {
+			b.circuit.setState(messages.HalfOpen, b.init.halfOpen)
+		}
 		pids := make([]*actor.PID, len(b.keys))
 		for i, h := range b.keys {
 			k := &Key{h: h, spec: b.spec, provider: b.provider, adapter: b.adapter, env: b.env, provPID: b.provPID}
@@ -67,63 +72,19 @@ func (b *Breaker) Receive(ctx actor.Context) {
 			}
 			pids[i] = pid
 		}
-		ctx.Send(ctx.Parent(), &breakerReady{epIdx: b.epIdx, gen: b.gen, keys: pids})
+		ctx.Send(ctx.Parent(), &breakerReady{epIdx: b.epIdx, gen: b.init.spawn, keys: pids})
 	case *observe:
-		b.observe(ctx, m)
-	}
-}
-
-func (b *Breaker) observe(ctx actor.Context, m *observe) {
-	if m.gen != b.gen || b.tripped {
-		return // a late result from an earlier incarnation
-	}
-	now := b.env.Clock.Now()
-	switch b.state {
-	case messages.HalfOpen:
-		if m.class == messages.ClassCancelled || m.class == messages.ClassInternal {
-			return
-		}
-		if m.failure {
-			b.trip(ctx, m, "probe failed: "+m.class.String())
-			return
-		}
-		b.probeOK++
-		if b.probeOK >= b.cfg.HalfOpenProbes {
-			b.state = messages.Closed
-			b.consecutive = 0
-			b.window = rollingWindow{width: b.cfg.Window}
-			ctx.Send(ctx.Parent(), &breakerClosed{epIdx: b.epIdx, gen: b.gen})
-		}
-	default:
-		if m.class == messages.ClassCancelled {
-			return
-		}
-		b.window.record(now, m.failure)
-		if m.failure {
-			b.consecutive++
-		} else {
-			b.consecutive = 0
-		}
-		if b.cfg.ConsecutiveFailures > 0 && b.consecutive >= b.cfg.ConsecutiveFailures {
-			b.trip(ctx, m, fmt.Sprintf("%d consecutive failures", b.consecutive))
-			return
-		}
-		// The rate is judged on every outcome once the window holds enough,
-		// as resilience4j does: the call that completes the minimum volume
-		// may be a success.
-		total, fail := b.window.counts(now)
-		if b.cfg.MinRequests > 0 && total >= b.cfg.MinRequests && float64(fail) >= b.cfg.FailureRate*float64(total) {
-			b.trip(ctx, m, fmt.Sprintf("%d of %d attempts failed in %s", fail, total, b.cfg.Window))
+		changed, trip := b.circuit.record(m)
+		switch {
+		case trip != nil:
+			// The mailbox stays suspended until the provider restarts this
+			// actor; outcomes that arrive meanwhile belong to an earlier
+			// generation by then.
+			ctx.(actor.Supervisor).EscalateFailure(trip, m)
+		case changed:
+			ctx.Send(b.provPID, &breakerChanged{epIdx: b.epIdx})
 		}
 	}
-}
-
-// trip reports the failure to the supervisor (the provider). The mailbox is
-// suspended until the provider restarts this actor into HALF-OPEN.
-func (b *Breaker) trip(ctx actor.Context, m *observe, reason string) {
-	b.tripped = true
-	b.state = messages.Open
-	ctx.(actor.Supervisor).EscalateFailure(&BreakerTripped{Endpoint: b.endpoint, Reason: reason, RetryAfter: m.retryAfter}, m)
 }
 
 // HandleFailure supervises the key actors: a key that panicked is restarted,
@@ -139,6 +100,8 @@ func (b *Breaker) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, ch
 		t := true
 		ue := &messages.UpstreamError{RequestID: m.d.id, Provider: b.provider, Endpoint: b.endpoint, Key: h.label,
 			Class: messages.ClassInternal, Message: fmt.Sprintf("key actor failed before the call: %v", reason), ShouldRetry: &t, Cause: messages.ErrInternal}
+		// The circuit hears of it too: a probe that never ran is given back.
+		sys.Root.Send(b.self, &observe{gen: m.epGen, class: messages.ClassInternal})
 		sys.Root.Send(b.provPID, &keyOutcome{callID: m.callID, keyIdx: m.keyIdx, epIdx: b.epIdx, err: ue})
 	case *callFinished:
 		// The key died before settling the call; settle it here. The

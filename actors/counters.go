@@ -36,12 +36,18 @@ func (c *Counters) Start(now time.Time) {
 	c.lastRequest.Store(now.UnixNano())
 }
 
-// Finish counts the end of an attempt.
+// Finish counts the end of an attempt. A failed attempt is counted under
+// its class; its text becomes the last error unless the caller ended it (a
+// cancel or the caller's deadline, ClassCancelled), which says nothing of
+// the node's health.
 func (c *Counters) Finish(ok bool, class messages.ErrorClass, usage messages.Usage, latency time.Duration, errText string) {
 	c.InFlight.Add(-1)
-	if ok {
+	switch {
+	case ok:
 		c.Successes.Add(1)
-	} else {
+	case class == messages.ClassCancelled:
+		c.Failures[class].Add(1)
+	default:
 		c.Failures[class].Add(1)
 		c.mu.Lock()
 		c.lastError = errText

@@ -126,7 +126,7 @@ func settle(h keyHandle, m *callFinished) (*observe, *keyOutcome) {
 		rl := m.result.RateLimit
 		h.rateLimit.Store(&rl)
 	}
-	obs := &observe{gen: m.x.epGen, probe: m.x.d.probe, class: class}
+	obs := &observe{gen: m.x.epGen, class: class}
 	if !ok {
 		obs.failure, obs.retryAfter = class.BreakerFailure(), m.err.RetryAfter
 	}

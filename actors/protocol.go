@@ -36,8 +36,6 @@ type dispatch struct {
 	attempt  int
 	avoidKey string
 	deadline time.Time
-	// probe is set by the provider when the attempt is a HALF-OPEN probe.
-	probe bool
 }
 
 // capacityMode tells the dispatcher how to treat a provider.
@@ -131,13 +129,6 @@ type observe struct {
 	failure    bool
 	class      messages.ErrorClass
 	retryAfter time.Duration
-	probe      bool
-}
-
-// breakerClosed tells the provider a HALF-OPEN breaker closed.
-type breakerClosed struct {
-	epIdx int
-	gen   uint64
 }
 
 // breakerReady tells the provider a breaker incarnation is up and its keys

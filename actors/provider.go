@@ -12,11 +12,13 @@ import (
 )
 
 // Provider is the actor of one provider. It routes each attempt to an
-// endpoint whose breaker admits it and a key with headroom, keeps the
-// durable health state (breaker mirror, cooldowns, key health, in-flight
-// counts), and supervises its breakers: a trip opens the endpoint, and after
-// the cooldown (and once the endpoint's calls have drained) the provider
-// restarts the breaker into HALF-OPEN.
+// endpoint whose circuit admits it and a key with headroom, keeps the
+// durable routing state (key cooldowns and health, in-flight counts), and
+// supervises its breakers: a trip is a breaker's failure, and after the
+// cooldown (and once the endpoint's calls have drained) the provider
+// restarts the breaker, whose new incarnation moves the circuit to
+// HALF-OPEN. Each endpoint's Breaker owns its circuit; the provider reads
+// the circuit's view and never changes it.
 type Provider struct {
 	*providerState
 	inits []*atomic.Pointer[breakerInit]
@@ -27,9 +29,6 @@ type Provider struct {
 // NewProviderProducer returns a Props producer whose instances share one
 // durable state; dispatcher is where attempts are reported.
 func NewProviderProducer(spec ProviderSpec, env *Env, counters *Counters, dispatcher *actor.PID) actor.Producer {
-	if spec.Breaker.HalfOpenProbes <= 0 {
-		spec.Breaker.HalfOpenProbes = 1
-	}
 	st := newProviderState(spec, env, counters)
 	st.dispatcher = dispatcher
 	inits := make([]*atomic.Pointer[breakerInit], len(st.endpoints))
@@ -50,8 +49,8 @@ func (p *Provider) Receive(ctx actor.Context) {
 		p.outcome(ctx, m)
 	case *breakerReady:
 		ep := p.endpoints[m.epIdx]
-		if m.gen != ep.gen {
-			return
+		if m.gen != ep.spawn {
+			return // an incarnation since replaced
 		}
 		for i, pid := range m.keys {
 			ep.keys[i].pid = pid
@@ -61,22 +60,16 @@ func (p *Provider) Receive(ctx actor.Context) {
 		p.wake = true
 		p.publish()
 		p.announceReady(ctx)
-	case *breakerClosed:
-		ep := p.endpoints[m.epIdx]
-		if m.gen != ep.gen || ep.state != messages.HalfOpen {
-			return
-		}
-		p.transition(ep, messages.Closed, "probe succeeded")
-		ep.trips = 0
+	case *breakerChanged:
 		p.wake = true
 		p.publish()
 	case *cooldownElapsed:
 		ep := p.endpoints[m.epIdx]
-		if m.gen != ep.cooldownGen || ep.state != messages.Open {
+		if m.gen != ep.cooldownGen || ep.circuit.View().state != messages.Open {
 			return
 		}
-		ep.restartDue = true
-		p.tryRestart(ctx, ep)
+		ep.restartDue, ep.halfOpen = true, "cooldown elapsed; restarted by supervisor"
+		p.tryRestart(ctx.(actor.Supervisor), ep)
 	case *recheck:
 		if m.gen == p.recheckGen {
 			p.recheckAt = time.Time{}
@@ -108,19 +101,26 @@ func (p *Provider) started(ctx actor.Context) {
 		}
 	}
 	for _, ep := range p.endpoints {
-		state := ep.state
-		if p.incarnation > 1 && state != messages.Open {
-			state = messages.HalfOpen // we crashed: probe carefully
-			ep.state, ep.probes = messages.HalfOpen, 0
+		// A first start keeps the circuit as it is (CLOSED). After a crash
+		// the new breaker probes carefully: it enters HALF-OPEN, unless the
+		// endpoint is OPEN and waits for its cooldown; one whose restart
+		// was due restarts now (its calls were handed back above).
+		halfOpen := ""
+		switch {
+		case ep.restartDue:
+			halfOpen, ep.restartDue = ep.halfOpen, false
+			ep.restarts++
+		case p.incarnation > 1 && ep.circuit.View().state != messages.Open:
+			halfOpen = "provider restarted; probing carefully"
 		}
-		ep.gen++
+		ep.spawn++
 		ep.ready = false
-		p.inits[ep.idx].Store(&breakerInit{gen: ep.gen, state: state})
+		p.inits[ep.idx].Store(&breakerInit{spawn: ep.spawn, halfOpen: halfOpen})
 		handles := make([]keyHandle, len(ep.keys))
 		for i, k := range ep.keys {
 			handles[i] = keyHandle{epIdx: ep.idx, keyIdx: i, label: k.label, cred: k.spec.Cred, counters: k.counters, rateLimit: &k.rateLimit}
 		}
-		tmpl := Breaker{epIdx: ep.idx, endpoint: ep.spec.Name, cfg: p.spec.Breaker, env: p.env, keys: handles, spec: ep.spec,
+		tmpl := Breaker{epIdx: ep.idx, endpoint: ep.spec.Name, circuit: ep.circuit, env: p.env, keys: handles, spec: ep.spec,
 			provider: p.spec.Name, adapter: p.spec.Adapter, provPID: ctx.Self()}
 		props := actor.PropsFromProducer(newBreakerProducer(p.inits[ep.idx], tmpl))
 		pid, err := ctx.SpawnNamed(props, "breaker-"+sanitize(ep.spec.Name))
@@ -139,7 +139,7 @@ func (p *Provider) announceReady(ctx actor.Context) {
 		return
 	}
 	for _, ep := range p.endpoints {
-		if !ep.ready && ep.state != messages.Open {
+		if !ep.ready && ep.circuit.View().state != messages.Open {
 			return
 		}
 	}
@@ -167,9 +167,10 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 		if call.Endpoint != "" && ep.spec.Name != call.Endpoint {
 			continue
 		}
-		if ep.state == messages.Open {
-			if reopen.IsZero() || ep.reopenAt.Before(reopen) {
-				reopen, reopenEp = ep.reopenAt, ep.spec.Name
+		v := ep.circuit.View()
+		if v.state == messages.Open {
+			if reopen.IsZero() || v.reopenAt.Before(reopen) {
+				reopen, reopenEp = v.reopenAt, ep.spec.Name
 			}
 			continue
 		}
@@ -179,7 +180,7 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 				allDisabled = false
 			}
 		}
-		ok, probe := ep.admits(p.spec.Breaker.HalfOpenProbes)
+		ok, probe := ep.admits(v)
 		if !ok {
 			continue
 		}
@@ -187,7 +188,7 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 		if k == nil {
 			continue
 		}
-		p.start(ctx, d, ep, k, probe, now)
+		p.start(ctx, d, ep, k, v.gen, probe, now)
 		return
 	}
 	switch {
@@ -209,22 +210,24 @@ func (p *Provider) answer(ctx actor.Context, d *dispatch, err error) {
 	p.publish()
 }
 
-func (p *Provider) start(ctx actor.Context, d *dispatch, ep *endpointState, k *keyState, probe bool, now time.Time) {
+// start sends one attempt to key k of ep, admitted in circuit generation
+// gen (its outcome counts only there).
+func (p *Provider) start(ctx actor.Context, d *dispatch, ep *endpointState, k *keyState, gen uint64, probe bool, now time.Time) {
 	p.nextCall++
 	id := p.nextCall
-	d.probe = probe
-	p.calls[id] = &callRecord{d: d, ep: ep, key: k, epGen: ep.gen, probe: probe}
+	p.calls[id] = &callRecord{d: d, ep: ep, key: k}
 	k.inflight++
 	ep.inflight++
 	if probe {
-		ep.probes++
+		ep.probesSent = ep.probesIn(gen) + 1
+		ep.probeGen = gen
 	}
 	if k.rpm != nil {
 		k.rpm.AllowN(now, 1)
 	}
 	p.counters.Start(now)
 	ep.counters.Start(now)
-	ctx.Send(k.pid, &execute{callID: id, d: d, spec: ep.spec, epIdx: ep.idx, keyIdx: k.idx, epGen: ep.gen, started: now})
+	ctx.Send(k.pid, &execute{callID: id, d: d, spec: ep.spec, epIdx: ep.idx, keyIdx: k.idx, epGen: gen, started: now})
 	p.publish()
 }
 
@@ -252,9 +255,6 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 		if n := m.result.Usage.Total(); n > 0 {
 			k.tpm.ReserveN(now, min(n, k.spec.TPM))
 		}
-	}
-	if rec.probe && (class == messages.ClassCancelled || class == messages.ClassInternal) && ep.gen == rec.epGen {
-		ep.probes-- // a cancelled or crashed probe proved nothing; let another go
 	}
 	done := &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, keyLabel: k.label, chunks: m.result.ChunksSent}
 	if ok {
@@ -299,7 +299,7 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 	}
 	ctx.Send(p.dispatcher, done)
 	if ep.inflight == 0 {
-		p.tryRestart(ctx, ep)
+		p.tryRestart(ctx.(actor.Supervisor), ep)
 	}
 	p.wake = true
 	p.publish()
@@ -332,7 +332,7 @@ func (p *Provider) cool(ep *endpointState, k *keyState, until time.Time, reason,
 func (p *Provider) otherKeyUsable(k *keyState) bool {
 	now := p.env.Clock.Now()
 	for _, ep := range p.endpoints {
-		if ep.state == messages.Open {
+		if ep.circuit.View().state == messages.Open {
 			continue
 		}
 		for _, o := range ep.keys {
@@ -347,12 +347,15 @@ func (p *Provider) otherKeyUsable(k *keyState) bool {
 	return false
 }
 
-// HandleFailure supervises the breakers. A trip (*BreakerTripped) opens the
-// endpoint for an exponential, capped, jittered cooldown that is never
-// shorter than the upstream's Retry-After; a panic (a bug) opens it with no
-// cooldown. Either way the breaker is restarted into HALF-OPEN once the
-// cooldown has elapsed and its in-flight calls have finished. Requests are
-// never parked in the suspended breaker: routing skips OPEN endpoints.
+// HandleFailure supervises the breakers. A trip (*BreakerTripped) comes
+// from a breaker whose circuit has just opened (and published the
+// transition): the provider leaves the breaker suspended and arms a timer
+// for the circuit's reopen time (an exponential, capped, jittered cooldown,
+// never shorter than the upstream's Retry-After). A panic (a bug) gets no
+// cooldown: the endpoint takes no new calls until the restart. Either way
+// the breaker is restarted, into HALF-OPEN, once its in-flight calls have
+// finished. Requests are never parked in the suspended breaker: routing
+// skips OPEN endpoints and breakers that are not ready.
 func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ interface{}) {
 	var ep *endpointState
 	for _, e := range p.endpoints {
@@ -364,51 +367,37 @@ func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, c
 		sup.RestartChildren(child)
 		return
 	}
-	now := p.env.Clock.Now()
-	ep.sup = sup
-	var cooldown time.Duration
-	why := fmt.Sprint(reason)
-	if t, ok := reason.(*BreakerTripped); ok {
-		ep.trips++
-		ep.tripsTotal++
-		cooldown = p.spec.Cooldown(ep.trips, t.RetryAfter)
-		why = t.Reason
+	if _, ok := reason.(*BreakerTripped); ok {
+		ep.cooldownGen++
+		msg, self, root := &cooldownElapsed{epIdx: ep.idx, gen: ep.cooldownGen}, p.self, sys.Root
+		if d := ep.circuit.View().reopenAt.Sub(p.env.Clock.Now()); d > 0 {
+			p.env.Clock.AfterFunc(d, func() { root.Send(self, msg) })
+		} else {
+			root.Send(self, msg)
+		}
 	} else {
-		p.env.Events.Publish(&messages.ActorRestarted{Time: now, Actor: child.Id, Reason: why})
+		ep.ready = false
+		ep.restartDue, ep.halfOpen = true, fmt.Sprintf("breaker restarted after a failure: %v", reason)
+		p.tryRestart(sup, ep)
 	}
-	ep.reopenAt = now.Add(cooldown)
-	p.transition(ep, messages.Open, why)
-	ep.cooldownGen++
-	gen, self, root, idx := ep.cooldownGen, p.self, sys.Root, ep.idx
-	p.env.Clock.AfterFunc(cooldown, func() { root.Send(self, &cooldownElapsed{epIdx: idx, gen: gen}) })
 	p.wake = true // requests pinned to it are answered CircuitOpenError
 	p.publishVia(sys.Root)
 }
 
-func (p *Provider) tryRestart(ctx actor.Context, ep *endpointState) {
+// tryRestart restarts ep's breaker once a restart is due and nothing is in
+// flight on its keys (so no key actor is stopped under a running call). The
+// new incarnation moves the circuit to HALF-OPEN.
+func (p *Provider) tryRestart(sup actor.Supervisor, ep *endpointState) {
 	if !ep.restartDue || ep.inflight > 0 {
 		return
 	}
 	ep.restartDue = false
-	ep.gen++
-	ep.probes = 0
+	ep.spawn++
 	ep.ready = false
 	ep.restarts++
-	p.inits[ep.idx].Store(&breakerInit{gen: ep.gen, state: messages.HalfOpen})
-	p.transition(ep, messages.HalfOpen, "cooldown elapsed; restarted by supervisor")
-	sup := ep.sup
-	if sup == nil {
-		sup = ctx.(actor.Supervisor)
-	}
+	p.inits[ep.idx].Store(&breakerInit{spawn: ep.spawn, halfOpen: ep.halfOpen})
 	sup.RestartChildren(ep.pid)
-	p.env.Events.Publish(&messages.ActorRestarted{Time: p.env.Clock.Now(), Actor: ep.pid.Id, Reason: "cooldown elapsed"})
-}
-
-func (p *Provider) transition(ep *endpointState, to messages.BreakerState, reason string) {
-	from := ep.state
-	ep.state = to
-	p.env.Events.Publish(&messages.BreakerStateChanged{Time: p.env.Clock.Now(), Provider: p.spec.Name, Endpoint: ep.spec.Name,
-		From: from, To: to, Reason: reason, ReopenAt: ep.reopenAt, Trips: ep.trips})
+	p.env.Events.Publish(&messages.ActorRestarted{Time: p.env.Clock.Now(), Actor: ep.pid.Id, Reason: ep.halfOpen})
 }
 
 // publish sends the dispatcher the provider's capacity when it changed.
@@ -420,7 +409,8 @@ func (p *Provider) publishVia(root *actor.RootContext) {
 	allOpen, allDisabled := true, true
 	var earliest time.Time
 	for _, ep := range p.endpoints {
-		if ep.state == messages.Open {
+		v := ep.circuit.View()
+		if v.state == messages.Open {
 			continue
 		}
 		allOpen = false
@@ -429,8 +419,8 @@ func (p *Provider) publishVia(root *actor.RootContext) {
 			continue
 		}
 		slots := unlimited
-		if ep.state == messages.HalfOpen {
-			slots = p.spec.Breaker.HalfOpenProbes - ep.probes
+		if v.state == messages.HalfOpen {
+			slots = v.probes - ep.probesIn(v.gen)
 		}
 		free := 0
 		for _, k := range ep.keys {
@@ -505,8 +495,9 @@ func (p *Provider) snapshot() *messages.ProviderNode {
 	now := p.env.Clock.Now()
 	n := &messages.ProviderNode{Name: p.spec.Name, Kind: p.spec.Adapter.Kind(), Counters: p.counters.Snapshot()}
 	for _, ep := range p.endpoints {
-		en := messages.EndpointNode{Name: ep.spec.Name, BaseURL: ep.spec.BaseURL, State: ep.state, ReopenAt: ep.reopenAt,
-			Trips: ep.trips, TripsTotal: ep.tripsTotal, Restarts: ep.restarts, Incarnations: ep.incarnations, Counters: ep.counters.Snapshot()}
+		v := ep.circuit.View()
+		en := messages.EndpointNode{Name: ep.spec.Name, BaseURL: ep.spec.BaseURL, State: v.state, ReopenAt: v.reopenAt,
+			Trips: v.trips, TripsTotal: v.tripsTotal, Restarts: ep.restarts, Incarnations: ep.incarnations, Counters: ep.counters.Snapshot()}
 		for _, k := range ep.keys {
 			kn := messages.KeyNode{Label: k.label, Hint: k.spec.Cred.Hint(), State: messages.KeyStateActive, Counters: k.counters.Snapshot()}
 			switch {

@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/time/rate"
 
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
@@ -42,41 +43,44 @@ type providerState struct {
 
 // callRecord is one attempt in flight.
 type callRecord struct {
-	d     *dispatch
-	ep    *endpointState
-	key   *keyState
-	epGen uint64
-	probe bool
+	d   *dispatch
+	ep  *endpointState
+	key *keyState
 }
 
-// endpointState is one endpoint's durable state and its breaker mirror.
+// endpointState is one endpoint's durable routing and supervision state.
+// Its breaker state is not here: the endpoint's Breaker actor owns the
+// circuit, and the provider only reads its view (circuit.View).
 type endpointState struct {
-	idx        int
-	spec       *EndpointSpec
-	pid        *actor.PID
-	gen        uint64
-	ready      bool
-	state      messages.BreakerState
-	reopenAt   time.Time
-	trips      int
-	restarts   int
-	tripsTotal int
-	// incarnations counts breakerReady messages: breaker instances that
-	// really started.
+	idx     int
+	spec    *EndpointSpec
+	circuit *circuit
+	pid     *actor.PID
+	// spawn tags the breaker's current incarnation (breakerInit.spawn);
+	// ready is set once that incarnation reported its keys spawned.
+	spawn uint64
+	ready bool
+	// restarts counts supervised restarts of the breaker; incarnations
+	// counts breakerReady messages: breaker instances that really started.
+	restarts     int
 	incarnations int
-	// probes counts HALF-OPEN probes sent in this incarnation.
-	probes      int
-	inflight    int
+	// probeGen and probesSent count the HALF-OPEN probes routed in circuit
+	// generation probeGen.
+	probeGen   uint64
+	probesSent int
+	inflight   int
+	// cooldownGen tags the cooldown timer armed at the latest trip.
 	cooldownGen uint64
-	// restartDue is set once the cooldown elapsed; the restart waits until
-	// nothing is in flight on the endpoint's keys.
-	restartDue     bool
-	lastRetryAfter time.Duration
-	sup            actor.Supervisor
-	counters       *Counters
-	keys           []*keyState
-	rr             int
-	rrWeights      []int
+	// restartDue is set once the breaker must be restarted (its cooldown
+	// elapsed, or it panicked); the restart waits until nothing is in
+	// flight on the endpoint's keys, and the new incarnation enters
+	// HALF-OPEN for halfOpen.
+	restartDue bool
+	halfOpen   string
+	counters   *Counters
+	keys       []*keyState
+	rr         int
+	rrWeights  []int
 }
 
 // keyState is one key's durable state.
@@ -95,9 +99,14 @@ type keyState struct {
 
 func newProviderState(spec ProviderSpec, env *Env, counters *Counters) *providerState {
 	st := &providerState{spec: spec, env: env, counters: counters, calls: map[uint64]*callRecord{}}
+	clk, events := clock.Real, (*EventBus)(nil) // a nil env: the routing state alone, in tests
+	if env != nil {
+		clk, events = env.Clock, env.Events
+	}
 	for i := range spec.Endpoints {
 		es := &spec.Endpoints[i]
-		ep := &endpointState{idx: i, spec: es, counters: &Counters{}}
+		ep := &endpointState{idx: i, spec: es, counters: &Counters{},
+			circuit: newCircuit(spec.Breaker, spec.Cooldown, clk, events, spec.Name, es.Name)}
 		for j, ks := range es.Keys {
 			k := &keyState{idx: j, spec: ks, label: ks.Cred.Label(), counters: &Counters{}}
 			if ks.RPM > 0 {
@@ -172,17 +181,25 @@ func (k *keyState) headroom() float64 {
 	return h
 }
 
-// admits reports whether the endpoint's breaker lets a new call through, and
-// whether that call is a probe.
-func (ep *endpointState) admits(probesAllowed int) (ok, probe bool) {
+// probesIn returns how many probes were routed in circuit generation gen.
+func (ep *endpointState) probesIn(gen uint64) int {
+	if ep.probeGen != gen {
+		return 0
+	}
+	return ep.probesSent
+}
+
+// admits reports whether the endpoint lets a new call through now, by its
+// circuit's view v, and whether that call is a HALF-OPEN probe.
+func (ep *endpointState) admits(v circuitView) (ok, probe bool) {
 	if !ep.ready {
 		return false, false
 	}
-	switch ep.state {
+	switch v.state {
 	case messages.Closed:
 		return true, false
 	case messages.HalfOpen:
-		return ep.probes < probesAllowed, true
+		return ep.probesIn(v.gen) < v.probes, true
 	}
 	return false, false
 }
