@@ -2,8 +2,6 @@ package switchyard
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -11,33 +9,30 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
-// Cache returns the cache actor's PID, nil when Config.Cache is off. Actors
-// send it requests exactly as to Dispatcher() (ctx.Request; the answer, and
-// a stream's chunks, go to the sender), and Cancel messages; what it cannot
-// cache it forwards to the dispatcher untouched.
+// Cache returns the cache actor's PID, or nil when Config.Cache is off (a
+// message sent to nil goes nowhere). Actors should send requests to
+// FrontDoor(), which is always valid and passes them to the cache when it is
+// on; Cache is for asking the cache itself, e.g. messages.GetCacheStatus.
 func (s *Switchyard) Cache() *actor.PID { return s.cache }
 
-// CacheStatus asks the cache actor for its status; it fails when the cache
-// is off.
+// CacheStatus asks the cache actor for its status. With the cache off it
+// fails with ErrUnsupported (a *messages.RequestError); after Close, with
+// ErrShuttingDown.
 func (s *Switchyard) CacheStatus(ctx context.Context) (*messages.CacheStatus, error) {
 	if s.cache == nil {
-		return nil, errors.New("switchyard: cache status: the cache is not enabled")
+		return nil, &messages.RequestError{Kind: messages.ErrUnsupported, Detail: "cache status: the cache is off (Config.Cache.Enabled)"}
 	}
-	r, err := s.sys.Root.RequestFuture(s.cache, &messages.GetCacheStatus{}, timeoutOf(ctx)).Result()
+	r, err := s.ask(ctx, "cache status", s.cache, &messages.GetCacheStatus{})
 	if err != nil {
-		return nil, fmt.Errorf("switchyard: cache status: %w", err)
+		return nil, err
 	}
 	return r.(*messages.CacheStatus), nil
 }
 
-// front is where facade calls and their Cancel messages go: the cache when
-// it is on, else the dispatcher.
-func (s *Switchyard) front() *actor.PID {
-	if s.cache != nil {
-		return s.cache
-	}
-	return s.dispatcher
-}
+// front is where facade calls and their Cancel messages go: the front door,
+// which passes them to the cache when it is on, else to the dispatcher, in
+// the order sent.
+func (s *Switchyard) front() *actor.PID { return s.frontDoor }
 
 // shutdownCache tells the cache to stop admitting and returns a channel
 // closed once it holds no request (already closed without a cache).

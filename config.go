@@ -2,10 +2,8 @@ package switchyard
 
 import (
 	"fmt"
-
-	"github.com/switchyard-ai/switchyard/providers"
-
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // Config configures a Switchyard instance. The zero value of every optional
@@ -40,13 +39,18 @@ type Config struct {
 	Getenv func(string) string `yaml:"-" json:"-"`
 
 	hooks hooksField
+	// src is where Load read the config from, for errors that point there.
+	src *configSource
 }
 
 // ProviderConfig is one provider instance.
 type ProviderConfig struct {
 	// Name is how requests address it (Call.Provider); defaults to Kind.
 	Name string `yaml:"name" json:"name"`
-	// Kind selects the wire protocol: "openai" or "anthropic".
+	// Kind selects the backend and its wire protocol: "openai",
+	// "anthropic", "gemini", "groq", "llvm" (vLLM or llama.cpp-server),
+	// "ollama", "ovms", "hf_tgi", "hf_tei", "opea", "opea_llm" or "s3" (see
+	// the README's backend table). With Adapter set it is only a label.
 	Kind string `yaml:"kind" json:"kind"`
 	// Endpoints in failover order; empty means the service's public endpoint.
 	Endpoints []EndpointConfig `yaml:"endpoints" json:"endpoints"`
@@ -73,7 +77,15 @@ type EndpointConfig struct {
 	// Headers are sent on every request to this endpoint.
 	Headers map[string]string `yaml:"headers" json:"headers"`
 	// Keys for this endpoint. When empty, keys come from the environment:
-	// KeysFromEnv (default <KIND>_API_KEY) and KeysFromEnv_1 … _N.
+	// the variable KeysFromEnv names, then KeysFromEnv_1 … _N (stopping at
+	// the first gap). KeysFromEnv defaults to the kind's variable:
+	// OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, GROQ_API_KEY,
+	// VLLM_API_KEY (llvm), OLLAMA_API_KEY, OVMS_API_KEY, HF_TOKEN (hf_tgi
+	// and hf_tei), OPEA_API_KEY (opea and opea_llm). For s3 it is a prefix:
+	// keys are pairs from S3_ACCESS_KEY and S3_SECRET_KEY (and their _1 … _N
+	// variants), and a provider without endpoints gets one per S3_ENDPOINT,
+	// S3_ENDPOINT_1 … _N. Self-hosted kinds run without a key when none is
+	// found.
 	Keys        []KeyConfig `yaml:"keys" json:"keys"`
 	KeysFromEnv string      `yaml:"keys_from_env" json:"keys_from_env"`
 }
@@ -124,7 +136,11 @@ type RetryConfig struct {
 
 // BreakerConfig is the circuit-breaker policy.
 type BreakerConfig struct {
-	// ConsecutiveFailures trips the breaker (default 5).
+	// ConsecutiveFailures is the run of failures in a row that trips the
+	// breaker (default 5), when the recent outcomes confirm it: at least
+	// FailureRate of the latest 100 (within Window/10) failed too. A quiet
+	// endpoint opens at the fifth failure; a busy healthy one does not open
+	// because a few calls that timed out together failed together.
 	ConsecutiveFailures int `yaml:"consecutive_failures" json:"consecutive_failures"`
 	// FailureRate over Window with at least MinRequests trips it (0.5, 30 s,
 	// 10).
@@ -147,17 +163,57 @@ type TimeoutsConfig struct {
 	StreamIdle time.Duration `yaml:"stream_idle" json:"stream_idle"`
 }
 
-// ConfigError names the invalid field.
+// ConfigError names the invalid field, in the config file's terms (e.g.
+// providers[0].endpoints[1].base_url), and, for a config read by Load, the
+// file and line.
 type ConfigError struct {
+	// File is the path given to Load; empty for a Config built in Go (or
+	// read by Parse).
+	File string
+	// Line is the field's line in File (1-based); 0 when unknown.
+	Line   int
 	Field  string
 	Reason string
 }
 
-func (e *ConfigError) Error() string { return "switchyard: config: " + e.Field + ": " + e.Reason }
+// Error reads "switchyard: config: FILE:LINE: FIELD: REASON", without the
+// parts that are unknown.
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString("switchyard: config: ")
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
 
+// finite refuses NaN and ±Inf in a float field.
+func finite(field string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return &ConfigError{Field: field, Reason: fmt.Sprintf("must be a finite number, not %v", v)}
+	}
+	return nil
+}
+
+// validate checks c and fills in its defaults; an error is a *ConfigError,
+// located in the file when c came from Load.
 func (c *Config) validate() error {
+	return c.src.locate(c.validateFields())
+}
+
+func (c *Config) validateFields() error {
 	if len(c.Providers) == 0 {
-		return &ConfigError{"providers", "at least one provider is required"}
+		return &ConfigError{Field: "providers", Reason: "at least one provider is required"}
 	}
 	getenv := c.Getenv
 	if getenv == nil {
@@ -176,19 +232,19 @@ func (c *Config) validate() error {
 			k, ok = kind{adapter: func() providers.Adapter { return adapter }, keyOptional: true}, true
 		}
 		if !ok {
-			return &ConfigError{f + ".kind", fmt.Sprintf("unknown kind %q (known: %s)", p.Kind, strings.Join(kindNames(), ", "))}
+			return &ConfigError{Field: f + ".kind", Reason: fmt.Sprintf("unknown kind %q (known: %s)", p.Kind, strings.Join(kindNames(), ", "))}
 		}
 		if p.Name == "" {
 			p.Name = p.Kind
 		}
 		if names[p.Name] {
-			return &ConfigError{f + ".name", fmt.Sprintf("duplicate provider name %q", p.Name)}
+			return &ConfigError{Field: f + ".name", Reason: fmt.Sprintf("duplicate provider name %q", p.Name)}
 		}
 		names[p.Name] = true
 		switch p.KeyStrategy {
 		case "", "round-robin", "least-loaded", "weighted", "most-headroom":
 		default:
-			return &ConfigError{f + ".key_strategy", fmt.Sprintf("unknown strategy %q (round-robin, least-loaded, weighted, most-headroom)", p.KeyStrategy)}
+			return &ConfigError{Field: f + ".key_strategy", Reason: fmt.Sprintf("unknown strategy %q (round-robin, least-loaded, weighted, most-headroom)", p.KeyStrategy)}
 		}
 		if p.Breaker != nil {
 			if err := p.Breaker.validate(f + ".breaker"); err != nil {
@@ -203,7 +259,7 @@ func (c *Config) validate() error {
 		}
 		if len(p.Endpoints) == 0 {
 			if k.baseURL == "" {
-				return &ConfigError{f + ".endpoints", fmt.Sprintf("kind %q is self-hosted: give at least one endpoint with its base_url", p.Kind)}
+				return &ConfigError{Field: f + ".endpoints", Reason: fmt.Sprintf("kind %q is self-hosted: give at least one endpoint with its base_url", p.Kind)}
 			}
 			p.Endpoints = []EndpointConfig{{BaseURL: k.baseURL}}
 		}
@@ -213,16 +269,16 @@ func (c *Config) validate() error {
 			ef := fmt.Sprintf("%s.endpoints[%d]", f, j)
 			u, err := url.Parse(e.BaseURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return &ConfigError{ef + ".base_url", "must be an absolute http or https URL"}
+				return &ConfigError{Field: ef + ".base_url", Reason: "must be an absolute http or https URL"}
 			}
 			if u.User != nil || u.RawQuery != "" {
-				return &ConfigError{ef + ".base_url", "must not carry credentials or a query; use keys"}
+				return &ConfigError{Field: ef + ".base_url", Reason: "must not carry credentials or a query; use keys"}
 			}
 			if e.Name == "" {
 				e.Name = u.Host
 			}
 			if epNames[e.Name] {
-				return &ConfigError{ef + ".name", fmt.Sprintf("duplicate endpoint name %q", e.Name)}
+				return &ConfigError{Field: ef + ".name", Reason: fmt.Sprintf("duplicate endpoint name %q", e.Name)}
 			}
 			epNames[e.Name] = true
 			if len(e.Keys) == 0 {
@@ -241,10 +297,10 @@ func (c *Config) validate() error {
 					e.Keys = []KeyConfig{{Label: "none", noSecret: true}}
 				}
 				if len(e.Keys) == 0 && k.keyPair {
-					return &ConfigError{ef + ".keys", fmt.Sprintf("no keys configured and none in $%s_ACCESS_KEY/$%s_SECRET_KEY or their _1… variants", prefix, prefix)}
+					return &ConfigError{Field: ef + ".keys", Reason: fmt.Sprintf("no keys configured and none in $%s_ACCESS_KEY/$%s_SECRET_KEY or their _1… variants", prefix, prefix)}
 				}
 				if len(e.Keys) == 0 {
-					return &ConfigError{ef + ".keys", fmt.Sprintf("no keys configured and none in $%s or $%s_1…", prefix, prefix)}
+					return &ConfigError{Field: ef + ".keys", Reason: fmt.Sprintf("no keys configured and none in $%s or $%s_1…", prefix, prefix)}
 				}
 			}
 			labels := map[string]bool{}
@@ -254,26 +310,26 @@ func (c *Config) validate() error {
 				if kc.Secret == "" && kc.SecretEnv != "" {
 					kc.Secret = getenv(kc.SecretEnv)
 					if kc.Secret == "" {
-						return &ConfigError{kf + ".secret_env", fmt.Sprintf("$%s is empty", kc.SecretEnv)}
+						return &ConfigError{Field: kf + ".secret_env", Reason: fmt.Sprintf("$%s is empty", kc.SecretEnv)}
 					}
 				}
 				if kc.Secret == "" && !kc.noSecret {
-					return &ConfigError{kf + ".secret", "empty (set secret or secret_env)"}
+					return &ConfigError{Field: kf + ".secret", Reason: "empty (set secret or secret_env)"}
 				}
 				if k.keyPair && !kc.noSecret && !strings.Contains(kc.Secret, ":") {
-					return &ConfigError{kf + ".secret", "must be ACCESS_KEY:SECRET_KEY for " + p.Kind}
+					return &ConfigError{Field: kf + ".secret", Reason: "must be ACCESS_KEY:SECRET_KEY for " + p.Kind}
 				}
 				if strings.ContainsAny(kc.Secret, "\r\n") {
-					return &ConfigError{kf + ".secret", "contains a line break"}
+					return &ConfigError{Field: kf + ".secret", Reason: "contains a line break"}
 				}
 				if kc.Label == "" {
 					kc.Label = "key-" + strconv.Itoa(n+1)
 				}
 				if strings.ContainsAny(kc.Label, "/$ ") {
-					return &ConfigError{kf + ".label", "must not contain '/', '$' or spaces"}
+					return &ConfigError{Field: kf + ".label", Reason: "must not contain '/', '$' or spaces"}
 				}
 				if labels[kc.Label] {
-					return &ConfigError{kf + ".label", fmt.Sprintf("duplicate key label %q", kc.Label)}
+					return &ConfigError{Field: kf + ".label", Reason: fmt.Sprintf("duplicate key label %q", kc.Label)}
 				}
 				labels[kc.Label] = true
 				for _, v := range []struct {
@@ -281,7 +337,7 @@ func (c *Config) validate() error {
 					val  int
 				}{{"weight", kc.Weight}, {"max_in_flight", kc.MaxInFlight}, {"rpm", kc.RPM}, {"tpm", kc.TPM}} {
 					if v.val < 0 {
-						return &ConfigError{kf + "." + v.name, "must not be negative"}
+						return &ConfigError{Field: kf + "." + v.name, Reason: "must not be negative"}
 					}
 				}
 			}
@@ -293,20 +349,28 @@ func (c *Config) validate() error {
 		val  int
 	}{{"queue.high", q.High}, {"queue.normal", q.Normal}, {"queue.low", q.Low}, {"retry.max_attempts", c.Retry.MaxAttempts}} {
 		if v.val < 0 {
-			return &ConfigError{v.name, "must not be negative"}
+			return &ConfigError{Field: v.name, Reason: "must not be negative"}
+		}
+	}
+	for _, v := range []struct {
+		name string
+		val  float64
+	}{{"retry.budget_ratio", c.Retry.BudgetRatio}, {"retry.budget_per_second", c.Retry.BudgetPerSecond}, {"retry.budget_burst", c.Retry.BudgetBurst}} {
+		if err := finite(v.name, v.val); err != nil {
+			return err
 		}
 	}
 	if c.Retry.BaseDelay < 0 || c.Retry.MaxDelay < 0 {
-		return &ConfigError{"retry.base_delay", "must not be negative"}
+		return &ConfigError{Field: "retry.base_delay", Reason: "must not be negative"}
 	}
 	if c.Retry.MaxDelay > 0 && c.Retry.BaseDelay > c.Retry.MaxDelay {
-		return &ConfigError{"retry.base_delay", "must not exceed retry.max_delay"}
+		return &ConfigError{Field: "retry.base_delay", Reason: "must not exceed retry.max_delay"}
 	}
 	if c.Timeouts.Header < 0 {
-		return &ConfigError{"timeouts.header", "must not be negative"}
+		return &ConfigError{Field: "timeouts.header", Reason: "must not be negative"}
 	}
 	if c.Timeouts.StreamIdle < 0 {
-		return &ConfigError{"timeouts.stream_idle", "must not be negative"}
+		return &ConfigError{Field: "timeouts.stream_idle", Reason: "must not be negative"}
 	}
 	if err := c.Cache.validate(c.Providers); err != nil {
 		return err
@@ -315,21 +379,24 @@ func (c *Config) validate() error {
 }
 
 func (b *BreakerConfig) validate(f string) error {
+	if err := finite(f+".failure_rate", b.FailureRate); err != nil {
+		return err
+	}
 	switch {
 	case b.ConsecutiveFailures < 0:
-		return &ConfigError{f + ".consecutive_failures", "must not be negative"}
+		return &ConfigError{Field: f + ".consecutive_failures", Reason: "must not be negative"}
 	case b.FailureRate < 0 || b.FailureRate > 1:
-		return &ConfigError{f + ".failure_rate", "must be between 0 and 1"}
+		return &ConfigError{Field: f + ".failure_rate", Reason: "must be between 0 and 1"}
 	case b.MinRequests < 0:
-		return &ConfigError{f + ".min_requests", "must not be negative"}
+		return &ConfigError{Field: f + ".min_requests", Reason: "must not be negative"}
 	case b.Window < 0:
-		return &ConfigError{f + ".window", "must not be negative"}
+		return &ConfigError{Field: f + ".window", Reason: "must not be negative"}
 	case b.Cooldown < 0:
-		return &ConfigError{f + ".cooldown", "must not be negative"}
+		return &ConfigError{Field: f + ".cooldown", Reason: "must not be negative"}
 	case b.MaxCooldown < 0 || (b.MaxCooldown > 0 && b.MaxCooldown < b.Cooldown):
-		return &ConfigError{f + ".max_cooldown", "must not be negative or below cooldown"}
+		return &ConfigError{Field: f + ".max_cooldown", Reason: "must not be negative or below cooldown"}
 	case b.HalfOpenProbes < 0:
-		return &ConfigError{f + ".half_open_probes", "must not be negative"}
+		return &ConfigError{Field: f + ".half_open_probes", Reason: "must not be negative"}
 	}
 	return nil
 }

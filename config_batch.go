@@ -49,13 +49,13 @@ type ModelBatching struct {
 func (l BatchLimits) validate(f string) error {
 	switch {
 	case l.MaxInputs < 0:
-		return &ConfigError{f + ".max_inputs", "must not be negative"}
+		return &ConfigError{Field: f + ".max_inputs", Reason: "must not be negative"}
 	case l.MaxTokens < 0:
-		return &ConfigError{f + ".max_tokens", "must not be negative"}
+		return &ConfigError{Field: f + ".max_tokens", Reason: "must not be negative"}
 	case l.Delay < 0:
-		return &ConfigError{f + ".delay", "must not be negative"}
+		return &ConfigError{Field: f + ".delay", Reason: "must not be negative"}
 	case l.Delay > time.Second:
-		return &ConfigError{f + ".delay", fmt.Sprintf("%v is longer than a batching window should be (at most 1s)", l.Delay)}
+		return &ConfigError{Field: f + ".delay", Reason: fmt.Sprintf("%v is longer than a batching window should be (at most 1s)", l.Delay)}
 	}
 	return nil
 }

@@ -62,20 +62,20 @@ type EmbeddingRoute struct {
 func (c *CacheConfig) validate(providers []ProviderConfig) error {
 	switch {
 	case c.MaxEntries < 0:
-		return &ConfigError{"cache.max_entries", "must not be negative"}
+		return &ConfigError{Field: "cache.max_entries", Reason: "must not be negative"}
 	case c.TTL < 0:
-		return &ConfigError{"cache.ttl", "must not be negative"}
+		return &ConfigError{Field: "cache.ttl", Reason: "must not be negative"}
 	case c.LookupTimeout < 0:
-		return &ConfigError{"cache.lookup_timeout", "must not be negative"}
+		return &ConfigError{Field: "cache.lookup_timeout", Reason: "must not be negative"}
 	case math.IsNaN(c.Threshold) || c.Threshold < 0 || c.Threshold > 1:
-		return &ConfigError{"cache.threshold", "must be in (0, 1] (0 means the default 0.95)"}
+		return &ConfigError{Field: "cache.threshold", Reason: "must be in (0, 1] (0 means the default 0.95)"}
 	case c.Embedding.Dimensions < 0:
-		return &ConfigError{"cache.embedding.dimensions", "must not be negative"}
+		return &ConfigError{Field: "cache.embedding.dimensions", Reason: "must not be negative"}
 	}
 	r := c.Embedding
 	if r.Provider == "" {
 		if r.Model != "" || r.Dimensions != 0 {
-			return &ConfigError{"cache.embedding.provider", "required when an embedding model or dimensions are set"}
+			return &ConfigError{Field: "cache.embedding.provider", Reason: "required when an embedding model or dimensions are set"}
 		}
 		return nil
 	}
@@ -89,12 +89,12 @@ func (c *CacheConfig) validate(providers []ProviderConfig) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, messages.ErrUnsupported):
-			return &ConfigError{"cache.embedding.provider", fmt.Sprintf("provider %q (kind %s) cannot embed", r.Provider, pc.Kind)}
+			return &ConfigError{Field: "cache.embedding.provider", Reason: fmt.Sprintf("provider %q (kind %s) cannot embed", r.Provider, pc.Kind)}
 		default:
-			return &ConfigError{"cache.embedding.model", err.Error()}
+			return &ConfigError{Field: "cache.embedding.model", Reason: err.Error()}
 		}
 	}
-	return &ConfigError{"cache.embedding.provider", fmt.Sprintf("no provider named %q", r.Provider)}
+	return &ConfigError{Field: "cache.embedding.provider", Reason: fmt.Sprintf("no provider named %q", r.Provider)}
 }
 
 // producer returns the supervisor's cache producer, nil when the cache is

@@ -16,27 +16,23 @@ import (
 // waits for it to be stored and verified. Use PutObjectStream for progress
 // chunks.
 func (s *Switchyard) PutObject(ctx context.Context, req *messages.PutObjectRequest, opts ...CallOption) (*messages.PutObjectResponse, error) {
-	req.Stream = false
-	return typed[*messages.PutObjectResponse](s.Do(ctx, req, opts...))
+	return typed[*messages.PutObjectResponse](s.do(ctx, req, opts, streamOff))
 }
 
 // PutObjectStream uploads an object, delivering progress as ChunkProgress
 // chunks (Chunk().Progress); Response() is the *messages.PutObjectResponse.
 func (s *Switchyard) PutObjectStream(ctx context.Context, req *messages.PutObjectRequest, opts ...CallOption) (*Stream, error) {
-	req.Stream = true
 	return s.stream(ctx, req, opts)
 }
 
 // GetObject downloads an object (or a byte range) to the request's writer or
 // file and verifies it.
 func (s *Switchyard) GetObject(ctx context.Context, req *messages.GetObjectRequest, opts ...CallOption) (*messages.GetObjectResponse, error) {
-	req.Stream = false
-	return typed[*messages.GetObjectResponse](s.Do(ctx, req, opts...))
+	return typed[*messages.GetObjectResponse](s.do(ctx, req, opts, streamOff))
 }
 
 // GetObjectStream downloads an object with progress chunks.
 func (s *Switchyard) GetObjectStream(ctx context.Context, req *messages.GetObjectRequest, opts ...CallOption) (*Stream, error) {
-	req.Stream = true
 	return s.stream(ctx, req, opts)
 }
 

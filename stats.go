@@ -2,30 +2,41 @@ package switchyard
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/switchyard-ai/switchyard/actors"
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
+// snapshotTimeout bounds a snapshot request whose context has no deadline.
 const snapshotTimeout = 5 * time.Second
+
+// The snapshot and control methods below (QueueStatus, SetQueueCapacity,
+// Tree, Stats, CacheStatus) are safe for concurrent use. Each fails with
+// ErrShuttingDown once Close has begun, with ErrInvalidRequest for a nil
+// context, and with ErrDeadline when an actor does not answer within the
+// context's deadline (default 5 s); every error is a *messages.RequestError.
 
 // QueueStatus asks the dispatcher for its queue status.
 func (s *Switchyard) QueueStatus(ctx context.Context) (*messages.QueueStatus, error) {
-	r, err := s.sys.Root.RequestFuture(s.dispatcher, &messages.GetQueueStatus{}, timeoutOf(ctx)).Result()
+	r, err := s.ask(ctx, "queue status", s.dispatcher, &messages.GetQueueStatus{})
 	if err != nil {
-		return nil, fmt.Errorf("switchyard: queue status: %w", err)
+		return nil, err
 	}
 	return r.(*messages.QueueStatus), nil
 }
 
-// SetQueueCapacity changes a level's capacity at run time.
+// SetQueueCapacity changes a level's capacity at run time. An invalid
+// priority or a capacity below 1 is a *ConfigError.
 func (s *Switchyard) SetQueueCapacity(ctx context.Context, p messages.Priority, capacity int) error {
 	if !p.Valid() || capacity <= 0 {
 		return &ConfigError{Field: "capacity", Reason: "priority must be valid and capacity positive"}
 	}
-	_, err := s.sys.Root.RequestFuture(s.dispatcher, &messages.SetQueueCapacity{Priority: p, Capacity: capacity}, timeoutOf(ctx)).Result()
+	_, err := s.ask(ctx, "set queue capacity", s.dispatcher, &messages.SetQueueCapacity{Priority: p, Capacity: capacity})
 	return err
 }
 
@@ -39,9 +50,9 @@ func (s *Switchyard) Tree(ctx context.Context) (messages.Tree, error) {
 	}
 	t.Queue = *q
 	for _, name := range s.order {
-		r, err := s.sys.Root.RequestFuture(s.providers[name], actors.GetNode(), timeoutOf(ctx)).Result()
+		r, err := s.ask(ctx, "provider "+name+" snapshot", s.providers[name], actors.GetNode())
 		if err != nil {
-			return t, fmt.Errorf("switchyard: provider %s snapshot: %w", name, err)
+			return t, err
 		}
 		n := *r.(*messages.ProviderNode)
 		n.Queued = q.PerProvider[name]
@@ -57,9 +68,42 @@ func (s *Switchyard) Tree(ctx context.Context) (messages.Tree, error) {
 	return t, nil
 }
 
-func timeoutOf(ctx context.Context) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
-		if d := time.Until(dl); d > 0 {
+// ask sends msg to pid and waits for the answer, bounded by ctx's deadline
+// on the runtime's clock (snapshotTimeout without one). After Close it
+// answers ErrShuttingDown without asking.
+func (s *Switchyard) ask(ctx context.Context, what string, pid *actor.PID, msg any) (any, error) {
+	if ctx == nil {
+		return nil, &messages.RequestError{Kind: messages.ErrInvalidRequest, Detail: what + ": nil context"}
+	}
+	if s.isClosed() {
+		return nil, &messages.RequestError{Kind: messages.ErrShuttingDown, Detail: what}
+	}
+	r, err := s.sys.Root.RequestFuture(pid, msg, s.timeoutOf(ctx)).Result()
+	switch {
+	case err == nil:
+		return r, nil
+	case s.isClosed():
+		// The actor stopped under us (a dead letter) or never answered.
+		return nil, &messages.RequestError{Kind: messages.ErrShuttingDown, Detail: what}
+	case errors.Is(err, actor.ErrTimeout):
+		return nil, &messages.RequestError{Kind: messages.ErrDeadline, Detail: what + ": no answer in time", Cause: context.DeadlineExceeded}
+	}
+	return nil, &messages.RequestError{Kind: messages.ErrInternal, Detail: what, Cause: err}
+}
+
+// isClosed reports whether Close has begun.
+func (s *Switchyard) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+// timeoutOf is how long a snapshot request may wait: until ctx's deadline,
+// measured on the runtime's clock (clock.ContextDeadline), or
+// snapshotTimeout.
+func (s *Switchyard) timeoutOf(ctx context.Context) time.Duration {
+	if dl, ok := clock.ContextDeadline(s.env.Clock, ctx); ok {
+		if d := dl.Sub(s.env.Clock.Now()); d > 0 {
 			return d
 		}
 		return time.Millisecond

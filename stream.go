@@ -30,19 +30,26 @@ type Stream struct {
 
 // ChatStream starts a streamed chat request. Chunks arrive in order; a
 // stream cut by the upstream ends in an error, never in a clean finish.
+// req.Stream is ignored (and left as it is): the runtime streams its own
+// copy of the request, so req may be reused or changed while the stream
+// runs (see Do for what the copy shares). A nil request or context is
+// refused with ErrInvalidRequest, and a closed instance with
+// ErrShuttingDown, before any stream exists.
 func (s *Switchyard) ChatStream(ctx context.Context, req *messages.ChatRequest, opts ...CallOption) (*Stream, error) {
-	req.Stream = true
 	return s.stream(ctx, req, opts)
 }
 
 // ResponsesStream starts a streamed Responses API request.
 func (s *Switchyard) ResponsesStream(ctx context.Context, req *messages.ResponsesRequest, opts ...CallOption) (*Stream, error) {
-	req.Stream = true
 	return s.stream(ctx, req, opts)
 }
 
+// stream submits the runtime's copy of req with Stream set.
 func (s *Switchyard) stream(ctx context.Context, req messages.Request, opts []CallOption) (*Stream, error) {
-	call := prepare(req, opts)
+	req, call, err := own(ctx, req, opts, streamOn)
+	if err != nil {
+		return nil, err
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	st := &Stream{s: s, id: call.RequestID, ctx: sctx, cancel: cancel,
 		chunks: make(chan *messages.StreamChunk, streamBuffer), final: make(chan any, 1)}
@@ -137,6 +144,5 @@ func (st *Stream) All() iter.Seq2[*messages.StreamChunk, error] {
 
 // GenerateStream starts a streamed plain-prompt completion.
 func (s *Switchyard) GenerateStream(ctx context.Context, req *messages.GenerateRequest, opts ...CallOption) (*Stream, error) {
-	req.Stream = true
 	return s.stream(ctx, req, opts)
 }

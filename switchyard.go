@@ -5,7 +5,7 @@
 //
 // Use it two ways: through this Go facade (New, Chat, ChatStream, Embed, …),
 // or from your own protoactor actors by sending the request types of package
-// messages to Dispatcher() with ctx.Request; the answer comes back as a
+// messages to FrontDoor() with ctx.Request; the answer comes back as a
 // message.
 package switchyard
 
@@ -36,6 +36,7 @@ type Switchyard struct {
 	root       *actor.PID
 	dispatcher *actor.PID
 	cache      *actor.PID
+	frontDoor  *actor.PID
 	providers  map[string]*actor.PID
 	order      []string
 	counters   map[string]*actors.Counters
@@ -135,6 +136,10 @@ func New(cfg Config) (*Switchyard, error) {
 		spec.Providers = append(spec.Providers, ps)
 	}
 	spec.Cache = cfg.Cache.producer(s.env, spec.Dispatcher.Providers)
+	order := append([]string(nil), s.order...)
+	spec.FrontDoor = func(target *actor.PID) actor.Producer {
+		return actors.NewFrontDoorProducer(actors.FrontDoorSpec{Target: target, Providers: order}, s.env)
+	}
 	ready := make(chan supervisor.Ready, 1)
 	root, err := s.sys.Root.SpawnNamed(supervisor.NewRoot(spec, ready), "switchyard")
 	if err != nil {
@@ -143,7 +148,7 @@ func New(cfg Config) (*Switchyard, error) {
 	s.root = root
 	select {
 	case r := <-ready:
-		s.dispatcher, s.providers, s.cache = r.Dispatcher, r.Providers, r.Cache
+		s.dispatcher, s.providers, s.cache, s.frontDoor = r.Dispatcher, r.Providers, r.Cache, r.FrontDoor
 	case <-time.After(10 * time.Second):
 		_ = s.sys.Root.StopFuture(root).Wait()
 		return nil, errors.New("switchyard: the tree did not start within 10s")
@@ -151,15 +156,29 @@ func New(cfg Config) (*Switchyard, error) {
 	return s, nil
 }
 
-// Dispatcher returns the dispatcher's PID, for actors that send requests as
-// messages.
+// FrontDoor returns the PID actors send requests to: always valid, with or
+// without the cache. Send a request (any type of package messages) with
+// ctx.Request (or RequestWithCustomSender); the answer — a response or a
+// *messages.Failure, exactly once, after a stream's *messages.StreamChunk
+// messages — goes to the sender. Send &messages.Cancel{RequestID: id} to
+// abort one. The front door passes requests to the cache when it is on, else
+// to the dispatcher; it works on its own copy of each request, gives a
+// request without a provider the only configured one, and refuses a nil
+// one. A request sent without a sender (ctx.Send) cannot be answered: it is
+// dropped with a logged warning and a messages.RequestDropped event.
+func (s *Switchyard) FrontDoor() *actor.PID { return s.frontDoor }
+
+// Dispatcher returns the dispatcher's PID. Requests sent here skip the
+// cache and the front door's checks; send them to FrontDoor() instead.
 func (s *Switchyard) Dispatcher() *actor.PID { return s.dispatcher }
 
 // ActorSystem returns the actor system the tree runs in; spawn your own
 // actors there to talk to the dispatcher.
 func (s *Switchyard) ActorSystem() *actor.ActorSystem { return s.sys }
 
-// Subscribe registers fn for every event; it runs on an actor's goroutine and
+// Subscribe registers fn for every event (a nil fn is refused with a logged
+// warning; a subscriber that panics is recovered, logged and counted in
+// switchyard_event_subscriber_panics_total); it runs on an actor's goroutine and
 // must not block. The returned function unsubscribes.
 func (s *Switchyard) Subscribe(fn func(messages.Event)) (unsubscribe func()) {
 	return s.env.Events.Subscribe(fn)
@@ -177,6 +196,10 @@ func (s *Switchyard) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	// Every request submitted before closed was set is in the front door's
+	// mailbox: let it pass them on before the dispatcher and the cache stop
+	// admitting, so each is answered (ErrShuttingDown at worst).
+	_, _ = s.sys.Root.RequestFuture(s.frontDoor, &actors.Flush{}, 10*time.Second).Result()
 	drained := make(chan struct{})
 	cacheDrained := s.shutdownCache()
 	s.sys.Root.Send(s.dispatcher, &actors.Shutdown{Drained: drained})

@@ -354,7 +354,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	case messages.Request:
 		sender := ctx.Sender()
 		if sender == nil {
-			d.env.Log.Warn("switchyard: request sent without a sender; use ctx.Request so the answer has somewhere to go")
+			dropUnanswerable(d.env, m, "no reply address: send requests with ctx.Request (or RequestWithCustomSender), not ctx.Send")
 			return
 		}
 		var emit func(*messages.StreamChunk) bool

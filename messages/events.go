@@ -146,3 +146,20 @@ func (e *RequestExpired) EventTime() time.Time { return e.Time }
 func (e *RequestExpired) Log() (slog.Level, string, []any) {
 	return slog.LevelInfo, "request expired in queue", []any{"request_id", e.RequestID, "provider", e.Provider, "priority", e.Priority.String(), "waited", e.Waited}
 }
+
+// RequestDropped reports a request that could not be answered and was
+// dropped: it reached the front door with no reply address (an actor sent
+// it with ctx.Send, or from outside an actor, instead of ctx.Request). It is
+// logged as a warning.
+type RequestDropped struct {
+	Time      time.Time
+	RequestID string
+	Provider  string
+	Operation string
+	Reason    string
+}
+
+func (e *RequestDropped) EventTime() time.Time { return e.Time }
+func (e *RequestDropped) Log() (slog.Level, string, []any) {
+	return slog.LevelWarn, "request dropped", []any{"request_id", e.RequestID, "provider", e.Provider, "operation", e.Operation, "reason", e.Reason}
+}

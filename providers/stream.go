@@ -65,6 +65,10 @@ func (c *Client) Stream(ctx context.Context, call *Call, resp *http.Response, re
 	switch {
 	case err == nil:
 		return nil
+	case ctx.Err() != nil:
+		// The caller's cancel or deadline, even when the idle watchdog fired
+		// in the same instant: not the upstream's failure.
+		return ContextError(ctx, call, err, messages.ClassCancelled, "")
 	case ir.fired.Load() || errors.Is(err, errIdle):
 		return call.Fail(messages.ClassTimeout, resp.StatusCode, fmt.Sprintf("stream idle for %s", c.IdleTimeoutOrDefault()), errIdle)
 	case errors.Is(err, errCallerGone):

@@ -17,6 +17,10 @@ type Spec struct {
 	// the root named "cache" that forwards to the dispatcher it is given;
 	// nil means no cache.
 	Cache func(dispatcher *actor.PID) actor.Producer
+	// FrontDoor makes the producer of the front door, a child of the root
+	// named "frontdoor" that passes requests to target (the cache when
+	// there is one, else the dispatcher); nil means none.
+	FrontDoor func(target *actor.PID) actor.Producer
 }
 
 // Ready is sent on the ready channel once the tree is up (and again after
@@ -26,6 +30,8 @@ type Ready struct {
 	Providers  map[string]*actor.PID
 	// Cache is the cache actor, nil without one.
 	Cache *actor.PID
+	// FrontDoor is where requests enter, nil without one.
+	FrontDoor *actor.PID
 }
 
 // Root is the top of one Switchyard instance's tree. Stopping it (with
@@ -36,6 +42,7 @@ type Root struct {
 	ready      chan<- Ready
 	dispatcher *actor.PID
 	cache      *actor.PID
+	frontDoor  *actor.PID
 	dispProd   actor.Producer
 	provProds  map[string]actor.Producer
 	sent       bool
@@ -66,6 +73,15 @@ func (r *Root) Receive(ctx actor.Context) {
 					panic(err)
 				}
 			}
+			if r.spec.FrontDoor != nil {
+				target := pid
+				if r.cache != nil {
+					target = r.cache
+				}
+				if r.frontDoor, err = ctx.SpawnNamed(actor.PropsFromProducer(r.spec.FrontDoor(target)), "frontdoor"); err != nil {
+					panic(err)
+				}
+			}
 			r.provProds = map[string]actor.Producer{}
 			for _, ps := range r.spec.Providers {
 				r.provProds[ps.Name] = actors.NewProviderProducer(ps, r.spec.Env, r.spec.Counters[ps.Name], pid)
@@ -80,7 +96,7 @@ func (r *Root) Receive(ctx actor.Context) {
 		ctx.Send(r.dispatcher, &actors.AttachProviders{PIDs: m.pids})
 		if !r.sent {
 			r.sent = true
-			r.ready <- Ready{Dispatcher: r.dispatcher, Providers: m.pids, Cache: r.cache}
+			r.ready <- Ready{Dispatcher: r.dispatcher, Providers: m.pids, Cache: r.cache, FrontDoor: r.frontDoor}
 		}
 	}
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-ai/switchyard/messages"
@@ -45,13 +49,10 @@ var answeredRE = regexp.MustCompile(`(?m)^every request answered: (\d+) sent, (\
 func checkAnswered(t *testing.T, out string) int {
 	t.Helper()
 	m := answeredRE.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no 'every request answered' line in the output:\n%s", tail(out, 40))
-	}
-	if m[1] != m[2] {
-		t.Fatalf("sent %s, answered %s", m[1], m[2])
-	}
-	n, _ := strconv.Atoi(m[1])
+	require.NotNil(t, m, "no 'every request answered' line in the output:\n%s", tail(out, 40))
+	require.Equal(t, m[1], m[2], "sent, answered")
+	n, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
 	return n
 }
 
@@ -77,7 +78,7 @@ func verifyNoLeaks(t *testing.T, ignore goleak.Option) {
 			return
 		}
 	}
-	t.Error(err)
+	assert.NoError(t, err, "goroutines left running")
 }
 
 // The demo against its simulators: the plain view shows the tree of both
@@ -109,9 +110,7 @@ func TestRunPlainWithSimulators(t *testing.T) {
 	}()
 	opts := options{Duration: 3 * time.Second, Interval: 500 * time.Millisecond, Plain: true, Seed: 7,
 		Metrics: "127.0.0.1:0", Getenv: noEnv, Stdin: strings.NewReader("")}
-	if err := run(context.Background(), opts, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, tail(out.String(), 40))
-	}
+	require.NoError(t, run(context.Background(), opts, &out), tail(out.String(), 40))
 	s := out.String()
 
 	for _, want := range []string{
@@ -122,44 +121,94 @@ func TestRunPlainWithSimulators(t *testing.T) {
 		"batching  window", "tei/bge-base embed", "cache     ",
 		"Summary · simulators",
 	} {
-		if !strings.Contains(s, want) {
-			t.Errorf("output lacks %q", want)
-		}
+		assert.Contains(t, s, want)
 	}
 	// The FAQ traffic repeats itself within seconds: the cache answers.
-	if !regexp.MustCompile(`cache     \d+ entries · exact \d+ · semantic \d+`).MatchString(s) {
-		t.Errorf("no cache line in the output")
-	}
-	if !regexp.MustCompile(`last hits: .*(exact|semantic) [01]\.\d{3}`).MatchString(s) {
-		t.Errorf("no cache hit with its similarity in the output")
-	}
-	if !regexp.MustCompile(`breaker primary\s+(CLOSED|OPEN|HALF-OPEN)`).MatchString(s) {
-		t.Errorf("no breaker state in the output")
-	}
+	assert.Regexp(t, `cache     \d+ entries · exact \d+ · semantic \d+`, s, "no cache line in the output")
+	assert.Regexp(t, `last hits: .*(exact|semantic) [01]\.\d{3}`, s, "no cache hit with its similarity in the output")
+	assert.Regexp(t, `breaker primary\s+(CLOSED|OPEN|HALF-OPEN)`, s, "no breaker state in the output")
 	// Hints (the last four characters) are shown; the fake keys never are.
-	if !regexp.MustCompile(`key pri-1 …[0-9a-f]{4} `).MatchString(s) {
-		t.Errorf("no key hint in the output")
-	}
-	if strings.Contains(s, "sk-demo") {
-		t.Errorf("output contains a fake key:\n%s", s)
-	}
-	if n := checkAnswered(t, s); n < 20 {
-		t.Errorf("only %d requests in 3s", n)
-	}
+	assert.Regexp(t, `key pri-1 …[0-9a-f]{4} `, s, "no key hint in the output")
+	assert.NotContains(t, s, "sk-demo", "output contains a fake key")
+	assert.GreaterOrEqual(t, checkAnswered(t, s), 20, "requests in 3s")
 
 	body := <-scraped
-	if strings.HasPrefix(body, "error:") {
-		t.Fatal(body)
-	}
+	require.False(t, strings.HasPrefix(body, "error:"), body)
 	for _, want := range []string{`switchyard_requests_total{endpoint="primary",key="pri-1",provider="anthropic"}`, `switchyard_breaker_state{endpoint="secondary",provider="openai"}`, "switchyard_queue_admitted_total",
 		"switchyard_batch_calls_total", "switchyard_cache_lookups_total"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %s", want)
-		}
+		assert.Contains(t, body, want, "metrics")
 	}
-	if strings.Contains(body, "sk-demo") {
-		t.Errorf("metrics contain a fake key")
+	assert.NotContains(t, body, "sk-demo", "metrics contain a fake key")
+}
+
+// The demo does not wait for the object store: without the versitygw
+// binary the tree (with its s3 branch) shows at once and the upload line
+// says what it waits for; the traffic runs and is answered.
+func TestRunWithoutTheObjectStoreServer(t *testing.T) {
+	defer verifyNoLeaks(t, goleak.IgnoreCurrent())
+
+	var out syncBuffer
+	looked := make(chan struct{}, 1)
+	opts := options{Duration: 1500 * time.Millisecond, Interval: 500 * time.Millisecond, Plain: true, Seed: 3,
+		Getenv: noEnv, Stdin: strings.NewReader(""),
+		FindS3: func() (string, error) {
+			select {
+			case looked <- struct{}{}:
+			default:
+			}
+			return "", errors.New("no versitygw yet")
+		}}
+	require.NoError(t, run(context.Background(), opts, &out), tail(out.String(), 40))
+	s := out.String()
+	assert.Contains(t, s, "s3 (s3)", "the s3 branch is in the tree from the start")
+	assert.Contains(t, s, "uploads   waiting for versitygw")
+	assert.Contains(t, s, "anthropic (anthropic)")
+	assert.Positive(t, checkAnswered(t, s))
+	select {
+	case <-looked:
+	default:
+		assert.Fail(t, "the demo never looked for the binary")
 	}
+}
+
+// The gateway answers 503 until its server is set, then forwards with the
+// Host header the client signed.
+func TestObjectStoreGateway(t *testing.T) {
+	defer verifyNoLeaks(t, goleak.IgnoreCurrent())
+
+	hosts := make(chan string, 1)
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- r.Host
+		_, _ = io.WriteString(w, "stored")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = backend.Serve(ln) }()
+	defer func() { _ = backend.Close(); <-served }()
+
+	g, err := newGateway()
+	require.NoError(t, err)
+	defer g.close()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+
+	resp, err := hc.Get(g.url + "/models")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Contains(t, string(body), "<Code>ServiceUnavailable</Code>")
+
+	g.setTarget("http://" + ln.Addr().String())
+	resp, err = hc.Get(g.url + "/models")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "stored", string(body))
+	assert.Equal(t, strings.TrimPrefix(g.url, "http://"), <-hosts, "the Host header the client signed reaches the server")
 }
 
 // --config talks to the services the file names (here a simulator on
@@ -172,9 +221,7 @@ func TestRunWithConfigFile(t *testing.T) {
 	defer srv.Close()
 	path := filepath.Join(t.TempDir(), "switchyard.yaml")
 	cfg := fmt.Sprintf("providers:\n  - name: claude\n    kind: anthropic\n    endpoints:\n      - name: local\n        base_url: %s\n        keys:\n          - label: cfg-1\n            secret_env: DEMO_TEST_KEY\n", srv.URL)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	var out bytes.Buffer
 	opts := options{Duration: 1500 * time.Millisecond, Interval: 500 * time.Millisecond, Plain: true, Config: path, Rate: 10,
 		Getenv: func(k string) string {
@@ -183,45 +230,31 @@ func TestRunWithConfigFile(t *testing.T) {
 			}
 			return ""
 		}, Stdin: strings.NewReader("")}
-	if err := run(context.Background(), opts, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	require.NoError(t, run(context.Background(), opts, &out), out.String())
 	s := out.String()
 	for _, want := range []string{"config " + path, "claude (anthropic)", "breaker local", "key cfg-1"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("output lacks %q", want)
-		}
+		assert.Contains(t, s, want)
 	}
-	if strings.Contains(s, "openai") {
-		t.Errorf("simulators were started with --config")
-	}
-	if strings.Contains(s, secret) {
-		t.Errorf("output contains the key")
-	}
+	assert.NotContains(t, s, "openai", "simulators were started with --config")
+	assert.NotContains(t, s, secret, "output contains the key")
 	n := checkAnswered(t, s)
-	if n == 0 || srv.Calls() < n {
-		t.Errorf("%d requests sent, the configured service saw %d", n, srv.Calls())
-	}
+	assert.Positive(t, n)
+	assert.GreaterOrEqual(t, srv.Calls(), n, "requests sent vs. seen by the configured service")
 }
 
 // --real refuses to start without keys, and never with --config.
 func TestRunRefusals(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), options{Real: true, Plain: true, Getenv: noEnv}, &out)
-	if err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") || !strings.Contains(err.Error(), "ANTHROPIC_API_KEY") {
-		t.Errorf("--real without keys: %v", err)
-	}
+	require.Error(t, err, "--real without keys")
+	assert.Contains(t, err.Error(), "OPENAI_API_KEY")
+	assert.Contains(t, err.Error(), "ANTHROPIC_API_KEY")
 	err = run(context.Background(), options{Real: true, Config: "x.yaml", Plain: true, Getenv: noEnv}, &out)
-	if err == nil || !strings.Contains(err.Error(), "exclude") {
-		t.Errorf("--real with --config: %v", err)
-	}
+	require.Error(t, err, "--real with --config")
+	assert.Contains(t, err.Error(), "exclude")
 	err = run(context.Background(), options{Config: filepath.Join(t.TempDir(), "missing.yaml"), Plain: true, Getenv: noEnv}, &out)
-	if err == nil {
-		t.Errorf("--config with a missing file succeeded")
-	}
-	if out.Len() != 0 {
-		t.Errorf("refusals printed %q", out.String())
-	}
+	assert.Error(t, err, "--config with a missing file")
+	assert.Zero(t, out.Len(), "refusals printed %q", out.String())
 }
 
 // --real includes only the providers whose key is set.
@@ -232,44 +265,36 @@ func TestRealConfigFromEnvironment(t *testing.T) {
 		}
 		return ""
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Providers) != 1 || cfg.Providers[0].Kind != "openai" {
-		t.Fatalf("providers %+v, want openai alone", cfg.Providers)
-	}
-	if len(cfg.Providers[0].Endpoints) != 0 {
-		t.Fatalf("endpoints %+v, want the public default", cfg.Providers[0].Endpoints)
-	}
+	require.NoError(t, err)
+	require.Len(t, cfg.Providers, 1, "openai alone")
+	assert.Equal(t, "openai", cfg.Providers[0].Kind)
+	assert.Empty(t, cfg.Providers[0].Endpoints, "the public default")
 }
 
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"--duration", "60s", "--plain", "--interval", "1s", "--metrics", ":9090", "--seed", "9", "--rate", "3"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Duration != time.Minute || !o.Plain || o.Interval != time.Second || o.Metrics != ":9090" || o.Seed != 9 || o.Rate != 3 {
-		t.Fatalf("parsed %+v", o)
-	}
-	if _, err := parseFlags([]string{"extra"}, io.Discard); err == nil {
-		t.Fatal("a stray argument was accepted")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute, o.Duration)
+	assert.True(t, o.Plain)
+	assert.Equal(t, time.Second, o.Interval)
+	assert.Equal(t, ":9090", o.Metrics)
+	assert.Equal(t, uint64(9), o.Seed)
+	assert.InDelta(t, 3.0, o.Rate, 0)
+	_, err = parseFlags([]string{"extra"}, io.Discard)
+	assert.Error(t, err, "a stray argument was accepted")
 }
 
 // Every backend in the table is started and wired the same way.
 func TestBackendTable(t *testing.T) {
 	seen := map[string]bool{}
 	for _, b := range backends {
-		if b.kind == "" || b.name == "" || b.envKey == "" || b.start == nil || b.baseURL == nil || b.model == "" || b.realModel == "" || len(b.ops) == 0 {
-			t.Errorf("incomplete backend entry %+v", b)
-		}
-		if seen[b.name] {
-			t.Errorf("duplicate backend %q", b.name)
-		}
+		complete := b.kind != "" && b.name != "" && b.envKey != "" && b.start != nil && b.baseURL != nil && b.model != "" && b.realModel != "" && len(b.ops) > 0
+		assert.True(t, complete, "incomplete backend entry %+v", b)
+		assert.False(t, seen[b.name], "duplicate backend %q", b.name)
 		seen[b.name] = true
 		for _, o := range b.ops {
-			if o.op == "embed" && b.embedModel == "" {
-				t.Errorf("%s: embeddings in the mix without an embedding model", b.name)
+			if o.op == "embed" {
+				assert.NotEmpty(t, b.embedModel, "%s: embeddings in the mix without an embedding model", b.name)
 			}
 		}
 	}
@@ -289,16 +314,11 @@ func TestRenderBatchingAndCache(t *testing.T) {
 	full := renderMain(f, pal)
 	for _, want := range []string{"tei/bge-base embed", "4.0", "0/9/1/0", "3/32", "ollama/embeddinggemma embed",
 		"cache     12 entries · exact 7 · semantic 2 · shared 1 · misses 12", "last hits: openai semantic 0.961 · openai exact 1.000"} {
-		if !strings.Contains(full, want) {
-			t.Errorf("full view lacks %q:\n%s", want, full)
-		}
+		assert.Contains(t, full, want, "full view")
 	}
-	if strings.Contains(full, "ovms/idle") {
-		t.Errorf("a window that never sent a call is shown:\n%s", full)
-	}
+	assert.NotContains(t, full, "ovms/idle", "a window that never sent a call is shown")
 	f.Compact = true
 	compact := renderMain(f, pal)
-	if !strings.Contains(compact, "batching  15 calls carried 45 requests · best tei/bge-base embed 4.0 per call") || strings.Contains(compact, "ollama/") {
-		t.Errorf("compact view:\n%s", compact)
-	}
+	assert.Contains(t, compact, "batching  15 calls carried 45 requests · best tei/bge-base embed 4.0 per call", "compact view")
+	assert.NotContains(t, compact, "ollama/", "compact view")
 }

@@ -2,10 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-ai/switchyard"
@@ -13,10 +20,12 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/s3/s3test"
 )
 
-// The demo's object store: one local versitygw server (built by `make
-// tools`) holding "model files", with an upload always in flight so the
-// view shows a transfer's progress. Without the binary the demo runs
-// without it.
+// The demo's object store: one local versitygw server holding "model
+// files", with an upload always in flight so the view shows a transfer's
+// progress. The demo does not wait for it: the "s3" provider points at a
+// gateway on loopback from the start, and the server joins when it is
+// ready — on a fresh clone `make demo` builds the binary in the background
+// (a few minutes), and the demo starts it as soon as it appears.
 
 const (
 	demoBucket     = "models"
@@ -24,11 +33,16 @@ const (
 	demoUploadRate = 24 << 20 // bytes per second, so an upload is visible
 )
 
-// objectStore is the running server and its uploader's state.
+// objectStore is the gateway, the server once it runs, and the uploader's
+// state.
 type objectStore struct {
-	srv *s3test.Server
+	gw *gateway
+	// findBinary locates versitygw.
+	findBinary func() (string, error)
 
 	mu      sync.Mutex
+	srv     *s3test.Server
+	waiting string
 	current messages.ObjectProgress
 	active  bool
 	started time.Time
@@ -38,30 +52,36 @@ type objectStore struct {
 	wg      sync.WaitGroup
 }
 
-// startObjectStore launches versitygw, or returns nil and why not.
-func startObjectStore() (*objectStore, error) {
-	bin, err := s3test.BinaryPath()
-	if err != nil {
-		return nil, err
+// startObjectStore opens the gateway the "s3" provider talks to; the server
+// behind it starts later (start), once find (nil: s3test.BinaryPath) finds
+// the binary.
+func startObjectStore(find func() (string, error)) (*objectStore, error) {
+	if find == nil {
+		find = s3test.BinaryPath
 	}
-	srv, err := s3test.Launch(bin, s3test.Options{})
+	gw, err := newGateway()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("object store gateway: %w", err)
 	}
-	return &objectStore{srv: srv}, nil
+	return &objectStore{gw: gw, findBinary: find, waiting: "starting"}, nil
 }
 
-// provider is the object store's provider config.
+// provider is the object store's provider config: the gateway, with the
+// credentials every server Launch starts has.
 func (o *objectStore) provider() switchyard.ProviderConfig {
 	return switchyard.ProviderConfig{Name: "s3", Kind: "s3", Endpoints: []switchyard.EndpointConfig{{
-		Name: "primary", BaseURL: o.srv.URL, Keys: []switchyard.KeyConfig{{Label: "store-1", Secret: o.srv.Credential()}}}}}
+		Name: "primary", BaseURL: o.gw.url, Keys: []switchyard.KeyConfig{{Label: "store-1", Secret: s3test.AccessKey + ":" + s3test.SecretKey}}}}}
 }
 
-// start uploads model files one after another until ctx ends.
+// start waits for the server in the background, then uploads model files
+// one after another until ctx ends.
 func (o *objectStore) start(ctx context.Context, sy *switchyard.Switchyard) {
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
+		if !o.launch(ctx) {
+			return
+		}
 		if _, err := sy.MakeBucket(ctx, &messages.MakeBucketRequest{Call: messages.Call{Provider: "s3"}, Bucket: demoBucket, IgnoreExisting: true}); err != nil {
 			o.note(fmt.Sprintf("bucket: %v", err), false)
 			return
@@ -73,6 +93,44 @@ func (o *objectStore) start(ctx context.Context, sy *switchyard.Switchyard) {
 			}
 		}
 	}()
+}
+
+// launch waits until the versitygw binary exists (polling once a second),
+// starts it and points the gateway at it. It reports false if ctx ended
+// first.
+func (o *objectStore) launch(ctx context.Context) bool {
+	for {
+		bin, err := o.findBinary()
+		if err == nil {
+			o.setWaiting("starting versitygw")
+			var srv *s3test.Server
+			if srv, err = s3test.Launch(bin, s3test.Options{}); err == nil {
+				o.mu.Lock()
+				o.srv, o.waiting = srv, ""
+				o.mu.Unlock()
+				o.gw.setTarget(srv.URL)
+				return true
+			}
+			// A binary still being written fails to start: try again.
+			o.setWaiting("versitygw did not start, retrying: " + firstLine(err.Error()))
+		} else {
+			o.setWaiting("waiting for versitygw (`make demo` builds it in the background, log in bin/versitygw-build.log; or run `make tools`)")
+		}
+		if !sleepCtx(ctx, time.Second) {
+			return false
+		}
+	}
+}
+
+func (o *objectStore) setWaiting(s string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.waiting = s
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func (o *objectStore) upload(ctx context.Context, sy *switchyard.Switchyard, n int) {
@@ -121,6 +179,9 @@ func (o *objectStore) line() string {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.waiting != "" {
+		return "uploads   " + o.waiting
+	}
 	s := fmt.Sprintf("uploads   %d stored · %d failed", o.done, o.failed)
 	if o.active {
 		c := o.current
@@ -144,13 +205,79 @@ func orDash(s string) string {
 	return s
 }
 
-// stop waits for the uploader and stops the server.
+// stop waits for the uploader and stops the server and the gateway.
 func (o *objectStore) stop() {
 	if o == nil {
 		return
 	}
 	o.wg.Wait()
-	_ = o.srv.Close()
+	o.gw.close()
+	o.mu.Lock()
+	srv := o.srv
+	o.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// gateway is a reverse proxy on loopback in front of the versitygw server,
+// so the "s3" provider has an address before the server runs. Until
+// setTarget it answers 503 ServiceUnavailable (an S3 error). The Host header
+// is passed through, so SigV4 signatures made for the gateway verify at the
+// server.
+type gateway struct {
+	url    string
+	target atomic.Pointer[url.URL]
+	srv    *http.Server
+	tr     *http.Transport
+	done   chan struct{}
+}
+
+func newGateway() (*gateway, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	g := &gateway{url: "http://" + ln.Addr().String(), tr: &http.Transport{}, done: make(chan struct{})}
+	rp := &httputil.ReverseProxy{
+		Director: func(r *http.Request) {
+			t := g.target.Load()
+			r.URL.Scheme, r.URL.Host = t.Scheme, t.Host
+		},
+		Transport:     g.tr,
+		FlushInterval: -1,
+	}
+	g.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.target.Load() == nil {
+			w.Header().Set("Content-Type", "application/xml")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>the demo's object store is starting</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go func() {
+		defer close(g.done)
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Println("demo: object store gateway:", err)
+		}
+	}()
+	return g, nil
+}
+
+// setTarget points the gateway at the server's base URL.
+func (g *gateway) setTarget(base string) {
+	if u, err := url.Parse(base); err == nil {
+		g.target.Store(u)
+	}
+}
+
+// close stops the gateway and waits for it.
+func (g *gateway) close() {
+	_ = g.srv.Close()
+	<-g.done
+	g.tr.CloseIdleConnections()
 }
 
 // chacha is a deterministic stream of pseudo-random bytes: model weights
