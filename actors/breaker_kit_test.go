@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,34 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
-// actorsTestEpoch is where this package's manual clocks start: the instant
-// in SWITCHYARD_TEST_EPOCH (RFC 3339, or Unix seconds), else a whole second
-// drawn at random between 1990 and 2090 once per run, as in the root
-// package, so no test depends on the calendar.
-var actorsTestEpoch = sync.OnceValue(func() time.Time {
-	if v := os.Getenv("SWITCHYARD_TEST_EPOCH"); v != "" {
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			return t.UTC()
-		}
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-			return time.Unix(s, 0).UTC()
-		}
-		panic("SWITCHYARD_TEST_EPOCH: want RFC 3339 or Unix seconds, got " + strconv.Quote(v))
-	}
-	from := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
-	to := time.Date(2090, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
-	return time.Unix(from+rand.Int64N(to-from), 0).UTC()
-})
-
 // newBreakerTestClock returns a manual clock set to the run's epoch.
-func newBreakerTestClock(t testing.TB) *clock.Manual {
-	t.Helper()
-	t.Logf("manual clock epoch %s (SWITCHYARD_TEST_EPOCH=%d)", actorsTestEpoch().Format(time.RFC3339), actorsTestEpoch().Unix())
-	return clock.NewManual(actorsTestEpoch())
-}
+func newBreakerTestClock(t testing.TB) *clock.Manual { return clocktest.New(t) }
 
 // eventLog keeps what an EventBus published. Safe for concurrent use.
 type eventLog struct {

@@ -3,8 +3,9 @@ package providers
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -234,12 +235,7 @@ func (v *validator) value(field string, x any) {
 			v.value(fmt.Sprintf("%s[%d]", field, i), e)
 		}
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			if !utf8.ValidString(k) {
 				v.fail("%s has a key that is not valid UTF-8", field)
 				return
@@ -247,12 +243,7 @@ func (v *validator) value(field string, x any) {
 			v.value(fmt.Sprintf("%s[%q]", field, k), x[k])
 		}
 	case map[string]string:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			if !utf8.ValidString(k) {
 				v.fail("%s has a key that is not valid UTF-8", field)
 				return
