@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-ai/switchyard/clock"
@@ -86,9 +88,7 @@ func newHarness(t *testing.T, cfg Config, manual bool) *harness {
 		cfg.Clock = h.clk
 	}
 	sy, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	h.sy = sy
 	sy.Subscribe(func(e messages.Event) {
 		h.mu.Lock()
@@ -98,9 +98,7 @@ func newHarness(t *testing.T, cfg Config, manual bool) *harness {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := sy.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
+		assert.NoError(t, sy.Close(ctx), "Close")
 	})
 	return h
 }
@@ -123,7 +121,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			require.Fail(t, "timed out", "waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -149,8 +147,6 @@ func chatReq(provider, text string) *messages.ChatRequest {
 func (h *harness) tree() messages.Tree {
 	h.t.Helper()
 	tr, err := h.sy.Tree(context.Background())
-	if err != nil {
-		h.t.Fatalf("Tree: %v", err)
-	}
+	require.NoError(h.t, err, "Tree")
 	return tr
 }

@@ -65,8 +65,9 @@ func assertNoCanary(t *testing.T, what, text string) {
 	t.Helper()
 	for _, f := range canaryForms() {
 		if i := strings.Index(text, f); i >= 0 {
+			// Show the leak in context, not the whole (possibly long) text.
 			lo, hi := max(0, i-60), min(len(text), i+len(f)+60)
-			t.Errorf("%s leaks canary form %q: …%s…", what, f, text[lo:hi])
+			assert.Fail(t, "canary leaked", "%s leaks canary form %q: …%s…", what, f, text[lo:hi])
 		}
 	}
 }

@@ -207,7 +207,7 @@ func (k *provKit) expectReady() {
 				return
 			}
 		case <-time.After(provKitWait):
-			k.t.Fatal("no ProviderReady")
+			require.Fail(k.t, "timed out", "no ProviderReady")
 		}
 	}
 }
@@ -233,7 +233,7 @@ func (k *provKit) expectCall() *stubCall {
 	case fc := <-k.calls:
 		return fc
 	case <-time.After(provKitWait):
-		k.t.Fatal("no call reached the upstream")
+		require.Fail(k.t, "timed out", "no call reached the upstream")
 		return nil
 	}
 }
@@ -258,7 +258,7 @@ func (k *provKit) nextToDispatcher(what string, match func(any) bool) any {
 			}
 			k.held = append(k.held, m)
 		case <-deadline:
-			k.t.Fatalf("the provider never sent the dispatcher %s (%d calls waiting upstream; transitions %q)", what, len(k.calls), path(k.log.transitions()))
+			require.Fail(k.t, "timed out", "the provider never sent the dispatcher %s (%d calls waiting upstream; transitions %q)", what, len(k.calls), path(k.log.transitions()))
 			return nil
 		}
 	}
@@ -277,7 +277,7 @@ func (k *provKit) expectFromParent(what string, match func(any) bool) any {
 				return m
 			}
 		case <-deadline:
-			k.t.Fatalf("the actor never sent its parent %s", what)
+			require.Fail(k.t, "timed out", "the actor never sent its parent %s", what)
 			return nil
 		}
 	}
@@ -290,7 +290,7 @@ func (k *provKit) expectFailure() any {
 	case r := <-k.fails:
 		return r
 	case <-time.After(provKitWait):
-		k.t.Fatal("the actor escalated no failure")
+		require.Fail(k.t, "timed out", "the actor escalated no failure")
 		return nil
 	}
 }

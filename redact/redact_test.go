@@ -266,8 +266,7 @@ func TestConcurrentUse(t *testing.T) {
 			for j := range 200 {
 				s := fmt.Sprintf("%d/%d %s %s", i, j, keySK, b64("u:"+keySec))
 				out := r.String(s)
-				if r.Contains(out) {
-					t.Errorf("leak in %q", out)
+				if !assert.False(t, r.Contains(out), "leak in %q", out) {
 					return
 				}
 			}

@@ -3,7 +3,6 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -12,14 +11,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func gemPost(t *testing.T, s *Server, path, body string) (*http.Response, error) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("X-Goog-Api-Key", "AIzaSy-sim-test-key-000000000000000")
 	req.Header.Set("Content-Type", "application/json")
 	return http.DefaultClient.Do(req)
@@ -55,9 +55,7 @@ func TestGeminiStreamFaults(t *testing.T) {
 				s.Inject(*tt.fault)
 			}
 			resp, err := gemPost(t, s, gemStreamPath, gemLongPrompt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer resp.Body.Close()
 			var b []byte
 			done := make(chan error, 1)
@@ -70,26 +68,21 @@ func TestGeminiStreamFaults(t *testing.T) {
 			select {
 			case rerr = <-done:
 			case <-time.After(300 * time.Millisecond):
-				if tt.fault == nil || tt.fault.StallAfter == 0 {
-					t.Fatal("stream stalled")
-				}
+				require.NotNil(t, tt.fault, "stream stalled")
+				require.NotEqual(t, 0, tt.fault.StallAfter, "stream stalled")
 				s.Close() // releases the stalled handler, which aborts the connection
 				rerr = <-done
 			}
-			if (rerr != nil) != tt.cut {
-				t.Fatalf("read error %v, want cut %v", rerr, tt.cut)
+			require.Equal(t, tt.cut, rerr != nil, "read error %v, want cut %v", rerr, tt.cut)
+			if tt.cut {
+				assert.ErrorIs(t, rerr, io.ErrUnexpectedEOF, "cut read error")
 			}
-			if tt.cut && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-				t.Errorf("cut read error %v", rerr)
-			}
-			if n := strings.Count(string(b), "data: "); n != tt.events {
-				t.Errorf("%d events, want %d: %q", n, tt.events, b)
-			}
-			if in, _ := s.Usage(); (in > 0) != tt.counted {
-				t.Errorf("usage counted %d, want counted %v", in, tt.counted)
-			}
-			if tt.name == "in-stream error" && !strings.HasSuffix(string(b), `{"error":{"code":500,"status":"INTERNAL"}}`) {
-				t.Errorf("stream %q", b)
+			n := strings.Count(string(b), "data: ")
+			assert.Equal(t, tt.events, n, "%d events, want %d: %q", n, tt.events, b)
+			in, _ := s.Usage()
+			assert.Equal(t, tt.counted, in > 0, "usage counted %d, want counted %v", in, tt.counted)
+			if tt.name == "in-stream error" {
+				assert.True(t, strings.HasSuffix(string(b), `{"error":{"code":500,"status":"INTERNAL"}}`), "stream %q", b)
 			}
 		})
 	}
@@ -116,14 +109,12 @@ func TestGeminiConcurrent(t *testing.T) {
 					`{"requests":[{"model":"models/gemini-embedding-001","content":{"parts":[{"text":"a"}]}}]}`
 			}
 			resp, err := gemPost(t, s, path, body)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != 200 {
-				t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+			if !assert.Equal(t, 200, resp.StatusCode, "%s: %s", path, b) {
 				return
 			}
 			if i%3 == 2 {
@@ -136,8 +127,7 @@ func TestGeminiConcurrent(t *testing.T) {
 				Prompt     int `json:"promptTokenCount"`
 				Candidates int `json:"candidatesTokenCount"`
 			}
-			if err := json.Unmarshal([]byte(firstObject(text[k+len(`"usageMetadata"`):])), &u); err != nil {
-				t.Errorf("usage in %q: %v", text, err)
+			if err := json.Unmarshal([]byte(firstObject(text[k+len(`"usageMetadata"`):])), &u); !assert.NoError(t, err, "usage in %q", text) {
 				return
 			}
 			mu.Lock()
@@ -146,12 +136,12 @@ func TestGeminiConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if sin, sout := s.Usage(); sin != in || sout != out || in == 0 {
-		t.Errorf("server usage %d/%d, answers %d/%d", sin, sout, in, out)
-	}
-	if s.InvalidCalls() != 0 || s.Calls() != 24 {
-		t.Errorf("calls %d, invalid %d", s.Calls(), s.InvalidCalls())
-	}
+	sin, sout := s.Usage()
+	assert.Equal(t, in, sin, "server usage %d/%d, answers %d/%d", sin, sout, in, out)
+	assert.Equal(t, out, sout, "server usage %d/%d, answers %d/%d", sin, sout, in, out)
+	assert.NotEqual(t, 0, in, "server usage %d/%d, answers %d/%d", sin, sout, in, out)
+	assert.Equal(t, 0, s.InvalidCalls(), "calls %d, invalid %d", s.Calls(), s.InvalidCalls())
+	assert.Equal(t, 24, s.Calls(), "calls %d, invalid %d", s.Calls(), s.InvalidCalls())
 }
 
 // firstObject returns the first {...} of s (no strings with braces inside).
@@ -174,30 +164,25 @@ func firstObject(s string) string {
 
 func TestGeminiHelpers(t *testing.T) {
 	for _, c := range [][2]string{{"inline_data", "inlineData"}, {"function_calling_config", "functionCallingConfig"}, {"text", "text"}} {
-		if gemCamel(c[0]) != c[1] || gemSnake(c[1]) != c[0] {
-			t.Errorf("%s ↔ %s: %s, %s", c[0], c[1], gemCamel(c[0]), gemSnake(c[1]))
-		}
+		assert.Equal(t, c[1], gemCamel(c[0]), "%s ↔ %s", c[0], c[1])
+		assert.Equal(t, c[0], gemSnake(c[1]), "%s ↔ %s", c[0], c[1])
 	}
 	v := GeminiEmbedding("hello", "RETRIEVAL_QUERY", 16)
 	var norm float64
 	for _, x := range v {
 		norm += float64(x) * float64(x)
 	}
-	if len(v) != 16 || math.Abs(norm-1) > 1e-5 {
-		t.Errorf("embedding %v (norm² %v)", v, norm)
+	if assert.Len(t, v, 16, "embedding %v (norm² %v)", v, norm) {
+		assert.False(t, math.Abs(norm-1) > 1e-5, "embedding %v (norm² %v)", v, norm)
 	}
-	if w := GeminiEmbedding("hello", "RETRIEVAL_DOCUMENT", 16); w[0] == v[0] {
-		t.Error("the task type does not change the vector")
-	}
-	if got := strings.Join(gemPieces("You said: one two three", 2), "|"); got != "You said:| one two| three" {
-		t.Errorf("pieces %q", got)
-	}
-	if gemDuration(2*time.Second) != "2s" || gemDuration(1500*time.Millisecond) != "1.5s" {
-		t.Error(gemDuration(2*time.Second), gemDuration(1500*time.Millisecond))
-	}
+	assert.True(t, GeminiEmbedding("hello", "RETRIEVAL_DOCUMENT", 16)[0] != v[0], "the task type does not change the vector")
+	assert.Equal(t, "You said:| one two| three", strings.Join(gemPieces("You said: one two three", 2), "|"), "pieces")
+	assert.Equal(t, "2s", gemDuration(2*time.Second))
+	assert.Equal(t, "1.5s", gemDuration(1500*time.Millisecond))
 	var env map[string]map[string]any
-	if err := json.Unmarshal([]byte(GeminiRateLimitBody(GeminiQuotaPerDay, 0)), &env); err != nil || len(env["error"]["details"].([]any)) != 2 {
-		t.Errorf("rate-limit body without delay: %v %v", env, err)
+	err := json.Unmarshal([]byte(GeminiRateLimitBody(GeminiQuotaPerDay, 0)), &env)
+	if assert.NoError(t, err, "rate-limit body without delay: %v %v", env, err) {
+		assert.Len(t, env["error"]["details"].([]any), 2, "rate-limit body without delay: %v %v", env, err)
 	}
 }
 
@@ -237,8 +222,10 @@ func FuzzGeminiServe(f *testing.F) {
 				Message string
 			}
 		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Error.Code != rec.Code || env.Error.Status == "" || env.Error.Message == "" {
-			t.Fatalf("%d answer %q (%v)", rec.Code, rec.Body.String(), err)
-		}
+		err := json.Unmarshal(rec.Body.Bytes(), &env)
+		require.NoError(t, err, "%d answer %q (%v)", rec.Code, rec.Body.String(), err)
+		require.Equal(t, rec.Code, env.Error.Code, "%d answer %q (%v)", rec.Code, rec.Body.String(), err)
+		require.NotEqual(t, "", env.Error.Status, "%d answer %q (%v)", rec.Code, rec.Body.String(), err)
+		require.NotEqual(t, "", env.Error.Message, "%d answer %q (%v)", rec.Code, rec.Body.String(), err)
 	})
 }

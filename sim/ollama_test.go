@@ -8,21 +8,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func ollamaTestDo(t *testing.T, srv *Server, method, path, auth, body string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b
@@ -86,22 +84,18 @@ func TestOllamaRejects(t *testing.T) {
 			var e struct {
 				Error string `json:"error"`
 			}
-			if status != tt.wantStatus || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, tt.wantError) {
-				t.Fatalf("got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
-			}
-			if !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
-				t.Fatalf("content type %q", h.Get("Content-Type"))
-			}
+			require.Equal(t, tt.wantStatus, status, "got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
+			require.NoError(t, json.Unmarshal(body, &e), "got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
+			require.Contains(t, e.Error, tt.wantError, "got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
+			require.True(t, strings.HasPrefix(h.Get("Content-Type"), "application/json"), "content type %q", h.Get("Content-Type"))
 			want := 0
 			if tt.counted {
 				want = 1
 			}
-			if srv.InvalidCalls() != want {
-				t.Fatalf("%d invalid calls, want %d", srv.InvalidCalls(), want)
-			}
-			if in, out := srv.Usage(); in != 0 || out != 0 {
-				t.Fatalf("usage %d/%d for a rejected request", in, out)
-			}
+			require.Equal(t, want, srv.InvalidCalls(), "%d invalid calls, want %d", srv.InvalidCalls(), want)
+			in, out := srv.Usage()
+			require.Equal(t, 0, in, "usage %d/%d for a rejected request", in, out)
+			require.Equal(t, 0, out, "usage %d/%d for a rejected request", in, out)
 		})
 	}
 }
@@ -127,9 +121,9 @@ func TestOllamaAccepts(t *testing.T) {
 			srv := Start(Ollama())
 			defer srv.Close()
 			status, _, body := ollamaTestDo(t, srv, tt.method, tt.path, "", tt.body)
-			if status != 200 || !strings.Contains(string(body), tt.want) || srv.InvalidCalls() != 0 {
-				t.Fatalf("got %d %s, want 200 with %q", status, body, tt.want)
-			}
+			require.Equal(t, 200, status, "got %d %s, want 200 with %q", status, body, tt.want)
+			require.Contains(t, string(body), tt.want, "got %d %s, want 200 with %q", status, body, tt.want)
+			require.Equal(t, 0, srv.InvalidCalls(), "got %d %s, want 200 with %q", status, body, tt.want)
 		})
 	}
 }
@@ -143,21 +137,16 @@ func TestOllamaKeys(t *testing.T) {
 		want int
 	}{{"", 401}, {"Bearer wrong", 401}, {"Basic c2VjcmV0LTE=", 401}, {"Bearer secret-1", 200}} {
 		status, _, body := ollamaTestDo(t, srv, "POST", "/api/chat", tt.auth, chat)
-		if status != tt.want {
-			t.Fatalf("auth %q: %d %s", tt.auth, status, body)
-		}
-		if status == 401 && !strings.Contains(string(body), `"unauthorized"`) {
-			t.Fatalf("401 body %s", body)
+		require.Equal(t, tt.want, status, "auth %q: %d %s", tt.auth, status, body)
+		if status == 401 {
+			require.Contains(t, string(body), `"unauthorized"`, "401 body %s", body)
 		}
 	}
 	open := Start(Ollama())
 	defer open.Close()
-	if status, _, _ := ollamaTestDo(t, open, "POST", "/api/chat", "", chat); status != 200 {
-		t.Fatalf("a keyless request to an open server got %d", status)
-	}
-	if k := open.Requests()[0].Key; k != OllamaAnonymousKey {
-		t.Fatalf("key %q", k)
-	}
+	status, _, _ := ollamaTestDo(t, open, "POST", "/api/chat", "", chat)
+	require.Equal(t, 200, status, "a keyless request to an open server")
+	require.Equal(t, OllamaAnonymousKey, open.Requests()[0].Key, "key")
 }
 
 // TestOllamaNDJSONFaults checks the NDJSON writer's fault semantics: a cut
@@ -168,20 +157,15 @@ func TestOllamaNDJSONFaults(t *testing.T) {
 	lines := func(t *testing.T, srv *Server, timeout time.Duration) ([]map[string]any, error) {
 		client := &http.Client{Timeout: timeout}
 		resp, err := client.Post(srv.URL+"/api/chat", "application/json", strings.NewReader(chat))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
-		if ct := resp.Header.Get("Content-Type"); ct != "application/x-ndjson" {
-			t.Fatalf("content type %q", ct)
-		}
+		require.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"), "content type")
 		var out []map[string]any
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
 			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Fatalf("line %q: %v", sc.Text(), err)
-			}
+			err := json.Unmarshal(sc.Bytes(), &m)
+			require.NoError(t, err, "line %q: %v", sc.Text(), err)
 			out = append(out, m)
 		}
 		return out, sc.Err()
@@ -190,34 +174,33 @@ func TestOllamaNDJSONFaults(t *testing.T) {
 	srv := Start(Ollama())
 	defer srv.Close()
 	all, err := lines(t, srv, 5*time.Second)
-	if err != nil || len(all) != 6 || all[5]["done"] != true || all[0]["done"] != false {
-		t.Fatalf("%d lines (%v): %v", len(all), err, all)
-	}
+	require.NoError(t, err, "%d lines (%v): %v", len(all), err, all)
+	require.Len(t, all, 6, "%d lines (%v): %v", len(all), err, all)
+	require.True(t, all[5]["done"] == true, "%d lines (%v): %v", len(all), err, all)
+	require.True(t, all[0]["done"] == false, "%d lines (%v): %v", len(all), err, all)
 	in, out := srv.Usage()
-	if all[5]["prompt_eval_count"] != float64(in) || all[5]["eval_count"] != float64(out) || out != 9 {
-		t.Fatalf("usage %d/%d, final line %v", in, out, all[5])
-	}
+	require.True(t, all[5]["prompt_eval_count"] == float64(in), "usage %d/%d, final line %v", in, out, all[5])
+	require.True(t, all[5]["eval_count"] == float64(out), "usage %d/%d, final line %v", in, out, all[5])
+	require.Equal(t, 9, out, "usage %d/%d, final line %v", in, out, all[5])
 
 	cut := Start(Ollama())
 	defer cut.Close()
 	cut.Inject(Fault{CutAfter: 3})
 	got, err := lines(t, cut, 5*time.Second)
-	if err == nil || len(got) != 3 {
-		t.Fatalf("cut stream: %d lines, err %v", len(got), err)
-	}
+	require.Error(t, err, "cut stream: %d lines, err %v", len(got), err)
+	require.Len(t, got, 3, "cut stream: %d lines, err %v", len(got), err)
 	cut.Inject(Fault{CutAfter: 5}) // just before the final line
-	if got, err = lines(t, cut, 5*time.Second); err == nil || len(got) != 5 {
-		t.Fatalf("cut stream: %d lines, err %v", len(got), err)
-	}
-	if in, out := cut.Usage(); in != 0 || out != 0 {
-		t.Fatalf("a cut stream counted usage %d/%d", in, out)
-	}
+	got, err = lines(t, cut, 5*time.Second)
+	require.Error(t, err, "cut stream: %d lines, err %v", len(got), err)
+	require.Len(t, got, 5, "cut stream: %d lines, err %v", len(got), err)
+	in, out = cut.Usage()
+	require.Equal(t, 0, in, "a cut stream counted usage %d/%d", in, out)
+	require.Equal(t, 0, out, "a cut stream counted usage %d/%d", in, out)
 
 	stall := Start(Ollama())
 	defer stall.Close()
 	stall.Inject(Fault{StallAfter: 2})
 	got, err = lines(t, stall, 300*time.Millisecond)
-	if err == nil || len(got) != 2 {
-		t.Fatalf("stalled stream: %d lines, err %v", len(got), err)
-	}
+	require.Error(t, err, "stalled stream: %d lines, err %v", len(got), err)
+	require.Len(t, got, 2, "stalled stream: %d lines, err %v", len(got), err)
 }

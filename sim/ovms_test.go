@@ -6,22 +6,20 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func ovmsTestDo(t *testing.T, srv *Server, method, path, auth, body string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
@@ -92,16 +90,14 @@ func TestOVMSRejects(t *testing.T) {
 			var e struct {
 				Error string `json:"error"`
 			}
-			if status != tt.wantStatus || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, tt.wantError) {
-				t.Fatalf("got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
-			}
+			require.Equal(t, tt.wantStatus, status, "got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
+			require.NoError(t, json.Unmarshal(body, &e), "got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
+			require.Contains(t, e.Error, tt.wantError, "got %d %s, want %d with %q", status, body, tt.wantStatus, tt.wantError)
 			want := 0
 			if tt.counted {
 				want = 1
 			}
-			if srv.InvalidCalls() != want {
-				t.Fatalf("%d invalid calls, want %d", srv.InvalidCalls(), want)
-			}
+			require.Equal(t, want, srv.InvalidCalls(), "%d invalid calls, want %d", srv.InvalidCalls(), want)
 		})
 	}
 }
@@ -128,9 +124,9 @@ func TestOVMSAccepts(t *testing.T) {
 			srv := Start(OVMS())
 			defer srv.Close()
 			status, body := ovmsTestDo(t, srv, tt.method, tt.path, "", tt.body)
-			if status != 200 || !strings.Contains(string(body), tt.want) || srv.InvalidCalls() != 0 {
-				t.Fatalf("got %d %s, want 200 with %s", status, body, tt.want)
-			}
+			require.Equal(t, 200, status, "got %d %s, want 200 with %s", status, body, tt.want)
+			require.Contains(t, string(body), tt.want, "got %d %s, want 200 with %s", status, body, tt.want)
+			require.Equal(t, 0, srv.InvalidCalls(), "got %d %s, want 200 with %s", status, body, tt.want)
 		})
 	}
 }
@@ -151,25 +147,19 @@ func TestOVMSAPIKeyAndReadiness(t *testing.T) {
 		{"/v2/models/identity/infer", "", `{"inputs":[{"name":"x","shape":[],"datatype":"BOOL","data":[true]}]}`, 200},
 	} {
 		status, body := ovmsTestDo(t, srv, "POST", tt.path, tt.auth, tt.body)
-		if status != tt.want {
-			t.Fatalf("%s with %q: %d %s", tt.path, tt.auth, status, body)
-		}
-		if status == 401 && !strings.Contains(string(body), OVMSUnauthorized) {
-			t.Fatalf("401 body %s", body)
+		require.Equal(t, tt.want, status, "%s with %q: %d %s", tt.path, tt.auth, status, body)
+		if status == 401 {
+			require.Contains(t, string(body), OVMSUnauthorized, "401 body %s", body)
 		}
 	}
 	b.SetReady("resnet", false)
-	if status, _ := ovmsTestDo(t, srv, "GET", "/v2/models/resnet/ready", "", ""); status != 503 {
-		t.Fatalf("not-ready model answered %d", status)
-	}
-	if status, _ := ovmsTestDo(t, srv, "GET", "/v2/health/ready", "", ""); status != 200 {
-		t.Fatalf("server not ready with one model down: %d", status)
-	}
+	status, _ := ovmsTestDo(t, srv, "GET", "/v2/models/resnet/ready", "", "")
+	require.Equal(t, 503, status, "not-ready model answered")
+	status, _ = ovmsTestDo(t, srv, "GET", "/v2/health/ready", "", "")
+	require.Equal(t, 200, status, "server not ready with one model down")
 	b.SetReady("", false)
-	if status, _ := ovmsTestDo(t, srv, "GET", "/v2/health/ready", "", ""); status != 503 {
-		t.Fatalf("not-ready server answered %d", status)
-	}
-	if status, _ := ovmsTestDo(t, srv, "GET", "/v2/health/live", "", ""); status != 200 {
-		t.Fatalf("live answered %d", status)
-	}
+	status, _ = ovmsTestDo(t, srv, "GET", "/v2/health/ready", "", "")
+	require.Equal(t, 503, status, "not-ready server answered")
+	status, _ = ovmsTestDo(t, srv, "GET", "/v2/health/live", "", "")
+	require.Equal(t, 200, status, "live answered")
 }

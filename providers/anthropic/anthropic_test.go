@@ -2,7 +2,6 @@ package anthropic
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"reflect"
 	"strings"
@@ -13,6 +12,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testSecret is the key the tests authorise with; no error or log may show it.
@@ -174,47 +176,37 @@ func TestChat(t *testing.T) {
 			s := startSim(t)
 			r := doChat(t, s, &tt.req)
 			resp := r.Chat(t)
-			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw {
-				t.Errorf("answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
-			}
-			if len(resp.ToolCalls) != tt.tools {
-				t.Errorf("tool calls = %+v, want %d", resp.ToolCalls, tt.tools)
-			}
-			if resp.Usage != tt.usage {
-				t.Errorf("usage = %+v, want %+v", resp.Usage, tt.usage)
-			}
-			if r.Call.Result.Usage != resp.Usage {
-				t.Errorf("call.Result.Usage = %+v, want %+v", r.Call.Result.Usage, resp.Usage)
-			}
-			if in, out := s.Usage(); in != resp.Usage.InputTokens || out != resp.Usage.OutputTokens {
-				t.Errorf("simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
-			}
-			if !strings.HasPrefix(resp.ID, "msg_") || resp.Model != "claude-test" {
-				t.Errorf("id/model = %q/%q", resp.ID, resp.Model)
-			}
-			if resp.Provider != "claude" || resp.Endpoint != "primary" || resp.Key != "key-a" || resp.RequestID != "rid-0001" {
-				t.Errorf("meta = %+v", resp.Meta)
-			}
-			if s.InvalidCalls() != 0 {
-				t.Errorf("the simulator rejected %d requests", s.InvalidCalls())
-			}
+			assert.Equal(t, tt.content, resp.Content, "answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
+			assert.Equal(t, tt.finish, resp.FinishReason, "answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
+			assert.Equal(t, tt.raw, resp.RawFinishReason, "answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
+			assert.Len(t, resp.ToolCalls, tt.tools, "tool calls")
+			assert.True(t, resp.Usage == tt.usage, "usage = %+v, want %+v", resp.Usage, tt.usage)
+			assert.True(t, r.Call.Result.Usage == resp.Usage, "call.Result.Usage = %+v, want %+v", r.Call.Result.Usage, resp.Usage)
+			in, out := s.Usage()
+			assert.Equal(t, resp.Usage.InputTokens, in, "simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
+			assert.Equal(t, resp.Usage.OutputTokens, out, "simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
+			assert.True(t, strings.HasPrefix(resp.ID, "msg_"), "id/model = %q/%q", resp.ID, resp.Model)
+			assert.Equal(t, "claude-test", resp.Model, "id/model = %q/%q", resp.ID, resp.Model)
+			assert.Equal(t, "claude", resp.Provider, "meta = %+v", resp.Meta)
+			assert.Equal(t, "primary", resp.Endpoint, "meta = %+v", resp.Meta)
+			assert.Equal(t, "key-a", resp.Key, "meta = %+v", resp.Meta)
+			assert.Equal(t, "rid-0001", resp.RequestID, "meta = %+v", resp.Meta)
+			assert.Equal(t, 0, s.InvalidCalls(), "the simulator rejected %d requests", s.InvalidCalls())
 			body := lastBody(t, s)
 			for k, want := range tt.body {
 				v, ok := body[k]
-				switch {
-				case want == "-" && ok:
-					t.Errorf("body has %s = %s", k, jsonOf(t, v))
-				case want != "-" && !ok:
-					t.Errorf("body lacks %s", k)
-				case want != "-":
-					var w any
-					if err := json.Unmarshal([]byte(want), &w); err != nil {
-						t.Fatalf("bad want for %s: %v", k, err)
-					}
-					if got := jsonOf(t, v); got != jsonOf(t, w) {
-						t.Errorf("body %s = %s, want %s", k, got, jsonOf(t, w))
-					}
+				if want == "-" {
+					assert.False(t, ok, "body has %s = %s", k, jsonOf(t, v))
+					continue
 				}
+				if !assert.True(t, ok, "body lacks %s", k) {
+					continue
+				}
+				var w any
+				err := json.Unmarshal([]byte(want), &w)
+				require.NoError(t, err, "bad want for %s: %v", k, err)
+				got := jsonOf(t, v)
+				assert.Equal(t, jsonOf(t, w), got, "body %s = %s, want %s", k, got, jsonOf(t, w))
 			}
 		})
 	}
@@ -225,16 +217,13 @@ func TestToolRoundTrip(t *testing.T) {
 	conv := []messages.Message{user("What's the weather in Paris?")}
 	req := &messages.ChatRequest{Model: "claude-test", Messages: conv, Tools: []messages.Tool{weatherTool}}
 	first := doChat(t, s, req).Chat(t)
-	if first.FinishReason != messages.FinishToolCalls || first.RawFinishReason != "tool_use" {
-		t.Fatalf("finish = %q/%q", first.FinishReason, first.RawFinishReason)
-	}
-	if len(first.ToolCalls) != 1 {
-		t.Fatalf("tool calls = %+v", first.ToolCalls)
-	}
+	require.Equal(t, messages.FinishToolCalls, first.FinishReason, "finish = %q/%q", first.FinishReason, first.RawFinishReason)
+	require.Equal(t, "tool_use", first.RawFinishReason, "finish = %q/%q", first.FinishReason, first.RawFinishReason)
+	require.Len(t, first.ToolCalls, 1, "tool calls")
 	tc := first.ToolCalls[0]
-	if tc.Name != "get_weather" || !strings.HasPrefix(tc.ID, "toolu_") || string(tc.Arguments) != `{"city":"Paris"}` {
-		t.Fatalf("tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
-	}
+	require.Equal(t, "get_weather", tc.Name, "tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
+	require.True(t, strings.HasPrefix(tc.ID, "toolu_"), "tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
+	require.Equal(t, `{"city":"Paris"}`, string(tc.Arguments), "tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
 
 	// Answer the call; the simulator only accepts a tool_result that answers
 	// a tool_use of the previous assistant turn.
@@ -243,21 +232,16 @@ func TestToolRoundTrip(t *testing.T) {
 		messages.Message{Role: messages.RoleTool, ToolCallID: tc.ID, Content: "18 degrees and sunny"})
 	req.Messages = conv
 	second := doChat(t, s, req).Chat(t)
-	if second.Content != "The tool returned: 18 degrees and sunny" || second.FinishReason != messages.FinishStop {
-		t.Fatalf("second answer = %q %q", second.Content, second.FinishReason)
-	}
+	require.Equal(t, "The tool returned: 18 degrees and sunny", second.Content, "second answer = %q %q", second.Content, second.FinishReason)
+	require.Equal(t, messages.FinishStop, second.FinishReason, "second answer = %q %q", second.Content, second.FinishReason)
 	body := lastBody(t, s)
 	wantMsgs := `[{"content":"What's the weather in Paris?","role":"user"},` +
 		`{"content":[{"text":"I'll use the get_weather tool.","type":"text"},{"id":"` + tc.ID + `","input":{"city":"Paris"},"name":"get_weather","type":"tool_use"}],"role":"assistant"},` +
 		`{"content":[{"content":"18 degrees and sunny","tool_use_id":"` + tc.ID + `","type":"tool_result"}],"role":"user"}]`
 	var w any
 	_ = json.Unmarshal([]byte(wantMsgs), &w)
-	if got := jsonOf(t, body["messages"]); got != jsonOf(t, w) {
-		t.Errorf("messages =\n%s\nwant\n%s", got, jsonOf(t, w))
-	}
-	if s.InvalidCalls() != 0 {
-		t.Errorf("the simulator rejected %d requests", s.InvalidCalls())
-	}
+	assert.Equal(t, jsonOf(t, w), jsonOf(t, body["messages"]), "messages")
+	assert.Equal(t, 0, s.InvalidCalls(), "the simulator rejected %d requests", s.InvalidCalls())
 }
 
 func TestToolResults(t *testing.T) {
@@ -308,21 +292,20 @@ func TestToolResults(t *testing.T) {
 			r := doChat(t, s, &messages.ChatRequest{Model: "claude-test", Messages: tt.msgs, Tools: []messages.Tool{weatherTool, timeTool}})
 			if tt.wantErr != "" {
 				ue := r.Upstream(t)
-				if ue.Class != messages.ClassInvalid || ue.Status != 400 || ue.Type != "invalid_request_error" || !strings.Contains(ue.Message, tt.wantErr) {
-					t.Fatalf("error = %v (class %s, type %q), want invalid %q", ue, ue.Class, ue.Type, tt.wantErr)
-				}
+				require.Equal(t, messages.ClassInvalid, ue.Class, "error = %v (class %s, type %q), want invalid %q", ue, ue.Class, ue.Type, tt.wantErr)
+				require.Equal(t, 400, ue.Status, "error = %v (class %s, type %q), want invalid %q", ue, ue.Class, ue.Type, tt.wantErr)
+				require.Equal(t, "invalid_request_error", ue.Type, "error = %v (class %s, type %q), want invalid %q", ue, ue.Class, ue.Type, tt.wantErr)
+				require.Contains(t, ue.Message, tt.wantErr, "error = %v (class %s, type %q), want invalid %q", ue, ue.Class, ue.Type, tt.wantErr)
 				return
 			}
 			r.Chat(t)
 			msgs := lastBody(t, s)["messages"].([]any)
 			var w any
 			_ = json.Unmarshal([]byte(tt.wantLast), &w)
-			if got := jsonOf(t, msgs[len(msgs)-1]); got != jsonOf(t, w) {
-				t.Errorf("last message =\n%s\nwant\n%s", got, jsonOf(t, w))
-			}
-			if got := jsonOf(t, msgs[1]); !strings.Contains(got, `"input":{"city":"Rome"}`) || !strings.Contains(got, `"id":"toolu_c","input":{}`) {
-				t.Errorf("assistant turn = %s", got)
-			}
+			assert.Equal(t, jsonOf(t, w), jsonOf(t, msgs[len(msgs)-1]), "last message")
+			got := jsonOf(t, msgs[1])
+			assert.Contains(t, got, `"input":{"city":"Rome"}`, "assistant turn = %s", got)
+			assert.Contains(t, got, `"id":"toolu_c","input":{}`, "assistant turn = %s", got)
 		})
 	}
 }
@@ -354,36 +337,33 @@ func TestStream(t *testing.T) {
 			r := doChat(t, s, &tt.req)
 			resp := r.Chat(t)
 			providertest.CheckChatChunks(t, r.Chunks, "rid-0001", resp)
-			if resp.Content != tt.content || resp.FinishReason != tt.finish {
-				t.Errorf("answer = %q %q, want %q %q", resp.Content, resp.FinishReason, tt.content, tt.finish)
-			}
+			assert.Equal(t, tt.content, resp.Content, "answer = %q %q, want %q %q", resp.Content, resp.FinishReason, tt.content, tt.finish)
+			assert.Equal(t, tt.finish, resp.FinishReason, "answer = %q %q, want %q %q", resp.Content, resp.FinishReason, tt.content, tt.finish)
 			textChunks := 0
 			for _, c := range r.Chunks {
 				if c.Type == messages.ChunkText {
 					textChunks++
 				}
-				if c.Type == messages.ChunkToolCall && c.ToolCall.Index != tt.toolIndex {
-					t.Errorf("tool chunk index %d, want %d", c.ToolCall.Index, tt.toolIndex)
+				if c.Type == messages.ChunkToolCall {
+					assert.Equal(t, tt.toolIndex, c.ToolCall.Index, "tool chunk index")
 				}
 			}
-			if textChunks < 2 {
-				t.Errorf("%d text chunks: the answer was not streamed in pieces", textChunks)
+			assert.GreaterOrEqual(t, textChunks, 2, "%d text chunks: the answer was not streamed in pieces", textChunks)
+			if tt.toolIndex >= 0 {
+				if assert.Len(t, resp.ToolCalls, 1, "tool calls = %+v, want args %s", resp.ToolCalls, tt.args) {
+					assert.Equal(t, tt.args, string(resp.ToolCalls[0].Arguments), "tool calls = %+v, want args %s", resp.ToolCalls, tt.args)
+				}
 			}
-			if tt.toolIndex >= 0 && (len(resp.ToolCalls) != 1 || string(resp.ToolCalls[0].Arguments) != tt.args) {
-				t.Errorf("tool calls = %+v, want args %s", resp.ToolCalls, tt.args)
-			}
-			if in, out := s.Usage(); resp.Usage.InputTokens != in || resp.Usage.OutputTokens != out || in == 0 || out == 0 {
-				t.Errorf("usage %+v, simulator %d/%d", resp.Usage, in, out)
-			}
-			if r.Call.Result.Usage != resp.Usage || r.Call.Result.ChunksSent != len(r.Chunks) {
-				t.Errorf("call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
-			}
-			if !strings.HasPrefix(resp.ID, "msg_") || resp.Model != "claude-test" {
-				t.Errorf("id/model = %q/%q", resp.ID, resp.Model)
-			}
-			if lastBody(t, s)["stream"] != true {
-				t.Error("stream: true not sent")
-			}
+			in, out := s.Usage()
+			assert.Equal(t, in, resp.Usage.InputTokens, "usage %+v, simulator %d/%d", resp.Usage, in, out)
+			assert.Equal(t, out, resp.Usage.OutputTokens, "usage %+v, simulator %d/%d", resp.Usage, in, out)
+			assert.NotEqual(t, 0, in, "usage %+v, simulator %d/%d", resp.Usage, in, out)
+			assert.NotEqual(t, 0, out, "usage %+v, simulator %d/%d", resp.Usage, in, out)
+			assert.True(t, r.Call.Result.Usage == resp.Usage, "call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
+			assert.Equal(t, len(r.Chunks), r.Call.Result.ChunksSent, "call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
+			assert.True(t, strings.HasPrefix(resp.ID, "msg_"), "id/model = %q/%q", resp.ID, resp.Model)
+			assert.Equal(t, "claude-test", resp.Model, "id/model = %q/%q", resp.ID, resp.Model)
+			assert.True(t, lastBody(t, s)["stream"] == true, "stream: true not sent")
 		})
 	}
 }
@@ -434,20 +414,21 @@ func TestStreamFailures(t *testing.T) {
 			}
 			r := doCall(t, call)
 			ue := r.Upstream(t)
-			if ue.Class != tt.class || ue.Retryable() != tt.retryable {
-				t.Fatalf("error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
+			require.Equal(t, tt.class, ue.Class, "error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
+			require.Equal(t, tt.retryable, ue.Retryable(), "error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
+			if tt.typ != "" {
+				assert.Equal(t, tt.typ, ue.Type, "error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
+				assert.Equal(t, tt.msg, ue.Message, "error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
+				assert.Equal(t, http.StatusOK, ue.Status, "error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
 			}
-			if tt.typ != "" && (ue.Type != tt.typ || ue.Message != tt.msg || ue.Status != http.StatusOK) {
-				t.Errorf("error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
+			assert.GreaterOrEqual(t, chunks, tt.minChunks, "%d chunks before the failure, want at least %d", chunks, tt.minChunks)
+			if tt.class != messages.ClassMalformed {
+				assert.NotEqual(t, "", ue.UpstreamRequestID, "no upstream request ID on the error")
 			}
-			if chunks < tt.minChunks {
-				t.Errorf("%d chunks before the failure, want at least %d", chunks, tt.minChunks)
-			}
-			if ue.UpstreamRequestID == "" && tt.class != messages.ClassMalformed {
-				t.Error("no upstream request ID on the error")
-			}
-			if in, out := s.Usage(); tt.stopAfter == 0 && (in != 0 || out != 0) {
-				t.Errorf("the simulator counted usage %d/%d for an unfinished answer", in, out)
+			in, out := s.Usage()
+			if tt.stopAfter == 0 {
+				assert.Equal(t, 0, in, "the simulator counted usage %d/%d for an unfinished answer", in, out)
+				assert.Equal(t, 0, out, "the simulator counted usage %d/%d for an unfinished answer", in, out)
 			}
 		})
 	}
@@ -472,9 +453,8 @@ func TestMalformedAnswers(t *testing.T) {
 			s := startSim(t)
 			s.Inject(tt.fault)
 			ue := doChat(t, s, &messages.ChatRequest{Model: "claude-test", Messages: []messages.Message{user("Hi")}}).Upstream(t)
-			if ue.Class != tt.class || ue.Type != tt.typ {
-				t.Fatalf("error %v: class %s type %q, want %s %q", ue, ue.Class, ue.Type, tt.class, tt.typ)
-			}
+			require.Equal(t, tt.class, ue.Class, "error %v: class %s type %q, want %s %q", ue, ue.Class, ue.Type, tt.class, tt.typ)
+			require.Equal(t, tt.typ, ue.Type, "error %v: class %s type %q, want %s %q", ue, ue.Class, ue.Type, tt.class, tt.typ)
 		})
 	}
 }
@@ -582,30 +562,24 @@ func TestErrors(t *testing.T) {
 			call := newCall(s, req)
 			call.BaseURL += tt.baseURL
 			ue := doCall(t, call).Upstream(t)
-			if ue.Status != tt.status || ue.Class != tt.class || ue.Type != tt.typ || ue.Code != tt.code {
-				t.Errorf("error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Equal(t, tt.status, ue.Status, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Equal(t, tt.class, ue.Class, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Equal(t, tt.typ, ue.Type, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Equal(t, tt.code, ue.Code, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Contains(t, ue.Message, tt.msg, "message %q, want it to contain %q", ue.Message, tt.msg)
+			assert.NotEqual(t, "", ue.Message, "message %q, want it to contain %q", ue.Message, tt.msg)
+			assert.Equal(t, tt.retry, ue.RetryAfter, "RetryAfter")
+			assert.True(t, reflect.DeepEqual(ue.ShouldRetry, tt.should), "ShouldRetry = %v, want %v", ue.ShouldRetry, tt.should)
+			assert.Equal(t, tt.retrying, ue.Retryable(), "Retryable()")
+			if tt.rid == "req_" {
+				assert.True(t, strings.HasPrefix(ue.UpstreamRequestID, "req_"), "UpstreamRequestID = %q, want %q", ue.UpstreamRequestID, tt.rid)
 			}
-			if !strings.Contains(ue.Message, tt.msg) || ue.Message == "" {
-				t.Errorf("message %q, want it to contain %q", ue.Message, tt.msg)
+			if tt.rid != "req_" {
+				assert.Equal(t, tt.rid, ue.UpstreamRequestID, "UpstreamRequestID = %q, want %q", ue.UpstreamRequestID, tt.rid)
 			}
-			if ue.RetryAfter != tt.retry {
-				t.Errorf("RetryAfter = %v, want %v", ue.RetryAfter, tt.retry)
-			}
-			if !reflect.DeepEqual(ue.ShouldRetry, tt.should) {
-				t.Errorf("ShouldRetry = %v, want %v", ue.ShouldRetry, tt.should)
-			}
-			if ue.Retryable() != tt.retrying {
-				t.Errorf("Retryable() = %v, want %v", ue.Retryable(), tt.retrying)
-			}
-			if tt.rid == "req_" && !strings.HasPrefix(ue.UpstreamRequestID, "req_") || tt.rid != "req_" && ue.UpstreamRequestID != tt.rid {
-				t.Errorf("UpstreamRequestID = %q, want %q", ue.UpstreamRequestID, tt.rid)
-			}
-			if call.Result.Status != tt.status || call.Result.UpstreamRequestID != ue.UpstreamRequestID {
-				t.Errorf("call result = %+v", call.Result)
-			}
-			if !errors.Is(ue, messages.ErrUpstream) {
-				t.Error("error does not match ErrUpstream")
-			}
+			assert.Equal(t, tt.status, call.Result.Status, "call result = %+v", call.Result)
+			assert.Equal(t, ue.UpstreamRequestID, call.Result.UpstreamRequestID, "call result = %+v", call.Result)
+			assert.ErrorIs(t, ue, messages.ErrUpstream, "error does not match ErrUpstream")
 		})
 	}
 }
@@ -618,47 +592,34 @@ func TestCountTokens(t *testing.T) {
 		Extra: map[string]any{"top_k": 3, "metadata": map[string]any{"user_id": "u"}},
 	}
 	r := doCall(t, newCall(s, &messages.CountTokensRequest{Call: messages.Call{RequestID: "rid-0001"}, Chat: chat}))
-	if r.Err != nil {
-		t.Fatalf("count tokens: %v", r.Err)
-	}
+	require.NoError(t, r.Err, "count tokens")
 	ct, ok := r.Resp.(*messages.CountTokensResponse)
-	if !ok {
-		t.Fatalf("response %T", r.Resp)
-	}
+	require.True(t, ok, "response %T", r.Resp)
 	rec := s.Requests()[0]
-	if rec.Path != PathCountTokens || rec.Method != http.MethodPost {
-		t.Errorf("sent %s %s", rec.Method, rec.Path)
-	}
+	assert.Equal(t, PathCountTokens, rec.Path, "sent %s %s", rec.Method, rec.Path)
+	assert.Equal(t, http.MethodPost, rec.Method, "sent %s %s", rec.Method, rec.Path)
 	body := lastBody(t, s)
 	for _, k := range []string{"max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences", "metadata"} {
-		if _, ok := body[k]; ok {
-			t.Errorf("count_tokens body has %s", k)
-		}
+		_, ok := body[k]
+		assert.False(t, ok, "count_tokens body has %s", k)
 	}
 	for _, k := range []string{"model", "messages", "system", "tools"} {
-		if _, ok := body[k]; !ok {
-			t.Errorf("count_tokens body lacks %s", k)
-		}
+		_, ok := body[k]
+		assert.True(t, ok, "count_tokens body lacks %s", k)
 	}
-	if !strings.HasPrefix(ct.UpstreamRequestID, "req_") {
-		t.Errorf("UpstreamRequestID = %q", ct.UpstreamRequestID)
-	}
+	assert.True(t, strings.HasPrefix(ct.UpstreamRequestID, "req_"), "UpstreamRequestID = %q", ct.UpstreamRequestID)
 	// The same conversation as a chat reports the same input count.
 	chat.Stream, chat.Extra, chat.Temperature = false, nil, nil
 	resp := doChat(t, s, &chat).Chat(t)
-	if ct.InputTokens != resp.Usage.InputTokens || ct.InputTokens == 0 {
-		t.Errorf("count_tokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
-	}
-	if in, _ := s.Usage(); in != resp.Usage.InputTokens {
-		t.Errorf("simulator counted %d input tokens, want only the chat's %d", in, resp.Usage.InputTokens)
-	}
+	assert.Equal(t, resp.Usage.InputTokens, ct.InputTokens, "count_tokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
+	assert.NotEqual(t, 0, ct.InputTokens, "count_tokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
+	in, _ := s.Usage()
+	assert.Equal(t, resp.Usage.InputTokens, in, "simulator counted %d input tokens, want only the chat's %d", in, resp.Usage.InputTokens)
 
 	// A malformed count is ClassMalformed.
 	s.Inject(sim.Fault{Status: 200, Body: `{"tokens":3}`})
 	ue := doCall(t, newCall(s, &messages.CountTokensRequest{Chat: chat})).Upstream(t)
-	if ue.Class != messages.ClassMalformed {
-		t.Errorf("class = %s", ue.Class)
-	}
+	assert.Equal(t, messages.ClassMalformed, ue.Class, "class")
 }
 
 func TestRequestHeadersAndIDs(t *testing.T) {
@@ -683,20 +644,17 @@ func TestRequestHeadersAndIDs(t *testing.T) {
 			resp := doCall(t, call).Chat(t)
 			rec := s.Requests()[0]
 			for k, v := range tt.want {
-				if got := rec.Header.Get(k); got != v {
-					t.Errorf("header %s = %q, want %q", k, got, v)
-				}
+				got := rec.Header.Get(k)
+				assert.Equal(t, v, got, "header %s = %q, want %q", k, got, v)
 			}
-			if rec.Path != PathMessages || rec.Method != http.MethodPost || rec.RequestID != "rid-0001" || rec.Key != testSecret {
-				t.Errorf("request = %s %s id %q", rec.Method, rec.Path, rec.RequestID)
-			}
+			assert.Equal(t, PathMessages, rec.Path, "request = %s %s id %q", rec.Method, rec.Path, rec.RequestID)
+			assert.Equal(t, http.MethodPost, rec.Method, "request = %s %s id %q", rec.Method, rec.Path, rec.RequestID)
+			assert.Equal(t, "rid-0001", rec.RequestID, "request = %s %s id %q", rec.Method, rec.Path, rec.RequestID)
+			assert.Equal(t, testSecret, rec.Key, "request = %s %s id %q", rec.Method, rec.Path, rec.RequestID)
 			// Anthropic's own request-id wins over the X-Request-Id echo.
-			if !strings.HasPrefix(call.Result.UpstreamRequestID, "req_sim") || resp.UpstreamRequestID != call.Result.UpstreamRequestID {
-				t.Errorf("upstream request ID = %q (response %q)", call.Result.UpstreamRequestID, resp.UpstreamRequestID)
-			}
-			if call.Result.Status != 200 {
-				t.Errorf("status = %d", call.Result.Status)
-			}
+			assert.True(t, strings.HasPrefix(call.Result.UpstreamRequestID, "req_sim"), "upstream request ID = %q (response %q)", call.Result.UpstreamRequestID, resp.UpstreamRequestID)
+			assert.Equal(t, call.Result.UpstreamRequestID, resp.UpstreamRequestID, "upstream request ID = %q (response %q)", call.Result.UpstreamRequestID, resp.UpstreamRequestID)
+			assert.Equal(t, 200, call.Result.Status, "status")
 		})
 	}
 }
@@ -707,12 +665,12 @@ func TestRateLimitHeaders(t *testing.T) {
 		call := newCall(s, &messages.ChatRequest{Model: "claude-test", Messages: []messages.Message{user("count these four words")}})
 		doCall(t, call).Chat(t)
 		rl := call.Result.RateLimit
-		if !rl.Known || rl.LimitRequests != 4000 || rl.RemainingRequests != wantRemaining || rl.LimitTokens != 280000 || rl.RemainingTokens != 280000-4 {
-			t.Errorf("call %d: rate limit = %+v", i, rl)
-		}
-		if rl.ResetRequests.IsZero() || rl.ResetTokens.IsZero() || rl.ResetRequests.Before(time.Now().Add(-time.Minute)) {
-			t.Errorf("call %d: resets = %v / %v", i, rl.ResetRequests, rl.ResetTokens)
-		}
+		assert.True(t, rl.Known, "call %d: rate limit = %+v", i, rl)
+		assert.Equal(t, int64(4000), rl.LimitRequests, "call %d: rate limit = %+v", i, rl)
+		assert.Equal(t, wantRemaining, rl.RemainingRequests, "call %d: rate limit = %+v", i, rl)
+		assert.Equal(t, int64(280000), rl.LimitTokens, "call %d: rate limit = %+v", i, rl)
+		assert.Equal(t, int64(280000-4), rl.RemainingTokens, "call %d: rate limit = %+v", i, rl)
+		assert.False(t, rl.ResetRequests.IsZero() || rl.ResetTokens.IsZero() || rl.ResetRequests.Before(time.Now().Add(-time.Minute)), "call %d: resets = %v / %v", i, rl.ResetRequests, rl.ResetTokens)
 	}
 }
 
@@ -763,20 +721,17 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := New().Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check = %v, want nil", err)
-				}
+				require.NoError(t, err, "Check = %v, want nil", err)
 				return
 			}
 			var re *messages.RequestError
-			if !errors.As(err, &re) || !errors.Is(err, tt.want) {
-				t.Fatalf("Check = %T %v, want a *RequestError matching %v", err, err, tt.want)
-			}
-			if re.Detail == "" {
-				t.Error("no detail")
-			}
-			if cr, ok := tt.req.(*messages.ChatRequest); ok && (re.RequestID != cr.RequestID || re.Provider != cr.Provider) {
-				t.Errorf("request error identity = %q/%q", re.RequestID, re.Provider)
+			require.ErrorAs(t, err, &re, "Check = %T %v, want a *RequestError matching %v", err, err, tt.want)
+			require.ErrorIs(t, err, tt.want, "Check = %T %v, want a *RequestError matching %v", err, err, tt.want)
+			assert.NotEqual(t, "", re.Detail, "no detail")
+			cr, ok := tt.req.(*messages.ChatRequest)
+			if ok {
+				assert.Equal(t, cr.RequestID, re.RequestID, "request error identity = %q/%q", re.RequestID, re.Provider)
+				assert.Equal(t, cr.Provider, re.Provider, "request error identity = %q/%q", re.RequestID, re.Provider)
 			}
 		})
 	}
@@ -796,20 +751,15 @@ func TestDoRejectsWithoutSending(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t)
 			ue := doCall(t, newCall(s, tt.req)).Upstream(t)
-			if ue.Class != messages.ClassInvalid || !errors.Is(ue, tt.kind) {
-				t.Errorf("error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
-			}
-			if s.Calls() != 0 {
-				t.Errorf("%d requests sent", s.Calls())
-			}
+			assert.Equal(t, messages.ClassInvalid, ue.Class, "error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
+			assert.ErrorIs(t, ue, tt.kind, "error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
+			assert.Equal(t, 0, s.Calls(), "%d requests sent", s.Calls())
 		})
 	}
 }
 
 func TestKind(t *testing.T) {
-	if New().Kind() != "anthropic" {
-		t.Fatal(New().Kind())
-	}
+	require.Equal(t, "anthropic", New().Kind())
 }
 
 func TestUsageAndStopReasons(t *testing.T) {
@@ -859,22 +809,18 @@ data: {"type":"message_stop"}
 			var resp *messages.ChatResponse
 			if strings.HasPrefix(tt.body, "event:") {
 				r, err := decodeStream(strings.NewReader(tt.body), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				resp = r
 			} else {
 				s := startSim(t)
 				s.Inject(sim.Fault{Status: 200, Body: tt.body})
 				r := doChat(t, s, &messages.ChatRequest{Model: "m", Messages: []messages.Message{user("x")}})
 				resp = r.Chat(t)
-				if r.Call.Result.Usage != tt.usage {
-					t.Errorf("call.Result.Usage = %+v", r.Call.Result.Usage)
-				}
+				assert.True(t, r.Call.Result.Usage == tt.usage, "call.Result.Usage = %+v", r.Call.Result.Usage)
 			}
-			if resp.Content != "ok" || resp.FinishReason != tt.finish || resp.Usage != tt.usage {
-				t.Errorf("got %q %q %+v, want ok %q %+v", resp.Content, resp.FinishReason, resp.Usage, tt.finish, tt.usage)
-			}
+			assert.Equal(t, "ok", resp.Content, "got %q %q %+v, want ok %q %+v", resp.Content, resp.FinishReason, resp.Usage, tt.finish, tt.usage)
+			assert.Equal(t, tt.finish, resp.FinishReason, "got %q %q %+v, want ok %q %+v", resp.Content, resp.FinishReason, resp.Usage, tt.finish, tt.usage)
+			assert.True(t, resp.Usage == tt.usage, "got %q %q %+v, want ok %q %+v", resp.Content, resp.FinishReason, resp.Usage, tt.finish, tt.usage)
 		})
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzDecodeError(f *testing.F) {
@@ -33,23 +35,20 @@ func FuzzDecodeError(f *testing.F) {
 		}
 		e := &messages.UpstreamError{Status: status}
 		decodeError(status, h, body, e)
-		if int(e.Class) >= len(messages.AllErrorClasses) {
-			t.Fatalf("class %d out of range", e.Class)
+		require.Less(t, int(e.Class), len(messages.AllErrorClasses), "class %d out of range", e.Class)
+		if status >= 400 {
+			require.NotEqual(t, messages.ClassUnknown, e.Class, "status %d left the class unknown", status)
 		}
-		if status >= 400 && e.Class == messages.ClassUnknown {
-			t.Fatalf("status %d left the class unknown", status)
+		require.LessOrEqual(t, len(e.Message), maxMessage+len("…"), "message of %d bytes", len(e.Message))
+		if utf8.Valid(body) {
+			require.True(t, utf8.ValidString(e.Message), "valid UTF-8 body gave an invalid message %q", e.Message)
 		}
-		if len(e.Message) > maxMessage+len("…") {
-			t.Fatalf("message of %d bytes", len(e.Message))
+		r := strings.TrimSpace(rid)
+		if r != "" {
+			require.Equal(t, r, e.UpstreamRequestID, "request-id header %q, UpstreamRequestID %q", rid, e.UpstreamRequestID)
 		}
-		if utf8.Valid(body) && !utf8.ValidString(e.Message) {
-			t.Fatalf("valid UTF-8 body gave an invalid message %q", e.Message)
-		}
-		if r := strings.TrimSpace(rid); r != "" && e.UpstreamRequestID != r {
-			t.Fatalf("request-id header %q, UpstreamRequestID %q", rid, e.UpstreamRequestID)
-		}
-		if e.Code == SpendLimitCode && e.Class != messages.ClassQuota {
-			t.Fatalf("spend limit classed %s", e.Class)
+		if e.Code == SpendLimitCode {
+			require.Equal(t, messages.ClassQuota, e.Class, "spend limit classed")
 		}
 		_ = e.Error()
 	})
@@ -61,14 +60,10 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	files, _ := filepath.Glob(filepath.Join(recordings, "sse", "*.sse"))
 	for _, p := range files {
 		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		seeds = append(seeds, b)
 	}
-	if len(seeds) == 0 {
-		f.Fatal("no recorded streams")
-	}
+	require.NotEqual(f, 0, len(seeds), "no recorded streams")
 	seeds = append(seeds,
 		[]byte("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"),
 		[]byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":3,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"),
@@ -92,32 +87,24 @@ func FuzzMessagesStream(f *testing.F) {
 		}
 		resp, err := decodeStream(bytes.NewReader(data), emit)
 		if err != nil {
-			if resp != nil {
-				t.Fatal("both a response and an error")
-			}
+			require.Nil(t, resp, "both a response and an error")
 			var ue *messages.UpstreamError
 			switch {
 			case errors.As(err, &ue):
-				if ue.Class == messages.ClassUnknown {
-					t.Fatalf("unclassified error %v", ue)
-				}
+				require.NotEqual(t, messages.ClassUnknown, ue.Class, "unclassified error %v", ue)
 			case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, bufio.ErrTooLong):
 			default:
-				t.Fatalf("error %T %v is neither an UpstreamError nor a cut", err, err)
+				require.Fail(t, "error is neither an UpstreamError nor a cut", "error %T %v", err, err)
 			}
 			return
 		}
 		for _, tc := range resp.ToolCalls {
-			if !providers.IsJSONObject(tc.Arguments) {
-				t.Fatalf("tool call arguments %q are not a JSON object", tc.Arguments)
-			}
+			require.True(t, providers.IsJSONObject(tc.Arguments), "tool call arguments %q are not a JSON object", tc.Arguments)
 		}
-		if _, err := json.Marshal(resp); err != nil {
-			t.Fatalf("response does not marshal: %v", err)
-		}
-		if resp.Usage.InputTokens < 0 || resp.Usage.OutputTokens < 0 {
-			t.Fatalf("negative usage %+v", resp.Usage)
-		}
+		_, err = json.Marshal(resp)
+		require.NoError(t, err, "response does not marshal")
+		require.GreaterOrEqual(t, resp.Usage.InputTokens, 0, "negative usage %+v", resp.Usage)
+		require.GreaterOrEqual(t, resp.Usage.OutputTokens, 0, "negative usage %+v", resp.Usage)
 		providertest.CheckChatChunks(t, chunks, "", resp)
 	})
 }

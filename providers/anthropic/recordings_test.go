@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +21,9 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // recordings is the folder of the recorded exchanges (see SOURCE.md there).
@@ -47,22 +49,16 @@ type cassette struct {
 func loadCassettes(t *testing.T) map[string]*cassette {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(recordings, "cassettes", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no cassettes in %s (%v)", recordings, err)
-	}
+	require.NoError(t, err, "no cassettes in %s (%v)", recordings, err)
+	require.NotEqual(t, 0, len(files), "no cassettes in %s (%v)", recordings, err)
 	out := map[string]*cassette{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var c cassette
-		if err := yaml.Unmarshal(b, &c); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if len(c.Interactions) == 0 {
-			t.Fatalf("%s has no interactions", f)
-		}
+		err = yaml.Unmarshal(b, &c)
+		require.NoError(t, err, "%s: %v", f, err)
+		require.NotEqual(t, 0, len(c.Interactions), "%s has no interactions", f)
 		out[filepath.Base(f)] = &c
 	}
 	return out
@@ -78,14 +74,10 @@ func loadStreams(t *testing.T) []recordedStream {
 	t.Helper()
 	var out []recordedStream
 	files, _ := filepath.Glob(filepath.Join(recordings, "sse", "*.sse"))
-	if len(files) != 3 {
-		t.Fatalf("found %d .sse files, want 3", len(files))
-	}
+	require.Len(t, files, 3, "found %d .sse files, want 3", len(files))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out = append(out, recordedStream{filepath.Base(f), string(b)})
 	}
 	cs := loadCassettes(t)
@@ -143,9 +135,8 @@ func independentDecode(t *testing.T, body string) decoded {
 			continue
 		}
 		var ev map[string]any
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			t.Fatalf("recorded data line %q: %v", data, err)
-		}
+		err := json.Unmarshal([]byte(data), &ev)
+		require.NoError(t, err, "recorded data line %q: %v", data, err)
 		switch ev["type"] {
 		case "message_start":
 			msg := ev["message"].(map[string]any)
@@ -186,23 +177,19 @@ func independentDecode(t *testing.T, body string) decoded {
 
 func checkDecoded(t *testing.T, got *messages.ChatResponse, want decoded) {
 	t.Helper()
-	if got.ID != want.id || got.Model != want.model || got.Content != want.content || got.RawFinishReason != want.stop {
-		t.Errorf("decoded id/model/content/stop = %q/%q/%q/%q, want %q/%q/%q/%q", got.ID, got.Model, got.Content, got.RawFinishReason, want.id, want.model, want.content, want.stop)
+	assert.Equal(t, want.id, got.ID, "decoded id/model/content/stop = %q/%q/%q/%q, want %q/%q/%q/%q", got.ID, got.Model, got.Content, got.RawFinishReason, want.id, want.model, want.content, want.stop)
+	assert.Equal(t, want.model, got.Model, "decoded id/model/content/stop = %q/%q/%q/%q, want %q/%q/%q/%q", got.ID, got.Model, got.Content, got.RawFinishReason, want.id, want.model, want.content, want.stop)
+	assert.Equal(t, want.content, got.Content, "decoded id/model/content/stop = %q/%q/%q/%q, want %q/%q/%q/%q", got.ID, got.Model, got.Content, got.RawFinishReason, want.id, want.model, want.content, want.stop)
+	assert.Equal(t, want.stop, got.RawFinishReason, "decoded id/model/content/stop = %q/%q/%q/%q, want %q/%q/%q/%q", got.ID, got.Model, got.Content, got.RawFinishReason, want.id, want.model, want.content, want.stop)
+	assert.Equal(t, finishReason(want.stop), got.FinishReason, "finish reason %q for %q", got.FinishReason, want.stop)
+	if want.finish != "" {
+		assert.Equal(t, want.finish, got.FinishReason, "finish reason %q for %q", got.FinishReason, want.stop)
 	}
-	if got.FinishReason != finishReason(want.stop) || want.finish != "" && got.FinishReason != want.finish {
-		t.Errorf("finish reason %q for %q", got.FinishReason, want.stop)
-	}
-	if got.Usage != want.usage {
-		t.Errorf("usage = %+v, want %+v", got.Usage, want.usage)
-	}
-	if len(got.ToolCalls) != len(want.tools) {
-		t.Fatalf("tool calls = %+v, want %+v", got.ToolCalls, want.tools)
-	}
+	assert.True(t, got.Usage == want.usage, "usage = %+v, want %+v", got.Usage, want.usage)
+	require.Len(t, got.ToolCalls, len(want.tools), "tool calls = %+v, want %+v", got.ToolCalls, want.tools)
 	for i := range want.tools {
 		g, w := got.ToolCalls[i], want.tools[i]
-		if g.ID != w.ID || g.Name != w.Name || !jsonEqual(g.Arguments, w.Arguments) {
-			t.Errorf("tool call %d = %s %s %s, want %s %s %s", i, g.ID, g.Name, g.Arguments, w.ID, w.Name, w.Arguments)
-		}
+		assert.False(t, g.ID != w.ID || g.Name != w.Name || !jsonEqual(g.Arguments, w.Arguments), "tool call %d = %s %s %s, want %s %s %s", i, g.ID, g.Name, g.Arguments, w.ID, w.Name, w.Arguments)
 	}
 }
 
@@ -229,9 +216,7 @@ func TestRecordedStreams(t *testing.T) {
 			usage: messages.Usage{InputTokens: 394, OutputTokens: 79}},
 	}
 	streams := loadStreams(t)
-	if len(streams) < 6 {
-		t.Fatalf("only %d recorded streams", len(streams))
-	}
+	require.GreaterOrEqual(t, len(streams), 6, "only %d recorded streams", len(streams))
 	seen := 0
 	for _, rs := range streams {
 		for _, eol := range []string{"\n", "\r\n"} {
@@ -243,9 +228,7 @@ func TestRecordedStreams(t *testing.T) {
 					return nil
 				}
 				resp, err := decodeStream(strings.NewReader(strings.ReplaceAll(rs.body, "\n", eol)), emit)
-				if err != nil {
-					t.Fatalf("decode: %v", err)
-				}
+				require.NoError(t, err, "decode")
 				checkDecoded(t, resp, independentDecode(t, rs.body))
 				if want, ok := known[rs.name]; ok {
 					seen++
@@ -255,9 +238,7 @@ func TestRecordedStreams(t *testing.T) {
 			})
 		}
 	}
-	if seen != 2*len(known) {
-		t.Errorf("checked %d known recordings, want %d", seen/2, len(known))
-	}
+	assert.Equal(t, 2*len(known), seen, "checked %d known recordings, want %d", seen/2, len(known))
 }
 
 // TestRecordedStreamsCut checks that every strict prefix of a recorded stream
@@ -266,9 +247,7 @@ func TestRecordedStreamsCut(t *testing.T) {
 	for _, rs := range loadStreams(t) {
 		t.Run(rs.name, func(t *testing.T) {
 			end := strings.Index(rs.body, "event: message_stop")
-			if end < 0 {
-				t.Fatal("no message_stop")
-			}
+			require.GreaterOrEqual(t, end, 0, "no message_stop")
 			end += strings.Index(rs.body[end:], "\n\n") + 1 // the last byte before the blank line
 			step := 1
 			if len(rs.body) > 4000 {
@@ -276,13 +255,10 @@ func TestRecordedStreamsCut(t *testing.T) {
 			}
 			for n := 0; n <= end; n += step {
 				_, err := decodeStream(strings.NewReader(rs.body[:n]), nil)
-				if !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Fatalf("prefix of %d bytes: error %v, want io.ErrUnexpectedEOF", n, err)
-				}
+				require.ErrorIs(t, err, io.ErrUnexpectedEOF, "prefix of %d bytes: error %v, want io.ErrUnexpectedEOF", n, err)
 			}
-			if _, err := decodeStream(strings.NewReader(rs.body[:end+1]), nil); err != nil {
-				t.Fatalf("complete stream: %v", err)
-			}
+			_, err := decodeStream(strings.NewReader(rs.body[:end+1]), nil)
+			require.NoError(t, err, "complete stream")
 		})
 	}
 }
@@ -299,13 +275,9 @@ func TestRecordedResponses(t *testing.T) {
 			n++
 			t.Run(fmt.Sprintf("%s#%d", name, i), func(t *testing.T) {
 				var w wireResponse
-				if err := json.Unmarshal([]byte(it.Response.Body), &w); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, json.Unmarshal([]byte(it.Response.Body), &w))
 				resp, uerr := w.toChat()
-				if uerr != nil {
-					t.Fatal(uerr)
-				}
+				require.Nil(t, uerr)
 				// Independent reading of the same body.
 				var raw struct {
 					ID, Model  string
@@ -313,16 +285,13 @@ func TestRecordedResponses(t *testing.T) {
 					Content    []map[string]any
 					Usage      map[string]any
 				}
-				if err := json.Unmarshal([]byte(it.Response.Body), &raw); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, json.Unmarshal([]byte(it.Response.Body), &raw))
 				count := func(k string) int { v, _ := raw.Usage[k].(float64); return int(v) }
 				want := decoded{id: raw.ID, model: raw.Model, stop: raw.StopReason,
 					usage: messages.Usage{InputTokens: count("input_tokens") + count("cache_creation_input_tokens") + count("cache_read_input_tokens"),
 						OutputTokens: count("output_tokens"), CacheReadTokens: count("cache_read_input_tokens"), CacheWriteTokens: count("cache_creation_input_tokens")}}
-				if want.usage.InputTokens == 0 || want.usage.OutputTokens == 0 {
-					t.Fatalf("recorded usage %v not read", raw.Usage)
-				}
+				require.NotEqual(t, 0, want.usage.InputTokens, "recorded usage %v not read", raw.Usage)
+				require.NotEqual(t, 0, want.usage.OutputTokens, "recorded usage %v not read", raw.Usage)
 				for _, b := range raw.Content {
 					switch b["type"] {
 					case "text":
@@ -336,9 +305,7 @@ func TestRecordedResponses(t *testing.T) {
 			})
 		}
 	}
-	if n < 10 {
-		t.Errorf("only %d recorded JSON answers", n)
-	}
+	assert.GreaterOrEqual(t, n, 10, "only %d recorded JSON answers", n)
 }
 
 // chatFromRecorded maps a recorded request body onto a neutral ChatRequest,
@@ -389,7 +356,7 @@ func chatFromRecorded(t *testing.T, body map[string]any) *messages.ChatRequest {
 				isErr, _ := b["is_error"].(bool)
 				req.Messages = append(req.Messages, messages.Message{Role: messages.RoleTool, ToolCallID: b["tool_use_id"].(string), Content: blockText(b["content"]), IsError: isErr})
 			default:
-				t.Fatalf("recorded block type %v not mapped", b["type"])
+				require.Fail(t, "recorded block type not mapped", "block type %v", b["type"])
 			}
 		}
 		if msg.Content != "" || len(msg.ToolCalls) > 0 {
@@ -501,44 +468,35 @@ func TestRequestsMatchRecordings(t *testing.T) {
 			n++
 			t.Run(fmt.Sprintf("%s#%d", name, i), func(t *testing.T) {
 				var recorded map[string]any
-				if err := json.Unmarshal([]byte(it.Request.Body), &recorded); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, json.Unmarshal([]byte(it.Request.Body), &recorded))
 				req := chatFromRecorded(t, recorded)
 				req.Stream = false // the stub answers JSON; the stream flag is compared below
 				call := &providers.Call{Request: req, RequestID: "rid", Provider: "claude", BaseURL: srv.URL,
 					Key: providers.NewCredential("k", testSecret), Client: &providers.Client{}}
-				if _, err := New().Do(context.Background(), call); err != nil {
-					t.Fatalf("Do: %v", err)
-				}
+				_, err := New().Do(context.Background(), call)
+				require.NoError(t, err, "Do")
 				var ours map[string]any
-				if err := json.Unmarshal(got.body, &ours); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, json.Unmarshal(got.body, &ours))
 				if s, _ := recorded["stream"].(bool); s {
 					ours["stream"] = true
 				}
-				for _, d := range diffShape("body", normalize(ours), normalize(recorded)) {
-					t.Error(d)
-				}
+				assert.Empty(t, diffShape("body", normalize(ours), normalize(recorded)), "our body differs from the recorded one")
 				u, _ := url.Parse(it.Request.URL)
-				if got.path != u.Path || it.Request.Method != http.MethodPost {
-					t.Errorf("path %s, recorded %s %s", got.path, it.Request.Method, u.Path)
-				}
+				assert.Equal(t, u.Path, got.path, "path %s, recorded %s %s", got.path, it.Request.Method, u.Path)
+				assert.Equal(t, http.MethodPost, it.Request.Method, "path %s, recorded %s %s", got.path, it.Request.Method, u.Path)
 				for _, h := range []string{"Anthropic-Version", "Content-Type", "Accept"} {
-					if want := it.Request.Headers[h]; len(want) != 1 || got.header.Get(h) != want[0] {
-						t.Errorf("header %s = %q, recorded %q", h, got.header.Get(h), want)
+					want := it.Request.Headers[h]
+					if assert.Len(t, want, 1, "header %s = %q, recorded %q", h, got.header.Get(h), want) {
+						assert.Equal(t, want[0], got.header.Get(h), "header %s = %q, recorded %q", h, got.header.Get(h), want)
 					}
 				}
-				if len(it.Request.Headers["X-Api-Key"]) != 1 || got.header.Get("X-Api-Key") != testSecret {
-					t.Errorf("x-api-key not sent the recorded way")
+				if assert.Len(t, it.Request.Headers["X-Api-Key"], 1, "x-api-key not sent the recorded way") {
+					assert.Equal(t, testSecret, got.header.Get("X-Api-Key"), "x-api-key not sent the recorded way")
 				}
 			})
 		}
 	}
-	if n < 20 {
-		t.Errorf("only %d recorded requests", n)
-	}
+	assert.GreaterOrEqual(t, n, 20, "only %d recorded requests", n)
 }
 
 // TestRecordedRequestsAcceptedBySimulator replays every request the official
@@ -554,20 +512,13 @@ func TestRecordedRequestsAcceptedBySimulator(t *testing.T) {
 				}
 				h["X-Api-Key"] = testSecret
 				status, rh, body := rawPost(t, s, it.Request.Method, PathMessages, h, it.Request.Body)
-				if status != 200 {
-					t.Fatalf("status %d: %s", status, body)
-				}
+				require.Equal(t, 200, status, "status %d: %s", status, body)
 				wantCT := it.Response.Headers["Content-Type"][0]
-				if ct := rh.Get("Content-Type"); !strings.HasPrefix(ct, strings.Split(wantCT, ";")[0]) {
-					t.Errorf("content type %q, recorded %q", ct, wantCT)
-				}
-				if bytes.Contains(body, []byte(testSecret)) {
-					t.Error("the answer shows the key")
-				}
+				ct := rh.Get("Content-Type")
+				assert.True(t, strings.HasPrefix(ct, strings.Split(wantCT, ";")[0]), "content type %q, recorded %q", ct, wantCT)
+				assert.False(t, bytes.Contains(body, []byte(testSecret)), "the answer shows the key")
 			})
 		}
 	}
-	if s.InvalidCalls() != 0 {
-		t.Errorf("%d recorded requests rejected", s.InvalidCalls())
-	}
+	assert.Equal(t, 0, s.InvalidCalls(), "%d recorded requests rejected", s.InvalidCalls())
 }

@@ -10,6 +10,9 @@ import (
 
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // rawPost sends body to the simulator as is and returns the status, headers
@@ -17,21 +20,15 @@ import (
 func rawPost(t *testing.T, s *sim.Server, method, path string, header map[string]string, body string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return resp.StatusCode, resp.Header, b
 }
 
@@ -118,16 +115,11 @@ func TestSimulatorIsStrict(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t)
 			status, h, body := rawPost(t, s, tt.method, tt.path, tt.header, tt.body)
-			if status != tt.status {
-				t.Fatalf("status %d, want %d: %s", status, tt.status, body)
-			}
-			if rid := h.Get("Request-Id"); !strings.HasPrefix(rid, "req_") {
-				t.Errorf("request-id header = %q", rid)
-			}
+			require.Equal(t, tt.status, status, "status %d, want %d: %s", status, tt.status, body)
+			rid := h.Get("Request-Id")
+			assert.True(t, strings.HasPrefix(rid, "req_"), "request-id header = %q", rid)
 			if tt.status == 200 {
-				if s.InvalidCalls() != 0 {
-					t.Errorf("counted as invalid")
-				}
+				assert.Equal(t, 0, s.InvalidCalls(), "counted as invalid")
 				return
 			}
 			var env struct {
@@ -138,17 +130,15 @@ func TestSimulatorIsStrict(t *testing.T) {
 				} `json:"error"`
 				RequestID string `json:"request_id"`
 			}
-			if err := json.Unmarshal(body, &env); err != nil {
-				t.Fatalf("error body %s: %v", body, err)
-			}
-			if env.Type != "error" || env.Error.Type != tt.errType || !strings.Contains(env.Error.Message, tt.msg) || env.Error.Message == "" {
-				t.Errorf("error = %+v, want type %q containing %q", env, tt.errType, tt.msg)
-			}
-			if env.RequestID != h.Get("Request-Id") {
-				t.Errorf("request_id %q, header %q", env.RequestID, h.Get("Request-Id"))
-			}
-			if tt.status != 401 && s.InvalidCalls() != 1 {
-				t.Errorf("InvalidCalls = %d", s.InvalidCalls())
+			err := json.Unmarshal(body, &env)
+			require.NoError(t, err, "error body %s: %v", body, err)
+			assert.Equal(t, "error", env.Type, "error = %+v, want type %q containing %q", env, tt.errType, tt.msg)
+			assert.Equal(t, tt.errType, env.Error.Type, "error = %+v, want type %q containing %q", env, tt.errType, tt.msg)
+			assert.Contains(t, env.Error.Message, tt.msg, "error = %+v, want type %q containing %q", env, tt.errType, tt.msg)
+			assert.NotEqual(t, "", env.Error.Message, "error = %+v, want type %q containing %q", env, tt.errType, tt.msg)
+			assert.Equal(t, h.Get("Request-Id"), env.RequestID, "request_id %q, header %q", env.RequestID, h.Get("Request-Id"))
+			if tt.status != 401 {
+				assert.Equal(t, 1, s.InvalidCalls(), "InvalidCalls")
 			}
 		})
 	}
@@ -161,9 +151,8 @@ func TestSimulatorStreamShape(t *testing.T) {
 	body := `{"model":"m","max_tokens":100,"stream":true,"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],` +
 		`"messages":[{"role":"user","content":"weather in Lima"}]}`
 	status, h, b := rawPost(t, s, "POST", PathMessages, validHeaders, body)
-	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("status %d, content type %q", status, h.Get("Content-Type"))
-	}
+	require.Equal(t, 200, status, "status %d, content type %q", status, h.Get("Content-Type"))
+	require.True(t, strings.HasPrefix(h.Get("Content-Type"), "text/event-stream"), "status %d, content type %q", status, h.Get("Content-Type"))
 	sr := providers.NewSSEReader(bytes.NewReader(b))
 	var names []string
 	for {
@@ -174,18 +163,16 @@ func TestSimulatorStreamShape(t *testing.T) {
 		var d struct {
 			Type string `json:"type"`
 		}
-		if err := json.Unmarshal(ev.Data, &d); err != nil || d.Type != ev.Event {
-			t.Errorf("event %q has data %s", ev.Event, ev.Data)
+		if assert.NoError(t, json.Unmarshal(ev.Data, &d), "event %q has data %s", ev.Event, ev.Data) {
+			assert.Equal(t, ev.Event, d.Type, "event %q has data %s", ev.Event, ev.Data)
 		}
 		if len(names) == 0 || names[len(names)-1] != ev.Event {
 			names = append(names, ev.Event)
 		}
 	}
 	want := "message_start content_block_start ping content_block_delta content_block_stop content_block_start content_block_delta content_block_stop message_delta message_stop"
-	if got := strings.Join(names, " "); got != want {
-		t.Errorf("event order\n%s\nwant\n%s", got, want)
-	}
-	if in, out := s.Usage(); in == 0 || out == 0 {
-		t.Errorf("usage %d/%d", in, out)
-	}
+	assert.Equal(t, want, strings.Join(names, " "), "event order")
+	in, out := s.Usage()
+	assert.NotEqual(t, 0, in, "usage %d/%d", in, out)
+	assert.NotEqual(t, 0, out, "usage %d/%d", in, out)
 }

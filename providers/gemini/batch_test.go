@@ -9,6 +9,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchLimits(t *testing.T) {
@@ -35,9 +37,8 @@ func TestBatchLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := New().BatchLimits(tt.req)
-			if got != tt.want || ok != tt.ok {
-				t.Fatalf("BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
-			}
+			require.True(t, got == tt.want, "BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			require.Equal(t, tt.ok, ok, "BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 		})
 	}
 }
@@ -49,32 +50,22 @@ func TestBatchAtInputLimit(t *testing.T) {
 	s := startSim(t, nil)
 	req := &messages.EmbedRequest{Model: embedModel, TaskType: "retrieval_query", Dimensions: 4}
 	lim, ok := New().BatchLimits(req)
-	if !ok {
-		t.Fatal("not batchable")
-	}
+	require.True(t, ok, "not batchable")
 	for i := range lim.MaxInputs {
 		req.Inputs = append(req.Inputs, fmt.Sprintf("question %d", i))
 	}
 	r := doCall(t, newCall(s, req))
-	if r.Err != nil {
-		t.Fatal(r.Err)
-	}
+	require.NoError(t, r.Err)
 	recs := s.Requests()
-	if len(recs) != 1 || !strings.HasSuffix(recs[0].Path, ":batchEmbedContents") || s.InvalidCalls() != 0 {
-		t.Fatalf("%d calls (%d invalid)", len(recs), s.InvalidCalls())
-	}
+	require.Len(t, recs, 1, "%d calls (%d invalid)", len(recs), s.InvalidCalls())
+	require.True(t, strings.HasSuffix(recs[0].Path, ":batchEmbedContents"), "%d calls (%d invalid)", len(recs), s.InvalidCalls())
+	require.Equal(t, 0, s.InvalidCalls(), "%d calls (%d invalid)", len(recs), s.InvalidCalls())
 	vecs := r.Resp.(*messages.EmbedResponse).Vectors
-	if len(vecs) != lim.MaxInputs {
-		t.Fatalf("%d vectors", len(vecs))
-	}
+	require.Len(t, vecs, lim.MaxInputs, "%d vectors", len(vecs))
 	for i, v := range vecs {
-		if !slices.Equal(v, sim.GeminiEmbedding(req.Inputs[i], "RETRIEVAL_QUERY", 4)) {
-			t.Fatalf("vector %d is not the embedding of %q", i, req.Inputs[i])
-		}
+		require.True(t, slices.Equal(v, sim.GeminiEmbedding(req.Inputs[i], "RETRIEVAL_QUERY", 4)), "vector %d is not the embedding of %q", i, req.Inputs[i])
 	}
 	// One more input is more than the API takes in one call.
 	req.Inputs = append(req.Inputs, "one too many")
-	if err := New().Check(req); err == nil {
-		t.Fatal("Check accepts more than MaxBatchEmbed inputs")
-	}
+	require.Error(t, New().Check(req), "Check accepts more than MaxBatchEmbed inputs")
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzDecodeError(f *testing.F) {
@@ -35,32 +37,24 @@ func FuzzDecodeError(f *testing.F) {
 		}
 		e := &messages.UpstreamError{Status: status}
 		decodeError(status, h, body, e)
-		if int(e.Class) >= len(messages.AllErrorClasses) {
-			t.Fatalf("class %d out of range", e.Class)
+		require.Less(t, int(e.Class), len(messages.AllErrorClasses), "class %d out of range", e.Class)
+		if status >= 400 && status < 600 {
+			require.NotEqual(t, messages.ClassUnknown, e.Class, "status %d left the class unknown", status)
 		}
-		if status >= 400 && status < 600 && e.Class == messages.ClassUnknown {
-			t.Fatalf("status %d left the class unknown", status)
+		require.LessOrEqual(t, len(e.Message), maxMessage+len("…"), "message of %d bytes", len(e.Message))
+		if utf8.Valid(body) {
+			require.True(t, utf8.ValidString(e.Message), "valid UTF-8 body gave an invalid message %q", e.Message)
 		}
-		if len(e.Message) > maxMessage+len("…") {
-			t.Fatalf("message of %d bytes", len(e.Message))
-		}
-		if utf8.Valid(body) && !utf8.ValidString(e.Message) {
-			t.Fatalf("valid UTF-8 body gave an invalid message %q", e.Message)
-		}
-		if googleKey.MatchString(e.Message) {
-			t.Fatalf("key-shaped text kept in %q", e.Message)
-		}
-		if e.RetryAfter < 0 || e.RetryAfter > maxRetryDelay {
-			t.Fatalf("RetryAfter %v", e.RetryAfter)
-		}
-		if e.Type == "RESOURCE_EXHAUSTED" && e.Class != messages.ClassRateLimited && e.Class != messages.ClassQuota && e.Class != messages.ClassAuth {
-			t.Fatalf("RESOURCE_EXHAUSTED classed %s", e.Class)
+		require.False(t, googleKey.MatchString(e.Message), "key-shaped text kept in %q", e.Message)
+		require.GreaterOrEqual(t, e.RetryAfter, time.Duration(0), "RetryAfter %v", e.RetryAfter)
+		require.LessOrEqual(t, e.RetryAfter, maxRetryDelay, "RetryAfter %v", e.RetryAfter)
+		if e.Type == "RESOURCE_EXHAUSTED" {
+			require.Contains(t, []messages.ErrorClass{messages.ClassRateLimited, messages.ClassQuota, messages.ClassAuth}, e.Class, "RESOURCE_EXHAUSTED classed %s", e.Class)
 		}
 		_ = e.Error()
 		se := streamError(body)
-		if se.Class == messages.ClassUnknown || se.Message == "" {
-			t.Fatalf("stream error %+v", se)
-		}
+		require.NotEqual(t, messages.ClassUnknown, se.Class, "stream error %+v", se)
+		require.NotEqual(t, "", se.Message, "stream error %+v", se)
 	})
 }
 
@@ -92,18 +86,14 @@ func FuzzStream(f *testing.F) {
 		}
 		resp, err := decodeStream(bytes.NewReader(data), emit)
 		if err != nil {
-			if resp != nil {
-				t.Fatal("both a response and an error")
-			}
+			require.Nil(t, resp, "both a response and an error")
 			var ue *messages.UpstreamError
 			switch {
 			case errors.As(err, &ue):
-				if ue.Class == messages.ClassUnknown {
-					t.Fatalf("unclassified error %v", ue)
-				}
+				require.NotEqual(t, messages.ClassUnknown, ue.Class, "unclassified error %v", ue)
 			case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, bufio.ErrTooLong):
 			default:
-				t.Fatalf("error %T %v is neither an UpstreamError nor a cut", err, err)
+				require.Fail(t, "error is neither an UpstreamError nor a cut", "error %T %v", err, err)
 			}
 			return
 		}
@@ -137,19 +127,16 @@ func FuzzStreamRoundTrip(f *testing.F) {
 			sb.WriteString("data: " + string(js) + sep)
 		}
 		resp, err := decodeStream(strings.NewReader(sb.String()), nil)
-		if err != nil {
-			t.Fatalf("decode: %v\n%q", err, sb.String())
-		}
-		if resp.Content != a+b+c || resp.RawFinishReason != reason || resp.Usage != (messages.Usage{InputTokens: 2, OutputTokens: 2}) {
-			t.Fatalf("decoded %+v", resp)
-		}
+		require.NoError(t, err, "decode: %v\n%q", err, sb.String())
+		require.Equal(t, a+b+c, resp.Content, "decoded %+v", resp)
+		require.Equal(t, reason, resp.RawFinishReason, "decoded %+v", resp)
+		require.True(t, resp.Usage == (messages.Usage{InputTokens: 2, OutputTokens: 2}), "decoded %+v", resp)
 		// Cut anywhere before the last event's end, it is a cut.
 		full := sb.String()
 		lastStart := strings.LastIndex(strings.TrimSuffix(full, sep), sep) + len(sep)
 		cut := lastStart + (len(a)+len(b)+len(c))%(len(full)-len(sep)-lastStart)
-		if _, err := decodeStream(strings.NewReader(full[:cut]), nil); !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("stream cut at %d of %d: %v", cut, len(full), err)
-		}
+		_, err = decodeStream(strings.NewReader(full[:cut]), nil)
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF, "stream cut at %d of %d: %v", cut, len(full), err)
 	})
 }
 
@@ -168,9 +155,9 @@ func FuzzDecodeResponse(f *testing.F) {
 		resp, err := decodeResponse(data, emit)
 		if err != nil {
 			var ue *messages.UpstreamError
-			if !errors.As(err, &ue) || ue.Class == messages.ClassUnknown || resp != nil {
-				t.Fatalf("error %T %v", err, err)
-			}
+			require.ErrorAs(t, err, &ue, "error %T %v", err, err)
+			require.NotEqual(t, messages.ClassUnknown, ue.Class, "error %T %v", err, err)
+			require.Nil(t, resp, "error %T %v", err, err)
 			return
 		}
 		checkDecoded(t, resp)
@@ -182,17 +169,16 @@ func FuzzDecodeResponse(f *testing.F) {
 func checkDecoded(t *testing.T, resp *messages.ChatResponse) {
 	t.Helper()
 	for _, tc := range resp.ToolCalls {
-		if !providers.IsJSONObject(tc.Arguments) || tc.Name == "" || tc.ID == "" {
-			t.Fatalf("tool call %+v", tc)
-		}
+		require.True(t, providers.IsJSONObject(tc.Arguments), "tool call %+v", tc)
+		require.NotEqual(t, "", tc.Name, "tool call %+v", tc)
+		require.NotEqual(t, "", tc.ID, "tool call %+v", tc)
 	}
-	if resp.Usage.InputTokens < 0 || resp.Usage.OutputTokens < 0 || resp.Usage.CacheReadTokens < 0 {
-		t.Fatalf("negative usage %+v", resp.Usage)
+	require.GreaterOrEqual(t, resp.Usage.InputTokens, 0, "negative usage %+v", resp.Usage)
+	require.GreaterOrEqual(t, resp.Usage.OutputTokens, 0, "negative usage %+v", resp.Usage)
+	require.GreaterOrEqual(t, resp.Usage.CacheReadTokens, 0, "negative usage %+v", resp.Usage)
+	if resp.BlockReason != "" {
+		require.NotEqual(t, "", resp.FinishReason, "blocked without a finish reason: %+v", resp)
 	}
-	if resp.BlockReason != "" && resp.FinishReason == "" {
-		t.Fatalf("blocked without a finish reason: %+v", resp)
-	}
-	if _, err := json.Marshal(resp); err != nil {
-		t.Fatalf("response does not marshal: %v", err)
-	}
+	_, err := json.Marshal(resp)
+	require.NoError(t, err, "response does not marshal")
 }

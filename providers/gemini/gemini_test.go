@@ -15,6 +15,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testSecret is the key the tests authorise with; no error or log may show
@@ -77,13 +80,10 @@ func doChat(t *testing.T, s *sim.Server, req *messages.ChatRequest) *run {
 func sameJSON(t *testing.T, got any, want string) bool {
 	t.Helper()
 	var w any
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("bad want %s: %v", want, err)
-	}
+	err := json.Unmarshal([]byte(want), &w)
+	require.NoError(t, err, "bad want %s: %v", want, err)
 	var g any
-	if err := json.Unmarshal([]byte(jsonOf(t, got)), &g); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(jsonOf(t, got)), &g))
 	return jsonOf(t, g) == jsonOf(t, w)
 }
 
@@ -210,41 +210,36 @@ func TestChat(t *testing.T) {
 			s := startSim(t, nil)
 			r := doChat(t, s, &tt.req)
 			resp := r.Chat(t)
-			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw {
-				t.Errorf("answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
-			}
-			if len(resp.ToolCalls) != tt.tools {
-				t.Errorf("tool calls = %+v, want %d", resp.ToolCalls, tt.tools)
-			}
-			if resp.Usage != tt.usage || r.Call.Result.Usage != resp.Usage {
-				t.Errorf("usage = %+v (call %+v), want %+v", resp.Usage, r.Call.Result.Usage, tt.usage)
-			}
-			if in, out := s.Usage(); in != resp.Usage.InputTokens || out != resp.Usage.OutputTokens {
-				t.Errorf("simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
-			}
-			if !strings.HasPrefix(resp.ID, "gemsim") || resp.Model != chatModel || resp.BlockReason != "" {
-				t.Errorf("id/model/block = %q/%q/%q", resp.ID, resp.Model, resp.BlockReason)
-			}
-			if resp.Provider != "gemini" || resp.Endpoint != "primary" || resp.Key != "key-a" || resp.RequestID != "rid-0001" {
-				t.Errorf("meta = %+v", resp.Meta)
-			}
-			if s.InvalidCalls() != 0 {
-				t.Errorf("the simulator rejected %d requests", s.InvalidCalls())
-			}
+			assert.Equal(t, tt.content, resp.Content, "answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
+			assert.Equal(t, tt.finish, resp.FinishReason, "answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
+			assert.Equal(t, tt.raw, resp.RawFinishReason, "answer = %q %q/%q, want %q %q/%q", resp.Content, resp.FinishReason, resp.RawFinishReason, tt.content, tt.finish, tt.raw)
+			assert.Len(t, resp.ToolCalls, tt.tools, "tool calls")
+			assert.True(t, resp.Usage == tt.usage, "usage = %+v (call %+v), want %+v", resp.Usage, r.Call.Result.Usage, tt.usage)
+			assert.True(t, r.Call.Result.Usage == resp.Usage, "usage = %+v (call %+v), want %+v", resp.Usage, r.Call.Result.Usage, tt.usage)
+			in, out := s.Usage()
+			assert.Equal(t, resp.Usage.InputTokens, in, "simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
+			assert.Equal(t, resp.Usage.OutputTokens, out, "simulator reported %d/%d tokens, response %+v", in, out, resp.Usage)
+			assert.True(t, strings.HasPrefix(resp.ID, "gemsim"), "id/model/block = %q/%q/%q", resp.ID, resp.Model, resp.BlockReason)
+			assert.Equal(t, chatModel, resp.Model, "id/model/block = %q/%q/%q", resp.ID, resp.Model, resp.BlockReason)
+			assert.Equal(t, "", resp.BlockReason, "id/model/block = %q/%q/%q", resp.ID, resp.Model, resp.BlockReason)
+			assert.Equal(t, "gemini", resp.Provider, "meta = %+v", resp.Meta)
+			assert.Equal(t, "primary", resp.Endpoint, "meta = %+v", resp.Meta)
+			assert.Equal(t, "key-a", resp.Key, "meta = %+v", resp.Meta)
+			assert.Equal(t, "rid-0001", resp.RequestID, "meta = %+v", resp.Meta)
+			assert.Equal(t, 0, s.InvalidCalls(), "the simulator rejected %d requests", s.InvalidCalls())
 			rec := s.Requests()[0]
-			if rec.Method != http.MethodPost || rec.Path != "/v1beta/models/"+chatModel+":generateContent" || rec.Query != "" {
-				t.Errorf("request %s %s?%s", rec.Method, rec.Path, rec.Query)
-			}
+			assert.Equal(t, http.MethodPost, rec.Method, "request %s %s?%s", rec.Method, rec.Path, rec.Query)
+			assert.Equal(t, "/v1beta/models/"+chatModel+":generateContent", rec.Path, "request %s %s?%s", rec.Method, rec.Path, rec.Query)
+			assert.Equal(t, "", rec.Query, "request %s %s?%s", rec.Method, rec.Path, rec.Query)
 			body := lastBody(t, s)
 			for k, want := range tt.body {
 				v, ok := body[k]
-				switch {
-				case want == "-" && ok:
-					t.Errorf("body has %s = %s", k, jsonOf(t, v))
-				case want != "-" && !ok:
-					t.Errorf("body lacks %s", k)
-				case want != "-" && !sameJSON(t, v, want):
-					t.Errorf("body %s = %s, want %s", k, jsonOf(t, v), want)
+				if want == "-" {
+					assert.False(t, ok, "body has %s = %s", k, jsonOf(t, v))
+					continue
+				}
+				if assert.True(t, ok, "body lacks %s", k) {
+					assert.True(t, sameJSON(t, v, want), "body %s = %s, want %s", k, jsonOf(t, v), want)
 				}
 			}
 		})
@@ -265,47 +260,35 @@ func TestToolRoundTrip(t *testing.T) {
 			conv := []messages.Message{user("What's the weather in Paris?")}
 			req := &messages.ChatRequest{Model: tt.model, Messages: conv, Tools: []messages.Tool{weatherTool}}
 			first := doChat(t, s, req).Chat(t)
-			if first.FinishReason != messages.FinishToolCalls || first.RawFinishReason != "STOP" || len(first.ToolCalls) != 1 {
-				t.Fatalf("first answer = %+v", first)
-			}
+			require.Equal(t, messages.FinishToolCalls, first.FinishReason, "first answer = %+v", first)
+			require.Equal(t, "STOP", first.RawFinishReason, "first answer = %+v", first)
+			require.Len(t, first.ToolCalls, 1, "first answer = %+v", first)
 			tc := first.ToolCalls[0]
-			if tc.Name != "get_weather" || !strings.HasPrefix(tc.ID, toolIDPrefix) || string(tc.Arguments) != `{"city":"Paris"}` {
-				t.Fatalf("tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
-			}
-			if _, sig := parseToolCallID(tc.ID); (sig != "") != tt.signature {
-				t.Fatalf("ID %q carries signature %q", tc.ID, sig)
-			}
+			require.Equal(t, "get_weather", tc.Name, "tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
+			require.True(t, strings.HasPrefix(tc.ID, toolIDPrefix), "tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
+			require.Equal(t, `{"city":"Paris"}`, string(tc.Arguments), "tool call = %s %s %s", tc.ID, tc.Name, tc.Arguments)
+			_, sig := parseToolCallID(tc.ID)
+			require.Equal(t, tt.signature, sig != "", "ID %q carries signature %q", tc.ID, sig)
 			// Another answer gives another ID.
-			if again := doChat(t, s, req).Chat(t); again.ToolCalls[0].ID == tc.ID {
-				t.Error("two different answers gave the same tool call ID")
-			}
+			assert.NotEqual(t, tc.ID, doChat(t, s, req).Chat(t).ToolCalls[0].ID, "two different answers gave the same tool call ID")
 
 			conv = append(conv,
 				messages.Message{Role: messages.RoleAssistant, ToolCalls: first.ToolCalls},
 				messages.Message{Role: messages.RoleTool, ToolCallID: tc.ID, Content: `{"temperature":18,"sky":"sunny"}`})
 			req.Messages = conv
 			second := doChat(t, s, req).Chat(t)
-			if second.Content != `The function returned: {"sky":"sunny","temperature":18}` || second.FinishReason != messages.FinishStop {
-				t.Fatalf("second answer = %q %q", second.Content, second.FinishReason)
-			}
+			require.Equal(t, `The function returned: {"sky":"sunny","temperature":18}`, second.Content, "second answer = %q %q", second.Content, second.FinishReason)
+			require.Equal(t, messages.FinishStop, second.FinishReason, "second answer = %q %q", second.Content, second.FinishReason)
 			contents := lastBody(t, s)["contents"].([]any)
-			if len(contents) != 3 {
-				t.Fatalf("contents = %s", jsonOf(t, contents))
-			}
+			require.Len(t, contents, 3, "contents = %s", jsonOf(t, contents))
 			call := contents[1].(map[string]any)["parts"].([]any)[0].(map[string]any)
-			if _, hasID := call["functionCall"].(map[string]any)["id"]; hasID {
-				t.Errorf("a synthesized ID was sent: %s", jsonOf(t, call))
-			}
-			if _, hasSig := call["thoughtSignature"]; hasSig != tt.signature {
-				t.Errorf("model turn = %s", jsonOf(t, call))
-			}
+			_, hasID := call["functionCall"].(map[string]any)["id"]
+			assert.False(t, hasID, "a synthesized ID was sent: %s", jsonOf(t, call))
+			_, hasSig := call["thoughtSignature"]
+			assert.Equal(t, tt.signature, hasSig, "model turn = %s", jsonOf(t, call))
 			want := `{"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"temperature":18,"sky":"sunny"}}}]}`
-			if !sameJSON(t, contents[2], want) {
-				t.Errorf("function response turn = %s, want %s", jsonOf(t, contents[2]), want)
-			}
-			if s.InvalidCalls() != 0 {
-				t.Errorf("the simulator rejected %d requests", s.InvalidCalls())
-			}
+			assert.True(t, sameJSON(t, contents[2], want), "function response turn = %s, want %s", jsonOf(t, contents[2]), want)
+			assert.Equal(t, 0, s.InvalidCalls(), "the simulator rejected %d requests", s.InvalidCalls())
 			if !tt.signature {
 				return
 			}
@@ -313,9 +296,9 @@ func TestToolRoundTrip(t *testing.T) {
 			conv[1].ToolCalls = []messages.ToolCall{{ID: "call-1", Name: "get_weather", Arguments: tc.Arguments}}
 			conv[2].ToolCallID = "call-1"
 			ue := doChat(t, s, req).Upstream(t)
-			if ue.Class != messages.ClassInvalid || ue.Status != 400 || !strings.Contains(ue.Message, "missing a thought_signature") {
-				t.Errorf("without the signature: %v", ue)
-			}
+			assert.Equal(t, messages.ClassInvalid, ue.Class, "without the signature: %v", ue)
+			assert.Equal(t, 400, ue.Status, "without the signature: %v", ue)
+			assert.Contains(t, ue.Message, "missing a thought_signature", "without the signature: %v", ue)
 		})
 	}
 }
@@ -325,10 +308,10 @@ func TestParallelToolResults(t *testing.T) {
 	conv := []messages.Message{user("weather in Oslo and Rome")}
 	req := &messages.ChatRequest{Model: chatModel, Messages: conv, Tools: []messages.Tool{weatherTool, timeTool}}
 	first := doChat(t, s, req).Chat(t)
-	if len(first.ToolCalls) != 2 || first.ToolCalls[0].ID == first.ToolCalls[1].ID ||
-		string(first.ToolCalls[0].Arguments) != `{"city":"Oslo"}` || string(first.ToolCalls[1].Arguments) != `{"city":"Rome"}` {
-		t.Fatalf("tool calls = %+v", first.ToolCalls)
-	}
+	require.Len(t, first.ToolCalls, 2, "tool calls = %+v", first.ToolCalls)
+	require.NotEqual(t, first.ToolCalls[1].ID, first.ToolCalls[0].ID, "tool calls = %+v", first.ToolCalls)
+	require.Equal(t, `{"city":"Oslo"}`, string(first.ToolCalls[0].Arguments), "tool calls = %+v", first.ToolCalls)
+	require.Equal(t, `{"city":"Rome"}`, string(first.ToolCalls[1].Arguments), "tool calls = %+v", first.ToolCalls)
 	result := func(id, text string, isErr bool) messages.Message {
 		return messages.Message{Role: messages.RoleTool, ToolCallID: id, Content: text, IsError: isErr}
 	}
@@ -337,33 +320,25 @@ func TestParallelToolResults(t *testing.T) {
 		messages.Message{Role: messages.RoleSystem, Content: "a system note does not split the results"},
 		result(first.ToolCalls[1].ID, "station offline", true))
 	second := doChat(t, s, req).Chat(t)
-	if second.Content != `The function returned: {"output":"5 degrees"} {"error":"station offline"}` {
-		t.Errorf("answer = %q", second.Content)
-	}
+	assert.Equal(t, `The function returned: {"output":"5 degrees"} {"error":"station offline"}`, second.Content, "answer")
 	body := lastBody(t, s)
 	contents := body["contents"].([]any)
 	want := `{"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"output":"5 degrees"}}},` +
 		`{"functionResponse":{"name":"get_weather","response":{"error":"station offline"}}}]}`
-	if len(contents) != 3 || !sameJSON(t, contents[2], want) {
-		t.Errorf("contents = %s", jsonOf(t, contents))
+	if assert.Len(t, contents, 3, "contents = %s", jsonOf(t, contents)) {
+		assert.True(t, sameJSON(t, contents[2], want), "contents = %s", jsonOf(t, contents))
 	}
-	if !sameJSON(t, body["systemInstruction"], `{"parts":[{"text":"a system note does not split the results"}]}`) {
-		t.Errorf("system = %s", jsonOf(t, body["systemInstruction"]))
-	}
+	assert.True(t, sameJSON(t, body["systemInstruction"], `{"parts":[{"text":"a system note does not split the results"}]}`), "system = %s", jsonOf(t, body["systemInstruction"]))
 
 	// One result for two calls is refused by the service, and so by Check
 	// before anything is sent.
 	req.Messages = req.Messages[:3]
 	ue := doChat(t, s, req).Upstream(t)
-	if ue.Class != messages.ClassInvalid || !errors.Is(ue, messages.ErrInvalidRequest) || s.Calls() != 2 {
-		t.Errorf("one result for two calls: %v after %d calls", ue, s.Calls())
-	}
+	assert.False(t, ue.Class != messages.ClassInvalid || !errors.Is(ue, messages.ErrInvalidRequest) || s.Calls() != 2, "one result for two calls: %v after %d calls", ue, s.Calls())
 	status, _, b := rawPost(t, s, "POST", "/v1beta/models/"+chatModel+":generateContent", validHeaders,
 		`{"contents":[`+jsonOf(t, body["contents"].([]any)[0])+`,`+jsonOf(t, contents[1])+`,{"role":"user","parts":[`+
 			jsonOf(t, contents[2].(map[string]any)["parts"].([]any)[0])+`]}]}`)
-	if status != 400 || !strings.Contains(string(b), "number of function response parts is equal to the number of function call parts") {
-		t.Errorf("simulator: %d %s", status, b)
-	}
+	assert.False(t, status != 400 || !strings.Contains(string(b), "number of function response parts is equal to the number of function call parts"), "simulator: %d %s", status, b)
 }
 
 func TestToolResponses(t *testing.T) {
@@ -383,9 +358,8 @@ func TestToolResponses(t *testing.T) {
 		{``, true, `{"error":""}`},
 	}
 	for _, tt := range tests {
-		if got := toolResponse(tt.text, tt.isErr); string(got) != tt.want {
-			t.Errorf("toolResponse(%q, %v) = %s, want %s", tt.text, tt.isErr, got, tt.want)
-		}
+		got := toolResponse(tt.text, tt.isErr)
+		assert.Equal(t, tt.want, string(got), "toolResponse(%q, %v) = %s, want %s", tt.text, tt.isErr, got, tt.want)
 	}
 }
 
@@ -404,25 +378,23 @@ func TestToolCallIDs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := toolCallID("resp-1", "f", `{"a":1}`, 2, tt.id, tt.sig)
-			if got != toolCallID("resp-1", "f", `{"a":1}`, 2, tt.id, tt.sig) {
-				t.Fatal("not stable")
+			require.Equal(t, toolCallID("resp-1", "f", `{"a":1}`, 2, tt.id, tt.sig), got, "not stable")
+			if tt.plain {
+				require.Equal(t, tt.id, got, "ID = %q", got)
 			}
-			if tt.plain && got != tt.id || tt.prefix && !strings.HasPrefix(got, toolIDPrefix) {
-				t.Fatalf("ID = %q", got)
+			if tt.prefix {
+				require.True(t, strings.HasPrefix(got, toolIDPrefix), "ID = %q", got)
 			}
 			id, sig := parseToolCallID(got)
-			if id != tt.wantID || sig != tt.wanSig {
-				t.Fatalf("parse(%q) = %q, %q", got, id, sig)
-			}
+			require.Equal(t, tt.wantID, id, "parse(%q) = %q, %q", got, id, sig)
+			require.Equal(t, tt.wanSig, sig, "parse(%q) = %q, %q", got, id, sig)
 		})
 	}
-	if toolCallID("r", "f", "{}", 0, "", "") == toolCallID("r", "f", "{}", 1, "", "") {
-		t.Error("two calls of one answer share an ID")
-	}
+	assert.NotEqual(t, toolCallID("r", "f", "{}", 1, "", ""), toolCallID("r", "f", "{}", 0, "", ""), "two calls of one answer share an ID")
 	for _, foreign := range []string{"toolu_01", "call_x", "gmn.a.b", "gmn.a.!!.??"} {
-		if id, sig := parseToolCallID(foreign); id != foreign || sig != "" {
-			t.Errorf("foreign ID %q parsed as %q/%q", foreign, id, sig)
-		}
+		id, sig := parseToolCallID(foreign)
+		assert.Equal(t, foreign, id, "foreign ID %q parsed as %q/%q", foreign, id, sig)
+		assert.Equal(t, "", sig, "foreign ID %q parsed as %q/%q", foreign, id, sig)
 	}
 }
 
@@ -464,31 +436,27 @@ func TestStream(t *testing.T) {
 			r := doChat(t, s, &tt.req)
 			resp := r.Chat(t)
 			providertest.CheckChatChunks(t, r.Chunks, "rid-0001", resp)
-			if resp.Content != tt.content || resp.FinishReason != tt.finish || len(resp.ToolCalls) != tt.calls || resp.BlockReason != tt.block {
-				t.Errorf("answer = %+v", resp)
-			}
+			assert.Equal(t, tt.content, resp.Content, "answer = %+v", resp)
+			assert.Equal(t, tt.finish, resp.FinishReason, "answer = %+v", resp)
+			assert.Len(t, resp.ToolCalls, tt.calls, "answer = %+v", resp)
+			assert.Equal(t, tt.block, resp.BlockReason, "answer = %+v", resp)
 			textChunks := 0
 			for _, c := range r.Chunks {
 				if c.Type == messages.ChunkText {
 					textChunks++
 				}
 			}
-			if textChunks != tt.textChunks {
-				t.Errorf("%d text chunks, want %d", textChunks, tt.textChunks)
-			}
-			if in, out := s.Usage(); resp.Usage.InputTokens != in || resp.Usage.OutputTokens != out || in == 0 {
-				t.Errorf("usage %+v, simulator %d/%d", resp.Usage, in, out)
-			}
-			if r.Call.Result.Usage != resp.Usage || r.Call.Result.ChunksSent != len(r.Chunks) {
-				t.Errorf("call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
-			}
+			assert.Equal(t, tt.textChunks, textChunks, "%d text chunks, want %d", textChunks, tt.textChunks)
+			in, out := s.Usage()
+			assert.Equal(t, in, resp.Usage.InputTokens, "usage %+v, simulator %d/%d", resp.Usage, in, out)
+			assert.Equal(t, out, resp.Usage.OutputTokens, "usage %+v, simulator %d/%d", resp.Usage, in, out)
+			assert.NotEqual(t, 0, in, "usage %+v, simulator %d/%d", resp.Usage, in, out)
+			assert.True(t, r.Call.Result.Usage == resp.Usage, "call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
+			assert.Equal(t, len(r.Chunks), r.Call.Result.ChunksSent, "call result = %+v with %d chunks", r.Call.Result, len(r.Chunks))
 			rec := s.Requests()[0]
-			if rec.Path != "/v1beta/models/"+tt.req.Model+":streamGenerateContent" || rec.Query != "alt=sse" || rec.Header.Get("Accept") != "text/event-stream" {
-				t.Errorf("request %s?%s accept %q", rec.Path, rec.Query, rec.Header.Get("Accept"))
-			}
-			if _, has := lastBody(t, s)["stream"]; has {
-				t.Error("a stream field was sent")
-			}
+			assert.False(t, rec.Path != "/v1beta/models/"+tt.req.Model+":streamGenerateContent" || rec.Query != "alt=sse" || rec.Header.Get("Accept") != "text/event-stream", "request %s?%s accept %q", rec.Path, rec.Query, rec.Header.Get("Accept"))
+			_, has := lastBody(t, s)["stream"]
+			assert.False(t, has, "a stream field was sent")
 		})
 	}
 }
@@ -543,20 +511,21 @@ func TestStreamFailures(t *testing.T) {
 				return tt.stopAfter == 0 || chunks < tt.stopAfter
 			}
 			ue := doCall(t, call).Upstream(t)
-			if ue.Class != tt.class || ue.Retryable() != tt.retryable {
-				t.Fatalf("error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
+			require.Equal(t, tt.class, ue.Class, "error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
+			require.Equal(t, tt.retryable, ue.Retryable(), "error %v: class %s retryable %v, want %s %v", ue, ue.Class, ue.Retryable(), tt.class, tt.retryable)
+			if tt.typ != "" {
+				assert.Equal(t, tt.typ, ue.Type, "error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
+				assert.Contains(t, ue.Message, tt.msg, "error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
+				assert.Equal(t, http.StatusOK, ue.Status, "error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
 			}
-			if tt.typ != "" && (ue.Type != tt.typ || !strings.Contains(ue.Message, tt.msg) || ue.Status != http.StatusOK) {
-				t.Errorf("error type/message/status = %q/%q/%d, want %q/%q/200", ue.Type, ue.Message, ue.Status, tt.typ, tt.msg)
+			if tt.class == messages.ClassRateLimited {
+				assert.Equal(t, 3*time.Second, ue.RetryAfter, "RetryAfter")
 			}
-			if tt.class == messages.ClassRateLimited && ue.RetryAfter != 3*time.Second {
-				t.Errorf("RetryAfter = %v", ue.RetryAfter)
-			}
-			if chunks < tt.minChunks {
-				t.Errorf("%d chunks before the failure, want at least %d", chunks, tt.minChunks)
-			}
-			if in, out := s.Usage(); tt.stopAfter == 0 && (in != 0 || out != 0) {
-				t.Errorf("the simulator counted usage %d/%d for an unfinished answer", in, out)
+			assert.GreaterOrEqual(t, chunks, tt.minChunks, "%d chunks before the failure, want at least %d", chunks, tt.minChunks)
+			in, out := s.Usage()
+			if tt.stopAfter == 0 {
+				assert.Equal(t, 0, in, "the simulator counted usage %d/%d for an unfinished answer", in, out)
+				assert.Equal(t, 0, out, "the simulator counted usage %d/%d for an unfinished answer", in, out)
 			}
 		})
 	}
@@ -574,12 +543,11 @@ func TestBlockedAndFiltered(t *testing.T) {
 			s := startSim(t, nil)
 			r := doChat(t, s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user(tt.prompt)}})
 			resp := r.Chat(t)
-			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw || resp.BlockReason != tt.block {
-				t.Errorf("answer = %+v", resp)
-			}
-			if resp.Usage.InputTokens != 2 {
-				t.Errorf("usage = %+v", resp.Usage)
-			}
+			assert.Equal(t, tt.content, resp.Content, "answer = %+v", resp)
+			assert.Equal(t, tt.finish, resp.FinishReason, "answer = %+v", resp)
+			assert.Equal(t, tt.raw, resp.RawFinishReason, "answer = %+v", resp)
+			assert.Equal(t, tt.block, resp.BlockReason, "answer = %+v", resp)
+			assert.Equal(t, 2, resp.Usage.InputTokens, "usage = %+v", resp.Usage)
 		})
 	}
 }
@@ -635,21 +603,18 @@ func TestDecodeAnswers(t *testing.T) {
 			s.Inject(sim.Fault{Status: 200, Body: tt.body})
 			r := doChat(t, s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("x")}})
 			if tt.class != 0 {
-				if ue := r.Upstream(t); ue.Class != tt.class {
-					t.Fatalf("error %v: class %s, want %s", ue, ue.Class, tt.class)
-				}
+				ue := r.Upstream(t)
+				require.Equal(t, tt.class, ue.Class, "error %v: class %s, want %s", ue, ue.Class, tt.class)
 				return
 			}
 			resp := r.Chat(t)
-			if resp.Content != tt.content || resp.FinishReason != tt.finish || resp.RawFinishReason != tt.raw || resp.BlockReason != tt.block || resp.Usage != tt.usage {
-				t.Errorf("answer = %+v", resp)
-			}
-			if jsonOf(t, resp.ToolCalls) != jsonOf(t, tt.calls) {
-				t.Errorf("tool calls = %s, want %s", jsonOf(t, resp.ToolCalls), jsonOf(t, tt.calls))
-			}
-			if r.Call.Result.Usage != tt.usage {
-				t.Errorf("call usage = %+v", r.Call.Result.Usage)
-			}
+			assert.Equal(t, tt.content, resp.Content, "answer = %+v", resp)
+			assert.Equal(t, tt.finish, resp.FinishReason, "answer = %+v", resp)
+			assert.Equal(t, tt.raw, resp.RawFinishReason, "answer = %+v", resp)
+			assert.Equal(t, tt.block, resp.BlockReason, "answer = %+v", resp)
+			assert.True(t, resp.Usage == tt.usage, "answer = %+v", resp)
+			assert.Equal(t, jsonOf(t, tt.calls), jsonOf(t, resp.ToolCalls), "tool calls")
+			assert.True(t, r.Call.Result.Usage == tt.usage, "call usage = %+v", r.Call.Result.Usage)
 		})
 	}
 }
@@ -682,44 +647,33 @@ func TestEmbed(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			r := doCall(t, newCall(s, &tt.req))
-			if r.Err != nil {
-				t.Fatal(r.Err)
-			}
+			require.NoError(t, r.Err)
 			resp := r.Resp.(*messages.EmbedResponse)
-			if len(resp.Vectors) != len(tt.req.Inputs) || resp.Model != embedModel || resp.Key != "key-a" {
-				t.Fatalf("response = %+v", resp)
-			}
+			require.Len(t, resp.Vectors, len(tt.req.Inputs), "response = %+v", resp)
+			require.Equal(t, embedModel, resp.Model, "response = %+v", resp)
+			require.Equal(t, "key-a", resp.Key, "response = %+v", resp)
 			task := strings.ToUpper(tt.req.TaskType)
 			for i, in := range tt.req.Inputs {
 				want := sim.GeminiEmbedding(in, task, tt.dims)
-				if jsonOf(t, resp.Vectors[i]) != jsonOf(t, want) {
-					t.Errorf("vector %d = %v, want the embedding of %q", i, resp.Vectors[i], in)
-				}
+				assert.Equal(t, jsonOf(t, want), jsonOf(t, resp.Vectors[i]), "vector %d = %v, want the embedding of %q", i, resp.Vectors[i], in)
 			}
 			rec := s.Requests()[0]
-			if rec.Path != "/v1beta/models/"+embedModel+tt.path {
-				t.Errorf("path = %s", rec.Path)
-			}
-			if !sameJSON(t, lastBody(t, s), tt.body) {
-				t.Errorf("body = %s, want %s", jsonOf(t, lastBody(t, s)), tt.body)
-			}
-			if s.InvalidCalls() != 0 {
-				t.Error("rejected")
-			}
+			assert.Equal(t, "/v1beta/models/"+embedModel+tt.path, rec.Path, "path")
+			assert.True(t, sameJSON(t, lastBody(t, s), tt.body), "body = %s, want %s", jsonOf(t, lastBody(t, s)), tt.body)
+			assert.Equal(t, 0, s.InvalidCalls(), "rejected")
 		})
 	}
 	// An answer with the wrong number of vectors is malformed.
 	s := startSim(t, nil)
 	s.Inject(sim.Fault{Status: 200, Body: `{"embeddings":[{"values":[1,2]}]}`})
 	ue := doCall(t, newCall(s, &messages.EmbedRequest{Model: embedModel, Inputs: []string{"a", "b"}})).Upstream(t)
-	if ue.Class != messages.ClassMalformed {
-		t.Errorf("class = %s", ue.Class)
-	}
+	assert.Equal(t, messages.ClassMalformed, ue.Class, "class")
 	// A chat model does not embed: 404 NOT_FOUND, not retried.
 	ue = doCall(t, newCall(s, &messages.EmbedRequest{Model: chatModel, Inputs: []string{"a", "b"}})).Upstream(t)
-	if ue.Class != messages.ClassInvalid || ue.Status != 404 || ue.Type != "NOT_FOUND" || !strings.Contains(ue.Message, "not supported for batchEmbedContents") {
-		t.Errorf("chat model: %v", ue)
-	}
+	assert.Equal(t, messages.ClassInvalid, ue.Class, "chat model: %v", ue)
+	assert.Equal(t, 404, ue.Status, "chat model: %v", ue)
+	assert.Equal(t, "NOT_FOUND", ue.Type, "chat model: %v", ue)
+	assert.Contains(t, ue.Message, "not supported for batchEmbedContents", "chat model: %v", ue)
 }
 
 func TestCountTokens(t *testing.T) {
@@ -739,42 +693,35 @@ func TestCountTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			r := doCall(t, newCall(s, &messages.CountTokensRequest{Call: messages.Call{RequestID: "rid-0001"}, Chat: tt.chat}))
-			if r.Err != nil {
-				t.Fatalf("count tokens: %v", r.Err)
-			}
+			require.NoError(t, r.Err, "count tokens")
 			ct := r.Resp.(*messages.CountTokensResponse)
 			rec := s.Requests()[0]
-			if rec.Path != "/v1beta/models/"+chatModel+":countTokens" {
-				t.Errorf("path = %s", rec.Path)
-			}
+			assert.Equal(t, "/v1beta/models/"+chatModel+":countTokens", rec.Path, "path")
 			body := lastBody(t, s)
 			gen, wrapped := body["generateContentRequest"].(map[string]any)
-			if wrapped != tt.wrapped || len(body) != 1 {
-				t.Fatalf("body = %s", jsonOf(t, body))
-			}
+			require.Equal(t, tt.wrapped, wrapped, "body = %s", jsonOf(t, body))
+			require.Len(t, body, 1, "body = %s", jsonOf(t, body))
 			if wrapped {
-				if gen["model"] != "models/"+chatModel || gen["systemInstruction"] == nil || gen["tools"] == nil || gen["generationConfig"] != nil || gen["safetySettings"] != nil {
-					t.Errorf("generateContentRequest = %s", jsonOf(t, gen))
-				}
+				assert.True(t, gen["model"] == "models/"+chatModel, "generateContentRequest = %s", jsonOf(t, gen))
+				assert.True(t, gen["systemInstruction"] != nil, "generateContentRequest = %s", jsonOf(t, gen))
+				assert.True(t, gen["tools"] != nil, "generateContentRequest = %s", jsonOf(t, gen))
+				assert.True(t, gen["generationConfig"] == nil, "generateContentRequest = %s", jsonOf(t, gen))
+				assert.True(t, gen["safetySettings"] == nil, "generateContentRequest = %s", jsonOf(t, gen))
 			}
 			// The same conversation as a chat reports the same input count.
 			chat := tt.chat
 			chat.Stream, chat.Extra = false, nil
 			resp := doChat(t, s, &chat).Chat(t)
-			if ct.InputTokens != resp.Usage.InputTokens || ct.InputTokens == 0 {
-				t.Errorf("countTokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
-			}
-			if in, _ := s.Usage(); in != resp.Usage.InputTokens {
-				t.Errorf("simulator counted %d input tokens, want only the chat's %d", in, resp.Usage.InputTokens)
-			}
+			assert.Equal(t, resp.Usage.InputTokens, ct.InputTokens, "countTokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
+			assert.NotEqual(t, 0, ct.InputTokens, "countTokens = %d, chat input tokens = %d", ct.InputTokens, resp.Usage.InputTokens)
+			in, _ := s.Usage()
+			assert.Equal(t, resp.Usage.InputTokens, in, "simulator counted %d input tokens, want only the chat's %d", in, resp.Usage.InputTokens)
 		})
 	}
 	s := startSim(t, nil)
 	s.Inject(sim.Fault{Status: 200, Body: `{"tokens":3}`})
 	ue := doCall(t, newCall(s, &messages.CountTokensRequest{Chat: messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("x")}}})).Upstream(t)
-	if ue.Class != messages.ClassMalformed {
-		t.Errorf("class = %s", ue.Class)
-	}
+	assert.Equal(t, messages.ClassMalformed, ue.Class, "class")
 }
 
 func TestErrors(t *testing.T) {
@@ -894,21 +841,16 @@ func TestErrors(t *testing.T) {
 			call := newCall(s, req)
 			call.BaseURL += tt.baseURL
 			ue := doCall(t, call).Upstream(t)
-			if ue.Status != tt.status || ue.Class != tt.class || ue.Type != tt.typ || ue.Code != tt.code {
-				t.Errorf("error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
-			}
-			if !strings.Contains(ue.Message, tt.msg) || ue.Message == "" {
-				t.Errorf("message %q, want it to contain %q", ue.Message, tt.msg)
-			}
-			if ue.RetryAfter != tt.retry {
-				t.Errorf("RetryAfter = %v, want %v", ue.RetryAfter, tt.retry)
-			}
-			if ue.Retryable() != tt.retrying {
-				t.Errorf("Retryable() = %v, want %v", ue.Retryable(), tt.retrying)
-			}
-			if call.Result.Status != tt.status || !errors.Is(ue, messages.ErrUpstream) {
-				t.Errorf("call result = %+v", call.Result)
-			}
+			assert.Equal(t, tt.status, ue.Status, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Equal(t, tt.class, ue.Class, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Equal(t, tt.typ, ue.Type, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Equal(t, tt.code, ue.Code, "error %v: status %d class %s type %q code %q, want %d %s %q %q", ue, ue.Status, ue.Class, ue.Type, ue.Code, tt.status, tt.class, tt.typ, tt.code)
+			assert.Contains(t, ue.Message, tt.msg, "message %q, want it to contain %q", ue.Message, tt.msg)
+			assert.NotEqual(t, "", ue.Message, "message %q, want it to contain %q", ue.Message, tt.msg)
+			assert.Equal(t, tt.retry, ue.RetryAfter, "RetryAfter")
+			assert.Equal(t, tt.retrying, ue.Retryable(), "Retryable()")
+			assert.Equal(t, tt.status, call.Result.Status, "call result = %+v", call.Result)
+			assert.ErrorIs(t, ue, messages.ErrUpstream, "call result = %+v", call.Result)
 		})
 	}
 }
@@ -918,9 +860,7 @@ func TestMalformedAnswers(t *testing.T) {
 		s := startSim(t, nil)
 		s.Inject(f)
 		ue := doChat(t, s, &messages.ChatRequest{Model: chatModel, Messages: []messages.Message{user("Hi")}}).Upstream(t)
-		if ue.Class != messages.ClassMalformed || ue.Retryable() {
-			t.Errorf("%+v: class %s", f, ue.Class)
-		}
+		assert.False(t, ue.Class != messages.ClassMalformed || ue.Retryable(), "%+v: class %s", f, ue.Class)
 	}
 }
 
@@ -932,13 +872,11 @@ func TestRequestHeaders(t *testing.T) {
 	rec := s.Requests()[0]
 	for k, v := range map[string]string{"X-Goog-Api-Key": testSecret, "Content-Type": "application/json", "Accept": "application/json",
 		"X-Request-Id": "rid-0001", "Authorization": "", "X-Goog-Api-Client": "switchyard"} {
-		if got := rec.Header.Get(k); got != v {
-			t.Errorf("header %s = %q, want %q", k, got, v)
-		}
+		got := rec.Header.Get(k)
+		assert.Equal(t, v, got, "header %s = %q, want %q", k, got, v)
 	}
-	if rec.Query != "" || rec.Key != testSecret {
-		t.Errorf("query %q (the key must not go in the URL)", rec.Query)
-	}
+	assert.Equal(t, "", rec.Query, "query %q (the key must not go in the URL)", rec.Query)
+	assert.Equal(t, testSecret, rec.Key, "query %q (the key must not go in the URL)", rec.Query)
 }
 
 func TestCheck(t *testing.T) {
@@ -1042,20 +980,17 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := New().Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check = %v, want nil", err)
-				}
+				require.NoError(t, err, "Check = %v, want nil", err)
 				return
 			}
 			var re *messages.RequestError
-			if !errors.As(err, &re) || !errors.Is(err, tt.want) {
-				t.Fatalf("Check = %T %v, want a *RequestError matching %v", err, err, tt.want)
-			}
-			if re.Detail == "" {
-				t.Error("no detail")
-			}
-			if cr, ok := tt.req.(*messages.ChatRequest); ok && (re.RequestID != cr.RequestID || re.Provider != cr.Provider) {
-				t.Errorf("request error identity = %q/%q", re.RequestID, re.Provider)
+			require.ErrorAs(t, err, &re, "Check = %T %v, want a *RequestError matching %v", err, err, tt.want)
+			require.ErrorIs(t, err, tt.want, "Check = %T %v, want a *RequestError matching %v", err, err, tt.want)
+			assert.NotEqual(t, "", re.Detail, "no detail")
+			cr, ok := tt.req.(*messages.ChatRequest)
+			if ok {
+				assert.Equal(t, cr.RequestID, re.RequestID, "request error identity = %q/%q", re.RequestID, re.Provider)
+				assert.Equal(t, cr.Provider, re.Provider, "request error identity = %q/%q", re.RequestID, re.Provider)
 			}
 		})
 	}
@@ -1076,20 +1011,15 @@ func TestDoRejectsWithoutSending(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			ue := doCall(t, newCall(s, tt.req)).Upstream(t)
-			if ue.Class != messages.ClassInvalid || !errors.Is(ue, tt.kind) {
-				t.Errorf("error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
-			}
-			if s.Calls() != 0 {
-				t.Errorf("%d requests sent", s.Calls())
-			}
+			assert.Equal(t, messages.ClassInvalid, ue.Class, "error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
+			assert.ErrorIs(t, ue, tt.kind, "error %v: class %s, want invalid matching %v", ue, ue.Class, tt.kind)
+			assert.Equal(t, 0, s.Calls(), "%d requests sent", s.Calls())
 		})
 	}
 }
 
 func TestKind(t *testing.T) {
-	if New().Kind() != "gemini" {
-		t.Fatal(New().Kind())
-	}
+	require.Equal(t, "gemini", New().Kind())
 }
 
 // TestDecodeStream covers stream endings the simulator's faults cannot
@@ -1133,17 +1063,15 @@ func TestDecodeStream(t *testing.T) {
 				var ue *messages.UpstreamError
 				switch {
 				case tt.err != nil:
-					if !errors.Is(err, tt.err) {
-						t.Fatalf("%s: error %v, want %v", mode, err, tt.err)
-					}
+					require.ErrorIs(t, err, tt.err, "%s: error %v, want %v", mode, err, tt.err)
 				case tt.class != 0:
-					if !errors.As(err, &ue) || ue.Class != tt.class {
-						t.Fatalf("%s: error %v, want class %s", mode, err, tt.class)
-					}
-				case err != nil:
-					t.Fatalf("%s: %v", mode, err)
-				case resp.Content != tt.content || resp.Usage.OutputTokens != tt.out || resp.FinishReason != messages.FinishStop:
-					t.Fatalf("%s: %+v", mode, resp)
+					require.ErrorAs(t, err, &ue, "%s: error %v, want class %s", mode, err, tt.class)
+					require.Equal(t, tt.class, ue.Class, "%s: error %v, want class %s", mode, err, tt.class)
+				default:
+					require.NoError(t, err, mode)
+					require.Equal(t, tt.content, resp.Content, "%s: %+v", mode, resp)
+					require.Equal(t, tt.out, resp.Usage.OutputTokens, "%s: %+v", mode, resp)
+					require.Equal(t, messages.FinishStop, resp.FinishReason, "%s: %+v", mode, resp)
 				}
 			}
 		})

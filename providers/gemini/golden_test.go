@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/messages"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // goldenDir holds request bodies recorded by the official Go SDK (go-genai)
@@ -19,13 +22,10 @@ var goldenDir = filepath.Join("..", "..", "testdata", "gemini")
 func readGolden(t *testing.T, name string) ([]byte, any) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(goldenDir, name+".mldev.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
+	err = json.Unmarshal(raw, &v)
+	require.NoError(t, err, "%s: %v", name, err)
 	return raw, v
 }
 
@@ -35,9 +35,8 @@ func goldenImage(t *testing.T) []byte {
 	_, v := readGolden(t, "TestModelsGenerateContent_WithImageBytes")
 	data := v.(map[string]any)["contents"].([]any)[0].(map[string]any)["parts"].([]any)[1].(map[string]any)["inlineData"].(map[string]any)["data"].(string)
 	b, err := base64.StdEncoding.DecodeString(data)
-	if err != nil || len(b) < 1000 {
-		t.Fatalf("golden image: %d bytes, %v", len(b), err)
-	}
+	require.NoError(t, err, "golden image: %d bytes, %v", len(b), err)
+	require.GreaterOrEqual(t, len(b), 1000, "golden image: %d bytes, %v", len(b), err)
 	return b
 }
 
@@ -73,47 +72,31 @@ func goldenRequests(t *testing.T) map[string]*messages.ChatRequest {
 
 func TestGoldenRequests(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(goldenDir, "*.mldev.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no goldens: %v", err)
-	}
+	require.NoError(t, err, "no goldens: %v", err)
+	require.NotEqual(t, 0, len(files), "no goldens: %v", err)
 	reqs := goldenRequests(t)
-	if len(files) != len(reqs) {
-		t.Fatalf("%d golden files, %d requests mapped", len(files), len(reqs))
-	}
+	require.Len(t, files, len(reqs), "%d golden files, %d requests mapped", len(files), len(reqs))
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".mldev.json")
 		t.Run(name, func(t *testing.T) {
 			req, ok := reqs[name]
-			if !ok {
-				t.Fatalf("no request for golden %s", name)
-			}
+			require.True(t, ok, "no request for golden %s", name)
 			raw, want := readGolden(t, name)
 			body, err := buildGenerateBody(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var got any
-			if err := json.Unmarshal([]byte(jsonOf(t, body)), &got); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("body differs from the golden\n got %.600s\nwant %.600s", jsonOf(t, got), jsonOf(t, want))
-			}
+			require.NoError(t, json.Unmarshal([]byte(jsonOf(t, body)), &got))
+			require.True(t, reflect.DeepEqual(got, want), "body differs from the golden\n got %.600s\nwant %.600s", jsonOf(t, got), jsonOf(t, want))
 
 			// The simulator accepts the golden body as recorded, and the
 			// adapter's request end to end.
 			s := startSim(t, nil)
 			status, _, b := rawPost(t, s, "POST", "/v1beta/models/"+chatModel+":generateContent", validHeaders, string(raw))
-			if status != 200 {
-				t.Fatalf("simulator answered the golden body %d: %s", status, b)
-			}
+			require.Equal(t, 200, status, "simulator answered the golden body %d: %s", status, b)
 			r := doChat(t, s, req)
-			if resp := r.Chat(t); !strings.HasPrefix(resp.Content, "You said: ") {
-				t.Errorf("answer %q", resp.Content)
-			}
-			if s.InvalidCalls() != 0 {
-				t.Errorf("simulator rejected %d requests", s.InvalidCalls())
-			}
+			resp := r.Chat(t)
+			assert.True(t, strings.HasPrefix(resp.Content, "You said: "), "answer %q", resp.Content)
+			assert.Equal(t, 0, s.InvalidCalls(), "simulator rejected %d requests", s.InvalidCalls())
 		})
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // rawPost sends body to the simulator as is and returns the status,
@@ -15,21 +18,15 @@ import (
 func rawPost(t *testing.T, s *sim.Server, method, path string, header map[string]string, body string) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return resp.StatusCode, resp.Header, b
 }
 
@@ -40,13 +37,9 @@ var validHeaders = map[string]string{"X-Goog-Api-Key": testSecret, "Content-Type
 // invalid.
 func checkRPC(t *testing.T, s *sim.Server, status int, body []byte, wantStatus int, msg string) {
 	t.Helper()
-	if status != wantStatus {
-		t.Fatalf("status %d, want %d: %s", status, wantStatus, body)
-	}
+	require.Equal(t, wantStatus, status, "status %d, want %d: %s", status, wantStatus, body)
 	if wantStatus == 200 {
-		if s.InvalidCalls() != 0 {
-			t.Error("counted as invalid")
-		}
+		assert.Equal(t, 0, s.InvalidCalls(), "counted as invalid")
 		return
 	}
 	var env struct {
@@ -56,15 +49,15 @@ func checkRPC(t *testing.T, s *sim.Server, status int, body []byte, wantStatus i
 			Status  string `json:"status"`
 		} `json:"error"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		t.Fatalf("error body %s: %v", body, err)
-	}
+	err := json.Unmarshal(body, &env)
+	require.NoError(t, err, "error body %s: %v", body, err)
 	names := map[int]string{400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND"}
-	if env.Error.Code != wantStatus || env.Error.Status != names[wantStatus] || env.Error.Message == "" || !strings.Contains(env.Error.Message, msg) {
-		t.Errorf("error = %+v, want %d %s containing %q", env.Error, wantStatus, names[wantStatus], msg)
-	}
-	if wantStatus != 401 && s.InvalidCalls() != 1 {
-		t.Errorf("InvalidCalls = %d", s.InvalidCalls())
+	assert.Equal(t, wantStatus, env.Error.Code, "error = %+v, want %d %s containing %q", env.Error, wantStatus, names[wantStatus], msg)
+	assert.Equal(t, names[wantStatus], env.Error.Status, "error = %+v, want %d %s containing %q", env.Error, wantStatus, names[wantStatus], msg)
+	assert.NotEqual(t, "", env.Error.Message, "error = %+v, want %d %s containing %q", env.Error, wantStatus, names[wantStatus], msg)
+	assert.Contains(t, env.Error.Message, msg, "error = %+v, want %d %s containing %q", env.Error, wantStatus, names[wantStatus], msg)
+	if wantStatus != 401 {
+		assert.Equal(t, 1, s.InvalidCalls(), "InvalidCalls")
 	}
 }
 
@@ -177,9 +170,8 @@ func TestSimulatorIsStrict(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startSim(t, nil)
 			status, h, body := rawPost(t, s, tt.method, tt.path, tt.header, tt.body)
-			if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-				t.Errorf("content type %q", ct)
-			}
+			ct := h.Get("Content-Type")
+			assert.True(t, strings.HasPrefix(ct, "application/json"), "content type %q", ct)
 			checkRPC(t, s, status, body, tt.status, tt.msg)
 		})
 	}
@@ -212,28 +204,28 @@ func TestSimulatorErrorBodies(t *testing.T) {
 				Details []map[string]any
 			}
 		}
-		if err := json.Unmarshal(body, &env); err != nil || status != tt.status || env.Error.Code != tt.status || env.Error.Status != tt.rpc || env.Error.Message == "" {
-			t.Errorf("%d: %s (%v)", tt.status, body, err)
+		err := json.Unmarshal(body, &env)
+		if !assert.NoError(t, err, "%d: %s", tt.status, body) ||
+			!assert.Equal(t, tt.status, status, "%d: %s", tt.status, body) ||
+			!assert.Equal(t, tt.status, env.Error.Code, "%d: %s", tt.status, body) ||
+			!assert.Equal(t, tt.rpc, env.Error.Status, "%d: %s", tt.status, body) ||
+			!assert.NotEqual(t, "", env.Error.Message, "%d: %s", tt.status, body) {
 			continue
 		}
 		var types []string
 		for _, d := range env.Error.Details {
 			types = append(types, d["@type"].(string))
 		}
-		if strings.Join(types, " ") != strings.Join(tt.details, " ") {
-			t.Errorf("%d: details %v, want %v", tt.status, types, tt.details)
-		}
-		if tt.status == 429 && env.Error.Details[2]["retryDelay"] != "2s" {
-			t.Errorf("retryDelay = %v", env.Error.Details[2]["retryDelay"])
+		assert.Equal(t, strings.Join(tt.details, " "), strings.Join(types, " "), "%d: details %v, want %v", tt.status, types, tt.details)
+		if tt.status == 429 {
+			assert.True(t, env.Error.Details[2]["retryDelay"] == "2s", "retryDelay = %v", env.Error.Details[2]["retryDelay"])
 		}
 	}
 	// The delay is configurable.
 	s := startSim(t, &sim.GeminiBackend{RetryDelay: 250_000_000})
 	s.Inject(sim.Fault{Status: 429})
 	_, _, body := rawPost(t, s, "POST", "/v1beta/models/"+chatModel+":generateContent", validHeaders, `{"contents":[{"parts":[{"text":"hi"}]}]}`)
-	if !strings.Contains(string(body), `"retryDelay": "0.25s"`) {
-		t.Errorf("body %s", body)
-	}
+	assert.Contains(t, string(body), `"retryDelay": "0.25s"`, "body %s", body)
 }
 
 // TestSimulatorStreamShape checks the wire form of the simulator's streams:
@@ -245,46 +237,39 @@ func TestSimulatorStreamShape(t *testing.T) {
 	body := `{"contents":[{"role":"user","parts":[{"text":"stream four words"}]}]}`
 	path := "/v1beta/models/" + chatModel + ":streamGenerateContent"
 	status, h, b := rawPost(t, s, "POST", path+"?alt=sse", validHeaders, body)
-	if status != 200 || h.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("status %d, content type %q", status, h.Get("Content-Type"))
-	}
+	require.Equal(t, 200, status, "status %d, content type %q", status, h.Get("Content-Type"))
+	require.Equal(t, "text/event-stream", h.Get("Content-Type"), "status %d, content type %q", status, h.Get("Content-Type"))
 	raw := string(b)
-	if !strings.HasSuffix(raw, "\r\n\r\n") || strings.Contains(raw, "[DONE]") || strings.Contains(raw, "event:") {
-		t.Fatalf("stream %q", raw)
-	}
+	require.True(t, strings.HasSuffix(raw, "\r\n\r\n"), "stream %q", raw)
+	require.NotContains(t, raw, "[DONE]", "stream %q", raw)
+	require.NotContains(t, raw, "event:", "stream %q", raw)
 	events := strings.Split(strings.TrimSuffix(raw, "\r\n\r\n"), "\r\n\r\n")
-	if len(events) != 3 {
-		t.Fatalf("%d events: %q", len(events), raw)
-	}
+	require.Len(t, events, 3, "%d events: %q", len(events), raw)
 	var text strings.Builder
 	for i, ev := range events {
 		data, ok := strings.CutPrefix(ev, "data: ")
-		if !ok || strings.Contains(data, "\n") {
-			t.Fatalf("event %d = %q", i, ev)
-		}
+		require.True(t, ok, "event %d = %q", i, ev)
+		require.NotContains(t, data, "\n", "event %d = %q", i, ev)
 		var w wireResponse
-		if err := json.Unmarshal([]byte(data), &w); err != nil || w.UsageMetadata == nil || len(w.Candidates) != 1 {
-			t.Fatalf("event %d = %s (%v)", i, data, err)
-		}
+		err := json.Unmarshal([]byte(data), &w)
+		require.NoError(t, err, "event %d = %s (%v)", i, data, err)
+		require.NotNil(t, w.UsageMetadata, "event %d = %s (%v)", i, data, err)
+		require.Len(t, w.Candidates, 1, "event %d = %s (%v)", i, data, err)
 		text.WriteString(*w.Candidates[0].Content.Parts[0].Text)
-		if last := i == len(events)-1; (w.Candidates[0].FinishReason == "STOP") != last {
-			t.Errorf("event %d finish reason %q", i, w.Candidates[0].FinishReason)
-		}
+		assert.Equal(t, (i == len(events)-1), w.Candidates[0].FinishReason == "STOP", "event %d finish reason %q", i, w.Candidates[0].FinishReason)
 	}
-	if text.String() != "You said: stream four words" {
-		t.Errorf("text %q", text.String())
-	}
+	assert.Equal(t, "You said: stream four words", text.String(), "text")
 	// The same answer decodes through the adapter's decoder.
 	resp, err := decodeStream(strings.NewReader(raw), nil)
-	if err != nil || resp.Content != "You said: stream four words" || resp.Usage.InputTokens != 3 || resp.Usage.OutputTokens != 5 {
-		t.Fatalf("decoded %+v, %v", resp, err)
-	}
+	require.NoError(t, err, "decoded %+v, %v", resp, err)
+	require.Equal(t, "You said: stream four words", resp.Content, "decoded %+v, %v", resp, err)
+	require.Equal(t, 3, resp.Usage.InputTokens, "decoded %+v, %v", resp, err)
+	require.Equal(t, 5, resp.Usage.OutputTokens, "decoded %+v, %v", resp, err)
 
 	status, h, b = rawPost(t, s, "POST", path, validHeaders, body)
-	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
-		t.Fatalf("array form: %d %q", status, h.Get("Content-Type"))
-	}
-	if r, err := decodeResponse(b, nil); err != nil || r.Content != "You said: stream four words" {
-		t.Fatalf("array form decoded %+v, %v", r, err)
-	}
+	require.Equal(t, 200, status, "array form: %d %q", status, h.Get("Content-Type"))
+	require.True(t, strings.HasPrefix(h.Get("Content-Type"), "application/json"), "array form: %d %q", status, h.Get("Content-Type"))
+	r, err := decodeResponse(b, nil)
+	require.NoError(t, err, "array form decoded %+v, %v", r, err)
+	require.Equal(t, "You said: stream four words", r.Content, "array form decoded %+v, %v", r, err)
 }

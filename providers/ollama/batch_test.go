@@ -10,6 +10,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/ollama"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchLimits(t *testing.T) {
@@ -35,9 +37,8 @@ func TestBatchLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := ollama.New().BatchLimits(tt.req)
 			// No documented limit: only the dispatcher's window bounds a call.
-			if ok != tt.ok || got != (providers.BatchLimits{}) {
-				t.Fatalf("BatchLimits = %+v, %v; want no limits, %v", got, ok, tt.ok)
-			}
+			require.Equal(t, tt.ok, ok, "BatchLimits = %+v, %v; want no limits, %v", got, ok, tt.ok)
+			require.True(t, got == (providers.BatchLimits{}), "BatchLimits = %+v, %v; want no limits, %v", got, ok, tt.ok)
 		})
 	}
 }
@@ -52,23 +53,17 @@ func TestBatchedEmbedIsOneCall(t *testing.T) {
 		inputs[i] = fmt.Sprintf("sentence %d", i)
 	}
 	resp, err := providertest.Do(t, ollama.New(), newCall(srv.URL, &messages.EmbedRequest{Model: "embeddinggemma", Inputs: inputs}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	recs := srv.Requests()
-	if len(recs) != 1 || recs[0].Path != "/api/embed" || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d upstream calls (%d invalid), want 1 to /api/embed", len(recs), srv.InvalidCalls())
-	}
-	if sent, _ := providertest.LastBody(t, srv)["input"].([]any); len(sent) != len(inputs) || sent[299] != inputs[299] {
-		t.Fatalf("sent %d inputs", len(sent))
-	}
+	require.Len(t, recs, 1, "%d upstream calls (%d invalid), want 1 to /api/embed", len(recs), srv.InvalidCalls())
+	require.Equal(t, "/api/embed", recs[0].Path, "%d upstream calls (%d invalid), want 1 to /api/embed", len(recs), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d upstream calls (%d invalid), want 1 to /api/embed", len(recs), srv.InvalidCalls())
+	sent, _ := providertest.LastBody(t, srv)["input"].([]any)
+	require.Len(t, sent, len(inputs), "sent %d inputs", len(sent))
+	require.True(t, sent[299] == inputs[299], "sent %d inputs", len(sent))
 	vecs := resp.(*messages.EmbedResponse).Vectors
-	if len(vecs) != len(inputs) {
-		t.Fatalf("%d vectors for %d inputs", len(vecs), len(inputs))
-	}
+	require.Len(t, vecs, len(inputs), "%d vectors for %d inputs", len(vecs), len(inputs))
 	for i, v := range vecs {
-		if !slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))) {
-			t.Fatalf("vector %d is not the embedding of %q", i, inputs[i])
-		}
+		require.True(t, slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))), "vector %d is not the embedding of %q", i, inputs[i])
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/ollama"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzDecodeError(f *testing.F) {
@@ -38,14 +40,10 @@ func FuzzDecodeError(f *testing.F) {
 		for _, start := range []messages.ErrorClass{messages.ClassUnknown, providers.ClassifyStatus(status)} {
 			e := &messages.UpstreamError{Status: status, Class: start}
 			ollama.DecodeError(status, http.Header{}, body, e)
-			if e.Class == messages.ClassUnknown {
-				t.Fatalf("class not set for status %d body %q", status, body)
-			}
-			if len(e.Message) > 600 {
-				t.Fatalf("message of %d bytes", len(e.Message))
-			}
-			if utf8.Valid(body) && !utf8.ValidString(e.Message) {
-				t.Fatalf("message %q is not UTF-8", e.Message)
+			require.NotEqual(t, messages.ClassUnknown, e.Class, "class not set for status %d body %q", status, body)
+			require.LessOrEqual(t, len(e.Message), 600, "message of %d bytes", len(e.Message))
+			if utf8.Valid(body) {
+				require.True(t, utf8.ValidString(e.Message), "message %q is not UTF-8", e.Message)
 			}
 			_ = e.Error()
 		}
@@ -67,25 +65,21 @@ func streamOnce[T any](t *testing.T, body []byte, decode func(io.Reader, *provid
 	call := &providers.Call{RequestID: "fuzz", Provider: "ollama", Key: providers.NewCredential("k", testKey), Result: providers.CallResult{Status: 200}}
 	last := -1
 	call.Emit = func(ch *messages.StreamChunk) bool {
-		if ch.Seq != last+1 {
-			t.Fatalf("chunk seq %d after %d", ch.Seq, last)
-		}
+		require.Equal(t, last+1, ch.Seq, "chunk seq %d after %d", ch.Seq, last)
 		last = ch.Seq
 		switch ch.Type {
 		case messages.ChunkText:
-			if ch.Text == "" {
-				t.Fatal("empty text chunk")
-			}
+			require.NotEqual(t, "", ch.Text, "empty text chunk")
 		case messages.ChunkToolCall:
-			if ch.ToolCall == nil || ch.ToolCall.ID == "" || !json.Valid([]byte(ch.ToolCall.Arguments)) {
-				t.Fatalf("tool call chunk %+v", ch.ToolCall)
-			}
+			require.NotNil(t, ch.ToolCall, "tool call chunk %+v", ch.ToolCall)
+			require.NotEqual(t, "", ch.ToolCall.ID, "tool call chunk %+v", ch.ToolCall)
+			require.True(t, json.Valid([]byte(ch.ToolCall.Arguments)), "tool call chunk %+v", ch.ToolCall)
 		case messages.ChunkUsage:
-			if ch.Usage == nil || ch.Usage.InputTokens < 0 || ch.Usage.OutputTokens < 0 {
-				t.Fatalf("usage chunk %+v", ch.Usage)
-			}
+			require.NotNil(t, ch.Usage, "usage chunk %+v", ch.Usage)
+			require.GreaterOrEqual(t, ch.Usage.InputTokens, 0, "usage chunk %+v", ch.Usage)
+			require.GreaterOrEqual(t, ch.Usage.OutputTokens, 0, "usage chunk %+v", ch.Usage)
 		default:
-			t.Fatalf("chunk type %q", ch.Type)
+			require.Fail(t, "unexpected chunk type", "chunk type %q", ch.Type)
 		}
 		return true
 	}
@@ -97,9 +91,10 @@ func streamOnce[T any](t *testing.T, body []byte, decode func(io.Reader, *provid
 		out, tm, err = decode(r, call, em)
 		return err
 	}, func() bool { return out != nil })
-	if tm.Total < 0 || tm.Load < 0 || tm.PromptEval < 0 || tm.Eval < 0 {
-		t.Fatalf("negative timings %+v", tm)
-	}
+	require.False(t, tm.Total < 0, "negative timings %+v", tm)
+	require.False(t, tm.Load < 0, "negative timings %+v", tm)
+	require.False(t, tm.PromptEval < 0, "negative timings %+v", tm)
+	require.False(t, tm.Eval < 0, "negative timings %+v", tm)
 }
 
 func FuzzChatStream(f *testing.F) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +19,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/ollama"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testKey is a fake key; tests assert it never shows up in errors.
@@ -66,9 +68,7 @@ func ptr[T any](v T) *T { return &v }
 func user(text string) []messages.Message { return []messages.Message{{Role: "user", Content: text}} }
 
 func TestKind(t *testing.T) {
-	if got := ollama.New().Kind(); got != "ollama" {
-		t.Fatalf("Kind() = %q", got)
-	}
+	require.Equal(t, "ollama", ollama.New().Kind(), "Kind()")
 }
 
 func TestChat(t *testing.T) {
@@ -86,13 +86,10 @@ func TestChat(t *testing.T) {
 			wantText:   "echo: Hello there",
 			wantFinish: messages.FinishStop,
 			checkBody: func(t *testing.T, body map[string]any) {
-				if body["stream"] != false {
-					t.Errorf("stream = %v, want an explicit false (Ollama streams by default)", body["stream"])
-				}
+				assert.True(t, body["stream"] == false, "stream = %v, want an explicit false (Ollama streams by default)", body["stream"])
 				for _, k := range []string{"tools", "options"} {
-					if _, ok := body[k]; ok {
-						t.Errorf("body has %q though the request did not set it", k)
-					}
+					_, ok := body[k]
+					assert.False(t, ok, "body has %q though the request did not set it", k)
 				}
 			},
 		},
@@ -105,18 +102,19 @@ func TestChat(t *testing.T) {
 			wantFinish: messages.FinishStop,
 			checkBody: func(t *testing.T, body map[string]any) {
 				msgs := body["messages"].([]any)
-				if first := msgs[0].(map[string]any); first["role"] != "system" || first["content"] != "Be brief." {
-					t.Errorf("first message = %v, want the system prompt", first)
-				}
-				if body["model"] != "llama3.2:latest" || body["keep_alive"] != "10m" || body["stream"] != false {
-					t.Errorf("body = %v: want own model and stream, extra keep_alive", body)
-				}
+				first := msgs[0].(map[string]any)
+				assert.True(t, first["role"] == "system", "first message = %v, want the system prompt", first)
+				assert.True(t, first["content"] == "Be brief.", "first message = %v, want the system prompt", first)
+				assert.True(t, body["model"] == "llama3.2:latest", "body = %v: want own model and stream, extra keep_alive", body)
+				assert.True(t, body["keep_alive"] == "10m", "body = %v: want own model and stream, extra keep_alive", body)
+				assert.True(t, body["stream"] == false, "body = %v: want own model and stream, extra keep_alive", body)
 				opts := body["options"].(map[string]any)
-				if opts["temperature"] != 0.0 || opts["top_p"] != 0.5 || opts["seed"] != 7.0 {
-					t.Errorf("options = %v: want own temperature 0, top_p, extra seed", opts)
-				}
-				if stop := opts["stop"].([]any); len(stop) != 1 || stop[0] != "END" {
-					t.Errorf("stop = %v", stop)
+				assert.True(t, opts["temperature"] == 0.0, "options = %v: want own temperature 0, top_p, extra seed", opts)
+				assert.True(t, opts["top_p"] == 0.5, "options = %v: want own temperature 0, top_p, extra seed", opts)
+				assert.True(t, opts["seed"] == 7.0, "options = %v: want own temperature 0, top_p, extra seed", opts)
+				stop := opts["stop"].([]any)
+				if assert.Len(t, stop, 1, "stop = %v", stop) {
+					assert.True(t, stop[0] == "END", "stop = %v", stop)
 				}
 			},
 		},
@@ -126,9 +124,7 @@ func TestChat(t *testing.T) {
 			wantText:   "echo: one two",
 			wantFinish: messages.FinishLength,
 			checkBody: func(t *testing.T, body map[string]any) {
-				if body["options"].(map[string]any)["num_predict"] != 3.0 {
-					t.Errorf("options = %v", body["options"])
-				}
+				assert.True(t, body["options"].(map[string]any)["num_predict"] == 3.0, "options = %v", body["options"])
 			},
 		},
 		{
@@ -144,9 +140,7 @@ func TestChat(t *testing.T) {
 				m := body["messages"].([]any)[0].(map[string]any)
 				want := base64.StdEncoding.EncodeToString(pngBytes)
 				imgs := m["images"].([]any)
-				if m["content"] != "What is in these?" || len(imgs) != 2 || imgs[0] != want || imgs[1] != want {
-					t.Errorf("message = %v", m)
-				}
+				assert.False(t, m["content"] != "What is in these?" || len(imgs) != 2 || imgs[0] != want || imgs[1] != want, "message = %v", m)
 			},
 		},
 		{
@@ -157,9 +151,7 @@ func TestChat(t *testing.T) {
 			checkBody: func(t *testing.T, body map[string]any) {
 				tools := body["tools"].([]any)
 				fn := tools[0].(map[string]any)["function"].(map[string]any)
-				if tools[0].(map[string]any)["type"] != "function" || fn["name"] != "get_weather" || fn["parameters"].(map[string]any)["type"] != "object" {
-					t.Errorf("tools = %v", tools)
-				}
+				assert.False(t, tools[0].(map[string]any)["type"] != "function" || fn["name"] != "get_weather" || fn["parameters"].(map[string]any)["type"] != "object", "tools = %v", tools)
 			},
 		},
 		{
@@ -168,9 +160,8 @@ func TestChat(t *testing.T) {
 			wantText:   "echo: weather in Oslo",
 			wantFinish: messages.FinishStop,
 			checkBody: func(t *testing.T, body map[string]any) {
-				if _, ok := body["tools"]; ok {
-					t.Error("tools sent with tool choice none")
-				}
+				_, ok := body["tools"]
+				assert.False(t, ok, "tools sent with tool choice none")
 			},
 		},
 		{
@@ -180,9 +171,7 @@ func TestChat(t *testing.T) {
 			wantFinish: messages.FinishStop,
 			checkBody: func(t *testing.T, body map[string]any) {
 				fn := body["tools"].([]any)[0].(map[string]any)["function"].(map[string]any)
-				if fn["parameters"].(map[string]any)["type"] != "object" {
-					t.Errorf("parameters = %v", fn["parameters"])
-				}
+				assert.True(t, fn["parameters"].(map[string]any)["type"] == "object", "parameters = %v", fn["parameters"])
 			},
 		},
 	}
@@ -192,36 +181,34 @@ func TestChat(t *testing.T) {
 			req := tt.req
 			call := newCall(srv.URL, &req)
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cr := resp.(*messages.ChatResponse)
-			if tt.wantCalls == 0 && cr.Content != tt.wantText {
-				t.Fatalf("content %q, want %q", cr.Content, tt.wantText)
+			if tt.wantCalls == 0 {
+				require.Equal(t, tt.wantText, cr.Content, "content")
 			}
-			if len(cr.ToolCalls) != tt.wantCalls || cr.FinishReason != tt.wantFinish {
-				t.Fatalf("tool calls %+v finish %q (raw %q)", cr.ToolCalls, cr.FinishReason, cr.RawFinishReason)
-			}
+			require.Len(t, cr.ToolCalls, tt.wantCalls, "tool calls %+v finish %q (raw %q)", cr.ToolCalls, cr.FinishReason, cr.RawFinishReason)
+			require.Equal(t, tt.wantFinish, cr.FinishReason, "tool calls %+v finish %q (raw %q)", cr.ToolCalls, cr.FinishReason, cr.RawFinishReason)
 			if tt.wantCalls > 0 {
 				tc := cr.ToolCalls[0]
-				if tc.ID == "" || tc.Name != "get_weather" || string(tc.Arguments) != `{"city":"Tokyo"}` {
-					t.Fatalf("tool call %+v", tc)
-				}
+				require.NotEqual(t, "", tc.ID, "tool call %+v", tc)
+				require.Equal(t, "get_weather", tc.Name, "tool call %+v", tc)
+				require.Equal(t, `{"city":"Tokyo"}`, string(tc.Arguments), "tool call %+v", tc)
 			}
 			in, out := srv.Usage()
-			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || in == 0 || out == 0 || call.Result.Usage != cr.Usage {
-				t.Fatalf("usage %+v, server %d/%d, result %+v", cr.Usage, in, out, call.Result.Usage)
-			}
-			if cr.RequestID != call.RequestID || cr.Provider != "ollama" || cr.Key != "primary" || cr.UpstreamRequestID != "sim-"+call.RequestID {
-				t.Fatalf("meta %+v", cr.Meta)
-			}
+			require.Equal(t, in, cr.Usage.InputTokens, "usage %+v, server %d/%d, result %+v", cr.Usage, in, out, call.Result.Usage)
+			require.Equal(t, out, cr.Usage.OutputTokens, "usage %+v, server %d/%d, result %+v", cr.Usage, in, out, call.Result.Usage)
+			require.NotEqual(t, 0, in, "usage %+v, server %d/%d, result %+v", cr.Usage, in, out, call.Result.Usage)
+			require.NotEqual(t, 0, out, "usage %+v, server %d/%d, result %+v", cr.Usage, in, out, call.Result.Usage)
+			require.True(t, call.Result.Usage == cr.Usage, "usage %+v, server %d/%d, result %+v", cr.Usage, in, out, call.Result.Usage)
+			require.Equal(t, call.RequestID, cr.RequestID, "meta %+v", cr.Meta)
+			require.Equal(t, "ollama", cr.Provider, "meta %+v", cr.Meta)
+			require.Equal(t, "primary", cr.Key, "meta %+v", cr.Meta)
+			require.Equal(t, "sim-"+call.RequestID, cr.UpstreamRequestID, "meta %+v", cr.Meta)
 			rec := srv.Requests()[0]
-			if rec.Method != http.MethodPost || rec.Path != "/api/chat" || rec.Header.Get("Content-Type") != "application/json" {
-				t.Fatalf("request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
-			}
-			if srv.InvalidCalls() != 0 {
-				t.Fatal("the simulator rejected the request")
-			}
+			require.Equal(t, http.MethodPost, rec.Method, "request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
+			require.Equal(t, "/api/chat", rec.Path, "request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
+			require.Equal(t, "application/json", rec.Header.Get("Content-Type"), "request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
+			require.Equal(t, 0, srv.InvalidCalls(), "the simulator rejected the request")
 			tt.checkBody(t, lastBody(t, srv))
 		})
 	}
@@ -232,34 +219,26 @@ func TestChatToolRoundTrip(t *testing.T) {
 	conv := user("What is the weather in Oslo?")
 	call := newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{weatherTool}, Messages: conv})
 	resp, err := do(t, call)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cr := resp.(*messages.ChatResponse)
-	if len(cr.ToolCalls) != 1 {
-		t.Fatalf("no tool call: %+v", cr)
-	}
+	require.Len(t, cr.ToolCalls, 1, "no tool call: %+v", cr)
 	tc := cr.ToolCalls[0]
 	conv = append(conv,
 		messages.Message{Role: "assistant", ToolCalls: cr.ToolCalls},
 		messages.Message{Role: "tool", ToolCallID: tc.ID, Content: "11 degrees celsius"})
 	call = newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Tools: []messages.Tool{weatherTool}, Messages: conv})
 	resp, err = do(t, call)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := resp.(*messages.ChatResponse).Content; got != "The tool returned: 11 degrees celsius" {
-		t.Fatalf("content %q", got)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "The tool returned: 11 degrees celsius", resp.(*messages.ChatResponse).Content, "content")
 	msgs := lastBody(t, srv)["messages"].([]any)
 	asst, tool := msgs[1].(map[string]any), msgs[2].(map[string]any)
 	fn := asst["tool_calls"].([]any)[0].(map[string]any)["function"].(map[string]any)
-	if asst["content"] != "" || fn["name"] != "get_weather" || fn["arguments"].(map[string]any)["city"] != "Oslo" {
-		t.Fatalf("assistant turn %v: want content \"\" and arguments as an object", asst)
-	}
-	if tool["tool_name"] != "get_weather" || tool["tool_call_id"] != tc.ID || tool["content"] != "11 degrees celsius" {
-		t.Fatalf("tool turn %v", tool)
-	}
+	require.True(t, asst["content"] == "", "assistant turn %v: want content \"\" and arguments as an object", asst)
+	require.True(t, fn["name"] == "get_weather", "assistant turn %v: want content \"\" and arguments as an object", asst)
+	require.True(t, fn["arguments"].(map[string]any)["city"] == "Oslo", "assistant turn %v: want content \"\" and arguments as an object", asst)
+	require.True(t, tool["tool_name"] == "get_weather", "tool turn %v", tool)
+	require.True(t, tool["tool_call_id"] == tc.ID, "tool turn %v", tool)
+	require.True(t, tool["content"] == "11 degrees celsius", "tool turn %v", tool)
 }
 
 func TestChatStream(t *testing.T) {
@@ -280,12 +259,12 @@ func TestChatStream(t *testing.T) {
 						nText++
 					}
 				}
-				if want := "echo: stream me a few words please"; text.String() != want || cr.Content != want {
-					t.Fatalf("streamed %q, aggregated %q", text.String(), cr.Content)
-				}
-				if nText < 3 || cr.FinishReason != messages.FinishStop || cr.RawFinishReason != "stop" {
-					t.Fatalf("%d text chunks, finish %q", nText, cr.FinishReason)
-				}
+				want := "echo: stream me a few words please"
+				require.Equal(t, want, text.String(), "streamed %q, aggregated %q", text.String(), cr.Content)
+				require.Equal(t, want, cr.Content, "streamed %q, aggregated %q", text.String(), cr.Content)
+				require.GreaterOrEqual(t, nText, 3, "%d text chunks, finish %q", nText, cr.FinishReason)
+				require.Equal(t, messages.FinishStop, cr.FinishReason, "%d text chunks, finish %q", nText, cr.FinishReason)
+				require.Equal(t, "stop", cr.RawFinishReason, "%d text chunks, finish %q", nText, cr.FinishReason)
 			},
 		},
 		{
@@ -298,12 +277,14 @@ func TestChatStream(t *testing.T) {
 						calls = append(calls, ch.ToolCall)
 					}
 				}
-				if len(calls) != 1 || calls[0].ID == "" || calls[0].Name != "get_weather" || calls[0].Arguments != `{"city":"Oslo"}` || calls[0].Index != 0 {
-					t.Fatalf("tool call chunks %+v", calls)
-				}
-				if len(cr.ToolCalls) != 1 || cr.ToolCalls[0].ID != calls[0].ID || cr.FinishReason != messages.FinishToolCalls {
-					t.Fatalf("aggregated %+v", cr)
-				}
+				require.Len(t, calls, 1, "tool call chunks %+v", calls)
+				require.NotEqual(t, "", calls[0].ID, "tool call chunks %+v", calls)
+				require.Equal(t, "get_weather", calls[0].Name, "tool call chunks %+v", calls)
+				require.Equal(t, `{"city":"Oslo"}`, calls[0].Arguments, "tool call chunks %+v", calls)
+				require.Equal(t, 0, calls[0].Index, "tool call chunks %+v", calls)
+				require.Len(t, cr.ToolCalls, 1, "aggregated %+v", cr)
+				require.Equal(t, calls[0].ID, cr.ToolCalls[0].ID, "aggregated %+v", cr)
+				require.Equal(t, messages.FinishToolCalls, cr.FinishReason, "aggregated %+v", cr)
 			},
 		},
 	}
@@ -315,30 +296,25 @@ func TestChatStream(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cr := resp.(*messages.ChatResponse)
 			chunks := rec.All()
 			for i, ch := range chunks {
-				if ch.Seq != i || ch.RequestID != call.RequestID {
-					t.Fatalf("chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
-				}
+				require.Equal(t, i, ch.Seq, "chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
+				require.Equal(t, call.RequestID, ch.RequestID, "chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
 			}
 			last := chunks[len(chunks)-1]
 			in, out := srv.Usage()
-			if last.Type != messages.ChunkUsage || last.Usage.InputTokens != in || last.Usage.OutputTokens != out || cr.Usage != *last.Usage || in == 0 {
-				t.Fatalf("last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
-			}
-			if call.Result.ChunksSent != len(chunks) || call.Result.Usage != cr.Usage {
-				t.Fatalf("result %+v after %d chunks", call.Result, len(chunks))
-			}
-			if body := lastBody(t, srv); body["stream"] != true {
-				t.Fatalf("stream body %v", body)
-			}
-			if h := srv.Requests()[0].Header.Get("Accept"); h != "application/x-ndjson" {
-				t.Fatalf("Accept %q", h)
-			}
+			require.Equal(t, messages.ChunkUsage, last.Type, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, in, last.Usage.InputTokens, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, out, last.Usage.OutputTokens, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.True(t, cr.Usage == *last.Usage, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.NotEqual(t, 0, in, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, len(chunks), call.Result.ChunksSent, "result %+v after %d chunks", call.Result, len(chunks))
+			require.True(t, call.Result.Usage == cr.Usage, "result %+v after %d chunks", call.Result, len(chunks))
+			body := lastBody(t, srv)
+			require.True(t, body["stream"] == true, "stream body %v", body)
+			require.Equal(t, "application/x-ndjson", srv.Requests()[0].Header.Get("Accept"), "Accept")
 			tt.check(t, cr, chunks)
 		})
 	}
@@ -353,41 +329,37 @@ func TestGenerate(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			gr := resp.(*messages.GenerateResponse)
 			in, out := srv.Usage()
-			if gr.Text != "echo: why is the" || gr.FinishReason != messages.FinishLength || gr.Model != "llama3.2" {
-				t.Fatalf("response %+v", gr)
-			}
-			if gr.Usage.InputTokens != in || gr.Usage.OutputTokens != out || in != 7 || out != 4 {
-				t.Fatalf("usage %+v, server %d/%d", gr.Usage, in, out)
-			}
+			require.Equal(t, "echo: why is the", gr.Text, "response %+v", gr)
+			require.Equal(t, messages.FinishLength, gr.FinishReason, "response %+v", gr)
+			require.Equal(t, "llama3.2", gr.Model, "response %+v", gr)
+			require.Equal(t, in, gr.Usage.InputTokens, "usage %+v, server %d/%d", gr.Usage, in, out)
+			require.Equal(t, out, gr.Usage.OutputTokens, "usage %+v, server %d/%d", gr.Usage, in, out)
+			require.Equal(t, 7, in, "usage %+v, server %d/%d", gr.Usage, in, out)
+			require.Equal(t, 4, out, "usage %+v, server %d/%d", gr.Usage, in, out)
 			body := lastBody(t, srv)
-			if srv.Requests()[0].Path != "/api/generate" || body["stream"] != stream || body["system"] != "be terse" || body["prompt"] != "why is the sky blue" {
-				t.Fatalf("body %v", body)
-			}
-			if opts := body["options"].(map[string]any); opts["num_predict"] != 4.0 || opts["temperature"] != 0.2 {
-				t.Fatalf("options %v", opts)
-			}
+			require.Equal(t, "/api/generate", srv.Requests()[0].Path, "body %v", body)
+			require.True(t, body["stream"] == stream, "body %v", body)
+			require.True(t, body["system"] == "be terse", "body %v", body)
+			require.True(t, body["prompt"] == "why is the sky blue", "body %v", body)
+			opts := body["options"].(map[string]any)
+			require.True(t, opts["num_predict"] == 4.0, "options %v", opts)
+			require.True(t, opts["temperature"] == 0.2, "options %v", opts)
 			chunks := rec.All()
 			if !stream {
-				if len(chunks) != 0 {
-					t.Fatalf("chunks for a plain answer: %+v", chunks)
-				}
+				require.Len(t, chunks, 0, "chunks for a plain answer")
 				return
 			}
 			var text strings.Builder
 			for _, ch := range chunks[:len(chunks)-1] {
-				if ch.Type != messages.ChunkText {
-					t.Fatalf("chunk %+v before the usage", ch)
-				}
+				require.Equal(t, messages.ChunkText, ch.Type, "chunk %+v before the usage", ch)
 				text.WriteString(ch.Text)
 			}
-			if text.String() != gr.Text || chunks[len(chunks)-1].Type != messages.ChunkUsage || len(chunks) < 3 {
-				t.Fatalf("chunks %+v", chunks)
-			}
+			require.Equal(t, gr.Text, text.String(), "chunks %+v", chunks)
+			require.Equal(t, messages.ChunkUsage, chunks[len(chunks)-1].Type, "chunks %+v", chunks)
+			require.GreaterOrEqual(t, len(chunks), 3, "chunks %+v", chunks)
 		})
 	}
 }
@@ -408,29 +380,24 @@ func TestEmbed(t *testing.T) {
 			req := tt.req
 			call := newCall(srv.URL, &req)
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			er := resp.(*messages.EmbedResponse)
-			if len(er.Vectors) != len(req.Inputs) {
-				t.Fatalf("%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
-			}
+			require.Len(t, er.Vectors, len(req.Inputs), "%d vectors for %d inputs", len(er.Vectors), len(req.Inputs))
 			for i, in := range req.Inputs {
 				want := sim.OpenAIEmbedding(in, tt.wantDim)
-				if !slices.Equal(er.Vectors[i], want) {
-					t.Fatalf("vector %d = %v, want the embedding of %q", i, er.Vectors[i], in)
-				}
+				require.True(t, slices.Equal(er.Vectors[i], want), "vector %d = %v, want the embedding of %q", i, er.Vectors[i], in)
 			}
 			in, _ := srv.Usage()
-			if er.Usage.InputTokens != in || in == 0 || call.Result.Usage != er.Usage {
-				t.Fatalf("usage %+v server %d", er.Usage, in)
-			}
+			require.Equal(t, in, er.Usage.InputTokens, "usage %+v server %d", er.Usage, in)
+			require.NotEqual(t, 0, in, "usage %+v server %d", er.Usage, in)
+			require.True(t, call.Result.Usage == er.Usage, "usage %+v server %d", er.Usage, in)
 			body := lastBody(t, srv)
-			if inputs, ok := body["input"].([]any); !ok || len(inputs) != len(req.Inputs) {
-				t.Fatalf("input %v: want a list", body["input"])
-			}
-			if req.Dimensions > 0 && (body["dimensions"] != 4.0 || body["truncate"] != false) {
-				t.Fatalf("body %v", body)
+			inputs, ok := body["input"].([]any)
+			require.True(t, ok, "input %v: want a list", body["input"])
+			require.Len(t, inputs, len(req.Inputs), "input %v: want a list", body["input"])
+			if req.Dimensions > 0 {
+				require.True(t, body["dimensions"] == 4.0, "body %v", body)
+				require.True(t, body["truncate"] == false, "body %v", body)
 			}
 		})
 	}
@@ -440,18 +407,13 @@ func TestAuthHeader(t *testing.T) {
 	srv := startSim(t, nil)
 	call := newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("hi")})
 	call.Key = providers.NewCredential("none", "")
-	if _, err := do(t, call); err != nil {
-		t.Fatal(err)
-	}
-	if h, ok := srv.Requests()[0].Header["Authorization"]; ok {
-		t.Fatalf("Authorization %q sent without a key", h)
-	}
-	if _, err := do(t, newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("hi")})); err != nil {
-		t.Fatal(err)
-	}
-	if h := srv.Requests()[1].Header.Get("Authorization"); h != "Bearer "+testKey {
-		t.Fatal("key not sent as a bearer token")
-	}
+	_, err := do(t, call)
+	require.NoError(t, err)
+	h, ok := srv.Requests()[0].Header["Authorization"]
+	require.False(t, ok, "Authorization %q sent without a key", h)
+	_, err = do(t, newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("hi")}))
+	require.NoError(t, err)
+	require.Equal(t, "Bearer "+testKey, srv.Requests()[1].Header.Get("Authorization"), "key not sent as a bearer token")
 }
 
 func TestStreamFaults(t *testing.T) {
@@ -477,18 +439,15 @@ func TestStreamFaults(t *testing.T) {
 			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || !ue.Retryable() {
-				t.Fatalf("class %v (retryable %v), want %v: %v", ue.Class, ue.Retryable(), tt.wantClass, ue)
-			}
-			if ue.Status != http.StatusOK || ue.RequestID != call.RequestID || ue.Key != "primary" {
-				t.Fatalf("error fields %+v", ue)
-			}
-			if call.Result.ChunksSent == 0 {
-				t.Fatal("no chunk reached the caller before the fault")
-			}
-			if in, out := srv.Usage(); in != 0 || out != 0 {
-				t.Fatalf("an unfinished stream counted usage %d/%d", in, out)
-			}
+			require.Equal(t, tt.wantClass, ue.Class, "class %v (retryable %v), want %v: %v", ue.Class, ue.Retryable(), tt.wantClass, ue)
+			require.True(t, ue.Retryable(), "class %v (retryable %v), want %v: %v", ue.Class, ue.Retryable(), tt.wantClass, ue)
+			require.Equal(t, http.StatusOK, ue.Status, "error fields %+v", ue)
+			require.Equal(t, call.RequestID, ue.RequestID, "error fields %+v", ue)
+			require.Equal(t, "primary", ue.Key, "error fields %+v", ue)
+			require.NotEqual(t, 0, call.Result.ChunksSent, "no chunk reached the caller before the fault")
+			in, out := srv.Usage()
+			require.Equal(t, 0, in, "an unfinished stream counted usage %d/%d", in, out)
+			require.Equal(t, 0, out, "an unfinished stream counted usage %d/%d", in, out)
 		})
 	}
 }
@@ -499,12 +458,9 @@ func TestCallerGoneStopsStream(t *testing.T) {
 	n := 0
 	call.Emit = func(*messages.StreamChunk) bool { n++; return n < 2 }
 	_, err := do(t, call)
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassCancelled {
-		t.Fatalf("class %v", ue.Class)
-	}
-	if n != 2 || call.Result.ChunksSent != 1 {
-		t.Fatalf("emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
-	}
+	require.Equal(t, messages.ClassCancelled, upstreamErr(t, err).Class, "class")
+	require.Equal(t, 2, n, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
+	require.Equal(t, 1, call.Result.ChunksSent, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
 }
 
 func TestMalformed(t *testing.T) {
@@ -523,9 +479,9 @@ func TestMalformed(t *testing.T) {
 			srv := startSim(t, nil)
 			srv.Inject(sim.Fault{Malformed: true})
 			_, err := do(t, newCall(srv.URL, req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 {
-				t.Fatalf("class %v status %d: %v", ue.Class, ue.Status, ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v status %d: %v", ue.Class, ue.Status, ue)
+			require.Equal(t, 200, ue.Status, "class %v status %d: %v", ue.Class, ue.Status, ue)
 		})
 	}
 }
@@ -557,9 +513,8 @@ func TestMalformedAnswers(t *testing.T) {
 			}))
 			defer hs.Close()
 			_, err := do(t, newCall(hs.URL, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-				t.Fatalf("class %v: %v", ue.Class, ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v: %v", ue.Class, ue)
 		})
 	}
 }
@@ -618,16 +573,18 @@ func TestErrors(t *testing.T) {
 				call.Emit = rec.Emit
 				_, err := do(t, call)
 				ue := upstreamErr(t, err)
-				if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.RetryAfter != tt.wantRetry || ue.Retryable() != tt.wantRetryable {
-					t.Fatalf("got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)",
-						ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantClass, ue.Class, "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantStatus, ue.Status, "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantRetry, ue.RetryAfter, "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantRetryable, ue.Retryable(), "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				if tt.wantMessage != "" {
+					require.Equal(t, tt.wantMessage, ue.Message, "message %q, want %q", ue.Message, tt.wantMessage)
 				}
-				if (tt.wantMessage != "" && ue.Message != tt.wantMessage) || ue.Message == "" || !errors.Is(err, messages.ErrUpstream) {
-					t.Fatalf("message %q, want %q", ue.Message, tt.wantMessage)
-				}
-				if ue.UpstreamRequestID != "sim-"+call.RequestID || call.Result.Status != tt.wantStatus || len(rec.All()) != 0 {
-					t.Fatalf("upstream id %q, result status %d, %d chunks", ue.UpstreamRequestID, call.Result.Status, len(rec.All()))
-				}
+				require.NotEqual(t, "", ue.Message, "message %q, want %q", ue.Message, tt.wantMessage)
+				require.ErrorIs(t, err, messages.ErrUpstream, "message %q, want %q", ue.Message, tt.wantMessage)
+				require.Equal(t, "sim-"+call.RequestID, ue.UpstreamRequestID, "upstream id %q, result status %d, %d chunks", ue.UpstreamRequestID, call.Result.Status, len(rec.All()))
+				require.Equal(t, tt.wantStatus, call.Result.Status, "upstream id %q, result status %d, %d chunks", ue.UpstreamRequestID, call.Result.Status, len(rec.All()))
+				require.Len(t, rec.All(), 0, "upstream id %q, result status %d, %d chunks", ue.UpstreamRequestID, call.Result.Status, len(rec.All()))
 			})
 		}
 	}
@@ -666,12 +623,12 @@ func TestInStreamErrors(t *testing.T) {
 			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || ue.Status != 200 || (tt.wantMsg != "" && ue.Message != tt.wantMsg) {
-				t.Fatalf("class %v status %d message %q, want %v %q", ue.Class, ue.Status, ue.Message, tt.wantClass, tt.wantMsg)
+			require.Equal(t, tt.wantClass, ue.Class, "class %v status %d message %q, want %v %q", ue.Class, ue.Status, ue.Message, tt.wantClass, tt.wantMsg)
+			require.Equal(t, 200, ue.Status, "class %v status %d message %q, want %v %q", ue.Class, ue.Status, ue.Message, tt.wantClass, tt.wantMsg)
+			if tt.wantMsg != "" {
+				require.Equal(t, tt.wantMsg, ue.Message, "class %v status %d message %q, want %v %q", ue.Class, ue.Status, ue.Message, tt.wantClass, tt.wantMsg)
 			}
-			if call.Result.ChunksSent != tt.wantSent {
-				t.Fatalf("%d chunks sent, want %d", call.Result.ChunksSent, tt.wantSent)
-			}
+			require.Equal(t, tt.wantSent, call.Result.ChunksSent, "%d chunks sent, want %d", call.Result.ChunksSent, tt.wantSent)
 		})
 	}
 }
@@ -686,24 +643,20 @@ func TestTimings(t *testing.T) {
 	rec := &recorder{}
 	call.Emit = rec.Emit
 	out, tm, err := ollama.DecodeChatStream(strings.NewReader(body), call, providers.NewEmitter(call))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := ollama.Timings{Total: 182242375, Load: 41295167, PromptEval: 24573166, Eval: 115959084}
-	if tm != want || out.Content != "Hello" || out.Usage != (messages.Usage{InputTokens: 169, OutputTokens: 15}) || out.Model != "llama3.2" {
-		t.Fatalf("timings %+v, response %+v", tm, out)
-	}
-	if tm.Total != 182242375*time.Nanosecond || tm.Eval.Milliseconds() != 115 {
-		t.Fatalf("durations are not nanoseconds: %v", tm)
-	}
+	require.True(t, tm == want, "timings %+v, response %+v", tm, out)
+	require.Equal(t, "Hello", out.Content, "timings %+v, response %+v", tm, out)
+	require.True(t, out.Usage == (messages.Usage{InputTokens: 169, OutputTokens: 15}), "timings %+v, response %+v", tm, out)
+	require.Equal(t, "llama3.2", out.Model, "timings %+v, response %+v", tm, out)
+	require.Equal(t, 182242375*time.Nanosecond, tm.Total, "durations are not nanoseconds: %v", tm)
+	require.Equal(t, int64(115), tm.Eval.Milliseconds(), "durations are not nanoseconds: %v", tm)
 	gen := `{"response":"x","done":true,"done_reason":"length","total_duration":5,"load_duration":-1,"eval_count":1}` + "\n"
 	gout, gtm, err := ollama.DecodeGenerateStream(strings.NewReader(gen), call, providers.NewEmitter(call))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if gtm != (ollama.Timings{Total: 5}) || gout.Text != "x" || gout.FinishReason != messages.FinishLength {
-		t.Fatalf("timings %+v, response %+v", gtm, gout)
-	}
+	require.NoError(t, err)
+	require.True(t, gtm == (ollama.Timings{Total: 5}), "timings %+v, response %+v", gtm, gout)
+	require.Equal(t, "x", gout.Text, "timings %+v, response %+v", gtm, gout)
+	require.Equal(t, messages.FinishLength, gout.FinishReason, "timings %+v, response %+v", gtm, gout)
 }
 
 func TestCheck(t *testing.T) {
@@ -759,24 +712,21 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := a.Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check: %v", err)
-				}
+				require.NoError(t, err, "Check")
 				return
 			}
 			var re *messages.RequestError
-			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
-				t.Fatalf("Check = %v, want %v", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "Check = %v, want %v", err, tt.want)
+			require.ErrorAs(t, err, &re, "Check = %v, want %v", err, tt.want)
 			if tt.req == nil {
 				return
 			}
 			// Do refuses the same request without sending it.
 			srv := startSim(t, nil)
 			_, derr := do(t, newCall(srv.URL, tt.req))
-			if ue := upstreamErr(t, derr); ue.Class != messages.ClassInvalid || srv.Calls() != 0 {
-				t.Fatalf("Do: class %v after %d calls", ue.Class, srv.Calls())
-			}
+			ue := upstreamErr(t, derr)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "Do: class %v after %d calls", ue.Class, srv.Calls())
+			require.Equal(t, 0, srv.Calls(), "Do: class %v after %d calls", ue.Class, srv.Calls())
 		})
 	}
 }
@@ -798,12 +748,11 @@ func TestBusyQueue(t *testing.T) {
 	<-started
 	_, err := do(t, newCall(srv.URL, &messages.ChatRequest{Model: "llama3.2", Messages: user("x")}))
 	ue := upstreamErr(t, err)
-	if ue.Status != 503 || ue.Class != messages.ClassServer || !ue.Retryable() || ue.Message != sim.OllamaBusyMessage {
-		t.Fatalf("error %+v", ue)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("the slow stream failed: %v", err)
-	}
+	require.Equal(t, 503, ue.Status, "error %+v", ue)
+	require.Equal(t, messages.ClassServer, ue.Class, "error %+v", ue)
+	require.True(t, ue.Retryable(), "error %+v", ue)
+	require.Equal(t, sim.OllamaBusyMessage, ue.Message, "error %+v", ue)
+	require.NoError(t, (<-done), "the slow stream failed")
 	// The slow handler leaves the queue just after its last line; the queue
 	// frees up then.
 	for i := 0; ; i++ {
@@ -811,9 +760,7 @@ func TestBusyQueue(t *testing.T) {
 		if err == nil {
 			break
 		}
-		if i == 100 {
-			t.Fatalf("queue still full: %v", err)
-		}
+		require.NotEqual(t, 100, i, "queue still full: %v", err)
 		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -18,6 +18,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The official Ollama spec (testdata/ollama/SOURCE.md), compiled once per
@@ -83,13 +86,9 @@ func loadSpec() {
 func validate(t *testing.T, schema string, body []byte) error {
 	t.Helper()
 	specOnce.Do(loadSpec)
-	if specErr != nil {
-		t.Fatalf("loading the Ollama spec: %v", specErr)
-	}
+	require.NoError(t, specErr, "loading the Ollama spec")
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("%s: body is not JSON: %v\n%s", schema, err, body)
-	}
+	require.NoError(t, err, "%s: body is not JSON: %v\n%s", schema, err, body)
 	return specSchemas[schema].Validate(v)
 }
 
@@ -144,50 +143,40 @@ func TestSpecRequests(t *testing.T) {
 		call := newCall(srv.URL, req)
 		call.Client = &providers.Client{HTTP: &http.Client{Transport: ct}, HeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
 		call.Emit = (&recorder{}).Emit
-		if _, err := do(t, call); err != nil {
-			t.Fatalf("%T: %v", req, err)
-		}
+		_, err := do(t, call)
+		require.NoError(t, err, "%T: %v", req, err)
 	}
-	if srv.InvalidCalls() != 0 {
-		t.Fatalf("the simulator rejected %d requests", srv.InvalidCalls())
-	}
+	require.Equal(t, 0, srv.InvalidCalls(), "the simulator rejected %d requests", srv.InvalidCalls())
 	nBodies := 0
 	for _, rec := range srv.Requests() {
 		schema, ok := requestSchema[rec.Path]
 		if !ok {
-			if len(rec.Body) != 0 {
-				t.Errorf("%s %s has a body", rec.Method, rec.Path)
-			}
+			assert.Len(t, rec.Body, 0, "%s %s has a body", rec.Method, rec.Path)
 			continue
 		}
 		nBodies++
-		if err := validate(t, schema, rec.Body); err != nil {
-			t.Errorf("%s body violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
-		}
+		err := validate(t, schema, rec.Body)
+		assert.NoError(t, err, "%s body violates %s: %v\n%s", rec.Path, schema, err, rec.Body)
 	}
 	nAnswers, nLines := 0, 0
 	for _, c := range ct.Responses() {
-		if c.Status != 200 {
-			t.Fatalf("%s answered %d", c.Path, c.Status)
-		}
+		require.Equal(t, 200, c.Status, "%s answered %d", c.Path, c.Status)
 		schemas := answerSchema[c.Path]
 		if c.HasContentType("application/x-ndjson") {
 			for _, line := range bytes.Split(bytes.TrimSpace(c.Body.Bytes()), []byte("\n")) {
 				nLines++
-				if err := validate(t, schemas[1], line); err != nil {
-					t.Errorf("stream line from %s violates %s: %v\n%s", c.Path, schemas[1], err, line)
-				}
+				err := validate(t, schemas[1], line)
+				assert.NoError(t, err, "stream line from %s violates %s: %v\n%s", c.Path, schemas[1], err, line)
 			}
 			continue
 		}
 		nAnswers++
-		if err := validate(t, schemas[0], c.Body.Bytes()); err != nil {
-			t.Errorf("answer from %s violates %s: %v\n%s", c.Path, schemas[0], err, c.Body.Bytes())
-		}
+		err := validate(t, schemas[0], c.Body.Bytes())
+		assert.NoError(t, err, "answer from %s violates %s: %v\n%s", c.Path, schemas[0], err, c.Body.Bytes())
 	}
-	if nBodies != 12 || nAnswers != 11 || nLines < 8 {
-		t.Fatalf("validated %d request bodies, %d answers, %d stream lines", nBodies, nAnswers, nLines)
-	}
+	require.Equal(t, 12, nBodies, "validated %d request bodies, %d answers, %d stream lines", nBodies, nAnswers, nLines)
+	require.Equal(t, 11, nAnswers, "validated %d request bodies, %d answers, %d stream lines", nBodies, nAnswers, nLines)
+	require.GreaterOrEqual(t, nLines, 8, "validated %d request bodies, %d answers, %d stream lines", nBodies, nAnswers, nLines)
 }
 
 // TestSpecRejectsInvalid shows the validator is not vacuous.
@@ -211,14 +200,10 @@ func TestSpecRejectsInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := validate(t, tt.schema, []byte(tt.body)); err == nil {
-				t.Fatalf("%s accepted %s", tt.schema, tt.body)
-			}
+			require.Error(t, validate(t, tt.schema, []byte(tt.body)), "%s accepted %s", tt.schema, tt.body)
 		})
 	}
-	if err := validate(t, "ChatRequest", []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":false}`)); err != nil {
-		t.Fatalf("valid body rejected: %v", err)
-	}
+	require.NoError(t, validate(t, "ChatRequest", []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":false}`)), "valid body rejected")
 }
 
 // TestSpecSimRejects checks that the simulator rejects, with Ollama's 400,
@@ -233,22 +218,14 @@ func TestSpecSimRejects(t *testing.T) {
 	}
 	for path, body := range bodies {
 		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		var e struct {
 			Error string `json:"error"`
 		}
-		if resp.StatusCode != 400 || json.Unmarshal(b, &e) != nil || e.Error == "" {
-			t.Errorf("%s %s: %d %s", path, body, resp.StatusCode, b)
-		}
-		if err := validate(t, requestSchema[path], []byte(body)); err == nil {
-			t.Errorf("the spec accepts %s", body)
-		}
+		assert.False(t, resp.StatusCode != 400 || json.Unmarshal(b, &e) != nil || e.Error == "", "%s %s: %d %s", path, body, resp.StatusCode, b)
+		assert.Error(t, validate(t, requestSchema[path], []byte(body)), "the spec accepts %s", body)
 	}
-	if srv.InvalidCalls() != len(bodies) {
-		t.Fatalf("%d invalid calls counted", srv.InvalidCalls())
-	}
+	require.Equal(t, len(bodies), srv.InvalidCalls(), "%d invalid calls counted", srv.InvalidCalls())
 }

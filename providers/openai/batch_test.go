@@ -1,7 +1,6 @@
 package openai_test
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -11,6 +10,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/openai"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchLimits(t *testing.T) {
@@ -46,14 +48,12 @@ func TestBatchLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := tt.a.BatchLimits(tt.req)
-			if got != tt.want || ok != tt.ok {
-				t.Fatalf("BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
-			}
+			require.True(t, got == tt.want, "BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			require.Equal(t, tt.ok, ok, "BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 		})
 	}
-	if openai.BatchEmbedTokens >= openai.MaxEmbedTokens || openai.MaxEmbedTokens != 300_000 {
-		t.Fatalf("token budget %d must stay under OpenAI's %d", openai.BatchEmbedTokens, openai.MaxEmbedTokens)
-	}
+	require.False(t, openai.BatchEmbedTokens >= openai.MaxEmbedTokens, "token budget %d must stay under OpenAI's %d", openai.BatchEmbedTokens, openai.MaxEmbedTokens)
+	require.True(t, openai.MaxEmbedTokens == 300_000, "token budget %d must stay under OpenAI's %d", openai.BatchEmbedTokens, openai.MaxEmbedTokens)
 }
 
 // batchInputs returns n distinct inputs.
@@ -72,30 +72,18 @@ func TestBatchedEmbedIsOneCall(t *testing.T) {
 	srv := providertest.StartSim(t, &sim.OpenAIBackend{ReverseEmbeddings: true})
 	inputs := batchInputs(7)
 	resp, err := providertest.Do(t, openai.New(), newCall(srv, &messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: inputs}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Calls() != 1 {
-		t.Fatalf("%d upstream calls, want 1", srv.Calls())
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.Calls(), "%d upstream calls, want 1", srv.Calls())
 	body := providertest.LastBody(t, srv)
 	sent, _ := body["input"].([]any)
-	if len(sent) != len(inputs) {
-		t.Fatalf("sent input %v", body["input"])
-	}
+	require.Len(t, sent, len(inputs), "sent input %v", body["input"])
 	for i, in := range sent {
-		if in != inputs[i] {
-			t.Fatalf("input %d sent as %v", i, in)
-		}
+		require.True(t, in == inputs[i], "input %d sent as %v", i, in)
 	}
 	vecs := resp.(*messages.EmbedResponse).Vectors
-	if len(vecs) != len(inputs) {
-		t.Fatalf("%d vectors for %d inputs", len(vecs), len(inputs))
-	}
+	require.Len(t, vecs, len(inputs), "%d vectors for %d inputs", len(vecs), len(inputs))
 	for i, v := range vecs {
-		if !slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))) {
-			t.Fatalf("vector %d is not the embedding of %q", i, inputs[i])
-		}
+		require.True(t, slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))), "vector %d is not the embedding of %q", i, inputs[i])
 	}
 }
 
@@ -105,16 +93,13 @@ func TestBatchAtInputLimit(t *testing.T) {
 	srv := providertest.StartSim(t, sim.OpenAI(), sim.WithoutRecords())
 	req := &messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: batchInputs(2048)}
 	lim, ok := openai.New().BatchLimits(req)
-	if !ok || lim.MaxInputs != len(req.Inputs) {
-		t.Fatalf("limits %+v %v", lim, ok)
-	}
+	require.True(t, ok, "limits %+v %v", lim, ok)
+	require.Equal(t, len(req.Inputs), lim.MaxInputs, "limits %+v %v", lim, ok)
 	resp, err := providertest.Do(t, openai.New(), newCall(srv, req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(resp.(*messages.EmbedResponse).Vectors); n != 2048 || srv.Calls() != 1 {
-		t.Fatalf("%d vectors in %d calls", n, srv.Calls())
-	}
+	require.NoError(t, err)
+	n := len(resp.(*messages.EmbedResponse).Vectors)
+	require.Equal(t, 2048, n, "%d vectors in %d calls", n, srv.Calls())
+	require.Equal(t, 1, srv.Calls(), "%d vectors in %d calls", n, srv.Calls())
 }
 
 func TestCheckRefusesEmbeddingOptionsTheAPIHasNot(t *testing.T) {
@@ -130,12 +115,9 @@ func TestCheckRefusesEmbeddingOptionsTheAPIHasNot(t *testing.T) {
 	} {
 		r := c.req
 		r.Model, r.Inputs = "text-embedding-3-small", []string{"x"}
-		if err := openai.New().Check(&r); !errors.Is(err, messages.ErrUnsupported) {
-			t.Errorf("%s: %v, want ErrUnsupported", c.name, err)
-		}
+		err := openai.New().Check(&r)
+		assert.ErrorIs(t, err, messages.ErrUnsupported, "%s: %v, want ErrUnsupported", c.name, err)
 	}
 	r := messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: []string{"x"}, Normalize: &yes}
-	if err := openai.New().Check(&r); err != nil {
-		t.Errorf("normalize true (what the API does anyway): %v", err)
-	}
+	assert.NoError(t, openai.New().Check(&r), "normalize true (what the API does anyway)")
 }

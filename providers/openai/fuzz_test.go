@@ -12,6 +12,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/openai"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
+
+	"github.com/stretchr/testify/require"
 )
 
 var keyShape = regexp.MustCompile(`sk-[A-Za-z0-9_\-*.]{3,}`)
@@ -40,17 +42,12 @@ func FuzzDecodeError(f *testing.F) {
 		for _, start := range []messages.ErrorClass{messages.ClassUnknown, providers.ClassifyStatus(status)} {
 			e := &messages.UpstreamError{Status: status, Class: start}
 			openai.DecodeError(status, http.Header{}, body, e)
-			if e.Class == messages.ClassUnknown {
-				t.Fatalf("class not set for status %d body %q", status, body)
-			}
-			if keyShape.MatchString(e.Message) {
-				t.Fatalf("message keeps a key-shaped string: %q", e.Message)
-			}
-			if e.RetryAfter < 0 || e.RetryAfter > 24*time.Hour {
-				t.Fatalf("retry after %v", e.RetryAfter)
-			}
-			if e.Class == messages.ClassQuota && status != http.StatusTooManyRequests {
-				t.Fatalf("quota class for status %d", status)
+			require.NotEqual(t, messages.ClassUnknown, e.Class, "class not set for status %d body %q", status, body)
+			require.False(t, keyShape.MatchString(e.Message), "message keeps a key-shaped string: %q", e.Message)
+			require.GreaterOrEqual(t, e.RetryAfter, time.Duration(0), "retry after %v", e.RetryAfter)
+			require.LessOrEqual(t, e.RetryAfter, 24*time.Hour, "retry after %v", e.RetryAfter)
+			if e.Class == messages.ClassQuota {
+				require.Equal(t, http.StatusTooManyRequests, status, "quota class for status")
 			}
 			_ = e.Error()
 		}
@@ -79,29 +76,19 @@ func streamOnce[T any](t *testing.T, body []byte, decode func(io.Reader, *provid
 	call := &providers.Call{RequestID: "fuzz", Provider: "openai", Key: providers.NewCredential("k", testKey), Result: providers.CallResult{Status: 200}}
 	last := -1
 	call.Emit = func(ch *messages.StreamChunk) bool {
-		if ch.Seq != last+1 {
-			t.Fatalf("chunk seq %d after %d", ch.Seq, last)
-		}
+		require.Equal(t, last+1, ch.Seq, "chunk seq %d after %d", ch.Seq, last)
 		last = ch.Seq
 		switch ch.Type {
 		case messages.ChunkText:
-			if ch.Text == "" {
-				t.Fatal("empty text chunk")
-			}
+			require.NotEqual(t, "", ch.Text, "empty text chunk")
 		case messages.ChunkToolCall:
-			if ch.ToolCall == nil {
-				t.Fatal("tool call chunk without delta")
-			}
+			require.NotNil(t, ch.ToolCall, "tool call chunk without delta")
 		case messages.ChunkUsage:
-			if ch.Usage == nil {
-				t.Fatal("usage chunk without usage")
-			}
+			require.NotNil(t, ch.Usage, "usage chunk without usage")
 		case messages.ChunkEvent:
-			if ch.Event == "" {
-				t.Fatal("event chunk without a name")
-			}
+			require.NotEqual(t, "", ch.Event, "event chunk without a name")
 		default:
-			t.Fatalf("chunk type %q", ch.Type)
+			require.Fail(t, "unexpected chunk type", "chunk type %q", ch.Type)
 		}
 		return true
 	}
@@ -183,9 +170,11 @@ func TestDecodeErrorShapes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := &messages.UpstreamError{Class: providers.ClassifyStatus(tt.status)}
 			openai.DecodeError(tt.status, http.Header{}, []byte(tt.body), e)
-			if e.Class != tt.wantClass || e.Type != tt.wantType || e.Code != tt.wantCode || e.Message != tt.wantMsg || e.RetryAfter != tt.wantRetry {
-				t.Fatalf("got %v %q/%q %q %v", e.Class, e.Type, e.Code, e.Message, e.RetryAfter)
-			}
+			require.Equal(t, tt.wantClass, e.Class, "got %v %q/%q %q %v", e.Class, e.Type, e.Code, e.Message, e.RetryAfter)
+			require.Equal(t, tt.wantType, e.Type, "got %v %q/%q %q %v", e.Class, e.Type, e.Code, e.Message, e.RetryAfter)
+			require.Equal(t, tt.wantCode, e.Code, "got %v %q/%q %q %v", e.Class, e.Type, e.Code, e.Message, e.RetryAfter)
+			require.Equal(t, tt.wantMsg, e.Message, "got %v %q/%q %q %v", e.Class, e.Type, e.Code, e.Message, e.RetryAfter)
+			require.Equal(t, tt.wantRetry, e.RetryAfter, "got %v %q/%q %q %v", e.Class, e.Type, e.Code, e.Message, e.RetryAfter)
 		})
 	}
 }

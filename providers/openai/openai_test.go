@@ -19,6 +19,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/openai"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testKey is a fake key; tests assert it never shows up in errors.
@@ -64,9 +67,7 @@ func upstreamErr(t *testing.T, err error) *messages.UpstreamError {
 func ptr[T any](v T) *T { return &v }
 
 func TestKind(t *testing.T) {
-	if got := openai.New().Kind(); got != "openai" {
-		t.Fatalf("Kind() = %q", got)
-	}
+	require.Equal(t, "openai", openai.New().Kind(), "Kind()")
 }
 
 func TestChat(t *testing.T) {
@@ -84,9 +85,8 @@ func TestChat(t *testing.T) {
 			wantFinish: messages.FinishStop,
 			checkBody: func(t *testing.T, body map[string]any) {
 				for _, k := range []string{"stream", "stream_options", "tools", "tool_choice", "temperature", "max_completion_tokens"} {
-					if _, ok := body[k]; ok {
-						t.Errorf("body has %q though the request did not set it", k)
-					}
+					_, ok := body[k]
+					assert.False(t, ok, "body has %q though the request did not set it", k)
 				}
 			},
 		},
@@ -100,17 +100,17 @@ func TestChat(t *testing.T) {
 			checkBody: func(t *testing.T, body map[string]any) {
 				msgs := body["messages"].([]any)
 				first := msgs[0].(map[string]any)
-				if first["role"] != "system" || first["content"] != "Be brief." {
-					t.Errorf("first message = %v, want the system prompt", first)
-				}
-				if body["model"] != "gpt-4o" || body["seed"] != 7.0 || body["temperature"] != 0.0 || body["top_p"] != 0.5 {
-					t.Errorf("body = %v: want own model, extra seed, temperature 0 and top_p", body)
-				}
-				if _, ok := body["stream"]; ok {
-					t.Error("Extra's stream leaked into a non-stream body")
-				}
-				if stop := body["stop"].([]any); len(stop) != 1 || stop[0] != "END" {
-					t.Errorf("stop = %v", stop)
+				assert.True(t, first["role"] == "system", "first message = %v, want the system prompt", first)
+				assert.True(t, first["content"] == "Be brief.", "first message = %v, want the system prompt", first)
+				assert.True(t, body["model"] == "gpt-4o", "body = %v: want own model, extra seed, temperature 0 and top_p", body)
+				assert.True(t, body["seed"] == 7.0, "body = %v: want own model, extra seed, temperature 0 and top_p", body)
+				assert.True(t, body["temperature"] == 0.0, "body = %v: want own model, extra seed, temperature 0 and top_p", body)
+				assert.True(t, body["top_p"] == 0.5, "body = %v: want own model, extra seed, temperature 0 and top_p", body)
+				_, ok := body["stream"]
+				assert.False(t, ok, "Extra's stream leaked into a non-stream body")
+				stop := body["stop"].([]any)
+				if assert.Len(t, stop, 1, "stop = %v", stop) {
+					assert.True(t, stop[0] == "END", "stop = %v", stop)
 				}
 			},
 		},
@@ -121,12 +121,9 @@ func TestChat(t *testing.T) {
 			wantText:   "echo: one two",
 			wantFinish: messages.FinishLength,
 			checkBody: func(t *testing.T, body map[string]any) {
-				if body["max_completion_tokens"] != 3.0 {
-					t.Errorf("max_completion_tokens = %v", body["max_completion_tokens"])
-				}
-				if _, ok := body["max_tokens"]; ok {
-					t.Error("deprecated max_tokens sent")
-				}
+				assert.True(t, body["max_completion_tokens"] == 3.0, "max_completion_tokens = %v", body["max_completion_tokens"])
+				_, ok := body["max_tokens"]
+				assert.False(t, ok, "deprecated max_tokens sent")
 			},
 		},
 		{
@@ -145,14 +142,10 @@ func TestChat(t *testing.T) {
 				urls := []any{}
 				for _, p := range parts[1:] {
 					pm := p.(map[string]any)
-					if pm["type"] != "image_url" {
-						t.Errorf("part type %v", pm["type"])
-					}
+					assert.True(t, pm["type"] == "image_url", "part type %v", pm["type"])
 					urls = append(urls, pm["image_url"].(map[string]any)["url"])
 				}
-				if urls[0] != "https://example.com/cat.png" || urls[1] != want || urls[2] != want {
-					t.Errorf("image urls = %v", urls)
-				}
+				assert.False(t, urls[0] != "https://example.com/cat.png" || urls[1] != want || urls[2] != want, "image urls = %v", urls)
 			},
 		},
 	}
@@ -162,23 +155,19 @@ func TestChat(t *testing.T) {
 			req := tt.req
 			call := newCall(srv, &req)
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatalf("Do: %v", err)
-			}
+			require.NoError(t, err, "Do")
 			cr := resp.(*messages.ChatResponse)
-			if cr.Content != tt.wantText || cr.FinishReason != tt.wantFinish || cr.RawFinishReason == "" {
-				t.Fatalf("got %q finish %q (raw %q), want %q finish %q", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish)
-			}
+			require.Equal(t, tt.wantText, cr.Content, "got %q finish %q (raw %q), want %q finish %q", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish)
+			require.Equal(t, tt.wantFinish, cr.FinishReason, "got %q finish %q (raw %q), want %q finish %q", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish)
+			require.NotEqual(t, "", cr.RawFinishReason, "got %q finish %q (raw %q), want %q finish %q", cr.Content, cr.FinishReason, cr.RawFinishReason, tt.wantText, tt.wantFinish)
 			in, out := srv.Usage()
-			if cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || out == 0 || call.Result.Usage != cr.Usage {
-				t.Fatalf("usage %+v, result %+v, server counted %d/%d", cr.Usage, call.Result.Usage, in, out)
-			}
-			if !strings.HasPrefix(cr.ID, "chatcmpl-") || cr.Model != req.Model {
-				t.Fatalf("id %q model %q", cr.ID, cr.Model)
-			}
-			if srv.InvalidCalls() != 0 {
-				t.Fatalf("simulator rejected %d requests", srv.InvalidCalls())
-			}
+			require.Equal(t, in, cr.Usage.InputTokens, "usage %+v, result %+v, server counted %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.Equal(t, out, cr.Usage.OutputTokens, "usage %+v, result %+v, server counted %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.NotEqual(t, 0, out, "usage %+v, result %+v, server counted %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.True(t, call.Result.Usage == cr.Usage, "usage %+v, result %+v, server counted %d/%d", cr.Usage, call.Result.Usage, in, out)
+			require.True(t, strings.HasPrefix(cr.ID, "chatcmpl-"), "id %q model %q", cr.ID, cr.Model)
+			require.Equal(t, req.Model, cr.Model, "id %q model %q", cr.ID, cr.Model)
+			require.Equal(t, 0, srv.InvalidCalls(), "simulator rejected %d requests", srv.InvalidCalls())
 			tt.checkBody(t, lastBody(t, srv))
 		})
 	}
@@ -195,51 +184,40 @@ func TestChatToolRoundTrip(t *testing.T) {
 	conv := []messages.Message{{Role: "user", Content: "What is the weather in Paris?"}}
 	req := &messages.ChatRequest{Model: "gpt-4o", Messages: conv, Tools: []messages.Tool{weatherTool}, ToolChoice: "auto"}
 	resp, err := do(t, newCall(srv, req))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cr := resp.(*messages.ChatResponse)
-	if cr.FinishReason != messages.FinishToolCalls || len(cr.ToolCalls) != 1 {
-		t.Fatalf("want one tool call, got %+v", cr)
-	}
+	require.Equal(t, messages.FinishToolCalls, cr.FinishReason, "want one tool call, got %+v", cr)
+	require.Len(t, cr.ToolCalls, 1, "want one tool call, got %+v", cr)
 	tc := cr.ToolCalls[0]
-	if tc.Name != "get_weather" || tc.ID == "" || string(tc.Arguments) != `{"city":"Paris"}` {
-		t.Fatalf("tool call %+v args %s", tc, tc.Arguments)
-	}
+	require.Equal(t, "get_weather", tc.Name, "tool call %+v args %s", tc, tc.Arguments)
+	require.NotEqual(t, "", tc.ID, "tool call %+v args %s", tc, tc.Arguments)
+	require.Equal(t, `{"city":"Paris"}`, string(tc.Arguments), "tool call %+v args %s", tc, tc.Arguments)
 	body := lastBody(t, srv)
 	tool := body["tools"].([]any)[0].(map[string]any)
-	if tool["type"] != "function" || tool["function"].(map[string]any)["name"] != "get_weather" || body["tool_choice"] != "auto" {
-		t.Fatalf("tools %v choice %v", tool, body["tool_choice"])
-	}
+	require.True(t, tool["type"] == "function", "tools %v choice %v", tool, body["tool_choice"])
+	require.True(t, tool["function"].(map[string]any)["name"] == "get_weather", "tools %v choice %v", tool, body["tool_choice"])
+	require.True(t, body["tool_choice"] == "auto", "tools %v choice %v", tool, body["tool_choice"])
 
 	// Send the result back: the assistant turn with its call, then the tool message.
 	conv = append(conv, messages.Message{Role: "assistant", ToolCalls: cr.ToolCalls},
 		messages.Message{Role: "tool", ToolCallID: tc.ID, Content: `{"temp_c":21}`})
 	req2 := &messages.ChatRequest{Model: "gpt-4o", Messages: conv, Tools: []messages.Tool{weatherTool}, ToolChoice: "get_weather"}
 	resp, err = do(t, newCall(srv, req2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := resp.(*messages.ChatResponse).Content; got != `The tool returned: {"temp_c":21}` {
-		t.Fatalf("final answer %q", got)
-	}
+	require.NoError(t, err)
+	require.Equal(t, `The tool returned: {"temp_c":21}`, resp.(*messages.ChatResponse).Content, "final answer")
 	body = lastBody(t, srv)
 	msgs := body["messages"].([]any)
 	asst, toolMsg := msgs[1].(map[string]any), msgs[2].(map[string]any)
 	call0 := asst["tool_calls"].([]any)[0].(map[string]any)
-	if asst["content"] != nil || call0["function"].(map[string]any)["arguments"] != `{"city":"Paris"}` || call0["type"] != "function" {
-		t.Fatalf("assistant message %v", asst)
-	}
-	if toolMsg["tool_call_id"] != tc.ID || toolMsg["role"] != "tool" {
-		t.Fatalf("tool message %v", toolMsg)
-	}
+	require.True(t, asst["content"] == nil, "assistant message %v", asst)
+	require.True(t, call0["function"].(map[string]any)["arguments"] == `{"city":"Paris"}`, "assistant message %v", asst)
+	require.True(t, call0["type"] == "function", "assistant message %v", asst)
+	require.True(t, toolMsg["tool_call_id"] == tc.ID, "tool message %v", toolMsg)
+	require.True(t, toolMsg["role"] == "tool", "tool message %v", toolMsg)
 	choice := body["tool_choice"].(map[string]any)
-	if choice["type"] != "function" || choice["function"].(map[string]any)["name"] != "get_weather" {
-		t.Fatalf("named tool_choice = %v", choice)
-	}
-	if srv.InvalidCalls() != 0 {
-		t.Fatal("simulator rejected the round trip")
-	}
+	require.True(t, choice["type"] == "function", "named tool_choice = %v", choice)
+	require.True(t, choice["function"].(map[string]any)["name"] == "get_weather", "named tool_choice = %v", choice)
+	require.Equal(t, 0, srv.InvalidCalls(), "simulator rejected the round trip")
 }
 
 func TestChatStream(t *testing.T) {
@@ -260,15 +238,11 @@ func TestChatStream(t *testing.T) {
 						nText++
 					}
 				}
-				if want := "echo: stream me a few words please"; text.String() != want || cr.Content != want {
-					t.Fatalf("streamed %q, aggregated %q", text.String(), cr.Content)
-				}
-				if nText < 2 {
-					t.Fatalf("want several text chunks, got %d", nText)
-				}
-				if cr.FinishReason != messages.FinishStop {
-					t.Fatalf("finish %q", cr.FinishReason)
-				}
+				want := "echo: stream me a few words please"
+				require.Equal(t, want, text.String(), "streamed %q, aggregated %q", text.String(), cr.Content)
+				require.Equal(t, want, cr.Content, "streamed %q, aggregated %q", text.String(), cr.Content)
+				require.GreaterOrEqual(t, nText, 2, "want several text chunks")
+				require.Equal(t, messages.FinishStop, cr.FinishReason, "finish")
 			},
 		},
 		{
@@ -282,17 +256,17 @@ func TestChatStream(t *testing.T) {
 					if ch.Type == messages.ChunkToolCall {
 						nCall++
 						args.WriteString(ch.ToolCall.Arguments)
-						if nCall == 1 && (ch.ToolCall.ID == "" || ch.ToolCall.Name != "get_weather") {
-							t.Fatalf("first fragment %+v lacks ID or name", ch.ToolCall)
+						if nCall == 1 {
+							require.NotEqual(t, "", ch.ToolCall.ID, "first fragment %+v lacks ID or name", ch.ToolCall)
+							require.Equal(t, "get_weather", ch.ToolCall.Name, "first fragment %+v lacks ID or name", ch.ToolCall)
 						}
 					}
 				}
-				if nCall < 2 || args.String() != `{"city":"Oslo"}` {
-					t.Fatalf("%d fragments, args %q", nCall, args.String())
-				}
-				if len(cr.ToolCalls) != 1 || string(cr.ToolCalls[0].Arguments) != `{"city":"Oslo"}` || cr.FinishReason != messages.FinishToolCalls {
-					t.Fatalf("aggregated %+v", cr)
-				}
+				require.GreaterOrEqual(t, nCall, 2, "%d fragments, args %q", nCall, args.String())
+				require.Equal(t, `{"city":"Oslo"}`, args.String(), "%d fragments, args %q", nCall, args.String())
+				require.Len(t, cr.ToolCalls, 1, "aggregated %+v", cr)
+				require.Equal(t, `{"city":"Oslo"}`, string(cr.ToolCalls[0].Arguments), "aggregated %+v", cr)
+				require.Equal(t, messages.FinishToolCalls, cr.FinishReason, "aggregated %+v", cr)
 			},
 		},
 	}
@@ -304,31 +278,25 @@ func TestChatStream(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cr := resp.(*messages.ChatResponse)
 			chunks := rec.All()
 			for i, ch := range chunks {
-				if ch.Seq != i || ch.RequestID != call.RequestID {
-					t.Fatalf("chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
-				}
+				require.Equal(t, i, ch.Seq, "chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
+				require.Equal(t, call.RequestID, ch.RequestID, "chunk %d has seq %d request %q", i, ch.Seq, ch.RequestID)
 			}
 			last := chunks[len(chunks)-1]
 			in, out := srv.Usage()
-			if last.Type != messages.ChunkUsage || last.Usage.InputTokens != in || last.Usage.OutputTokens != out || cr.Usage != *last.Usage {
-				t.Fatalf("last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
-			}
-			if call.Result.ChunksSent != len(chunks) || call.Result.Usage != cr.Usage {
-				t.Fatalf("result %+v after %d chunks", call.Result, len(chunks))
-			}
+			require.Equal(t, messages.ChunkUsage, last.Type, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, in, last.Usage.InputTokens, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, out, last.Usage.OutputTokens, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.True(t, cr.Usage == *last.Usage, "last chunk %+v, usage %+v, server %d/%d", last, cr.Usage, in, out)
+			require.Equal(t, len(chunks), call.Result.ChunksSent, "result %+v after %d chunks", call.Result, len(chunks))
+			require.True(t, call.Result.Usage == cr.Usage, "result %+v after %d chunks", call.Result, len(chunks))
 			body := lastBody(t, srv)
-			if body["stream"] != true || body["stream_options"].(map[string]any)["include_usage"] != true {
-				t.Fatalf("stream body %v", body)
-			}
-			if h := srv.Requests()[0].Header.Get("Accept"); h != "text/event-stream" {
-				t.Fatalf("Accept %q", h)
-			}
+			require.True(t, body["stream"] == true, "stream body %v", body)
+			require.True(t, body["stream_options"].(map[string]any)["include_usage"] == true, "stream body %v", body)
+			require.Equal(t, "text/event-stream", srv.Requests()[0].Header.Get("Accept"), "Accept")
 			tt.check(t, cr, chunks)
 		})
 	}
@@ -356,18 +324,17 @@ func TestStreamFaults(t *testing.T) {
 			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || !ue.Retryable() {
-				t.Fatalf("class %v (retryable %v), want %v: %v", ue.Class, ue.Retryable(), tt.wantClass, ue)
+			require.Equal(t, tt.wantClass, ue.Class, "class %v (retryable %v), want %v: %v", ue.Class, ue.Retryable(), tt.wantClass, ue)
+			require.True(t, ue.Retryable(), "class %v (retryable %v), want %v: %v", ue.Class, ue.Retryable(), tt.wantClass, ue)
+			require.Equal(t, http.StatusOK, ue.Status, "error fields %+v", ue)
+			require.Equal(t, call.RequestID, ue.RequestID, "error fields %+v", ue)
+			require.Equal(t, "primary", ue.Key, "error fields %+v", ue)
+			if tt.fault.CutAfter > 0 {
+				require.NotEqual(t, 0, call.Result.ChunksSent, "no chunk reached the caller before the cut")
 			}
-			if ue.Status != http.StatusOK || ue.RequestID != call.RequestID || ue.Key != "primary" {
-				t.Fatalf("error fields %+v", ue)
-			}
-			if tt.fault.CutAfter > 0 && call.Result.ChunksSent == 0 {
-				t.Fatal("no chunk reached the caller before the cut")
-			}
-			if in, out := srv.Usage(); in != 0 || out != 0 {
-				t.Fatalf("an unfinished stream counted usage %d/%d", in, out)
-			}
+			in, out := srv.Usage()
+			require.Equal(t, 0, in, "an unfinished stream counted usage %d/%d", in, out)
+			require.Equal(t, 0, out, "an unfinished stream counted usage %d/%d", in, out)
 		})
 	}
 }
@@ -378,12 +345,9 @@ func TestCallerGoneStopsStream(t *testing.T) {
 	n := 0
 	call.Emit = func(*messages.StreamChunk) bool { n++; return n < 2 }
 	_, err := do(t, call)
-	if ue := upstreamErr(t, err); ue.Class != messages.ClassCancelled {
-		t.Fatalf("class %v", ue.Class)
-	}
-	if n != 2 || call.Result.ChunksSent != 1 {
-		t.Fatalf("emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
-	}
+	require.Equal(t, messages.ClassCancelled, upstreamErr(t, err).Class, "class")
+	require.Equal(t, 2, n, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
+	require.Equal(t, 1, call.Result.ChunksSent, "emit called %d times, %d chunks sent", n, call.Result.ChunksSent)
 }
 
 func TestMalformed(t *testing.T) {
@@ -397,9 +361,9 @@ func TestMalformed(t *testing.T) {
 			srv := startSim(t, nil)
 			srv.Inject(sim.Fault{Malformed: true})
 			_, err := do(t, newCall(srv, req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 {
-				t.Fatalf("class %v status %d", ue.Class, ue.Status)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v status %d", ue.Class, ue.Status)
+			require.Equal(t, 200, ue.Status, "class %v status %d", ue.Class, ue.Status)
 		})
 	}
 }
@@ -427,9 +391,8 @@ func TestMalformedAnswers(t *testing.T) {
 			defer hs.Close()
 			call := newCallAt(hs.URL, tt.req)
 			_, err := do(t, call)
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-				t.Fatalf("class %v: %v", ue.Class, ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v: %v", ue.Class, ue)
 		})
 	}
 }
@@ -477,22 +440,21 @@ func TestErrors(t *testing.T) {
 				call := newCall(srv, &messages.ChatRequest{Model: "m", Stream: stream, Messages: []messages.Message{{Role: "user", Content: "x"}}})
 				_, err := do(t, call)
 				ue := upstreamErr(t, err)
-				if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.RetryAfter != tt.wantRetry || ue.Retryable() != tt.wantRetryable {
-					t.Fatalf("got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)",
-						ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantClass, ue.Class, "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantStatus, ue.Status, "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantRetry, ue.RetryAfter, "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				require.Equal(t, tt.wantRetryable, ue.Retryable(), "got class %v status %d retry-after %v retryable %v; want %v %d %v %v (%v)", ue.Class, ue.Status, ue.RetryAfter, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetry, tt.wantRetryable, ue)
+				if tt.wantCode != "" {
+					require.Equal(t, tt.wantCode, ue.Code, "type/code %q/%q, want %q/%q", ue.Type, ue.Code, tt.wantType, tt.wantCode)
 				}
-				if (tt.wantCode != "" && ue.Code != tt.wantCode) || (tt.wantType != "" && ue.Type != tt.wantType) {
-					t.Fatalf("type/code %q/%q, want %q/%q", ue.Type, ue.Code, tt.wantType, tt.wantCode)
+				if tt.wantType != "" {
+					require.Equal(t, tt.wantType, ue.Type, "type/code %q/%q, want %q/%q", ue.Type, ue.Code, tt.wantType, tt.wantCode)
 				}
-				if ue.Message == "" || !errors.Is(err, messages.ErrUpstream) {
-					t.Fatalf("message %q, Is(ErrUpstream) %v", ue.Message, errors.Is(err, messages.ErrUpstream))
-				}
-				if ue.UpstreamRequestID != "sim-"+call.RequestID || call.Result.Status != tt.wantStatus {
-					t.Fatalf("upstream id %q, result status %d", ue.UpstreamRequestID, call.Result.Status)
-				}
-				if call.Result.ChunksSent != 0 {
-					t.Fatal("chunks sent for an error answer")
-				}
+				require.NotEqual(t, "", ue.Message, "message %q, Is(ErrUpstream) %v", ue.Message, errors.Is(err, messages.ErrUpstream))
+				require.ErrorIs(t, err, messages.ErrUpstream, "message %q, Is(ErrUpstream) %v", ue.Message, errors.Is(err, messages.ErrUpstream))
+				require.Equal(t, "sim-"+call.RequestID, ue.UpstreamRequestID, "upstream id %q, result status %d", ue.UpstreamRequestID, call.Result.Status)
+				require.Equal(t, tt.wantStatus, call.Result.Status, "upstream id %q, result status %d", ue.UpstreamRequestID, call.Result.Status)
+				require.Equal(t, 0, call.Result.ChunksSent, "chunks sent for an error answer")
 			})
 		}
 	}
@@ -530,11 +492,11 @@ func TestInStreamErrors(t *testing.T) {
 			}
 			_, err := do(t, newCallAt(hs.URL, req))
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || ue.Code != tt.wantCode || ue.Status != 200 {
-				t.Fatalf("class %v code %q status %d, want %v %q: %v", ue.Class, ue.Code, ue.Status, tt.wantClass, tt.wantCode, ue)
-			}
-			if tt.wantClass == messages.ClassRateLimited && ue.RetryAfter != 20*time.Millisecond {
-				t.Fatalf("retry after %v", ue.RetryAfter)
+			require.Equal(t, tt.wantClass, ue.Class, "class %v code %q status %d, want %v %q: %v", ue.Class, ue.Code, ue.Status, tt.wantClass, tt.wantCode, ue)
+			require.Equal(t, tt.wantCode, ue.Code, "class %v code %q status %d, want %v %q: %v", ue.Class, ue.Code, ue.Status, tt.wantClass, tt.wantCode, ue)
+			require.Equal(t, 200, ue.Status, "class %v code %q status %d, want %v %q: %v", ue.Class, ue.Code, ue.Status, tt.wantClass, tt.wantCode, ue)
+			if tt.wantClass == messages.ClassRateLimited {
+				require.Equal(t, 20*time.Millisecond, ue.RetryAfter, "retry after")
 			}
 		})
 	}
@@ -551,13 +513,12 @@ func TestStreamAnsweredWithJSON(t *testing.T) {
 	rec := &recorder{}
 	call.Emit = rec.Emit
 	resp, err := do(t, call)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	chunks := rec.All()
-	if resp.(*messages.ChatResponse).Content != "whole" || len(chunks) != 2 || chunks[0].Text != "whole" || chunks[1].Usage.InputTokens != 3 {
-		t.Fatalf("resp %+v chunks %+v", resp, chunks)
-	}
+	require.Equal(t, "whole", resp.(*messages.ChatResponse).Content, "resp %+v chunks %+v", resp, chunks)
+	require.Len(t, chunks, 2, "resp %+v chunks %+v", resp, chunks)
+	require.Equal(t, "whole", chunks[0].Text, "resp %+v chunks %+v", resp, chunks)
+	require.Equal(t, 3, chunks[1].Usage.InputTokens, "resp %+v chunks %+v", resp, chunks)
 }
 
 func TestEmbeddings(t *testing.T) {
@@ -579,29 +540,23 @@ func TestEmbeddings(t *testing.T) {
 			srv := startSim(t, b)
 			call := newCall(srv, &messages.EmbedRequest{Model: "text-embedding-3-small", Inputs: tt.inputs, Dimensions: tt.dims})
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			er := resp.(*messages.EmbedResponse)
-			if len(er.Vectors) != len(tt.inputs) {
-				t.Fatalf("%d vectors for %d inputs", len(er.Vectors), len(tt.inputs))
-			}
+			require.Len(t, er.Vectors, len(tt.inputs), "%d vectors for %d inputs", len(er.Vectors), len(tt.inputs))
 			for i, in := range tt.inputs {
-				if want := sim.OpenAIEmbedding(in, tt.wantDim); !slices.Equal(er.Vectors[i], want) {
-					t.Fatalf("vector %d = %v, want the one for %q %v", i, er.Vectors[i], in, want)
-				}
+				want := sim.OpenAIEmbedding(in, tt.wantDim)
+				require.True(t, slices.Equal(er.Vectors[i], want), "vector %d = %v, want the one for %q %v", i, er.Vectors[i], in, want)
 			}
 			in, _ := srv.Usage()
-			if er.Usage.InputTokens != in || in == 0 || call.Result.Usage != er.Usage || er.Model != "text-embedding-3-small" {
-				t.Fatalf("usage %+v server %d model %q", er.Usage, in, er.Model)
-			}
+			require.Equal(t, in, er.Usage.InputTokens, "usage %+v server %d model %q", er.Usage, in, er.Model)
+			require.NotEqual(t, 0, in, "usage %+v server %d model %q", er.Usage, in, er.Model)
+			require.True(t, call.Result.Usage == er.Usage, "usage %+v server %d model %q", er.Usage, in, er.Model)
+			require.Equal(t, "text-embedding-3-small", er.Model, "usage %+v server %d model %q", er.Usage, in, er.Model)
 			body := lastBody(t, srv)
-			if body["encoding_format"] != "float" || len(body["input"].([]any)) != len(tt.inputs) {
-				t.Fatalf("body %v", body)
-			}
-			if _, has := body["dimensions"]; has != (tt.dims > 0) {
-				t.Fatalf("dimensions present %v for %d", has, tt.dims)
-			}
+			require.True(t, body["encoding_format"] == "float", "body %v", body)
+			require.Len(t, body["input"].([]any), len(tt.inputs), "body %v", body)
+			_, has := body["dimensions"]
+			require.Equal(t, tt.dims > 0, has, "dimensions present %v for %d", has, tt.dims)
 		})
 	}
 }
@@ -612,63 +567,57 @@ func TestResponses(t *testing.T) {
 		call := newCall(srv, &messages.ResponsesRequest{Model: "gpt-4o", Instructions: "Be nice.", Temperature: ptr(0.2), MaxOutputTokens: 64,
 			Input: []messages.Message{{Role: "user", Parts: []messages.Part{{Type: messages.PartText, Text: "Hi there"}, {Type: messages.PartImage, Data: pngBytes}}}}})
 		resp, err := do(t, call)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rr := resp.(*messages.ResponsesResponse)
-		if rr.OutputText != "echo: Hi there [1 image]" || rr.Status != "completed" || !strings.HasPrefix(rr.ID, "resp_") || rr.Usage.InputTokens == 0 || rr.Usage.OutputTokens != 5 {
-			t.Fatalf("response %+v", rr)
-		}
+		require.Equal(t, "echo: Hi there [1 image]", rr.OutputText, "response %+v", rr)
+		require.Equal(t, "completed", rr.Status, "response %+v", rr)
+		require.True(t, strings.HasPrefix(rr.ID, "resp_"), "response %+v", rr)
+		require.NotEqual(t, 0, rr.Usage.InputTokens, "response %+v", rr)
+		require.Equal(t, 5, rr.Usage.OutputTokens, "response %+v", rr)
 		body := lastBody(t, srv)
 		item := body["input"].([]any)[0].(map[string]any)
 		parts := item["content"].([]any)
-		if item["type"] != "message" || item["role"] != "user" || parts[0].(map[string]any)["type"] != "input_text" || parts[1].(map[string]any)["type"] != "input_image" {
-			t.Fatalf("input item %v", item)
-		}
-		if body["instructions"] != "Be nice." || body["max_output_tokens"] != 64.0 || body["temperature"] != 0.2 {
-			t.Fatalf("body %v", body)
-		}
+		require.True(t, item["type"] == "message", "input item %v", item)
+		require.True(t, item["role"] == "user", "input item %v", item)
+		require.True(t, parts[0].(map[string]any)["type"] == "input_text", "input item %v", item)
+		require.True(t, parts[1].(map[string]any)["type"] == "input_image", "input item %v", item)
+		require.True(t, body["instructions"] == "Be nice.", "body %v", body)
+		require.True(t, body["max_output_tokens"] == 64.0, "body %v", body)
+		require.True(t, body["temperature"] == 0.2, "body %v", body)
 	})
 	t.Run("incomplete", func(t *testing.T) {
 		words := strings.Repeat("word ", 30)
 		call := newCall(srv, &messages.ResponsesRequest{Model: "gpt-4o", MaxOutputTokens: 16, Input: []messages.Message{{Role: "user", Content: words}}})
 		resp, err := do(t, call)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rr := resp.(*messages.ResponsesResponse)
-		if rr.Status != "incomplete" || rr.IncompleteReason != "max_output_tokens" || sim.Words(rr.OutputText) != 16 {
-			t.Fatalf("response %+v", rr)
-		}
+		require.Equal(t, "incomplete", rr.Status, "response %+v", rr)
+		require.Equal(t, "max_output_tokens", rr.IncompleteReason, "response %+v", rr)
+		require.Equal(t, 16, sim.Words(rr.OutputText), "response %+v", rr)
 	})
 	t.Run("tool round trip with previous_response_id", func(t *testing.T) {
 		tools := []messages.Tool{weatherTool}
 		resp, err := do(t, newCall(srv, &messages.ResponsesRequest{Model: "gpt-4o", Tools: tools, ToolChoice: "required",
 			Input: []messages.Message{{Role: "user", Content: "Weather in Rome?"}}}))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		first := resp.(*messages.ResponsesResponse)
-		if len(first.ToolCalls) != 1 || first.ToolCalls[0].Name != "get_weather" || string(first.ToolCalls[0].Arguments) != `{"city":"Rome"}` {
-			t.Fatalf("tool calls %+v", first.ToolCalls)
-		}
+		require.Len(t, first.ToolCalls, 1, "tool calls %+v", first.ToolCalls)
+		require.Equal(t, "get_weather", first.ToolCalls[0].Name, "tool calls %+v", first.ToolCalls)
+		require.Equal(t, `{"city":"Rome"}`, string(first.ToolCalls[0].Arguments), "tool calls %+v", first.ToolCalls)
 		tool := lastBody(t, srv)["tools"].([]any)[0].(map[string]any)
-		if tool["name"] != "get_weather" || tool["strict"] != false || tool["parameters"] == nil {
-			t.Fatalf("flat tool %v", tool)
-		}
+		require.True(t, tool["name"] == "get_weather", "flat tool %v", tool)
+		require.True(t, tool["strict"] == false, "flat tool %v", tool)
+		require.True(t, tool["parameters"] != nil, "flat tool %v", tool)
 		resp, err = do(t, newCall(srv, &messages.ResponsesRequest{Model: "gpt-4o", PreviousResponseID: first.ID, Tools: tools,
 			Input: []messages.Message{{Role: "tool", ToolCallID: first.ToolCalls[0].ID, Content: "sunny"}}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := resp.(*messages.ResponsesResponse).OutputText; got != "The tool returned: sunny" {
-			t.Fatalf("second answer %q", got)
-		}
+		require.NoError(t, err)
+		require.Equal(t, "The tool returned: sunny", resp.(*messages.ResponsesResponse).OutputText, "second answer")
 		body := lastBody(t, srv)
 		out := body["input"].([]any)[0].(map[string]any)
-		if body["previous_response_id"] != first.ID || out["type"] != "function_call_output" || out["call_id"] != first.ToolCalls[0].ID || out["output"] != "sunny" {
-			t.Fatalf("body %v", body)
-		}
+		require.True(t, body["previous_response_id"] == first.ID, "body %v", body)
+		require.True(t, out["type"] == "function_call_output", "body %v", body)
+		require.True(t, out["call_id"] == first.ToolCalls[0].ID, "body %v", body)
+		require.True(t, out["output"] == "sunny", "body %v", body)
 	})
 	t.Run("echoed call without previous response", func(t *testing.T) {
 		resp, err := do(t, newCall(srv, &messages.ResponsesRequest{Model: "gpt-4o", Input: []messages.Message{
@@ -676,22 +625,16 @@ func TestResponses(t *testing.T) {
 			{Role: "assistant", ToolCalls: []messages.ToolCall{{ID: "call_1", Name: "get_weather", Arguments: json.RawMessage(`{"city":"Bern"}`)}}},
 			{Role: "tool", ToolCallID: "call_1", Content: "rain"},
 		}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := resp.(*messages.ResponsesResponse).OutputText; got != "The tool returned: rain" {
-			t.Fatalf("answer %q", got)
-		}
+		require.NoError(t, err)
+		require.Equal(t, "The tool returned: rain", resp.(*messages.ResponsesResponse).OutputText, "answer")
 	})
 	t.Run("unknown previous response", func(t *testing.T) {
 		_, err := do(t, newCall(srv, &messages.ResponsesRequest{Model: "gpt-4o", PreviousResponseID: "resp_nope", Input: []messages.Message{{Role: "user", Content: "x"}}}))
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Code != "previous_response_not_found" {
-			t.Fatalf("%v", ue)
-		}
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassInvalid, ue.Class, "%v", ue)
+		require.Equal(t, "previous_response_not_found", ue.Code, "%v", ue)
 	})
-	if srv.InvalidCalls() != 1 {
-		t.Fatalf("simulator rejected %d requests, want only the unknown previous response", srv.InvalidCalls())
-	}
+	require.Equal(t, 1, srv.InvalidCalls(), "simulator rejected %d requests, want only the unknown previous response", srv.InvalidCalls())
 }
 
 func TestResponsesStream(t *testing.T) {
@@ -710,9 +653,9 @@ func TestResponsesStream(t *testing.T) {
 						text.WriteString(ch.Text)
 					}
 				}
-				if want := "echo: tell me something nice today"; text.String() != want || rr.OutputText != want {
-					t.Fatalf("streamed %q, final %q", text.String(), rr.OutputText)
-				}
+				want := "echo: tell me something nice today"
+				require.Equal(t, want, text.String(), "streamed %q, final %q", text.String(), rr.OutputText)
+				require.Equal(t, want, rr.OutputText, "streamed %q, final %q", text.String(), rr.OutputText)
 			},
 		},
 		{
@@ -730,12 +673,12 @@ func TestResponsesStream(t *testing.T) {
 						args.WriteString(ch.ToolCall.Arguments)
 					}
 				}
-				if first == nil || first.Name != "get_weather" || first.ID == "" || args.String() != `{"city":"Lisbon"}` {
-					t.Fatalf("first %+v args %q", first, args.String())
-				}
-				if len(rr.ToolCalls) != 1 || rr.ToolCalls[0].ID != first.ID {
-					t.Fatalf("final calls %+v", rr.ToolCalls)
-				}
+				require.NotNil(t, first, "first %+v args %q", first, args.String())
+				require.Equal(t, "get_weather", first.Name, "first %+v args %q", first, args.String())
+				require.NotEqual(t, "", first.ID, "first %+v args %q", first, args.String())
+				require.Equal(t, `{"city":"Lisbon"}`, args.String(), "first %+v args %q", first, args.String())
+				require.Len(t, rr.ToolCalls, 1, "final calls %+v", rr.ToolCalls)
+				require.Equal(t, first.ID, rr.ToolCalls[0].ID, "final calls %+v", rr.ToolCalls)
 			},
 		},
 	}
@@ -747,31 +690,27 @@ func TestResponsesStream(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			rr := resp.(*messages.ResponsesResponse)
 			chunks := rec.All()
 			var events []string
 			for i, ch := range chunks {
-				if ch.Seq != i {
-					t.Fatalf("chunk %d seq %d", i, ch.Seq)
-				}
+				require.Equal(t, i, ch.Seq, "chunk %d seq %d", i, ch.Seq)
 				if ch.Type == messages.ChunkEvent {
 					events = append(events, ch.Event)
 				}
 			}
-			if len(events) < 2 || events[0] != "response.created" || events[1] != "response.in_progress" {
-				t.Fatalf("events %v", events)
-			}
+			require.GreaterOrEqual(t, len(events), 2, "events %v", events)
+			require.Equal(t, "response.created", events[0], "events %v", events)
+			require.Equal(t, "response.in_progress", events[1], "events %v", events)
 			last := chunks[len(chunks)-1]
 			in, out := srv.Usage()
-			if last.Type != messages.ChunkUsage || last.Usage.InputTokens != in || last.Usage.OutputTokens != out || rr.Usage != *last.Usage || rr.Status != "completed" {
-				t.Fatalf("last %+v response %+v server %d/%d", last, rr, in, out)
-			}
-			if lastBody(t, srv)["stream"] != true {
-				t.Fatal("stream not requested")
-			}
+			require.Equal(t, messages.ChunkUsage, last.Type, "last %+v response %+v server %d/%d", last, rr, in, out)
+			require.Equal(t, in, last.Usage.InputTokens, "last %+v response %+v server %d/%d", last, rr, in, out)
+			require.Equal(t, out, last.Usage.OutputTokens, "last %+v response %+v server %d/%d", last, rr, in, out)
+			require.True(t, rr.Usage == *last.Usage, "last %+v response %+v server %d/%d", last, rr, in, out)
+			require.Equal(t, "completed", rr.Status, "last %+v response %+v server %d/%d", last, rr, in, out)
+			require.True(t, lastBody(t, srv)["stream"] == true, "stream not requested")
 			tt.check(t, rr, chunks)
 		})
 	}
@@ -785,24 +724,24 @@ func TestRateLimitHeaders(t *testing.T) {
 	var remaining []int64
 	for i := 0; i < 3; i++ {
 		call := newCall(srv, &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "hi"}}})
-		if _, err := do(t, call); err != nil {
-			t.Fatal(err)
-		}
+		_, err := do(t, call)
+		require.NoError(t, err)
 		rl := call.Result.RateLimit
-		if !rl.Known || rl.LimitRequests != 3 || rl.LimitTokens != 1000 || !rl.ResetRequests.After(time.Now()) || rl.RemainingTokens >= 1000 {
-			t.Fatalf("rate limit %+v", rl)
-		}
+		require.True(t, rl.Known, "rate limit %+v", rl)
+		require.Equal(t, int64(3), rl.LimitRequests, "rate limit %+v", rl)
+		require.Equal(t, int64(1000), rl.LimitTokens, "rate limit %+v", rl)
+		require.True(t, rl.ResetRequests.After(time.Now()), "rate limit %+v", rl)
+		require.Less(t, rl.RemainingTokens, int64(1000), "rate limit %+v", rl)
 		remaining = append(remaining, rl.RemainingRequests)
 	}
-	if !slices.Equal(remaining, []int64{2, 1, 0}) {
-		t.Fatalf("remaining requests %v", remaining)
-	}
+	require.True(t, slices.Equal(remaining, []int64{2, 1, 0}), "remaining requests %v", remaining)
 	call := newCall(srv, &messages.ChatRequest{Model: "m", Messages: []messages.Message{{Role: "user", Content: "hi"}}})
 	_, err := do(t, call)
 	ue := upstreamErr(t, err)
-	if ue.Class != messages.ClassRateLimited || ue.RetryAfter <= 0 || ue.RetryAfter > time.Minute || call.Result.RateLimit.RemainingRequests != 0 {
-		t.Fatalf("over budget: %v retry after %v, rate limit %+v", ue, ue.RetryAfter, call.Result.RateLimit)
-	}
+	require.Equal(t, messages.ClassRateLimited, ue.Class, "over budget: %v retry after %v, rate limit %+v", ue, ue.RetryAfter, call.Result.RateLimit)
+	require.Greater(t, ue.RetryAfter, time.Duration(0), "over budget: %v retry after %v, rate limit %+v", ue, ue.RetryAfter, call.Result.RateLimit)
+	require.LessOrEqual(t, ue.RetryAfter, time.Minute, "over budget: %v retry after %v, rate limit %+v", ue, ue.RetryAfter, call.Result.RateLimit)
+	require.Equal(t, int64(0), call.Result.RateLimit.RemainingRequests, "over budget: %v retry after %v, rate limit %+v", ue, ue.RetryAfter, call.Result.RateLimit)
 }
 
 func TestRequestIDs(t *testing.T) {
@@ -813,21 +752,19 @@ func TestRequestIDs(t *testing.T) {
 	call.RequestID = req.RequestID
 	call.Headers = map[string]string{"OpenAI-Organization": "org-sim"}
 	resp, err := do(t, call)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rec := srv.Requests()[0]
-	if rec.RequestID != "caller-id-123" || rec.Header.Get("Authorization") != "Bearer "+testKey || rec.Header.Get("OpenAI-Organization") != "org-sim" {
-		t.Fatalf("headers %v", rec.Header)
-	}
+	require.Equal(t, "caller-id-123", rec.RequestID, "headers %v", rec.Header)
+	require.Equal(t, "Bearer "+testKey, rec.Header.Get("Authorization"), "headers %v", rec.Header)
+	require.Equal(t, "org-sim", rec.Header.Get("OpenAI-Organization"), "headers %v", rec.Header)
 	m := resp.(*messages.ChatResponse).Meta
-	if m.UpstreamRequestID != "sim-caller-id-123" || call.Result.UpstreamRequestID != m.UpstreamRequestID || m.RequestID != "caller-id-123" || m.Key != "primary" || m.Provider != "openai" {
-		t.Fatalf("meta %+v", m)
-	}
+	require.Equal(t, "sim-caller-id-123", m.UpstreamRequestID, "meta %+v", m)
+	require.Equal(t, m.UpstreamRequestID, call.Result.UpstreamRequestID, "meta %+v", m)
+	require.Equal(t, "caller-id-123", m.RequestID, "meta %+v", m)
+	require.Equal(t, "primary", m.Key, "meta %+v", m)
+	require.Equal(t, "openai", m.Provider, "meta %+v", m)
 	for _, leak := range []string{"caller-id-123", "priority", "HIGH", "request_id", testKey} {
-		if bytes.Contains(rec.Body, []byte(leak)) {
-			t.Fatalf("body leaks %q: %s", leak, rec.Body)
-		}
+		require.False(t, bytes.Contains(rec.Body, []byte(leak)), "body leaks %q: %s", leak, rec.Body)
 	}
 }
 
@@ -870,24 +807,22 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := openai.New().Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check: %v", err)
-				}
+				require.NoError(t, err, "Check")
 				return
 			}
 			var re *messages.RequestError
-			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
-				t.Fatalf("Check = %v, want %v as *RequestError", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "Check = %v, want %v as *RequestError", err, tt.want)
+			require.ErrorAs(t, err, &re, "Check = %v, want %v as *RequestError", err, tt.want)
 			// Do refuses the same request without calling out.
 			if tt.req == nil {
 				return
 			}
 			srv := startSim(t, nil)
 			_, err = do(t, newCall(srv, tt.req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassInvalid || ue.Retryable() || srv.Calls() != 0 {
-				t.Fatalf("Do: %v, %d calls", ue, srv.Calls())
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "Do: %v, %d calls", ue, srv.Calls())
+			require.False(t, ue.Retryable(), "Do: %v, %d calls", ue, srv.Calls())
+			require.Equal(t, 0, srv.Calls(), "Do: %v, %d calls", ue, srv.Calls())
 		})
 	}
 }
@@ -896,9 +831,7 @@ func TestCheck(t *testing.T) {
 func rawPost(t *testing.T, srv *sim.Server, path, contentType, auth, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -906,15 +839,11 @@ func rawPost(t *testing.T, srv *sim.Server, path, contentType, auth, body string
 		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	var m map[string]any
 	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("answer is not JSON: %q", raw)
-	}
+	require.NoError(t, json.Unmarshal(raw, &m), "answer is not JSON: %q", raw)
 	return resp.StatusCode, m
 }
 
@@ -973,48 +902,42 @@ func TestSimulatorRejects(t *testing.T) {
 			srv := startSim(t, nil)
 			status, body := rawPost(t, srv, tt.path, tt.ct, tt.auth, tt.body)
 			e, _ := body["error"].(map[string]any)
-			if status != tt.wantStatus || e == nil {
-				t.Fatalf("status %d body %v, want %d", status, body, tt.wantStatus)
-			}
+			require.Equal(t, tt.wantStatus, status, "status %d body %v, want %d", status, body, tt.wantStatus)
+			require.NotNil(t, e, "status %d body %v, want %d", status, body, tt.wantStatus)
 			for _, k := range []string{"message", "type", "param", "code"} {
-				if _, ok := e[k]; !ok {
-					t.Fatalf("error body lacks %q: %v", k, e)
-				}
+				_, ok := e[k]
+				require.True(t, ok, "error body lacks %q: %v", k, e)
 			}
-			if msg, _ := e["message"].(string); msg == "" || strings.Contains(msg, testKey) {
-				t.Fatalf("message %q", msg)
-			}
-			if tt.wantStatus == 400 && (e["type"] != "invalid_request_error" || e["param"] != tt.wantParam) {
-				t.Fatalf("error %v, want param %v", e, tt.wantParam)
+			msg, _ := e["message"].(string)
+			require.NotEqual(t, "", msg, "message %q", msg)
+			require.NotContains(t, msg, testKey, "message %q", msg)
+			if tt.wantStatus == 400 {
+				require.True(t, e["type"] == "invalid_request_error", "error %v, want param %v", e, tt.wantParam)
+				require.True(t, e["param"] == tt.wantParam, "error %v, want param %v", e, tt.wantParam)
 			}
 			wantInvalid := 0
 			if tt.invalid {
 				wantInvalid = 1
 			}
-			if srv.InvalidCalls() != wantInvalid {
-				t.Fatalf("InvalidCalls = %d, want %d", srv.InvalidCalls(), wantInvalid)
-			}
-			if in, out := srv.Usage(); in+out != 0 {
-				t.Fatal("a rejected request counted usage")
-			}
+			require.Equal(t, wantInvalid, srv.InvalidCalls(), "InvalidCalls")
+			in, out := srv.Usage()
+			require.Equal(t, 0, in+out, "a rejected request counted usage")
 		})
 	}
 	t.Run("valid raw request", func(t *testing.T) {
 		srv := startSim(t, nil)
 		status, body := rawPost(t, srv, chat, "application/json; charset=utf-8", auth,
 			`{"model":"m","messages":[{"role":"developer","content":[{"type":"text","text":"d"}]},{"role":"user","content":"x"}],"n":2,"temperature":null,"stop":"END"}`)
-		if status != 200 || len(body["choices"].([]any)) != 2 || srv.InvalidCalls() != 0 {
-			t.Fatalf("status %d body %v", status, body)
-		}
+		require.Equal(t, 200, status, "status %d body %v", status, body)
+		require.Len(t, body["choices"].([]any), 2, "status %d body %v", status, body)
+		require.Equal(t, 0, srv.InvalidCalls(), "status %d body %v", status, body)
 	})
 	t.Run("models", func(t *testing.T) {
 		srv := startSim(t, nil)
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/models", nil)
 		req.Header.Set("Authorization", auth)
 		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
 		var m struct {
 			Object string `json:"object"`
@@ -1022,9 +945,11 @@ func TestSimulatorRejects(t *testing.T) {
 				ID string `json:"id"`
 			} `json:"data"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 || m.Object != "list" || len(m.Data) == 0 {
-			t.Fatalf("models: %d %+v %v", resp.StatusCode, m, err)
-		}
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		require.NoError(t, err, "models: %d %+v %v", resp.StatusCode, m, err)
+		require.Equal(t, 200, resp.StatusCode, "models: %d %+v %v", resp.StatusCode, m, err)
+		require.Equal(t, "list", m.Object, "models: %d %+v %v", resp.StatusCode, m, err)
+		require.NotEqual(t, 0, len(m.Data), "models: %d %+v %v", resp.StatusCode, m, err)
 	})
 }
 
@@ -1034,9 +959,11 @@ func TestEmbeddingVectorDeterministic(t *testing.T) {
 	for _, x := range a {
 		norm += float64(x) * float64(x)
 	}
-	if !slices.Equal(a, b) || slices.Equal(a, c) || len(a) != 16 || norm < 0.999 || norm > 1.001 {
-		t.Fatalf("vectors %v %v %v norm %v", a, b, c, norm)
-	}
+	require.True(t, slices.Equal(a, b), "vectors %v %v %v norm %v", a, b, c, norm)
+	require.False(t, slices.Equal(a, c), "vectors %v %v %v norm %v", a, b, c, norm)
+	require.Len(t, a, 16, "vectors %v %v %v norm %v", a, b, c, norm)
+	require.False(t, norm < 0.999, "vectors %v %v %v norm %v", a, b, c, norm)
+	require.False(t, norm > 1.001, "vectors %v %v %v norm %v", a, b, c, norm)
 }
 
 // TestDecodeStreams feeds handcrafted streams straight into the decoders.
@@ -1106,15 +1033,11 @@ func TestDecodeStreams(t *testing.T) {
 			var got want
 			if tt.responses {
 				rr, err := openai.DecodeResponsesStream(strings.NewReader(tt.body), call, em)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				got = want{text: rr.OutputText, finish: rr.Status, calls: rr.ToolCalls, usage: rr.Usage}
 			} else {
 				cr, err := openai.DecodeChatStream(strings.NewReader(tt.body), call, em)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				got = want{text: cr.Content, finish: cr.FinishReason, calls: cr.ToolCalls, usage: cr.Usage}
 			}
 			for _, ch := range rec.All() {
@@ -1122,14 +1045,16 @@ func TestDecodeStreams(t *testing.T) {
 					got.chunks++
 				}
 			}
-			if got.text != tt.want.text || got.finish != tt.want.finish || got.usage != tt.want.usage || got.chunks != tt.want.chunks || len(got.calls) != len(tt.want.calls) {
-				t.Fatalf("got %+v, want %+v", got, tt.want)
-			}
+			require.Equal(t, tt.want.text, got.text, "got %+v, want %+v", got, tt.want)
+			require.Equal(t, tt.want.finish, got.finish, "got %+v, want %+v", got, tt.want)
+			require.True(t, got.usage == tt.want.usage, "got %+v, want %+v", got, tt.want)
+			require.Equal(t, tt.want.chunks, got.chunks, "got %+v, want %+v", got, tt.want)
+			require.Len(t, got.calls, len(tt.want.calls), "got %+v, want %+v", got, tt.want)
 			for i, c := range got.calls {
 				w := tt.want.calls[i]
-				if c.ID != w.ID || c.Name != w.Name || string(c.Arguments) != string(w.Arguments) {
-					t.Fatalf("call %d = %+v (%s), want %+v (%s)", i, c, c.Arguments, w, w.Arguments)
-				}
+				require.Equal(t, w.ID, c.ID, "call %d = %+v (%s), want %+v (%s)", i, c, c.Arguments, w, w.Arguments)
+				require.Equal(t, w.Name, c.Name, "call %d = %+v (%s), want %+v (%s)", i, c, c.Arguments, w, w.Arguments)
+				require.Equal(t, string(w.Arguments), string(c.Arguments), "call %d = %+v (%s), want %+v (%s)", i, c, c.Arguments, w, w.Arguments)
 			}
 		})
 	}

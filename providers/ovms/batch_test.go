@@ -9,6 +9,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/ovms"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchLimits(t *testing.T) {
@@ -41,9 +43,8 @@ func TestBatchLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := ovms.New().BatchLimits(tt.req)
-			if got != tt.want || ok != tt.ok {
-				t.Fatalf("BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
-			}
+			require.True(t, got == tt.want, "BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			require.Equal(t, tt.ok, ok, "BatchLimits = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 		})
 	}
 }
@@ -62,21 +63,15 @@ func TestBatchedEmbedAtLimit(t *testing.T) {
 	srv := startSim(t, nil)
 	inputs := batchDocs(ovms.MaxEmbedBatch)
 	resp, err := do(t, newCall(srv.URL, &messages.EmbedRequest{Model: "bge-small", Inputs: inputs}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	recs := srv.Requests()
-	if len(recs) != 1 || recs[0].Path != "/v3/embeddings" || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d upstream calls (%d invalid), want 1", len(recs), srv.InvalidCalls())
-	}
+	require.Len(t, recs, 1, "%d upstream calls (%d invalid), want 1", len(recs), srv.InvalidCalls())
+	require.Equal(t, "/v3/embeddings", recs[0].Path, "%d upstream calls (%d invalid), want 1", len(recs), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d upstream calls (%d invalid), want 1", len(recs), srv.InvalidCalls())
 	vecs := resp.(*messages.EmbedResponse).Vectors
-	if len(vecs) != len(inputs) {
-		t.Fatalf("%d vectors", len(vecs))
-	}
+	require.Len(t, vecs, len(inputs), "%d vectors", len(vecs))
 	for i, v := range vecs {
-		if !slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))) {
-			t.Fatalf("vector %d is not the embedding of %q", i, inputs[i])
-		}
+		require.True(t, slices.Equal(v, sim.OpenAIEmbedding(inputs[i], len(v))), "vector %d is not the embedding of %q", i, inputs[i])
 	}
 }
 
@@ -90,25 +85,19 @@ func TestBatchedRerankAtLimit(t *testing.T) {
 	docs[42] = "the query words in a document"
 	req := &messages.RerankRequest{Model: "bge-reranker", Query: "query words", Documents: docs}
 	resp, err := do(t, newCall(srv.URL, req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Calls() != 1 || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, srv.Calls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d upstream calls (%d invalid), want 1", srv.Calls(), srv.InvalidCalls())
 	results := resp.(*messages.RerankResponse).Results
 	seen := map[int]bool{}
 	for _, r := range results {
-		if seen[r.Index] || r.Score != sim.OVMSRelevance(req.Query, docs[r.Index]) {
-			t.Fatalf("result %+v does not score document %d", r, r.Index)
-		}
+		require.False(t, seen[r.Index], "result %+v does not score document %d", r, r.Index)
+		require.True(t, r.Score == sim.OVMSRelevance(req.Query, docs[r.Index]), "result %+v does not score document %d", r, r.Index)
 		seen[r.Index] = true
 	}
-	if len(seen) != len(docs) || results[0].Index != 42 {
-		t.Fatalf("%d results, first %+v", len(seen), results[0])
-	}
+	require.Len(t, seen, len(docs), "%d results", len(seen))
+	require.Equal(t, 42, results[0].Index, "first result %+v", results[0])
 	req.Documents = append(req.Documents, "one too many")
-	if _, err := do(t, newCall(srv.URL, req)); err == nil {
-		t.Fatal("the simulator took more than MaxRerankBatch documents")
-	}
+	_, err = do(t, newCall(srv.URL, req))
+	require.Error(t, err, "the simulator took more than MaxRerankBatch documents")
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/ovms"
+
+	"github.com/stretchr/testify/require"
 )
 
 func FuzzDecodeInferResponse(f *testing.F) {
@@ -31,9 +33,7 @@ func FuzzDecodeInferResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, headerLen int) {
 		out, err := ovms.DecodeInferResponse(body, headerLen)
 		if err != nil {
-			if out != nil {
-				t.Fatal("a response and an error")
-			}
+			require.Nil(t, out, "a response and an error")
 			return
 		}
 		for _, o := range out.Outputs {
@@ -41,20 +41,16 @@ func FuzzDecodeInferResponse(f *testing.F) {
 			// prescribes, holding the product of its shape.
 			n := int64(1)
 			for _, d := range o.Shape {
-				if d < 0 {
-					t.Fatalf("negative dimension in %v", o.Shape)
-				}
+				require.GreaterOrEqual(t, d, int64(0), "negative dimension in %v", o.Shape)
 				n *= d
 			}
 			v := reflect.ValueOf(o.Data)
-			if v.Kind() != reflect.Slice || int64(v.Len()) != n {
-				t.Fatalf("output %q: %T of %d for shape %v", o.Name, o.Data, v.Len(), o.Shape)
-			}
+			require.Equal(t, reflect.Slice, v.Kind(), "output %q: %T of %d for shape %v", o.Name, o.Data, v.Len(), o.Shape)
+			require.Equal(t, n, int64(v.Len()), "output %q: %T of %d for shape %v", o.Name, o.Data, v.Len(), o.Shape)
 			want := map[string]string{"BOOL": "[]bool", "UINT8": "[]int32", "UINT16": "[]int32", "INT8": "[]int32", "INT16": "[]int32", "INT32": "[]int32",
 				"UINT32": "[]int64", "UINT64": "[]int64", "INT64": "[]int64", "FP16": "[]float32", "FP32": "[]float32", "FP64": "[]float64", "BYTES": "[]string"}[o.Datatype]
-			if got := v.Type().String(); got != want {
-				t.Fatalf("output %q (%s) holds %s, want %s", o.Name, o.Datatype, got, want)
-			}
+			got := v.Type().String()
+			require.Equal(t, want, got, "output %q (%s) holds %s, want %s", o.Name, o.Datatype, got, want)
 		}
 	})
 }
@@ -82,11 +78,10 @@ func FuzzDecodeError(f *testing.F) {
 		for _, start := range []messages.ErrorClass{messages.ClassUnknown, providers.ClassifyStatus(status)} {
 			e := &messages.UpstreamError{Status: status, Class: start}
 			ovms.DecodeError(status, http.Header{}, body, e)
-			if e.Class == messages.ClassUnknown {
-				t.Fatalf("class not set for status %d body %q", status, body)
-			}
-			if len(e.Message) > 600 || (utf8.Valid(body) && !utf8.ValidString(e.Message)) {
-				t.Fatalf("message %q", e.Message)
+			require.NotEqual(t, messages.ClassUnknown, e.Class, "class not set for status %d body %q", status, body)
+			require.LessOrEqual(t, len(e.Message), 600, "message %q", e.Message)
+			if utf8.Valid(body) {
+				require.True(t, utf8.ValidString(e.Message), "message %q", e.Message)
 			}
 			_ = e.Error()
 		}

@@ -3,7 +3,6 @@ package ovms_test
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,6 +19,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/ovms"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
 	"github.com/switchyard-ai/switchyard/sim"
+
+	"github.com/stretchr/testify/require"
 )
 
 // testKey is a fake key; tests assert it never shows up in errors.
@@ -61,9 +62,7 @@ func fp32(name string, shape []int64, data ...float32) messages.Tensor {
 }
 
 func TestKind(t *testing.T) {
-	if got := ovms.New().Kind(); got != "ovms" {
-		t.Fatalf("Kind() = %q", got)
-	}
+	require.Equal(t, "ovms", ovms.New().Kind(), "Kind()")
 }
 
 func TestInfer(t *testing.T) {
@@ -138,53 +137,49 @@ func TestInfer(t *testing.T) {
 			req := tt.req
 			call := newCall(srv.URL, &req)
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			ir := resp.(*messages.InferResponse)
-			if ir.Model != tt.wantModel || ir.Version != tt.wantVer || ir.ID != req.ID {
-				t.Fatalf("model %q version %q id %q", ir.Model, ir.Version, ir.ID)
-			}
-			if len(ir.Outputs) != len(tt.want) {
-				t.Fatalf("%d outputs, want %d: %+v", len(ir.Outputs), len(tt.want), ir.Outputs)
-			}
+			require.Equal(t, tt.wantModel, ir.Model, "model %q version %q id %q", ir.Model, ir.Version, ir.ID)
+			require.Equal(t, tt.wantVer, ir.Version, "model %q version %q id %q", ir.Model, ir.Version, ir.ID)
+			require.Equal(t, req.ID, ir.ID, "model %q version %q id %q", ir.Model, ir.Version, ir.ID)
+			require.Len(t, ir.Outputs, len(tt.want), "%d outputs, want %d: %+v", len(ir.Outputs), len(tt.want), ir.Outputs)
 			for i, w := range tt.want {
 				got := ir.Outputs[i]
-				if got.Name != w.Name || got.Datatype != w.Datatype || !slices.Equal(got.Shape, w.Shape) || !reflect.DeepEqual(got.Data, w.Data) {
-					t.Fatalf("output %d = %+v (%T), want %+v (%T)", i, got, got.Data, w, w.Data)
-				}
+				require.Equal(t, w.Name, got.Name, "output %d = %+v (%T), want %+v (%T)", i, got, got.Data, w, w.Data)
+				require.Equal(t, w.Datatype, got.Datatype, "output %d = %+v (%T), want %+v (%T)", i, got, got.Data, w, w.Data)
+				require.True(t, slices.Equal(got.Shape, w.Shape), "output %d = %+v (%T), want %+v (%T)", i, got, got.Data, w, w.Data)
+				require.True(t, reflect.DeepEqual(got.Data, w.Data), "output %d = %+v (%T), want %+v (%T)", i, got, got.Data, w, w.Data)
 			}
-			if ir.RequestID != call.RequestID || ir.UpstreamRequestID != "sim-"+call.RequestID || ir.Key != "primary" {
-				t.Fatalf("meta %+v", ir.Meta)
-			}
+			require.Equal(t, call.RequestID, ir.RequestID, "meta %+v", ir.Meta)
+			require.Equal(t, "sim-"+call.RequestID, ir.UpstreamRequestID, "meta %+v", ir.Meta)
+			require.Equal(t, "primary", ir.Key, "meta %+v", ir.Meta)
 			rec := srv.Requests()[0]
-			if rec.Method != http.MethodPost || rec.Path != tt.wantPath || rec.Header.Get("Content-Type") != "application/json" {
-				t.Fatalf("request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
-			}
+			require.Equal(t, http.MethodPost, rec.Method, "request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
+			require.Equal(t, tt.wantPath, rec.Path, "request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
+			require.Equal(t, "application/json", rec.Header.Get("Content-Type"), "request %s %s %q", rec.Method, rec.Path, rec.Header.Get("Content-Type"))
 			body := lastBody(t, srv)
 			inputs := body["inputs"].([]any)
 			for i, in := range req.Inputs {
 				wi := inputs[i].(map[string]any)
 				data, isList := wi["data"].([]any)
-				if wi["name"] != in.Name || wi["datatype"] != in.Datatype || !isList || len(data) != reflect.ValueOf(in.Data).Len() {
-					t.Fatalf("wire input %v for %+v", wi, in)
-				}
-				if _, ok := wi["shape"].([]any); !ok {
-					t.Fatalf("wire shape %v", wi["shape"])
-				}
+				require.True(t, wi["name"] == in.Name, "wire input %v for %+v", wi, in)
+				require.True(t, wi["datatype"] == in.Datatype, "wire input %v for %+v", wi, in)
+				require.True(t, isList, "wire input %v for %+v", wi, in)
+				require.Len(t, data, reflect.ValueOf(in.Data).Len(), "wire input %v for %+v", wi, in)
+				_, ok := wi["shape"].([]any)
+				require.True(t, ok, "wire shape %v", wi["shape"])
 			}
-			if req.ID != "" && (body["id"] != req.ID || body["parameters"].(map[string]any)["note"] != "x") {
-				t.Fatalf("body %v", body)
+			if req.ID != "" {
+				require.True(t, body["id"] == req.ID, "body %v", body)
+				require.True(t, body["parameters"].(map[string]any)["note"] == "x", "body %v", body)
 			}
-			if len(req.Outputs) > 0 && body["outputs"].([]any)[0].(map[string]any)["name"] != req.Outputs[0] {
-				t.Fatalf("outputs %v", body["outputs"])
+			if len(req.Outputs) > 0 {
+				require.True(t, body["outputs"].([]any)[0].(map[string]any)["name"] == req.Outputs[0], "outputs %v", body["outputs"])
 			}
-			if _, ok := body["outputs"]; !ok && len(req.Outputs) > 0 {
-				t.Fatal("outputs not sent")
+			if len(req.Outputs) > 0 {
+				require.Contains(t, body, "outputs", "outputs not sent")
 			}
-			if srv.InvalidCalls() != 0 {
-				t.Fatal("the simulator rejected the request")
-			}
+			require.Equal(t, 0, srv.InvalidCalls(), "the simulator rejected the request")
 		})
 	}
 }
@@ -235,11 +230,12 @@ func TestInferErrors(t *testing.T) {
 			call := newCall(srv.URL, &req)
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.Retryable() != tt.wantRetryable {
-				t.Fatalf("class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
-			}
-			if ue.Message == "" || (tt.wantMessage != "" && ue.Message != tt.wantMessage) {
-				t.Fatalf("message %q, want %q", ue.Message, tt.wantMessage)
+			require.Equal(t, tt.wantClass, ue.Class, "class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantStatus, ue.Status, "class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantRetryable, ue.Retryable(), "class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
+			require.NotEqual(t, "", ue.Message, "message %q, want %q", ue.Message, tt.wantMessage)
+			if tt.wantMessage != "" {
+				require.Equal(t, tt.wantMessage, ue.Message, "message %q, want %q", ue.Message, tt.wantMessage)
 			}
 		})
 	}
@@ -274,18 +270,16 @@ func TestInferMalformed(t *testing.T) {
 			}))
 			defer hs.Close()
 			_, err := do(t, newCall(hs.URL, req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed || ue.Status != 200 {
-				t.Fatalf("class %v: %v", ue.Class, ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v: %v", ue.Class, ue)
+			require.Equal(t, 200, ue.Status, "class %v: %v", ue.Class, ue)
 		})
 	}
 	t.Run("sim fault", func(t *testing.T) {
 		srv := startSim(t, nil)
 		srv.Inject(sim.Fault{Malformed: true})
 		_, err := do(t, newCall(srv.URL, req))
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-			t.Fatalf("class %v", ue.Class)
-		}
+		require.Equal(t, messages.ClassMalformed, upstreamErr(t, err).Class, "class")
 	})
 }
 
@@ -320,9 +314,7 @@ func TestInferNestedAndBinary(t *testing.T) {
 	}))
 	defer hs.Close()
 	resp, err := do(t, newCall(hs.URL, &messages.InferRequest{Model: "m", Inputs: []messages.Tensor{fp32("x", nil, 1)}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got := map[string]any{}
 	for _, o := range resp.(*messages.InferResponse).Outputs {
 		got[o.Name] = o.Data
@@ -331,9 +323,7 @@ func TestInferNestedAndBinary(t *testing.T) {
 		"f32": []float32{1.5, -2}, "nested": []int32{1, 2, 3, 4}, "f16": []float32{1, -2}, "i8": []int32{-1, 1},
 		"s": []string{"abc", ""}, "u64": []int64{1 << 40}, "b": []bool{true, false},
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("outputs %v, want %v", got, want)
-	}
+	require.True(t, reflect.DeepEqual(got, want), "outputs %v, want %v", got, want)
 }
 
 // ---- /v3 ----
@@ -348,34 +338,28 @@ func TestV3Chat(t *testing.T) {
 				rec := &recorder{}
 				call.Emit = rec.Emit
 				resp, err := do(t, call)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				cr := resp.(*messages.ChatResponse)
 				in, out := srv.Usage()
-				if cr.Content != "echo: tell me something nice" || cr.FinishReason != messages.FinishStop || cr.Usage.InputTokens != in || cr.Usage.OutputTokens != out || out == 0 {
-					t.Fatalf("response %+v, server usage %d/%d", cr, in, out)
-				}
-				if p := srv.Requests()[0].Path; p != "/v3/chat/completions" {
-					t.Fatalf("path %q", p)
-				}
+				require.Equal(t, "echo: tell me something nice", cr.Content, "response %+v, server usage %d/%d", cr, in, out)
+				require.Equal(t, messages.FinishStop, cr.FinishReason, "response %+v, server usage %d/%d", cr, in, out)
+				require.Equal(t, in, cr.Usage.InputTokens, "response %+v, server usage %d/%d", cr, in, out)
+				require.Equal(t, out, cr.Usage.OutputTokens, "response %+v, server usage %d/%d", cr, in, out)
+				require.NotEqual(t, 0, out, "response %+v, server usage %d/%d", cr, in, out)
+				require.Equal(t, "/v3/chat/completions", srv.Requests()[0].Path, "path")
 				chunks := rec.All()
 				if !stream {
-					if len(chunks) != 0 {
-						t.Fatalf("chunks %+v", chunks)
-					}
+					require.Len(t, chunks, 0, "chunks")
 					return
 				}
 				var text strings.Builder
 				for i, ch := range chunks {
-					if ch.Seq != i {
-						t.Fatalf("seq %d at %d", ch.Seq, i)
-					}
+					require.Equal(t, i, ch.Seq, "seq %d at %d", ch.Seq, i)
 					text.WriteString(ch.Text)
 				}
-				if text.String() != cr.Content || chunks[len(chunks)-1].Type != messages.ChunkUsage || len(chunks) < 3 {
-					t.Fatalf("chunks %+v", chunks)
-				}
+				require.Equal(t, cr.Content, text.String(), "chunks %+v", chunks)
+				require.Equal(t, messages.ChunkUsage, chunks[len(chunks)-1].Type, "chunks %+v", chunks)
+				require.GreaterOrEqual(t, len(chunks), 3, "chunks %+v", chunks)
 			})
 		}
 	}
@@ -386,13 +370,12 @@ func TestV3Tools(t *testing.T) {
 	tool := messages.Tool{Name: "get_weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}
 	call := newCall(srv.URL, &messages.ChatRequest{Model: "llama3", Tools: []messages.Tool{tool}, Messages: []messages.Message{{Role: "user", Content: "weather in Oslo"}}})
 	resp, err := do(t, call)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cr := resp.(*messages.ChatResponse)
-	if len(cr.ToolCalls) != 1 || cr.ToolCalls[0].Name != "get_weather" || string(cr.ToolCalls[0].Arguments) != `{"city":"Oslo"}` || cr.FinishReason != messages.FinishToolCalls {
-		t.Fatalf("response %+v", cr)
-	}
+	require.Len(t, cr.ToolCalls, 1, "response %+v", cr)
+	require.Equal(t, "get_weather", cr.ToolCalls[0].Name, "response %+v", cr)
+	require.Equal(t, `{"city":"Oslo"}`, string(cr.ToolCalls[0].Arguments), "response %+v", cr)
+	require.Equal(t, messages.FinishToolCalls, cr.FinishReason, "response %+v", cr)
 }
 
 func TestV3Generate(t *testing.T) {
@@ -403,27 +386,28 @@ func TestV3Generate(t *testing.T) {
 			rec := &recorder{}
 			call.Emit = rec.Emit
 			resp, err := do(t, call)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			gr := resp.(*messages.GenerateResponse)
 			in, out := srv.Usage()
-			if gr.Text != "echo: one two three" || gr.FinishReason != messages.FinishLength || gr.Usage.InputTokens != in || gr.Usage.OutputTokens != out || in != 6 || out != 4 {
-				t.Fatalf("response %+v usage %d/%d", gr, in, out)
-			}
+			require.Equal(t, "echo: one two three", gr.Text, "response %+v usage %d/%d", gr, in, out)
+			require.Equal(t, messages.FinishLength, gr.FinishReason, "response %+v usage %d/%d", gr, in, out)
+			require.Equal(t, in, gr.Usage.InputTokens, "response %+v usage %d/%d", gr, in, out)
+			require.Equal(t, out, gr.Usage.OutputTokens, "response %+v usage %d/%d", gr, in, out)
+			require.Equal(t, 6, in, "response %+v usage %d/%d", gr, in, out)
+			require.Equal(t, 4, out, "response %+v usage %d/%d", gr, in, out)
 			body := lastBody(t, srv)
-			if srv.Requests()[0].Path != "/v3/completions" || body["max_tokens"] != 4.0 || body["prompt"] != "one two three four five six" {
-				t.Fatalf("body %v", body)
-			}
+			require.Equal(t, "/v3/completions", srv.Requests()[0].Path, "body %v", body)
+			require.True(t, body["max_tokens"] == 4.0, "body %v", body)
+			require.True(t, body["prompt"] == "one two three four five six", "body %v", body)
 			if stream {
 				chunks := rec.All()
 				var text strings.Builder
 				for _, ch := range chunks {
 					text.WriteString(ch.Text)
 				}
-				if text.String() != gr.Text || chunks[len(chunks)-1].Type != messages.ChunkUsage || len(chunks) < 3 {
-					t.Fatalf("chunks %+v", chunks)
-				}
+				require.Equal(t, gr.Text, text.String(), "chunks %+v", chunks)
+				require.Equal(t, messages.ChunkUsage, chunks[len(chunks)-1].Type, "chunks %+v", chunks)
+				require.GreaterOrEqual(t, len(chunks), 3, "chunks %+v", chunks)
 			}
 		})
 	}
@@ -434,36 +418,25 @@ func TestV3Embed(t *testing.T) {
 	inputs := []string{"alpha", "beta gamma", "delta"}
 	call := newCall(srv.URL, &messages.EmbedRequest{Model: "bge-small", Inputs: inputs})
 	resp, err := do(t, call)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	er := resp.(*messages.EmbedResponse)
-	if len(er.Vectors) != 3 {
-		t.Fatalf("%d vectors", len(er.Vectors))
-	}
+	require.Len(t, er.Vectors, 3, "%d vectors", len(er.Vectors))
 	for i, in := range inputs {
-		if !slices.Equal(er.Vectors[i], sim.OpenAIEmbedding(in, 8)) {
-			t.Fatalf("vector %d is not the embedding of %q", i, in)
-		}
+		require.True(t, slices.Equal(er.Vectors[i], sim.OpenAIEmbedding(in, 8)), "vector %d is not the embedding of %q", i, in)
 	}
-	if p := srv.Requests()[0].Path; p != "/v3/embeddings" {
-		t.Fatalf("path %q", p)
-	}
+	require.Equal(t, "/v3/embeddings", srv.Requests()[0].Path, "path")
 }
 
 func TestV3Models(t *testing.T) {
 	srv := startSim(t, nil)
 	resp, err := do(t, newCall(srv.URL, &messages.ModelsRequest{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var ids []string
 	for _, m := range resp.(*messages.ModelsResponse).Models {
 		ids = append(ids, m.ID)
 	}
-	if !slices.Equal(ids, []string{"bge-reranker", "bge-small", "llama3"}) || srv.Requests()[0].Path != "/v3/models" {
-		t.Fatalf("models %v", ids)
-	}
+	require.True(t, slices.Equal(ids, []string{"bge-reranker", "bge-small", "llama3"}), "models %v", ids)
+	require.Equal(t, "/v3/models", srv.Requests()[0].Path, "models %v", ids)
 }
 
 func TestRerank(t *testing.T) {
@@ -482,32 +455,30 @@ func TestRerank(t *testing.T) {
 				srv := startSim(t, nil)
 				req := tt.req
 				resp, err := do(t, newCall(srv.URL+base, &req))
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				rr := resp.(*messages.RerankResponse)
 				var idx []int
 				for i, r := range rr.Results {
 					idx = append(idx, r.Index)
-					if want := sim.OVMSRelevance(req.Query, docs[r.Index]); r.Score != want {
-						t.Fatalf("score %v, want %v", r.Score, want)
+					want := sim.OVMSRelevance(req.Query, docs[r.Index])
+					require.True(t, r.Score == want, "score %v, want %v", r.Score, want)
+					if i > 0 {
+						require.False(t, r.Score > rr.Results[i-1].Score, "results not in descending order")
 					}
-					if i > 0 && r.Score > rr.Results[i-1].Score {
-						t.Fatal("results not in descending order")
-					}
-					if (r.Document != "") != req.ReturnDocuments || (req.ReturnDocuments && r.Document != docs[r.Index]) {
-						t.Fatalf("document %q", r.Document)
+					require.Equal(t, req.ReturnDocuments, r.Document != "", "document %q", r.Document)
+					if req.ReturnDocuments {
+						require.Equal(t, docs[r.Index], r.Document, "document %q", r.Document)
 					}
 				}
-				if !slices.Equal(idx, tt.wantIdx) || rr.Model != "bge-reranker" {
-					t.Fatalf("order %v, want %v", idx, tt.wantIdx)
-				}
+				require.True(t, slices.Equal(idx, tt.wantIdx), "order %v, want %v", idx, tt.wantIdx)
+				require.Equal(t, "bge-reranker", rr.Model, "order %v, want %v", idx, tt.wantIdx)
 				body := lastBody(t, srv)
-				if srv.Requests()[0].Path != "/v3/rerank" || body["query"] != req.Query || len(body["documents"].([]any)) != len(docs) {
-					t.Fatalf("request %s %v", srv.Requests()[0].Path, body)
-				}
-				if req.TopN > 0 && (body["top_n"] != 2.0 || body["return_documents"] != true) {
-					t.Fatalf("body %v", body)
+				require.Equal(t, "/v3/rerank", srv.Requests()[0].Path, "request %v", body)
+				require.True(t, body["query"] == req.Query, "request %s %v", srv.Requests()[0].Path, body)
+				require.Len(t, body["documents"].([]any), len(docs), "request %s %v", srv.Requests()[0].Path, body)
+				if req.TopN > 0 {
+					require.True(t, body["top_n"] == 2.0, "body %v", body)
+					require.True(t, body["return_documents"] == true, "body %v", body)
 				}
 			})
 		}
@@ -524,21 +495,18 @@ func TestRerankMalformed(t *testing.T) {
 		}))
 		_, err := do(t, newCall(hs.URL, req))
 		hs.Close()
-		if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-			t.Fatalf("%s: class %v", body, ue.Class)
-		}
+		ue := upstreamErr(t, err)
+		require.Equal(t, messages.ClassMalformed, ue.Class, "%s: class %v", body, ue.Class)
 	}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"results":[{"index":1,"relevance_score":0.2,"document":{"text":"b"}},{"index":0,"relevance_score":0.9}]}`)
 	}))
 	defer hs.Close()
 	resp, err := do(t, newCall(hs.URL, req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rr := resp.(*messages.RerankResponse); rr.Results[0].Index != 0 || rr.Results[1].Document != "b" {
-		t.Fatalf("results %+v", rr.Results)
-	}
+	require.NoError(t, err)
+	rr := resp.(*messages.RerankResponse)
+	require.Equal(t, 0, rr.Results[0].Index, "results %+v", rr.Results)
+	require.Equal(t, "b", rr.Results[1].Document, "results %+v", rr.Results)
 }
 
 func TestV3Errors(t *testing.T) {
@@ -573,11 +541,12 @@ func TestV3Errors(t *testing.T) {
 			}
 			_, err := do(t, newCall(srv.URL, tt.req))
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || ue.Status != tt.wantStatus || ue.Retryable() != tt.wantRetryable {
-				t.Fatalf("class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
-			}
-			if ue.Message == "" || (tt.wantMessage != "" && ue.Message != tt.wantMessage) {
-				t.Fatalf("message %q, want %q", ue.Message, tt.wantMessage)
+			require.Equal(t, tt.wantClass, ue.Class, "class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantStatus, ue.Status, "class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
+			require.Equal(t, tt.wantRetryable, ue.Retryable(), "class %v status %d retryable %v; want %v %d %v (%v)", ue.Class, ue.Status, ue.Retryable(), tt.wantClass, tt.wantStatus, tt.wantRetryable, ue)
+			require.NotEqual(t, "", ue.Message, "message %q, want %q", ue.Message, tt.wantMessage)
+			if tt.wantMessage != "" {
+				require.Equal(t, tt.wantMessage, ue.Message, "message %q, want %q", ue.Message, tt.wantMessage)
 			}
 		})
 	}
@@ -585,18 +554,15 @@ func TestV3Errors(t *testing.T) {
 		b := sim.OVMS()
 		b.APIKey = testKey
 		srv := startSim(t, b)
-		if _, err := do(t, newCall(srv.URL, chat("llama3", false))); err != nil {
-			t.Fatal(err)
-		}
+		_, err := do(t, newCall(srv.URL, chat("llama3", false)))
+		require.NoError(t, err)
 		// /v2 needs no key at all.
 		call := newCall(srv.URL, &messages.InferRequest{Model: "identity", Inputs: []messages.Tensor{fp32("x", nil, 1)}})
 		call.Key = providers.NewCredential("none", "")
-		if _, err := do(t, call); err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := srv.Requests()[1].Header["Authorization"]; ok {
-			t.Fatal("Authorization sent without a key")
-		}
+		_, err = do(t, call)
+		require.NoError(t, err)
+		_, ok := srv.Requests()[1].Header["Authorization"]
+		require.False(t, ok, "Authorization sent without a key")
 	})
 }
 
@@ -622,15 +588,13 @@ func TestStreamFaults(t *testing.T) {
 			call.Emit = rec.Emit
 			_, err := do(t, call)
 			ue := upstreamErr(t, err)
-			if ue.Class != tt.wantClass || !ue.Retryable() || ue.Status != 200 {
-				t.Fatalf("class %v status %d, want %v: %v", ue.Class, ue.Status, tt.wantClass, ue)
-			}
-			if call.Result.ChunksSent == 0 {
-				t.Fatal("no chunk before the fault")
-			}
-			if in, out := srv.Usage(); in != 0 || out != 0 {
-				t.Fatalf("an unfinished stream counted usage %d/%d", in, out)
-			}
+			require.Equal(t, tt.wantClass, ue.Class, "class %v status %d, want %v: %v", ue.Class, ue.Status, tt.wantClass, ue)
+			require.True(t, ue.Retryable(), "class %v status %d, want %v: %v", ue.Class, ue.Status, tt.wantClass, ue)
+			require.Equal(t, 200, ue.Status, "class %v status %d, want %v: %v", ue.Class, ue.Status, tt.wantClass, ue)
+			require.NotEqual(t, 0, call.Result.ChunksSent, "no chunk before the fault")
+			in, out := srv.Usage()
+			require.Equal(t, 0, in, "an unfinished stream counted usage %d/%d", in, out)
+			require.Equal(t, 0, out, "an unfinished stream counted usage %d/%d", in, out)
 		})
 	}
 }
@@ -648,9 +612,8 @@ func TestMalformedV3(t *testing.T) {
 			srv := startSim(t, nil)
 			srv.Inject(sim.Fault{Malformed: true})
 			_, err := do(t, newCall(srv.URL, req))
-			if ue := upstreamErr(t, err); ue.Class != messages.ClassMalformed {
-				t.Fatalf("class %v: %v", ue.Class, ue)
-			}
+			ue := upstreamErr(t, err)
+			require.Equal(t, messages.ClassMalformed, ue.Class, "class %v: %v", ue.Class, ue)
 		})
 	}
 }
@@ -714,23 +677,20 @@ func TestCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := a.Check(tt.req)
 			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Check: %v", err)
-				}
+				require.NoError(t, err, "Check")
 				return
 			}
 			var re *messages.RequestError
-			if !errors.Is(err, tt.want) || !errors.As(err, &re) {
-				t.Fatalf("Check = %v, want %v", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "Check = %v, want %v", err, tt.want)
+			require.ErrorAs(t, err, &re, "Check = %v, want %v", err, tt.want)
 			if tt.req == nil {
 				return
 			}
 			srv := startSim(t, nil)
 			_, derr := do(t, newCall(srv.URL, tt.req))
-			if ue := upstreamErr(t, derr); ue.Class != messages.ClassInvalid || srv.Calls() != 0 {
-				t.Fatalf("Do: class %v after %d calls", ue.Class, srv.Calls())
-			}
+			ue := upstreamErr(t, derr)
+			require.Equal(t, messages.ClassInvalid, ue.Class, "Do: class %v after %d calls", ue.Class, srv.Calls())
+			require.Equal(t, 0, srv.Calls(), "Do: class %v after %d calls", ue.Class, srv.Calls())
 		})
 	}
 }

@@ -20,6 +20,9 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/openai/openaitest"
 	"github.com/switchyard-ai/switchyard/providers/providertest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The Open Inference Protocol REST spec (testdata/kserve/SOURCE.md),
@@ -113,18 +116,14 @@ func loadSpec() {
 func loadedSpec(t testing.TB) {
 	t.Helper()
 	specOnce.Do(loadSpec)
-	if specErr != nil {
-		t.Fatalf("loading the OIP spec: %v", specErr)
-	}
+	require.NoError(t, specErr, "loading the OIP spec")
 }
 
 func validate(t *testing.T, schema string, body []byte) error {
 	t.Helper()
 	loadedSpec(t)
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	if err != nil {
-		t.Fatalf("%s: body is not JSON: %v\n%s", schema, err, body)
-	}
+	require.NoError(t, err, "%s: body is not JSON: %v\n%s", schema, err, body)
 	return specSchemas[schema].Validate(v)
 }
 
@@ -178,20 +177,16 @@ func TestSpecKServe(t *testing.T) {
 	nBodies := 0
 	for _, rec := range srv.Requests() {
 		r := route(t, rec.Method, rec.Path)
-		if r == nil {
-			t.Errorf("%s %s is not a route of the spec", rec.Method, rec.Path)
+		if !assert.NotNil(t, r, "%s %s is not a route of the spec", rec.Method, rec.Path) {
 			continue
 		}
 		if r.body == "" {
-			if len(rec.Body) != 0 {
-				t.Errorf("%s %s has a body", rec.Method, rec.Path)
-			}
+			assert.Len(t, rec.Body, 0, "%s %s has a body", rec.Method, rec.Path)
 			continue
 		}
 		nBodies++
-		if err := validate(t, r.body, rec.Body); err != nil {
-			t.Errorf("%s body violates %s: %v\n%s", rec.Path, r.body, err, rec.Body)
-		}
+		err := validate(t, r.body, rec.Body)
+		assert.NoError(t, err, "%s body violates %s: %v\n%s", rec.Path, r.body, err, rec.Body)
 	}
 	nAnswers := 0
 	for _, c := range ct.Responses() {
@@ -209,13 +204,11 @@ func TestSpecKServe(t *testing.T) {
 			continue // health and ready answers have no body schema
 		}
 		nAnswers++
-		if err := validate(t, schema, c.Body.Bytes()); err != nil {
-			t.Errorf("answer from %s violates %s: %v\n%s", c.Path, schema, err, c.Body.Bytes())
-		}
+		err := validate(t, schema, c.Body.Bytes())
+		assert.NoError(t, err, "answer from %s violates %s: %v\n%s", c.Path, schema, err, c.Body.Bytes())
 	}
-	if nBodies != 5 || nAnswers != 8 {
-		t.Fatalf("validated %d request bodies and %d answers", nBodies, nAnswers)
-	}
+	require.Equal(t, 5, nBodies, "validated %d request bodies and %d answers", nBodies, nAnswers)
+	require.Equal(t, 8, nAnswers, "validated %d request bodies and %d answers", nBodies, nAnswers)
 }
 
 // TestSpecV3 validates the /v3 bodies the adapter builds against the OpenAI
@@ -235,18 +228,15 @@ func TestSpecV3(t *testing.T) {
 	for _, req := range reqs {
 		call := newCall(srv.URL, req)
 		call.Emit = (&recorder{}).Emit
-		if _, err := do(t, call); err != nil {
-			t.Fatalf("%T: %v", req, err)
-		}
+		_, err := do(t, call)
+		require.NoError(t, err, "%T: %v", req, err)
 	}
 	for _, rec := range srv.Requests() {
-		if err := openaitest.Validate(t, schemas[rec.Path], rec.Body); err != nil {
-			t.Errorf("%s body violates %s: %v\n%s", rec.Path, schemas[rec.Path], err, rec.Body)
-		}
+		err := openaitest.Validate(t, schemas[rec.Path], rec.Body)
+		assert.NoError(t, err, "%s body violates %s: %v\n%s", rec.Path, schemas[rec.Path], err, rec.Body)
 	}
-	if len(srv.Requests()) != len(reqs) || srv.InvalidCalls() != 0 {
-		t.Fatalf("%d requests, %d rejected", len(srv.Requests()), srv.InvalidCalls())
-	}
+	require.Len(t, srv.Requests(), len(reqs), "%d requests, %d rejected", len(srv.Requests()), srv.InvalidCalls())
+	require.Equal(t, 0, srv.InvalidCalls(), "%d requests, %d rejected", len(srv.Requests()), srv.InvalidCalls())
 }
 
 // TestSpecRejectsInvalid shows the validator and the route matcher are not
@@ -269,30 +259,22 @@ func TestSpecRejectsInvalid(t *testing.T) {
 	srv := startSim(t, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := validate(t, tt.schema, []byte(tt.body)); err == nil {
-				t.Fatalf("%s accepted %s", tt.schema, tt.body)
-			}
+			require.Error(t, validate(t, tt.schema, []byte(tt.body)), "%s accepted %s", tt.schema, tt.body)
 			if tt.schema != "inference_request" {
 				return
 			}
 			before := srv.InvalidCalls()
 			resp, err := http.Post(srv.URL+"/v2/models/identity/infer", "application/json", strings.NewReader(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 400 || srv.InvalidCalls() != before+1 {
-				t.Fatalf("the simulator answered %d %s", resp.StatusCode, b)
-			}
-			if err := validate(t, "inference_error_response", b); err != nil {
-				t.Fatalf("error answer %s: %v", b, err)
-			}
+			require.Equal(t, 400, resp.StatusCode, "the simulator answered %d %s", resp.StatusCode, b)
+			require.Equal(t, before+1, srv.InvalidCalls(), "the simulator answered %d %s", resp.StatusCode, b)
+			err = validate(t, "inference_error_response", b)
+			require.NoError(t, err, "error answer %s: %v", b, err)
 		})
 	}
-	if err := validate(t, "inference_request", []byte(`{"inputs":[{"name":"x","shape":[2,1],"datatype":"FP32","data":[[1],[2]]}]}`)); err != nil {
-		t.Fatalf("valid body rejected: %v", err)
-	}
+	require.NoError(t, validate(t, "inference_request", []byte(`{"inputs":[{"name":"x","shape":[2,1],"datatype":"FP32","data":[[1],[2]]}]}`)), "valid body rejected")
 	for _, p := range []struct {
 		method, path string
 		ok           bool
@@ -301,8 +283,7 @@ func TestSpecRejectsInvalid(t *testing.T) {
 		{"GET", "/v2/models/resnet/infer", false}, {"POST", "/v2/models/infer", false}, {"GET", "/v2/models/a/b/ready", false},
 		{"GET", "/v2", true}, {"GET", "/v2/health/ready", true}, {"GET", "/v3/models", false},
 	} {
-		if got := route(t, p.method, p.path) != nil; got != p.ok {
-			t.Errorf("%s %s matches a spec route: %v, want %v", p.method, p.path, got, p.ok)
-		}
+		got := route(t, p.method, p.path) != nil
+		assert.Equal(t, p.ok, got, "%s %s matches a spec route: %v, want %v", p.method, p.path, got, p.ok)
 	}
 }
