@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/providers"
 )
@@ -62,6 +63,9 @@ type ProviderConfig struct {
 	// Batching configures the provider's batching windows (on by default
 	// where the backend takes lists; see BatchingConfig).
 	Batching BatchingConfig `yaml:"batching" json:"batching"`
+	// Affinity configures key affinity for stored objects (on by default;
+	// see AffinityConfig).
+	Affinity AffinityConfig `yaml:"affinity" json:"affinity"`
 	// Adapter plugs in a backend of your own: it replaces the adapter of
 	// Kind (which then only names it; default Adapter.Kind()). Endpoints must
 	// be given; keys are optional.
@@ -103,8 +107,58 @@ type KeyConfig struct {
 	MaxInFlight int `yaml:"max_in_flight" json:"max_in_flight"`
 	RPM         int `yaml:"rpm" json:"rpm"`
 	TPM         int `yaml:"tpm" json:"tpm"`
+	// Group names the organisation and project the key belongs to, e.g.
+	// "org-abc/proj-1": keys of one group of an endpoint see the same stored
+	// responses and conversations, so any of them may serve a follow-up
+	// (see AffinityConfig). Empty: the key is a group of its own.
+	Group string `yaml:"group" json:"group"`
 
 	noSecret bool
+}
+
+// AffinityConfig is a provider's key affinity. A stored response or
+// conversation belongs to the organisation and project of the key that
+// created it; another organisation's key gets 404 for it. So the runtime
+// remembers which endpoint and key created each stored object an answer
+// reports (response, conversation and item IDs) and sends every request
+// that names one (previous_response_id, conversation, a retrieve, cancel,
+// delete, …) to that endpoint and to that key or another key of its Group,
+// whatever the key strategy. A request pinned with WithKey or WithEndpoint
+// keeps its own pin; an object the runtime did not see created (another
+// process made it) goes by strategy as usual. A follow-up whose keys are
+// all disabled fails with *messages.AffinityError (ErrAffinityUnavailable),
+// never silently going to another organisation; one whose keys are all
+// cooling down waits for them within its deadline, or fails the same way at
+// once when Wait is false.
+type AffinityConfig struct {
+	// Disabled turns key affinity off: follow-ups go by strategy.
+	Disabled bool `yaml:"disabled" json:"disabled"`
+	// MaxEntries bounds the objects remembered (default 100,000); the least
+	// recently used is forgotten first.
+	MaxEntries int `yaml:"max_entries" json:"max_entries"`
+	// TTL is how long an object is remembered after the last answer that
+	// reported it (default 30 days, the service's retention of stored
+	// responses).
+	TTL time.Duration `yaml:"ttl" json:"ttl"`
+	// Wait lets a follow-up whose keys are all cooling down wait, within
+	// its deadline, until one may be tried again (default true); false
+	// fails it at once.
+	Wait *bool `yaml:"wait" json:"wait"`
+}
+
+func (a *AffinityConfig) validate(f string) error {
+	switch {
+	case a.MaxEntries < 0:
+		return &ConfigError{Field: f + ".max_entries", Reason: "must not be negative"}
+	case a.TTL < 0:
+		return &ConfigError{Field: f + ".ttl", Reason: "must not be negative"}
+	}
+	return nil
+}
+
+// runtime turns the config into the dispatcher's.
+func (a *AffinityConfig) runtime() actors.AffinityConfig {
+	return actors.AffinityConfig{Disabled: a.Disabled, MaxEntries: a.MaxEntries, TTL: a.TTL, NoWait: a.Wait != nil && !*a.Wait}
 }
 
 // QueueConfig sizes the dispatcher's priority levels.
@@ -254,6 +308,9 @@ func (c *Config) validateFields() error {
 		if err := p.Batching.validate(f + ".batching"); err != nil {
 			return err
 		}
+		if err := p.Affinity.validate(f + ".affinity"); err != nil {
+			return err
+		}
 		if len(p.Endpoints) == 0 && k.keyPair {
 			p.Endpoints = pairEndpointsFromEnv(getenv, k.envKey)
 		}
@@ -327,6 +384,9 @@ func (c *Config) validateFields() error {
 				}
 				if strings.ContainsAny(kc.Label, "/$ ") {
 					return &ConfigError{Field: kf + ".label", Reason: "must not contain '/', '$' or spaces"}
+				}
+				if strings.TrimSpace(kc.Group) != kc.Group || strings.ContainsAny(kc.Group, "\r\n") {
+					return &ConfigError{Field: kf + ".group", Reason: "must not have leading or trailing spaces or line breaks"}
 				}
 				if labels[kc.Label] {
 					return &ConfigError{Field: kf + ".label", Reason: fmt.Sprintf("duplicate key label %q", kc.Label)}

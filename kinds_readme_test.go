@@ -39,6 +39,20 @@ var facadeOps = map[string]string{
 	"Presign":       messages.OpPresign, "PresignGet": messages.OpPresign, "PresignPut": messages.OpPresign,
 	"BucketExists": messages.OpBucketExists,
 	"MakeBucket":   messages.OpMakeBucket,
+	// OpenAI's stateful APIs.
+	"RetrieveResponse": "responses.retrieve", "RetrieveResponseStream": "responses.retrieve",
+	"CancelResponse":            "responses.cancel",
+	"DeleteResponse":            "responses.delete",
+	"ListResponseInputItems":    "responses.input_items",
+	"CountResponsesInputTokens": "responses.input_tokens",
+	"CreateConversation":        "conversations.create",
+	"RetrieveConversation":      "conversations.retrieve",
+	"UpdateConversation":        "conversations.update",
+	"DeleteConversation":        "conversations.delete",
+	"AddConversationItems":      "conversations.add_items",
+	"ListConversationItems":     "conversations.list_items",
+	"RetrieveConversationItem":  "conversations.retrieve_item",
+	"DeleteConversationItem":    "conversations.delete_item",
 }
 
 // operationProbes are well-formed requests of every operation: an adapter
@@ -66,6 +80,19 @@ func operationProbes() []messages.Request {
 		&messages.PresignRequest{Method: "GET", Bucket: "bucket", Object: "o", Expires: time.Minute},
 		&messages.BucketExistsRequest{Bucket: "bucket"},
 		&messages.MakeBucketRequest{Bucket: "bucket"},
+		&messages.ResponseObjectRequest{Action: messages.ResponseRetrieve, ResponseID: "resp_1"},
+		&messages.ResponseObjectRequest{Action: messages.ResponseCancel, ResponseID: "resp_1"},
+		&messages.ResponseObjectRequest{Action: messages.ResponseDelete, ResponseID: "resp_1"},
+		&messages.ResponseObjectRequest{Action: messages.ResponseInputItems, ResponseID: "resp_1"},
+		&messages.ResponsesInputTokensRequest{Responses: messages.ResponsesRequest{Model: "m", Input: user}},
+		&messages.ConversationRequest{Action: messages.ConversationCreate},
+		&messages.ConversationRequest{Action: messages.ConversationRetrieve, ConversationID: "conv_1"},
+		&messages.ConversationRequest{Action: messages.ConversationUpdate, ConversationID: "conv_1", Metadata: map[string]string{"k": "v"}},
+		&messages.ConversationRequest{Action: messages.ConversationDelete, ConversationID: "conv_1"},
+		&messages.ConversationRequest{Action: messages.ConversationAddItems, ConversationID: "conv_1", Items: user},
+		&messages.ConversationRequest{Action: messages.ConversationListItems, ConversationID: "conv_1"},
+		&messages.ConversationRequest{Action: messages.ConversationRetrieveItem, ConversationID: "conv_1", ItemID: "msg_1"},
+		&messages.ConversationRequest{Action: messages.ConversationDeleteItem, ConversationID: "conv_1", ItemID: "msg_1"},
 	}
 }
 

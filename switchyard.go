@@ -125,14 +125,15 @@ func New(cfg Config) (*Switchyard, error) {
 			es := actors.EndpointSpec{Name: ec.Name, BaseURL: ec.BaseURL, Headers: ec.Headers}
 			for _, kc := range ec.Keys {
 				es.Keys = append(es.Keys, actors.KeySpec{Cred: providers.NewCredential(kc.Label, kc.Secret),
-					Weight: kc.Weight, MaxInFlight: kc.MaxInFlight, RPM: kc.RPM, TPM: kc.TPM})
+					Weight: kc.Weight, MaxInFlight: kc.MaxInFlight, RPM: kc.RPM, TPM: kc.TPM, Group: kc.Group})
 			}
 			ps.Endpoints = append(ps.Endpoints, es)
 		}
 		c := &actors.Counters{}
 		s.counters[pc.Name] = c
 		s.order = append(s.order, pc.Name)
-		spec.Dispatcher.Providers[pc.Name] = actors.ProviderHandle{Adapter: ps.Adapter, Counters: c, Batching: pc.Batching.policy()}
+		spec.Dispatcher.Providers[pc.Name] = actors.ProviderHandle{Adapter: ps.Adapter, Counters: c, Batching: pc.Batching.policy(),
+			Affinity: pc.Affinity.runtime()}
 		spec.Providers = append(spec.Providers, ps)
 	}
 	spec.Cache = cfg.Cache.producer(s.env, spec.Dispatcher.Providers)

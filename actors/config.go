@@ -124,6 +124,52 @@ type KeySpec struct {
 	MaxInFlight int
 	// RPM and TPM cap requests and tokens per minute (0: no cap).
 	RPM, TPM int
+	// Group names the organisation and project the key belongs to (e.g.
+	// "org-abc/proj-1"): the keys of one group of an endpoint see the same
+	// stored objects, so any of them may serve a follow-up (key affinity).
+	// Empty: the key is a group of its own.
+	Group string
+}
+
+// Key affinity defaults: what a zero field of AffinityConfig means.
+const (
+	// DefaultAffinityMaxEntries bounds the objects remembered per provider.
+	DefaultAffinityMaxEntries = 100_000
+	// DefaultAffinityTTL is how long an object is remembered after the last
+	// answer that reported it: the service's retention of stored responses.
+	DefaultAffinityTTL = 30 * 24 * time.Hour
+)
+
+// AffinityConfig is a provider's key affinity: the dispatcher remembers
+// which endpoint and key created each stored object an answer reports
+// (messages.StoredObjectCreator: stored responses, conversations, their
+// items) and sends every request that names one (messages.StoredObjectRef)
+// to that endpoint and to that key or another key of its group
+// (KeySpec.Group), whatever the key strategy. The zero value is on, with the
+// defaults above, and waits for cooling keys.
+type AffinityConfig struct {
+	// Disabled turns key affinity off: follow-ups go by strategy.
+	Disabled bool
+	// MaxEntries bounds the remembered objects (default 100,000); the least
+	// recently used is forgotten first.
+	MaxEntries int
+	// TTL is how long an object is remembered after the last answer that
+	// reported it (default 30 days).
+	TTL time.Duration
+	// NoWait fails a follow-up whose keys are all cooling down at once
+	// (*messages.AffinityError) instead of letting it wait, within its
+	// deadline, until one of them may be tried again.
+	NoWait bool
+}
+
+func (a AffinityConfig) withDefaults() AffinityConfig {
+	if a.MaxEntries <= 0 {
+		a.MaxEntries = DefaultAffinityMaxEntries
+	}
+	if a.TTL <= 0 {
+		a.TTL = DefaultAffinityTTL
+	}
+	return a
 }
 
 // Strategy names a key-selection strategy.

@@ -35,6 +35,10 @@ type ProviderHandle struct {
 	// Batcher is the adapter's providers.Batcher, if it is one (set by
 	// NewDispatcherProducer).
 	Batcher providers.Batcher
+	// Affinity configures the provider's key affinity (on by default): the
+	// dispatcher remembers the endpoint and key that created each stored
+	// object and sends the requests that name it there.
+	Affinity AffinityConfig
 }
 
 // AttachProviders gives the dispatcher the provider PIDs; until it arrives
@@ -95,6 +99,10 @@ type entry struct {
 	deadline time.Time
 	attempt  int
 	avoidKey string
+	// pin, for a request that names a stored object the provider's
+	// affinity table remembers, is where the object is visible; resolved at
+	// admission.
+	pin *affinityPin
 	// exempt: the level's capacity does not bound this request while it
 	// waits, because it was sent before (a retry, a bounced or woken
 	// request) or was admitted before its level's capacity was lowered.
@@ -239,6 +247,9 @@ type provQueue struct {
 	retryAt   time.Time
 	// inflight counts the provider's attempts in flight (a batch is one).
 	inflight int
+	// affinity remembers where the provider's stored objects were created;
+	// nil when key affinity is off.
+	affinity *affinityTable
 }
 
 func (p *provQueue) credits() int {
@@ -338,7 +349,12 @@ func NewDispatcherProducer(cfg DispatcherConfig, env *Env) actor.Producer {
 		if b, ok := h.Adapter.(providers.Batcher); ok && h.Batcher == nil {
 			h.Batcher = b
 		}
-		st.provs[name] = &provQueue{name: name, handle: h}
+		p := &provQueue{name: name, handle: h}
+		if !h.Affinity.Disabled {
+			a := h.Affinity.withDefaults()
+			p.affinity = newAffinityTable(a.MaxEntries, a.TTL)
+		}
+		st.provs[name] = p
 	}
 	st.budget = newRetryBudget(cfg.Retry, env.Clock.Now())
 	return func() actor.Actor { return &Dispatcher{st} }
@@ -497,6 +513,9 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	lvl := call.Priority.Index()
 	e := &entry{id: id, req: req, call: call, p: p, level: lvl, replyCh: ch, replyPID: pid, emit: emit, fence: fence,
 		admitted: now, attempt: 1}
+	if p.affinity != nil {
+		e.pin = p.affinity.resolve(req, now, p.handle.Affinity.NoWait)
+	}
 	e.win = d.windowFor(e)
 	// The level's capacity bounds waiting requests (depth). A request the
 	// provider can take at once need not wait, so a full level does not
@@ -727,7 +746,7 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		}
 		d.setState(e, stateInFlight)
 		p.sent++
-		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline})
+		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin})
 	}
 }
 
@@ -785,7 +804,10 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 	}
 	switch {
 	case m.bounced:
-		if e.call.Key != "" || e.call.Endpoint != "" {
+		if !m.notBefore.IsZero() {
+			e.notBefore = m.notBefore
+		}
+		if e.call.Key != "" || e.call.Endpoint != "" || e.pin != nil {
 			d.park(e)
 		} else {
 			d.enqueue(e, true)
@@ -807,6 +829,9 @@ func (d *Dispatcher) succeed(ctx actor.Context, e *entry, resp messages.Response
 	meta.Attempts = e.attempt
 	meta.Latency = d.now().Sub(e.admitted)
 	meta.Queued = e.queuedFor
+	if e.p.affinity != nil {
+		e.p.affinity.learn(e.req, resp, d.now())
+	}
 	d.finish(ctx, e, resp)
 }
 

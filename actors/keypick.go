@@ -1,21 +1,26 @@
 package actors
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
-// pickKey chooses a usable key of ep for a call, by strategy; pinned names a
-// key label the caller asked for, avoid one to skip (a key that just got a
+// pickKey chooses a usable key of ep for a call, by strategy; allowed, when
+// not nil, lists the key labels the call may use (a key the caller pinned,
+// or the keys of the group that can see a stored object the call names),
+// avoid names one to skip while another is usable (a key that just got a
 // 429). It returns nil when no key can take the call now.
-func pickKey(ep *endpointState, strategy Strategy, now time.Time, pinned, avoid string) *keyState {
+func pickKey(ep *endpointState, strategy Strategy, now time.Time, allowed []string, avoid string) *keyState {
 	usable := func(k *keyState) bool {
-		if k.inflight >= k.maxInFlight() {
+		if k.inflight >= k.maxInFlight() || (allowed != nil && !slices.Contains(allowed, k.label)) {
 			return false
 		}
 		at, ok := k.availableAt(now)
 		return ok && at.IsZero()
 	}
-	if pinned != "" {
+	if len(allowed) == 1 {
 		for _, k := range ep.keys {
-			if k.label == pinned && usable(k) {
+			if usable(k) {
 				return k
 			}
 		}

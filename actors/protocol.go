@@ -36,6 +36,9 @@ type dispatch struct {
 	attempt  int
 	avoidKey string
 	deadline time.Time
+	// affinity, when set, sends the attempt only to the endpoint and key
+	// group that can see the stored object the request names.
+	affinity *affinityPin
 }
 
 // capacityMode tells the dispatcher how to treat a provider.
@@ -85,6 +88,9 @@ type attemptDone struct {
 	// bounced: the provider could not place the request; requeue it at the
 	// front without counting an attempt.
 	bounced bool
+	// notBefore, on a bounce of a request with an affinity pin whose keys
+	// all cool down, is when the first of them may be tried again.
+	notBefore time.Time
 	// rotate: a key-level 429 while another key is usable; retry at once.
 	rotate   bool
 	keyLabel string

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -160,11 +161,12 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 		p.answer(ctx, d, &messages.RequestError{RequestID: d.id, Provider: p.spec.Name, Kind: messages.ErrInvalidRequest, Detail: "no endpoint named " + quote(call.Endpoint)})
 		return
 	}
+	pinEp, allowed, aff := p.pins(d)
 	allOpen, allDisabled := true, true
 	var reopen time.Time
 	var reopenEp string
 	for _, ep := range p.endpoints {
-		if call.Endpoint != "" && ep.spec.Name != call.Endpoint {
+		if pinEp != "" && ep.spec.Name != pinEp {
 			continue
 		}
 		v := ep.circuit.View()
@@ -176,7 +178,7 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 		}
 		allOpen = false
 		for _, k := range ep.keys {
-			if !k.disabled && (call.Key == "" || k.label == call.Key) {
+			if !k.disabled && (allowed == nil || slices.Contains(allowed, k.label)) {
 				allDisabled = false
 			}
 		}
@@ -184,7 +186,7 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 		if !ok {
 			continue
 		}
-		k := pickKey(ep, p.spec.Strategy, now, call.Key, d.avoidKey)
+		k := pickKey(ep, p.spec.Strategy, now, allowed, d.avoidKey)
 		if k == nil {
 			continue
 		}
@@ -194,15 +196,80 @@ func (p *Provider) route(ctx actor.Context, d *dispatch) {
 	switch {
 	case allOpen:
 		p.answer(ctx, d, &messages.CircuitOpenError{RequestID: d.id, Provider: p.spec.Name, Endpoint: reopenEp, ReopenAt: reopen})
+	case allDisabled && aff:
+		p.answer(ctx, d, &messages.AffinityError{RequestID: d.id, Provider: p.spec.Name, Object: d.affinity.object, Endpoint: pinEp, Keys: allowed})
 	case allDisabled:
 		p.answer(ctx, d, &messages.RequestError{RequestID: d.id, Provider: p.spec.Name, Kind: messages.ErrNoUsableKey, Detail: "every key is disabled after authentication failures"})
 	default:
-		ctx.Send(p.dispatcher, &attemptDone{provider: p.spec.Name, id: d.id, attempt: d.attempt, bounced: true})
-		if call.Key != "" || call.Endpoint != "" {
+		bounce := &attemptDone{provider: p.spec.Name, id: d.id, attempt: d.attempt, bounced: true}
+		if aff {
+			// Every key that can see the object is busy or cooling down.
+			// Cooling ones wait for the first to come back, unless the
+			// affinity does not wait or the request's deadline comes first.
+			if at := p.coolingUntil(pinEp, allowed, now); !at.IsZero() {
+				if d.affinity.noWait || (!d.deadline.IsZero() && d.deadline.Before(at)) {
+					p.answer(ctx, d, &messages.AffinityError{RequestID: d.id, Provider: p.spec.Name, Object: d.affinity.object, Endpoint: pinEp, Keys: allowed, CoolingUntil: at})
+					return
+				}
+				bounce.notBefore = at
+			}
+		}
+		ctx.Send(p.dispatcher, bounce)
+		if pinEp != "" || allowed != nil {
 			p.pinsParked = true
 		}
 		p.publish()
 	}
+}
+
+// pins returns where an attempt may go: the endpoint it is pinned to (""
+// for any) and the key labels it may use (nil for any), and whether an
+// affinity pin (not the caller's) set them. An affinity pin allows the key
+// that created the stored object and the other keys of its group on its
+// endpoint; one that names an endpoint or key the provider no longer has
+// is ignored.
+func (p *Provider) pins(d *dispatch) (endpoint string, keys []string, affinity bool) {
+	call := d.req.CallInfo()
+	if a := d.affinity; a != nil && call.Key == "" && call.Endpoint == "" {
+		if ep := p.endpointByName(a.endpoint); ep != nil {
+			if keys := ep.group(a.key); len(keys) > 0 {
+				return ep.spec.Name, keys, true
+			}
+		}
+	}
+	if call.Key != "" {
+		keys = []string{call.Key}
+	}
+	return call.Endpoint, keys, false
+}
+
+// coolingUntil returns, when every key of keys on the endpoint named ep
+// that is not disabled is cooling down (a 429, an exhausted rate-limit
+// window, its rpm or tpm), the time the first of them may be tried again;
+// the zero time when one of them is merely busy or the endpoint is not
+// ready.
+func (p *Provider) coolingUntil(ep string, keys []string, now time.Time) time.Time {
+	e := p.endpointByName(ep)
+	if e == nil || !e.ready {
+		return time.Time{}
+	}
+	var first time.Time
+	for _, k := range e.keys {
+		if !slices.Contains(keys, k.label) {
+			continue
+		}
+		at, ok := k.availableAt(now)
+		if !ok {
+			continue
+		}
+		if at.IsZero() {
+			return time.Time{}
+		}
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
 }
 
 func (p *Provider) answer(ctx actor.Context, d *dispatch, err error) {

@@ -123,6 +123,33 @@ func newProviderState(spec ProviderSpec, env *Env, counters *Counters) *provider
 	return st
 }
 
+// group returns the labels of the endpoint's keys in the group of the key
+// labelled label (that key alone when its group is empty), or nil when the
+// endpoint has no such key.
+func (ep *endpointState) group(label string) []string {
+	var group string
+	found := false
+	for _, k := range ep.keys {
+		if k.label == label {
+			group, found = k.spec.Group, true
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	if group == "" {
+		return []string{label}
+	}
+	var keys []string
+	for _, k := range ep.keys {
+		if k.spec.Group == group {
+			keys = append(keys, k.label)
+		}
+	}
+	return keys
+}
+
 // maxInFlight returns the key's cap, unlimited when none is set.
 func (k *keyState) maxInFlight() int {
 	if k.spec.MaxInFlight <= 0 {

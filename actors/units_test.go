@@ -128,7 +128,7 @@ func TestPickKey(t *testing.T) {
 		ep := testEndpoint(3, nil)
 		counts := map[string]int{}
 		for i := 0; i < 300; i++ {
-			counts[pickKey(ep, RoundRobin, now, "", "").label]++
+			counts[pickKey(ep, RoundRobin, now, nil, "").label]++
 		}
 		for l, c := range counts {
 			require.Equal(t, 100, c, "key %s picked %d times of 300: %v", l, c, counts)
@@ -137,7 +137,7 @@ func TestPickKey(t *testing.T) {
 	t.Run("least-loaded follows in-flight", func(t *testing.T) {
 		ep := testEndpoint(3, nil)
 		ep.keys[0].inflight, ep.keys[1].inflight, ep.keys[2].inflight = 5, 1, 3
-		k := pickKey(ep, LeastLoaded, now, "", "")
+		k := pickKey(ep, LeastLoaded, now, nil, "")
 		require.Equal(t, "k1", k.label, "picked %s, want k1 (fewest in flight)", k.label)
 	})
 	t.Run("weighted is proportional", func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestPickKey(t *testing.T) {
 		})
 		counts := map[string]int{}
 		for i := 0; i < 400; i++ {
-			counts[pickKey(ep, Weighted, now, "", "").label]++
+			counts[pickKey(ep, Weighted, now, nil, "").label]++
 		}
 		require.Equal(t, 300, counts["a"], "weighted 3:1 gave %v", counts)
 		require.Equal(t, 100, counts["b"], "weighted 3:1 gave %v", counts)
@@ -155,7 +155,7 @@ func TestPickKey(t *testing.T) {
 		ep := testEndpoint(2, nil)
 		ep.keys[0].rateLimit.Store(&messages.RateLimit{Known: true, LimitRequests: 100, RemainingRequests: 5, LimitTokens: -1, RemainingTokens: -1})
 		ep.keys[1].rateLimit.Store(&messages.RateLimit{Known: true, LimitRequests: 100, RemainingRequests: 80, LimitTokens: -1, RemainingTokens: -1})
-		k := pickKey(ep, MostHeadroom, now, "", "")
+		k := pickKey(ep, MostHeadroom, now, nil, "")
 		require.Equal(t, "k1", k.label, "picked %s, want k1 (80%% left)", k.label)
 	})
 	t.Run("skips cooling, disabled and full keys", func(t *testing.T) {
@@ -164,23 +164,23 @@ func TestPickKey(t *testing.T) {
 		})
 		ep.keys[0].coolingUntil = now.Add(time.Second)
 		ep.keys[1].disabled = true
-		k := pickKey(ep, RoundRobin, now, "", "")
+		k := pickKey(ep, RoundRobin, now, nil, "")
 		require.NotNil(t, k, "picked %v, want k2", k)
 		require.Equal(t, "k2", k.label, "picked %v, want k2", k)
 		ep.keys[2].inflight = 1
-		require.Nil(t, pickKey(ep, RoundRobin, now, "", ""), "picked a key with every key unusable")
-		k = pickKey(ep, RoundRobin, now.Add(2*time.Second), "", "")
+		require.Nil(t, pickKey(ep, RoundRobin, now, nil, ""), "picked a key with every key unusable")
+		k = pickKey(ep, RoundRobin, now.Add(2*time.Second), nil, "")
 		require.NotNil(t, k, "picked %v after the cooldown, want k0", k)
 		require.Equal(t, "k0", k.label, "picked %v after the cooldown, want k0", k)
 	})
 	t.Run("pinned and avoided", func(t *testing.T) {
 		ep := testEndpoint(3, nil)
-		require.Equal(t, "k2", pickKey(ep, RoundRobin, now, "k2", "").label, "pinned k2")
+		require.Equal(t, "k2", pickKey(ep, RoundRobin, now, []string{"k2"}, "").label, "pinned k2")
 		for i := 0; i < 10; i++ {
-			require.NotEqual(t, "k0", pickKey(ep, RoundRobin, now, "", "k0").label, "avoided key picked while others were usable")
+			require.NotEqual(t, "k0", pickKey(ep, RoundRobin, now, nil, "k0").label, "avoided key picked while others were usable")
 		}
 		one := testEndpoint(1, nil)
-		require.NotNil(t, pickKey(one, RoundRobin, now, "", "k0"), "the only key must still be picked when it is the avoided one")
+		require.NotNil(t, pickKey(one, RoundRobin, now, nil, "k0"), "the only key must still be picked when it is the avoided one")
 	})
 	t.Run("rpm limiter", func(t *testing.T) {
 		st := newProviderState(ProviderSpec{Endpoints: []EndpointSpec{{Keys: []KeySpec{{Cred: providers.NewCredential("r", "s"), RPM: 2}}}}}, nil, nil)

@@ -31,6 +31,12 @@ func Clone(req Request) (Request, bool) {
 		return cloneOf(r)
 	case *TokenizeRequest:
 		return cloneOf(r)
+	case *ResponseObjectRequest:
+		return cloneOf(r)
+	case *ResponsesInputTokensRequest:
+		return cloneOf(r)
+	case *ConversationRequest:
+		return cloneOf(r)
 	case *PutObjectRequest:
 		return cloneOf(r)
 	case *GetObjectRequest:
@@ -76,13 +82,16 @@ func cloneOf[T any, P interface {
 }
 
 // SetStream sets the Stream field of a request that has one (chat,
-// Responses, generate, object put and get) and reports whether it had one.
+// Responses, a stored response's retrieve, generate, object put and get)
+// and reports whether it had one.
 // Use it on a copy from Clone, never on a caller's request.
 func SetStream(req Request, on bool) bool {
 	switch r := req.(type) {
 	case *ChatRequest:
 		r.Stream = on
 	case *ResponsesRequest:
+		r.Stream = on
+	case *ResponseObjectRequest:
 		r.Stream = on
 	case *GenerateRequest:
 		r.Stream = on

@@ -36,6 +36,10 @@ var (
 	ErrRetryBudget = errors.New("switchyard: retry budget exhausted")
 	// ErrInternal: a Switchyard actor failed while handling the request.
 	ErrInternal = errors.New("switchyard: internal error")
+	// ErrAffinityUnavailable: the request names a stored object (a response,
+	// a conversation) that only some keys can see, and none of them can
+	// take it (see *AffinityError).
+	ErrAffinityUnavailable = errors.New("switchyard: no key of the stored object's organisation is usable")
 )
 
 // ErrorClass sorts upstream failures by what a caller should do about them.
@@ -237,6 +241,45 @@ func (e *RateLimitedError) Error() string {
 // Is matches ErrRateLimited.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
+// AffinityError says a request that names a stored object could not be sent:
+// the object belongs to the organisation of the keys that created it, Keys
+// (labels) of Endpoint, and every one of them is disabled, or, with
+// CoolingUntil set, cooling down past the request's deadline or while the
+// provider's affinity does not wait. The request was not sent with another
+// organisation's key, which would have answered 404.
+type AffinityError struct {
+	RequestID string
+	Provider  string
+	// Object is the stored object's ID (a response or conversation ID).
+	Object   string
+	Endpoint string
+	Keys     []string
+	// CoolingUntil is when the first of Keys may be tried again; zero when
+	// every one is disabled.
+	CoolingUntil time.Time
+}
+
+func (e *AffinityError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "switchyard: %s: stored object %s belongs to key(s) %s of endpoint %s", e.Provider, e.Object, strings.Join(e.Keys, ", "), e.Endpoint)
+	if e.CoolingUntil.IsZero() {
+		b.WriteString(", all disabled")
+	} else {
+		fmt.Fprintf(&b, ", all cooling down until %s", e.CoolingUntil.Format(time.RFC3339Nano))
+	}
+	if e.RequestID != "" {
+		b.WriteString(" request_id=")
+		b.WriteString(e.RequestID)
+	}
+	return b.String()
+}
+
+// Is matches ErrAffinityUnavailable, and ErrRateLimited when the keys are
+// cooling down (CoolingUntil set).
+func (e *AffinityError) Is(target error) bool {
+	return target == ErrAffinityUnavailable || (target == ErrRateLimited && !e.CoolingUntil.IsZero())
+}
+
 // RequestError is a Switchyard-side failure of one request: shutdown,
 // deadline, cancellation, no usable key, unknown provider, unsupported or
 // invalid request, internal error. Kind is the sentinel it matches; Cause the
@@ -292,8 +335,8 @@ const NumErrorClasses = int(ClassInternal) + 1
 
 // ForRequest returns err as the error of request id: a copy of the typed
 // errors that carry a request ID (UpstreamError, QueueFullError,
-// CircuitOpenError, RateLimitedError, RequestError) with id in it; any other
-// error as it is. One failed upstream call shared by several requests (a
+// CircuitOpenError, RateLimitedError, AffinityError, RequestError) with id
+// in it; any other error as it is. One failed upstream call shared by several requests (a
 // batch, a cache's single flight) answers each this way.
 func ForRequest(err error, id string) error {
 	switch e := err.(type) {
@@ -310,6 +353,10 @@ func ForRequest(err error, id string) error {
 		cp.RequestID = id
 		return &cp
 	case *RateLimitedError:
+		cp := *e
+		cp.RequestID = id
+		return &cp
+	case *AffinityError:
 		cp := *e
 		cp.RequestID = id
 		return &cp

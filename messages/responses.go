@@ -11,10 +11,19 @@ type ResponsesRequest struct {
 	Tools              []Tool
 	ToolChoice         string
 	PreviousResponseID string
-	Temperature        *float64
-	MaxOutputTokens    int
-	Stream             bool
-	Extra              map[string]any
+	// Conversation continues a stored conversation (its ID); the answer's
+	// input and output items are added to it.
+	Conversation string
+	// Store false asks the service not to keep the response (nil: the
+	// service's default, which stores it).
+	Store *bool
+	// Background runs the response asynchronously: the first answer has
+	// Status "queued" or "in_progress"; retrieve it until it completes.
+	Background      bool
+	Temperature     *float64
+	MaxOutputTokens int
+	Stream          bool
+	Extra           map[string]any
 }
 
 // Operation returns "responses".
@@ -34,6 +43,13 @@ type ResponsesResponse struct {
 	// IncompleteReason is set when Status is "incomplete".
 	IncompleteReason string
 	Usage            Usage
+	// Stored reports whether the service keeps the response (the
+	// request's Store was not false), so follow-ups can name it.
+	Stored bool
+	// Conversation is the conversation the response was added to.
+	Conversation string
+	// Background reports a response run asynchronously.
+	Background bool
 }
 
 // CountTokensRequest asks how many input tokens a chat request would use

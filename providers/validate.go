@@ -54,14 +54,24 @@ func CheckRequest(kind string, req messages.Request) error {
 		}
 	case *messages.ResponsesRequest:
 		if r != nil {
-			v.text("model", r.Model)
-			v.text("instructions", r.Instructions)
-			v.conversation("input", r.Input)
-			v.tools(r.Tools)
-			v.text("tool_choice", r.ToolChoice)
-			v.text("previous_response_id", r.PreviousResponseID)
-			v.number("temperature", r.Temperature)
-			v.extra("extra", r.Extra)
+			v.responses("", r)
+		}
+	case *messages.ResponsesInputTokensRequest:
+		if r != nil {
+			v.responses("responses.", &r.Responses)
+		}
+	case *messages.ResponseObjectRequest:
+		if r != nil {
+			v.text("response_id", r.ResponseID)
+			v.text("page.after", r.Page.After)
+		}
+	case *messages.ConversationRequest:
+		if r != nil {
+			v.text("conversation_id", r.ConversationID)
+			v.text("item_id", r.ItemID)
+			v.conversation("items", r.Items)
+			v.value("metadata", r.Metadata)
+			v.text("page.after", r.Page.After)
 		}
 	case *messages.GenerateRequest:
 		if r != nil {
@@ -103,6 +113,18 @@ func CheckRequest(kind string, req messages.Request) error {
 		}
 	}
 	return v.err
+}
+
+func (v *validator) responses(prefix string, r *messages.ResponsesRequest) {
+	v.text(prefix+"model", r.Model)
+	v.text(prefix+"instructions", r.Instructions)
+	v.conversation(prefix+"input", r.Input)
+	v.tools(r.Tools)
+	v.text(prefix+"tool_choice", r.ToolChoice)
+	v.text(prefix+"previous_response_id", r.PreviousResponseID)
+	v.text(prefix+"conversation", r.Conversation)
+	v.number(prefix+"temperature", r.Temperature)
+	v.extra(prefix+"extra", r.Extra)
 }
 
 // CheckStopSequences refuses stop sequences that hold only whitespace (or

@@ -51,6 +51,11 @@ func TestCheckRequest(t *testing.T) {
 		{"infer parameters", &messages.InferRequest{Model: "m", Parameters: map[string]any{"p": nan}}, "parameters cannot be encoded"},
 		{"tokenize", &messages.TokenizeRequest{Model: "m", Text: bad}, "text"},
 		{"info model", &messages.InfoRequest{What: "ready", Model: bad}, "model"},
+		{"responses conversation", &messages.ResponsesRequest{Model: "m", Input: user, Conversation: "conv_" + bad}, "conversation"},
+		{"input tokens", &messages.ResponsesInputTokensRequest{Responses: messages.ResponsesRequest{Model: "m", Input: []messages.Message{{Role: "user", Content: bad}}}}, "responses.input[0].content"},
+		{"stored response ID", &messages.ResponseObjectRequest{Action: messages.ResponseRetrieve, ResponseID: "resp_" + bad}, "response_id"},
+		{"conversation item", &messages.ConversationRequest{Action: messages.ConversationAddItems, ConversationID: "c", Items: []messages.Message{{Role: "user", Content: bad}}}, "items[0].content"},
+		{"conversation metadata", &messages.ConversationRequest{Action: messages.ConversationUpdate, ConversationID: "c", Metadata: map[string]string{"k": bad}}, `metadata["k"]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,17 +1,21 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +41,16 @@ import (
 // reported once per completed answer (for streams, only when the stream
 // finished). Answers carry x-ratelimit-* headers from a per-key minute window.
 //
+// It keeps what the stateful APIs store, per organisation (Organisations,
+// WithOrganisations): stored responses (retrieve, delete, input items,
+// cancel of a background response, streaming a background stream again
+// after a sequence number) and conversations with their items. A key sees
+// only its organisation's objects; another organisation's are answered 404
+// with OpenAI's error body, like unknown ones. A background response
+// created without a stream is "queued", then "in_progress", then finished
+// as it is retrieved (BackgroundPolls). Lists are paged (limit 1..100,
+// default 20; order asc or desc, default desc; after an item ID).
+//
 // Set the exported fields before Start; the backend is then safe for
 // concurrent use.
 type OpenAIBackend struct {
@@ -57,18 +71,61 @@ type OpenAIBackend struct {
 	// real service keeps input order, but clients must sort by index.
 	ReverseEmbeddings bool
 
+	// Organisations maps an API key to its organisation and project (any
+	// string, e.g. "org-a/proj-1"). Stored responses, conversations and
+	// their items belong to the organisation of the key that created them;
+	// a key of another organisation gets 404 for them, as from the real
+	// service. A key not in the map is its own organisation. Nil: every key
+	// is its own organisation. Set it before Start (or use
+	// WithOrganisations); it is read, never written, while serving.
+	Organisations map[string]string
+	// BackgroundPolls is how many retrieves a background response created
+	// without a stream takes to finish: it is "queued" when created,
+	// "in_progress" from the first retrieve and "completed" at the
+	// BackgroundPolls-th (default 2; 1 completes it at the first retrieve).
+	// Negative: it stays in progress until cancelled.
+	BackgroundPolls int
+
 	seq atomic.Int64
 
-	mu        sync.Mutex
-	windows   map[string]*oaiRateWindow
-	responses map[string][]string // stored response ID → its function call IDs
-	respOrder []string
+	mu      sync.Mutex
+	windows map[string]*oaiRateWindow
+	store   oaiStore
 }
 
 // OpenAI returns a simulator of the OpenAI API with default settings.
 func OpenAI() *OpenAIBackend { return &OpenAIBackend{} }
 
-const oaiMaxStoredResponses = 4096
+// WithOrganisations groups the OpenAI simulator's keys into organisations:
+// orgs maps a key to its organisation and project (e.g. "org-a/proj-1");
+// a key not in the map is its own organisation. Objects stored with one
+// organisation's key are invisible (404) to every other organisation. It
+// sets OpenAIBackend.Organisations (a copy of orgs) and does nothing for
+// other backends.
+func WithOrganisations(orgs map[string]string) Option {
+	return func(s *Server) {
+		if b, ok := s.backend.(*OpenAIBackend); ok {
+			b.Organisations = maps.Clone(orgs)
+		}
+	}
+}
+
+// Organisation returns the organisation key belongs to: its entry in
+// Organisations, else the key itself.
+func (b *OpenAIBackend) Organisation(key string) string {
+	if org, ok := b.Organisations[key]; ok {
+		return org
+	}
+	return key
+}
+
+// Bounds of what the simulator stores; the oldest objects are forgotten
+// first, like respOrder always did.
+const (
+	oaiMaxStoredResponses = 4096
+	oaiMaxConversations   = 4096
+	oaiMaxConvItems       = 4096
+)
 
 type oaiRateWindow struct {
 	start          time.Time
@@ -162,13 +219,20 @@ func (b *OpenAIBackend) reject(s *Server, w http.ResponseWriter, e *oaiErr) {
 }
 
 // Serve routes /v1/chat/completions, /v1/completions, /v1/embeddings,
-// /v1/responses (POST) and /v1/models (GET).
+// /v1/responses (POST), /v1/models (GET), and the stateful routes: a
+// stored response's lifecycle (/v1/responses/{id}, …/cancel,
+// …/input_items, /v1/responses/input_tokens) and the Conversations API
+// (/v1/conversations…).
 func (b *OpenAIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request, body []byte, f *Fault) {
 	if w.Header().Get("X-Request-Id") == "" {
 		w.Header().Set("X-Request-Id", fmt.Sprintf("req_sim%08d", b.seq.Add(1)))
 	}
 	w.Header().Set("Openai-Version", "2020-10-01")
 	path := r.URL.Path
+	if oaiStatefulRoute(path) {
+		b.serveStateful(s, w, r, body, f)
+		return
+	}
 	switch path {
 	case "/v1/models":
 		if r.Method != http.MethodGet {
@@ -186,18 +250,9 @@ func (b *OpenAIBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request,
 		b.reject(s, w, &oaiErr{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, path)})
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		b.reject(s, w, oaiBad("", "Invalid Content-Type header (%q), expected application/json.", r.Header.Get("Content-Type")))
-		return
-	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		b.reject(s, w, oaiBad("", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"))
-		return
-	}
-	req, ok := v.(map[string]any)
-	if !ok {
-		b.reject(s, w, oaiBad("", "Invalid type for request body: expected an object, but got %s instead.", oaiKind(v)))
+	req, e := oaiJSONBody(r, body)
+	if e != nil {
+		b.reject(s, w, e)
 		return
 	}
 	key := b.Key(r)
@@ -467,13 +522,7 @@ type oaiAnswer struct {
 
 // answer computes the deterministic reply to a conversation.
 func (b *OpenAIBackend) answer(prefix string, msgs []oaiMsg, tools []oaiTool, choice string, maxTokens int) oaiAnswer {
-	var prompt strings.Builder
-	prompt.WriteString(prefix)
-	for _, m := range msgs {
-		prompt.WriteString("\n")
-		prompt.WriteString(m.text)
-	}
-	a := oaiAnswer{in: Words(prompt.String()), finish: "stop"}
+	a := oaiAnswer{in: oaiPromptWords(prefix, msgs), finish: "stop"}
 	var last *oaiMsg
 	if len(msgs) > 0 {
 		last = &msgs[len(msgs)-1]
@@ -523,6 +572,18 @@ func (b *OpenAIBackend) answer(prefix string, msgs []oaiMsg, tools []oaiTool, ch
 	}
 	a.out = Words(a.text)
 	return a
+}
+
+// oaiPromptWords counts the prompt's tokens: the words of prefix (the
+// instructions) and of every turn.
+func oaiPromptWords(prefix string, msgs []oaiMsg) int {
+	var prompt strings.Builder
+	prompt.WriteString(prefix)
+	for _, m := range msgs {
+		prompt.WriteString("\n")
+		prompt.WriteString(m.text)
+	}
+	return Words(prompt.String())
 }
 
 func oaiMentions(text, word string) bool {
@@ -1552,7 +1613,9 @@ var oaiHostedTools = []string{"web_search", "web_search_preview", "web_search_20
 
 type oaiRespReq struct {
 	model, instructions, previous string
+	conversation                  string // the conversation the response continues
 	msgs                          []oaiMsg
+	rawInput                      any
 	tools                         []oaiTool
 	rawTools                      []any
 	choice                        string
@@ -1560,13 +1623,14 @@ type oaiRespReq struct {
 	maxOutput                     int
 	temperature, topP             float64
 	stream                        bool
+	store, background             bool
 }
 
-func (b *OpenAIBackend) parseResponses(req map[string]any) (*oaiRespReq, *oaiErr) {
+func (b *OpenAIBackend) parseResponses(org string, req map[string]any) (*oaiRespReq, *oaiErr) {
 	if e := oaiCheckFields(req, oaiResponsesFields); e != nil {
 		return nil, e
 	}
-	rr := &oaiRespReq{temperature: 1, topP: 1}
+	rr := &oaiRespReq{temperature: 1, topP: 1, store: true}
 	var e *oaiErr
 	if rr.model, e = oaiRequireModel(req); e != nil {
 		return nil, e
@@ -1593,21 +1657,25 @@ func (b *OpenAIBackend) parseResponses(req map[string]any) (*oaiRespReq, *oaiErr
 	if rr.maxOutput, e = oaiCheckMinInt(req, "max_output_tokens", 16); e != nil {
 		return nil, e
 	}
-	var knownCalls []string
-	if id, ok := req["previous_response_id"].(string); ok {
-		b.mu.Lock()
-		calls, found := b.responses[id]
-		b.mu.Unlock()
-		if !found {
-			return nil, &oaiErr{status: http.StatusBadRequest, param: "previous_response_id", code: "previous_response_not_found",
-				msg: fmt.Sprintf("Previous response with id '%s' not found.", id)}
-		}
-		rr.previous = id
-		knownCalls = calls
+	if st, ok := req["store"].(bool); ok {
+		rr.store = st
 	}
-	if rr.msgs, e = oaiParseInput(req["input"], knownCalls); e != nil {
+	rr.background, _ = req["background"].(bool)
+	if rr.background && !rr.store {
+		return nil, oaiBad("background", "Background mode requires 'store' to be true: background responses are stored.")
+	}
+	ctx, e := b.parseContext(org, req)
+	if e != nil {
 		return nil, e
 	}
+	rr.previous, rr.conversation = ctx.previous, ctx.conversation
+	rr.msgs = ctx.history
+	msgs, e := oaiParseInputNamed("input", req["input"], ctx.calls, true)
+	if e != nil {
+		return nil, e
+	}
+	rr.msgs = append(rr.msgs, msgs...)
+	rr.rawInput = req["input"]
 	if rr.tools, e = oaiParseResponsesTools(req["tools"]); e != nil {
 		return nil, e
 	}
@@ -1622,26 +1690,103 @@ func (b *OpenAIBackend) parseResponses(req map[string]any) (*oaiRespReq, *oaiErr
 	return rr, nil
 }
 
-// oaiParseInput validates Responses API input: a string or an array of items.
-// known lists the function call IDs of the previous response.
-func oaiParseInput(v any, known []string) ([]oaiMsg, *oaiErr) {
+// oaiContext is what a Responses API request continues: a previous
+// response (its function calls may be answered) or a conversation (its
+// items come before the input).
+type oaiContext struct {
+	previous, conversation string
+	calls                  []string
+	history                []oaiMsg
+}
+
+// parseContext reads previous_response_id and conversation, which must
+// name objects of org's: an unknown previous response is a 400
+// previous_response_not_found, an unknown conversation a 404, as from the
+// real service; the two are mutually exclusive.
+func (b *OpenAIBackend) parseContext(org string, req map[string]any) (oaiContext, *oaiErr) {
+	var c oaiContext
+	prev, hasPrev := req["previous_response_id"].(string)
+	conv, e := oaiConversationParam(req["conversation"])
+	if e != nil {
+		return c, e
+	}
+	if hasPrev && conv != "" {
+		return c, oaiBad("conversation", "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if hasPrev {
+		sr := b.store.response(org, prev)
+		if sr == nil {
+			return c, &oaiErr{status: http.StatusBadRequest, param: "previous_response_id", code: "previous_response_not_found",
+				msg: fmt.Sprintf("Previous response with id '%s' not found.", prev)}
+		}
+		c.previous, c.calls = prev, slices.Clone(sr.calls)
+	}
+	if conv != "" {
+		cv := b.store.conversation(org, conv)
+		if cv == nil {
+			return c, oaiConversationNotFound(conv)
+		}
+		c.conversation = conv
+		for _, it := range cv.items {
+			m, ok := oaiItemMsg(it)
+			if !ok {
+				continue
+			}
+			c.history = append(c.history, m)
+			c.calls = append(c.calls, m.toolCalls...)
+		}
+	}
+	return c, nil
+}
+
+// oaiConversationParam reads a request's conversation: an ID, or an object
+// {"id": …}.
+func oaiConversationParam(v any) (string, *oaiErr) {
+	switch c := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		if c == "" {
+			return "", oaiBad("conversation", "Invalid 'conversation': empty string. Expected a string with minimum length 1, but got an empty string instead.")
+		}
+		return c, nil
+	case map[string]any:
+		if e := oaiCheckProps(c, "conversation", "id"); e != nil {
+			return "", e
+		}
+		id, ok := c["id"].(string)
+		if !ok || id == "" {
+			return "", oaiBad("conversation.id", "Missing required parameter: 'conversation.id'.")
+		}
+		return id, nil
+	}
+	return "", oaiWrongType("conversation", "a string or an object", v)
+}
+
+// oaiParseInputNamed validates input items of the request field name
+// ("input", or a conversation's "items"): a string or an array of items.
+// known lists the function call IDs a function_call_output may answer;
+// checkCalls false accepts outputs of any call (conversation items).
+func oaiParseInputNamed(name string, v any, known []string, checkCalls bool) ([]oaiMsg, *oaiErr) {
 	switch x := v.(type) {
 	case nil:
-		return nil, oaiBad("input", "Missing required parameter: 'input'.")
+		return nil, oaiBad(name, "Missing required parameter: '%s'.", name)
 	case string:
 		return []oaiMsg{{role: "user", text: x}}, nil
 	case []any:
 		if len(x) == 0 {
-			return nil, oaiBad("input", "Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.")
+			return nil, oaiBad(name, "Invalid '%s': empty array. Expected an array with minimum length 1, but got an empty array instead.", name)
 		}
 	default:
-		return nil, oaiWrongType("input", "a string or an array of objects", v)
+		return nil, oaiWrongType(name, "a string or an array of objects", v)
 	}
 	items := v.([]any)
 	calls := slices.Clone(known)
 	var msgs []oaiMsg
 	for i, raw := range items {
-		p := fmt.Sprintf("input[%d]", i)
+		p := fmt.Sprintf("%s[%d]", name, i)
 		it, ok := raw.(map[string]any)
 		if !ok {
 			return nil, oaiWrongType(p, "an object", raw)
@@ -1690,8 +1835,8 @@ func oaiParseInput(v any, known []string) ([]oaiMsg, *oaiErr) {
 			if !ok || id == "" {
 				return nil, oaiBad(p+".call_id", "Missing required parameter: '%s.call_id'.", p)
 			}
-			if !slices.Contains(calls, id) {
-				return nil, oaiBad("input", "No tool call found for function call output with call_id %s.", id)
+			if checkCalls && !slices.Contains(calls, id) {
+				return nil, oaiBad(name, "No tool call found for function call output with call_id %s.", id)
 			}
 			var text string
 			switch o := it["output"].(type) {
@@ -1792,22 +1937,9 @@ func oaiCheckStrictSchema(param, name string, params map[string]any) *oaiErr {
 	return nil
 }
 
-func (b *OpenAIBackend) storeResponse(id string, calls []string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.responses == nil {
-		b.responses = map[string][]string{}
-	}
-	b.responses[id] = calls
-	b.respOrder = append(b.respOrder, id)
-	if len(b.respOrder) > oaiMaxStoredResponses {
-		delete(b.responses, b.respOrder[0])
-		b.respOrder = b.respOrder[1:]
-	}
-}
-
 func (b *OpenAIBackend) serveResponses(s *Server, w http.ResponseWriter, r *http.Request, f *Fault, key string, req map[string]any) {
-	rr, e := b.parseResponses(req)
+	org := b.Organisation(key)
+	rr, e := b.parseResponses(org, req)
 	if e != nil {
 		b.reject(s, w, e)
 		return
@@ -1847,14 +1979,17 @@ func (b *OpenAIBackend) serveResponses(s *Server, w http.ResponseWriter, r *http
 			out[i] = it
 		}
 		resp := map[string]any{
-			"id": id, "object": "response", "created_at": created, "status": st, "background": false,
+			"id": id, "object": "response", "created_at": created, "status": st, "background": rr.background,
 			"error": nil, "incomplete_details": inc, "instructions": oaiNilIfEmpty(rr.instructions),
 			"max_output_tokens": oaiNilIfZero(rr.maxOutput), "max_tool_calls": nil, "model": rr.model, "output": out,
 			"parallel_tool_calls": true, "previous_response_id": oaiNilIfEmpty(rr.previous),
-			"reasoning": map[string]any{"effort": nil, "summary": nil}, "service_tier": "default", "store": true,
+			"reasoning": map[string]any{"effort": nil, "summary": nil}, "service_tier": "default", "store": rr.store,
 			"temperature": rr.temperature, "text": map[string]any{"format": map[string]any{"type": "text"}, "verbosity": "medium"},
 			"tool_choice": oaiToolChoiceEcho(rr.rawChoice), "tools": oaiToolsEcho(rr.rawTools), "top_logprobs": 0, "top_p": rr.topP,
 			"truncation": "disabled", "metadata": map[string]any{},
+		}
+		if rr.conversation != "" {
+			resp["conversation"] = map[string]any{"id": rr.conversation}
 		}
 		if usage != nil {
 			resp["usage"] = usage
@@ -1869,53 +2004,85 @@ func (b *OpenAIBackend) serveResponses(s *Server, w http.ResponseWriter, r *http
 		"output_tokens": a.out, "output_tokens_details": map[string]any{"reasoning_tokens": 0}, "total_tokens": a.in + a.out,
 	}
 	final := response(status, items, usage, incomplete)
-	b.storeResponse(id, callIDs)
+
+	// The stream's events, numbered from 0; a background stream keeps them
+	// so that it can be streamed again from any sequence number.
+	var events []oaiEvent
+	if rr.stream {
+		add := func(typ string, fields map[string]any) {
+			fields["type"] = typ
+			fields["sequence_number"] = len(events)
+			data, _ := json.Marshal(fields)
+			events = append(events, oaiEvent{typ: typ, data: data})
+		}
+		first := "in_progress"
+		if rr.background {
+			first = "queued"
+		}
+		add("response.created", map[string]any{"response": response(first, nil, nil, nil)})
+		add("response.in_progress", map[string]any{"response": response("in_progress", nil, nil, nil)})
+		for oi, it := range items {
+			itemID := it["id"].(string)
+			if it["type"] == "function_call" {
+				added := map[string]any{"id": itemID, "type": "function_call", "status": "in_progress", "arguments": "", "call_id": it["call_id"], "name": it["name"]}
+				add("response.output_item.added", map[string]any{"output_index": oi, "item": added})
+				args := it["arguments"].(string)
+				for _, p := range oaiRunePieces(args, 8) {
+					add("response.function_call_arguments.delta", map[string]any{"item_id": itemID, "output_index": oi, "delta": p})
+				}
+				add("response.function_call_arguments.done", map[string]any{"item_id": itemID, "output_index": oi, "name": it["name"], "arguments": args})
+				add("response.output_item.done", map[string]any{"output_index": oi, "item": it})
+				continue
+			}
+			added := map[string]any{"id": itemID, "type": "message", "status": "in_progress", "role": "assistant", "content": []any{}}
+			add("response.output_item.added", map[string]any{"output_index": oi, "item": added})
+			add("response.content_part.added", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0,
+				"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}, "logprobs": []any{}}})
+			for _, p := range oaiPieces(a.text, b.ChunkWords) {
+				add("response.output_text.delta", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0, "delta": p, "logprobs": []any{}})
+			}
+			add("response.output_text.done", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0, "text": a.text, "logprobs": []any{}})
+			add("response.content_part.done", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0,
+				"part": map[string]any{"type": "output_text", "text": a.text, "annotations": []any{}, "logprobs": []any{}}})
+			add("response.output_item.done", map[string]any{"output_index": oi, "item": it})
+		}
+		add("response."+status, map[string]any{"response": final})
+	}
+
+	pending := rr.background && !rr.stream
+	if rr.store {
+		sr := &oaiStoredResponse{org: org, calls: callIDs, final: final, input: b.itemResources(rr.rawInput),
+			background: rr.background, status: status, in: a.in, out: a.out}
+		if pending {
+			sr.status = "queued"
+		}
+		if rr.background && rr.stream {
+			sr.events = events
+		}
+		b.mu.Lock()
+		b.store.addResponse(id, sr)
+		if cv := b.store.conversation(org, rr.conversation); cv != nil {
+			cv.add(sr.input...)
+			cv.add(items...)
+		}
+		b.mu.Unlock()
+	}
+	if pending {
+		oaiWriteJSON(w, oaiPendingResponse(final, "queued"))
+		return
+	}
 	if !rr.stream {
 		s.AddUsage(a.in, a.out)
 		oaiWriteJSON(w, final)
 		return
 	}
-
 	sse := &oaiCountingSSE{SSE: NewSSE(s, w, r, f), f: f}
-	seq := 0
-	send := func(typ string, fields map[string]any) {
-		fields["type"] = typ
-		fields["sequence_number"] = seq
-		seq++
-		data, _ := json.Marshal(fields)
-		sse.Send(typ, string(data))
-	}
-	send("response.created", map[string]any{"response": response("in_progress", nil, nil, nil)})
-	send("response.in_progress", map[string]any{"response": response("in_progress", nil, nil, nil)})
-	for oi, it := range items {
-		itemID := it["id"].(string)
-		if it["type"] == "function_call" {
-			added := map[string]any{"id": itemID, "type": "function_call", "status": "in_progress", "arguments": "", "call_id": it["call_id"], "name": it["name"]}
-			send("response.output_item.added", map[string]any{"output_index": oi, "item": added})
-			args := it["arguments"].(string)
-			for _, p := range oaiRunePieces(args, 8) {
-				send("response.function_call_arguments.delta", map[string]any{"item_id": itemID, "output_index": oi, "delta": p})
-			}
-			send("response.function_call_arguments.done", map[string]any{"item_id": itemID, "output_index": oi, "name": it["name"], "arguments": args})
-			send("response.output_item.done", map[string]any{"output_index": oi, "item": it})
-			continue
+	for i, ev := range events {
+		if i == len(events)-1 && sse.delivers() {
+			s.AddUsage(a.in, a.out)
 		}
-		added := map[string]any{"id": itemID, "type": "message", "status": "in_progress", "role": "assistant", "content": []any{}}
-		send("response.output_item.added", map[string]any{"output_index": oi, "item": added})
-		send("response.content_part.added", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0,
-			"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}, "logprobs": []any{}}})
-		for _, p := range oaiPieces(a.text, b.ChunkWords) {
-			send("response.output_text.delta", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0, "delta": p, "logprobs": []any{}})
-		}
-		send("response.output_text.done", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0, "text": a.text, "logprobs": []any{}})
-		send("response.content_part.done", map[string]any{"item_id": itemID, "output_index": oi, "content_index": 0,
-			"part": map[string]any{"type": "output_text", "text": a.text, "annotations": []any{}, "logprobs": []any{}}})
-		send("response.output_item.done", map[string]any{"output_index": oi, "item": it})
+		sse.Send(ev.typ, string(ev.data))
 	}
-	if sse.delivers() {
-		s.AddUsage(a.in, a.out)
-	}
-	send("response."+status, map[string]any{"response": final})
 }
 
 func oaiNilIfEmpty(s string) any {
@@ -1966,4 +2133,793 @@ func oaiToolsEcho(tools []any) []any {
 		out = append(out, c)
 	}
 	return out
+}
+
+// ---- stored responses and conversations ----
+
+// oaiStore is what the simulator keeps of the stateful APIs, each object
+// tagged with the organisation of the key that created it. It is guarded
+// by OpenAIBackend.mu and bounded: past oaiMaxStoredResponses responses or
+// oaiMaxConversations conversations the oldest are forgotten, and a
+// conversation keeps its last oaiMaxConvItems items.
+type oaiStore struct {
+	responses map[string]*oaiStoredResponse
+	respOrder []string
+	convs     map[string]*oaiConv
+	convOrder []string
+}
+
+// oaiStoredResponse is a stored response.
+type oaiStoredResponse struct {
+	org   string
+	calls []string         // call IDs of its function calls, for previous_response_id
+	final map[string]any   // the finished response object
+	input []map[string]any // its input items, with IDs
+	// events are the stream of a background response created with a
+	// stream, which alone can be streamed again.
+	events     []oaiEvent
+	background bool
+	status     string // queued, in_progress, completed, incomplete, cancelled
+	polls      int    // retrieves of a pending background response
+	in, out    int    // usage, reported when a background response completes
+}
+
+// oaiEvent is one Responses API stream event, its JSON carrying its
+// sequence_number.
+type oaiEvent struct {
+	typ  string
+	data []byte
+}
+
+// oaiConv is a stored conversation.
+type oaiConv struct {
+	org      string
+	id       string
+	created  int64
+	metadata map[string]any
+	items    []map[string]any
+}
+
+func (c *oaiConv) add(items ...map[string]any) {
+	c.items = append(c.items, items...)
+	if over := len(c.items) - oaiMaxConvItems; over > 0 {
+		c.items = slices.Delete(c.items, 0, over)
+	}
+}
+
+func (c *oaiConv) object() map[string]any {
+	return map[string]any{"id": c.id, "object": "conversation", "created_at": c.created, "metadata": maps.Clone(c.metadata)}
+}
+
+// response returns the stored response id if it belongs to org, else nil.
+func (st *oaiStore) response(org, id string) *oaiStoredResponse {
+	if sr := st.responses[id]; sr != nil && sr.org == org {
+		return sr
+	}
+	return nil
+}
+
+// conversation returns the conversation id if it belongs to org, else nil.
+func (st *oaiStore) conversation(org, id string) *oaiConv {
+	if c := st.convs[id]; c != nil && c.org == org {
+		return c
+	}
+	return nil
+}
+
+func (st *oaiStore) addResponse(id string, sr *oaiStoredResponse) {
+	if st.responses == nil {
+		st.responses = map[string]*oaiStoredResponse{}
+	}
+	st.responses[id] = sr
+	st.respOrder = append(st.respOrder, id)
+	if len(st.respOrder) > oaiMaxStoredResponses {
+		delete(st.responses, st.respOrder[0])
+		st.respOrder = st.respOrder[1:]
+	}
+}
+
+func (st *oaiStore) addConversation(c *oaiConv) {
+	if st.convs == nil {
+		st.convs = map[string]*oaiConv{}
+	}
+	st.convs[c.id] = c
+	st.convOrder = append(st.convOrder, c.id)
+	if len(st.convOrder) > oaiMaxConversations {
+		delete(st.convs, st.convOrder[0])
+		st.convOrder = st.convOrder[1:]
+	}
+}
+
+// oaiPendingResponse is final as it looks before it finished (status
+// queued, in_progress or cancelled): no output, usage or completion time.
+func oaiPendingResponse(final map[string]any, status string) map[string]any {
+	out := maps.Clone(final)
+	out["status"] = status
+	out["output"] = []any{}
+	out["incomplete_details"] = nil
+	delete(out, "usage")
+	delete(out, "completed_at")
+	return out
+}
+
+// current returns the response as a retrieve sees it now.
+func (sr *oaiStoredResponse) current() map[string]any {
+	switch sr.status {
+	case "queued", "in_progress", "cancelled":
+		return oaiPendingResponse(sr.final, sr.status)
+	}
+	return sr.final
+}
+
+// itemResources returns input items as the API lists them: each with an ID
+// and a status, messages with content parts (a string input is one user
+// message). Item references and items of other types are left out.
+func (b *OpenAIBackend) itemResources(input any) []map[string]any {
+	var raw []any
+	switch x := input.(type) {
+	case string:
+		raw = []any{map[string]any{"type": "message", "role": "user", "content": x}}
+	case []any:
+		raw = x
+	}
+	var out []map[string]any
+	for _, r := range raw {
+		it, _ := r.(map[string]any)
+		typ, _ := it["type"].(string)
+		if _, has := it["type"]; !has {
+			typ = "message"
+		}
+		id, _ := it["id"].(string)
+		newID := func(prefix string) string {
+			if id != "" {
+				return id
+			}
+			return fmt.Sprintf("%s_sim%08d", prefix, b.seq.Add(1))
+		}
+		switch typ {
+		case "message":
+			role, _ := it["role"].(string)
+			partType := "input_text"
+			if role == "assistant" {
+				partType = "output_text"
+			}
+			var parts []any
+			switch c := it["content"].(type) {
+			case string:
+				parts = []any{map[string]any{"type": partType, "text": c}}
+			case []any:
+				parts = c
+			}
+			content := []any{}
+			for _, p := range parts {
+				pm, _ := p.(map[string]any)
+				pc := maps.Clone(pm)
+				if pc["type"] == "output_text" {
+					if _, ok := pc["annotations"]; !ok {
+						pc["annotations"] = []any{}
+					}
+					if _, ok := pc["logprobs"]; !ok {
+						pc["logprobs"] = []any{}
+					}
+				}
+				content = append(content, pc)
+			}
+			out = append(out, map[string]any{"id": newID("msg"), "type": "message", "role": role, "status": "completed", "content": content})
+		case "function_call":
+			out = append(out, map[string]any{"id": newID("fc"), "type": typ, "status": "completed",
+				"call_id": it["call_id"], "name": it["name"], "arguments": it["arguments"]})
+		case "function_call_output":
+			out = append(out, map[string]any{"id": newID("fco"), "type": typ, "status": "completed",
+				"call_id": it["call_id"], "output": it["output"]})
+		}
+	}
+	return out
+}
+
+// oaiItemMsg reads a stored item as a turn of the conversation.
+func oaiItemMsg(it map[string]any) (oaiMsg, bool) {
+	switch it["type"] {
+	case "message":
+		role, _ := it["role"].(string)
+		var text []string
+		parts, _ := it["content"].([]any)
+		images := 0
+		for _, p := range parts {
+			pm, _ := p.(map[string]any)
+			if t, ok := pm["text"].(string); ok {
+				text = append(text, t)
+			}
+			if pm["type"] == "input_image" {
+				images++
+			}
+		}
+		return oaiMsg{role: role, text: strings.Join(text, " "), images: images}, true
+	case "function_call":
+		id, _ := it["call_id"].(string)
+		return oaiMsg{role: "assistant", toolCalls: []string{id}}, true
+	case "function_call_output":
+		id, _ := it["call_id"].(string)
+		text, _ := it["output"].(string)
+		return oaiMsg{role: "tool", text: text, toolCallID: id}, true
+	}
+	return oaiMsg{}, false
+}
+
+func oaiResponseNotFound(id string) *oaiErr {
+	return &oaiErr{status: http.StatusNotFound, msg: fmt.Sprintf("Response with id '%s' not found.", id)}
+}
+
+func oaiConversationNotFound(id string) *oaiErr {
+	return &oaiErr{status: http.StatusNotFound, msg: fmt.Sprintf("Conversation with id '%s' not found.", id)}
+}
+
+func oaiItemNotFound(id string) *oaiErr {
+	return &oaiErr{status: http.StatusNotFound, msg: fmt.Sprintf("Item with id '%s' not found.", id)}
+}
+
+// oaiStatefulRoute reports whether path belongs to the stateful APIs:
+// /v1/responses/…, /v1/conversations and /v1/conversations/….
+func oaiStatefulRoute(path string) bool {
+	return strings.HasPrefix(path, "/v1/responses/") || path == "/v1/conversations" || strings.HasPrefix(path, "/v1/conversations/")
+}
+
+// serveStateful answers the routes of the stored-response lifecycle and
+// of the Conversations API. Objects are looked up in the organisation of
+// the request's key; another organisation's object is a 404.
+func (b *OpenAIBackend) serveStateful(s *Server, w http.ResponseWriter, r *http.Request, body []byte, f *Fault) {
+	path := r.URL.Path
+	notFound := func() {
+		b.reject(s, w, &oaiErr{status: http.StatusNotFound, msg: fmt.Sprintf("Invalid URL (%s %s)", r.Method, path)})
+	}
+	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/v1/"), "/")
+	for i, seg := range segs {
+		u, err := url.PathUnescape(seg)
+		if err != nil || u == "" {
+			notFound()
+			return
+		}
+		segs[i] = u
+	}
+	key := b.Key(r)
+	org := b.Organisation(key)
+	// allow checks the method; the route's handler runs only when it
+	// returns true.
+	allow := func(methods ...string) bool {
+		if !slices.Contains(methods, r.Method) {
+			b.reject(s, w, &oaiErr{status: http.StatusMethodNotAllowed, msg: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, path)})
+			return false
+		}
+		if !b.admit(w, key, 0) {
+			b.rateLimited(w)
+			return false
+		}
+		return true
+	}
+	// jsonBody parses a POST body; an empty one is {} when optional.
+	jsonBody := func(optional bool) (map[string]any, bool) {
+		if optional && len(bytes.TrimSpace(body)) == 0 {
+			return map[string]any{}, true
+		}
+		req, e := oaiJSONBody(r, body)
+		if e != nil {
+			b.reject(s, w, e)
+			return nil, false
+		}
+		return req, true
+	}
+	var e *oaiErr
+	switch {
+	case segs[0] == "responses" && len(segs) == 2 && segs[1] == "input_tokens":
+		if !allow(http.MethodPost) {
+			return
+		}
+		if req, ok := jsonBody(true); ok {
+			e = b.serveInputTokens(w, org, req)
+		}
+	case segs[0] == "responses" && len(segs) == 2:
+		if !allow(http.MethodGet, http.MethodDelete) {
+			return
+		}
+		if r.Method == http.MethodDelete {
+			e = b.deleteResponse(w, org, segs[1])
+		} else {
+			e = b.retrieveResponse(s, w, r, f, org, segs[1])
+		}
+	case segs[0] == "responses" && len(segs) == 3 && segs[2] == "cancel":
+		if allow(http.MethodPost) {
+			e = b.cancelResponse(w, org, segs[1])
+		}
+	case segs[0] == "responses" && len(segs) == 3 && segs[2] == "input_items":
+		if allow(http.MethodGet) {
+			e = b.listInputItems(w, r, org, segs[1])
+		}
+	case segs[0] == "conversations" && len(segs) == 1:
+		if !allow(http.MethodPost) {
+			return
+		}
+		if req, ok := jsonBody(true); ok {
+			e = b.createConversation(w, org, req)
+		}
+	case segs[0] == "conversations" && len(segs) == 2:
+		if !allow(http.MethodGet, http.MethodPost, http.MethodDelete) {
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			e = b.withConversation(org, segs[1], func(c *oaiConv) *oaiErr { oaiWriteJSON(w, c.object()); return nil })
+		case http.MethodDelete:
+			e = b.deleteConversation(w, org, segs[1])
+		default:
+			if req, ok := jsonBody(false); ok {
+				e = b.updateConversation(w, org, segs[1], req)
+			}
+		}
+	case segs[0] == "conversations" && len(segs) == 3 && segs[2] == "items":
+		if !allow(http.MethodGet, http.MethodPost) {
+			return
+		}
+		if r.Method == http.MethodGet {
+			e = b.listConversationItems(w, r, org, segs[1])
+		} else if req, ok := jsonBody(false); ok {
+			e = b.addConversationItems(w, r, org, segs[1], req)
+		}
+	case segs[0] == "conversations" && len(segs) == 4 && segs[2] == "items":
+		if !allow(http.MethodGet, http.MethodDelete) {
+			return
+		}
+		e = b.conversationItem(w, r, org, segs[1], segs[3])
+	default:
+		notFound()
+		return
+	}
+	if e != nil {
+		b.reject(s, w, e)
+	}
+}
+
+// oaiJSONBody checks a POST's Content-Type and parses its JSON object.
+func oaiJSONBody(r *http.Request, body []byte) (map[string]any, *oaiErr) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, oaiBad("", "Invalid Content-Type header (%q), expected application/json.", r.Header.Get("Content-Type"))
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, oaiBad("", "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)")
+	}
+	req, ok := v.(map[string]any)
+	if !ok {
+		return nil, oaiBad("", "Invalid type for request body: expected an object, but got %s instead.", oaiKind(v))
+	}
+	return req, nil
+}
+
+// oaiCheckQuery rejects query parameters other than allowed.
+func oaiCheckQuery(q url.Values, allowed ...string) *oaiErr {
+	keys := slices.Sorted(maps.Keys(q))
+	for _, k := range keys {
+		if !slices.Contains(allowed, strings.TrimSuffix(k, "[]")) {
+			return oaiBad(k, "Unrecognized request argument supplied: %s", k)
+		}
+	}
+	return nil
+}
+
+// oaiQueryBool reads a boolean query parameter ("true" or "false").
+func oaiQueryBool(q url.Values, name string) (bool, *oaiErr) {
+	if !q.Has(name) {
+		return false, nil
+	}
+	switch q.Get(name) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, oaiBad(name, "Invalid value for '%s': expected a boolean, but got '%s' instead.", name, q.Get(name))
+}
+
+// oaiPage answers a page of items (limit 1..100, default 20; order asc or
+// desc, default desc; after: the ID of the item to start after) as a list
+// object. An empty page has empty first and last IDs (the spec's
+// ConversationItemList and ResponseItemList require strings).
+func oaiPage(w http.ResponseWriter, r *http.Request, items []map[string]any) *oaiErr {
+	q := r.URL.Query()
+	if e := oaiCheckQuery(q, "limit", "order", "after", "include"); e != nil {
+		return e
+	}
+	limit := 20
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		switch {
+		case err != nil:
+			return oaiBad("limit", "Invalid type for 'limit': expected an integer, but got a string instead.")
+		case n < 1:
+			return oaiBad("limit", "Invalid 'limit': integer below minimum value. Expected a value >= 1, but got %d instead.", n)
+		case n > 100:
+			return oaiBad("limit", "Invalid 'limit': integer above maximum value. Expected a value <= 100, but got %d instead.", n)
+		}
+		limit = n
+	}
+	order := "desc"
+	if q.Has("order") {
+		order = q.Get("order")
+		if order != "asc" && order != "desc" {
+			return oaiBad("order", "Invalid value: '%s'. Supported values are: 'asc' and 'desc'.", order)
+		}
+	}
+	list := slices.Clone(items)
+	if order == "desc" {
+		slices.Reverse(list)
+	}
+	if q.Has("after") {
+		after := q.Get("after")
+		i := slices.IndexFunc(list, func(it map[string]any) bool { return it["id"] == after })
+		if i < 0 {
+			return oaiBad("after", "Invalid 'after': no item with id '%s'.", after)
+		}
+		list = list[i+1:]
+	}
+	more := len(list) > limit
+	if more {
+		list = list[:limit]
+	}
+	data := make([]any, len(list))
+	first, last := any(""), any("")
+	for i, it := range list {
+		data[i] = it
+	}
+	if len(list) > 0 {
+		first, last = list[0]["id"], list[len(list)-1]["id"]
+	}
+	oaiWriteJSON(w, map[string]any{"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": more})
+	return nil
+}
+
+// ---- the stored-response lifecycle ----
+
+// retrieveResponse answers GET /v1/responses/{id}: the response now (a
+// pending background response moves on one step per retrieve, see
+// BackgroundPolls), or with stream=true its events after starting_after.
+func (b *OpenAIBackend) retrieveResponse(s *Server, w http.ResponseWriter, r *http.Request, f *Fault, org, id string) *oaiErr {
+	q := r.URL.Query()
+	if e := oaiCheckQuery(q, "include", "stream", "starting_after", "include_obfuscation"); e != nil {
+		return e
+	}
+	stream, e := oaiQueryBool(q, "stream")
+	if e != nil {
+		return e
+	}
+	if _, e := oaiQueryBool(q, "include_obfuscation"); e != nil {
+		return e
+	}
+	after := -1
+	if q.Has("starting_after") {
+		n, err := strconv.Atoi(q.Get("starting_after"))
+		if err != nil {
+			return oaiBad("starting_after", "Invalid type for 'starting_after': expected an integer, but got a string instead.")
+		}
+		if n < 0 {
+			return oaiBad("starting_after", "Invalid 'starting_after': integer below minimum value. Expected a value >= 0, but got %d instead.", n)
+		}
+		if !stream {
+			return oaiBad("starting_after", "'starting_after' is only allowed when 'stream' is true.")
+		}
+		after = n
+	}
+	b.mu.Lock()
+	sr := b.store.response(org, id)
+	if sr == nil {
+		b.mu.Unlock()
+		return oaiResponseNotFound(id)
+	}
+	if stream {
+		events := sr.events
+		in, out := sr.in, sr.out
+		b.mu.Unlock()
+		if len(events) == 0 {
+			return oaiBad("stream", "Response '%s' cannot be streamed: only a response created with background=true and stream=true can be streamed again.", id)
+		}
+		sse := &oaiCountingSSE{SSE: NewSSE(s, w, r, f), f: f}
+		for i := max(after+1, 0); i < len(events); i++ {
+			if i == len(events)-1 && sse.delivers() {
+				s.AddUsage(in, out)
+			}
+			sse.Send(events[i].typ, string(events[i].data))
+		}
+		return nil
+	}
+	completed := false
+	if sr.status == "queued" || sr.status == "in_progress" {
+		sr.polls++
+		need := b.BackgroundPolls
+		if need == 0 {
+			need = 2
+		}
+		switch {
+		case need > 0 && sr.polls >= need:
+			sr.status, _ = sr.final["status"].(string)
+			completed = true
+		default:
+			sr.status = "in_progress"
+		}
+	}
+	obj := sr.current()
+	in, out := sr.in, sr.out
+	b.mu.Unlock()
+	if completed {
+		s.AddUsage(in, out)
+	}
+	oaiWriteJSON(w, obj)
+	return nil
+}
+
+// deleteResponse answers DELETE /v1/responses/{id}.
+func (b *OpenAIBackend) deleteResponse(w http.ResponseWriter, org, id string) *oaiErr {
+	b.mu.Lock()
+	sr := b.store.response(org, id)
+	if sr != nil {
+		delete(b.store.responses, id)
+	}
+	b.mu.Unlock()
+	if sr == nil {
+		return oaiResponseNotFound(id)
+	}
+	oaiWriteJSON(w, map[string]any{"id": id, "object": "response.deleted", "deleted": true})
+	return nil
+}
+
+// cancelResponse answers POST /v1/responses/{id}/cancel: a queued or
+// in-progress background response becomes cancelled (cancelling it again
+// answers it again); any other response is a 400.
+func (b *OpenAIBackend) cancelResponse(w http.ResponseWriter, org, id string) *oaiErr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sr := b.store.response(org, id)
+	switch {
+	case sr == nil:
+		return oaiResponseNotFound(id)
+	case !sr.background:
+		return oaiBad("", "Only responses created with background=true can be cancelled.")
+	case sr.status == "queued" || sr.status == "in_progress" || sr.status == "cancelled":
+		sr.status = "cancelled"
+	default:
+		return oaiBad("", "Cannot cancel a response with status '%s'.", sr.status)
+	}
+	oaiWriteJSON(w, sr.current())
+	return nil
+}
+
+// listInputItems answers GET /v1/responses/{id}/input_items.
+func (b *OpenAIBackend) listInputItems(w http.ResponseWriter, r *http.Request, org, id string) *oaiErr {
+	b.mu.Lock()
+	sr := b.store.response(org, id)
+	var items []map[string]any
+	if sr != nil {
+		items = slices.Clone(sr.input)
+	}
+	b.mu.Unlock()
+	if sr == nil {
+		return oaiResponseNotFound(id)
+	}
+	return oaiPage(w, r, items)
+}
+
+var oaiInputTokensFields = map[string]oaiFieldKind{
+	"model": oaiFieldString, "input": oaiFieldAny, "previous_response_id": oaiFieldString, "tools": oaiFieldArray, "text": oaiFieldObject,
+	"reasoning": oaiFieldObject, "truncation": oaiFieldString, "instructions": oaiFieldString, "personality": oaiFieldAny,
+	"conversation": oaiFieldAny, "tool_choice": oaiFieldAny, "parallel_tool_calls": oaiFieldBool,
+}
+
+// serveInputTokens answers POST /v1/responses/input_tokens with the words
+// of the instructions, the context (previous response or conversation)
+// and the input, as a response to the same request would count them.
+func (b *OpenAIBackend) serveInputTokens(w http.ResponseWriter, org string, req map[string]any) *oaiErr {
+	if e := oaiCheckFields(req, oaiInputTokensFields); e != nil {
+		return e
+	}
+	if tr, ok := req["truncation"].(string); ok && tr != "auto" && tr != "disabled" {
+		return oaiBad("truncation", "Invalid value: '%s'. Supported values are: 'auto' and 'disabled'.", tr)
+	}
+	ctx, e := b.parseContext(org, req)
+	if e != nil {
+		return e
+	}
+	msgs := ctx.history
+	if req["input"] != nil {
+		in, e := oaiParseInputNamed("input", req["input"], ctx.calls, true)
+		if e != nil {
+			return e
+		}
+		msgs = append(msgs, in...)
+	}
+	tools, e := oaiParseResponsesTools(req["tools"])
+	if e != nil {
+		return e
+	}
+	if _, e := oaiParseToolChoice(req["tool_choice"], tools, true); e != nil {
+		return e
+	}
+	instructions, _ := req["instructions"].(string)
+	oaiWriteJSON(w, map[string]any{"object": "response.input_tokens", "input_tokens": oaiPromptWords(instructions, msgs)})
+	return nil
+}
+
+// ---- conversations ----
+
+// oaiCheckMetadata checks metadata: an object of at most 16 string values,
+// keys up to 64 characters, values up to 512.
+func oaiCheckMetadata(v any) (map[string]any, *oaiErr) {
+	if v == nil {
+		return map[string]any{}, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, oaiWrongType("metadata", "an object", v)
+	}
+	if len(m) > 16 {
+		return nil, oaiBad("metadata", "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, but got an object with %d properties instead.", len(m))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if n := len([]rune(k)); n > 64 {
+			return nil, oaiBad("metadata", "Invalid 'metadata': string too long. Expected a string with maximum length 64, but got a string with length %d instead.", n)
+		}
+		val, ok := m[k].(string)
+		if !ok {
+			return nil, oaiWrongType("metadata."+k, "a string", m[k])
+		}
+		if n := len([]rune(val)); n > 512 {
+			return nil, oaiBad("metadata."+k, "Invalid 'metadata.%s': string too long. Expected a string with maximum length 512, but got a string with length %d instead.", k, n)
+		}
+	}
+	return maps.Clone(m), nil
+}
+
+// oaiCheckItems validates the items of a conversation request: an array of
+// 1 (0 when optional) to 20 input items.
+func (b *OpenAIBackend) oaiCheckItems(v any, optional bool) ([]map[string]any, *oaiErr) {
+	if v == nil && optional {
+		return nil, nil
+	}
+	arr, ok := v.([]any)
+	if v != nil && !ok {
+		return nil, oaiWrongType("items", "an array", v)
+	}
+	if len(arr) > 20 {
+		return nil, oaiBad("items", "Invalid 'items': array too long. Expected an array with maximum length 20, but got an array with length %d instead.", len(arr))
+	}
+	if len(arr) == 0 && optional {
+		return nil, nil
+	}
+	if _, e := oaiParseInputNamed("items", v, nil, false); e != nil {
+		return nil, e
+	}
+	return b.itemResources(arr), nil
+}
+
+// createConversation answers POST /v1/conversations.
+func (b *OpenAIBackend) createConversation(w http.ResponseWriter, org string, req map[string]any) *oaiErr {
+	if e := oaiCheckFields(req, map[string]oaiFieldKind{"metadata": oaiFieldAny, "items": oaiFieldAny}); e != nil {
+		return e
+	}
+	md, e := oaiCheckMetadata(req["metadata"])
+	if e != nil {
+		return e
+	}
+	items, e := b.oaiCheckItems(req["items"], true)
+	if e != nil {
+		return e
+	}
+	c := &oaiConv{org: org, id: fmt.Sprintf("conv_sim%08d", b.seq.Add(1)), created: time.Now().Unix(), metadata: md}
+	c.add(items...)
+	b.mu.Lock()
+	b.store.addConversation(c)
+	obj := c.object()
+	b.mu.Unlock()
+	oaiWriteJSON(w, obj)
+	return nil
+}
+
+// withConversation runs fn on org's conversation id under the lock, or
+// answers 404.
+func (b *OpenAIBackend) withConversation(org, id string, fn func(*oaiConv) *oaiErr) *oaiErr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.store.conversation(org, id)
+	if c == nil {
+		return oaiConversationNotFound(id)
+	}
+	return fn(c)
+}
+
+// updateConversation answers POST /v1/conversations/{id}: metadata is
+// required and replaces the conversation's.
+func (b *OpenAIBackend) updateConversation(w http.ResponseWriter, org, id string, req map[string]any) *oaiErr {
+	if e := oaiCheckFields(req, map[string]oaiFieldKind{"metadata": oaiFieldAny}); e != nil {
+		return e
+	}
+	if _, ok := req["metadata"]; !ok {
+		return oaiBad("metadata", "Missing required parameter: 'metadata'.")
+	}
+	md, e := oaiCheckMetadata(req["metadata"])
+	if e != nil {
+		return e
+	}
+	return b.withConversation(org, id, func(c *oaiConv) *oaiErr {
+		c.metadata = md
+		oaiWriteJSON(w, c.object())
+		return nil
+	})
+}
+
+// deleteConversation answers DELETE /v1/conversations/{id}.
+func (b *OpenAIBackend) deleteConversation(w http.ResponseWriter, org, id string) *oaiErr {
+	return b.withConversation(org, id, func(c *oaiConv) *oaiErr {
+		delete(b.store.convs, id)
+		oaiWriteJSON(w, map[string]any{"id": id, "object": "conversation.deleted", "deleted": true})
+		return nil
+	})
+}
+
+// addConversationItems answers POST /v1/conversations/{id}/items with the
+// items added.
+func (b *OpenAIBackend) addConversationItems(w http.ResponseWriter, r *http.Request, org, id string, req map[string]any) *oaiErr {
+	if e := oaiCheckQuery(r.URL.Query(), "include"); e != nil {
+		return e
+	}
+	if e := oaiCheckFields(req, map[string]oaiFieldKind{"items": oaiFieldAny}); e != nil {
+		return e
+	}
+	if _, ok := req["items"]; !ok {
+		return oaiBad("items", "Missing required parameter: 'items'.")
+	}
+	items, e := b.oaiCheckItems(req["items"], false)
+	if e != nil {
+		return e
+	}
+	return b.withConversation(org, id, func(c *oaiConv) *oaiErr {
+		c.add(items...)
+		data := make([]any, len(items))
+		for i, it := range items {
+			data[i] = it
+		}
+		first, last := any(""), any("")
+		if len(items) > 0 {
+			first, last = items[0]["id"], items[len(items)-1]["id"]
+		}
+		oaiWriteJSON(w, map[string]any{"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": false})
+		return nil
+	})
+}
+
+// listConversationItems answers GET /v1/conversations/{id}/items.
+func (b *OpenAIBackend) listConversationItems(w http.ResponseWriter, r *http.Request, org, id string) *oaiErr {
+	var items []map[string]any
+	if e := b.withConversation(org, id, func(c *oaiConv) *oaiErr { items = slices.Clone(c.items); return nil }); e != nil {
+		return e
+	}
+	return oaiPage(w, r, items)
+}
+
+// conversationItem answers GET (the item) and DELETE (the conversation
+// after) of /v1/conversations/{id}/items/{item}.
+func (b *OpenAIBackend) conversationItem(w http.ResponseWriter, r *http.Request, org, id, itemID string) *oaiErr {
+	if r.Method == http.MethodGet {
+		if e := oaiCheckQuery(r.URL.Query(), "include"); e != nil {
+			return e
+		}
+	}
+	return b.withConversation(org, id, func(c *oaiConv) *oaiErr {
+		i := slices.IndexFunc(c.items, func(it map[string]any) bool { return it["id"] == itemID })
+		if i < 0 {
+			return oaiItemNotFound(itemID)
+		}
+		if r.Method == http.MethodGet {
+			oaiWriteJSON(w, c.items[i])
+			return nil
+		}
+		c.items = slices.Delete(c.items, i, i+1)
+		oaiWriteJSON(w, c.object())
+		return nil
+	})
 }

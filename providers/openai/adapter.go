@@ -1,7 +1,11 @@
 // Package openai is Switchyard's adapter for the OpenAI API: chat completions
 // (plain and streamed, tools, images), embeddings, the Responses API, the
 // legacy completions API (GenerateRequest → POST /completions, plain and
-// streamed) and the model list; and, through Dialect and NewDialect, the
+// streamed), the model list, and the stateful APIs: a stored response's
+// lifecycle (ResponseObjectRequest: retrieve, stream again after a sequence
+// number, cancel, delete, input items), input token counting
+// (ResponsesInputTokensRequest) and the Conversations API
+// (ConversationRequest); and, through Dialect and NewDialect, the
 // shared machinery of every OpenAI-compatible server (Groq, vLLM, llama.cpp,
 // TGI's and OVMS's OpenAI routes, OPEA's microservices).
 //
@@ -67,15 +71,25 @@ func (a *Adapter) Kind() string { return a.dialect().Kind }
 
 // Check reports whether the adapter can serve req. It returns an error
 // matching messages.ErrUnsupported for operations the dialect does not list
-// (for OpenAI: CountTokensRequest, unknown types) and
+// (for OpenAI: CountTokensRequest, unknown types; for other dialects the
+// stateful operations unless they list them) and
 // messages.ErrInvalidRequest for requests the server would reject: no model,
 // no messages, bad roles or parts, a tool message without tool call ID,
 // sampling values out of range, empty or too many embedding inputs, a
-// tool_choice naming no tool, and the like; then providers.CheckRequest
+// tool_choice naming no tool, an unknown response or conversation action,
+// an empty response, conversation or item ID, more than MaxItemsPerCall
+// items, metadata beyond MaxMetadataPairs pairs (keys MaxMetadataKey,
+// values MaxMetadataValue characters), a page limit outside
+// 0..MaxPageLimit or an order other than asc or desc, PreviousResponseID
+// with Conversation, a background response not stored, and the like;
+// each error names the field; then providers.CheckRequest
 // (text that is not UTF-8, NaN or infinite sampling values, an Extra that
 // cannot be encoded); then the dialect's Check hook.
 func (a *Adapter) Check(req messages.Request) error {
 	d := a.dialect()
+	if err := checkAction(d.Kind, req); err != nil {
+		return err
+	}
 	if req == nil || !d.serves(req.Operation()) {
 		return providers.UnsupportedOperation(d.Kind, req)
 	}
@@ -96,6 +110,18 @@ func (a *Adapter) Check(req messages.Request) error {
 			return invalid(reqCtx{kind: d.Kind}, "nil responses request")
 		}
 		err = checkResponses(d.Kind, r)
+	case *messages.ResponseObjectRequest:
+		err = checkResponseObject(d.Kind, r)
+	case *messages.ResponsesInputTokensRequest:
+		if r == nil {
+			return invalid(reqCtx{kind: d.Kind}, "nil input tokens request")
+		}
+		err = checkInputTokens(d.Kind, r)
+		if err == nil {
+			err = providers.CheckRequest(d.Kind, &r.Responses)
+		}
+	case *messages.ConversationRequest:
+		err = checkConversation(d.Kind, r)
 	case *messages.GenerateRequest:
 		if r == nil {
 			return invalid(reqCtx{kind: d.Kind}, "nil generate request")
@@ -137,12 +163,50 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 		return d.doEmbed(ctx, c, call, r)
 	case *messages.ResponsesRequest:
 		return d.doResponses(ctx, c, call, r)
+	case *messages.ResponseObjectRequest:
+		return d.doResponseObject(ctx, c, call, r)
+	case *messages.ResponsesInputTokensRequest:
+		return d.doInputTokens(ctx, c, call, r)
+	case *messages.ConversationRequest:
+		return d.doConversation(ctx, c, call, r)
 	case *messages.GenerateRequest:
 		return d.doGenerate(ctx, c, call, r)
 	case *messages.ModelsRequest:
 		return d.doModels(ctx, c, call)
 	}
 	return nil, call.Fail(messages.ClassInvalid, 0, "unsupported request", messages.ErrUnsupported)
+}
+
+// checkAction refuses a stateful request of an unknown action as invalid
+// (whatever the dialect serves: no server knows it) and a nil one, before
+// Check asks whether the dialect serves the operation.
+func checkAction(kind string, req messages.Request) error {
+	switch r := req.(type) {
+	case *messages.ResponseObjectRequest:
+		if r == nil {
+			return invalid(reqCtx{kind: kind}, "nil response object request")
+		}
+		switch r.Action {
+		case messages.ResponseRetrieve, messages.ResponseCancel, messages.ResponseDelete, messages.ResponseInputItems:
+			return nil
+		}
+		return invalid(reqCtx{kind, &r.Call}, "Action %q is not a response action", r.Action)
+	case *messages.ConversationRequest:
+		if r == nil {
+			return invalid(reqCtx{kind: kind}, "nil conversation request")
+		}
+		switch r.Action {
+		case messages.ConversationCreate, messages.ConversationRetrieve, messages.ConversationUpdate, messages.ConversationDelete,
+			messages.ConversationAddItems, messages.ConversationListItems, messages.ConversationRetrieveItem, messages.ConversationDeleteItem:
+			return nil
+		}
+		return invalid(reqCtx{kind, &r.Call}, "Action %q is not a conversation action", r.Action)
+	case *messages.ResponsesInputTokensRequest:
+		if r == nil {
+			return invalid(reqCtx{kind: kind}, "nil input tokens request")
+		}
+	}
+	return nil
 }
 
 // exchange describes a request for op: a POST of body (a GET when body is
@@ -435,6 +499,9 @@ func checkResponses(kind string, r *messages.ResponsesRequest) error {
 		return err
 	}
 	if err := checkRange(ci, "temperature", r.Temperature, 0, 2); err != nil {
+		return err
+	}
+	if err := checkResponseState(ci, r); err != nil {
 		return err
 	}
 	if r.MaxOutputTokens < 0 || (r.MaxOutputTokens > 0 && r.MaxOutputTokens < MinMaxOutputTokens) {

@@ -259,7 +259,7 @@ func (d *Dialect) doChat(ctx context.Context, c *providers.Client, call *provide
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 	}
-	out, err := send(ctx, d, c, call, OpChat, body, r.Stream,
+	out, err := send(ctx, c, call, d.exchange(call, OpChat, body, r.Stream), r.Stream,
 		func(resp *http.Response) (*messages.ChatResponse, error) { return d.decodeChat(ctx, c, call, resp) },
 		emitWhole,
 		func(rd io.Reader, em *providers.Emitter) (*messages.ChatResponse, error) {

@@ -75,7 +75,7 @@ func (d *Dialect) doGenerate(ctx context.Context, c *providers.Client, call *pro
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 	}
-	out, err := send(ctx, d, c, call, OpGenerate, body, r.Stream,
+	out, err := send(ctx, c, call, d.exchange(call, OpGenerate, body, r.Stream), r.Stream,
 		func(resp *http.Response) (*messages.GenerateResponse, error) {
 			var w completion
 			if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {

@@ -22,6 +22,36 @@ const (
 	OpResponses = "responses" // *messages.ResponsesRequest → POST {prefix}/responses
 )
 
+// The stateful operations: a stored response's lifecycle and the
+// Conversations API (OpenAI's successors of the Assistants API). Only plain
+// OpenAI serves them; another dialect must list them in Operations.
+const (
+	OpResponseRetrieve   = "responses.retrieve"     // GET {prefix}/responses/{id}[?stream=true&starting_after=N]
+	OpResponseCancel     = "responses.cancel"       // POST {prefix}/responses/{id}/cancel
+	OpResponseDelete     = "responses.delete"       // DELETE {prefix}/responses/{id}
+	OpResponseInputItems = "responses.input_items"  // GET {prefix}/responses/{id}/input_items
+	OpInputTokens        = "responses.input_tokens" // POST {prefix}/responses/input_tokens
+
+	OpConversationCreate       = "conversations.create"        // POST {prefix}/conversations
+	OpConversationRetrieve     = "conversations.retrieve"      // GET {prefix}/conversations/{id}
+	OpConversationUpdate       = "conversations.update"        // POST {prefix}/conversations/{id}
+	OpConversationDelete       = "conversations.delete"        // DELETE {prefix}/conversations/{id}
+	OpConversationAddItems     = "conversations.add_items"     // POST {prefix}/conversations/{id}/items
+	OpConversationListItems    = "conversations.list_items"    // GET {prefix}/conversations/{id}/items
+	OpConversationRetrieveItem = "conversations.retrieve_item" // GET {prefix}/conversations/{id}/items/{item}
+	OpConversationDeleteItem   = "conversations.delete_item"   // DELETE {prefix}/conversations/{id}/items/{item}
+)
+
+// StatefulOperations returns the stateful operations, for a dialect that
+// serves them to add to its Operations.
+func StatefulOperations() []string { return slices.Clone(statefulOperations) }
+
+var statefulOperations = []string{
+	OpResponseRetrieve, OpResponseCancel, OpResponseDelete, OpResponseInputItems, OpInputTokens,
+	OpConversationCreate, OpConversationRetrieve, OpConversationUpdate, OpConversationDelete,
+	OpConversationAddItems, OpConversationListItems, OpConversationRetrieveItem, OpConversationDeleteItem,
+}
+
 // PathCompletions and PathModels are the paths of the legacy completions API
 // and the model list, appended like PathChat.
 const (
@@ -35,7 +65,8 @@ const (
 // builder, decoder and error classifier of this package; nothing is copied.
 //
 // Every field is optional: the zero Dialect is plain OpenAI (Kind "openai";
-// chat, embed, responses, completions and models). Hooks are called from many goroutines
+// chat, embed, responses, completions, models and the stateful
+// operations). Hooks are called from many goroutines
 // at once and must be safe for concurrent use; they must not keep the slices
 // and maps they are given.
 //
@@ -70,9 +101,10 @@ type Dialect struct {
 	// includes the version, as OpenAI's "https://api.openai.com/v1" does.
 	Prefix string
 	// Operations lists the operations served (OpChat, OpEmbed, OpGenerate,
-	// OpModels, OpResponses). Check rejects any other with
-	// messages.ErrUnsupported. Nil means chat, embed, responses, generate
-	// (completions) and models.
+	// OpModels, OpResponses, and the stateful ones: StatefulOperations).
+	// Check rejects any other with messages.ErrUnsupported. Nil means chat,
+	// embed, responses, generate (completions) and models, plus the
+	// stateful operations when Kind is "openai" (or empty).
 	Operations []string
 	// Paths overrides the path of an operation, relative to Prefix, e.g.
 	// {OpEmbed: "/embed"}. Missing operations use the OpenAI path.
@@ -125,8 +157,12 @@ type Dialect struct {
 	Model func(raw map[string]json.RawMessage, m *messages.ModelInfo)
 }
 
-// defaultOperations are the operations of the plain OpenAI dialect.
-var defaultOperations = []string{OpChat, OpEmbed, OpResponses, OpGenerate, OpModels}
+// defaultOperations are the operations of a dialect that lists none;
+// plainOperations those of plain OpenAI.
+var (
+	defaultOperations = []string{OpChat, OpEmbed, OpResponses, OpGenerate, OpModels}
+	plainOperations   = slices.Concat(defaultOperations, statefulOperations)
+)
 
 var defaultPaths = map[string]string{
 	OpChat:      PathChat,
@@ -143,7 +179,10 @@ func NewDialect(d Dialect) *Adapter {
 	if d.Kind == "" {
 		d.Kind = "openai"
 	}
-	if d.Operations == nil {
+	switch {
+	case d.Operations == nil && d.Kind == "openai":
+		d.Operations = plainOperations
+	case d.Operations == nil:
 		d.Operations = defaultOperations
 	}
 	d.Operations = slices.Clone(d.Operations)
@@ -156,7 +195,7 @@ func NewDialect(d Dialect) *Adapter {
 }
 
 // plain is the dialect of the zero Adapter and of New.
-var plain = &Dialect{Kind: "openai", Operations: defaultOperations}
+var plain = &Dialect{Kind: "openai", Operations: plainOperations}
 
 // dialect returns a's dialect; the zero Adapter speaks plain OpenAI.
 func (a *Adapter) dialect() *Dialect {
@@ -183,6 +222,11 @@ func (d *Dialect) path(baseURL, op string) string {
 	if !ok {
 		p = defaultPaths[op]
 	}
+	return d.prefixed(baseURL, p)
+}
+
+// prefixed puts the dialect's Prefix before p, unless baseURL ends in it.
+func (d *Dialect) prefixed(baseURL, p string) string {
 	if d.Prefix == "" || strings.HasSuffix(strings.TrimRight(baseURL, "/"), d.Prefix) {
 		return p
 	}

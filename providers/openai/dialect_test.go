@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -282,7 +283,7 @@ func TestPlainOpenAIOperations(t *testing.T) {
 
 	var zero openai.Adapter
 	assert.Equal(t, "openai", zero.Kind())
-	assert.Equal(t, []string{openai.OpChat, openai.OpEmbed, openai.OpResponses, openai.OpGenerate, openai.OpModels}, zero.Dialect().Operations)
+	assert.Equal(t, slices.Concat([]string{openai.OpChat, openai.OpEmbed, openai.OpResponses, openai.OpGenerate, openai.OpModels}, openai.StatefulOperations()), zero.Dialect().Operations)
 	assert.Equal(t, zero.Dialect().Operations, openai.New().Dialect().Operations)
 	assert.NoError(t, zero.Check(&messages.GenerateRequest{Model: "m", Prompt: "p"}))
 	for _, req := range []messages.Request{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -22,6 +23,9 @@ type responsesBody struct {
 	Tools              []responsesTool `json:"tools,omitempty"`
 	ToolChoice         any             `json:"tool_choice,omitempty"`
 	PreviousResponseID string          `json:"previous_response_id,omitempty"`
+	Conversation       string          `json:"conversation,omitempty"`
+	Store              *bool           `json:"store,omitempty"`
+	Background         bool            `json:"background,omitempty"`
 	MaxOutputTokens    int             `json:"max_output_tokens,omitempty"`
 	Temperature        *float64        `json:"temperature,omitempty"`
 	Stream             bool            `json:"stream,omitempty"`
@@ -121,6 +125,9 @@ func (d *Dialect) buildResponsesBody(r *messages.ResponsesRequest) (any, error) 
 		Instructions:       r.Instructions,
 		Input:              responsesInput(r.Input),
 		PreviousResponseID: r.PreviousResponseID,
+		Conversation:       r.Conversation,
+		Store:              r.Store,
+		Background:         r.Background,
 		MaxOutputTokens:    r.MaxOutputTokens,
 		Temperature:        r.Temperature,
 		Stream:             r.Stream,
@@ -135,7 +142,7 @@ func (d *Dialect) buildResponsesBody(r *messages.ResponsesRequest) (any, error) 
 	if len(r.Tools) > 0 {
 		b.ToolChoice = toolChoice(r.ToolChoice, true)
 	}
-	reserved := []string{"model", "input", "stream"}
+	reserved := []string{"model", "input", "stream", "store", "background", "conversation", "previous_response_id"}
 	if !r.Stream {
 		reserved = append(reserved, "stream_options") // only allowed with stream
 	}
@@ -145,9 +152,14 @@ func (d *Dialect) buildResponsesBody(r *messages.ResponsesRequest) (any, error) 
 // ---- response ----
 
 type wireResponse struct {
-	ID                string          `json:"id"`
-	Model             string          `json:"model"`
-	Status            string          `json:"status"`
+	ID           string `json:"id"`
+	Model        string `json:"model"`
+	Status       string `json:"status"`
+	Store        *bool  `json:"store"`
+	Background   bool   `json:"background"`
+	Conversation *struct {
+		ID string `json:"id"`
+	} `json:"conversation"`
 	Error             json.RawMessage `json:"error"`
 	IncompleteDetails *struct {
 		Reason string `json:"reason"`
@@ -195,7 +207,11 @@ func responsesResult(call *providers.Call, w *wireResponse) (*messages.Responses
 		}
 		return nil, inStreamError(call, "", "", "response failed")
 	}
-	out := &messages.ResponsesResponse{Meta: call.Meta(), ID: w.ID, Model: w.Model, Status: w.Status}
+	out := &messages.ResponsesResponse{Meta: call.Meta(), ID: w.ID, Model: w.Model, Status: w.Status,
+		Stored: w.Store == nil || *w.Store, Background: w.Background}
+	if w.Conversation != nil {
+		out.Conversation = w.Conversation.ID
+	}
 	if w.IncompleteDetails != nil {
 		out.IncompleteReason = w.IncompleteDetails.Reason
 	}
@@ -231,12 +247,12 @@ func responsesResult(call *providers.Call, w *wireResponse) (*messages.Responses
 	return out, nil
 }
 
-func (d *Dialect) doResponses(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.ResponsesRequest) (messages.Response, error) {
-	body, err := d.buildResponsesBody(r)
-	if err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
-	}
-	out, err := send(ctx, d, c, call, OpResponses, body, r.Stream,
+// sendResponses performs ex and reads a Responses API answer: a JSON
+// response, an event stream (pos tracks its sequence numbers, so a cut
+// stream's error carries where to resume), or a JSON answer to a stream
+// request replayed as one text chunk.
+func sendResponses(ctx context.Context, c *providers.Client, call *providers.Call, ex *providers.Exchange, stream bool, pos *streamPosition) (*messages.ResponsesResponse, error) {
+	out, err := send(ctx, c, call, ex, stream,
 		func(resp *http.Response) (*messages.ResponsesResponse, error) {
 			return decodeResponses(ctx, c, call, resp)
 		},
@@ -247,10 +263,26 @@ func (d *Dialect) doResponses(ctx context.Context, c *providers.Client, call *pr
 			return em.Emit(&messages.StreamChunk{Type: messages.ChunkText, Text: out.OutputText})
 		},
 		func(rd io.Reader, em *providers.Emitter) (*messages.ResponsesResponse, error) {
-			return DecodeResponsesStream(rd, call, em)
+			return decodeResponsesStream(rd, call, em, pos)
 		})
 	if err != nil {
+		return nil, pos.resumable(err)
+	}
+	return out, nil
+}
+
+func (d *Dialect) doResponses(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.ResponsesRequest) (messages.Response, error) {
+	body, err := d.buildResponsesBody(r)
+	if err != nil {
+		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
+	}
+	pos := &streamPosition{last: -1}
+	out, err := sendResponses(ctx, c, call, d.exchange(call, OpResponses, body, r.Stream), r.Stream, pos)
+	if err != nil {
 		return nil, err
+	}
+	if r.Store != nil && !*r.Store {
+		out.Stored = false // the request said so, whatever the answer omitted
 	}
 	return out, nil
 }
@@ -266,18 +298,22 @@ func decodeResponses(ctx context.Context, c *providers.Client, call *providers.C
 // ---- stream ----
 
 type streamEvent struct {
-	Type        string          `json:"type"`
-	OutputIndex int             `json:"output_index"`
-	Delta       json.RawMessage `json:"delta"`
-	Item        json.RawMessage `json:"item"`
-	Response    json.RawMessage `json:"response"`
+	Type           string          `json:"type"`
+	SequenceNumber *int            `json:"sequence_number"`
+	OutputIndex    int             `json:"output_index"`
+	Delta          json.RawMessage `json:"delta"`
+	Item           json.RawMessage `json:"item"`
+	Response       json.RawMessage `json:"response"`
 }
 
-// DecodeResponsesStream reads a Responses API event stream from r. It emits a
-// ChunkText for each response.output_text.delta, a ChunkToolCall when a
-// function_call output item is added (ID and name, index = output_index) and
-// for each response.function_call_arguments.delta, a ChunkUsage with the final
-// usage, and a ChunkEvent naming every other event. It returns the answer
+// DecodeResponsesStream reads a Responses API event stream from r. It emits
+// one chunk per event: a ChunkText for each response.output_text.delta (a
+// ChunkEvent when the delta is empty), a ChunkToolCall when a function_call
+// output item is added (ID and name, index = output_index) and for each
+// response.function_call_arguments.delta, a ChunkUsage with the final usage
+// (a ChunkEvent when the final response has none), and a ChunkEvent naming
+// every other event; an error event and data without a type emit nothing.
+// So chunks count as the events' sequence numbers do. It returns the answer
 // built from the final response of response.completed or
 // response.incomplete (falling back to the streamed text and calls when that
 // response omits its output).
@@ -288,6 +324,32 @@ type streamEvent struct {
 // the Emitter's error when the caller went away. It never panics on malformed
 // input. Not safe for concurrent use with the same call.
 func DecodeResponsesStream(r io.Reader, call *providers.Call, em *providers.Emitter) (*messages.ResponsesResponse, error) {
+	return decodeResponsesStream(r, call, em, &streamPosition{last: -1})
+}
+
+// streamPosition is how far a Responses API stream got: the response it
+// streams (from its first events), whether that response runs in the
+// background, and the last sequence number read.
+type streamPosition struct {
+	responseID string
+	background bool
+	last       int
+}
+
+// resumable wraps err, a stream's failure, in a *messages.StreamResume
+// when the stream is of a background response (the only kind that can be
+// streamed again) and err is a cut or a timeout.
+func (p *streamPosition) resumable(err error) error {
+	var ue *messages.UpstreamError
+	if p.responseID == "" || !p.background || !errors.As(err, &ue) ||
+		(ue.Class != messages.ClassStreamCut && ue.Class != messages.ClassTimeout) {
+		return err
+	}
+	ue.Cause = &messages.StreamResume{ResponseID: p.responseID, LastSequence: p.last, Err: ue.Cause}
+	return ue
+}
+
+func decodeResponsesStream(r io.Reader, call *providers.Call, em *providers.Emitter, pos *streamPosition) (*messages.ResponsesResponse, error) {
 	sse := providers.NewSSEReader(r)
 	var (
 		text     strings.Builder
@@ -320,6 +382,18 @@ func DecodeResponsesStream(r io.Reader, call *providers.Call, em *providers.Emit
 		if typ == "" {
 			typ = ev.Event
 		}
+		if se.SequenceNumber != nil {
+			pos.last = *se.SequenceNumber
+		}
+		if typ == "response.created" || typ == "response.queued" || typ == "response.in_progress" {
+			var head struct {
+				ID         string `json:"id"`
+				Background bool   `json:"background"`
+			}
+			if json.Unmarshal(se.Response, &head) == nil && head.ID != "" {
+				pos.responseID, pos.background = head.ID, head.Background
+			}
+		}
 		switch typ {
 		case "response.output_text.delta":
 			var d string
@@ -327,10 +401,12 @@ func DecodeResponsesStream(r io.Reader, call *providers.Call, em *providers.Emit
 				return nil, malformed(call, "decoding text delta", err)
 			}
 			text.WriteString(d)
-			if d != "" {
-				if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkText, Text: d}); err != nil {
-					return nil, err
-				}
+			ch := &messages.StreamChunk{Type: messages.ChunkText, Text: d}
+			if d == "" {
+				ch = &messages.StreamChunk{Type: messages.ChunkEvent, Event: typ}
+			}
+			if err := em.Emit(ch); err != nil {
+				return nil, err
 			}
 		case "response.function_call_arguments.delta":
 			var d string
@@ -385,11 +461,13 @@ func DecodeResponsesStream(r io.Reader, call *providers.Call, em *providers.Emit
 					out.ToolCalls = append(out.ToolCalls, messages.ToolCall{ID: tb.id, Name: tb.name, Arguments: toolArguments(tb.args.String())})
 				}
 			}
+			ch := &messages.StreamChunk{Type: messages.ChunkEvent, Event: typ}
 			if w.Usage != nil {
 				u := out.Usage
-				if err := em.Emit(&messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u}); err != nil {
-					return nil, err
-				}
+				ch = &messages.StreamChunk{Type: messages.ChunkUsage, Usage: &u}
+			}
+			if err := em.Emit(ch); err != nil {
+				return nil, err
 			}
 			return out, nil
 		case "error":

@@ -9,16 +9,16 @@ import (
 	"github.com/switchyard-ai/switchyard/providers"
 )
 
-// send posts body for operation op and reads the answer the one way every
-// operation shares: without a stream, the JSON answer (whole); with one, the
+// send performs ex (see Dialect.exchange) and reads the answer the one way
+// every operation shares: without a stream, the JSON answer (whole); with one, the
 // event stream (streamed) through Client.Stream's idle watchdog. A server
 // that ignored stream:true answers JSON; that answer is then replayed to
 // the caller as chunks (replay), so a streaming caller always gets chunks.
-func send[T any](ctx context.Context, d *Dialect, c *providers.Client, call *providers.Call, op string, body any, stream bool,
+func send[T any](ctx context.Context, c *providers.Client, call *providers.Call, ex *providers.Exchange, stream bool,
 	whole func(*http.Response) (T, error), replay func(*providers.Emitter, T) error,
 	streamed func(io.Reader, *providers.Emitter) (T, error)) (T, error) {
 	var zero T
-	resp, err := c.Send(ctx, call, d.exchange(call, op, body, stream))
+	resp, err := c.Send(ctx, call, ex)
 	if err != nil {
 		return zero, err
 	}
