@@ -811,6 +811,10 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 			d.park(e)
 		} else {
 			d.enqueue(e, true)
+			// The provider may have reported every key cooling while this
+			// request was on its way there (it was admitted before that
+			// report arrived): judge it now, as on arrival.
+			d.failIfTooLate(ctx, e, d.now())
 		}
 	case e.group != nil:
 		d.onBatchDone(ctx, e, m)
@@ -865,14 +869,18 @@ func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDo
 			eue = messages.ForRequest(ue, e.id).(*messages.UpstreamError)
 		}
 		eue.Attempts = e.attempt
+		resume := resumption(e, eue)
 		switch {
 		case eue.Class == messages.ClassCancelled || e.ctx.Err() != nil:
 			d.finishCtx(ctx, e, eue)
-		case !eue.Retryable() || m.chunks > 0 || e.attempt >= d.cfg.Retry.MaxAttempts:
+		case !eue.Retryable() || (m.chunks > 0 && resume == nil) || e.attempt >= d.cfg.Retry.MaxAttempts:
 			d.finish(ctx, e, eue)
 		case !e.deadline.IsZero() && !now.Add(delay).Before(e.deadline):
 			d.finish(ctx, e, eue)
 		default:
+			if resume != nil {
+				d.resume(e, resume, eue, now)
+			}
 			keep = append(keep, e)
 			errs = append(errs, eue)
 		}
@@ -904,6 +912,58 @@ func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDo
 		return
 	}
 	d.newBatch(ctx, w, keep, true, delay)
+}
+
+// resumption returns the request that resumes e's cut stream, or nil when
+// e's failure is not a resumable cut of a Responses API stream (see
+// messages.StreamResume): e is a streamed Responses API request (a
+// background response created with a stream, or one streamed again) whose
+// caller still listens. The request retrieves the response as a stream
+// after the last sequence number the caller received (from the start when
+// it received none), so the caller sees every event once: the retrieve's
+// chunks are numbered by the events' sequence numbers too. It keeps e's
+// routing fields (priority, deadline, key, endpoint).
+func resumption(e *entry, ue *messages.UpstreamError) *messages.ResponseObjectRequest {
+	var sr *messages.StreamResume
+	if e.emit == nil || !errors.As(ue, &sr) || sr.ResponseID == "" {
+		return nil
+	}
+	switch r := e.req.(type) {
+	case *messages.ResponsesRequest:
+		if !r.Stream {
+			return nil
+		}
+	case *messages.ResponseObjectRequest:
+		if r.Action != messages.ResponseRetrieve || !r.Stream {
+			return nil
+		}
+	default:
+		return nil
+	}
+	req := &messages.ResponseObjectRequest{Call: *e.call, Action: messages.ResponseRetrieve, ResponseID: sr.ResponseID, Stream: true}
+	if sr.LastSequence >= 0 {
+		after := sr.LastSequence
+		req.StartingAfter = &after
+	}
+	return req
+}
+
+// resume makes req, from resumption, e's request for its next attempts
+// (same request ID, caller and stream), pinned to the endpoint and key
+// group that served the cut stream: the stored response is visible only to
+// that organisation. The provider's affinity table (when on) learns the
+// response too, so later follow-ups go there as well.
+func (d *Dispatcher) resume(e *entry, req *messages.ResponseObjectRequest, ue *messages.UpstreamError, now time.Time) {
+	e.req, e.call = req, &req.Call
+	if ue.Endpoint == "" || ue.Key == "" {
+		return
+	}
+	if e.p.affinity != nil {
+		e.p.affinity.record(req.ResponseID, ue.Endpoint, ue.Key, now)
+	}
+	if req.Key == "" && req.Endpoint == "" {
+		e.pin = &affinityPin{object: req.ResponseID, endpoint: ue.Endpoint, key: ue.Key, noWait: e.p.handle.Affinity.NoWait}
+	}
 }
 
 // retryLater queues a retry of e (a request or a batch) at the front of its

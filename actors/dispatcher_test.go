@@ -600,3 +600,24 @@ func TestDispatcherNoChunkAfterTheTerminalAnswer(t *testing.T) {
 		require.NoError(t, k.sys.Root.StopFuture(caller).Wait())
 	}
 }
+
+// A request sent to a provider just before it reported every key cooling
+// (the report overtook nothing: the request was admitted while the old
+// report still said "free") comes back bounced; if its deadline comes
+// before the keys' retry time it is answered RateLimitedError at once, as
+// on arrival, instead of waiting for its deadline (a race the suite hit
+// about once in 30 runs of TestAllKeysCoolingAnswersRateLimited).
+func TestDispatcherBouncedRequestOfACoolingProviderFailsFast(t *testing.T) {
+	k := newKit(t, QueueConfig{}, RetryConfig{MaxAttempts: 1}, oneProvider)
+	req := chatAt("late", messages.Normal)
+	req.Deadline = k.clk.Now().Add(5 * time.Second)
+	ch := k.submit(req)
+	k.send("p", &capacity{provider: "p", seq: 1, mode: capUnlimited, free: unlimitedThreshold})
+	k.next("p")
+	retryAt := k.clk.Now().Add(time.Minute)
+	k.send("p", &capacity{provider: "p", seq: 2, free: 0, received: 1, retryAt: retryAt})
+	k.send("p", &attemptDone{provider: "p", id: "late", attempt: 1, bounced: true})
+	var rl *messages.RateLimitedError
+	require.ErrorAs(t, answer(t, ch).(*messages.Failure).Err, &rl)
+	assert.Equal(t, retryAt, rl.RetryAt)
+}
