@@ -48,3 +48,44 @@ const (
 	Normal = messages.Normal
 	Low    = messages.Low
 )
+
+// Defaults of AwaitResponse's polling.
+const (
+	// DefaultPollInterval is the wait before the second poll.
+	DefaultPollInterval = time.Second
+	// DefaultMaxPollInterval bounds the wait between polls, which doubles
+	// after each poll.
+	DefaultMaxPollInterval = 10 * time.Second
+)
+
+// Poll says how AwaitResponse polls; the zero value is the defaults.
+type Poll struct {
+	// Priority is the queue level of the polls; nil means one level below
+	// the call's priority (WithPriority, default Normal), never below Low,
+	// so polling does not delay the caller's other traffic.
+	Priority *messages.Priority
+	// Interval is the wait before the second poll (default
+	// DefaultPollInterval); it doubles after each poll up to MaxInterval
+	// (default DefaultMaxPollInterval, at least Interval). Zero or less
+	// means the default.
+	Interval, MaxInterval time.Duration
+}
+
+// resolve returns the polls' level for a call at priority p, and the first
+// and largest waits, with the defaults filled in.
+func (pl Poll) resolve(p messages.Priority) (level messages.Priority, first, most time.Duration) {
+	level = p
+	if pl.Priority != nil {
+		level = *pl.Priority
+	} else if level.Valid() && level != Low {
+		level-- // one level below the caller's
+	}
+	first, most = DefaultPollInterval, DefaultMaxPollInterval
+	if pl.Interval > 0 {
+		first = pl.Interval
+	}
+	if pl.MaxInterval > 0 {
+		most = pl.MaxInterval
+	}
+	return level, first, max(first, most)
+}

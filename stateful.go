@@ -2,6 +2,9 @@ package switchyard
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"time"
 
 	"github.com/switchyard-ai/switchyard/messages"
 )
@@ -121,4 +124,60 @@ func (s *Switchyard) RetrieveConversationItem(ctx context.Context, req *messages
 // returns the conversation.
 func (s *Switchyard) DeleteConversationItem(ctx context.Context, req *messages.ConversationRequest, opts ...CallOption) (*messages.ConversationResponse, error) {
 	return typed[*messages.ConversationResponse](s.conversation(ctx, req, messages.ConversationDeleteItem, opts))
+}
+
+// AwaitResponse polls background response id until it is no longer
+// pending (messages.ResponsesResponse.Pending: its status is completed,
+// failed, cancelled or incomplete) and returns it. Each poll is a retrieve
+// (messages.ResponseObjectRequest, Action retrieve) through the queue like
+// any other request: key affinity, retries, breakers and counters apply,
+// and opts apply to every poll (a WithTimeout bounds each poll; bound the
+// whole wait with ctx). poll sets the polls' level (default one below the
+// call's priority, never below Low) and their waits (the first poll goes
+// at once, then 1 s doubling up to 10 s by default), timed on the
+// runtime's clock (Config.Clock).
+//
+// A poll's failure ends the wait with that error. When ctx ends between
+// polls, AwaitResponse returns ErrDeadline (wrapping
+// context.DeadlineExceeded) or context.Canceled as a
+// *messages.RequestError, like a request whose context ends; nothing is
+// cancelled upstream (use CancelResponse). Safe for concurrent use.
+func (s *Switchyard) AwaitResponse(ctx context.Context, id string, poll Poll, opts ...CallOption) (*messages.ResponsesResponse, error) {
+	var call messages.Call
+	for _, o := range opts {
+		if o != nil {
+			o(&call)
+		}
+	}
+	level, wait, most := poll.resolve(call.Priority)
+	pollOpts := append(slices.Clip(opts), WithPriority(level))
+	for {
+		resp, err := s.RetrieveResponse(ctx, &messages.ResponseObjectRequest{ResponseID: id}, pollOpts...)
+		if err != nil || !resp.Pending() {
+			return resp, err
+		}
+		if err := s.sleep(ctx, wait); err != nil {
+			return nil, &messages.RequestError{RequestID: resp.RequestID, Provider: call.Provider, Kind: err,
+				Cause: context.Cause(ctx), Detail: "waiting to poll background response " + id}
+		}
+		wait = min(2*wait, most)
+	}
+}
+
+// sleep waits d on the runtime's clock. It returns nil after d, or, when
+// ctx ends first, ErrDeadline for a passed deadline and context.Canceled
+// otherwise.
+func (s *Switchyard) sleep(ctx context.Context, d time.Duration) error {
+	done := make(chan struct{})
+	t := s.env.Clock.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return messages.ErrDeadline
+		}
+		return context.Canceled
+	}
 }

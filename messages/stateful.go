@@ -110,7 +110,10 @@ func (r *ResponsesResponse) CreatedObjects() []string {
 // a stream failure (ClassStreamCut, ClassTimeout) once the stream named
 // its response; find it with errors.As. Chunks of Responses API streams
 // are numbered by the events' sequence numbers, so LastSequence is the Seq
-// of the last chunk the caller received (-1: none).
+// of the last chunk the caller received (-1: none). The runtime resumes
+// such a stream itself, within the request's attempts, deadline and
+// retry budget, so the caller sees every event once; the error reaches the
+// caller only when it cannot.
 type StreamResume struct {
 	ResponseID   string
 	LastSequence int
@@ -256,4 +259,11 @@ func nonEmpty(ids ...string) []string {
 		}
 	}
 	return out
+}
+
+// Pending reports whether a background response is still running: its
+// Status is "queued" or "in_progress". Every other status (completed,
+// failed, cancelled, incomplete) is final.
+func (r *ResponsesResponse) Pending() bool {
+	return r.Status == "queued" || r.Status == "in_progress"
 }
