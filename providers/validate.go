@@ -166,7 +166,9 @@ func (v *validator) text(field, s string) {
 
 func (v *validator) texts(field string, ss []string) {
 	for i, s := range ss {
-		v.text(fmt.Sprintf("%s[%d]", field, i), s)
+		if v.err == nil && !utf8.ValidString(s) {
+			v.fail("%s[%d] is not valid UTF-8", field, i)
+		}
 	}
 }
 
@@ -194,8 +196,15 @@ func (v *validator) chat(prefix string, r *messages.ChatRequest) {
 	v.extra(prefix+"extra", r.Extra)
 }
 
+// conversation checks every message; field names are only built for a
+// message that fails (the check runs on every request: no allocation when
+// all is well).
 func (v *validator) conversation(field string, msgs []messages.Message) {
-	for i, m := range msgs {
+	for i := range msgs {
+		m := &msgs[i]
+		if v.err != nil || messageValid(m) {
+			continue
+		}
 		p := fmt.Sprintf("%s[%d]", field, i)
 		v.text(p+".role", m.Role)
 		v.text(p+".content", m.Content)
@@ -215,8 +224,29 @@ func (v *validator) conversation(field string, msgs []messages.Message) {
 	}
 }
 
+// messageValid reports whether every text of m is valid UTF-8.
+func messageValid(m *messages.Message) bool {
+	if !utf8.ValidString(m.Role) || !utf8.ValidString(m.Content) || !utf8.ValidString(m.ToolCallID) {
+		return false
+	}
+	for _, part := range m.Parts {
+		if !utf8.ValidString(part.Text) || !utf8.ValidString(part.ImageURL) || !utf8.ValidString(part.MediaType) {
+			return false
+		}
+	}
+	for _, tc := range m.ToolCalls {
+		if !utf8.ValidString(tc.ID) || !utf8.ValidString(tc.Name) || !utf8.Valid(tc.Arguments) {
+			return false
+		}
+	}
+	return true
+}
+
 func (v *validator) tools(tools []messages.Tool) {
 	for i, t := range tools {
+		if v.err != nil || (utf8.ValidString(t.Name) && utf8.ValidString(t.Description) && utf8.Valid(t.Parameters)) {
+			continue
+		}
 		p := fmt.Sprintf("tools[%d]", i)
 		v.text(p+".name", t.Name)
 		v.text(p+".description", t.Description)

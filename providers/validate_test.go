@@ -95,3 +95,20 @@ func TestCheckStopSequences(t *testing.T) {
 		assert.Contains(t, re.Detail, "stop[1]")
 	}
 }
+
+// CheckRequest runs on every request: a clean one costs no allocation,
+// however many messages and tools it has.
+func TestCheckRequestCleanIsAllocationFree(t *testing.T) {
+	msgs := make([]messages.Message, 20)
+	for i := range msgs {
+		msgs[i] = messages.Message{Role: "user", Content: "hello there",
+			Parts:     []messages.Part{{Type: messages.PartText, Text: "part"}},
+			ToolCalls: []messages.ToolCall{{ID: "c", Name: "f", Arguments: json.RawMessage(`{}`)}}}
+	}
+	req := &messages.ChatRequest{Model: "m", System: "s", Messages: msgs, Stop: []string{"x", "y"},
+		Tools: []messages.Tool{{Name: "f", Description: "d", Parameters: json.RawMessage(`{"type":"object"}`)}}}
+	allocs := testing.AllocsPerRun(100, func() {
+		require.NoError(t, providers.CheckRequest("kind", req))
+	})
+	assert.Zero(t, allocs)
+}
