@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 )
 
 func f64(v float64) *float64 { return &v }
@@ -216,7 +218,7 @@ func entryFor(key string) *cacheEntry {
 // The store evicts the least recently used entry at MaxEntries and takes its
 // vector out of its scope's index; expiry follows the given clock.
 func TestCacheStore(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := clocktest.Epoch()
 	s := newCacheStore(2, time.Minute)
 	s.put(entryFor("a"), "s1", unit([]float32{1, 0, 0}), now)
 	s.put(entryFor("b"), "s1", unit([]float32{0, 1, 0}), now)

@@ -1,4 +1,4 @@
-package clock
+package clock_test
 
 import (
 	"context"
@@ -7,18 +7,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 )
 
 // A deadline on a manual clock passes when the clock says so, whatever the
 // calendar or the wall clock say, and its children see DeadlineExceeded.
 func TestWithDeadlineFollowsTheManualClock(t *testing.T) {
-	for _, start := range []time.Time{
-		time.Date(1971, 3, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(2087, 6, 30, 23, 59, 59, 0, time.UTC),
-	} {
+	// The run's epoch (random per run) and decades either side of it.
+	for _, start := range []time.Time{clocktest.Epoch().AddDate(-40, 0, 0), clocktest.Epoch(), clocktest.Epoch().AddDate(40, 0, 0)} {
 		t.Run(start.Format("2006"), func(t *testing.T) {
-			c := NewManual(start)
-			ctx, cancel := WithDeadline(c, context.Background(), start.Add(time.Second))
+			c := clock.NewManual(start)
+			ctx, cancel := clock.WithDeadline(c, context.Background(), start.Add(time.Second))
 			defer cancel()
 			child, childCancel := context.WithCancel(ctx)
 			defer childCancel()
@@ -26,7 +27,7 @@ func TestWithDeadlineFollowsTheManualClock(t *testing.T) {
 			dl, ok := ctx.Deadline()
 			require.True(t, ok)
 			assert.Equal(t, start.Add(time.Second), dl)
-			got, ok := ContextDeadline(c, child)
+			got, ok := clock.ContextDeadline(c, child)
 			require.True(t, ok, "the child inherits the deadline on the manual clock")
 			assert.Equal(t, start.Add(time.Second), got)
 			require.NoError(t, ctx.Err())
@@ -43,25 +44,25 @@ func TestWithDeadlineFollowsTheManualClock(t *testing.T) {
 }
 
 func TestWithDeadlineCancelAndParent(t *testing.T) {
-	c := NewManual(time.Unix(0, 0))
-	ctx, cancel := WithDeadline(c, context.Background(), c.Now().Add(time.Minute))
+	c := clock.NewManual(clocktest.Epoch())
+	ctx, cancel := clock.WithDeadline(c, context.Background(), c.Now().Add(time.Minute))
 	cancel()
 	<-ctx.Done()
 	assert.ErrorIs(t, ctx.Err(), context.Canceled)
 	assert.Equal(t, 0, c.Pending(), "cancel stops the timer")
 
 	parent, parentCancel := context.WithCancel(context.Background())
-	ctx, cancel = WithDeadline(c, parent, c.Now().Add(time.Minute))
+	ctx, cancel = clock.WithDeadline(c, parent, c.Now().Add(time.Minute))
 	defer cancel()
 	parentCancel()
 	<-ctx.Done()
 	assert.ErrorIs(t, ctx.Err(), context.Canceled)
 
-	past, cancel := WithDeadline(c, context.Background(), c.Now().Add(-time.Second))
+	past, cancel := clock.WithDeadline(c, context.Background(), c.Now().Add(-time.Second))
 	defer cancel()
 	assert.ErrorIs(t, past.Err(), context.DeadlineExceeded, "a deadline already passed")
 
-	ended, cancel := WithDeadline(c, parent, c.Now().Add(time.Minute))
+	ended, cancel := clock.WithDeadline(c, parent, c.Now().Add(time.Minute))
 	defer cancel()
 	assert.ErrorIs(t, ended.Err(), context.Canceled, "a parent already done")
 }
@@ -70,15 +71,15 @@ func TestWithDeadlineCancelAndParent(t *testing.T) {
 // wall-clock context deadline is not read as a manual clock's.
 func TestRealClockUsesTheStandardLibrary(t *testing.T) {
 	dl := time.Now().Add(time.Hour)
-	ctx, cancel := WithDeadline(Real, context.Background(), dl)
+	ctx, cancel := clock.WithDeadline(clock.Real, context.Background(), dl)
 	defer cancel()
-	got, ok := ContextDeadline(Real, ctx)
+	got, ok := clock.ContextDeadline(clock.Real, ctx)
 	require.True(t, ok)
 	assert.Equal(t, dl, got)
-	_, ok = ContextDeadline(NewManual(time.Unix(0, 0)), ctx)
+	_, ok = clock.ContextDeadline(clock.NewManual(clocktest.Epoch()), ctx)
 	assert.False(t, ok, "a wall-clock deadline means nothing on a manual clock")
 
-	tctx, cancel := WithTimeout(Real, context.Background(), -time.Second)
+	tctx, cancel := clock.WithTimeout(clock.Real, context.Background(), -time.Second)
 	defer cancel()
 	assert.ErrorIs(t, tctx.Err(), context.DeadlineExceeded)
 }

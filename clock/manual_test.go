@@ -1,4 +1,4 @@
-package clock
+package clock_test
 
 import (
 	"sync"
@@ -7,11 +7,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 )
 
 func TestManualFiresDueTimersInOrder(t *testing.T) {
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := NewManual(start)
+	start := clocktest.Epoch()
+	c := clock.NewManual(start)
 	var mu sync.Mutex
 	var got []int
 	var wg sync.WaitGroup
@@ -37,12 +40,13 @@ func TestManualFiresDueTimersInOrder(t *testing.T) {
 }
 
 func TestManualNextDeadline(t *testing.T) {
-	c := NewManual(time.Unix(0, 0))
+	start := clocktest.Epoch()
+	c := clock.NewManual(start)
 	_, ok := c.NextDeadline()
 	require.False(t, ok, "deadline with no timers")
 	c.AfterFunc(3*time.Second, func() {})
 	c.AfterFunc(time.Second, func() {})
 	d, ok := c.NextDeadline()
 	require.True(t, ok, "NextDeadline = %v %v", d, ok)
-	require.True(t, d.Equal(time.Unix(1, 0)), "NextDeadline = %v %v", d, ok)
+	require.True(t, d.Equal(start.Add(time.Second)), "NextDeadline = %v %v", d, ok)
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/switchyard-ai/switchyard/messages"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 )
 
 func TestClassifyStatus(t *testing.T) {
@@ -48,7 +50,7 @@ func TestClassifyStatus(t *testing.T) {
 }
 
 func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	now := clocktest.Epoch()
 	cases := []struct {
 		name string
 		h    map[string]string
@@ -91,7 +93,7 @@ func TestShouldRetry(t *testing.T) {
 }
 
 func TestRateLimitHeaders(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	now := clocktest.Epoch()
 	h := http.Header{}
 	h.Set("x-ratelimit-limit-requests", "60")
 	h.Set("x-ratelimit-remaining-requests", "59")
@@ -109,7 +111,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	a := http.Header{}
 	a.Set("anthropic-ratelimit-requests-limit", "50")
 	a.Set("anthropic-ratelimit-requests-remaining", "0")
-	a.Set("anthropic-ratelimit-requests-reset", "2026-11-26T12:00:30Z")
+	a.Set("anthropic-ratelimit-requests-reset", now.Add(30*time.Second).Format(time.RFC3339))
 	ar := AnthropicRateLimit(a, now)
 	require.True(t, ar.Known, "Anthropic rate limit = %+v", ar)
 	require.Equal(t, int64(0), ar.RemainingRequests, "Anthropic rate limit = %+v", ar)

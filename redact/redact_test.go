@@ -284,7 +284,7 @@ func FuzzString(f *testing.F) {
 	f.Add("p@ss wörd&<>", "Basic ", "", uint8(4))
 	f.Fuzz(func(t *testing.T, secret, before, after string, form uint8) {
 		if secret == "" || strings.ContainsAny(secret, "\x00") || strings.Contains(Marker, secret) {
-			t.Skip()
+			return // no secret to hide, or one the marker itself contains
 		}
 		r := New(secret)
 		encoded := []string{
