@@ -180,3 +180,38 @@ func mapKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Every adapter refuses text that is not UTF-8 in Check, on every kind of
+// request it serves itself and on those it hands to the OpenAI layer, so a
+// body is never sent with the bytes silently replaced.
+func TestEveryKindRefusesInvalidUTF8(t *testing.T) {
+	bad := "\xff\xfe"
+	user := []messages.Message{{Role: messages.RoleUser, Content: bad}}
+	for _, tc := range []struct {
+		kind string
+		req  messages.Request
+	}{
+		{"openai", &messages.ChatRequest{Model: "m", Messages: user}},
+		{"openai", &messages.ConversationRequest{Action: messages.ConversationAddItems, ConversationID: "c", Items: user}},
+		{"openai", &messages.ResponsesInputTokensRequest{Responses: messages.ResponsesRequest{Model: "m", Input: user}}},
+		{"anthropic", &messages.ChatRequest{Model: "m", Messages: user, MaxTokens: 8}},
+		{"gemini", &messages.ChatRequest{Model: "m", Messages: user}},
+		{"groq", &messages.ChatRequest{Model: "m", Messages: user}},
+		{"llvm", &messages.ChatRequest{Model: "m", Messages: user}},
+		{"llvm", &messages.TokenizeRequest{Model: "m", Text: bad}},
+		{"hf_tgi", &messages.GenerateRequest{Model: "m", Prompt: bad}},
+		{"hf_tgi", &messages.ChatRequest{Model: "m", Messages: user}},
+		{"hf_tei", &messages.EmbedRequest{Model: "m", Inputs: []string{bad}}},
+		{"hf_tei", &messages.RerankRequest{Model: "m", Query: bad, Documents: []string{"d"}}},
+		{"ollama", &messages.ChatRequest{Model: "m", Messages: user}},
+		{"opea", &messages.ChatRequest{Model: "m", Messages: user}},
+		{"opea", &messages.RerankRequest{Model: "m", Query: bad, Documents: []string{"d"}}},
+		{"opea_llm", &messages.ChatRequest{Model: "m", Messages: user}},
+	} {
+		t.Run(tc.kind+" "+tc.req.Operation(), func(t *testing.T) {
+			err := kinds[tc.kind].adapter().Check(tc.req)
+			require.ErrorIs(t, err, messages.ErrInvalidRequest)
+			assert.Contains(t, err.Error(), "not valid UTF-8")
+		})
+	}
+}

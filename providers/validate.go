@@ -36,81 +36,63 @@ import (
 // backend and stay in each adapter. CheckRequest only reads req; it is safe
 // for concurrent use.
 func CheckRequest(kind string, req messages.Request) error {
+	if CallInfo(req) == nil {
+		return nil // nil, or a typed nil: the adapter's Check names it
+	}
 	v := validator{kind: kind, req: req}
 	switch r := req.(type) {
 	case *messages.ChatRequest:
-		if r != nil {
-			v.chat("", r)
-		}
+		v.chat("", r)
 	case *messages.CountTokensRequest:
-		if r != nil {
-			v.chat("chat.", &r.Chat)
-		}
+		v.chat("chat.", &r.Chat)
 	case *messages.EmbedRequest:
-		if r != nil {
-			v.text("model", r.Model)
-			v.texts("inputs", r.Inputs)
-			v.text("task_type", r.TaskType)
-		}
+		v.text("model", r.Model)
+		v.texts("inputs", r.Inputs)
+		v.text("task_type", r.TaskType)
 	case *messages.ResponsesRequest:
-		if r != nil {
-			v.responses("", r)
-		}
+		v.responses("", r)
 	case *messages.ResponsesInputTokensRequest:
-		if r != nil {
-			v.responses("responses.", &r.Responses)
-		}
+		v.responses("responses.", &r.Responses)
 	case *messages.ResponseObjectRequest:
-		if r != nil {
-			v.text("response_id", r.ResponseID)
-			v.text("page.after", r.Page.After)
-		}
+		v.text("response_id", r.ResponseID)
+		v.text("page.after", r.Page.After)
 	case *messages.ConversationRequest:
-		if r != nil {
-			v.text("conversation_id", r.ConversationID)
-			v.text("item_id", r.ItemID)
-			v.conversation("items", r.Items)
-			v.value("metadata", r.Metadata)
-			v.text("page.after", r.Page.After)
-		}
+		v.text("conversation_id", r.ConversationID)
+		v.text("item_id", r.ItemID)
+		v.conversation("items", r.Items)
+		v.value("metadata", r.Metadata)
+		v.text("page.after", r.Page.After)
 	case *messages.GenerateRequest:
-		if r != nil {
-			v.text("model", r.Model)
-			v.text("prompt", r.Prompt)
-			v.texts("stop", r.Stop)
-			v.number("temperature", r.Temperature)
-			v.number("top_p", r.TopP)
-			v.extra("extra", r.Extra)
-		}
+		v.text("model", r.Model)
+		v.text("prompt", r.Prompt)
+		v.texts("stop", r.Stop)
+		v.number("temperature", r.Temperature)
+		v.number("top_p", r.TopP)
+		v.extra("extra", r.Extra)
 	case *messages.RerankRequest:
-		if r != nil {
-			v.text("model", r.Model)
-			v.text("query", r.Query)
-			v.texts("documents", r.Documents)
-		}
+		v.text("model", r.Model)
+		v.text("query", r.Query)
+		v.texts("documents", r.Documents)
 	case *messages.InferRequest:
-		if r != nil {
-			v.text("model", r.Model)
-			v.text("version", r.Version)
-			v.text("id", r.ID)
-			for i, t := range r.Inputs {
-				p := fmt.Sprintf("inputs[%d]", i)
-				v.text(p+".name", t.Name)
-				v.text(p+".datatype", t.Datatype)
-				v.extra(p+".parameters", t.Parameters)
+		v.text("model", r.Model)
+		v.text("version", r.Version)
+		v.text("id", r.ID)
+		for i, t := range r.Inputs {
+			if utf8.ValidString(t.Name) && utf8.ValidString(t.Datatype) && len(t.Parameters) == 0 {
+				continue // field names are built only for a tensor that may fail
 			}
-			v.texts("outputs", r.Outputs)
-			v.extra("parameters", r.Parameters)
+			p := fmt.Sprintf("inputs[%d]", i)
+			v.text(p+".name", t.Name)
+			v.text(p+".datatype", t.Datatype)
+			v.extra(p+".parameters", t.Parameters)
 		}
+		v.texts("outputs", r.Outputs)
+		v.extra("parameters", r.Parameters)
 	case *messages.TokenizeRequest:
-		if r != nil {
-			v.text("model", r.Model)
-			v.text("text", r.Text)
-		}
+		v.text("model", r.Model)
+		v.text("text", r.Text)
 	case *messages.InfoRequest:
-		if r != nil {
-			v.text("model", r.Model)
-		}
+		v.text("model", r.Model)
 	}
 	return v.err
 }

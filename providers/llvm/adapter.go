@@ -116,21 +116,15 @@ func New(opts ...Option) *Adapter {
 // tokens, rerank, infer) and messages.ErrInvalidRequest for requests it
 // would reject.
 func (a *Adapter) Check(req messages.Request) error {
-	if err := a.check(req); err != nil {
-		return err
-	}
-	// The checks every adapter shares: valid UTF-8, finite sampling
-	// parameters, an Extra that encodes.
-	return providers.CheckRequest(Kind, req)
-}
-
-func (a *Adapter) check(req messages.Request) error {
 	switch r := req.(type) {
 	case *messages.TokenizeRequest:
 		if r == nil {
 			return openai.Invalid(Kind, nil, "nil tokenize request")
 		}
-		return checkTokenize(r)
+		if err := checkTokenize(r); err != nil {
+			return err
+		}
+		return providers.CheckRequest(Kind, r) // the OpenAI layer runs it for everything else
 	case *messages.InfoRequest:
 		if r == nil {
 			return openai.Invalid(Kind, nil, "nil info request")

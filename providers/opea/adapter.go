@@ -200,15 +200,6 @@ func (a *Adapter) Chat() string { return a.chat }
 // operations or options OPEA does not offer (see the package doc) and
 // messages.ErrInvalidRequest for requests OPEA would reject.
 func (a *Adapter) Check(req messages.Request) error {
-	if err := a.check(req); err != nil {
-		return err
-	}
-	// The checks every adapter shares: valid UTF-8, finite sampling
-	// parameters, an Extra that encodes.
-	return providers.CheckRequest(Kind, req)
-}
-
-func (a *Adapter) check(req messages.Request) error {
 	switch r := req.(type) {
 	case *messages.ChatRequest:
 		if r == nil {
@@ -216,7 +207,10 @@ func (a *Adapter) check(req messages.Request) error {
 		}
 		switch a.chat {
 		case ChatQnA:
-			return checkChatQnA(r)
+			if err := checkChatQnA(r); err != nil {
+				return err
+			}
+			return providers.CheckRequest(Kind, r) // ChatLLM and embed go through the OpenAI layer's Check
 		case ChatLLM:
 			return a.llm.Check(r)
 		}
@@ -233,7 +227,10 @@ func (a *Adapter) check(req messages.Request) error {
 		if r == nil {
 			return invalid(nil, "nil rerank request")
 		}
-		return checkRerank(r)
+		if err := checkRerank(r); err != nil {
+			return err
+		}
+		return providers.CheckRequest(Kind, r)
 	case *messages.InfoRequest:
 		if r == nil {
 			return invalid(nil, "nil info request")

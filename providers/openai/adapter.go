@@ -117,9 +117,6 @@ func (a *Adapter) Check(req messages.Request) error {
 			return invalid(reqCtx{kind: d.Kind}, "nil input tokens request")
 		}
 		err = checkInputTokens(d.Kind, r)
-		if err == nil {
-			err = providers.CheckRequest(d.Kind, &r.Responses)
-		}
 	case *messages.ConversationRequest:
 		err = checkConversation(d.Kind, r)
 	case *messages.GenerateRequest:

@@ -78,8 +78,7 @@ func checkConversation(kind string, r *messages.ConversationRequest) error {
 	if err := checkPage(ci, r.Page); err != nil {
 		return err
 	}
-	// IDs, items and metadata: the checks every adapter shares.
-	return providers.CheckRequest(kind, r)
+	return nil // Check runs providers.CheckRequest next: IDs, items, metadata
 }
 
 // conversationBody is CreateConversationBody, UpdateConversationBody (metadata

@@ -81,21 +81,15 @@ func (*Adapter) Kind() string { return Kind }
 // templates know system, user, assistant and tool). Model is optional for
 // chat (TGI serves one model; an empty Model is sent as "tgi").
 func (a *Adapter) Check(req messages.Request) error {
-	if err := a.check(req); err != nil {
-		return err
-	}
-	// The checks every adapter shares: valid UTF-8, finite sampling
-	// parameters, an Extra that encodes.
-	return providers.CheckRequest(Kind, req)
-}
-
-func (a *Adapter) check(req messages.Request) error {
 	switch r := req.(type) {
 	case *messages.GenerateRequest:
 		if r == nil {
 			return invalid(nil, "nil generate request")
 		}
-		return checkGenerate(r)
+		if err := checkGenerate(r); err != nil {
+			return err
+		}
+		return providers.CheckRequest(Kind, r) // chat's goes through the OpenAI layer's Check
 	case *messages.ChatRequest:
 		if r == nil {
 			return invalid(nil, "nil chat request")
