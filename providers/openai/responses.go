@@ -132,16 +132,7 @@ func (d *Dialect) buildResponsesBody(r *messages.ResponsesRequest) (any, error) 
 		Temperature:        r.Temperature,
 		Stream:             r.Stream,
 	}
-	for _, t := range r.Tools {
-		params := t.Parameters
-		if len(params) == 0 {
-			params = emptyParameters
-		}
-		b.Tools = append(b.Tools, responsesTool{Type: "function", Name: t.Name, Description: t.Description, Parameters: params})
-	}
-	if len(r.Tools) > 0 {
-		b.ToolChoice = toolChoice(r.ToolChoice, true)
-	}
+	b.Tools, b.ToolChoice = responsesTools(r.Tools, r.ToolChoice)
 	reserved := []string{"model", "input", "stream", "store", "background", "conversation", "previous_response_id"}
 	if !r.Stream {
 		reserved = append(reserved, "stream_options") // only allowed with stream
@@ -245,6 +236,24 @@ func responsesResult(call *providers.Call, w *wireResponse) (*messages.Responses
 	}
 	call.Result.Usage = out.Usage
 	return out, nil
+}
+
+// responsesTools maps tools and the tool choice to the Responses API's
+// flat function tools (a tool without parameters gets an empty object
+// schema); no tools means no choice either.
+func responsesTools(tools []messages.Tool, choice string) ([]responsesTool, any) {
+	if len(tools) == 0 {
+		return nil, nil
+	}
+	out := make([]responsesTool, 0, len(tools))
+	for _, t := range tools {
+		params := t.Parameters
+		if len(params) == 0 {
+			params = emptyParameters
+		}
+		out = append(out, responsesTool{Type: "function", Name: t.Name, Description: t.Description, Parameters: params})
+	}
+	return out, toolChoice(choice, true)
 }
 
 // sendResponses performs ex and reads a Responses API answer: a JSON

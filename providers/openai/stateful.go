@@ -269,16 +269,7 @@ func (d *Dialect) doInputTokens(ctx context.Context, c *providers.Client, call *
 	if len(q.Input) > 0 {
 		b.Input = responsesInput(q.Input)
 	}
-	for _, t := range q.Tools {
-		params := t.Parameters
-		if len(params) == 0 {
-			params = emptyParameters
-		}
-		b.Tools = append(b.Tools, responsesTool{Type: "function", Name: t.Name, Description: t.Description, Parameters: params})
-	}
-	if len(q.Tools) > 0 {
-		b.ToolChoice = toolChoice(q.ToolChoice, true)
-	}
+	b.Tools, b.ToolChoice = responsesTools(q.Tools, q.ToolChoice)
 	body, err := d.finalBody(r, b, q.Extra, append([]string{"model", "input", "stream", "stream_options"}, reservedStateFields...)...)
 	if err != nil {
 		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
