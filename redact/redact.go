@@ -448,12 +448,12 @@ func (r *Redactor) Event(e messages.Event) messages.Event {
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		return e
 	}
-	if !r.dirtyStruct(v.Elem()) {
-		return e
+	if !r.scrubStruct(v.Elem(), false) {
+		return e // no copy for a clean event
 	}
 	cp := reflect.New(v.Elem().Type())
 	cp.Elem().Set(v.Elem())
-	r.cleanStruct(cp.Elem())
+	r.scrubStruct(cp.Elem(), true)
 	out, ok := cp.Interface().(messages.Event)
 	if !ok {
 		return e
@@ -463,7 +463,11 @@ func (r *Redactor) Event(e messages.Event) messages.Event {
 
 var errorType = reflect.TypeFor[error]()
 
-func (r *Redactor) dirtyStruct(v reflect.Value) bool {
+// scrubStruct walks the exported string and error fields of struct v (and
+// of structs nested in it by value) and reports whether any holds a
+// secret. With fix it scrubs them in place (v must be settable, a copy);
+// without, it stops at the first one and changes nothing.
+func (r *Redactor) scrubStruct(v reflect.Value, fix bool) (dirty bool) {
 	t := v.Type()
 	for i := range v.NumField() {
 		if !t.Field(i).IsExported() {
@@ -472,41 +476,33 @@ func (r *Redactor) dirtyStruct(v reflect.Value) bool {
 		f := v.Field(i)
 		switch {
 		case f.Kind() == reflect.String:
-			if r.Contains(f.String()) {
-				return true
+			if !r.Contains(f.String()) {
+				continue
+			}
+			if fix {
+				f.SetString(r.String(f.String()))
 			}
 		case f.Kind() == reflect.Struct:
-			if r.dirtyStruct(f) {
-				return true
+			if !r.scrubStruct(f, fix) {
+				continue
 			}
 		case f.Type() == errorType && !f.IsNil():
-			if _, changed := r.scrubError(f.Interface().(error)); changed {
-				return true
+			out, changed := r.scrubError(f.Interface().(error))
+			if !changed {
+				continue
 			}
-		}
-	}
-	return false
-}
-
-// cleanStruct scrubs the settable copy v in place.
-func (r *Redactor) cleanStruct(v reflect.Value) {
-	t := v.Type()
-	for i := range v.NumField() {
-		if !t.Field(i).IsExported() {
-			continue
-		}
-		f := v.Field(i)
-		switch {
-		case f.Kind() == reflect.String:
-			f.SetString(r.String(f.String()))
-		case f.Kind() == reflect.Struct:
-			r.cleanStruct(f)
-		case f.Type() == errorType && !f.IsNil():
-			if out, changed := r.scrubError(f.Interface().(error)); changed {
+			if fix {
 				f.Set(reflect.ValueOf(&out).Elem())
 			}
+		default:
+			continue
 		}
+		if !fix {
+			return true
+		}
+		dirty = true
 	}
+	return dirty
 }
 
 // CredentialHeader reports whether an endpoint header of this name carries
