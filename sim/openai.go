@@ -451,6 +451,15 @@ func oaiCheckMinInt(req map[string]any, key string, lo int) (int, *oaiErr) {
 	return int(f), nil
 }
 
+// oaiCheckChoices reads n, the number of choices: 1 to 128 (0: not given).
+func oaiCheckChoices(req map[string]any) (int, *oaiErr) {
+	n, e := oaiCheckMinInt(req, "n", 1)
+	if e == nil && n > 128 {
+		return 0, oaiBad("n", "Invalid 'n': integer above maximum value. Expected a value <= 128, but got %d instead.", n)
+	}
+	return n, e
+}
+
 func oaiRequireModel(req map[string]any) (string, *oaiErr) {
 	v, ok := req["model"]
 	if !ok || v == nil {
@@ -1073,10 +1082,8 @@ func oaiParseChat(req map[string]any) (*oaiChatReq, *oaiErr) {
 	if e = oaiCheckRange(req, "frequency_penalty", -2, 2); e != nil {
 		return nil, e
 	}
-	if n, e := oaiCheckMinInt(req, "n", 1); e != nil {
+	if n, e := oaiCheckChoices(req); e != nil {
 		return nil, e
-	} else if n > 128 {
-		return nil, oaiBad("n", "Invalid 'n': integer above maximum value. Expected a value <= 128, but got %d instead.", n)
 	} else if n > 0 {
 		cr.n = n
 	}
@@ -1325,10 +1332,8 @@ func oaiParseCompletion(req map[string]any) (*oaiCompletionReq, *oaiErr) {
 			return nil, e
 		}
 	}
-	if n, e := oaiCheckMinInt(req, "n", 1); e != nil {
+	if n, e := oaiCheckChoices(req); e != nil {
 		return nil, e
-	} else if n > 128 {
-		return nil, oaiBad("n", "Invalid 'n': integer above maximum value. Expected a value <= 128, but got %d instead.", n)
 	} else if n > 0 {
 		cr.n = n
 	}
