@@ -915,3 +915,30 @@ func TestCacheSlowEmbeddingRouteIsAMiss(t *testing.T) {
 	st := r.status()
 	assert.Equal(t, uint64(1), st.EmbedErrors, "status %+v, want one embedding error", st)
 }
+
+// A follower waiting for an identical request's answer is bounded by its
+// own WithTimeout, measured on the runtime's clock from its arrival at the
+// cache: it gets ErrDeadline while the leader still waits.
+func TestCacheFollowerHonoursWithTimeout(t *testing.T) {
+	r := newCacheRig(t, CacheConfig{}, true)
+	r.chat.Hold()
+	defer r.chat.Release()
+	leader := make(chan chatResult, 1)
+	go func() {
+		resp, err := r.sy.Chat(context.Background(), det("slow question"))
+		leader <- chatResult{resp, err}
+	}()
+	eventually(t, "the leader in flight", func() bool { return r.status().InFlight == 1 })
+	follower := make(chan chatResult, 1)
+	go func() {
+		resp, err := r.sy.Chat(context.Background(), det("slow question"), WithTimeout(5*time.Second))
+		follower <- chatResult{resp, err}
+	}()
+	eventually(t, "the follower waiting", func() bool { return r.status().Followers == 1 })
+	at := r.waitTimer(5 * time.Second)
+	r.clk.Set(at)
+	res := <-follower
+	require.ErrorIs(t, res.err, ErrDeadline)
+	require.ErrorIs(t, res.err, context.DeadlineExceeded)
+	require.Empty(t, leader, "the leader still waits for the upstream")
+}

@@ -319,12 +319,7 @@ func (c *Cache) admit(ctx actor.Context, w *cacheWaiter, lk cacheLookup) {
 		c.answerCached(ctx, w, lk, e.resp, e.chunks, 1, true, false)
 		return
 	}
-	deadline := call.Deadline
-	if w.ctx != nil {
-		if dl, ok := w.ctx.Deadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
-			deadline = dl
-		}
-	}
+	_, deadline := requestDeadlines(c.env.Clock, call, w.ctx, now)
 	if !deadline.IsZero() && !deadline.After(now) {
 		c.forward(ctx, w) // the dispatcher expires it at once
 		return

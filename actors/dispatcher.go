@@ -535,19 +535,7 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	if cctx == nil {
 		cctx = context.Background()
 	}
-	// Every deadline is on the runtime's clock: Call.Deadline, admission +
-	// Call.Timeout, and the caller's context deadline when it is on that
-	// clock (see clock.ContextDeadline).
-	own := call.Deadline
-	if call.Timeout > 0 {
-		if dl := now.Add(call.Timeout); own.IsZero() || dl.Before(own) {
-			own = dl
-		}
-	}
-	deadline := own
-	if dl, ok := clock.ContextDeadline(d.env.Clock, cctx); ok && (deadline.IsZero() || dl.Before(deadline)) {
-		deadline = dl
-	}
+	own, deadline := requestDeadlines(d.env.Clock, call, cctx, now)
 	if !own.IsZero() {
 		e.ctx, e.cancel = clock.WithDeadline(d.env.Clock, cctx, own)
 	} else {
@@ -568,6 +556,27 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	d.place(ctx, e, false)
 	d.pump(ctx, p)
 	d.failIfTooLate(ctx, e, now)
+}
+
+// requestDeadlines returns a request's own deadline (the earlier of
+// Call.Deadline and admission + Call.Timeout; zero for none) and the
+// deadline that bounds it (the earlier of its own and the caller's context
+// deadline, when that is on the runtime's clock: clock.ContextDeadline).
+// Every one is on clk, the runtime's clock. cctx may be nil.
+func requestDeadlines(clk clock.Clock, call *messages.Call, cctx context.Context, admitted time.Time) (own, deadline time.Time) {
+	own = call.Deadline
+	if call.Timeout > 0 {
+		if dl := admitted.Add(call.Timeout); own.IsZero() || dl.Before(own) {
+			own = dl
+		}
+	}
+	deadline = own
+	if cctx != nil {
+		if dl, ok := clock.ContextDeadline(clk, cctx); ok && (deadline.IsZero() || dl.Before(deadline)) {
+			deadline = dl
+		}
+	}
+	return own, deadline
 }
 
 // reject counts a request of level lvl answered ErrQueueFull and publishes
