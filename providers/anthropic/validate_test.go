@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 )
 
 // TestCheckRefusesWhatCannotBeSent: values JSON cannot carry (NaN and
@@ -64,19 +65,9 @@ func TestCheckRefusesWhatCannotBeSent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := New().Check(tt.req)
-			var re *messages.RequestError
-			require.ErrorAs(t, err, &re)
-			assert.ErrorIs(t, err, messages.ErrInvalidRequest)
-			assert.Contains(t, re.Detail, tt.field, "the error names the field")
-
 			s := startSim(t)
-			r := doCall(t, newCall(s, tt.req))
-			ue := r.Upstream(t)
-			assert.Equal(t, messages.ClassInvalid, ue.Class)
-			assert.False(t, ue.Retryable())
+			ue := providertest.RefusedBeforeSending(t, New(), s, newCall(s, tt.req), tt.field)
 			assert.ErrorIs(t, ue, messages.ErrInvalidRequest)
-			assert.Zero(t, s.Calls(), "nothing may reach the upstream")
 		})
 	}
 }

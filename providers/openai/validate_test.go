@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers/openai"
+	"github.com/switchyard-ai/switchyard/providers/providertest"
 )
 
 // TestCheckRefusesWhatCannotBeSent: text that is not UTF-8 (JSON would
@@ -57,18 +58,8 @@ func TestCheckRefusesWhatCannotBeSent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := openai.New().Check(tt.req)
-			var re *messages.RequestError
-			require.ErrorAs(t, err, &re)
-			assert.ErrorIs(t, err, messages.ErrInvalidRequest)
-			assert.Contains(t, re.Detail, tt.field, "the error names the field")
-
 			srv := startSim(t, nil)
-			_, err = do(t, newCall(srv, tt.req))
-			ue := upstreamErr(t, err)
-			assert.Equal(t, messages.ClassInvalid, ue.Class)
-			assert.False(t, ue.Retryable())
-			assert.Zero(t, srv.Calls(), "nothing may reach the upstream")
+			providertest.RefusedBeforeSending(t, openai.New(), srv, newCall(srv, tt.req), tt.field)
 		})
 	}
 }
