@@ -115,17 +115,68 @@ func (call *Call) Fail(class messages.ErrorClass, status int, msg string, cause 
 // body the caller must close; otherwise a *messages.UpstreamError (the body is
 // read and closed). The context given to the request stays alive until the
 // body is closed.
+//
+// The key goes on the request as ex.Auth puts a fixed secret, or, for a key
+// with an Authenticator, by its Authorize after every other header is set.
+// When such a key's credential is a Refresher and the upstream answers 401,
+// Send refreshes it and sends the request once more; the answer to that
+// second try is the attempt's answer. A failure to obtain the credential is
+// ClassAuth when its issuer refused it (ErrCredentialRefused), otherwise
+// ClassConnection.
 func (c *Client) Send(ctx context.Context, call *Call, ex *Exchange) (*http.Response, error) {
-	var body io.Reader
+	var payload []byte
 	switch {
 	case ex.RawBody != nil:
-		body = bytes.NewReader(ex.RawBody)
+		payload = ex.RawBody
 	case ex.Body != nil:
 		b, err := json.Marshal(ex.Body)
 		if err != nil {
 			return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
 		}
-		body = bytes.NewReader(b)
+		payload = b
+	}
+	auth := call.Key.Authenticator()
+	resp, req, err := c.send(ctx, call, ex, payload, auth)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		if r, ok := auth.(Refresher); ok && r.Refresh(req) {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+			_ = resp.Body.Close()
+			resp, _, err = c.send(ctx, call, ex, payload, auth)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	call.Result.Status = resp.StatusCode
+	call.Result.UpstreamRequestID = UpstreamRequestID(resp.Header)
+	now := c.clock().Now()
+	if ex.RateLimit != nil {
+		call.Result.RateLimit = ex.RateLimit(resp.Header, now)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	e := call.Fail(ClassifyStatus(resp.StatusCode), resp.StatusCode, "", nil)
+	e.RetryAfter = RetryAfter(resp.Header, now)
+	e.ShouldRetry = ShouldRetry(resp.Header)
+	if ex.DecodeError != nil {
+		ex.DecodeError(resp.StatusCode, resp.Header, b, e)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return nil, e
+}
+
+// send builds, authorises and sends one HTTP request for ex and returns the
+// response with any status (its body closes the request's context) and the
+// request as sent.
+func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []byte, auth Authenticator) (*http.Response, *http.Request, error) {
+	var body io.Reader
+	if payload != nil || ex.RawBody != nil || ex.Body != nil {
+		body = bytes.NewReader(payload)
 	}
 	u := strings.TrimRight(call.BaseURL, "/") + ex.Path
 	if len(ex.Query) > 0 {
@@ -139,7 +190,7 @@ func (c *Client) Send(ctx context.Context, call *Call, ex *Exchange) (*http.Resp
 	req, err := http.NewRequestWithContext(reqCtx, method, u, body)
 	if err != nil {
 		cancel()
-		return nil, call.Fail(messages.ClassInvalid, 0, "building request", err)
+		return nil, nil, call.Fail(messages.ClassInvalid, 0, "building request", err)
 	}
 	h := req.Header
 	if body != nil {
@@ -164,40 +215,40 @@ func (c *Client) Send(ctx context.Context, call *Call, ex *Exchange) (*http.Resp
 	for k, vs := range ex.Header {
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	if ex.Auth != nil {
-		ex.Auth(h, call.Key.Secret())
-	}
-
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(c.headerTimeout(), func() { timedOut.Store(true); cancel() })
+	switch {
+	case auth != nil:
+		if err := auth.Authorize(reqCtx, req, payload); err != nil {
+			timer.Stop()
+			cancel()
+			return nil, nil, c.credentialError(ctx, call, err, timedOut.Load())
+		}
+	case ex.Auth != nil:
+		ex.Auth(h, call.Key.Secret())
+	}
 	resp, err := c.httpClient().Do(req)
 	timer.Stop()
 	if err != nil {
 		cancel()
-		return nil, c.transportError(ctx, call, err, timedOut.Load())
-	}
-	call.Result.Status = resp.StatusCode
-	call.Result.UpstreamRequestID = UpstreamRequestID(resp.Header)
-	now := c.clock().Now()
-	if ex.RateLimit != nil {
-		call.Result.RateLimit = ex.RateLimit(resp.Header, now)
+		return nil, nil, c.transportError(ctx, call, err, timedOut.Load())
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp, nil
+	return resp, req, nil
+}
+
+// credentialError classifies a failure to obtain the key's credential.
+func (c *Client) credentialError(ctx context.Context, call *Call, err error, headerTimeout bool) error {
+	switch {
+	case ctx.Err() != nil:
+		return ContextError(ctx, call, err, messages.ClassConnection, "")
+	case headerTimeout:
+		return call.Fail(messages.ClassTimeout, 0, fmt.Sprintf("no credential within %s", c.headerTimeout()), err)
+	case errors.Is(err, ErrCredentialRefused):
+		return call.Fail(messages.ClassAuth, 0, "credential refused by its issuer", err)
+	default:
+		return call.Fail(messages.ClassConnection, 0, "obtaining a credential", err)
 	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	_ = resp.Body.Close()
-	e := call.Fail(ClassifyStatus(resp.StatusCode), resp.StatusCode, "", nil)
-	e.RetryAfter = RetryAfter(resp.Header, now)
-	e.ShouldRetry = ShouldRetry(resp.Header)
-	if ex.DecodeError != nil {
-		ex.DecodeError(resp.StatusCode, resp.Header, b, e)
-	}
-	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
-	}
-	return nil, e
 }
 
 // transportError classifies a failure to get response headers.
@@ -268,6 +319,9 @@ func (c *Client) DecodeJSON(ctx context.Context, call *Call, resp *http.Response
 	return nil
 }
 
+// upstreamIDHeaders are the headers UpstreamRequestID reads, in order.
+var upstreamIDHeaders = []string{"Request-Id", "X-Request-Id", "X-Amz-Request-Id", "X-Amzn-Requestid", "Apim-Request-Id", "X-Goog-Request-Id", "Cf-Ray"}
+
 type cancelOnClose struct {
 	io.ReadCloser
 	cancel context.CancelFunc
@@ -280,9 +334,10 @@ func (c *cancelOnClose) Close() error {
 }
 
 // UpstreamRequestID returns the upstream's own request ID from the headers
-// services use for it (x-request-id, request-id, x-amz-request-id, …).
+// services use for it (x-request-id, request-id, x-amz-request-id, Bedrock's
+// x-amzn-requestid, Azure's apim-request-id, …).
 func UpstreamRequestID(h http.Header) string {
-	for _, k := range []string{"Request-Id", "X-Request-Id", "X-Amz-Request-Id", "X-Goog-Request-Id", "Cf-Ray"} {
+	for _, k := range upstreamIDHeaders {
 		if v := h.Get(k); v != "" {
 			return v
 		}

@@ -9,13 +9,27 @@ import (
 // LogValue methods never reveal the secret, so a Credential can be logged or
 // wrapped in an error safely; only Secret() returns it, for the one place that
 // puts it on the wire.
+//
+// A Credential holds either a fixed secret (an API key) or an Authenticator
+// (a refreshing bearer token, a request signer) that Client.Send applies to
+// each request.
 type Credential struct {
 	label  string
 	secret string
+	auth   Authenticator
 }
 
 // NewCredential pairs a label with a secret.
 func NewCredential(label, secret string) Credential { return Credential{label: label, secret: secret} }
+
+// NewAuthCredential pairs a label with an Authenticator.
+func NewAuthCredential(label string, auth Authenticator) Credential {
+	return Credential{label: label, auth: auth}
+}
+
+// Authenticator returns the credential's Authenticator, nil for a fixed
+// secret.
+func (c Credential) Authenticator() Authenticator { return c.auth }
 
 // Label returns the key's label.
 func (c Credential) Label() string { return c.label }

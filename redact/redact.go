@@ -28,8 +28,11 @@
 // configure real keys. The marker itself is never searched again: a secret
 // that occurs inside "[REDACTED]" is not made safe by redaction.
 //
-// A Redactor is immutable once built and safe for concurrent use; a nil
-// *Redactor redacts nothing. When a string holds no secret, every method
+// Credentials that change while the runtime runs (refreshing bearer tokens,
+// credentials a provider chain fetches) are added with Track as they are
+// issued; the last few values of each credential stay redacted.
+//
+// A Redactor is safe for concurrent use; a nil *Redactor redacts nothing. When a string holds no secret, every method
 // returns its input as it is, without allocating.
 package redact
 
@@ -44,6 +47,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/switchyard-ai/switchyard/messages"
 )
@@ -57,10 +62,25 @@ const clipMark = "…"
 // minCut is the shortest tail of a clipped string taken for a cut secret.
 const minCut = 4
 
-// Redactor removes a fixed set of secrets from strings, errors, events,
-// stream chunks and responses. Build it with New. It is safe for concurrent
-// use; a nil *Redactor returns everything unchanged.
+// Redactor removes a set of secrets from strings, errors, events, stream
+// chunks and responses. Build it with New; add credentials issued later with
+// Track. It is safe for concurrent use; a nil *Redactor returns everything
+// unchanged.
 type Redactor struct {
+	t atomic.Pointer[table]
+
+	mu      sync.Mutex
+	static  []string
+	dynamic map[string][]string
+}
+
+// TrackedPerOwner is how many of the latest values Track keeps redacting
+// for one owner: the current token, and those before it that may still
+// be echoed by a slow upstream or sit in a log line being written.
+const TrackedPerOwner = 4
+
+// table is an immutable matcher for one set of secrets.
+type table struct {
 	// forms are every form of every secret, longest first, without
 	// duplicates.
 	forms []string
@@ -79,6 +99,52 @@ type Redactor struct {
 // New returns a Redactor for secrets. Empty secrets are ignored; duplicates
 // are harmless.
 func New(secrets ...string) *Redactor {
+	r := &Redactor{static: append([]string(nil), secrets...)}
+	r.t.Store(newTable(secrets))
+	return r
+}
+
+// Track adds secret, a credential issued to owner (a key's label) while the
+// runtime runs, such as a refreshed bearer token. The owner's last
+// TrackedPerOwner values stay redacted; older ones are dropped, so a
+// long-running process does not accumulate every token it ever held. An
+// empty secret, or one already tracked for owner, changes nothing. It is
+// safe to call from any goroutine; a nil Redactor ignores it.
+func (r *Redactor) Track(owner, secret string) {
+	if r == nil || secret == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dynamic == nil {
+		r.dynamic = map[string][]string{}
+	}
+	vals := r.dynamic[owner]
+	for _, v := range vals {
+		if v == secret {
+			return
+		}
+	}
+	vals = append(vals, secret)
+	if len(vals) > TrackedPerOwner {
+		vals = vals[len(vals)-TrackedPerOwner:]
+	}
+	r.dynamic[owner] = vals
+	all := append([]string(nil), r.static...)
+	for _, vs := range r.dynamic {
+		all = append(all, vs...)
+	}
+	r.t.Store(newTable(all))
+}
+
+func (r *Redactor) table() *table {
+	if r == nil {
+		return nil
+	}
+	return r.t.Load()
+}
+
+func newTable(secrets []string) *table {
 	set := map[string]bool{}
 	for _, s := range secrets {
 		addForms(set, s)
@@ -87,7 +153,7 @@ func New(secrets ...string) *Redactor {
 			addForms(set, secret)
 		}
 	}
-	r := &Redactor{}
+	r := &table{}
 	for f := range set {
 		r.forms = append(r.forms, f)
 	}
@@ -180,11 +246,15 @@ func quoteInner(q string) string {
 	return q[1 : len(q)-1]
 }
 
-func (r *Redactor) empty() bool { return r == nil || len(r.detect) == 0 }
+func (r *Redactor) empty() bool { return r.table().empty() }
+
+func (t *table) empty() bool { return t == nil || len(t.detect) == 0 }
 
 // Contains reports whether s holds a secret in any of its forms, or ends in
 // a secret cut short by clipping. It does not allocate.
-func (r *Redactor) Contains(s string) bool {
+func (r *Redactor) Contains(s string) bool { return r.table().contains(s) }
+
+func (r *table) contains(s string) bool {
 	if r.empty() {
 		return false
 	}
@@ -212,7 +282,7 @@ func (r *Redactor) Contains(s string) bool {
 
 // cutTail returns the length of the longest tail of body, at least minCut
 // bytes, that is a proper prefix of a form; 0 if none.
-func (r *Redactor) cutTail(body string) int {
+func (r *table) cutTail(body string) int {
 	best := 0
 	for _, f := range r.forms {
 		for n := min(len(f)-1, len(body)); n >= minCut && n > best; n-- {
@@ -228,9 +298,14 @@ func (r *Redactor) cutTail(body string) int {
 // String returns s with every secret replaced by Marker; s itself when it
 // holds none.
 func (r *Redactor) String(s string) string {
-	if !r.Contains(s) {
+	t := r.table()
+	if !t.contains(s) {
 		return s
 	}
+	return t.replace(s)
+}
+
+func (r *table) replace(s string) string {
 	out := r.rep.Replace(s)
 	if body, ok := strings.CutSuffix(out, clipMark); ok {
 		if n := r.cutTail(body); n > 0 {

@@ -326,3 +326,44 @@ func BenchmarkStringClean(b *testing.B) {
 		})
 	}
 }
+
+func TestTrackRedactsIssuedCredentialsAndForgetsOldOnes(t *testing.T) {
+	r := New("static-secret-value-1")
+	first := "ya29.token-number-0000"
+	require.Equal(t, "Bearer "+first, r.String("Bearer "+first), "not tracked yet")
+	r.Track("vertex-sa", first)
+	assert.Equal(t, "Bearer "+Marker, r.String("Bearer "+first))
+	assert.Equal(t, Marker, r.String(b64(first)), "encoded forms of a tracked token")
+	assert.Equal(t, Marker, r.String("static-secret-value-1"), "static secrets stay")
+
+	for i := 1; i <= TrackedPerOwner; i++ {
+		r.Track("vertex-sa", fmt.Sprintf("ya29.token-number-%04d", i))
+	}
+	assert.False(t, r.Contains(first), "the oldest value is dropped after %d newer ones", TrackedPerOwner)
+	for i := 1; i <= TrackedPerOwner; i++ {
+		assert.True(t, r.Contains(fmt.Sprintf("ya29.token-number-%04d", i)))
+	}
+	r.Track("other", "another-owner-token-1")
+	assert.True(t, r.Contains(fmt.Sprintf("ya29.token-number-%04d", TrackedPerOwner)), "owners are kept apart")
+
+	var nilR *Redactor
+	nilR.Track("x", "y") // a nil Redactor ignores it
+	assert.Equal(t, "y", nilR.String("y"))
+}
+
+func TestTrackConcurrentWithReaders(t *testing.T) {
+	r := New("static-secret-value-1")
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				tok := fmt.Sprintf("tok-%d-%04d-abcdef", g, i)
+				r.Track(fmt.Sprint("owner", g), tok)
+				assert.Equal(t, Marker, r.String(tok))
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -26,6 +26,16 @@ type Backend interface {
 	Serve(s *Server, w http.ResponseWriter, r *http.Request, body []byte, f *Fault)
 }
 
+// Verifier is a Backend whose credentials are checked against the request
+// itself: a signature over the body (AWS SigV4), or bearer tokens the
+// simulator issued and expires. Server calls Verify instead of Key.
+type Verifier interface {
+	// Verify returns the key the request authenticates as (an access key
+	// ID, a token's client), or "" with the status and message the service
+	// answers a refused credential with (Server writes it with WriteError).
+	Verify(r *http.Request, body []byte) (key string, status int, message string)
+}
+
 // Fault is a misbehaviour to inject into matching requests.
 type Fault struct {
 	// Status, when non-zero, answers with this status and the service's error
@@ -246,7 +256,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	key := s.backend.Key(r)
+	var key string
+	refusal, refusalMsg := http.StatusUnauthorized, "invalid API key"
+	if v, ok := s.backend.(Verifier); ok {
+		var st int
+		var msg string
+		if key, st, msg = v.Verify(r, body); key == "" && st != 0 {
+			refusal, refusalMsg = st, msg
+		}
+	} else {
+		key = s.backend.Key(r)
+	}
 	s.mu.Lock()
 	if s.keep {
 		s.records = append(s.records, Record{Time: time.Now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
@@ -277,7 +297,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "sim-"+rid)
 	}
 	switch {
-	case key == "" || !known:
+	case key == "":
+		s.backend.WriteError(w, refusal, refusalMsg)
+		return
+	case !known:
 		s.backend.WriteError(w, http.StatusUnauthorized, "invalid API key")
 		return
 	case rejected != 0:
