@@ -283,7 +283,7 @@ func (c *Config) validateFields() error {
 				p.Kind = p.Adapter.Kind()
 			}
 			adapter := p.Adapter
-			k, ok = kind{adapter: func() providers.Adapter { return adapter }, keyOptional: true}, true
+			k, ok = providers.Descriptor{Kind: p.Kind, New: func(providers.AdapterOptions) providers.Adapter { return adapter }, KeyOptional: true}, true
 		}
 		if !ok {
 			return &ConfigError{Field: f + ".kind", Reason: fmt.Sprintf("unknown kind %q (known: %s)", p.Kind, strings.Join(kindNames(), ", "))}
@@ -311,14 +311,14 @@ func (c *Config) validateFields() error {
 		if err := p.Affinity.validate(f + ".affinity"); err != nil {
 			return err
 		}
-		if len(p.Endpoints) == 0 && k.keyPair {
-			p.Endpoints = pairEndpointsFromEnv(getenv, k.envKey)
+		if len(p.Endpoints) == 0 && k.KeyPair {
+			p.Endpoints = pairEndpointsFromEnv(getenv, k.KeyEnv)
 		}
 		if len(p.Endpoints) == 0 {
-			if k.baseURL == "" {
+			if k.BaseURL == "" {
 				return &ConfigError{Field: f + ".endpoints", Reason: fmt.Sprintf("kind %q is self-hosted: give at least one endpoint with its base_url", p.Kind)}
 			}
-			p.Endpoints = []EndpointConfig{{BaseURL: k.baseURL}}
+			p.Endpoints = []EndpointConfig{{BaseURL: k.BaseURL}}
 		}
 		epNames := map[string]bool{}
 		for j := range p.Endpoints {
@@ -341,19 +341,19 @@ func (c *Config) validateFields() error {
 			if len(e.Keys) == 0 {
 				prefix := e.KeysFromEnv
 				if prefix == "" {
-					prefix = k.envKey
+					prefix = k.KeyEnv
 				}
-				if k.keyPair {
+				if k.KeyPair {
 					e.Keys = pairsFromEnv(getenv, prefix, "")
 				} else {
 					e.Keys = keysFromEnv(getenv, prefix)
 				}
-				if len(e.Keys) == 0 && k.keyOptional {
+				if len(e.Keys) == 0 && k.KeyOptional {
 					// A server without authentication: one key with no
 					// secret, so the endpoint still has an actor to call it.
 					e.Keys = []KeyConfig{{Label: "none", noSecret: true}}
 				}
-				if len(e.Keys) == 0 && k.keyPair {
+				if len(e.Keys) == 0 && k.KeyPair {
 					return &ConfigError{Field: ef + ".keys", Reason: fmt.Sprintf("no keys configured and none in $%s_ACCESS_KEY/$%s_SECRET_KEY or their _1… variants", prefix, prefix)}
 				}
 				if len(e.Keys) == 0 {
@@ -373,7 +373,7 @@ func (c *Config) validateFields() error {
 				if kc.Secret == "" && !kc.noSecret {
 					return &ConfigError{Field: kf + ".secret", Reason: "empty (set secret or secret_env)"}
 				}
-				if k.keyPair && !kc.noSecret && !strings.Contains(kc.Secret, ":") {
+				if k.KeyPair && !kc.noSecret && !strings.Contains(kc.Secret, ":") {
 					return &ConfigError{Field: kf + ".secret", Reason: "must be ACCESS_KEY:SECRET_KEY for " + p.Kind}
 				}
 				if strings.ContainsAny(kc.Secret, "\r\n") {

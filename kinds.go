@@ -1,7 +1,10 @@
 package switchyard
 
 import (
-	"sort"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/anthropic"
@@ -17,48 +20,72 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/tgi"
 )
 
-// kind is one wire protocol this build speaks.
-type kind struct {
-	adapter func() providers.Adapter
-	// baseURL is the public endpoint used when a provider lists none; empty
-	// for self-hosted servers, which must be given one.
-	baseURL string
-	// envKey is the environment variable keys are read from by default.
-	envKey string
-	// keyOptional: self-hosted servers may run without authentication.
-	keyOptional bool
-	// keyPair: keys are ACCESS:SECRET pairs read from <envKey>_ACCESS_KEY
-	// and <envKey>_SECRET_KEY (and their _1…_N variants); endpoints may
-	// come from <envKey>_ENDPOINT (and _1…_N).
-	keyPair bool
+// descriptors is the one list of the kinds this build speaks, in the order
+// of the README's backend table (which is generated from it: go test -run
+// TestReadmeBackendTable -update-readme). Adding a backend is one entry here;
+// see docs/adding-a-backend.md.
+var descriptors = []providers.Descriptor{
+	openai.Descriptor,
+	anthropic.Descriptor,
+	gemini.Descriptor,
+	groq.Descriptor,
+	tgi.Descriptor,
+	tei.Descriptor,
+	ollama.Descriptor,
+	ovms.Descriptor,
+	opea.Descriptor,
+	opea.LLMDescriptor,
+	s3.Descriptor,
+	llvm.Descriptor,
 }
 
-// kinds maps ProviderConfig.Kind to its protocol.
-var kinds = map[string]kind{
-	"openai":    {adapter: func() providers.Adapter { return openai.New() }, baseURL: "https://api.openai.com/v1", envKey: "OPENAI_API_KEY"},
-	"anthropic": {adapter: func() providers.Adapter { return anthropic.New() }, baseURL: "https://api.anthropic.com", envKey: "ANTHROPIC_API_KEY"},
-	"gemini":    {adapter: func() providers.Adapter { return gemini.New() }, baseURL: gemini.DefaultBaseURL, envKey: gemini.EnvKey},
-	"groq":      {adapter: func() providers.Adapter { return groq.New() }, baseURL: groq.DefaultBaseURL, envKey: "GROQ_API_KEY"},
-	"llvm":      {adapter: func() providers.Adapter { return llvm.New() }, envKey: "VLLM_API_KEY", keyOptional: true},
-	"ollama":    {adapter: func() providers.Adapter { return ollama.New() }, baseURL: ollama.DefaultBaseURL, envKey: "OLLAMA_API_KEY", keyOptional: true},
-	"ovms":      {adapter: func() providers.Adapter { return ovms.New() }, envKey: "OVMS_API_KEY", keyOptional: true},
-	"hf_tgi":    {adapter: func() providers.Adapter { return tgi.New() }, envKey: "HF_TOKEN", keyOptional: true},
-	"hf_tei":    {adapter: func() providers.Adapter { return tei.New() }, envKey: "HF_TOKEN", keyOptional: true},
-	// S3-compatible object storage (model files); keys are access/secret
-	// pairs, endpoints from S3_ENDPOINT when none is configured.
-	"s3": {adapter: func() providers.Adapter { return s3.New() }, envKey: "S3", keyPair: true},
-	// OPEA services each run on their own port: "opea" is the ChatQnA
-	// megaservice (and the embedding and reranking microservices), "opea_llm"
-	// the OpenAI-style LLM microservice.
-	"opea":     {adapter: func() providers.Adapter { return opea.New() }, envKey: "OPEA_API_KEY", keyOptional: true},
-	"opea_llm": {adapter: func() providers.Adapter { return opea.New(opea.Options{Chat: opea.ChatLLM}) }, envKey: "OPEA_API_KEY", keyOptional: true},
-}
+// kinds maps ProviderConfig.Kind to its descriptor.
+var kinds = kindTable(descriptors)
 
-func kindNames() []string {
-	var names []string
-	for k := range kinds {
-		names = append(names, k)
+// kindName is the form a Kind must have: lower-case letters, digits and
+// underscores, starting with a letter.
+var kindName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// kindTable indexes ds by Kind. It panics, naming the descriptor, when a
+// Kind is malformed or listed twice or a descriptor has no New: the list is
+// fixed at build time, so this fails every test and every program at start.
+func kindTable(ds []providers.Descriptor) map[string]providers.Descriptor {
+	m := make(map[string]providers.Descriptor, len(ds))
+	for i, d := range ds {
+		switch {
+		case !kindName.MatchString(d.Kind):
+			panic(fmt.Sprintf("switchyard: descriptors[%d]: kind %q must match %s", i, d.Kind, kindName))
+		case d.New == nil:
+			panic(fmt.Sprintf("switchyard: descriptors[%d]: kind %q has no New", i, d.Kind))
+		}
+		if _, dup := m[d.Kind]; dup {
+			panic(fmt.Sprintf("switchyard: descriptors[%d]: kind %q is listed twice", i, d.Kind))
+		}
+		m[d.Kind] = d
 	}
-	sort.Strings(names)
+	return m
+}
+
+// Kinds returns the descriptors of the kinds this build speaks (the values
+// ProviderConfig.Kind accepts), sorted by Kind. The slice and the
+// descriptors' Credentials are copies the caller may change. It is safe for
+// concurrent use.
+func Kinds() []providers.Descriptor {
+	out := make([]providers.Descriptor, len(descriptors))
+	for i, d := range descriptors {
+		d.Credentials = slices.Clone(d.Credentials)
+		out[i] = d
+	}
+	slices.SortFunc(out, func(a, b providers.Descriptor) int { return strings.Compare(a.Kind, b.Kind) })
+	return out
+}
+
+// kindNames returns the known kinds, sorted.
+func kindNames() []string {
+	names := make([]string, 0, len(descriptors))
+	for _, d := range descriptors {
+		names = append(names, d.Kind)
+	}
+	slices.Sort(names)
 	return names
 }

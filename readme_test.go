@@ -122,9 +122,9 @@ func TestReadmeKeyVariables(t *testing.T) {
 		if !assert.True(t, ok, "README's backend table has no row for kind %s", name) {
 			continue
 		}
-		want := k.envKey
-		if k.keyPair {
-			want = k.envKey + "_ACCESS_KEY"
+		want := k.KeyEnv
+		if k.KeyPair {
+			want = k.KeyEnv + "_ACCESS_KEY"
 		}
 		assert.Contains(t, row, "`"+want+"`", "README row of %s", name)
 	}

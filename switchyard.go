@@ -232,5 +232,5 @@ func adapterOf(pc ProviderConfig) providers.Adapter {
 	if pc.Adapter != nil {
 		return pc.Adapter
 	}
-	return kinds[pc.Kind].adapter()
+	return kinds[pc.Kind].New(providers.AdapterOptions{})
 }
