@@ -406,7 +406,10 @@ func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
 	faultWG.Add(1)
 	go func() {
 		defer faultWG.Done()
-		for i := 0; ; i++ {
+		// A bounded number of faults: injected on a timer, they would pile
+		// up on a loaded machine (each waits for a call to take it) until
+		// every call failed.
+		for i := 0; i < 60; i++ {
 			select {
 			case <-stop:
 				return

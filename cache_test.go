@@ -767,7 +767,9 @@ func TestCacheAnswersExactlyOnce(t *testing.T) {
 	const perBackend, distinct = 60, 5
 	rng := rand.New(rand.NewPCG(11, 12))
 	var servers []*sim.Server
-	cfg := Config{Cache: CacheConfig{Enabled: true, Embedding: EmbeddingRoute{Provider: "openai", Model: embedModel}}}
+	auditSink := &memorySink{}
+	cfg := Config{Cache: CacheConfig{Enabled: true, Embedding: EmbeddingRoute{Provider: "openai", Model: embedModel}},
+		Audit: AuditConfig{Sink: auditSink}}
 	for _, b := range httpBackends {
 		srv := b.start()
 		t.Cleanup(srv.Close)
@@ -854,6 +856,15 @@ func TestCacheAnswersExactlyOnce(t *testing.T) {
 	}
 	require.Len(t, answers, n, "%d of %d answered", len(answers), n)
 	require.NotContains(t, h.logs.String(), "answer dropped", "a request was answered twice")
+	// The audit log names each request once: hits, followers and leaders
+	// alike, and none of the cache's own embedding calls.
+	audited := waitWritten(t, h.sy)
+	require.Zero(t, audited.Dropped+audited.Failed, "audit records lost: %+v", audited)
+	perID := auditSink.byRequestID()
+	require.Len(t, perID, n, "audit records")
+	for id := range answers {
+		require.Equal(t, 1, perID[id], "audit records of %s", id)
+	}
 	cs, err := h.sy.CacheStatus(context.Background())
 	require.NoError(t, err, "cache left requests behind: %+v %v", cs, err)
 	require.Equal(t, 0, cs.InFlight, "cache left requests behind: %+v %v", cs, err)

@@ -27,6 +27,8 @@ type Config struct {
 	Breaker  BreakerConfig  `yaml:"breaker" json:"breaker"`
 	Timeouts TimeoutsConfig `yaml:"timeouts" json:"timeouts"`
 	Cache    CacheConfig    `yaml:"cache" json:"cache"`
+	// Audit turns on the audit log (off by default; see AuditConfig).
+	Audit AuditConfig `yaml:"audit" json:"audit"`
 
 	// Logger receives Switchyard's and protoactor's logs. Nil discards them.
 	Logger *slog.Logger `yaml:"-" json:"-"`
@@ -66,6 +68,13 @@ type ProviderConfig struct {
 	// Affinity configures key affinity for stored objects (on by default;
 	// see AffinityConfig).
 	Affinity AffinityConfig `yaml:"affinity" json:"affinity"`
+	// APIVersion is azure_openai's api-version: a dated version such as
+	// "2024-10-21" sends requests to /openai/deployments/{deployment}/…,
+	// "v1" (the default) to the version-less /openai/v1/… routes.
+	APIVersion string `yaml:"api_version" json:"api_version"`
+	// Deployments maps a request's model to the azure_openai deployment
+	// that serves it; a model not in the map is its own deployment name.
+	Deployments map[string]string `yaml:"deployments" json:"deployments"`
 	// Adapter plugs in a backend of your own: it replaces the adapter of
 	// Kind (which then only names it; default Adapter.Kind()). Endpoints must
 	// be given; keys are optional.
@@ -92,6 +101,14 @@ type EndpointConfig struct {
 	// found.
 	Keys        []KeyConfig `yaml:"keys" json:"keys"`
 	KeysFromEnv string      `yaml:"keys_from_env" json:"keys_from_env"`
+	// Region is the cloud region of a hosted kind: it fills {region} in
+	// the kind's default base URL (anthropic_bedrock, anthropic_vertex,
+	// gemini_vertex) and is the AWS region SigV4 signs for (default: the
+	// one a bedrock-runtime.REGION.amazonaws.com base URL names).
+	Region string `yaml:"region" json:"region"`
+	// Project is the Google Cloud project of the Vertex kinds; it fills
+	// {project} in their default base URL.
+	Project string `yaml:"project" json:"project"`
 }
 
 // KeyConfig is one API key. Secret is never logged; in files prefer
@@ -112,6 +129,29 @@ type KeyConfig struct {
 	// responses and conversations, so any of them may serve a follow-up
 	// (see AffinityConfig). Empty: the key is a group of its own.
 	Group string `yaml:"group" json:"group"`
+
+	// A key holds one credential: Secret (or SecretEnv), or one of the
+	// following, for the kinds that take it (see the README's backend
+	// table). Several keys of an endpoint may hold credentials of
+	// different forms; they multiplex like API keys.
+	//
+	// TokenSource (set in code) supplies refreshing bearer tokens from the
+	// host's own identity library: an Entra ID token for azure_openai, a
+	// Google token for the Vertex kinds. Tokens are cached, replaced 5
+	// minutes before they expire (half-way for shorter ones) and once more
+	// on a 401, and redacted from every output like keys.
+	TokenSource providers.TokenSource `yaml:"-" json:"-"`
+	// Entra: a Microsoft Entra ID application's client credentials
+	// (azure_openai).
+	Entra *EntraConfig `yaml:"entra" json:"entra"`
+	// Google: a service account key or application default credentials
+	// (anthropic_vertex, gemini_vertex). An endpoint of these kinds with no
+	// keys uses application default credentials.
+	Google *GoogleConfig `yaml:"google" json:"google"`
+	// AWS: SigV4 signing with static keys or the standard chain
+	// (anthropic_bedrock). An endpoint of this kind with no keys, and no
+	// $AWS_BEARER_TOKEN_BEDROCK, uses the standard chain.
+	AWS *AWSConfig `yaml:"aws" json:"aws"`
 
 	noSecret bool
 }
@@ -316,14 +356,27 @@ func (c *Config) validateFields() error {
 		}
 		if len(p.Endpoints) == 0 {
 			if k.BaseURL == "" {
-				return &ConfigError{Field: f + ".endpoints", Reason: fmt.Sprintf("kind %q is self-hosted: give at least one endpoint with its base_url", p.Kind)}
+				return &ConfigError{Field: f + ".endpoints", Reason: fmt.Sprintf("kind %q has no public endpoint (it is self-hosted or your own resource): give at least one endpoint with its base_url", p.Kind)}
 			}
-			p.Endpoints = []EndpointConfig{{BaseURL: k.BaseURL}}
+			p.Endpoints = []EndpointConfig{{}}
+		}
+		var desc *providers.Descriptor
+		if p.Adapter == nil {
+			desc = &k
 		}
 		epNames := map[string]bool{}
 		for j := range p.Endpoints {
 			e := &p.Endpoints[j]
 			ef := fmt.Sprintf("%s.endpoints[%d]", f, j)
+			if e.BaseURL == "" {
+				e.BaseURL = k.BaseURL
+			}
+			if strings.ContainsAny(e.BaseURL, "{}") {
+				var err error
+				if e.BaseURL, err = expandBaseURL(e.BaseURL, e, ef); err != nil {
+					return err
+				}
+			}
 			u, err := url.Parse(e.BaseURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return &ConfigError{Field: ef + ".base_url", Reason: "must be an absolute http or https URL"}
@@ -348,6 +401,9 @@ func (c *Config) validateFields() error {
 				} else {
 					e.Keys = keysFromEnv(getenv, prefix)
 				}
+				if len(e.Keys) == 0 {
+					e.Keys = defaultChainKeys(desc)
+				}
 				if len(e.Keys) == 0 && k.KeyOptional {
 					// A server without authentication: one key with no
 					// secret, so the endpoint still has an actor to call it.
@@ -370,10 +426,19 @@ func (c *Config) validateFields() error {
 						return &ConfigError{Field: kf + ".secret_env", Reason: fmt.Sprintf("$%s is empty", kc.SecretEnv)}
 					}
 				}
-				if kc.Secret == "" && !kc.noSecret {
-					return &ConfigError{Field: kf + ".secret", Reason: "empty (set secret or secret_env)"}
+				if err := kc.validateCredential(kf, desc, getenv); err != nil {
+					return err
 				}
-				if k.KeyPair && !kc.noSecret && !strings.Contains(kc.Secret, ":") {
+				cred, _ := kc.credentialKind()
+				if cred == "" && !kc.noSecret {
+					return &ConfigError{Field: kf + ".secret", Reason: "empty (set secret or secret_env, or a credential: entra, google, aws)"}
+				}
+				if cred == providers.CredentialAWSSigV4 {
+					if e.Region = awsRegion(e, u.Host); e.Region == "" {
+						return &ConfigError{Field: ef + ".region", Reason: "required for AWS SigV4 when the base URL does not name the region (bedrock-runtime.REGION.amazonaws.com)"}
+					}
+				}
+				if k.KeyPair && cred == providers.CredentialAPIKey && !strings.Contains(kc.Secret, ":") {
 					return &ConfigError{Field: kf + ".secret", Reason: "must be ACCESS_KEY:SECRET_KEY for " + p.Kind}
 				}
 				if strings.ContainsAny(kc.Secret, "\r\n") {
@@ -433,6 +498,9 @@ func (c *Config) validateFields() error {
 		return &ConfigError{Field: "timeouts.stream_idle", Reason: "must not be negative"}
 	}
 	if err := c.Cache.validate(c.Providers); err != nil {
+		return err
+	}
+	if err := c.Audit.validate(); err != nil {
 		return err
 	}
 	return c.Breaker.validate("breaker")

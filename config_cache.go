@@ -46,6 +46,14 @@ type CacheConfig struct {
 	// CacheSampled opts every request in: sampled requests are cached and
 	// answers with tool calls stored and shared.
 	CacheSampled bool `yaml:"cache_sampled" json:"cache_sampled"`
+	// TenantScope keeps tenants apart (WithTenant): "tenant" (default)
+	// separates entries of both layers by tenant, so no tenant is ever
+	// answered with an answer stored for another, while the principals of
+	// one tenant share; "principal" separates by tenant and principal;
+	// "shared" lets tenants share answers, an explicit choice for tenants
+	// that may see each other's data. Requests without a tenant behave as
+	// before tenants existed.
+	TenantScope string `yaml:"tenant_scope" json:"tenant_scope"`
 }
 
 // EmbeddingRoute names a configured provider and an embedding model.
@@ -71,6 +79,11 @@ func (c *CacheConfig) validate(providers []ProviderConfig) error {
 		return &ConfigError{Field: "cache.threshold", Reason: "must be in (0, 1] (0 means the default 0.95)"}
 	case c.Embedding.Dimensions < 0:
 		return &ConfigError{Field: "cache.embedding.dimensions", Reason: "must not be negative"}
+	}
+	switch actors.TenantScope(c.TenantScope) {
+	case "", actors.TenantScopeTenant, actors.TenantScopePrincipal, actors.TenantScopeShared:
+	default:
+		return &ConfigError{Field: "cache.tenant_scope", Reason: fmt.Sprintf("unknown scope %q (tenant, principal, shared)", c.TenantScope)}
 	}
 	r := c.Embedding
 	if r.Provider == "" {
@@ -104,8 +117,9 @@ func (c *CacheConfig) producer(env *actors.Env, handles map[string]actors.Provid
 		return nil
 	}
 	spec := actors.CacheSpec{MaxEntries: c.MaxEntries, TTL: c.TTL, Threshold: c.Threshold, LookupTimeout: c.LookupTimeout, CacheSampled: c.CacheSampled,
-		Embedding: actors.CacheEmbedding{Provider: c.Embedding.Provider, Model: c.Embedding.Model, Dimensions: c.Embedding.Dimensions},
-		Providers: map[string]bool{}}
+		TenantScope: actors.TenantScope(c.TenantScope),
+		Embedding:   actors.CacheEmbedding{Provider: c.Embedding.Provider, Model: c.Embedding.Model, Dimensions: c.Embedding.Dimensions},
+		Providers:   map[string]bool{}}
 	for name := range handles {
 		spec.Providers[name] = true
 	}

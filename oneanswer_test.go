@@ -138,12 +138,15 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 	}
 	oaEps := append(two(oa1.URL+"/v1"), EndpointConfig{Name: "e2", BaseURL: oa2.URL + "/v1", Keys: []KeyConfig{{Label: "k3", Secret: secretC, MaxInFlight: 4}}})
 	anEps := append(two(an1.URL), EndpointConfig{Name: "e2", BaseURL: an2.URL, Keys: []KeyConfig{{Label: "k3", Secret: secretC, MaxInFlight: 4}}})
+	auditSink := &memorySink{}
 	cfg := Config{
 		Providers: []ProviderConfig{{Name: "openai", Kind: "openai", Endpoints: oaEps, KeyStrategy: "least-loaded"}, {Name: "anthropic", Kind: "anthropic", Endpoints: anEps}},
 		Queue:     QueueConfig{High: 120, Normal: 120, Low: 120, AgingAfter: 50 * time.Millisecond, ShedLow: true},
 		Retry:     RetryConfig{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond},
 		Breaker:   BreakerConfig{ConsecutiveFailures: 4, Cooldown: 20 * time.Millisecond, MaxCooldown: 80 * time.Millisecond},
 		Timeouts:  TimeoutsConfig{Header: 300 * time.Millisecond, StreamIdle: 100 * time.Millisecond},
+		// Every answer is audited exactly once too.
+		Audit: AuditConfig{Sink: auditSink},
 	}
 	cfg.hooks = hooks
 	h := newHarness(t, cfg, false)
@@ -314,6 +317,14 @@ func TestEveryRequestAnsweredExactlyOnce(t *testing.T) {
 		return true
 	})
 	require.Equal(t, n-len(actorIDs), ok+failed, "facade answers")
+	audited := waitWritten(t, h.sy)
+	require.Zero(t, audited.Dropped+audited.Failed, "audit records lost: %+v", audited)
+	perID := auditSink.byRequestID()
+	require.Len(t, perID, n, "audit records name every request once")
+	for _, p := range plans {
+		id := p.req.CallInfo().RequestID
+		require.Equal(t, 1, perID[id], "audit records of %s", id)
+	}
 	require.NotContains(t, h.logs.String(), "answer dropped", "the dispatcher tried to answer a request twice")
 	q, err := h.sy.QueueStatus(context.Background())
 	require.NoError(t, err)

@@ -89,3 +89,13 @@ func (pl Poll) resolve(p messages.Priority) (level messages.Priority, first, mos
 	}
 	return level, first, max(first, most)
 }
+
+// WithPrincipal names who sends the request (a user or service identity),
+// for the audit log (Call.Principal). It is never sent upstream.
+func WithPrincipal(p string) CallOption { return func(c *messages.Call) { c.Principal = p } }
+
+// WithTenant names whom the request is sent for (a team, a customer): it is
+// recorded in the audit log and scopes the cache, so that no tenant is
+// answered with another tenant's stored answer (Call.Tenant). It is never
+// sent upstream.
+func WithTenant(t string) CallOption { return func(c *messages.Call) { c.Tenant = t } }

@@ -119,6 +119,10 @@ func (s *Switchyard) Stats(ctx context.Context) (messages.Stats, error) {
 	if err != nil {
 		return st, err
 	}
+	if s.audit != nil {
+		a := s.audit.log.Stats()
+		st.Audit = messages.AuditStats{Logged: a.Logged, Written: a.Written, Failed: a.Failed, Dropped: a.Dropped}
+	}
 	for _, p := range t.Providers {
 		st.Providers[p.Name] = p.Counters
 		for _, e := range p.Endpoints {

@@ -46,6 +46,7 @@ type Switchyard struct {
 	mu       sync.RWMutex
 	closed   bool
 	aborting chan struct{}
+	audit    *auditor
 }
 
 // New validates cfg, builds the tree and starts it. An invalid field fails
@@ -60,7 +61,7 @@ func New(cfg Config) (*Switchyard, error) {
 	for _, pc := range cfg.Providers {
 		for _, ec := range pc.Endpoints {
 			for _, kc := range ec.Keys {
-				secrets = append(secrets, kc.Secret)
+				secrets = append(secrets, kc.credentialSecrets()...)
 			}
 			for name, v := range ec.Headers {
 				if redact.CredentialHeader(name) {
@@ -96,15 +97,27 @@ func New(cfg Config) (*Switchyard, error) {
 		actor.WithDeadLetterThrottleInterval(time.Second),
 		actor.WithDeadLetterRequestLogging(false),
 	)
+	events := actors.NewScrubbingEventBus(logger, red)
+	aud, err := cfg.Audit.open(clk, red,
+		func(total uint64) { events.Publish(&messages.AuditDropped{Time: clk.Now(), Total: total}) },
+		func(err error) { events.Publish(&messages.AuditFailed{Time: clk.Now(), Err: err}) })
+	if err != nil {
+		s.sys.Shutdown()
+		return nil, cfg.src.locate(err)
+	}
+	s.audit = aud
 	s.env = &actors.Env{
 		Clock:    clk,
 		Client:   &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle, Clock: clk},
-		Events:   actors.NewScrubbingEventBus(logger, red),
+		Events:   events,
 		Log:      logger,
 		Redactor: red,
 		Root:     s.sys.Root,
 		Calls:    actors.NewCallGroup(),
 		Hooks:    cfg.hooks,
+	}
+	if aud != nil {
+		s.env.Audit = aud
 	}
 	spec := supervisor.Spec{Env: s.env, Counters: s.counters,
 		Dispatcher: actors.DispatcherConfig{
@@ -114,17 +127,26 @@ func New(cfg Config) (*Switchyard, error) {
 				BudgetRatio: cfg.Retry.BudgetRatio, BudgetPerSecond: cfg.Retry.BudgetPerSecond, BudgetBurst: cfg.Retry.BudgetBurst},
 			Providers: map[string]actors.ProviderHandle{},
 		}}
-	for _, pc := range cfg.Providers {
+	for i, pc := range cfg.Providers {
 		bc := cfg.Breaker.merged(pc.Breaker).withDefaults()
 		backoff := supervisor.Backoff{Base: bc.Cooldown, Max: bc.MaxCooldown}
 		ps := actors.ProviderSpec{Name: pc.Name, Adapter: adapterOf(pc), Strategy: actors.Strategy(pc.KeyStrategy),
 			Breaker: actors.BreakerConfig{ConsecutiveFailures: bc.ConsecutiveFailures, FailureRate: bc.FailureRate,
 				MinRequests: bc.MinRequests, Window: bc.Window, HalfOpenProbes: bc.HalfOpenProbes},
 			Cooldown: backoff.Cooldown}
-		for _, ec := range pc.Endpoints {
+		for j, ec := range pc.Endpoints {
 			es := actors.EndpointSpec{Name: ec.Name, BaseURL: ec.BaseURL, Headers: ec.Headers}
-			for _, kc := range ec.Keys {
-				es.Keys = append(es.Keys, actors.KeySpec{Cred: providers.NewCredential(kc.Label, kc.Secret),
+			for n, kc := range ec.Keys {
+				kf := fmt.Sprintf("providers[%d].endpoints[%d].keys[%d]", i, j, n)
+				cred, err := kc.credential(context.Background(), kf, &ec, credentialEnv{clock: clk, red: red, http: hc})
+				if err != nil {
+					if aud != nil {
+						_ = aud.log.Close(context.Background())
+					}
+					s.sys.Shutdown()
+					return nil, cfg.src.locate(err)
+				}
+				es.Keys = append(es.Keys, actors.KeySpec{Cred: cred,
 					Weight: kc.Weight, MaxInFlight: kc.MaxInFlight, RPM: kc.RPM, TPM: kc.TPM, Group: kc.Group})
 			}
 			ps.Endpoints = append(ps.Endpoints, es)
@@ -220,6 +242,13 @@ func (s *Switchyard) Close(ctx context.Context) error {
 		close(s.aborting)
 	}
 	s.env.Calls.Wait()
+	if s.audit != nil {
+		// Every answer has been recorded by now; flush the log, within
+		// ctx (what Close cannot write is counted as dropped).
+		if aerr := s.audit.log.Close(ctx); err == nil {
+			err = aerr
+		}
+	}
 	s.sys.Shutdown()
 	if s.ownedHTTP != nil {
 		s.ownedHTTP.CloseIdleConnections()
@@ -232,5 +261,5 @@ func adapterOf(pc ProviderConfig) providers.Adapter {
 	if pc.Adapter != nil {
 		return pc.Adapter
 	}
-	return kinds[pc.Kind].New(providers.AdapterOptions{})
+	return kinds[pc.Kind].New(providers.AdapterOptions{APIVersion: pc.APIVersion, Deployments: pc.Deployments})
 }

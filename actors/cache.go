@@ -43,6 +43,9 @@ type CacheSpec struct {
 	// CacheSampled opts every request in: sampled requests are cached, and
 	// answers with tool calls stored and shared.
 	CacheSampled bool
+	// TenantScope separates entries by the requests' Tenant (default) or
+	// Tenant and Principal, or shares them across tenants.
+	TenantScope TenantScope
 	// Providers names the configured providers: a request for another one
 	// is forwarded untouched, so the dispatcher answers the error and no
 	// lookup is spent on it. Requests are not validated here (the
@@ -259,7 +262,7 @@ func (c *Cache) now() time.Time { return c.env.Clock.Now() }
 
 // onRequest takes a bare request from an actor.
 func (c *Cache) onRequest(ctx actor.Context, req messages.Request) {
-	class, lk := classifyForCache(req, c.spec.CacheSampled, c.semantic)
+	class, lk := classifyScoped(req, c.spec.CacheSampled, c.semantic, c.spec.TenantScope)
 	sender := ctx.Sender()
 	if class != cacheUse || sender == nil || !c.admissible(req) {
 		if class == cacheBypass {
@@ -278,7 +281,7 @@ func (c *Cache) onRequest(ctx actor.Context, req messages.Request) {
 
 // onSubmit takes a request from the facade (or a Submit from an actor).
 func (c *Cache) onSubmit(ctx actor.Context, m *Submit) {
-	class, lk := classifyForCache(m.Req, c.spec.CacheSampled, c.semantic)
+	class, lk := classifyScoped(m.Req, c.spec.CacheSampled, c.semantic, c.spec.TenantScope)
 	if class != cacheUse || (m.Reply == nil && m.ReplyPID == nil) || !c.admissible(m.Req) {
 		if class == cacheBypass {
 			c.bypassed++
@@ -374,7 +377,7 @@ func (c *Cache) lookup(ctx actor.Context, f *flight, prio messages.Priority) {
 	id := messages.NewRequestID()
 	f.embedID = id
 	c.embeds[id] = f
-	ctx.Send(c.dispatcher, &Submit{ReplyPID: c.self, Req: &messages.EmbedRequest{
+	ctx.Send(c.dispatcher, &Submit{ReplyPID: c.self, Internal: true, Req: &messages.EmbedRequest{
 		Call:  messages.Call{RequestID: id, Provider: r.Provider, Priority: prio, Deadline: c.now().Add(c.spec.LookupTimeout)},
 		Model: r.Model, Inputs: []string{f.lk.text}, Dimensions: r.Dimensions}})
 }
@@ -452,7 +455,7 @@ func (c *Cache) launch(ctx actor.Context, f *flight) {
 	f.call = lc
 	c.calls[w.id] = lc
 	c.misses++
-	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, ReplyPID: c.self, Emit: emit})
+	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, ReplyPID: c.self, Emit: emit, Internal: true})
 }
 
 // onAnswer handles the dispatcher's answer to an embedding or a leader's
@@ -662,7 +665,7 @@ func (c *Cache) answerCached(ctx actor.Context, w *cacheWaiter, lk cacheLookup, 
 	}
 	// The caller's emit may block on a slow reader: replay off the actor.
 	c.replays++
-	root, self, log := c.env.Root, c.self, c.env.Log
+	root, self, log, env := c.env.Root, c.self, c.env.Log, c.env
 	c.env.Calls.Go(func() {
 		var answer any = r
 		for _, ch := range chunks {
@@ -677,6 +680,7 @@ func (c *Cache) answerCached(ctx actor.Context, w *cacheWaiter, lk cacheLookup, 
 				break
 			}
 		}
+		env.audit(w.req, answer, w.admitted, 0)
 		switch {
 		case w.reply != nil:
 			select {
@@ -701,6 +705,7 @@ func (c *Cache) deliverAnswer(ctx actor.Context, w *cacheWaiter, resp messages.R
 }
 
 func (c *Cache) deliver(ctx actor.Context, w *cacheWaiter, msg any) {
+	c.env.audit(w.req, msg, w.admitted, attemptsOf(msg))
 	switch {
 	case w.reply != nil:
 		select {

@@ -42,6 +42,7 @@ type cacheLookup struct {
 	// optIn: the caller (or the configuration) accepts answers that may vary
 	// (sampling) and answers carrying tool calls.
 	optIn     bool
+	tenancy   TenantScope
 	provider  string
 	model     string
 	operation string
@@ -76,7 +77,33 @@ type cacheLookup struct {
 // parameters, Extra, the Stream flag and the whole earlier conversation are
 // equal. For generate the scope is everything but the prompt.
 func classifyForCache(req messages.Request, optInAll, semantic bool) (cacheClass, cacheLookup) {
+	return classifyScoped(req, optInAll, semantic, TenantScopeTenant)
+}
+
+// TenantScope says which of a request's Tenant and Principal separate
+// cache entries: both the exact key and the semantic scope hash them, so
+// no answer stored for one scope serves another.
+type TenantScope string
+
+// The tenant scopes.
+const (
+	// TenantScopeTenant (the default, also for ""): requests of different
+	// tenants never share an answer; the principals of one tenant do. A
+	// request without a tenant shares only with others without one, as
+	// when no tenants are used.
+	TenantScopeTenant TenantScope = "tenant"
+	// TenantScopePrincipal: only requests of the same tenant and principal
+	// share answers.
+	TenantScopePrincipal TenantScope = "principal"
+	// TenantScopeShared: tenants share answers (an explicit choice, for
+	// tenants that see the same data).
+	TenantScopeShared TenantScope = "shared"
+)
+
+// classifyScoped is classifyForCache with cache entries separated by scope.
+func classifyScoped(req messages.Request, optInAll, semantic bool, scope TenantScope) (cacheClass, cacheLookup) {
 	var lk cacheLookup
+	lk.tenancy = scope
 	switch r := req.(type) {
 	case *messages.ChatRequest:
 		if r == nil {
@@ -86,7 +113,7 @@ func classifyForCache(req messages.Request, optInAll, semantic bool) (cacheClass
 		if k == nil {
 			return cacheBypass, lk
 		}
-		writeChatParams(k, r, extra)
+		writeChatParams(k, r, extra, scope)
 		// The scope is everything but the last message: it is hashed from
 		// the same encoding, before the last message is added for the key.
 		history, last := r.Messages, []messages.Message(nil)
@@ -110,7 +137,7 @@ func classifyForCache(req messages.Request, optInAll, semantic bool) (cacheClass
 		if k == nil {
 			return cacheBypass, lk
 		}
-		writeGenerateParams(k, r, extra)
+		writeGenerateParams(k, r, extra, scope)
 		if semantic && strings.TrimSpace(r.Prompt) != "" {
 			lk.scope, lk.text = k.digest(), r.Prompt
 		}
@@ -126,7 +153,7 @@ func classifyForCache(req messages.Request, optInAll, semantic bool) (cacheClass
 		}
 		k := newKeyWriter()
 		k.str("embed")
-		k.call(&r.Call)
+		k.call(&r.Call, lk.tenancy)
 		k.str(r.Model)
 		k.strs(r.Inputs)
 		k.int(r.Dimensions)
@@ -146,7 +173,7 @@ func classifyForCache(req messages.Request, optInAll, semantic bool) (cacheClass
 		}
 		k := newKeyWriter()
 		k.str("rerank")
-		k.call(&r.Call)
+		k.call(&r.Call, lk.tenancy)
 		k.str(r.Model)
 		k.str(r.Query)
 		k.strs(r.Documents)
@@ -194,8 +221,8 @@ func canonicalExtra(extra map[string]any) ([]byte, bool) {
 	return b, err == nil
 }
 
-func writeChatParams(k *keyWriter, r *messages.ChatRequest, extra []byte) {
-	k.call(&r.Call)
+func writeChatParams(k *keyWriter, r *messages.ChatRequest, extra []byte, scope TenantScope) {
+	k.call(&r.Call, scope)
 	k.str(r.Model)
 	k.str(r.System)
 	k.uvarint(uint64(len(r.Tools)))
@@ -213,8 +240,8 @@ func writeChatParams(k *keyWriter, r *messages.ChatRequest, extra []byte) {
 	k.bool(r.Stream)
 }
 
-func writeGenerateParams(k *keyWriter, r *messages.GenerateRequest, extra []byte) {
-	k.call(&r.Call)
+func writeGenerateParams(k *keyWriter, r *messages.GenerateRequest, extra []byte, scope TenantScope) {
+	k.call(&r.Call, scope)
 	k.str(r.Model)
 	k.int(r.MaxTokens)
 	k.optFloat(r.Temperature)
@@ -336,9 +363,19 @@ func (k *keyWriter) optFloat(f *float64) {
 
 // call writes the Call fields that select who answers: the provider and a
 // pinned endpoint.
-func (k *keyWriter) call(c *messages.Call) {
+// call writes the routing fields that separate answers: provider,
+// endpoint, and the tenant (and principal) as the scope asks.
+func (k *keyWriter) call(c *messages.Call, scope TenantScope) {
 	k.str(c.Provider)
 	k.str(c.Endpoint)
+	switch scope {
+	case TenantScopeShared:
+	case TenantScopePrincipal:
+		k.str(c.Tenant)
+		k.str(c.Principal)
+	default:
+		k.str(c.Tenant)
+	}
 }
 
 func (k *keyWriter) messages(msgs []messages.Message) {

@@ -204,6 +204,9 @@ type Env struct {
 	Redactor *redact.Redactor
 	// Hooks are test-only fault injections; nil in production.
 	Hooks *Hooks
+	// Audit, when set, sees every request's final answer once (see
+	// Auditor).
+	Audit Auditor
 	// Root is the actor system's root context; timers send through it.
 	Root *actor.RootContext
 	// Calls tracks running HTTP goroutines so shutdown can wait for them.

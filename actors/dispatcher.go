@@ -90,7 +90,10 @@ type entry struct {
 	emit     func(*messages.StreamChunk) bool
 	// fence, for a stream sent as a bare request by an actor, keeps chunks
 	// from following the terminal answer (see streamFence).
-	fence    *streamFence
+	fence *streamFence
+	// audited: the caller's answer is reported to Env.Audit (not for the
+	// runtime's own requests, Submit.Internal).
+	audited  bool
 	admitted time.Time
 	// enqueued is when the request first started waiting (its first queue
 	// or window); it survives requeues, so aging and shedding see the
@@ -98,6 +101,9 @@ type entry struct {
 	enqueued time.Time
 	deadline time.Time
 	attempt  int
+	// sent counts the attempts handed to the provider (alone or in a
+	// batch); attempt may be one ahead while a retry waits.
+	sent     int
 	avoidKey string
 	// pin, for a request that names a stored object the provider's
 	// affinity table remembers, is where the object is visible; resolved at
@@ -366,7 +372,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	case *actor.Started:
 		d.self = ctx.Self()
 	case *Submit:
-		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit, nil)
+		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit, nil, !m.Internal)
 	case messages.Request:
 		sender := ctx.Sender()
 		if sender == nil {
@@ -380,7 +386,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 			fence = &streamFence{}
 			emit = func(c *messages.StreamChunk) bool { return fence.send(func() { root.Send(sender, c) }) }
 		}
-		d.admit(ctx, m, nil, nil, sender, emit, fence)
+		d.admit(ctx, m, nil, nil, sender, emit, fence, true)
 	case *messages.Cancel:
 		d.cancelRequest(ctx, m)
 	case *messages.GetQueueStatus:
@@ -481,13 +487,19 @@ func (d *Dispatcher) reply(ctx actor.Context, ch chan<- any, pid *actor.PID, msg
 	}
 }
 
-func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool, fence *streamFence) {
+func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool, fence *streamFence, audited bool) {
 	call := req.CallInfo()
 	if call.RequestID == "" {
 		call.RequestID = messages.NewRequestID()
 	}
 	id := call.RequestID
-	fail := func(err error) { d.reply(ctx, ch, pid, &messages.Failure{RequestID: id, Err: err}) }
+	fail := func(err error) {
+		answer := &messages.Failure{RequestID: id, Err: err}
+		if audited {
+			d.env.audit(req, answer, d.now(), 0)
+		}
+		d.reply(ctx, ch, pid, answer)
+	}
 	if d.shutdown {
 		fail(&messages.RequestError{RequestID: id, Provider: call.Provider, Kind: messages.ErrShuttingDown})
 		return
@@ -512,7 +524,7 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	now := d.now()
 	lvl := call.Priority.Index()
 	e := &entry{id: id, req: req, call: call, p: p, level: lvl, replyCh: ch, replyPID: pid, emit: emit, fence: fence,
-		admitted: now, attempt: 1}
+		admitted: now, attempt: 1, audited: audited}
 	if p.affinity != nil {
 		e.pin = p.affinity.resolve(req, now, p.handle.Affinity.NoWait)
 	}
@@ -739,6 +751,7 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 			}
 			for _, m := range e.group.members {
 				m.exempt = true
+				m.sent++
 				w := now.Sub(m.waitFrom)
 				m.queuedFor += w
 				if m.attempt == 1 {
@@ -747,6 +760,7 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 			}
 		} else {
 			e.exempt = true
+			e.sent++
 			w := now.Sub(e.waitFrom)
 			e.queuedFor += w
 			if e.attempt == 1 {
@@ -1060,6 +1074,9 @@ func (d *Dispatcher) finish(ctx actor.Context, e *entry, answer any) {
 	}
 	if err, ok := answer.(error); ok {
 		answer = &messages.Failure{RequestID: e.id, Err: err}
+	}
+	if e.audited {
+		d.env.audit(e.req, answer, e.admitted, e.sent)
 	}
 	d.reply(ctx, e.replyCh, e.replyPID, answer)
 }

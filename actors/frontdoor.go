@@ -75,6 +75,7 @@ func (f *FrontDoor) onSubmit(ctx actor.Context, m *Submit) {
 	}
 	fail := func(err error, id string) {
 		answer := &messages.Failure{RequestID: id, Err: err}
+		f.env.audit(m.Req, answer, f.env.Clock.Now(), 0)
 		if m.Reply != nil {
 			select {
 			case m.Reply <- answer:
@@ -106,7 +107,9 @@ func (f *FrontDoor) onRequest(ctx actor.Context, req messages.Request) {
 			f.drop(nil, "nil request without a sender")
 			return
 		}
-		ctx.Respond(&messages.Failure{Err: nilRequest()})
+		answer := &messages.Failure{Err: nilRequest()}
+		f.env.audit(nil, answer, f.env.Clock.Now(), 0)
+		ctx.Respond(answer)
 		return
 	}
 	if sender == nil {
@@ -115,7 +118,9 @@ func (f *FrontDoor) onRequest(ctx actor.Context, req messages.Request) {
 	}
 	call := own.CallInfo()
 	if err := f.route(call); err != nil {
-		ctx.Respond(&messages.Failure{RequestID: call.RequestID, Err: err})
+		answer := &messages.Failure{RequestID: call.RequestID, Err: err}
+		f.env.audit(own, answer, f.env.Clock.Now(), 0)
+		ctx.Respond(answer)
 		return
 	}
 	ctx.RequestWithCustomSender(f.spec.Target, own, sender)
@@ -153,6 +158,9 @@ func dropUnanswerable(env *Env, req messages.Request, reason string) {
 		e.RequestID, e.Provider, e.Operation = call.RequestID, call.Provider, own.Operation()
 	}
 	env.Events.Publish(e)
+	// Audited as refused, though no answer can reach anyone.
+	env.audit(req, &messages.Failure{RequestID: e.RequestID, Err: &messages.RequestError{RequestID: e.RequestID, Provider: e.Provider,
+		Kind: messages.ErrInvalidRequest, Detail: "dropped: " + reason}}, e.Time, 0)
 }
 
 func nilRequest() error {

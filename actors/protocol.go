@@ -25,6 +25,10 @@ type Submit struct {
 	ReplyPID *actor.PID
 	// Emit delivers a stream chunk and reports false once the caller is gone.
 	Emit func(*messages.StreamChunk) bool
+	// Internal marks a request the runtime sends itself and answers its
+	// caller for (the cache's leader calls and embeddings): the dispatcher
+	// does not audit its answer, the sender audits its callers'.
+	Internal bool
 }
 
 // dispatch hands one attempt of a request to a provider.

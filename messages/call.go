@@ -37,6 +37,12 @@ type Call struct {
 	// may vary: sampling with a temperature above 0 or unset (the
 	// provider's default), and answers carrying tool calls.
 	CacheSampled bool
+	// Principal is who sends the request (a user or service identity) and
+	// Tenant whom it is sent for (a team, a customer). Both go into the
+	// audit log; Tenant also scopes the cache, so one tenant is never
+	// answered with an answer stored for another (see
+	// CacheConfig.TenantScope). Empty means none.
+	Principal, Tenant string
 }
 
 // CallInfo returns the Call itself; it lets every request type satisfy Request.

@@ -147,6 +147,34 @@ func (e *RequestExpired) Log() (slog.Level, string, []any) {
 	return slog.LevelInfo, "request expired in queue", []any{"request_id", e.RequestID, "provider", e.Provider, "priority", e.Priority.String(), "waited", e.Waited}
 }
 
+// AuditDropped reports that audit records were dropped because the audit
+// sink fell behind and its buffer was full (see Config.Audit). Requests are
+// never held for the audit log; this event is how the loss shows. It is
+// logged as an error.
+type AuditDropped struct {
+	Time time.Time
+	// Total is the number of records dropped since the start.
+	Total uint64
+}
+
+func (e *AuditDropped) EventTime() time.Time { return e.Time }
+func (e *AuditDropped) Log() (slog.Level, string, []any) {
+	return slog.LevelError, "audit records dropped: the audit sink is falling behind", []any{"total", e.Total}
+}
+
+// AuditFailed reports that the audit sink failed to store records (a
+// write error, a full disk, a panicking sink); the records are counted in
+// Stats.Audit.Failed.
+type AuditFailed struct {
+	Time time.Time
+	Err  error
+}
+
+func (e *AuditFailed) EventTime() time.Time { return e.Time }
+func (e *AuditFailed) Log() (slog.Level, string, []any) {
+	return slog.LevelError, "audit sink failed", []any{"err", e.Err}
+}
+
 // RequestDropped reports a request that could not be answered and was
 // dropped: it reached the front door with no reply address (an actor sent
 // it with ctx.Send, or from outside an actor, instead of ctx.Request). It is

@@ -179,4 +179,12 @@ type Stats struct {
 	Providers map[string]Counters
 	Endpoints map[string]Counters
 	Keys      map[string]Counters
+	// Audit counts the audit log's records when it is on (zero otherwise).
+	Audit AuditStats
+}
+
+// AuditStats counts the audit log's records: Logged = Written + Failed +
+// Dropped + those waiting for the sink.
+type AuditStats struct {
+	Logged, Written, Failed, Dropped uint64
 }
