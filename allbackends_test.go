@@ -25,6 +25,32 @@ type httpBackend struct {
 	secret  string
 	// requests returns a request for the provider named name; i varies it.
 	requests func(name string, i int) messages.Request
+	// credential, for kinds whose keys are not API keys, turns the test's
+	// secret into the key's credential (a signer's keys, a service
+	// account); the simulator accepts the credentials of secret and of
+	// secret+"x".
+	credential func(kc *KeyConfig)
+	// endpoint, when set, completes an endpoint's configuration (a region).
+	endpoint func(ec *EndpointConfig)
+}
+
+// key is a key of b with label and secret (MaxInFlight n), as b's kind
+// takes it.
+func (b httpBackend) key(label, secret string, n int) KeyConfig {
+	kc := KeyConfig{Label: label, Secret: secret, MaxInFlight: n}
+	if b.credential != nil {
+		b.credential(&kc)
+	}
+	return kc
+}
+
+// endpointOf is an endpoint of b on srv with keys.
+func (b httpBackend) endpointOf(name string, srv *sim.Server, keys ...KeyConfig) EndpointConfig {
+	ec := EndpointConfig{Name: name, BaseURL: b.baseURL(srv), Keys: keys}
+	if b.endpoint != nil {
+		b.endpoint(&ec)
+	}
+	return ec
 }
 
 func userMsg(text string) []messages.Message {
@@ -101,6 +127,67 @@ var httpBackends = []httpBackend{
 	{kind: "opea", start: func() *sim.Server { return sim.Start(sim.OPEA(), sim.WithoutRecords()) },
 		baseURL: func(s *sim.Server) string { return s.URL }, secret: secretB,
 		requests: mix(asReq(chatOf("", true)), asReq(chatOf("", false)))},
+	{kind: "azure_openai", start: func() *sim.Server { return sim.Start(sim.Azure(), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL }, secret: secretC,
+		requests: mix(asReq(chatOf("gpt-4o", false)), asReq(chatOf("gpt-4o", true)), func(n string, i int) messages.Request {
+			return &messages.EmbedRequest{Call: messages.Call{Provider: n}, Model: "text-embedding-3-small", Inputs: []string{"g", "h"}}
+		})},
+	{kind: "anthropic_bedrock", start: func() *sim.Server {
+		return sim.Start(sim.Bedrock(sim.BedrockOptions{Keys: []sim.SigV4Key{awsKeyOf(secretA), awsKeyOf(secretA + "x")}}), sim.WithoutRecords())
+	},
+		baseURL: func(s *sim.Server) string { return s.URL }, secret: secretA,
+		credential: func(kc *KeyConfig) {
+			k := awsKeyOf(kc.Secret)
+			kc.Secret, kc.AWS = "", &AWSConfig{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey}
+		},
+		endpoint: func(ec *EndpointConfig) { ec.Region = "us-east-1" },
+		requests: mix(asReq(chatOf("anthropic.claude-sonnet-4-5-v1:0", false)), asReq(chatOf("anthropic.claude-sonnet-4-5-v1:0", true)), func(n string, i int) messages.Request {
+			return &messages.CountTokensRequest{Call: messages.Call{Provider: n}, Chat: *chatOf("anthropic.claude-sonnet-4-5-v1:0", false)(n, i)}
+		})},
+	{kind: "anthropic_vertex", start: func() *sim.Server { return sim.Start(sim.VertexAnthropic(googleSim), sim.WithoutRecords()) },
+		baseURL: vertexBaseURL, secret: secretB, credential: googleCredential,
+		requests: mix(asReq(chatOf("claude-sonnet-4-5@20250929", false)), asReq(chatOf("claude-sonnet-4-5@20250929", true)), func(n string, i int) messages.Request {
+			return &messages.CountTokensRequest{Call: messages.Call{Provider: n}, Chat: *chatOf("claude-sonnet-4-5@20250929", false)(n, i)}
+		})},
+	{kind: "gemini_vertex", start: func() *sim.Server { return sim.Start(sim.VertexGemini(googleSim), sim.WithoutRecords()) },
+		baseURL: vertexBaseURL, secret: secretC, credential: googleCredential,
+		requests: mix(asReq(chatOf("gemini-2.5-flash", false)), asReq(chatOf("gemini-2.5-flash", true)), func(n string, i int) messages.Request {
+			return &messages.EmbedRequest{Call: messages.Call{Provider: n}, Model: "text-embedding-005", Inputs: []string{"m", "n"}}
+		})},
+}
+
+// googleSim is the Google OAuth2 token endpoint the Vertex simulators
+// accept tokens of; TestMain starts and stops it.
+var googleSim *sim.GoogleOAuth
+
+// vertexBaseURL is a Vertex simulator's base URL for project sim-project
+// in us-central1.
+func vertexBaseURL(s *sim.Server) string {
+	return s.URL + "/v1/projects/sim-project/locations/us-central1"
+}
+
+var (
+	serviceAccountsMu sync.Mutex
+	serviceAccounts   = map[string][]byte{}
+)
+
+// googleCredential turns a test secret into a service account of
+// googleSim (one per secret, made once: RSA keys take a while).
+func googleCredential(kc *KeyConfig) {
+	serviceAccountsMu.Lock()
+	defer serviceAccountsMu.Unlock()
+	key, ok := serviceAccounts[kc.Secret]
+	if !ok {
+		key = googleSim.ServiceAccount(fmt.Sprintf("sa-%d@sim-project.iam.gserviceaccount.com", len(serviceAccounts)+1))
+		serviceAccounts[kc.Secret] = key
+	}
+	kc.Secret, kc.Google = "", &GoogleConfig{CredentialsJSON: key}
+}
+
+// awsKeyOf is the AWS access key a test secret stands for.
+func awsKeyOf(secret string) sim.SigV4Key {
+	id := strings.ToUpper(strings.NewReplacer("-", "", "_", "").Replace(secret))
+	return sim.SigV4Key{AccessKeyID: "AKIA" + id[len(id)-16:], SecretAccessKey: secret}
 }
 
 // Every HTTP backend answers its happy path through the whole tree.
@@ -109,8 +196,8 @@ func TestEveryBackendThroughTheTree(t *testing.T) {
 	for _, b := range httpBackends {
 		srv := b.start()
 		t.Cleanup(srv.Close)
-		cfg.Providers = append(cfg.Providers, ProviderConfig{Name: b.kind, Kind: b.kind, Endpoints: []EndpointConfig{{
-			Name: "primary", BaseURL: b.baseURL(srv), Keys: []KeyConfig{{Label: "k", Secret: b.secret}}}}})
+		cfg.Providers = append(cfg.Providers, ProviderConfig{Name: b.kind, Kind: b.kind, Endpoints: []EndpointConfig{
+			b.endpointOf("primary", srv, b.key("k", b.secret, 0))}})
 	}
 	h := newHarness(t, cfg, false)
 	for _, b := range httpBackends {
@@ -158,8 +245,7 @@ func TestEveryBackendAnswersExactlyOnce(t *testing.T) {
 			srv := b.start()
 			t.Cleanup(srv.Close)
 			servers = append(servers, srv)
-			pc.Endpoints = append(pc.Endpoints, EndpointConfig{Name: ep, BaseURL: b.baseURL(srv),
-				Keys: []KeyConfig{{Label: "k1", Secret: b.secret, MaxInFlight: 3}, {Label: "k2", Secret: b.secret + "x", MaxInFlight: 3}}})
+			pc.Endpoints = append(pc.Endpoints, b.endpointOf(ep, srv, b.key("k1", b.secret, 3), b.key("k2", b.secret+"x", 3)))
 		}
 		cfg.Providers = append(cfg.Providers, pc)
 	}

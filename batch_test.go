@@ -529,7 +529,7 @@ func TestBatchingThroughEveryListBackend(t *testing.T) {
 			t.Cleanup(srv.Close)
 			provider := func(batching BatchingConfig) Config {
 				return Config{Providers: []ProviderConfig{{Name: "p", Kind: b.kind, Batching: batching,
-					Endpoints: []EndpointConfig{{BaseURL: b.baseURL(srv), Keys: []KeyConfig{{Label: "k", Secret: b.secret}}}}}}}
+					Endpoints: []EndpointConfig{b.endpointOf("", srv, b.key("k", b.secret, 0))}}}}
 			}
 			batched := newHarness(t, provider(BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}}), true)
 			single := newHarness(t, provider(BatchingConfig{Disabled: true}), false)

@@ -774,8 +774,8 @@ func TestCacheAnswersExactlyOnce(t *testing.T) {
 		srv := b.start()
 		t.Cleanup(srv.Close)
 		servers = append(servers, srv)
-		cfg.Providers = append(cfg.Providers, ProviderConfig{Name: b.kind, Kind: b.kind, Endpoints: []EndpointConfig{{Name: "e1", BaseURL: b.baseURL(srv),
-			Keys: []KeyConfig{{Label: "k1", Secret: b.secret, MaxInFlight: 3}, {Label: "k2", Secret: b.secret + "x", MaxInFlight: 3}}}}})
+		cfg.Providers = append(cfg.Providers, ProviderConfig{Name: b.kind, Kind: b.kind, Endpoints: []EndpointConfig{
+			b.endpointOf("e1", srv, b.key("k1", b.secret, 3), b.key("k2", b.secret+"x", 3))}})
 	}
 	var panics atomic.Int64
 	cfg.hooks = &actors.Hooks{

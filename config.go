@@ -351,6 +351,9 @@ func (c *Config) validateFields() error {
 		if err := p.Affinity.validate(f + ".affinity"); err != nil {
 			return err
 		}
+		if err := p.validateHosting(f); err != nil {
+			return err
+		}
 		if len(p.Endpoints) == 0 && k.KeyPair {
 			p.Endpoints = pairEndpointsFromEnv(getenv, k.KeyEnv)
 		}
@@ -396,9 +399,11 @@ func (c *Config) validateFields() error {
 				if prefix == "" {
 					prefix = k.KeyEnv
 				}
-				if k.KeyPair {
+				switch {
+				case prefix == "":
+				case k.KeyPair:
 					e.Keys = pairsFromEnv(getenv, prefix, "")
-				} else {
+				default:
 					e.Keys = keysFromEnv(getenv, prefix)
 				}
 				if len(e.Keys) == 0 {

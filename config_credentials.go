@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-ai/switchyard/providers"
+	"github.com/switchyard-ai/switchyard/providers/azure"
 )
 
 // EntraConfig authenticates a key with a Microsoft Entra ID application
@@ -238,6 +239,31 @@ func defaultChainKeys(d *providers.Descriptor) []KeyConfig {
 		return []KeyConfig{{Label: "adc", Google: &GoogleConfig{ApplicationDefault: true}}}
 	case d.Accepts(providers.CredentialAWSSigV4):
 		return []KeyConfig{{Label: "aws-chain", AWS: &AWSConfig{DefaultChain: true}}}
+	}
+	return nil
+}
+
+// validateHosting checks the fields only a cloud hosting reads:
+// api_version and deployments belong to azure_openai.
+func (p *ProviderConfig) validateHosting(f string) error {
+	if p.Adapter != nil || p.Kind == azure.Kind {
+		if p.Kind == azure.Kind {
+			if err := azure.ValidAPIVersion(p.APIVersion); err != nil {
+				return &ConfigError{Field: f + ".api_version", Reason: err.Error() + " (v1, preview, or a date such as 2024-10-21)"}
+			}
+		}
+		for model, dep := range p.Deployments {
+			if model == "" || dep == "" {
+				return &ConfigError{Field: f + ".deployments", Reason: "model and deployment names must not be empty"}
+			}
+		}
+		return nil
+	}
+	if p.APIVersion != "" {
+		return &ConfigError{Field: f + ".api_version", Reason: "only azure_openai takes an api_version"}
+	}
+	if len(p.Deployments) > 0 {
+		return &ConfigError{Field: f + ".deployments", Reason: "only azure_openai maps models to deployments"}
 	}
 	return nil
 }

@@ -93,7 +93,8 @@ func TestKeyVariablesOfEveryKind(t *testing.T) {
 	want := map[string]string{
 		"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY", "groq": "GROQ_API_KEY",
 		"llvm": "VLLM_API_KEY", "ollama": "OLLAMA_API_KEY", "ovms": "OVMS_API_KEY", "hf_tgi": "HF_TOKEN", "hf_tei": "HF_TOKEN",
-		"opea": "OPEA_API_KEY", "opea_llm": "OPEA_API_KEY",
+		"opea": "OPEA_API_KEY", "opea_llm": "OPEA_API_KEY", "azure_openai": "AZURE_OPENAI_API_KEY",
+		"anthropic_bedrock": "AWS_BEARER_TOKEN_BEDROCK",
 	}
 	for kind, variable := range want {
 		t.Run(kind, func(t *testing.T) {
@@ -106,7 +107,7 @@ func TestKeyVariablesOfEveryKind(t *testing.T) {
 			assert.Equal(t, "secret-from-"+variable, keys[0].Secret)
 		})
 	}
-	assert.Len(t, want, len(kinds)-1, "every kind but s3 (pairs, see TestS3KeyPairsAndEndpointsFromEnvironment) is listed")
+	assert.Len(t, want, len(kinds)-3, "every kind but s3 (pairs, see TestS3KeyPairsAndEndpointsFromEnvironment) and the Vertex kinds (application default credentials, see TestDefaultCredentialsOfHostedKinds) is listed")
 }
 
 func TestLoadConfigFile(t *testing.T) {

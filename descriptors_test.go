@@ -63,8 +63,9 @@ func kindTables(t *testing.T) []kindTableOf {
 // e.g. the object store's in objects.go).
 func demoKinds(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("cmd", "demo", "*.go"))
-	require.NoError(t, err)
+	// The demo's backends table and its object store; other files use
+	// "kind" for other things (the web view's event kinds).
+	files := []string{filepath.Join("cmd", "demo", "backends.go"), filepath.Join("cmd", "demo", "objects.go")}
 	fset := token.NewFileSet()
 	var kinds []string
 	for _, name := range files {

@@ -19,12 +19,22 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(withSimulators{m},
 		// protoactor's dead-letter throttle timer: a goroutine that ends by
 		// itself one throttle window (1 s) after the last dead letter, such as
 		// a timer message reaching an actor stopped at Close.
 		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
 	)
+}
+
+// withSimulators runs the tests with the shared simulators the backend
+// tables need (googleSim), stopped before goleak looks.
+type withSimulators struct{ m *testing.M }
+
+func (w withSimulators) Run() int {
+	googleSim = sim.StartGoogleOAuth(sim.GoogleOAuthOptions{})
+	defer googleSim.Close()
+	return w.m.Run()
 }
 
 // Test secrets: long enough to have a hint, distinctive enough to grep for.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/anthropic"
+	"github.com/switchyard-ai/switchyard/providers/azure"
+	"github.com/switchyard-ai/switchyard/providers/bedrock"
 	"github.com/switchyard-ai/switchyard/providers/gemini"
 	"github.com/switchyard-ai/switchyard/providers/groq"
 	"github.com/switchyard-ai/switchyard/providers/llvm"
@@ -18,6 +20,8 @@ import (
 	"github.com/switchyard-ai/switchyard/providers/s3"
 	"github.com/switchyard-ai/switchyard/providers/tei"
 	"github.com/switchyard-ai/switchyard/providers/tgi"
+	"github.com/switchyard-ai/switchyard/providers/vertex"
+	"github.com/switchyard-ai/switchyard/providers/vertexanthropic"
 )
 
 // descriptors is the one list of the kinds this build speaks, in the order
@@ -37,6 +41,10 @@ var descriptors = []providers.Descriptor{
 	opea.LLMDescriptor,
 	s3.Descriptor,
 	llvm.Descriptor,
+	azure.Descriptor,
+	bedrock.Descriptor,
+	vertexanthropic.Descriptor,
+	vertex.Descriptor,
 }
 
 // kinds maps ProviderConfig.Kind to its descriptor.

@@ -105,27 +105,3 @@ func TestReadmeConfigBlocksLoad(t *testing.T) {
 		require.NoError(t, sy.Close(t.Context()))
 	}
 }
-
-// TestReadmeKeyVariables: the README's backend table names, for every kind,
-// the variable its keys are read from.
-func TestReadmeKeyVariables(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	require.NoError(t, err)
-	rows := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if m := regexp.MustCompile("^\\| `([a-z0-9_]+)` \\|").FindStringSubmatch(line); m != nil {
-			rows[m[1]] = line
-		}
-	}
-	for name, k := range kinds {
-		row, ok := rows[name]
-		if !assert.True(t, ok, "README's backend table has no row for kind %s", name) {
-			continue
-		}
-		want := k.KeyEnv
-		if k.KeyPair {
-			want = k.KeyEnv + "_ACCESS_KEY"
-		}
-		assert.Contains(t, row, "`"+want+"`", "README row of %s", name)
-	}
-}

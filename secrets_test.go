@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/providers/s3/s3test"
 	"github.com/switchyard-ai/switchyard/redact"
 	"github.com/switchyard-ai/switchyard/sim"
@@ -143,6 +145,8 @@ func hostileHeaders(h http.Header, auth string) {
 	h.Set("X-Amz-Id-2", canS3Sec)
 	h.Set("X-Goog-Request-Id", canHF)
 	h.Set("Cf-Ray", canPlain)
+	h.Set("X-Amzn-Requestid", canS3Acc)
+	h.Set("Apim-Request-Id", canGSK)
 	h.Set("Www-Authenticate", `Bearer realm="api", error="invalid_token", error_description="`+canSK+`"`)
 	h.Set("X-Echo-Authorization", strings.TrimSpace(auth))
 }
@@ -162,7 +166,7 @@ func (h *hostile) respond(req *http.Request, status int, ctype, body string) *ht
 // field.
 func (h *hostile) answer(req *http.Request, kind string, status int, auth string) *http.Response {
 	msg := echo(auth)
-	switch kind {
+	switch wireFormat(kind) {
 	case "s3":
 		code := canS3Sec
 		switch status {
@@ -198,6 +202,10 @@ func xmlEscape(s string) string { return xmlEscaper.Replace(s) }
 // carries text (with a canary put into that text), then sends an error event
 // in the backend's format with a canary in every field, and ends.
 func streamWithError(kind, body, auth string) string {
+	kind = wireFormat(kind)
+	if kind == "anthropic_bedrock" {
+		return bedrockStreamWithError(auth)
+	}
 	sep := "\n\n"
 	if kind == "ollama" {
 		sep = "\n"
@@ -243,6 +251,48 @@ func streamWithError(kind, body, auth string) string {
 	return strings.Join(kept, sep) + sep + errEv + sep
 }
 
+// wireFormat is the backend whose error and stream formats kind uses: the
+// Vertex hostings pass on Anthropic's and Gemini's.
+func wireFormat(kind string) string {
+	switch kind {
+	case "anthropic_vertex":
+		return "anthropic"
+	case "gemini_vertex":
+		return "gemini"
+	}
+	return kind
+}
+
+// bedrockStreamWithError is a Bedrock event stream of one chunk whose text
+// holds a canary, then an exception message with a canary in its type and
+// every field of its payload.
+func bedrockStreamWithError(auth string) string {
+	var b bytes.Buffer
+	enc := eventstream.NewEncoder()
+	chunk := func(ev map[string]any) {
+		inner, _ := json.Marshal(ev)
+		payload, _ := json.Marshal(map[string]string{"bytes": base64.StdEncoding.EncodeToString(inner)})
+		var m eventstream.Message
+		m.Headers.Set(":message-type", eventstream.StringValue("event"))
+		m.Headers.Set(":event-type", eventstream.StringValue("chunk"))
+		m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+		m.Payload = payload
+		_ = enc.Encode(&b, m)
+	}
+	chunk(map[string]any{"type": "message_start", "message": map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+		"content": []any{}, "usage": map[string]int{"input_tokens": 1, "output_tokens": 0}}})
+	chunk(map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	chunk(map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": canSK + " hello"}})
+	payload, _ := json.Marshal(map[string]string{"message": echo(auth), "type": canHF, "code": canS3Sec})
+	var m eventstream.Message
+	m.Headers.Set(":message-type", eventstream.StringValue("exception"))
+	m.Headers.Set(":exception-type", eventstream.StringValue(canGSK))
+	m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+	m.Payload = payload
+	_ = enc.Encode(&b, m)
+	return b.String()
+}
+
 // secretBackend is one of the eleven backends as the secrets test drives it.
 type secretBackend struct {
 	kind    string
@@ -261,13 +311,56 @@ func chatFor(model string, stream bool) func(string) messages.Request {
 // secretKeys are the five canary keys of a provider; S3 keys are pairs, the
 // "s3" one valid at the test's versitygw.
 func secretKeys(kind string) []KeyConfig {
-	if kind == "s3" {
+	switch kind {
+	case "s3":
 		return []KeyConfig{{Label: "s3", Secret: canS3Acc + ":" + canS3Sec}, {Label: "sk", Secret: "AKIASKSHAPE00000001:" + canSK},
 			{Label: "gsk", Secret: "AKIAGSKSHAPE0000002:" + canGSK}, {Label: "hf", Secret: "AKIAHFSHAPE00000003:" + canHF},
 			{Label: "plain", Secret: "AKIAPLAINSHAPE00004:" + canPlain}}
+	case "anthropic_bedrock":
+		// SigV4 keys whose secret keys are canaries (the simulator knows
+		// them), and a Bedrock API key.
+		keys := []KeyConfig{{Label: "plain", Secret: canPlain}}
+		for _, k := range bedrockCanaryKeys() {
+			keys = append(keys, KeyConfig{Label: k.label, AWS: &AWSConfig{AccessKeyID: k.key.AccessKeyID, SecretAccessKey: k.key.SecretAccessKey}})
+		}
+		return keys
+	case "anthropic_vertex", "gemini_vertex":
+		// Token sources that issue canaries (redacted as they are issued,
+		// refused by the simulator), and a service account of googleSim.
+		keys := []KeyConfig{{Label: "sa", Google: &GoogleConfig{CredentialsJSON: secretsServiceAccount()}}}
+		for _, c := range []struct{ label, token string }{{"sk", canSK}, {"gsk", canGSK}, {"hf", canHF}, {"plain", canPlain}, {"s3", canS3Sec}} {
+			keys = append(keys, KeyConfig{Label: c.label, TokenSource: canaryTokens(c.token)})
+		}
+		return keys
 	}
 	return []KeyConfig{{Label: "sk", Secret: canSK}, {Label: "gsk", Secret: canGSK}, {Label: "hf", Secret: canHF},
 		{Label: "plain", Secret: canPlain}, {Label: "s3", Secret: canS3Sec}}
+}
+
+type bedrockCanaryKey struct {
+	label string
+	key   sim.SigV4Key
+}
+
+// bedrockCanaryKeys are AWS access keys whose secret keys are canaries.
+func bedrockCanaryKeys() []bedrockCanaryKey {
+	return []bedrockCanaryKey{{"sk", sim.SigV4Key{AccessKeyID: "AKIACANARYSKSHAPE001", SecretAccessKey: canSK}},
+		{"gsk", sim.SigV4Key{AccessKeyID: "AKIACANARYGSKSHAPE02", SecretAccessKey: canGSK}},
+		{"hf", sim.SigV4Key{AccessKeyID: "AKIACANARYHFSHAPE003", SecretAccessKey: canHF}},
+		{"s3", sim.SigV4Key{AccessKeyID: "AKIACANARYS3SHAPE004", SecretAccessKey: canS3Sec}}}
+}
+
+var secretsSA = sync.OnceValue(func() []byte { return googleSim.ServiceAccount("secrets@sim-project.iam.gserviceaccount.com") })
+
+// secretsServiceAccount is the service account the Vertex keys labelled
+// "sa" use.
+func secretsServiceAccount() []byte { return secretsSA() }
+
+// canaryTokens is a token source that issues tok.
+type canaryTokens string
+
+func (c canaryTokens) Token(context.Context) (providers.Token, error) {
+	return providers.Token{Value: string(c), ExpiresIn: time.Hour}, nil
 }
 
 // TestSecretsNeverEscape: on every backend, an upstream that echoes the
@@ -284,6 +377,13 @@ func TestSecretsNeverEscape(t *testing.T) {
 	openai, anth, groq, llvm := start(sim.OpenAI()), start(sim.Anthropic()), start(sim.Groq()), start(sim.LLVM())
 	oll, ovms, tgi, tei := start(sim.Ollama()), start(sim.OVMS()), start(sim.TGI()), start(sim.TEI())
 	gem, opea, opeaLLM := start(&sim.GeminiBackend{}), start(sim.OPEA()), start(sim.OPEA())
+	azure := start(sim.Azure())
+	var awsKeys []sim.SigV4Key
+	for _, k := range bedrockCanaryKeys() {
+		awsKeys = append(awsKeys, k.key)
+	}
+	bedrock := start(sim.Bedrock(sim.BedrockOptions{Keys: awsKeys, APIKeys: []string{canPlain}}))
+	claudeVertex, geminiVertex := start(sim.VertexAnthropic(googleSim)), start(sim.VertexGemini(googleSim))
 	vgw := s3test.Start(t, s3test.Options{AccessKey: canS3Acc, SecretKey: canS3Sec})
 	require.NoError(t, s3Direct(t, vgw).MakeBucket(context.Background(), "models", minio.MakeBucketOptions{}))
 
@@ -310,6 +410,13 @@ func TestSecretsNeverEscape(t *testing.T) {
 		}},
 		{kind: "opea", baseURL: opea.URL, plain: chatFor("", false), stream: chatFor("", true)},
 		{kind: "opea_llm", baseURL: opeaLLM.URL, plain: chatFor("Intel/neural-chat-7b-v3-3", false), stream: chatFor("Intel/neural-chat-7b-v3-3", true)},
+		{kind: "azure_openai", baseURL: azure.URL, plain: chatFor("gpt-4o", false), stream: chatFor("gpt-4o", true)},
+		{kind: "anthropic_bedrock", baseURL: bedrock.URL, plain: chatFor("anthropic.claude-sonnet-4-5-v1:0", false),
+			stream: chatFor("anthropic.claude-sonnet-4-5-v1:0", true)},
+		{kind: "anthropic_vertex", baseURL: vertexBaseURL(claudeVertex), plain: chatFor("claude-sonnet-4-5@20250929", false),
+			stream: chatFor("claude-sonnet-4-5@20250929", true), okKey: "sa"},
+		{kind: "gemini_vertex", baseURL: vertexBaseURL(geminiVertex), plain: chatFor("gemini-2.5-flash", false),
+			stream: chatFor("gemini-2.5-flash", true), okKey: "sa"},
 		{kind: "s3", baseURL: "http://" + vgw.Addr, plain: func(n string) messages.Request {
 			return &messages.ListObjectsRequest{Call: messages.Call{Provider: n}, Bucket: "models"}
 		}, okKey: "s3"},
@@ -323,7 +430,7 @@ func TestSecretsNeverEscape(t *testing.T) {
 		require.NoError(t, err)
 		tr.kinds[u.Host] = b.kind
 		cfg.Providers = append(cfg.Providers, ProviderConfig{Name: b.kind, Kind: b.kind,
-			Endpoints: []EndpointConfig{{Name: "primary", BaseURL: b.baseURL, Keys: secretKeys(b.kind)}}})
+			Endpoints: []EndpointConfig{{Name: "primary", BaseURL: b.baseURL, Keys: secretKeys(b.kind), Region: "us-east-1"}}})
 	}
 	h := newHarness(t, cfg, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -72,6 +72,18 @@ type Exchange struct {
 	DecodeError func(status int, h http.Header, body []byte, e *messages.UpstreamError)
 	// RateLimit reads rate-limit headers; nil reads none.
 	RateLimit func(h http.Header, now time.Time) messages.RateLimit
+	// CredentialRefused reports whether an answer refuses the credential
+	// itself (an expired token or session) so that a Refresher key is
+	// refreshed and the request sent once more; nil means a 401 does.
+	// Bedrock, for one, refuses an expired AWS session with a 403.
+	CredentialRefused func(status int, h http.Header) bool
+}
+
+func (ex *Exchange) refusesCredential(resp *http.Response) bool {
+	if ex.CredentialRefused != nil {
+		return ex.CredentialRefused(resp.StatusCode, resp.Header)
+	}
+	return resp.StatusCode == http.StatusUnauthorized
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -118,8 +130,9 @@ func (call *Call) Fail(class messages.ErrorClass, status int, msg string, cause 
 //
 // The key goes on the request as ex.Auth puts a fixed secret, or, for a key
 // with an Authenticator, by its Authorize after every other header is set.
-// When such a key's credential is a Refresher and the upstream answers 401,
-// Send refreshes it and sends the request once more; the answer to that
+// When such a key's credential is a Refresher and the upstream answers 401
+// (or what ex.CredentialRefused names), Send refreshes it and sends the
+// request once more; the answer to that
 // second try is the attempt's answer. A failure to obtain the credential is
 // ClassAuth when its issuer refused it (ErrCredentialRefused), otherwise
 // ClassConnection.
@@ -137,7 +150,7 @@ func (c *Client) Send(ctx context.Context, call *Call, ex *Exchange) (*http.Resp
 	}
 	auth := call.Key.Authenticator()
 	resp, req, err := c.send(ctx, call, ex, payload, auth)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+	if err == nil && ex.refusesCredential(resp) {
 		if r, ok := auth.(Refresher); ok && r.Refresh(req) {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 			_ = resp.Body.Close()

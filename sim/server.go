@@ -129,6 +129,9 @@ func Start(backend Backend, opts ...Option) *Server {
 	return s
 }
 
+// Backend returns the simulated service the server runs.
+func (s *Server) Backend() Backend { return s.backend }
+
 // Handler returns the server's handler, for in-memory transports.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.handle) }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/switchyard-ai/switchyard"
@@ -36,8 +38,42 @@ type backend struct {
 	// inferModel is the KServe model for "infer" traffic.
 	inferModel string
 	// selfHosted backends have no public endpoint: --real skips them (give
-	// them a --config with their base URLs).
+	// them a --config with their base URLs). The cloud hostings (Azure,
+	// Bedrock, Vertex) are skipped too: they need a resource, a region or a
+	// project, which a --config names.
 	selfHosted bool
+	// credential, for the cloud hostings whose keys are not API keys, turns
+	// a fake key into the credential the simulator accepts (a SigV4 key it
+	// learns, a service account of the demo's token endpoint), and
+	// endpoint completes an endpoint (a region).
+	credential func(srv *sim.Server, kc *switchyard.KeyConfig)
+	endpoint   func(ec *switchyard.EndpointConfig)
+}
+
+// demoGoogle is the Google OAuth2 token endpoint simulator the Vertex
+// simulators accept tokens of; startSims starts it, stopSims stops it.
+var demoGoogle *sim.GoogleOAuth
+
+// vertexBase is a Vertex simulator's base URL (project demo-project,
+// us-central1).
+func vertexBase(s *sim.Server) string {
+	return s.URL + "/v1/projects/demo-project/locations/us-central1"
+}
+
+// googleKey makes a fake key a service account of demoGoogle.
+func googleKey(_ *sim.Server, kc *switchyard.KeyConfig) {
+	email := fmt.Sprintf("%s-%08x@demo-project.iam.gserviceaccount.com", kc.Label, crc32.ChecksumIEEE([]byte(kc.Secret)))
+	kc.Google = &switchyard.GoogleConfig{CredentialsJSON: demoGoogle.ServiceAccount(email)}
+	kc.Secret = ""
+}
+
+// bedrockKey makes a fake key an AWS access key the Bedrock simulator on
+// srv accepts.
+func bedrockKey(srv *sim.Server, kc *switchyard.KeyConfig) {
+	id := "AKIADEMO" + strings.ToUpper(fmt.Sprintf("%012x", crc32.ChecksumIEEE([]byte(kc.Secret))))
+	srv.Backend().(*sim.BedrockBackend).Signatures().AddKey(sim.SigV4Key{AccessKeyID: id, SecretAccessKey: kc.Secret})
+	kc.AWS = &switchyard.AWSConfig{AccessKeyID: id, SecretAccessKey: kc.Secret}
+	kc.Secret = ""
 }
 
 // weighted is an operation with its share of the traffic.
@@ -137,6 +173,48 @@ var backends = []backend{
 		ops:         []weighted{{"stream", 60}, {"chat", 40}},
 		burstStatus: http.StatusBadGateway, strategy: "round-robin",
 	},
+	{
+		kind: "azure_openai", name: "azure", envKey: "AZURE_OPENAI_API_KEY", selfHosted: true,
+		start:   func() *sim.Server { return sim.Start(sim.Azure(), sim.WithLatency(simLatency), sim.WithoutRecords()) },
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "gpt-4o", realModel: "gpt-4o", embedModel: "text-embedding-3-small",
+		ops:         []weighted{{"chat", 40}, {"stream", 30}, {"embed", 30}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "least-loaded",
+	},
+	{
+		kind: "anthropic_bedrock", name: "bedrock", envKey: "AWS_BEARER_TOKEN_BEDROCK", selfHosted: true,
+		start: func() *sim.Server {
+			return sim.Start(sim.Bedrock(sim.BedrockOptions{}), sim.WithLatency(simLatency), sim.WithoutRecords())
+		},
+		baseURL: func(s *sim.Server) string { return s.URL },
+		model:   "anthropic.claude-sonnet-4-5-v1:0", realModel: "anthropic.claude-sonnet-4-5-v1:0",
+		ops:         []weighted{{"chat", 40}, {"stream", 40}, {"count_tokens", 20}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
+		credential: bedrockKey,
+		endpoint:   func(ec *switchyard.EndpointConfig) { ec.Region = "us-east-1" },
+	},
+	{
+		kind: "anthropic_vertex", name: "claude-vertex", selfHosted: true,
+		start: func() *sim.Server {
+			return sim.Start(sim.VertexAnthropic(demoGoogle), sim.WithLatency(simLatency), sim.WithoutRecords())
+		},
+		baseURL: vertexBase,
+		model:   "claude-sonnet-4-5@20250929", realModel: "claude-sonnet-4-5@20250929",
+		ops:         []weighted{{"chat", 50}, {"stream", 50}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
+		credential: googleKey,
+	},
+	{
+		kind: "gemini_vertex", name: "gemini-vertex", selfHosted: true,
+		start: func() *sim.Server {
+			return sim.Start(sim.VertexGemini(demoGoogle), sim.WithLatency(simLatency), sim.WithoutRecords())
+		},
+		baseURL: vertexBase,
+		model:   "gemini-2.5-flash", realModel: "gemini-2.5-flash", embedModel: "text-embedding-005",
+		ops:         []weighted{{"chat", 35}, {"stream", 35}, {"embed", 30}},
+		burstStatus: http.StatusServiceUnavailable, strategy: "round-robin",
+		credential: googleKey,
+	},
 }
 
 // backendOf returns the table entry of a kind.
@@ -178,6 +256,7 @@ const keyMaxInFlight = 3
 
 // startSims starts two simulators per backend with fake keys drawn from rng.
 func startSims(rng *rand.Rand) []*simProvider {
+	demoGoogle = sim.StartGoogleOAuth(sim.GoogleOAuthOptions{})
 	var out []*simProvider
 	for _, b := range backends {
 		p := &simProvider{b: b}
@@ -203,6 +282,9 @@ func stopSims(provs []*simProvider) {
 			ep.srv.Close()
 		}
 	}
+	if demoGoogle != nil {
+		demoGoogle.Close()
+	}
 }
 
 // simConfig is the Switchyard configuration for the simulators: small
@@ -224,8 +306,15 @@ func simConfig(provs []*simProvider) switchyard.Config {
 		pc := switchyard.ProviderConfig{Name: p.b.name, Kind: p.b.kind, KeyStrategy: p.b.strategy}
 		for _, ep := range p.eps {
 			ec := switchyard.EndpointConfig{Name: ep.name, BaseURL: p.b.baseURL(ep.srv)}
+			if p.b.endpoint != nil {
+				p.b.endpoint(&ec)
+			}
 			for _, k := range ep.keys {
-				ec.Keys = append(ec.Keys, switchyard.KeyConfig{Label: k.label, Secret: k.secret, MaxInFlight: keyMaxInFlight})
+				kc := switchyard.KeyConfig{Label: k.label, Secret: k.secret, MaxInFlight: keyMaxInFlight}
+				if p.b.credential != nil {
+					p.b.credential(ep.srv, &kc)
+				}
+				ec.Keys = append(ec.Keys, kc)
 			}
 			pc.Endpoints = append(pc.Endpoints, ec)
 		}

@@ -288,7 +288,7 @@ func TestParseFlags(t *testing.T) {
 func TestBackendTable(t *testing.T) {
 	seen := map[string]bool{}
 	for _, b := range backends {
-		complete := b.kind != "" && b.name != "" && b.envKey != "" && b.start != nil && b.baseURL != nil && b.model != "" && b.realModel != "" && len(b.ops) > 0
+		complete := b.kind != "" && b.name != "" && (b.envKey != "" || b.credential != nil) && b.start != nil && b.baseURL != nil && b.model != "" && b.realModel != "" && len(b.ops) > 0
 		assert.True(t, complete, "incomplete backend entry %+v", b)
 		assert.False(t, seen[b.name], "duplicate backend %q", b.name)
 		seen[b.name] = true

@@ -99,8 +99,13 @@ func (a *Adapter) chat(ctx context.Context, call *providers.Call, req *messages.
 	if err != nil {
 		return nil, call.Refuse(err)
 	}
+	path := PathMessages
+	if a.h != nil {
+		a.h.hostBody(call, body, false)
+		path = a.h.ChatPath(req.Model, req.Stream)
+	}
 	c := call.HTTPClient()
-	resp, err := c.Send(ctx, call, exchange(call, PathMessages, body))
+	resp, err := a.send(ctx, call, c, a.exchange(call, path, body))
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +222,9 @@ func fillError(call *providers.Call, e *messages.UpstreamError, status int) {
 func (a *Adapter) stream(ctx context.Context, call *providers.Call, c *providers.Client, resp *http.Response) (messages.Response, error) {
 	em := providers.NewEmitter(call)
 	d := newStreamDecoder(em.Emit)
+	if a.h != nil && a.h.Events != nil {
+		d.events = a.h.Events
+	}
 	err := c.Stream(ctx, call, resp, d.decode)
 	call.Result.Usage = d.usage.usage()
 	if err != nil {

@@ -55,6 +55,7 @@ type block struct {
 // response. It is not safe for concurrent use.
 type streamDecoder struct {
 	emit     func(*messages.StreamChunk) error
+	events   func(io.Reader) EventReader // nil: server-sent events
 	id       string
 	model    string
 	stop     string
@@ -89,7 +90,12 @@ func decodeStream(r io.Reader, emit func(*messages.StreamChunk) error) (*message
 // decode reads events until message_stop; it is the read function handed to
 // providers.Client.Stream.
 func (d *streamDecoder) decode(r io.Reader) error {
-	sr := providers.NewSSEReader(r)
+	var sr EventReader
+	if d.events != nil {
+		sr = d.events(r)
+	} else {
+		sr = providers.NewSSEReader(r)
+	}
 	for {
 		ev, err := sr.NextInStream()
 		if err != nil {

@@ -61,17 +61,21 @@ const (
 // MaxBatchEmbed is the most inputs one batchEmbedContents request may carry.
 const MaxBatchEmbed = 100
 
-// Adapter implements providers.Adapter for the Gemini Developer API. Its zero
-// value is ready to use; it holds no state and is safe for concurrent use.
-type Adapter struct{}
+// Adapter implements providers.Adapter for the Gemini Developer API, or for
+// another hosting of the Gemini API when built with NewHosted. Its zero value
+// is ready to use (the Developer API); it holds no state and is safe for
+// concurrent use.
+type Adapter struct {
+	host *Hosting // nil: the Developer API
+}
 
 // New returns a Gemini adapter.
 func New() *Adapter { return &Adapter{} }
 
 var _ providers.Adapter = (*Adapter)(nil)
 
-// Kind returns "gemini".
-func (*Adapter) Kind() string { return "gemini" }
+// Kind returns "gemini", or the hosting's kind.
+func (a *Adapter) Kind() string { return a.host.kind() }
 
 // Check accepts *messages.ChatRequest, *messages.EmbedRequest and
 // *messages.CountTokensRequest that map onto the API: a model name usable in
@@ -83,16 +87,20 @@ func (*Adapter) Kind() string { return "gemini" }
 // with 1..100 non-empty inputs, a known task type and none of TEI's options.
 // Other request types are answered with a *RequestError matching
 // messages.ErrUnsupported, invalid requests with one matching
-// messages.ErrInvalidRequest.
-func (*Adapter) Check(req messages.Request) error {
+// messages.ErrInvalidRequest. A hosted adapter takes the hosting's model
+// names and serves no embeddings.
+func (a *Adapter) Check(req messages.Request) error {
 	switch r := req.(type) {
 	case *messages.ChatRequest:
 		if r == nil {
 			return requestError(nil, messages.ErrInvalidRequest, "nil chat request")
 		}
-		_, err := buildGenerateBody(r)
+		_, _, err := buildGenerateOn(a.host, r)
 		return err
 	case *messages.EmbedRequest:
+		if a.host != nil {
+			break
+		}
 		if r == nil {
 			return requestError(nil, messages.ErrInvalidRequest, "nil embed request")
 		}
@@ -102,10 +110,10 @@ func (*Adapter) Check(req messages.Request) error {
 		if r == nil {
 			return requestError(nil, messages.ErrInvalidRequest, "nil count_tokens request")
 		}
-		_, _, err := buildCountTokensBody(r)
+		_, _, err := buildCountTokensOn(a.host, r)
 		return err
 	}
-	return unsupported(req)
+	return a.unsupported(req)
 }
 
 // Do performs one attempt of a chat (streamed or not), embedding or token
@@ -117,7 +125,7 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 			return a.chat(ctx, call, r)
 		}
 	case *messages.EmbedRequest:
-		if r != nil {
+		if r != nil && a.host == nil {
 			return a.embed(ctx, call, r)
 		}
 	case *messages.CountTokensRequest:
@@ -125,7 +133,7 @@ func (a *Adapter) Do(ctx context.Context, call *providers.Call) (messages.Respon
 			return a.countTokens(ctx, call, r)
 		}
 	}
-	err := unsupported(call.Request)
+	err := a.unsupported(call.Request)
 	return nil, call.Refuse(err)
 }
 
@@ -154,15 +162,16 @@ func methodPath(resource, method string) string {
 	return "/" + APIVersion + "/" + resource + ":" + method
 }
 
-// exchange describes a POST of body to the model's method, with the key in
-// x-goog-api-key and google.rpc error decoding. The decoded message is
-// scrubbed of the call's key (Google quotes "api_key:…" consumers back).
-func exchange(call *providers.Call, resource, method string, body any, stream bool) *providers.Exchange {
+// exchange describes a POST of body to the model's method on hosting h, with
+// the key in x-goog-api-key (on a hosting, as it says) and google.rpc error
+// decoding. The decoded message is scrubbed of the call's key (Google quotes
+// "api_key:…" consumers back).
+func exchange(h *Hosting, call *providers.Call, resource, method string, body any, stream bool) *providers.Exchange {
 	ex := &providers.Exchange{
 		Method: http.MethodPost,
-		Path:   methodPath(resource, method),
+		Path:   h.path(resource, method),
 		Body:   body,
-		Auth:   providers.HeaderAuth(headerAPIKey),
+		Auth:   h.auth(),
 		DecodeError: func(status int, h http.Header, b []byte, e *messages.UpstreamError) {
 			decodeError(status, h, b, e)
 			e.Message = scrubKey(e.Message, call.Key.Secret())
@@ -194,10 +203,10 @@ func requestError(req messages.Request, kind error, format string, args ...any) 
 	return providers.RequestError(kind, providers.CallInfo(req), "", fmt.Sprintf(format, args...))
 }
 
-func unsupported(req messages.Request) *messages.RequestError {
+func (a *Adapter) unsupported(req messages.Request) *messages.RequestError {
 	op := "<nil>"
 	if req != nil {
 		op = req.Operation()
 	}
-	return requestError(req, messages.ErrUnsupported, "gemini does not serve the %q operation", op)
+	return requestError(req, messages.ErrUnsupported, "%s does not serve the %q operation", a.host.kind(), op)
 }

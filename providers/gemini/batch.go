@@ -21,10 +21,11 @@ var _ providers.Batcher = (*Adapter)(nil)
 // for gemini-embedding-001), which merging does not change.
 //
 // It reads only the request's operation and options, not its inputs; Check
-// still validates every request.
-func (*Adapter) BatchLimits(req messages.Request) (providers.BatchLimits, bool) {
+// still validates every request. A hosted adapter serves no embeddings:
+// false.
+func (a *Adapter) BatchLimits(req messages.Request) (providers.BatchLimits, bool) {
 	r, ok := req.(*messages.EmbedRequest)
-	if !ok || r == nil || r.Sparse || r.Normalize != nil || r.Truncate != nil {
+	if !ok || r == nil || a.host != nil || r.Sparse || r.Normalize != nil || r.Truncate != nil {
 		return providers.BatchLimits{}, false
 	}
 	return providers.BatchLimits{MaxInputs: MaxBatchEmbed}, true

@@ -252,7 +252,7 @@ func decodeResponse(body []byte, emit func(*messages.StreamChunk) error) (*messa
 }
 
 func (ad *Adapter) chat(ctx context.Context, call *providers.Call, req *messages.ChatRequest) (messages.Response, error) {
-	resource, body, err := buildGenerate(req)
+	resource, body, err := buildGenerateOn(ad.host, req)
 	if err != nil {
 		return nil, call.Refuse(err)
 	}
@@ -261,7 +261,7 @@ func (ad *Adapter) chat(ctx context.Context, call *providers.Call, req *messages
 		method = MethodStream
 	}
 	c := call.HTTPClient()
-	resp, err := c.Send(ctx, call, exchange(call, resource, method, body, req.Stream))
+	resp, err := c.Send(ctx, call, exchange(ad.host, call, resource, method, body, req.Stream))
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +285,7 @@ func (ad *Adapter) chat(ctx context.Context, call *providers.Call, req *messages
 	call.Result.Usage = out.Usage
 	out.Meta = call.Meta()
 	if out.Model == "" {
-		out.Model = strings.TrimPrefix(resource, "models/")
+		out.Model = ad.host.modelID(resource)
 	}
 	return out, nil
 }
@@ -323,7 +323,7 @@ func (ad *Adapter) stream(ctx context.Context, call *providers.Call, c *provider
 	out := a.response()
 	out.Meta = call.Meta()
 	if out.Model == "" {
-		out.Model = strings.TrimPrefix(resource, "models/")
+		out.Model = ad.host.modelID(resource)
 	}
 	return out, nil
 }

@@ -14,12 +14,12 @@ type countTokensResponse struct {
 }
 
 func (ad *Adapter) countTokens(ctx context.Context, call *providers.Call, r *messages.CountTokensRequest) (messages.Response, error) {
-	resource, body, err := buildCountTokensBody(r)
+	resource, body, err := buildCountTokensOn(ad.host, r)
 	if err != nil {
 		return nil, call.Refuse(err)
 	}
 	c := call.HTTPClient()
-	resp, err := c.Send(ctx, call, exchange(call, resource, MethodCountTokens, body, false))
+	resp, err := c.Send(ctx, call, exchange(ad.host, call, resource, MethodCountTokens, body, false))
 	if err != nil {
 		return nil, err
 	}

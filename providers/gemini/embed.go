@@ -95,7 +95,7 @@ func (ad *Adapter) embed(ctx context.Context, call *providers.Call, r *messages.
 		return nil, call.Refuse(err)
 	}
 	c := call.HTTPClient()
-	resp, err := c.Send(ctx, call, exchange(call, plan.resource, plan.method, plan.body, false))
+	resp, err := c.Send(ctx, call, exchange(nil, call, plan.resource, plan.method, plan.body, false))
 	if err != nil {
 		return nil, err
 	}

@@ -103,10 +103,16 @@ func supportedType(mt string) bool {
 // "generationConfig" object is merged with the adapter's sampling fields.
 // Errors are *RequestError matching messages.ErrInvalidRequest.
 func buildGenerate(req *messages.ChatRequest) (resource string, body map[string]any, err error) {
-	if err := providers.CheckRequest("gemini", req); err != nil {
+	return buildGenerateOn(nil, req)
+}
+
+// buildGenerateOn is buildGenerate with hosting h's model names (nil: the
+// Developer API's).
+func buildGenerateOn(h *Hosting, req *messages.ChatRequest) (resource string, body map[string]any, err error) {
+	if err := providers.CheckRequest(h.kind(), req); err != nil {
 		return "", nil, err
 	}
-	resource, err = modelResource(req, req.Model)
+	resource, err = h.resource(req, req.Model)
 	if err != nil {
 		return "", nil, err
 	}
@@ -568,19 +574,25 @@ func buildToolConfig(req *messages.ChatRequest, names map[string]bool) (*wireToo
 	return cfg, nil
 }
 
-// buildCountTokensBody maps a count_tokens request: {"contents": …} for a
-// bare conversation, or {"generateContentRequest": …} (with the model) when a
-// system instruction, tools or a tool config must be counted too. Sampling
-// parameters and Extra do not take part.
-func buildCountTokensBody(r *messages.CountTokensRequest) (resource string, body map[string]any, err error) {
+// buildCountTokensOn maps a count_tokens request for hosting h (nil: the
+// Developer API): {"contents": …} for a bare conversation, or
+// {"generateContentRequest": …} (with the model) when a system instruction,
+// tools or a tool config must be counted too; with h.FlatCountTokens the
+// generateContent body's contents, systemInstruction and tools at the top
+// level. Sampling parameters and Extra do not take part.
+func buildCountTokensOn(h *Hosting, r *messages.CountTokensRequest) (resource string, body map[string]any, err error) {
 	chat := r.Chat
 	chat.Call = r.Call
 	chat.Extra, chat.Stream = nil, false
-	resource, gen, err := buildGenerate(&chat)
+	resource, gen, err := buildGenerateOn(h, &chat)
 	if err != nil {
 		return "", nil, err
 	}
 	delete(gen, "generationConfig")
+	if h != nil && h.FlatCountTokens {
+		delete(gen, "toolConfig")
+		return resource, gen, nil
+	}
 	if len(gen) == 1 {
 		return resource, map[string]any{"contents": gen["contents"]}, nil
 	}

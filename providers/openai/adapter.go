@@ -229,6 +229,9 @@ func (d *Dialect) exchange(call *providers.Call, op string, body any, stream boo
 	if stream {
 		ex.Accept = "text/event-stream"
 	}
+	if d.Hosting != nil {
+		d.Hosting.apply(call, op, ex)
+	}
 	return ex
 }
 

@@ -155,6 +155,10 @@ type Dialect struct {
 	// "context_window" or "max_model_len") and Details (the other fields).
 	// Nil keeps that.
 	Model func(raw map[string]json.RawMessage, m *messages.ModelInfo)
+	// Hosting places requests on a service that hosts the OpenAI API under
+	// URLs of its own, per request (Azure OpenAI's deployments): see
+	// Hosting. Nil: Prefix and Paths place them.
+	Hosting *Hosting
 }
 
 // defaultOperations are the operations of a dialect that lists none;

@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/switchyard-ai/switchyard"
+)
+
+// BenchmarkAuditOverhead is BenchmarkThroughput (in-memory transport, 64
+// callers per core) with the audit log off, and on to a file with fsync
+// after every write the logger makes (the default: one sync per batch of up
+// to 256 records) and with fsync left to the OS. The records written are
+// counted, so a run that drops records shows it (audit-dropped/op).
+func BenchmarkAuditOverhead(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		fsync string
+	}{{"off", ""}, {"file-fsync-write", "write"}, {"file-fsync-never", "never"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := switchyard.Config{
+				Providers: []switchyard.ProviderConfig{{Name: "openai", Kind: "openai", Endpoints: []switchyard.EndpointConfig{{
+					BaseURL: "http://mem.invalid/v1", Keys: []switchyard.KeyConfig{{Label: "k1", Secret: secret}, {Label: "k2", Secret: secret + "2"}}}}}},
+				Queue:      switchyard.QueueConfig{High: 1 << 20, Normal: 1 << 20, Low: 1 << 20},
+				HTTPClient: &http.Client{Transport: &memTransport{body: canned}},
+			}
+			if tc.fsync != "" {
+				cfg.Audit = switchyard.AuditConfig{Path: filepath.Join(b.TempDir(), "audit.jsonl"), Fsync: tc.fsync}
+			}
+			sy, err := switchyard.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(64)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := sy.Chat(ctx, chat()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+			b.StopTimer()
+			st, err := sy.Stats(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(st.Audit.Dropped)/float64(b.N), "audit-dropped/op")
+			if err := sy.Close(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
