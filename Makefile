@@ -4,11 +4,14 @@ PKGS      ?= ./...
 BIN       := $(CURDIR)/bin
 VERSITYGW_VERSION ?= v1.8.0
 VERSITYGW := $(BIN)/versitygw
+PROMTOOL_VERSION ?= v0.316.0
+PROMTOOL  := $(BIN)/promtool
+JAEGER    := $(BIN)/jaeger
 TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 DEMO_FLAGS ?= --duration 60s
 
-.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools
+.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot
 
 all: test
 
@@ -53,6 +56,32 @@ tools: $(VERSITYGW)
 
 $(VERSITYGW):
 	GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+## test-integration: the tests that drive real outside tools, built or
+## installed by tools-integration: promtool (alert rules and dashboard
+## queries, deploy/), a Jaeger collector (traces over OTLP) and headless
+## Chromium (the demo's web view). They carry the integration build tag, so
+## `make test` stays quick; .ci/run runs both.
+test-integration: tools-integration
+	VERSITYGW=$(VERSITYGW) PROMTOOL=$(PROMTOOL) JAEGER=$(JAEGER) $(GO) test $(TESTFLAGS) -tags integration -run 'Promtool|Alert|Expressions|Browser|Collector' ./deploy/ ./cmd/demo/ .
+
+## tools-integration: promtool and Jaeger from the Go module proxy (Jaeger
+## through its own module in tools/jaeger, so its dependencies stay out of
+## go.mod), Chromium from Debian's packages.
+tools-integration: tools $(PROMTOOL) $(JAEGER) chromium
+
+$(PROMTOOL):
+	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+$(JAEGER):
+	cd tools/jaeger && $(GO) build -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+## web-screenshot: the README's picture of the demo's web view.
+web-screenshot: chromium
+	SWITCHYARD_SCREENSHOT=$(CURDIR)/docs/web-view.png $(GO) test -count=1 -tags integration -run TestWebViewInBrowser ./cmd/demo/
 
 ## bench: benchmarks with numbers for BENCHMARKS.md (not part of make test).
 bench: tools

@@ -18,9 +18,9 @@ type metricsCollector struct {
 	s *Switchyard
 
 	requests, successes, failures, inFlight, tokens, bytes, latency *prometheus.Desc
-	retries                                                         *prometheus.Desc
+	retries, retryBudget                                            *prometheus.Desc
 	breakerState, breakerTrips, breakerRestarts                     *prometheus.Desc
-	keyState, rateLimitRemaining                                    *prometheus.Desc
+	keyState, rateLimitRemaining, keyCooldown, breakerReopen        *prometheus.Desc
 	queueDepth, queueCapacity, queueAdmitted, queueRejected         *prometheus.Desc
 	queueExpired, queueWait, queued                                 *prometheus.Desc
 	breakerConsecutive                                              *prometheus.Desc
@@ -38,6 +38,7 @@ type metricsCollector struct {
 //	switchyard_successes_total{provider,endpoint,key}
 //	switchyard_failures_total{provider,endpoint,key,class}    failed attempts by error class
 //	switchyard_retries_total{provider}                        retries scheduled
+//	switchyard_retry_budget_available                         retries the retry budget allows now (below 1: exhausted)
 //	switchyard_in_flight{provider,endpoint,key}
 //	switchyard_tokens_total{provider,endpoint,key,direction}  direction input|output
 //	switchyard_bytes_total{provider,endpoint,key,direction}   object transfer bytes, direction in|out
@@ -46,7 +47,9 @@ type metricsCollector struct {
 //	switchyard_breaker_trips_total{provider,endpoint}         times the endpoint went OPEN
 //	switchyard_breaker_consecutive_trips{provider,endpoint}   trips since the breaker last closed (drives the cooldown)
 //	switchyard_breaker_restarts_total{provider,endpoint}      supervised restarts into HALF-OPEN
+//	switchyard_breaker_reopen_seconds{provider,endpoint}      until an OPEN breaker turns HALF-OPEN (0 unless OPEN)
 //	switchyard_key_state{provider,endpoint,key,state}         1 for the current state, 0 for the others
+//	switchyard_key_cooldown_seconds{provider,endpoint,key}    until a cooling key is used again (0 unless cooling)
 //	switchyard_ratelimit_remaining{provider,endpoint,key,kind} kind requests|tokens, once an upstream sent them
 //	switchyard_queue_depth{priority}, switchyard_queue_capacity{priority}
 //	switchyard_queue_admitted_total{priority}, switchyard_queue_rejected_total{priority}, switchyard_queue_expired_total{priority}
@@ -62,6 +65,14 @@ type metricsCollector struct {
 //	switchyard_cache_dropped_total{reason}                    evicted|expired
 //	switchyard_cache_embed_errors_total                       semantic lookups whose embedding failed
 //	switchyard_event_subscriber_panics_total                  event subscribers that panicked (recovered)
+//
+// and, recorded from every request's answer as it is given (see
+// genAIMetrics for labels, buckets and what is recorded when):
+//
+//	gen_ai_client_operation_duration_seconds  histogram, OpenTelemetry GenAI operation duration
+//	gen_ai_client_token_usage                 histogram, tokens per request by gen_ai_token_type
+//	switchyard_request_queue_wait_seconds{provider,priority} histogram, queue wait of served requests
+//	switchyard_retry_budget_exhausted_total{provider}        requests failed for want of retry budget
 //
 // The endpoint label of batching metrics is the pinned endpoint, "" for
 // windows of requests that let the provider choose.
@@ -82,6 +93,7 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		successes:          d("successes_total", "Upstream attempts that succeeded, per key.", key...),
 		failures:           d("failures_total", "Upstream attempts that failed, per key and error class.", with("class")...),
 		retries:            d("retries_total", "Retries scheduled by the dispatcher, per provider.", "provider"),
+		retryBudget:        d("retry_budget_available", "Retries the dispatcher's retry budget allows now; below 1 a due retry fails the request."),
 		inFlight:           d("in_flight", "Upstream attempts in flight, per key.", key...),
 		tokens:             d("tokens_total", "Tokens reported by the upstream, per key and direction (input, output).", with("direction")...),
 		bytes:              d("bytes_total", "Object transfer body bytes, per key and direction (in, out).", with("direction")...),
@@ -89,6 +101,8 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		breakerState:       d("breaker_state", "Circuit breaker state per endpoint: 0 closed, 1 open, 2 half-open.", "provider", "endpoint"),
 		breakerTrips:       d("breaker_trips_total", "Times the endpoint's circuit breaker went OPEN.", "provider", "endpoint"),
 		breakerRestarts:    d("breaker_restarts_total", "Supervised restarts of the endpoint's breaker into HALF-OPEN.", "provider", "endpoint"),
+		breakerReopen:      d("breaker_reopen_seconds", "Seconds until an OPEN breaker is restarted into HALF-OPEN; 0 unless OPEN.", "provider", "endpoint"),
+		keyCooldown:        d("key_cooldown_seconds", "Seconds until a cooling key is used again; 0 unless cooling.", key...),
 		keyState:           d("key_state", "Key routing state: 1 for the current state (active, cooling, disabled), 0 for the others.", with("state")...),
 		rateLimitRemaining: d("ratelimit_remaining", "What the upstream's rate-limit headers last said is left for the key (requests, tokens).", with("kind")...),
 		queueDepth:         d("queue_depth", "Requests waiting in the dispatcher's queue, per priority.", "priority"),
@@ -114,8 +128,8 @@ func (s *Switchyard) Collector() prometheus.Collector {
 }
 
 func (c *metricsCollector) descs() []*prometheus.Desc {
-	return []*prometheus.Desc{c.requests, c.successes, c.failures, c.retries, c.inFlight, c.tokens, c.bytes, c.latency,
-		c.breakerState, c.breakerTrips, c.breakerRestarts, c.breakerConsecutive, c.keyState, c.rateLimitRemaining,
+	return []*prometheus.Desc{c.requests, c.successes, c.failures, c.retries, c.retryBudget, c.inFlight, c.tokens, c.bytes, c.latency,
+		c.breakerState, c.breakerTrips, c.breakerRestarts, c.breakerConsecutive, c.breakerReopen, c.keyState, c.keyCooldown, c.rateLimitRemaining,
 		c.queueDepth, c.queueCapacity, c.queueAdmitted, c.queueRejected, c.queueExpired, c.queueWait, c.queued,
 		c.batchCalls, c.batchRequests, c.batchFlushes, c.batchWindowInputs,
 		c.cacheEntries, c.cacheLookups, c.cacheStores, c.cacheDropped, c.cacheEmbedErrors, c.subscriberPanics}
@@ -126,10 +140,17 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.descs() {
 		ch <- d
 	}
+	if c.s.genai != nil {
+		c.s.genai.Describe(ch)
+	}
 }
 
-// Collect takes one snapshot and emits it.
+// Collect emits the answer histograms, then takes one snapshot and emits
+// it.
 func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.genai != nil {
+		c.s.genai.Collect(ch)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
 	defer cancel()
 	t, err := c.s.Tree(ctx)
@@ -159,6 +180,11 @@ func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
 			counter(c.breakerTrips, float64(ep.TripsTotal), p.Name, ep.Name)
 			gauge(c.breakerConsecutive, float64(ep.Trips), p.Name, ep.Name)
 			counter(c.breakerRestarts, float64(ep.Restarts), p.Name, ep.Name)
+			reopen := 0.0
+			if ep.State == messages.Open && ep.ReopenAt.After(t.Time) {
+				reopen = ep.ReopenAt.Sub(t.Time).Seconds()
+			}
+			gauge(c.breakerReopen, reopen, p.Name, ep.Name)
 			for _, k := range ep.Keys {
 				lv := []string{p.Name, ep.Name, k.Label}
 				kc := k.Counters
@@ -176,6 +202,11 @@ func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
 					gauge(c.latency, kc.LatencyP50.Seconds(), p.Name, ep.Name, k.Label, "0.5")
 					gauge(c.latency, kc.LatencyP99.Seconds(), p.Name, ep.Name, k.Label, "0.99")
 				}
+				cooldown := 0.0
+				if k.State == messages.KeyStateCooling && k.CoolingUntil.After(t.Time) {
+					cooldown = k.CoolingUntil.Sub(t.Time).Seconds()
+				}
+				gauge(c.keyCooldown, cooldown, lv...)
 				for _, st := range keyStates {
 					v := 0.0
 					if k.State == st {
@@ -194,6 +225,7 @@ func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
 			}
 		}
 	}
+	gauge(c.retryBudget, t.Queue.RetryBudget)
 	for _, l := range t.Queue.Levels {
 		pr := l.Priority.String()
 		gauge(c.queueDepth, float64(l.Depth), pr)

@@ -132,6 +132,10 @@ func TestCollectorExportsWhatTheInstanceDid(t *testing.T) {
 	expect("switchyard_queued", map[string]string{"provider": "anthropic", "priority": "LOW"}, 0)
 	got := collectorSample(t, fams, "switchyard_queue_capacity", map[string]string{"priority": "LOW"})
 	assert.False(t, got <= 0, "queue capacity LOW = %v, want > 0", got)
+	// One retry spent from the default budget (burst 100), which refills
+	// meanwhile: more than one retry left, never more than the burst.
+	budget := collectorSample(t, fams, "switchyard_retry_budget_available", nil)
+	assert.True(t, budget > 1 && budget <= 100, "retry budget available = %v, want in (1, 100]", budget)
 
 	// Tokens match what the simulator reported, and are not zero.
 	in, out := srv.Usage()
@@ -234,6 +238,8 @@ func TestCollectorBreakerTrip(t *testing.T) {
 	assert.Equal(t, float64(1), got, "trips %v, want 1", got)
 	got = collectorSample(t, fams, "switchyard_breaker_consecutive_trips", ep)
 	assert.Equal(t, float64(1), got, "consecutive trips %v, want 1", got)
+	got = collectorSample(t, fams, "switchyard_breaker_reopen_seconds", ep)
+	assert.True(t, got > 0 && got <= 60, "reopen in %v s, want in (0, 60] (cooldown 1m)", got)
 	key := map[string]string{"provider": "anthropic", "endpoint": "only", "key": "k1", "class": "server"}
 	got = collectorSample(t, fams, "switchyard_failures_total", key)
 	assert.Equal(t, float64(3), got, "server failures %v, want 3", got)
@@ -297,4 +303,36 @@ func TestCollectorExportsBatchingAndCache(t *testing.T) {
 		assert.Equal(t, c.want, got, "%s%v = %v, want %v", c.name, c.labels, got, c.want)
 	}
 	assert.Equal(t, 1, srv.Calls(), "%d upstream calls, want 1", srv.Calls())
+}
+
+// A key cooled by a 429 with Retry-After shows as cooling with the time
+// left; the other key, which served the retry, as active with none.
+func TestCollectorKeyCooldown(t *testing.T) {
+	srv := startAnthropic(t)
+	h := newHarness(t, Config{
+		Providers: []ProviderConfig{anthropicProvider("anthropic", srv, KeyConfig{Label: "k1", Secret: secretA}, KeyConfig{Label: "k2", Secret: secretB})},
+		Retry:     RetryConfig{BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+	}, false)
+	srv.Inject(sim.Fault{Status: 429, Header: map[string]string{"retry-after": "30"}})
+	resp, err := h.sy.Chat(context.Background(), chatReq("anthropic", "hello"))
+	require.NoError(t, err)
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(h.sy.Collector()))
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	cooling := 0
+	for _, k := range []string{"k1", "k2"} {
+		lv := map[string]string{"provider": "anthropic", "endpoint": "primary", "key": k}
+		left := collectorSample(t, fams, "switchyard_key_cooldown_seconds", lv)
+		lv["state"] = "cooling"
+		if collectorSample(t, fams, "switchyard_key_state", lv) == 1 {
+			cooling++
+			assert.NotEqual(t, resp.Key, k, "the cooling key served the answer")
+			assert.True(t, left > 0 && left <= 30, "key %s cools for %v s, want in (0, 30]", k, left)
+		} else {
+			assert.Equal(t, resp.Key, k, "key %s is active but did not serve", k)
+			assert.Equal(t, 0.0, left, "active key %s has a cooldown", k)
+		}
+	}
+	assert.Equal(t, 1, cooling, "cooling keys")
 }

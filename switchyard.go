@@ -47,6 +47,7 @@ type Switchyard struct {
 	closed   bool
 	aborting chan struct{}
 	audit    *auditor
+	genai    *genAIMetrics
 }
 
 // New validates cfg, builds the tree and starts it. An invalid field fails
@@ -116,8 +117,15 @@ func New(cfg Config) (*Switchyard, error) {
 		Calls:    actors.NewCallGroup(),
 		Hooks:    cfg.hooks,
 	}
+	kindOf := map[string]string{}
+	for _, pc := range cfg.Providers {
+		kindOf[pc.Name] = pc.Kind
+	}
+	s.genai = newGenAIMetrics(kindOf, clk)
+	// Every answer feeds the GenAI metrics and, when it is on, the audit log.
+	s.env.Audit = s.genai
 	if aud != nil {
-		s.env.Audit = aud
+		s.env.Audit = answerObservers{s.genai, aud}
 	}
 	spec := supervisor.Spec{Env: s.env, Counters: s.counters,
 		Dispatcher: actors.DispatcherConfig{

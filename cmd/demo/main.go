@@ -27,6 +27,10 @@
 //	               providers whose key is set take part
 //	--metrics ADDR serve Prometheus metrics on http://ADDR/metrics, e.g.
 //	               127.0.0.1:9090 (default: off)
+//	--web ADDR     serve the live web view on http://ADDR/, e.g.
+//	               127.0.0.1:8080 (":0" picks a port; the demo prints the
+//	               address); it runs alongside the live or plain view
+//	               (default: off)
 //	--rate R       requests per second per provider (default 20 with the
 //	               simulators, 0.2 against real services)
 //	--seed N       seeds the fake keys and the traffic mix (default 1); the
@@ -67,6 +71,7 @@ type options struct {
 	Config   string
 	Real     bool
 	Metrics  string
+	Web      string
 	Rate     float64
 	Seed     uint64
 
@@ -77,6 +82,9 @@ type options struct {
 	// FindS3 locates the versitygw binary (nil: s3test.BinaryPath); the
 	// demo polls it until the binary appears.
 	FindS3 func() (string, error)
+	// onSims, when set, is given the simulators once they run (tests
+	// inject faults of their own with it).
+	onSims func([]*simProvider)
 }
 
 func parseFlags(args []string, errOut io.Writer) (options, error) {
@@ -89,6 +97,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.Config, "config", "", "Switchyard YAML/JSON config: talk to the services it names (no simulators)")
 	fs.BoolVar(&o.Real, "real", false, "talk to the real services whose keys are in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY)")
 	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9090 (default off)")
+	fs.StringVar(&o.Web, "web", "", "serve the live web view at http://ADDR/, e.g. 127.0.0.1:8080 (default off)")
 	fs.Float64Var(&o.Rate, "rate", 0, "requests per second per provider (default 20 with simulators, 0.2 against real services)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed for the fake keys and the traffic mix")
 	if err := fs.Parse(args); err != nil {
@@ -171,6 +180,9 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 		label, rate, targets = "real services", realRate, realTargets(cfg)
 	default:
 		sims = startSims(rand.New(rand.NewPCG(opts.Seed, 0xde770)))
+		if opts.onSims != nil {
+			opts.onSims(sims)
+		}
 		cfg = simConfig(sims)
 		// The object store joins when its server is ready; the demo does
 		// not wait for it.
@@ -222,8 +234,18 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 
 	tr := newTraffic(sy, targets, rate, opts.Seed)
 	src := &source{sy: sy, tr: tr, ev: events, started: time.Now(), duration: opts.Duration, label: label, seed: opts.Seed, metricsURL: metricsURL}
-	tr.start(runCtx)
 	src.store = store
+	webURL, stopWeb, err := serveWeb(opts.Web, src, sy)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
+	if webURL != "" {
+		if _, err := fmt.Fprintf(stdout, "web view: %s\n", webURL); err != nil {
+			return err
+		}
+	}
+	tr.start(runCtx)
 	if store != nil {
 		store.start(runCtx, sy)
 	}
@@ -242,11 +264,14 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 		if f, ok := opts.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			in, src.hint = f, "q to quit"
 		}
+		src.hint = withWebHint(src.hint, webURL)
 		viewErr = runTUI(runCtx, in, stdout, src, opts.Interval, cancel)
 	} else {
+		src.hint = withWebHint("", webURL)
 		viewErr = runPlain(runCtx, stdout, src, opts.Interval)
 	}
 	cancel()
+	stopWeb()
 
 	// Stop sending and injecting, give the requests out there a moment,
 	// take the last snapshot, then close: Close answers what is still
