@@ -63,7 +63,7 @@ $(VERSITYGW):
 ## Chromium (the demo's web view). They carry the integration build tag, so
 ## `make test` stays quick; .ci/run runs both.
 test-integration: tools-integration
-	VERSITYGW=$(VERSITYGW) PROMTOOL=$(PROMTOOL) JAEGER=$(JAEGER) $(GO) test $(TESTFLAGS) -tags integration -run 'Promtool|Alert|Expressions|Browser|Collector' ./deploy/ ./cmd/demo/ .
+	VERSITYGW=$(VERSITYGW) PROMTOOL=$(PROMTOOL) JAEGER=$(JAEGER) $(GO) test $(TESTFLAGS) -tags integration -run 'Promtool|Alert|Expressions|Browser|Jaeger' ./deploy/ ./cmd/demo/ .
 
 ## tools-integration: promtool and Jaeger from the Go module proxy (Jaeger
 ## through its own module in tools/jaeger, so its dependencies stay out of
@@ -73,7 +73,8 @@ tools-integration: tools $(PROMTOOL) $(JAEGER) chromium
 $(PROMTOOL):
 	GOBIN=$(BIN) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
-$(JAEGER):
+# Jaeger v1.75.0 is pinned in tools/jaeger/go.mod, a module of its own.
+$(JAEGER): tools/jaeger/go.mod tools/jaeger/go.sum
 	cd tools/jaeger && $(GO) build -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
 
 chromium:

@@ -29,6 +29,9 @@ type Config struct {
 	Cache    CacheConfig    `yaml:"cache" json:"cache"`
 	// Audit turns on the audit log (off by default; see AuditConfig).
 	Audit AuditConfig `yaml:"audit" json:"audit"`
+	// Tracing turns on OpenTelemetry traces (off by default; see
+	// TracingConfig).
+	Tracing TracingConfig `yaml:"tracing" json:"tracing"`
 
 	// Logger receives Switchyard's and protoactor's logs. Nil discards them.
 	Logger *slog.Logger `yaml:"-" json:"-"`

@@ -308,6 +308,7 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 	w.st.batched += uint64(len(members))
 	w.st.largestFilled = max(w.st.largestFilled, uint64(inputs))
 	d.entries[b.id] = b
+	d.env.Tracer.batchStarted(b)
 	if delay > 0 {
 		d.retryLater(ctx, b, delay)
 		return
@@ -367,6 +368,7 @@ func (d *Dispatcher) batchRequest(b *entry) bool {
 // request; a 413 about the batch's size also lowers the window's size.
 func (d *Dispatcher) onBatchDone(ctx actor.Context, b *entry, m *attemptDone) {
 	members := b.live()
+	d.env.Tracer.batchDone(b, m)
 	// The batch ends here; its members keep pointing at it until each
 	// moves on (answered, retried, or put in a new batch).
 	d.setState(b, stateDone)

@@ -105,6 +105,8 @@ type cacheWaiter struct {
 	// flight is the flight the waiter belongs to; nil for a leader whose
 	// caller gave up, waiting only for its own call's answer.
 	flight *flight
+	// tr is the request's trace (tracing on).
+	tr *reqTrace
 }
 
 // flight is the single flight of identical requests (one exact key, one
@@ -317,9 +319,10 @@ func (c *Cache) admit(ctx actor.Context, w *cacheWaiter, lk cacheLookup) {
 	}
 	now := c.now()
 	w.admitted = now
+	w.tr = c.env.Tracer.waiter(w)
 	if e, ok := c.store.get(lk.key, now); ok && (lk.optIn || !e.toolCalls) {
 		c.hits++
-		c.answerCached(ctx, w, lk, e.resp, e.chunks, 1, true, false)
+		c.answerCached(ctx, w, lk, e.resp, e.chunks, 1, true, false, e.origin)
 		return
 	}
 	_, deadline := requestDeadlines(c.env.Clock, call, w.ctx, now)
@@ -377,7 +380,7 @@ func (c *Cache) lookup(ctx actor.Context, f *flight, prio messages.Priority) {
 	id := messages.NewRequestID()
 	f.embedID = id
 	c.embeds[id] = f
-	ctx.Send(c.dispatcher, &Submit{ReplyPID: c.self, Internal: true, Req: &messages.EmbedRequest{
+	ctx.Send(c.dispatcher, &Submit{ReplyPID: c.self, Internal: true, trace: c.env.Tracer.lookupFor(f.waiters[0]), Req: &messages.EmbedRequest{
 		Call:  messages.Call{RequestID: id, Provider: r.Provider, Priority: prio, Deadline: c.now().Add(c.spec.LookupTimeout)},
 		Model: r.Model, Inputs: []string{f.lk.text}, Dimensions: r.Dimensions}})
 }
@@ -413,7 +416,7 @@ func (c *Cache) onEmbedded(ctx actor.Context, f *flight, resp messages.Response)
 		for _, w := range f.waiters {
 			c.release(w)
 			c.hits++
-			c.answerCached(ctx, w, f.lk, e.resp, e.chunks, 1, true, false)
+			c.answerCached(ctx, w, f.lk, e.resp, e.chunks, 1, true, false, e.origin)
 		}
 		c.maybeDrained()
 		return
@@ -431,7 +434,7 @@ func (c *Cache) onEmbedded(ctx actor.Context, f *flight, resp messages.Response)
 	for _, w := range f.waiters {
 		c.release(w)
 		c.semanticHits++
-		c.answerCached(ctx, w, f.lk, e.resp, e.chunks, sim, false, false)
+		c.answerCached(ctx, w, f.lk, e.resp, e.chunks, sim, false, false, e.origin)
 	}
 	c.maybeDrained()
 }
@@ -455,7 +458,8 @@ func (c *Cache) launch(ctx actor.Context, f *flight) {
 	f.call = lc
 	c.calls[w.id] = lc
 	c.misses++
-	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, ReplyPID: c.self, Emit: emit, Internal: true})
+	c.env.Tracer.leading(w)
+	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, ReplyPID: c.self, Emit: emit, Internal: true, trace: w.tr})
 }
 
 // onAnswer handles the dispatcher's answer to an embedding or a leader's
@@ -508,6 +512,7 @@ func (c *Cache) onAnswer(ctx actor.Context, id string, resp messages.Response, f
 		chunks = lc.rec.recorded()
 	}
 	for _, o := range f.waiters {
+		c.env.Tracer.follower(o, w)
 		switch {
 		case o == w:
 		case fail != nil:
@@ -516,7 +521,7 @@ func (c *Cache) onAnswer(ctx actor.Context, id string, resp messages.Response, f
 			c.forward(ctx, o) // each follower makes its own call
 		default:
 			c.coalesced++
-			c.answerCached(ctx, o, f.lk, resp, chunks, 1, true, true)
+			c.answerCached(ctx, o, f.lk, resp, chunks, 1, true, true, spanRef{})
 		}
 	}
 	c.maybeDrained()
@@ -544,7 +549,7 @@ func (c *Cache) maybeStore(lc *leaderCall, resp messages.Response) {
 	if cp == nil {
 		return
 	}
-	e := &cacheEntry{key: lc.lk.key, resp: cp, toolCalls: hasToolCalls(resp)}
+	e := &cacheEntry{key: lc.lk.key, resp: cp, toolCalls: hasToolCalls(resp), origin: c.env.Tracer.origin(lc.leader)}
 	if lc.rec != nil {
 		e.chunks = lc.rec.recorded()
 	}
@@ -633,12 +638,15 @@ func (c *Cache) release(w *cacheWaiter) {
 
 // forward hands a held request to the dispatcher to be answered directly.
 func (c *Cache) forward(ctx actor.Context, w *cacheWaiter) {
-	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, Reply: w.reply, ReplyPID: w.pid, Emit: w.emit})
+	ctx.Send(c.dispatcher, &Submit{Req: w.req, Ctx: w.ctx, Reply: w.reply, ReplyPID: w.pid, Emit: w.emit, trace: c.env.Tracer.forwarded(w)})
 }
 
 // answerCached answers w with a copy of resp (and a replay of chunks):
-// cached, with its own request ID and the similarity.
-func (c *Cache) answerCached(ctx actor.Context, w *cacheWaiter, lk cacheLookup, resp messages.Response, chunks []*messages.StreamChunk, sim float64, exact, coalesced bool) {
+// cached, with its own request ID and the similarity. origin is the span of
+// the request whose answer was stored (zero for a coalesced answer, or
+// with tracing off).
+func (c *Cache) answerCached(ctx actor.Context, w *cacheWaiter, lk cacheLookup, resp messages.Response, chunks []*messages.StreamChunk, sim float64, exact, coalesced bool, origin spanRef) {
+	c.env.Tracer.cached(w, origin, sim, exact, coalesced)
 	now := c.now()
 	r := copyResponse(resp)
 	m := r.ResponseMeta()
@@ -681,6 +689,7 @@ func (c *Cache) answerCached(ctx actor.Context, w *cacheWaiter, lk cacheLookup, 
 			}
 		}
 		env.audit(w.req, answer, w.admitted, 0)
+		env.Tracer.waiterAnswered(w, answer)
 		switch {
 		case w.reply != nil:
 			select {
@@ -706,6 +715,7 @@ func (c *Cache) deliverAnswer(ctx actor.Context, w *cacheWaiter, resp messages.R
 
 func (c *Cache) deliver(ctx actor.Context, w *cacheWaiter, msg any) {
 	c.env.audit(w.req, msg, w.admitted, attemptsOf(msg))
+	c.env.Tracer.waiterAnswered(w, msg)
 	switch {
 	case w.reply != nil:
 		select {

@@ -25,6 +25,9 @@ type cacheEntry struct {
 	// requests that opted in.
 	toolCalls bool
 	expires   time.Time
+	// origin is the span of the request whose answer this is (tracing on):
+	// the spans of the hits it serves link to it.
+	origin spanRef
 }
 
 // cacheStore holds the cache's entries: a max-entries LRU of exact keys

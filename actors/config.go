@@ -207,6 +207,9 @@ type Env struct {
 	// Audit, when set, sees every request's final answer once (see
 	// Auditor).
 	Audit Auditor
+	// Tracer makes the OpenTelemetry spans of requests and attempts; nil
+	// (the default) traces nothing, at no cost.
+	Tracer *Tracer
 	// Root is the actor system's root context; timers send through it.
 	Root *actor.RootContext
 	// Calls tracks running HTTP goroutines so shutdown can wait for them.

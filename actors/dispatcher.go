@@ -93,7 +93,9 @@ type entry struct {
 	fence *streamFence
 	// audited: the caller's answer is reported to Env.Audit (not for the
 	// runtime's own requests, Submit.Internal).
-	audited  bool
+	audited bool
+	// tr is the request's trace (tracing on): its span, or a batch call's.
+	tr       *reqTrace
 	admitted time.Time
 	// enqueued is when the request first started waiting (its first queue
 	// or window); it survives requeues, so aging and shedding see the
@@ -203,6 +205,7 @@ func (d *Dispatcher) setState(e *entry, to entryState) {
 	e.state = to
 	d.count(e, 1)
 	if to == stateDone {
+		d.env.Tracer.entryDone(e)
 		delete(d.entries, e.id)
 		if e.deadlineTimer != nil {
 			e.deadlineTimer.Stop()
@@ -372,7 +375,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	case *actor.Started:
 		d.self = ctx.Self()
 	case *Submit:
-		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit, nil, !m.Internal)
+		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit, nil, !m.Internal, m.trace)
 	case messages.Request:
 		sender := ctx.Sender()
 		if sender == nil {
@@ -386,7 +389,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 			fence = &streamFence{}
 			emit = func(c *messages.StreamChunk) bool { return fence.send(func() { root.Send(sender, c) }) }
 		}
-		d.admit(ctx, m, nil, nil, sender, emit, fence, true)
+		d.admit(ctx, m, nil, nil, sender, emit, fence, true, nil)
 	case *messages.Cancel:
 		d.cancelRequest(ctx, m)
 	case *messages.GetQueueStatus:
@@ -487,7 +490,7 @@ func (d *Dispatcher) reply(ctx actor.Context, ch chan<- any, pid *actor.PID, msg
 	}
 }
 
-func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool, fence *streamFence, audited bool) {
+func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool, fence *streamFence, audited bool, tr *reqTrace) {
 	call := req.CallInfo()
 	if call.RequestID == "" {
 		call.RequestID = messages.NewRequestID()
@@ -498,6 +501,7 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 		if audited {
 			d.env.audit(req, answer, d.now(), 0)
 		}
+		d.env.Tracer.refused(d, req, cctx, tr, answer)
 		d.reply(ctx, ch, pid, answer)
 	}
 	if d.shutdown {
@@ -554,6 +558,7 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 		e.ctx, e.cancel = context.WithCancel(cctx)
 	}
 	e.deadline = deadline
+	d.env.Tracer.admitted(d, e, cctx, tr)
 	d.entries[id] = e
 	d.admitted[lvl]++
 	d.budget.admitted()
@@ -769,7 +774,7 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		}
 		d.setState(e, stateInFlight)
 		p.sent++
-		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin})
+		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin, tr: e.tr})
 	}
 }
 
@@ -824,6 +829,7 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 	}
 	if !m.bounced {
 		e.parks = 0
+		d.env.Tracer.attemptReported(e)
 	}
 	switch {
 	case m.bounced:
@@ -927,6 +933,7 @@ func (d *Dispatcher) retryOrFail(ctx actor.Context, group []*entry, m *attemptDo
 			e.notBefore = now.Add(ue.RetryAfter)
 		}
 		e.attempt++
+		d.env.Tracer.backoff(e, delay, ue, m.rotate)
 		e.p.handle.Counters.Retries.Add(1)
 		d.env.Events.Publish(&messages.RequestRetried{Time: now, RequestID: e.id, Provider: e.call.Provider, Attempt: e.attempt, Delay: delay, Status: ue.Status, Class: ue.Class})
 	}
@@ -1078,6 +1085,7 @@ func (d *Dispatcher) finish(ctx actor.Context, e *entry, answer any) {
 	if e.audited {
 		d.env.audit(e.req, answer, e.admitted, e.sent)
 	}
+	d.env.Tracer.finished(e, answer)
 	d.reply(ctx, e.replyCh, e.replyPID, answer)
 }
 

@@ -61,8 +61,10 @@ func (k *Key) start(ctx actor.Context, x *execute) {
 		Key: k.h.cred, Emit: scrubEmit(red, x.d.emit), Client: env.Client,
 	}
 	adapter, cctx := k.adapter, x.d.ctx
+	cctx, span := env.Tracer.attempt(cctx, x, k)
 	env.Calls.Go(func() {
 		resp, err := runAdapter(cctx, adapter, call, red)
+		env.Tracer.attemptResult(x, span, call, err)
 		root.Send(self, &callFinished{callID: x.callID, x: x, resp: resp, err: err, result: call.Result, latency: env.Clock.Now().Sub(x.started)})
 	})
 }

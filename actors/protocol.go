@@ -29,6 +29,9 @@ type Submit struct {
 	// caller for (the cache's leader calls and embeddings): the dispatcher
 	// does not audit its answer, the sender audits its callers'.
 	Internal bool
+	// trace, from the cache, is the request's trace (tracing on): the
+	// dispatcher continues it instead of starting one.
+	trace *reqTrace
 }
 
 // dispatch hands one attempt of a request to a provider.
@@ -43,6 +46,8 @@ type dispatch struct {
 	// affinity, when set, sends the attempt only to the endpoint and key
 	// group that can see the stored object the request names.
 	affinity *affinityPin
+	// tr is the request's (or batch call's) trace; nil with tracing off.
+	tr *reqTrace
 }
 
 // capacityMode tells the dispatcher how to treat a provider.

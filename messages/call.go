@@ -43,6 +43,16 @@ type Call struct {
 	// answered with an answer stored for another (see
 	// CacheConfig.TenantScope). Empty means none.
 	Principal, Tenant string
+	// TraceParent and TraceState are the caller's W3C trace context (the
+	// values of the traceparent and tracestate headers, e.g.
+	// "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), for
+	// requests sent as actor messages, which carry no context.Context: with
+	// tracing on (Config.Tracing), the request's span continues that trace.
+	// The Go API continues the span in its ctx and reads these only when
+	// ctx carries none. They are never sent upstream as they are: each
+	// attempt sends its own span's traceparent. Empty means none; an invalid
+	// value is ignored.
+	TraceParent, TraceState string
 }
 
 // CallInfo returns the Call itself; it lets every request type satisfy Request.

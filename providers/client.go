@@ -222,6 +222,12 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 	if call.RequestID != "" {
 		h.Set("X-Request-ID", call.RequestID)
 	}
+	if tc, ok := ctx.Value(traceContextKey{}).(traceContext); ok {
+		h.Set("Traceparent", tc.parent)
+		if tc.state != "" {
+			h.Set("Tracestate", tc.state)
+		}
+	}
 	for k, v := range call.Headers {
 		h.Set(k, v)
 	}
@@ -248,6 +254,26 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, req, nil
+}
+
+// traceContextKey is the context key of the W3C trace context Send puts on
+// its requests.
+type traceContextKey struct{}
+
+type traceContext struct{ parent, state string }
+
+// WithTraceContext returns ctx carrying a W3C trace context: Send puts
+// traceparent (and tracestate, when not empty) on every request it makes
+// under the returned context, the 401 refresh's second try included, before
+// the endpoint's configured headers (which may override them). The runtime
+// sets it per attempt when tracing propagates upstream, so a server that
+// traces (TGI, vLLM, Ollama behind a tracing proxy) joins the trace. An
+// empty traceparent returns ctx itself.
+func WithTraceContext(ctx context.Context, traceparent, tracestate string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, traceContextKey{}, traceContext{parent: traceparent, state: tracestate})
 }
 
 // credentialError classifies a failure to obtain the key's credential.
