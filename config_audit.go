@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard-ai/switchyard/audit"
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/redact"
 )
 
@@ -124,10 +125,10 @@ func (a *auditor) record(req messages.Request, answer any, how actors.AuditInfo)
 	if r.Time.IsZero() {
 		r.Time = now
 	}
-	if ci := callInfo(req); ci != nil {
+	if ci := providers.CallInfo(req); ci != nil {
 		r.RequestID, r.Provider, r.Principal, r.Tenant = ci.RequestID, ci.Provider, ci.Principal, ci.Tenant
 		r.Priority = ci.Priority.String()
-		r.Operation, r.Model = req.Operation(), modelOf(req)
+		r.Operation, r.Model = req.Operation(), messages.ModelOf(req)
 	}
 	r.Latency = now.Sub(r.Time)
 	switch v := answer.(type) {
@@ -143,7 +144,7 @@ func (a *auditor) record(req messages.Request, answer any, how actors.AuditInfo)
 				r.Provider = m.Provider
 			}
 			r.Attempts = max(r.Attempts, m.Attempts)
-			u := usageOf(v)
+			u := messages.UsageOf(v)
 			r.InputTokens, r.OutputTokens = u.InputTokens, u.OutputTokens
 			if m.Latency > 0 {
 				r.Latency = m.Latency
@@ -199,60 +200,6 @@ func (a *auditor) scrub(r *audit.Record) {
 	if c := r.Content; c != nil {
 		c.Request, c.Response = a.red.String(c.Request), a.red.String(c.Response)
 	}
-}
-
-func callInfo(req messages.Request) (ci *messages.Call) {
-	if req == nil {
-		return nil
-	}
-	defer func() {
-		if recover() != nil {
-			ci = nil
-		}
-	}()
-	return req.CallInfo()
-}
-
-// modelOf is the model a request names, "" for requests without one.
-func modelOf(req messages.Request) string {
-	switch r := req.(type) {
-	case *messages.ChatRequest:
-		return r.Model
-	case *messages.EmbedRequest:
-		return r.Model
-	case *messages.GenerateRequest:
-		return r.Model
-	case *messages.RerankRequest:
-		return r.Model
-	case *messages.InferRequest:
-		return r.Model
-	case *messages.TokenizeRequest:
-		return r.Model
-	case *messages.ResponsesRequest:
-		return r.Model
-	case *messages.CountTokensRequest:
-		return r.Chat.Model
-	case *messages.ResponsesInputTokensRequest:
-		return r.Responses.Model
-	}
-	return ""
-}
-
-// usageOf is the token usage an answer reports.
-func usageOf(resp messages.Response) messages.Usage {
-	switch r := resp.(type) {
-	case *messages.ChatResponse:
-		return r.Usage
-	case *messages.EmbedResponse:
-		return r.Usage
-	case *messages.GenerateResponse:
-		return r.Usage
-	case *messages.RerankResponse:
-		return r.Usage
-	case *messages.ResponsesResponse:
-		return r.Usage
-	}
-	return messages.Usage{}
 }
 
 // contentOf is the request and answer as JSON, for content logging.

@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // Bucket boundaries the OpenTelemetry GenAI semantic conventions
@@ -50,37 +51,6 @@ const (
 	genAITokenOutput  = "output"
 	genAIMetricPrefix = "gen_ai_client_"
 )
-
-// genAIProviderNames maps a provider kind to the gen_ai.provider.name
-// well-known value the semantic conventions require for it; kinds not
-// listed keep their own name (a custom value, which the conventions allow).
-var genAIProviderNames = map[string]string{
-	"azure_openai":      "azure.ai.openai",
-	"anthropic_bedrock": "aws.bedrock",
-	"gemini":            "gcp.gemini",
-	"gemini_vertex":     "gcp.vertex_ai",
-}
-
-// genAIProviderName is the gen_ai.provider.name of a provider kind.
-func genAIProviderName(kind string) string {
-	if n, ok := genAIProviderNames[kind]; ok {
-		return n
-	}
-	return kind
-}
-
-// genAIOperationName is the gen_ai.operation.name of a request operation:
-// the conventions' well-known value where one applies (chat, embeddings,
-// text_completion), else the operation's own name (rerank, responses, …).
-func genAIOperationName(op string) string {
-	switch op {
-	case "embed":
-		return "embeddings"
-	case "generate":
-		return "text_completion"
-	}
-	return op
-}
 
 // genAIMetrics records, from every request's final answer, the
 // OpenTelemetry GenAI client metrics and the request-level histograms the
@@ -182,7 +152,7 @@ func newGenAIMetrics(kindOf map[string]string, clk clock.Clock) *genAIMetrics {
 		series: map[genAISeriesKey]prometheus.Observer{},
 	}
 	for name, kind := range kindOf {
-		g.kindOf[name] = genAIProviderName(kind)
+		g.kindOf[name] = actors.GenAIProvider(kind)
 		var w [3]prometheus.Observer
 		for i := range w {
 			w[i] = g.queueWait.WithLabelValues(name, messages.PriorityAt(i).String())
@@ -211,7 +181,7 @@ func (g *genAIMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // Answered records one answered request (actors.Auditor).
 func (g *genAIMetrics) Answered(req messages.Request, answer any, how actors.AuditInfo) {
-	ci := callInfo(req)
+	ci := providers.CallInfo(req)
 	if ci == nil {
 		return // a nil request: no operation to name
 	}
@@ -227,7 +197,7 @@ func (g *genAIMetrics) Answered(req messages.Request, answer any, how actors.Aud
 	if !how.Admitted.IsZero() {
 		elapsed = g.clock.Now().Sub(how.Admitted)
 	}
-	k := genAISeriesKey{metric: genAIDuration, provider: provider, operation: op, model: modelOf(req)}
+	k := genAISeriesKey{metric: genAIDuration, provider: provider, operation: op, model: messages.ModelOf(req)}
 	switch v := answer.(type) {
 	case messages.Response:
 		var m *messages.Meta
@@ -241,7 +211,7 @@ func (g *genAIMetrics) Answered(req messages.Request, answer any, how actors.Aud
 		if m == nil || m.Cached {
 			return
 		}
-		u := usageOf(v)
+		u := messages.UsageOf(v)
 		if u.InputTokens > 0 {
 			k.metric = genAIInputToken
 			g.observer(k).Observe(float64(u.InputTokens))
@@ -279,7 +249,7 @@ func (g *genAIMetrics) observer(k genAISeriesKey) prometheus.Observer {
 	if o = g.series[k]; o != nil {
 		return o
 	}
-	op, prov := genAIOperationName(k.operation), g.kindOf[k.provider]
+	op, prov := actors.GenAIOperation(k.operation), g.kindOf[k.provider]
 	switch k.metric {
 	case genAIInputToken:
 		o = g.tokens.WithLabelValues(k.provider, op, prov, k.model, genAITokenInput)

@@ -290,21 +290,6 @@ func TestGenAIMetricsAnsweredAllocations(t *testing.T) {
 	}
 }
 
-func TestGenAINames(t *testing.T) {
-	for _, c := range []struct{ in, op, prov string }{
-		{"chat", "chat", ""}, {"embed", "embeddings", ""}, {"generate", "text_completion", ""}, {"rerank", "rerank", ""},
-		{"openai", "", "openai"}, {"anthropic", "", "anthropic"}, {"azure_openai", "", "azure.ai.openai"},
-		{"anthropic_bedrock", "", "aws.bedrock"}, {"gemini", "", "gcp.gemini"}, {"gemini_vertex", "", "gcp.vertex_ai"}, {"hf_tgi", "", "hf_tgi"},
-	} {
-		if c.op != "" {
-			assert.Equal(t, c.op, genAIOperationName(c.in), "operation %q", c.in)
-		}
-		if c.prov != "" {
-			assert.Equal(t, c.prov, genAIProviderName(c.in), "kind %q", c.in)
-		}
-	}
-}
-
 func TestErrorTypeOf(t *testing.T) {
 	ue := &messages.UpstreamError{Class: messages.ClassAuth}
 	for _, c := range []struct {

@@ -257,7 +257,7 @@ func parentOf(ctx context.Context, call *messages.Call) trace.SpanContext {
 // startRequest starts rt's span for req, with links.
 func (t *Tracer) startRequest(rt *reqTrace, req messages.Request, kind string, links ...trace.Link) {
 	call := req.CallInfo()
-	op, model := GenAIOperation(req.Operation()), modelOf(req)
+	op, model := GenAIOperation(req.Operation()), messages.ModelOf(req)
 	name := op
 	if model != "" {
 		name = op + " " + model
@@ -860,33 +860,6 @@ func hostOf(base string) string {
 		base = base[i+1:] // never user:password@
 	}
 	return base
-}
-
-// modelOf is the model a request names, "" for requests without one.
-func modelOf(req messages.Request) string {
-	switch r := req.(type) {
-	case *messages.ChatRequest:
-		return r.Model
-	case *messages.EmbedRequest:
-		return r.Model
-	case *messages.GenerateRequest:
-		return r.Model
-	case *messages.RerankRequest:
-		return r.Model
-	case *messages.InferRequest:
-		return r.Model
-	case *messages.TokenizeRequest:
-		return r.Model
-	case *messages.InfoRequest:
-		return r.Model
-	case *messages.ResponsesRequest:
-		return r.Model
-	case *messages.CountTokensRequest:
-		return r.Chat.Model
-	case *messages.ResponsesInputTokensRequest:
-		return r.Responses.Model
-	}
-	return ""
 }
 
 // responseFacts is what an answer tells of its model, ID, finish reason and

@@ -150,3 +150,79 @@ type Cancel struct {
 func CancelFor(id string, err error) *Cancel {
 	return &Cancel{RequestID: id, Deadline: errors.Is(err, context.DeadlineExceeded)}
 }
+
+// ModelOf is the model req names, "" for a request that names none (or a
+// nil one). It is safe for concurrent use.
+func ModelOf(req Request) string {
+	switch r := req.(type) {
+	case *ChatRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *EmbedRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *GenerateRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *RerankRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *InferRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *TokenizeRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *InfoRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *ResponsesRequest:
+		if r != nil {
+			return r.Model
+		}
+	case *CountTokensRequest:
+		if r != nil {
+			return r.Chat.Model
+		}
+	case *ResponsesInputTokensRequest:
+		if r != nil {
+			return r.Responses.Model
+		}
+	}
+	return ""
+}
+
+// UsageOf is the token usage resp reports, zero for an answer that reports
+// none (or a nil one).
+func UsageOf(resp Response) Usage {
+	switch r := resp.(type) {
+	case *ChatResponse:
+		if r != nil {
+			return r.Usage
+		}
+	case *EmbedResponse:
+		if r != nil {
+			return r.Usage
+		}
+	case *GenerateResponse:
+		if r != nil {
+			return r.Usage
+		}
+	case *RerankResponse:
+		if r != nil {
+			return r.Usage
+		}
+	case *ResponsesResponse:
+		if r != nil {
+			return r.Usage
+		}
+	}
+	return Usage{}
+}

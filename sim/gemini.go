@@ -273,28 +273,8 @@ func (b *GeminiBackend) Serve(s *Server, w http.ResponseWriter, r *http.Request,
 		s.Invalid(w, http.StatusNotFound, "Method not found.")
 		return
 	}
-	q := r.URL.Query()
-	names := make([]string, 0, len(q))
-	for k := range q {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !gemQueryParams[k] {
-			s.Invalid(w, http.StatusBadRequest, fmt.Sprintf("Invalid JSON payload received. Unknown name %q: Cannot bind query parameter. Field '%s' could not be found in request message.", k, k))
-			return
-		}
-	}
-	alt := q.Get("alt")
-	if alt == "" {
-		alt = q.Get("$alt")
-	}
-	if alt != "" && alt != "json" && alt != "sse" {
-		s.Invalid(w, http.StatusBadRequest, "Invalid value at 'alt' ("+alt+"): expected json or sse")
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		s.Invalid(w, http.StatusBadRequest, "Invalid JSON payload received. Unexpected Content-Type "+strconv.Quote(r.Header.Get("Content-Type"))+".")
+	alt, ok := gemCheckQueryAndType(s, w, r)
+	if !ok {
 		return
 	}
 	raw, bad := gemDecode(body)
@@ -1537,4 +1517,35 @@ func (b *GeminiBackend) serveCountTokens(w http.ResponseWriter, resource string,
 	n := gemPromptWords(g)
 	gemWriteJSON(w, http.StatusOK, map[string]any{"totalTokens": n, "promptTokensDetails": []any{map[string]any{"modality": "TEXT", "tokenCount": n}}})
 	return nil
+}
+
+// gemCheckQueryAndType refuses, as Google's APIs do, a request with a query
+// parameter the API does not bind, an alt other than json or sse, or a body
+// that is not application/json; it reports whether the request passed.
+func gemCheckQueryAndType(s *Server, w http.ResponseWriter, r *http.Request) (string, bool) {
+	q := r.URL.Query()
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !gemQueryParams[k] {
+			s.Invalid(w, http.StatusBadRequest, fmt.Sprintf("Invalid JSON payload received. Unknown name %q: Cannot bind query parameter. Field '%s' could not be found in request message.", k, k))
+			return "", false
+		}
+	}
+	alt := q.Get("alt")
+	if alt == "" {
+		alt = q.Get("$alt")
+	}
+	if alt != "" && alt != "json" && alt != "sse" {
+		s.Invalid(w, http.StatusBadRequest, "Invalid value at 'alt' ("+alt+"): expected json or sse")
+		return "", false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		s.Invalid(w, http.StatusBadRequest, "Invalid JSON payload received. Unexpected Content-Type "+strconv.Quote(r.Header.Get("Content-Type"))+".")
+		return "", false
+	}
+	return alt, true
 }

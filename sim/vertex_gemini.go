@@ -1,12 +1,9 @@
 package sim
 
 import (
-	"fmt"
-	"mime"
 	"net/http"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -209,28 +206,8 @@ func (b *VertexGeminiBackend) Serve(s *Server, w http.ResponseWriter, r *http.Re
 		s.Invalid(w, http.StatusNotFound, "Method not found.")
 		return
 	}
-	q := r.URL.Query()
-	names := make([]string, 0, len(q))
-	for k := range q {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !gemQueryParams[k] {
-			s.Invalid(w, http.StatusBadRequest, fmt.Sprintf("Invalid JSON payload received. Unknown name %q: Cannot bind query parameter. Field '%s' could not be found in request message.", k, k))
-			return
-		}
-	}
-	alt := q.Get("alt")
-	if alt == "" {
-		alt = q.Get("$alt")
-	}
-	if alt != "" && alt != "json" && alt != "sse" {
-		s.Invalid(w, http.StatusBadRequest, "Invalid value at 'alt' ("+alt+"): expected json or sse")
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		s.Invalid(w, http.StatusBadRequest, "Invalid JSON payload received. Unexpected Content-Type "+strconv.Quote(r.Header.Get("Content-Type"))+".")
+	alt, ok := gemCheckQueryAndType(s, w, r)
+	if !ok {
 		return
 	}
 	raw, bad := gemDecode(body)
