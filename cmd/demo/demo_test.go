@@ -111,25 +111,7 @@ func TestRunPlainWithSimulators(t *testing.T) {
 	// The demo runs until the output shows a cache hit (FAQ traffic repeats
 	// itself within seconds, but on a loaded machine it takes longer), at
 	// least 3 s and at most 60 s.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	hitRE := regexp.MustCompile(`last hits: .*(exact|semantic) [01]\.\d{3}`)
-	go func() {
-		started := time.Now()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if time.Since(started) >= 3*time.Second && hitRE.MatchString(out.String()) {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
+	ctx := runUntil(t, &out, 3*time.Second, regexp.MustCompile(`last hits: .*(exact|semantic) [01]\.\d{3}`))
 	opts := options{Interval: 500 * time.Millisecond, Plain: true, Seed: 7,
 		Metrics: "127.0.0.1:0", Getenv: noEnv, Stdin: strings.NewReader("")}
 	require.NoError(t, run(ctx, opts, &out), tail(out.String(), 40))
@@ -171,7 +153,11 @@ func TestRunWithoutTheObjectStoreServer(t *testing.T) {
 
 	var out syncBuffer
 	looked := make(chan struct{}, 1)
-	opts := options{Duration: 1500 * time.Millisecond, Interval: 500 * time.Millisecond, Plain: true, Seed: 3,
+	// The demo runs until the tree (with its s3 branch) and the upload line
+	// have shown, at least 1.5 s and at most 60 s.
+	ctx := runUntil(t, &out, 1500*time.Millisecond, regexp.MustCompile(`s3 \(s3\)`), regexp.MustCompile(`uploads   waiting for versitygw`),
+		regexp.MustCompile(`anthropic \(anthropic\)`))
+	opts := options{Interval: 500 * time.Millisecond, Plain: true, Seed: 3,
 		Getenv: noEnv, Stdin: strings.NewReader(""),
 		FindS3: func() (string, error) {
 			select {
@@ -180,7 +166,7 @@ func TestRunWithoutTheObjectStoreServer(t *testing.T) {
 			}
 			return "", errors.New("no versitygw yet")
 		}}
-	require.NoError(t, run(context.Background(), opts, &out), tail(out.String(), 40))
+	require.NoError(t, run(ctx, opts, &out), tail(out.String(), 40))
 	s := out.String()
 	assert.Contains(t, s, "s3 (s3)", "the s3 branch is in the tree from the start")
 	assert.Contains(t, s, "uploads   waiting for versitygw")
@@ -343,4 +329,41 @@ func TestRenderBatchingAndCache(t *testing.T) {
 	compact := renderMain(f, pal)
 	assert.Contains(t, compact, "batching  15 calls carried 45 requests · best tei/bge-base embed 4.0 per call", "compact view")
 	assert.NotContains(t, compact, "ollama/", "compact view")
+}
+
+// runUntil returns a context for run that ends once out has matched every
+// one of res and at least min has passed, or after 60 s: the demo's output
+// is the event the test waits on, not a fixed duration, so a loaded machine
+// only makes the run longer.
+func runUntil(t *testing.T, out *syncBuffer, min time.Duration, res ...*regexp.Regexp) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	go func() {
+		started := time.Now()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if time.Since(started) < min {
+				continue
+			}
+			all := true
+			for _, re := range res {
+				if !re.MatchString(out.String()) {
+					all = false
+					break
+				}
+			}
+			if all {
+				cancel()
+				return
+			}
+		}
+	}()
+	return ctx
 }
