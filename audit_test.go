@@ -3,6 +3,7 @@ package switchyard
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,4 +237,64 @@ func TestAuditConfigValidation(t *testing.T) {
 		require.ErrorAs(t, err, &ce, "%+v", tc.audit)
 		assert.Equal(t, tc.field, ce.Field)
 	}
+}
+
+// The audit file's head is published as AuditAnchor events, every
+// AnchorEvery on the runtime's clock and once after Close; an anchor kept
+// outside the log shows the newest records were removed, which the chain
+// alone cannot.
+func TestAuditAnchorsTheHead(t *testing.T) {
+	srv := startOpenAI(t)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	clk := newTestClock(t)
+	var mu sync.Mutex
+	var anchors []*messages.AuditAnchor
+	sy, err := New(Config{Providers: []ProviderConfig{openaiProvider("openai", srv)}, Clock: clk,
+		Audit: AuditConfig{Path: path, Fsync: "never", AnchorEvery: time.Minute}})
+	require.NoError(t, err)
+	sy.Subscribe(func(e messages.Event) {
+		if a, ok := e.(*messages.AuditAnchor); ok {
+			mu.Lock()
+			anchors = append(anchors, a)
+			mu.Unlock()
+		}
+	})
+	got := func() []*messages.AuditAnchor {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]*messages.AuditAnchor(nil), anchors...)
+	}
+	for i := range 3 {
+		_, err := sy.Chat(context.Background(), openaiChat("anchor me"), WithRequestID(fmt.Sprintf("anchor-%d", i)))
+		require.NoError(t, err)
+	}
+	waitWritten(t, sy)
+	clk.Advance(time.Minute)
+	eventually(t, "a periodic anchor", func() bool { return len(got()) == 1 })
+	first := got()[0]
+	assert.EqualValues(t, 3, first.Seq)
+	assert.Len(t, first.Hash, 64)
+	assert.False(t, first.Final)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, sy.Close(ctx))
+	all := got()
+	require.NotEmpty(t, all)
+	final := all[len(all)-1]
+	assert.True(t, final.Final, "the last anchor comes after Close flushed the log")
+	rep, err := audit.Verify(path)
+	require.NoError(t, err)
+	assert.Equal(t, final.Seq, rep.LastSeq)
+	assert.Equal(t, final.Hash, rep.LastHash)
+
+	// Remove the newest record: the file still verifies, but it no longer
+	// reaches the anchor.
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-1], "")), 0o600))
+	rep, err = audit.Verify(path)
+	require.NoError(t, err, "the chain alone cannot see a removed last record")
+	assert.Less(t, rep.LastSeq, final.Seq, "the anchor can")
 }

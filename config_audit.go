@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard-ai/switchyard/actors"
@@ -50,7 +51,18 @@ type AuditConfig struct {
 	// Sink sends the records elsewhere instead of Path (set in code); the
 	// runtime closes it at Close.
 	Sink audit.Sink `yaml:"-" json:"-"`
+	// AnchorEvery is how often, on the runtime's clock, an AuditAnchor
+	// event carries the file's head (the last record's sequence number and
+	// hash) when it has moved, and once more after Close has flushed the
+	// file (default 1 min; negative: only at Close). The chain alone cannot
+	// show that the newest records were removed; an anchor kept outside the
+	// log (the host's logs, another system) can: audit.Verify's LastSeq and
+	// LastHash must reach it. Path only.
+	AnchorEvery time.Duration `yaml:"anchor_every" json:"anchor_every"`
 }
+
+// DefaultAuditAnchorEvery is the default of AuditConfig.AnchorEvery.
+const DefaultAuditAnchorEvery = time.Minute
 
 // DefaultAuditFsync is the audit file's default sync interval.
 const DefaultAuditFsync = time.Second
@@ -88,10 +100,12 @@ func (a *AuditConfig) validate() error {
 }
 
 // open starts the audit logger, or returns nil when auditing is off.
-func (a *AuditConfig) open(clk clock.Clock, red *redact.Redactor, onDrop func(uint64), onError func(error)) (*auditor, error) {
+// anchor receives the file's head (see AnchorEvery).
+func (a *AuditConfig) open(clk clock.Clock, red *redact.Redactor, onDrop func(uint64), onError func(error), anchor func(seq uint64, hash string, final bool)) (*auditor, error) {
 	if !a.enabled() {
 		return nil, nil
 	}
+	aud := &auditor{clock: clk, red: red, content: a.Content, anchor: anchor}
 	sink := a.Sink
 	if sink == nil {
 		fs, _ := a.fsync()
@@ -99,10 +113,17 @@ func (a *AuditConfig) open(clk clock.Clock, red *redact.Redactor, onDrop func(ui
 		if err != nil {
 			return nil, &ConfigError{Field: "audit.path", Reason: err.Error()}
 		}
-		sink = f
+		sink, aud.file = f, f
 	}
-	log := audit.NewLogger(sink, audit.LoggerOptions{Buffer: a.Buffer, OnDrop: onDrop, OnError: onError, Clock: clk})
-	return &auditor{log: log, clock: clk, red: red, content: a.Content}, nil
+	aud.log = audit.NewLogger(sink, audit.LoggerOptions{Buffer: a.Buffer, OnDrop: onDrop, OnError: onError, Clock: clk})
+	if aud.file != nil {
+		aud.every = a.AnchorEvery
+		if aud.every == 0 {
+			aud.every = DefaultAuditAnchorEvery
+		}
+		aud.armAnchor()
+	}
+	return aud, nil
 }
 
 // auditor turns the runtime's answers into audit records (actors.Auditor).
@@ -111,6 +132,65 @@ type auditor struct {
 	clock   clock.Clock
 	red     *redact.Redactor
 	content bool
+
+	// file, for a file log, gives the head that anchor publishes every
+	// every (when it has moved) and at close.
+	file   *audit.FileSink
+	anchor func(seq uint64, hash string, final bool)
+	every  time.Duration
+
+	mu       sync.Mutex
+	timer    clock.Timer
+	closed   bool
+	lastSeq  uint64
+	anchored bool
+}
+
+// armAnchor schedules the next periodic anchor.
+func (a *auditor) armAnchor() {
+	if a.every <= 0 || a.anchor == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.timer = a.clock.AfterFunc(a.every, func() {
+		a.publishHead(false)
+		a.armAnchor()
+	})
+}
+
+// publishHead sends the file's head to anchor: when it moved since the
+// last anchor, or always (final).
+func (a *auditor) publishHead(final bool) {
+	if a.file == nil || a.anchor == nil {
+		return
+	}
+	seq, hash := a.file.Head()
+	a.mu.Lock()
+	if (a.closed && !final) || (!final && a.anchored && seq == a.lastSeq) {
+		a.mu.Unlock()
+		return
+	}
+	a.lastSeq, a.anchored = seq, true
+	a.mu.Unlock()
+	a.anchor(seq, hash, final)
+}
+
+// close flushes the log within ctx, stops the periodic anchors and
+// publishes the final head.
+func (a *auditor) close(ctx context.Context) error {
+	a.mu.Lock()
+	a.closed = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.mu.Unlock()
+	err := a.log.Close(ctx)
+	a.publishHead(true)
+	return err
 }
 
 // Answered records one answered request.

@@ -101,7 +101,10 @@ func New(cfg Config) (*Switchyard, error) {
 	events := actors.NewScrubbingEventBus(logger, red)
 	aud, err := cfg.Audit.open(clk, red,
 		func(total uint64) { events.Publish(&messages.AuditDropped{Time: clk.Now(), Total: total}) },
-		func(err error) { events.Publish(&messages.AuditFailed{Time: clk.Now(), Err: err}) })
+		func(err error) { events.Publish(&messages.AuditFailed{Time: clk.Now(), Err: err}) },
+		func(seq uint64, hash string, final bool) {
+			events.Publish(&messages.AuditAnchor{Time: clk.Now(), Seq: seq, Hash: hash, Final: final})
+		})
 	if err != nil {
 		s.sys.Shutdown()
 		return nil, cfg.src.locate(err)
@@ -150,7 +153,7 @@ func New(cfg Config) (*Switchyard, error) {
 				cred, err := kc.credential(context.Background(), kf, &ec, credentialEnv{clock: clk, red: red, http: hc})
 				if err != nil {
 					if aud != nil {
-						_ = aud.log.Close(context.Background())
+						_ = aud.close(context.Background())
 					}
 					s.sys.Shutdown()
 					return nil, cfg.src.locate(err)
@@ -254,7 +257,7 @@ func (s *Switchyard) Close(ctx context.Context) error {
 	if s.audit != nil {
 		// Every answer has been recorded by now; flush the log, within
 		// ctx (what Close cannot write is counted as dropped).
-		if aerr := s.audit.log.Close(ctx); err == nil {
+		if aerr := s.audit.close(ctx); err == nil {
 			err = aerr
 		}
 	}

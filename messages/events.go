@@ -162,6 +162,23 @@ func (e *AuditDropped) Log() (slog.Level, string, []any) {
 	return slog.LevelError, "audit records dropped: the audit sink is falling behind", []any{"total", e.Total}
 }
 
+// AuditAnchor carries the audit file's head: the sequence number and hash
+// of the last record written whole (Config.Audit.AnchorEvery). Kept outside
+// the log, it shows whether records at the end were removed: a later
+// audit.Verify must reach it. It is logged at info level.
+type AuditAnchor struct {
+	Time time.Time
+	Seq  uint64
+	Hash string
+	// Final is set on the anchor published after Close flushed the log.
+	Final bool
+}
+
+func (e *AuditAnchor) EventTime() time.Time { return e.Time }
+func (e *AuditAnchor) Log() (slog.Level, string, []any) {
+	return slog.LevelInfo, "audit log head", []any{"seq", e.Seq, "hash", e.Hash, "final", e.Final}
+}
+
 // AuditFailed reports that the audit sink failed to store records (a
 // write error, a full disk, a panicking sink); the records are counted in
 // Stats.Audit.Failed.
