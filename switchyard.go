@@ -130,7 +130,7 @@ func New(cfg Config) (*Switchyard, error) {
 	if aud != nil {
 		s.env.Audit = answerObservers{s.genai, aud}
 	}
-	s.env.Tracer = cfg.Tracing.tracer(cfg.Providers, events, red)
+	s.env.Tracer = cfg.Tracing.tracer(cfg.Providers, events, red, clk)
 	spec := supervisor.Spec{Env: s.env, Counters: s.counters,
 		Dispatcher: actors.DispatcherConfig{
 			Queue: actors.QueueConfig{Capacity: [3]int{cfg.Queue.High, cfg.Queue.Normal, cfg.Queue.Low},

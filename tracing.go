@@ -4,6 +4,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchyard-ai/switchyard/actors"
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/redact"
 )
 
@@ -52,7 +53,7 @@ import (
 //
 // The caller's trace is continued: the span in the Go API's ctx, or for a
 // request sent as an actor message, messages.Call.TraceParent and
-// TraceState. Span timestamps are the wall clock's; no attribute or event
+// TraceState. Span timestamps come from Config.Clock; no attribute or event
 // holds a secret (upstream strings pass the runtime's redactor).
 type TracingConfig struct {
 	// TracerProvider receives the spans (e.g. an SDK provider with an OTLP
@@ -71,7 +72,7 @@ type TracingConfig struct {
 
 // tracer returns the runtime's tracer for providers (validated: each has
 // its Name and Kind), or nil when tracing is off.
-func (t TracingConfig) tracer(providers []ProviderConfig, events *actors.EventBus, red *redact.Redactor) *actors.Tracer {
+func (t TracingConfig) tracer(providers []ProviderConfig, events *actors.EventBus, red *redact.Redactor, clk clock.Clock) *actors.Tracer {
 	if t.TracerProvider == nil {
 		return nil
 	}
@@ -80,5 +81,5 @@ func (t TracingConfig) tracer(providers []ProviderConfig, events *actors.EventBu
 		kinds[p.Name] = p.Kind
 	}
 	return actors.NewTracer(actors.TracerOptions{Provider: t.TracerProvider, Propagate: t.PropagateUpstream == nil || *t.PropagateUpstream,
-		Redactor: red, Events: events, Kinds: kinds})
+		Redactor: red, Events: events, Kinds: kinds, Clock: clk})
 }

@@ -774,3 +774,22 @@ func (m memAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: io.NopCloser(bytes.NewReader(m)), Request: r}, nil
 }
+
+// Spans are stamped by the runtime's clock: on a manual clock the request
+// span starts when the request is admitted on it and ends when it is
+// answered on it, and so do its attempts.
+func TestTraceTimesComeFromTheRuntimeClock(t *testing.T) {
+	spans := newSpanLog(t)
+	srv := startOpenAI(t)
+	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", srv)}, Tracing: TracingConfig{TracerProvider: spans.tp}}, true)
+	before := h.clk.Now()
+	_, err := h.sy.Chat(context.Background(), openaiChat("what time is it"), WithRequestID("clocked"))
+	require.NoError(t, err)
+	after := h.clk.Now()
+	req := spans.request(t, "clocked")
+	for _, s := range append([]sdktrace.ReadOnlySpan{req}, spans.children(req)...) {
+		assert.False(t, s.StartTime().Before(before), "%s starts %v, before the clock's %v", s.Name(), s.StartTime(), before)
+		assert.False(t, s.EndTime().After(after), "%s ends %v, after the clock's %v", s.Name(), s.EndTime(), after)
+	}
+	require.NotEmpty(t, spans.children(req), "an attempt span")
+}

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/redact"
@@ -129,6 +130,10 @@ type TracerOptions struct {
 	// dispatcher, such as cache hits); a provider not in it is named by
 	// its own name there.
 	Kinds map[string]string
+	// Clock stamps every span's start and end and every span event: the
+	// runtime's clock (Config.Clock), so spans, timers and outcomes read
+	// one time; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // Tracer makes the runtime's OpenTelemetry spans: one per request, from
@@ -136,8 +141,8 @@ type TracerOptions struct {
 // its answer, named by the GenAI semantic conventions
 // ("{gen_ai.operation.name} {gen_ai.request.model}", kind Client); one per
 // upstream attempt (AttemptSpanName), its child; one per batched call,
-// linking to its members' request spans. Span timestamps are the wall
-// clock's (the SDK's), never compared with the runtime's clock.
+// linking to its members' request spans. Span timestamps come from the
+// runtime's clock (TracerOptions.Clock), as every other time does.
 //
 // A nil *Tracer is tracing off: every method returns at once, allocating
 // nothing. Safe for concurrent use.
@@ -146,6 +151,7 @@ type Tracer struct {
 	propagate bool
 	red       *redact.Redactor
 	kinds     map[string]string
+	clk       clock.Clock
 
 	mu sync.Mutex
 	// live holds the traces of requests and batch calls in progress, by
@@ -158,7 +164,11 @@ func NewTracer(o TracerOptions) *Tracer {
 	if o.Provider == nil {
 		return nil
 	}
-	t := &Tracer{tracer: o.Provider.Tracer(TracerName), propagate: o.Propagate, red: o.Redactor, kinds: o.Kinds, live: map[string]*reqTrace{}}
+	t := &Tracer{tracer: o.Provider.Tracer(TracerName), propagate: o.Propagate, red: o.Redactor, kinds: o.Kinds, live: map[string]*reqTrace{},
+		clk: o.Clock}
+	if t.clk == nil {
+		t.clk = clock.Real
+	}
 	if o.Events != nil {
 		o.Events.Subscribe(t.onEvent)
 	}
@@ -208,14 +218,14 @@ func (rt *reqTrace) setAttempt(span trace.Span) {
 
 // endAttempt ends rt's current attempt span, if any; close also marks rt
 // answered, so an attempt that started meanwhile ends by itself.
-func (rt *reqTrace) endAttempt(close bool) {
+func (rt *reqTrace) endAttempt(close bool, at time.Time) {
 	rt.mu.Lock()
 	a := rt.attempt
 	rt.attempt = nil
 	rt.closed = rt.closed || close
 	rt.mu.Unlock()
 	if a != nil {
-		a.End()
+		a.End(trace.WithTimestamp(at))
 	}
 }
 
@@ -273,9 +283,11 @@ func (t *Tracer) startRequest(rt *reqTrace, req messages.Request, kind string, l
 	if len(links) > 0 {
 		opts = append(opts, trace.WithLinks(links...))
 	}
-	if !rt.start.IsZero() {
-		opts = append(opts, trace.WithTimestamp(rt.start))
+	start := rt.start
+	if start.IsZero() {
+		start = t.clk.Now()
 	}
+	opts = append(opts, trace.WithTimestamp(start))
 	ctx := context.Background()
 	if rt.parent.IsValid() {
 		ctx = trace.ContextWithSpanContext(ctx, rt.parent)
@@ -365,7 +377,7 @@ func (t *Tracer) refused(d *Dispatcher, req messages.Request, cctx context.Conte
 // just reported.
 func (t *Tracer) attemptReported(e *entry) {
 	if t != nil && e.tr != nil {
-		e.tr.endAttempt(false)
+		e.tr.endAttempt(false, t.clk.Now())
 	}
 }
 
@@ -374,7 +386,7 @@ func (t *Tracer) backoff(e *entry, delay time.Duration, ue *messages.UpstreamErr
 	if t == nil || e.tr == nil || e.tr.span == nil || !e.tr.span.IsRecording() {
 		return
 	}
-	e.tr.span.AddEvent(EventBackoff, trace.WithAttributes(attrBackoffDelay.Float64(delay.Seconds()), attrAttempt.Int(e.attempt),
+	e.tr.span.AddEvent(EventBackoff, trace.WithTimestamp(t.clk.Now()), trace.WithAttributes(attrBackoffDelay.Float64(delay.Seconds()), attrAttempt.Int(e.attempt),
 		attrErrorType.String(ue.Class.String()), attrRotate.Bool(rotate)))
 }
 
@@ -386,7 +398,7 @@ func (t *Tracer) finished(e *entry, answer any) {
 	}
 	rt := e.tr
 	t.forget(rt)
-	rt.endAttempt(true)
+	rt.endAttempt(true, t.clk.Now())
 	if rt.span.IsRecording() {
 		rt.span.SetAttributes(attrAttempts.Int(e.sent), attrQueueWait.Float64(e.queuedFor.Seconds()))
 	}
@@ -443,10 +455,10 @@ func (t *Tracer) entryDone(e *entry) {
 		return
 	}
 	t.forget(e.tr)
-	e.tr.endAttempt(true)
+	e.tr.endAttempt(true, t.clk.Now())
 	if !e.tr.ended {
 		e.tr.ended = true
-		e.tr.span.End()
+		e.tr.span.End(trace.WithTimestamp(t.clk.Now()))
 	}
 }
 
@@ -461,7 +473,7 @@ func (t *Tracer) attempt(ctx context.Context, x *execute, k *Key) (context.Conte
 	}
 	rt := x.d.tr
 	actx, span := t.tracer.Start(trace.ContextWithSpan(ctx, rt.span), AttemptSpanName,
-		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrProvider.String(GenAIProvider(k.adapter.Kind())),
+		trace.WithTimestamp(t.clk.Now()), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrProvider.String(GenAIProvider(k.adapter.Kind())),
 			attrServerAddress.String(hostOf(k.spec.BaseURL))))
 	if span.IsRecording() {
 		span.SetAttributes(attrAttempt.Int(x.d.attempt), attrEndpoint.String(k.spec.Name), attrKey.String(k.h.label), attrRequestID.String(x.d.id))
@@ -496,7 +508,7 @@ func (t *Tracer) attemptResult(x *execute, span trace.Span, call *providers.Call
 	}
 	defer func() {
 		if x.d.tr.isClosed() {
-			span.End()
+			span.End(trace.WithTimestamp(t.clk.Now()))
 		}
 	}()
 	if call.Result.Status > 0 {
@@ -522,7 +534,7 @@ func (t *Tracer) waiter(w *cacheWaiter) *reqTrace {
 	if t == nil {
 		return nil
 	}
-	return &reqTrace{parent: parentOf(w.ctx, w.call), start: time.Now()}
+	return &reqTrace{parent: parentOf(w.ctx, w.call), start: t.clk.Now()}
 }
 
 // startWaiter starts w's span if it has none, with links; one already
@@ -648,7 +660,7 @@ func (t *Tracer) answer(rt *reqTrace, answer any) {
 	}
 	rt.ended = true
 	if !rt.span.IsRecording() {
-		rt.span.End()
+		rt.span.End(trace.WithTimestamp(t.clk.Now()))
 		return
 	}
 	switch a := answer.(type) {
@@ -657,7 +669,7 @@ func (t *Tracer) answer(rt *reqTrace, answer any) {
 	case messages.Response:
 		t.succeeded(rt.span, a)
 	}
-	rt.span.End()
+	rt.span.End(trace.WithTimestamp(t.clk.Now()))
 }
 
 // succeeded puts a response's GenAI attributes and meta on span. Strings
@@ -721,12 +733,12 @@ func (t *Tracer) onEvent(ev messages.Event) {
 	switch e := ev.(type) {
 	case *messages.KeyCooldown:
 		if span := t.eventSpanOf(e.RequestID); span != nil {
-			span.AddEvent(EventKeyCooled, trace.WithAttributes(attrEndpoint.String(e.Endpoint), attrKey.String(e.Key),
+			span.AddEvent(EventKeyCooled, trace.WithTimestamp(t.clk.Now()), trace.WithAttributes(attrEndpoint.String(e.Endpoint), attrKey.String(e.Key),
 				attrCooldown.Float64(e.Until.Sub(e.Time).Seconds()), attrReason.String(t.red.String(e.Reason))))
 		}
 	case *messages.KeyDisabled:
 		if span := t.eventSpanOf(e.RequestID); span != nil {
-			span.AddEvent(EventKeyDisabled, trace.WithAttributes(attrEndpoint.String(e.Endpoint), attrKey.String(e.Key),
+			span.AddEvent(EventKeyDisabled, trace.WithTimestamp(t.clk.Now()), trace.WithAttributes(attrEndpoint.String(e.Endpoint), attrKey.String(e.Key),
 				attrHTTPStatus.Int(e.Status)))
 		}
 	case *messages.BreakerStateChanged:
@@ -752,7 +764,7 @@ func (t *Tracer) onEvent(ev messages.Event) {
 		}
 		t.mu.Unlock()
 		for _, s := range spans {
-			s.AddEvent(name, opt)
+			s.AddEvent(name, trace.WithTimestamp(t.clk.Now()), opt)
 		}
 	}
 }

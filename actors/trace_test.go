@@ -186,7 +186,7 @@ func TestTracerBusEvents(t *testing.T) {
 	bus.Publish(&messages.KeyDisabled{Time: now, Provider: "p", Endpoint: "primary", Key: "k2", Status: 401, RequestID: "b"})
 	bus.Publish(&messages.BreakerStateChanged{Time: now, Provider: "p", Endpoint: "primary", From: messages.Closed, To: messages.Open, Reason: "5 failures", ReopenAt: now.Add(time.Second), Trips: 1})
 	bus.Publish(&messages.KeyCooldown{Time: now, Provider: "p", Key: "k1", Until: now.Add(time.Second), RequestID: "unknown"})
-	a.endAttempt(false)
+	a.endAttempt(false, now)
 	tr.forget(b)
 	bus.Publish(&messages.BreakerStateChanged{Time: now, Provider: "p", Endpoint: "primary", From: messages.Open, To: messages.HalfOpen})
 	for _, rt := range []*reqTrace{a, b, other} {
