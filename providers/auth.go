@@ -49,6 +49,22 @@ type TokenSource interface {
 	Token(ctx context.Context) (Token, error)
 }
 
+// TokenLifetime is how long an OAuth2 token stays valid: the token
+// endpoint's expires_in (seconds; golang.org/x/oauth2 keeps it in
+// Token.ExpiresIn), which reads no clock, or else the time left until
+// expiry, an absolute time the library computed from the wall clock at
+// receipt; 0 when the endpoint gave neither. An already expired token gets
+// a nanosecond, so it is not taken for one issued without a lifetime.
+func TokenLifetime(expiresIn int64, expiry time.Time) time.Duration {
+	switch {
+	case expiresIn > 0:
+		return time.Duration(expiresIn) * time.Second
+	case expiry.IsZero():
+		return 0
+	}
+	return max(time.Until(expiry), time.Nanosecond)
+}
+
 // TokenSourceFunc adapts a function to TokenSource.
 type TokenSourceFunc func(ctx context.Context) (Token, error)
 

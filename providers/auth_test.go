@@ -253,3 +253,12 @@ func TestSendAuthorizesTheFinalRequest(t *testing.T) {
 	assert.Equal(t, "POST /prefix/x 7", got.Get("X-Signature"), `the signer sees the full path and the body {"a":1}`)
 	assert.Empty(t, got.Get("Api-Key"), "an Authenticator replaces the adapter's key header")
 }
+
+func TestTokenLifetime(t *testing.T) {
+	assert.Equal(t, 3599*time.Second, providers.TokenLifetime(3599, time.Time{}), "expires_in wins: no clock read")
+	assert.Equal(t, time.Hour, providers.TokenLifetime(3600, time.Now().Add(time.Minute)), "expires_in over a computed expiry")
+	assert.Zero(t, providers.TokenLifetime(0, time.Time{}), "neither given")
+	d := providers.TokenLifetime(0, time.Now().Add(10*time.Minute))
+	assert.True(t, d > 9*time.Minute && d <= 10*time.Minute, "from the expiry: %v", d)
+	assert.Equal(t, time.Nanosecond, providers.TokenLifetime(0, time.Now().Add(-time.Minute)), "an expired token still has a lifetime")
+}

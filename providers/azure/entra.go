@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -104,11 +103,7 @@ func (s *entraSource) Token(ctx context.Context) (providers.Token, error) {
 	if err != nil {
 		return providers.Token{}, s.fail(err)
 	}
-	t := providers.Token{Value: tok.AccessToken}
-	if !tok.Expiry.IsZero() {
-		t.ExpiresIn = time.Until(tok.Expiry)
-	}
-	return t, nil
+	return providers.Token{Value: tok.AccessToken, ExpiresIn: providers.TokenLifetime(tok.ExpiresIn, tok.Expiry)}, nil
 }
 
 // maxDescription bounds the token endpoint's error description in errors.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -296,13 +295,7 @@ func convertToken(t *oauth2.Token, err error) (providers.Token, error) {
 	if t == nil || t.AccessToken == "" {
 		return providers.Token{}, errors.New("google token endpoint answered without an access_token")
 	}
-	out := providers.Token{Value: t.AccessToken}
-	if !t.Expiry.IsZero() {
-		// An already expired token still gets a lifetime, so TokenAuth
-		// does not take it for one issued without any.
-		out.ExpiresIn = max(time.Until(t.Expiry), time.Nanosecond)
-	}
-	return out, nil
+	return providers.Token{Value: t.AccessToken, ExpiresIn: providers.TokenLifetime(t.ExpiresIn, t.Expiry)}, nil
 }
 
 // tokenError wraps an answer of the token endpoint with a 4xx status as
