@@ -267,7 +267,9 @@ func (a *auditor) failure(r *audit.Record, err error) {
 		r.Outcome = audit.OutcomeRejected
 	}
 	if r.ErrorClass == "" {
-		r.ErrorClass = errorKindOf(err)
+		if r.ErrorClass = messages.ErrorKind(err); r.ErrorClass == "" {
+			r.ErrorClass = "internal"
+		}
 	}
 }
 
@@ -294,23 +296,6 @@ func contentOf(req messages.Request, answer any) *audit.Content {
 		}
 	}
 	return c
-}
-
-// errorKindOf names a failure that is not an upstream error by its kind.
-func errorKindOf(err error) string {
-	for _, k := range []struct {
-		err  error
-		name string
-	}{
-		{messages.ErrQueueFull, "queue_full"}, {messages.ErrCircuitOpen, "circuit_open"}, {messages.ErrRateLimited, "rate_limited"},
-		{messages.ErrShuttingDown, "shutting_down"}, {messages.ErrUnknownProvider, "unknown_provider"}, {messages.ErrUnsupported, "unsupported"},
-		{messages.ErrInvalidRequest, "invalid_request"}, {messages.ErrDeadline, "deadline"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
-	}
-	return "internal"
 }
 
 // answerObservers passes every answer to each of its observers in turn.

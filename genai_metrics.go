@@ -1,7 +1,6 @@
 package switchyard
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -262,33 +261,15 @@ func (g *genAIMetrics) observer(k genAISeriesKey) prometheus.Observer {
 	return o
 }
 
-// errorTypeOf is the error_type of a failed request: the class of the last
-// upstream error when attempts were made (as the audit log's error_class),
-// else the kind of refusal. A nil error is "internal": a failure must have
-// a non-empty type. The runtime's own errors (an *UpstreamError, a
-// *RequestError with a last attempt or without a cause) are read without
-// allocating; wrapped ones take errors.As.
+// errorTypeOf is the error_type of a failed request: messages.ErrorKind
+// (the last upstream error's class, else the kind of refusal), the same word
+// the audit log and the traces use; "internal" when it names none, since a
+// failure must have a non-empty type.
 func errorTypeOf(err error) string {
-	switch e := err.(type) {
-	case *messages.UpstreamError:
-		return e.Class.String()
-	case *messages.RequestError:
-		if e.Last != nil {
-			return e.Last.Class.String()
-		}
-		if e.Cause == nil {
-			return refusalKindOf(e.Kind) // it matches its Kind only
-		}
+	if k := messages.ErrorKind(err); k != "" {
+		return k
 	}
-	var re *messages.RequestError
-	var ue *messages.UpstreamError
-	switch {
-	case errors.As(err, &re) && re.Last != nil:
-		return re.Last.Class.String()
-	case errors.As(err, &ue):
-		return ue.Class.String()
-	}
-	return refusalKindOf(err)
+	return "internal"
 }
 
 // retryBudgetSpent reports whether err is ErrRetryBudget; the runtime's
@@ -299,20 +280,4 @@ func retryBudgetSpent(err error) bool {
 		return re.Kind == messages.ErrRetryBudget
 	}
 	return errors.Is(err, messages.ErrRetryBudget)
-}
-
-// refusalKindOf names a failure that is not an upstream error: the audit
-// log's kinds (errorKindOf), and the ones it files under internal.
-func refusalKindOf(err error) string {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return messages.ClassCancelled.String()
-	case errors.Is(err, messages.ErrNoUsableKey):
-		return "no_usable_key"
-	case errors.Is(err, messages.ErrRetryBudget):
-		return "retry_budget"
-	case errors.Is(err, messages.ErrAffinityUnavailable):
-		return "affinity_unavailable"
-	}
-	return errorKindOf(err)
 }

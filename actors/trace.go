@@ -827,27 +827,10 @@ func GenAIProvider(kind string) string {
 // invalid_request, deadline, retry_budget, affinity_unavailable, cancelled,
 // internal), else "_OTHER".
 func ErrorType(err error) string {
-	var ue *messages.UpstreamError
-	if errors.As(err, &ue) {
-		return ue.Class.String()
-	}
-	for _, k := range errorKinds {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
+	if k := messages.ErrorKind(err); k != "" {
+		return k
 	}
 	return errorTypeOther
-}
-
-var errorKinds = []struct {
-	err  error
-	name string
-}{
-	{messages.ErrQueueFull, "queue_full"}, {messages.ErrCircuitOpen, "circuit_open"}, {messages.ErrRateLimited, "rate_limited"},
-	{messages.ErrShuttingDown, "shutting_down"}, {messages.ErrNoUsableKey, "no_usable_key"}, {messages.ErrUnknownProvider, "unknown_provider"},
-	{messages.ErrUnsupported, "unsupported"}, {messages.ErrInvalidRequest, "invalid_request"}, {messages.ErrDeadline, "deadline"},
-	{messages.ErrRetryBudget, "retry_budget"}, {messages.ErrAffinityUnavailable, "affinity_unavailable"},
-	{context.Canceled, "cancelled"}, {context.DeadlineExceeded, "deadline"}, {messages.ErrInternal, "internal"},
 }
 
 func priorityName(p messages.Priority) string {
