@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/switchyard-ai/switchyard"
 )
@@ -34,21 +33,9 @@ func BenchmarkAuditOverhead(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.SetParallelism(64)
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := sy.Chat(ctx, chat()); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+			saturate(b, sy)
 			b.StopTimer()
+			ctx := context.Background()
 			st, err := sy.Stats(ctx)
 			if err != nil {
 				b.Fatal(err)

@@ -131,20 +131,7 @@ var canned = []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"
 // reported by -benchmem.
 func BenchmarkThroughput(b *testing.B) {
 	sy := newSY(b, "http://mem.invalid/v1", &http.Client{Transport: &memTransport{body: canned}}, 0)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.SetParallelism(64)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := sy.Chat(ctx, chat()); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+	saturate(b, sy)
 }
 
 // BenchmarkQueuedRequestMemory measures the heap the dispatcher holds per
@@ -224,6 +211,13 @@ func BenchmarkRuntimeOnly(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sy.Close(context.Background())
+	saturate(b, sy)
+}
+
+// saturate sends chats through sy from 64 callers per core for b.N
+// requests and reports allocations and req/s.
+func saturate(b *testing.B, sy *switchyard.Switchyard) {
+	b.Helper()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.SetParallelism(64)
