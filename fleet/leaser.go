@@ -41,10 +41,17 @@ func (e *WaitError) Error() string {
 	return fmt.Sprintf("fleet: no permit until %s", e.Until.Format(time.RFC3339Nano))
 }
 
-// LeaserOptions configures a Leaser. Cluster and Identity are required.
+// LeaserOptions configures a Leaser. Identity and Cluster (or Call) are
+// required.
 type LeaserOptions struct {
 	// Cluster is the started member (or client) the Leaser calls through.
 	Cluster *cluster.Cluster
+	// Call, when not nil, sends msg to the key's grain instead of Cluster
+	// and returns its answer (tests; a host with a transport of its own).
+	// The Leaser bounds the wait by CallTimeout whatever Call does.
+	Call func(msg any, timeout time.Duration) (any, error)
+	// Member names this node to the grain (default: the cluster address).
+	Member string
 	// Identity is the key's grain identity (BudgetIdentity).
 	Identity string
 	// RPM and TPM are the key's fleet-wide limits (0: no cap).
@@ -65,7 +72,8 @@ type LeaserOptions struct {
 	// (on the injected clock; default DefaultRetryEvery).
 	RetryEvery time.Duration
 	// Members returns the number of live members, for the fair share
-	// (limit / members); nil counts the cluster's member list.
+	// (limit / members); nil counts the cluster's member list (1 without
+	// a Cluster).
 	Members func() int
 	// OnChange, when not nil, is called from the refill goroutine after a
 	// refill changed what the Leaser holds (so a Take that waited may now
@@ -129,9 +137,20 @@ func NewLeaser(o LeaserOptions) *Leaser {
 	if o.RetryEvery <= 0 {
 		o.RetryEvery = DefaultRetryEvery
 	}
-	if o.Members == nil {
+	if o.Call == nil {
 		c := o.Cluster
-		o.Members = func() int { return c.MemberList.Members().Len() }
+		o.Call = func(msg any, timeout time.Duration) (any, error) {
+			return c.Request(o.Identity, BudgetKind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
+		}
+	}
+	if o.Member == "" && o.Cluster != nil {
+		o.Member = o.Cluster.ActorSystem.Address()
+	}
+	if o.Members == nil {
+		o.Members = func() int { return 1 }
+		if c := o.Cluster; c != nil {
+			o.Members = func() int { return c.MemberList.Members().Len() }
+		}
 	}
 	l := &Leaser{o: o}
 	l.local.window = o.Window
@@ -258,7 +277,7 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 	l.mu.Lock()
 	now := l.o.Clock.Now()
 	req := &fleetpb.LeaseRequest{
-		Member: l.o.Cluster.ActorSystem.Address(), Limits: &fleetpb.Limits{Rpm: l.o.RPM, Tpm: l.o.TPM},
+		Member: l.o.Member, Limits: &fleetpb.Limits{Rpm: l.o.RPM, Tpm: l.o.TPM},
 		Requests: l.blockReq, Tokens: l.blockTok,
 		SpentOfflineRequests: l.offlineReq, SpentOfflineTokens: l.offlineTok,
 	}
@@ -361,7 +380,7 @@ func (l *Leaser) request(msg any, late func(any)) (any, error) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		res, err := l.o.Cluster.Request(l.o.Identity, BudgetKind, msg, cluster.WithTimeout(l.o.CallTimeout), cluster.WithRetryCount(1))
+		res, err := l.o.Call(msg, l.o.CallTimeout)
 		done <- result{res, err}
 	}()
 	timer := time.NewTimer(l.o.CallTimeout)
