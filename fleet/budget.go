@@ -56,7 +56,7 @@ func newBudget(now time.Time, window, ttl time.Duration) *budget {
 // lease answers r at now.
 func (b *budget) lease(r *fleetpb.LeaseRequest, now time.Time) *fleetpb.LeaseGrant {
 	if r.GetLimits() != nil {
-		b.limits.Rpm, b.limits.Tpm = r.Limits.Rpm, r.Limits.Tpm
+		b.limits.Rpm, b.limits.Tpm = sane(r.Limits.Rpm), sane(r.Limits.Tpm)
 	}
 	b.lessees[r.Member] = now
 	b.prune(now)
@@ -64,11 +64,11 @@ func (b *budget) lease(r *fleetpb.LeaseRequest, now time.Time) *fleetpb.LeaseGra
 	carriedReq, carriedTok := int64(0), int64(0)
 	if prev != nil {
 		b.giveBack(r.PreviousLeaseId, r.ReturnedRequests, r.ReturnedTokens)
-		carriedReq = min(clampMin(r.CarriedRequests, 0), prev.requests)
-		carriedTok = min(clampMin(r.CarriedTokens, 0), prev.tokens)
+		carriedReq = min(sane(r.CarriedRequests), prev.requests)
+		carriedTok = min(sane(r.CarriedTokens), prev.tokens)
 	}
-	if r.SpentOfflineRequests > 0 || r.SpentOfflineTokens > 0 {
-		b.record(r.Member, now, r.SpentOfflineRequests, r.SpentOfflineTokens)
+	if offReq, offTok := sane(r.SpentOfflineRequests), sane(r.SpentOfflineTokens); offReq > 0 || offTok > 0 {
+		b.record(r.Member, now, offReq, offTok)
 	}
 	out := &fleetpb.LeaseGrant{ValidForNs: int64(b.ttl)}
 	switch {
@@ -81,8 +81,8 @@ func (b *budget) lease(r *fleetpb.LeaseRequest, now time.Time) *fleetpb.LeaseGra
 	}
 	// Usage counts the carried permits (still in prev).
 	u := b.usage(r.Member)
-	req := grantable(r.Requests, b.limits.Rpm, b.room(b.limits.Rpm, now, u.requests, u.memberRequests, u.members))
-	tok := grantable(r.Tokens, b.limits.Tpm, b.room(b.limits.Tpm, now, u.tokens, u.memberTokens, u.members))
+	req := grantable(sane(r.Requests), b.limits.Rpm, b.room(b.limits.Rpm, now, u.requests, u.memberRequests, u.members))
+	tok := grantable(sane(r.Tokens), b.limits.Tpm, b.room(b.limits.Tpm, now, u.tokens, u.memberTokens, u.members))
 	if req <= 0 || (b.limits.Tpm > 0 && r.Tokens > 0 && tok <= 0) {
 		req, tok = 0, 0
 		out.RetryAfterNs = int64(b.nextFree(now))
@@ -105,8 +105,8 @@ func (b *budget) lease(r *fleetpb.LeaseRequest, now time.Time) *fleetpb.LeaseGra
 // giveBack removes unused permits from a lease.
 func (b *budget) giveBack(id uint64, requests, tokens int64) {
 	if g, ok := b.grants[id]; ok {
-		g.requests -= min(clampMin(requests, 0), g.requests)
-		g.tokens -= min(clampMin(tokens, 0), g.tokens)
+		g.requests -= min(sane(requests), g.requests)
+		g.tokens -= min(sane(tokens), g.tokens)
 	}
 }
 
@@ -200,3 +200,10 @@ func grantable(asked, limit, room int64) int64 {
 }
 
 func clampMin(v, lo int64) int64 { return max(v, lo) }
+
+// maxAmount bounds every amount a request names, so that sums never
+// overflow whatever arrives from the network.
+const maxAmount = 1 << 40
+
+// sane is v within [0, maxAmount].
+func sane(v int64) int64 { return min(max(v, 0), maxAmount) }

@@ -35,7 +35,7 @@ type testFleet struct {
 
 // startFleet starts n members and waits until each sees all of them. The
 // members are shut down (gracefully, in parallel) when the test ends.
-func startFleet(t *testing.T, n int, clk clock.Clock) *testFleet {
+func startFleet(t testing.TB, n int, clk clock.Clock) *testFleet {
 	t.Helper()
 	agent := test.NewInMemAgent()
 	f := &testFleet{stopped: make([]bool, n)}
@@ -72,7 +72,7 @@ func (f *testFleet) stopAll() {
 }
 
 // host returns the index of the member that hosts identity's grain.
-func (f *testFleet) host(t *testing.T, identity string) int {
+func (f *testFleet) host(t testing.TB, identity string) int {
 	t.Helper()
 	pid := f.members[0].Get(identity, BudgetKind)
 	require.NotNil(t, pid)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/clock/clocktest"
 )
 
@@ -226,4 +227,20 @@ func TestFallbackToFairShareThenReactivation(t *testing.T) {
 		activations += g.Activations.Load()
 	}
 	assert.Equal(t, int64(2), activations)
+}
+
+// BenchmarkLeaseRoundTrip is one lease call from a member to the grain on
+// another member, over gRPC on loopback (what a background refill costs).
+func BenchmarkLeaseRoundTrip(b *testing.B) {
+	f := startFleet(b, 2, clock.Real)
+	id := BudgetIdentity("openai", "primary", "prod-1")
+	host := f.host(b, id)
+	l := NewLeaser(LeaserOptions{Cluster: f.members[1-host], Identity: id, RPM: 1 << 40, CallTimeout: time.Second})
+	defer l.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.Refill(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
