@@ -117,7 +117,7 @@ type Leaser struct {
 	nextTry                    time.Time
 	offlineReq, offlineTok     int64
 	flight                     chan struct{} // closed when the refill in flight ends
-	closed                     bool
+	closing, closed            bool
 	activation                 string
 	blockReq, blockTok, lowReq int64
 }
@@ -226,7 +226,7 @@ func shareOf(limit, members int64) int64 {
 // Leaser is closed, or (on the fair share) the next try is not due. l.mu is
 // held.
 func (l *Leaser) startRefill(now time.Time) {
-	if l.flight != nil || l.closed || (l.fallback && now.Before(l.nextTry)) {
+	if l.flight != nil || l.closing || (l.fallback && now.Before(l.nextTry)) {
 		return
 	}
 	flight := make(chan struct{})
@@ -247,7 +247,7 @@ func (l *Leaser) startRefill(now time.Time) {
 func (l *Leaser) Refill() error {
 	for {
 		l.mu.Lock()
-		if l.closed {
+		if l.closing {
 			l.mu.Unlock()
 			return errors.New("fleet: leaser closed")
 		}
@@ -258,8 +258,8 @@ func (l *Leaser) Refill() error {
 		}
 		flight := make(chan struct{})
 		l.flight = flight
-		l.mu.Unlock()
 		l.wg.Add(1)
+		l.mu.Unlock()
 		defer l.wg.Done()
 		l.refill(flight)
 		l.mu.Lock()
@@ -370,18 +370,30 @@ func (l *Leaser) call(req *fleetpb.LeaseRequest) (*fleetpb.LeaseGrant, error) {
 // clock, like the cluster's own timeouts) for the answer, whatever the
 // cluster does meanwhile (identity lookups may take longer). A call that
 // outlives the wait finishes in the background and its answer goes to late
-// (when not nil); Close waits for it.
+// (when not nil); Close waits for it. While Close waits, new calls fail.
 func (l *Leaser) request(msg any, late func(any)) (any, error) {
 	type result struct {
 		res any
 		err error
 	}
-	done := make(chan result, 1)
+	l.mu.Lock()
+	if l.closing && !l.closed {
+		l.mu.Unlock()
+		return nil, errors.New("fleet: leaser closing")
+	}
 	l.wg.Add(1)
+	l.mu.Unlock()
+	done, abandoned := make(chan result), make(chan struct{})
 	go func() {
 		defer l.wg.Done()
 		res, err := l.o.Call(msg, l.o.CallTimeout)
-		done <- result{res, err}
+		select {
+		case done <- result{res, err}:
+		case <-abandoned:
+			if err == nil && late != nil {
+				late(res)
+			}
+		}
 	}()
 	timer := time.NewTimer(l.o.CallTimeout)
 	defer timer.Stop()
@@ -389,15 +401,7 @@ func (l *Leaser) request(msg any, late func(any)) (any, error) {
 	case r := <-done:
 		return r.res, r.err
 	case <-timer.C:
-		if late != nil {
-			l.wg.Add(1)
-			go func() {
-				defer l.wg.Done()
-				if r := <-done; r.err == nil {
-					late(r.res)
-				}
-			}()
-		}
+		close(abandoned)
 		return nil, fmt.Errorf("fleet: key-budget grain %q did not answer within %s", l.o.Identity, l.o.CallTimeout)
 	}
 }
@@ -445,10 +449,11 @@ func (l *Leaser) Activation() string {
 // permits back to the grain (bounded by CallTimeout).
 func (l *Leaser) Close() {
 	l.mu.Lock()
-	l.closed = true
+	l.closing = true
 	l.mu.Unlock()
 	l.wg.Wait()
 	l.mu.Lock()
+	l.closed = true
 	id, req, tok := l.leaseID, l.heldReq, l.heldTok
 	l.leaseID, l.heldReq, l.heldTok = 0, 0, 0
 	l.mu.Unlock()
