@@ -10,11 +10,12 @@ JAEGER    := $(BIN)/jaeger
 # protoc-gen-go matches go.mod's google.golang.org/protobuf.
 PROTOC_GEN_GO_VERSION ?= v1.36.12
 PROTOC_GEN_GO := $(BIN)/protoc-gen-go
+ETCD      := $(BIN)/etcd
 TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 DEMO_FLAGS ?= --duration 60s
 
-.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet
+.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd
 
 all: test
 
@@ -120,6 +121,16 @@ tools-fleet: $(PROTOC_GEN_GO)
 
 $(PROTOC_GEN_GO):
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+## tools-etcd: a single-node etcd server for the fleet's multi-process
+## tests (etcd's embed package, v3.5.21, pinned in tools/etcd/go.mod, a
+## module of its own). Not part of make test. Run it as
+## bin/etcd -dir DIR -client http://127.0.0.1:23790 -peer http://127.0.0.1:23800;
+## it prints "ready <client URL>" and stops on SIGTERM.
+tools-etcd: $(ETCD)
+
+$(ETCD): tools/etcd/go.mod tools/etcd/go.sum tools/etcd/main.go
+	cd tools/etcd && $(GO) build -o $(ETCD) .
 
 clean:
 	$(GO) clean -testcache
