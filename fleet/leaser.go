@@ -34,6 +34,7 @@ type WaitError struct {
 	Cooling bool
 }
 
+// Error says until when; it names no key (the caller knows which).
 func (e *WaitError) Error() string {
 	if e.Cooling {
 		return fmt.Sprintf("fleet: key cooling down until %s", e.Until.Format(time.RFC3339Nano))
@@ -107,17 +108,20 @@ type Leaser struct {
 	local slidingWindow
 	wg    sync.WaitGroup
 
-	mu                         sync.Mutex
-	leaseID                    uint64
-	heldReq, heldTok           int64
-	expiry, renewAt            time.Time
-	coolingUntil, retryAt      time.Time
-	disabled                   bool
-	fallback                   bool
-	nextTry                    time.Time
-	offlineReq, offlineTok     int64
-	flight                     chan struct{} // closed when the refill in flight ends
-	closing, closed            bool
+	mu                     sync.Mutex
+	leaseID                uint64
+	heldReq, heldTok       int64
+	expiry, renewAt        time.Time
+	coolingUntil, retryAt  time.Time
+	disabled               bool
+	fallback               bool
+	nextTry                time.Time
+	offlineReq, offlineTok int64
+	flight                 chan struct{} // closed when the refill in flight ends
+	closing, closed        bool
+	// needTok is the largest token count a Take wanted and the block could
+	// not cover; the next lease asks for at least that.
+	needTok                    int64
 	activation                 string
 	blockReq, blockTok, lowReq int64
 }
@@ -181,6 +185,9 @@ func (l *Leaser) Take(tokens int64) error {
 		return ErrDisabled
 	case now.Before(l.coolingUntil):
 		return &WaitError{Until: l.coolingUntil, Cooling: true}
+	}
+	if l.o.TPM > 0 && tokens > l.blockTok {
+		l.needTok = max(l.needTok, tokens)
 	}
 	if now.Before(l.expiry) && l.heldReq >= 1 && (l.o.TPM <= 0 || l.heldTok >= tokens) {
 		l.heldReq--
@@ -278,7 +285,7 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 	now := l.o.Clock.Now()
 	req := &fleetpb.LeaseRequest{
 		Member: l.o.Member, Limits: &fleetpb.Limits{Rpm: l.o.RPM, Tpm: l.o.TPM},
-		Requests: l.blockReq, Tokens: l.blockTok,
+		Requests: l.blockReq, Tokens: max(l.blockTok, l.needTok),
 		SpentOfflineRequests: l.offlineReq, SpentOfflineTokens: l.offlineTok,
 	}
 	if l.leaseID != 0 {
@@ -311,6 +318,7 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 	}
 	l.stats.Leases.Add(1)
 	l.fallback = false
+	l.needTok = 0
 	l.offlineReq -= req.SpentOfflineRequests
 	l.offlineTok -= req.SpentOfflineTokens
 	l.activation = grant.Activation

@@ -187,3 +187,18 @@ func TestLeaserCooldownAndDisable(t *testing.T) {
 	defer g.mu.Unlock()
 	assert.True(t, g.b.disabled)
 }
+
+// TestLeaserAsksForTokensARequestNeeds: a request that needs more tokens
+// than a block holds makes the next lease ask for them, so it is not
+// refused for ever.
+func TestLeaserAsksForTokensARequestNeeds(t *testing.T) {
+	clk := clocktest.New(t)
+	g := newFakeGrain(clk)
+	l := NewLeaser(LeaserOptions{Call: g.call, Member: "a", Identity: "p/e/k", RPM: 600, TPM: 100_000, Clock: clk})
+	defer l.Close()
+	require.NoError(t, l.Refill())
+	var we *WaitError
+	require.ErrorAs(t, l.Take(5000), &we, "a block holds 1000 tokens")
+	require.NoError(t, l.Refill())
+	assert.NoError(t, l.Take(5000))
+}
