@@ -230,10 +230,10 @@ func shareOf(limit, members int64) int64 {
 }
 
 // startRefill starts a background refill unless one is in flight, the
-// Leaser is closed, or (on the fair share) the next try is not due. l.mu is
-// held.
+// Leaser is closed, the grain said its window is spent until retryAt, or
+// (on the fair share) the next try is not due. l.mu is held.
 func (l *Leaser) startRefill(now time.Time) {
-	if l.flight != nil || l.closing || (l.fallback && now.Before(l.nextTry)) {
+	if l.flight != nil || l.closing || (l.fallback && now.Before(l.nextTry)) || now.Before(l.retryAt) {
 		return
 	}
 	flight := make(chan struct{})

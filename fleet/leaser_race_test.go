@@ -22,6 +22,8 @@ type fakeGrain struct {
 	down atomic.Bool // calls fail
 	hold chan struct{}
 
+	calls atomic.Int64
+
 	mu      sync.Mutex
 	b       *budget
 	returns []*fleetpb.Return
@@ -35,6 +37,7 @@ func (g *fakeGrain) call(msg any, _ time.Duration) (any, error) {
 	if h := g.hold; h != nil {
 		<-h
 	}
+	g.calls.Add(1)
 	if g.down.Load() {
 		return nil, errors.New("grain unreachable")
 	}
@@ -201,4 +204,26 @@ func TestLeaserAsksForTokensARequestNeeds(t *testing.T) {
 	require.ErrorAs(t, l.Take(5000), &we, "a block holds 1000 tokens")
 	require.NoError(t, l.Refill())
 	assert.NoError(t, l.Take(5000))
+}
+
+// TestLeaserSpentWindowDoesNotHammerTheGrain: once the grain says the
+// window is spent, Takes do not call it again before the time it named.
+func TestLeaserSpentWindowDoesNotHammerTheGrain(t *testing.T) {
+	clk := clocktest.New(t)
+	g := newFakeGrain(clk)
+	l := NewLeaser(LeaserOptions{Call: g.call, Member: "a", Identity: "p/e/k", RPM: 60, Block: 60, Clock: clk})
+	defer l.Close()
+	require.NoError(t, l.Refill())
+	for i := 0; i < 60; i++ {
+		require.NoError(t, l.Take(0))
+	}
+	require.NoError(t, l.Refill()) // answered: spent, retry later
+	calls := g.calls.Load()
+	for i := 0; i < 1000; i++ {
+		var we *WaitError
+		require.ErrorAs(t, l.Take(0), &we)
+		require.True(t, we.Until.After(clk.Now()))
+	}
+	require.NoError(t, l.Refill()) // waits for any refill a Take started
+	assert.Equal(t, calls+1, g.calls.Load(), "only the explicit Refill called the grain")
 }
