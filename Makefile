@@ -7,11 +7,15 @@ VERSITYGW := $(BIN)/versitygw
 PROMTOOL_VERSION ?= v0.316.0
 PROMTOOL  := $(BIN)/promtool
 JAEGER    := $(BIN)/jaeger
+# protoc-gen-go matches go.mod's google.golang.org/protobuf.
+PROTOC_GEN_GO_VERSION ?= v1.36.12
+PROTOC_GEN_GO := $(BIN)/protoc-gen-go
+ETCD      := $(BIN)/etcd
 TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 DEMO_FLAGS ?= --duration 60s
 
-.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot
+.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd
 
 all: test
 
@@ -38,8 +42,16 @@ demo-versitygw:
 	GOBIN=$(BIN)/.versitygw-build $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 	mv -f $(BIN)/.versitygw-build/versitygw $(VERSITYGW)
 
-## test: vet, gofmt check and the race-enabled test suite (what CI runs).
-test: vet fmt-check unit
+## test: vet, gofmt check, the race-enabled test suite and the fleet's
+## in-memory cluster tests (what CI runs).
+test: vet fmt-check unit test-fleet
+
+## test-fleet: the fleet's tests on an in-memory proto.actor cluster. They
+## run without -race: protoactor-go's remote layer races when several members
+## share a process (see fleet/cluster_test.go); the rest of ./fleet/ runs
+## with -race in unit.
+test-fleet:
+	$(GO) test -count=1 -timeout 5m ./fleet/...
 
 vet:
 	$(GO) vet $(PKGS)
@@ -95,6 +107,30 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## proto: regenerate the fleet's protobuf messages (fleet/fleetpb). The
+## generated code is committed, so building needs neither protoc nor
+## protoc-gen-go.
+proto: tools-fleet
+	cd fleet/fleetpb && PATH=$(BIN):$$PATH protoc --go_out=. --go_opt=paths=source_relative *.proto
+
+## tools-fleet: protoc from Debian's packages, protoc-gen-go from the Go
+## module proxy.
+tools-fleet: $(PROTOC_GEN_GO)
+	@command -v protoc >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y protobuf-compiler)
+
+$(PROTOC_GEN_GO):
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+## tools-etcd: a single-node etcd server for the fleet's multi-process
+## tests (etcd's embed package, v3.5.21, pinned in tools/etcd/go.mod, a
+## module of its own). Not part of make test. Run it as
+## bin/etcd -dir DIR -client http://127.0.0.1:23790 -peer http://127.0.0.1:23800;
+## it prints "ready <client URL>" and stops on SIGTERM.
+tools-etcd: $(ETCD)
+
+$(ETCD): tools/etcd/go.mod tools/etcd/go.sum tools/etcd/main.go
+	cd tools/etcd && $(GO) build -o $(ETCD) .
 
 clean:
 	$(GO) clean -testcache
