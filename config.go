@@ -32,6 +32,10 @@ type Config struct {
 	// Tracing turns on OpenTelemetry traces (off by default; see
 	// TracingConfig).
 	Tracing TracingConfig `yaml:"tracing" json:"tracing"`
+	// Cluster turns on fleet mode: key budgets, endpoint health and the
+	// exact cache shared with the other members of a proto.actor cluster
+	// (off by default; see ClusterConfig).
+	Cluster ClusterConfig `yaml:"cluster" json:"cluster"`
 
 	// Logger receives Switchyard's and protoactor's logs. Nil discards them.
 	Logger *slog.Logger `yaml:"-" json:"-"`
@@ -509,6 +513,9 @@ func (c *Config) validateFields() error {
 		return err
 	}
 	if err := c.Audit.validate(); err != nil {
+		return err
+	}
+	if err := c.Cluster.validate(); err != nil {
 		return err
 	}
 	return c.Breaker.validate("breaker")

@@ -74,6 +74,9 @@ type metricsCollector struct {
 //	switchyard_request_queue_wait_seconds{provider,priority} histogram, queue wait of served requests
 //	switchyard_retry_budget_exhausted_total{provider}        requests failed for want of retry budget
 //
+// and, in fleet mode, the member's lease and grain figures (see
+// fleetMetrics: switchyard_fleet_*).
+//
 // The endpoint label of batching metrics is the pinned endpoint, "" for
 // windows of requests that let the provider choose.
 //
@@ -143,6 +146,9 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	if c.s.genai != nil {
 		c.s.genai.Describe(ch)
 	}
+	if c.s.fleet != nil {
+		newFleetMetrics(c.s).Describe(ch)
+	}
 }
 
 // Collect emits the answer histograms, then takes one snapshot and emits
@@ -150,6 +156,9 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.s.genai != nil {
 		c.s.genai.Collect(ch)
+	}
+	if c.s.fleet != nil {
+		newFleetMetrics(c.s).Collect(ch)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
 	defer cancel()

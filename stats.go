@@ -123,6 +123,9 @@ func (s *Switchyard) Stats(ctx context.Context) (messages.Stats, error) {
 		a := s.audit.log.Stats()
 		st.Audit = messages.AuditStats{Logged: a.Logged, Written: a.Written, Failed: a.Failed, Dropped: a.Dropped}
 	}
+	if s.fleet != nil {
+		st.Fleet = s.fleet.Figures()
+	}
 	for _, p := range t.Providers {
 		st.Providers[p.Name] = p.Counters
 		for _, e := range p.Endpoints {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/fleet"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 	"github.com/switchyard-ai/switchyard/redact"
@@ -47,7 +48,10 @@ type Switchyard struct {
 	closed   bool
 	aborting chan struct{}
 	audit    *auditor
-	genai    *genAIMetrics
+	// fleet is this instance's membership in a fleet (Config.Cluster);
+	// nil when fleet mode is off.
+	fleet *fleet.Node
+	genai *genAIMetrics
 }
 
 // New validates cfg, builds the tree and starts it. An invalid field fails
@@ -175,9 +179,29 @@ func New(cfg Config) (*Switchyard, error) {
 	spec.FrontDoor = func(target *actor.PID) actor.Producer {
 		return actors.NewFrontDoorProducer(actors.FrontDoorSpec{Target: target, Providers: order}, s.env)
 	}
+	if cfg.Cluster.enabled() {
+		// The actor system joins the fleet before the tree starts, so the
+		// providers' keys lease from the fleet's budgets from the first
+		// request.
+		node, err := cfg.Cluster.start(clk, logger)
+		if err != nil {
+			if aud != nil {
+				_ = aud.close(context.Background())
+			}
+			s.sys.Shutdown()
+			return nil, cfg.src.locate(err)
+		}
+		s.fleet = node
+		s.env.FleetKeys = fleetKeys{node}
+		s.env.FleetHealth = fleetHealth{node.Health()}
+		if cfg.Cache.Enabled {
+			s.env.FleetCache = node.Cache()
+		}
+	}
 	ready := make(chan supervisor.Ready, 1)
 	root, err := s.sys.Root.SpawnNamed(supervisor.NewRoot(spec, ready), "switchyard")
 	if err != nil {
+		s.shutdownSystem()
 		return nil, fmt.Errorf("switchyard: starting the tree: %w", err)
 	}
 	s.root = root
@@ -186,6 +210,7 @@ func New(cfg Config) (*Switchyard, error) {
 		s.dispatcher, s.providers, s.cache, s.frontDoor = r.Dispatcher, r.Providers, r.Cache, r.FrontDoor
 	case <-time.After(10 * time.Second):
 		_ = s.sys.Root.StopFuture(root).Wait()
+		s.shutdownSystem()
 		return nil, errors.New("switchyard: the tree did not start within 10s")
 	}
 	return s, nil
@@ -261,11 +286,20 @@ func (s *Switchyard) Close(ctx context.Context) error {
 			err = aerr
 		}
 	}
-	s.sys.Shutdown()
+	s.shutdownSystem()
 	if s.ownedHTTP != nil {
 		s.ownedHTTP.CloseIdleConnections()
 	}
 	return err
+}
+
+// shutdownSystem stops the actor system; in fleet mode it first hands the
+// leased permits back and leaves the cluster.
+func (s *Switchyard) shutdownSystem() {
+	if s.fleet != nil {
+		s.fleet.Close()
+	}
+	s.sys.Shutdown()
 }
 
 // adapterOf returns the provider's own adapter or its kind's.

@@ -30,6 +30,13 @@ type breakerInit struct {
 // supervisor, keeps the endpoint OPEN for the cooldown and then restarts it:
 // the new incarnation puts the circuit into HALF-OPEN, where it judges
 // HalfOpenProbes probes. It also supervises the endpoint's key actors.
+//
+// In fleet mode (Env.FleetHealth) the fleet's OPEN reaches the breaker as
+// fleetTrip and trips the circuit through the same escalation (so the
+// provider arms the cooldown and restarts it into HALF-OPEN, as for a trip
+// of its own); the fleet's CLOSED closes a HALF-OPEN circuit (fleetClose);
+// and the breaker reports each HALF-OPEN probe that succeeded or proved
+// nothing (a failed one trips the circuit, which the provider reports).
 type Breaker struct {
 	epIdx    int
 	endpoint string
@@ -40,6 +47,9 @@ type Breaker struct {
 	adapter  providers.Adapter
 	env      *Env
 	provPID  *actor.PID
+	// fleet, in fleet mode, hears of the outcomes of HALF-OPEN probes
+	// (FleetHealth); nil otherwise.
+	fleet EndpointHealth
 
 	init breakerInit
 	self *actor.PID
@@ -74,7 +84,14 @@ func (b *Breaker) Receive(ctx actor.Context) {
 		}
 		ctx.Send(ctx.Parent(), &breakerReady{epIdx: b.epIdx, gen: b.init.spawn, keys: pids})
 	case *observe:
+		var before circuitView
+		if b.fleet != nil {
+			before = b.circuit.View()
+		}
 		changed, trip := b.circuit.record(m)
+		if b.fleet != nil && trip == nil && before.state == messages.HalfOpen && m.gen == before.gen && !m.failure {
+			b.fleet.ProbeDone(!neutralClass(m.class)) // a failed probe tripped: the provider reports the trip
+		}
 		switch {
 		case trip != nil:
 			// The mailbox stays suspended until the provider restarts this
@@ -82,6 +99,18 @@ func (b *Breaker) Receive(ctx actor.Context) {
 			// generation by then.
 			ctx.(actor.Supervisor).EscalateFailure(trip, m)
 		case changed:
+			ctx.Send(b.provPID, &breakerChanged{epIdx: b.epIdx})
+		}
+	case *fleetTrip:
+		// The fleet opened the endpoint: the same path as a trip of our
+		// own, so the provider arms the cooldown and restarts this breaker
+		// into HALF-OPEN.
+		if v := b.circuit.View(); v.gen == m.gen && v.state != messages.Open {
+			ctx.(actor.Supervisor).EscalateFailure(b.circuit.tripByFleet(m.reason, m.cooldown), m)
+		}
+	case *fleetClose:
+		if v := b.circuit.View(); v.gen == m.gen && v.state == messages.HalfOpen {
+			b.circuit.setState(messages.Closed, m.reason)
 			ctx.Send(b.provPID, &breakerChanged{epIdx: b.epIdx})
 		}
 	}

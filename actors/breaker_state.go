@@ -26,6 +26,9 @@ type circuitView struct {
 	// HalfOpenProbes, plus one for each probe that proved nothing (its
 	// caller gave up, or Switchyard failed before the call).
 	probes int
+	// byFleet: an OPEN circuit was opened by the fleet (fleet mode), not
+	// by this member's own outcomes.
+	byFleet bool
 }
 
 // circuit is one endpoint's circuit breaker as a plain state machine, after
@@ -59,6 +62,7 @@ type circuit struct {
 	trips       int
 	tripsTotal  int
 	reopenAt    time.Time
+	byFleet     bool
 	view        atomic.Pointer[circuitView]
 }
 
@@ -88,7 +92,7 @@ func newCircuit(cfg BreakerConfig, cooldown Cooldown, clk clock.Clock, events *E
 func (c *circuit) View() circuitView { return *c.view.Load() }
 
 func (c *circuit) publishView() {
-	c.view.Store(&circuitView{gen: c.gen, state: c.state, reopenAt: c.reopenAt, trips: c.trips, tripsTotal: c.tripsTotal, probes: c.probes})
+	c.view.Store(&circuitView{gen: c.gen, state: c.state, reopenAt: c.reopenAt, trips: c.trips, tripsTotal: c.tripsTotal, probes: c.probes, byFleet: c.byFleet})
 }
 
 // setState moves the circuit to state to for reason: a new generation with
@@ -105,9 +109,9 @@ func (c *circuit) setState(to messages.BreakerState, reason string) {
 	c.recent = recentOutcomes{}
 	switch to {
 	case messages.Closed:
-		c.trips, c.reopenAt = 0, time.Time{}
+		c.trips, c.reopenAt, c.byFleet = 0, time.Time{}, false
 	case messages.HalfOpen:
-		c.probes, c.reopenAt = c.cfg.HalfOpenProbes, time.Time{}
+		c.probes, c.reopenAt, c.byFleet = c.cfg.HalfOpenProbes, time.Time{}, false
 	}
 	c.publishView()
 	if from != to {
@@ -123,8 +127,23 @@ func (c *circuit) trip(reason string, retryAfter time.Duration) *BreakerTripped 
 	c.trips++
 	c.tripsTotal++
 	c.reopenAt = c.clock.Now().Add(c.cooldown(c.trips, retryAfter))
+	c.byFleet = false
 	c.setState(messages.Open, reason)
 	return &BreakerTripped{Endpoint: c.endpoint, Reason: reason, RetryAfter: retryAfter}
+}
+
+// tripByFleet opens the circuit because the fleet did (fleet mode), for
+// the fleet's remaining cooldown, exactly as a trip of its own does
+// otherwise: it counts as a trip (the next cooldown of its own doubles)
+// and returns the failure the breaker escalates. The view tells it apart
+// (byFleet), so the provider does not report it back to the fleet.
+func (c *circuit) tripByFleet(reason string, cooldown time.Duration) *BreakerTripped {
+	c.trips++
+	c.tripsTotal++
+	c.reopenAt = c.clock.Now().Add(max(cooldown, 0))
+	c.byFleet = true
+	c.setState(messages.Open, reason)
+	return &BreakerTripped{Endpoint: c.endpoint, Reason: reason}
 }
 
 // record counts one attempt's outcome. An outcome of an earlier generation
@@ -137,7 +156,7 @@ func (c *circuit) record(m *observe) (changed bool, trip *BreakerTripped) {
 	if m.gen != c.gen {
 		return false, nil
 	}
-	neutral := m.class == messages.ClassCancelled || m.class == messages.ClassInternal
+	neutral := neutralClass(m.class)
 	switch c.state {
 	case messages.HalfOpen:
 		switch {
@@ -189,6 +208,13 @@ func (c *circuit) judgeClosed(failed bool) string {
 		return fmt.Sprintf("%d of %d attempts failed in %s", fail, total, c.cfg.Window)
 	}
 	return ""
+}
+
+// neutralClass reports whether an outcome of class says nothing about the
+// upstream: the caller cancelled or its deadline passed, or Switchyard
+// failed.
+func neutralClass(class messages.ErrorClass) bool {
+	return class == messages.ClassCancelled || class == messages.ClassInternal
 }
 
 // breakerChanged tells the provider that an endpoint's circuit view changed

@@ -127,6 +127,11 @@ type flight struct {
 	// ended: the flight answered its waiters; an embedding that arrives
 	// after that only indexes the stored answer.
 	ended bool
+	// Fleet mode (Env.FleetCache): fleetAsking while the fleet's answer to
+	// the exact lookup is awaited; fleetReports once the fleet said to go
+	// upstream, so the flight's outcome is reported (Store, else Abandon
+	// when it ends); fleetStored once it was stored.
+	fleetAsking, fleetReports, fleetStored bool
 }
 
 // leaderCall is a request the cache sent to the dispatcher on behalf of a
@@ -139,6 +144,8 @@ type leaderCall struct {
 	lk     cacheLookup
 	vec    []float32
 	rec    *chunkRecorder
+	// fleet: a stored answer is shared with the fleet too.
+	fleet bool
 }
 
 // cacheTimer is a waiter's deadline timer.
@@ -152,6 +159,14 @@ type cacheSweep struct{ gen uint64 }
 
 // replayDone reports a replay goroutine finished.
 type replayDone struct{}
+
+// fleetAnswer is the fleet's answer to a flight's exact lookup: an entry
+// and its remaining life, or nil to go upstream.
+type fleetAnswer struct {
+	f     *flight
+	entry []byte
+	ttl   time.Duration
+}
 
 // cacheState survives a restart of the cache actor (the Props producer holds
 // it), so a bug that crashes the actor loses neither entries nor held
@@ -200,6 +215,16 @@ type cacheState struct {
 // complete success. Cancel messages for requests it holds are handled
 // here; others are forwarded.
 //
+// In fleet mode (Env.FleetCache set) a local exact miss asks the fleet
+// before anything else, without waiting for it: the flight's waiters stay
+// held until the answer arrives as a message. An entry answers them (and
+// is kept in the local exact layer for the rest of its life); otherwise the
+// flight runs on as above (this node leads the fleet's flight for the key,
+// or the fleet could not help in time) and its stored answer is shared
+// with the fleet, or the fleet is told that none will come (Abandon), so
+// members waiting for it go upstream themselves. The semantic layer stays
+// local. With FleetCache nil nothing of this runs.
+//
 // Every request admitted gets exactly one answer: a follower whose leader's
 // caller gave up (cancel, its own deadline) is promoted to leader; any
 // other failure goes to every follower with its own request ID; at shutdown
@@ -245,6 +270,8 @@ func (c *Cache) Receive(ctx actor.Context) {
 	case *replayDone:
 		c.replays--
 		c.maybeDrained()
+	case *fleetAnswer:
+		c.onFleetAnswer(ctx, m)
 	case *Shutdown:
 		c.shutdown = true
 		c.drained = m.Drained
@@ -333,11 +360,13 @@ func (c *Cache) admit(ctx actor.Context, w *cacheWaiter, lk cacheLookup) {
 	fkey := flightKey(lk)
 	prio := call.Priority.Index()
 	f := c.flights[fkey]
+	displaced := false
 	if f != nil && f.prio <= prio {
 		f.waiters = append(f.waiters, w)
 	} else {
 		// A new flight; a more urgent request than the flight in progress
 		// leads its own, and later identical requests join it.
+		displaced = f != nil
 		f = &flight{lk: lk, prio: prio, waiters: []*cacheWaiter{w}}
 		c.flights[fkey] = f
 		c.nflight++
@@ -354,9 +383,24 @@ func (c *Cache) admit(ctx actor.Context, w *cacheWaiter, lk cacheLookup) {
 	if len(f.waiters) > 1 {
 		return // a follower
 	}
-	if c.semantic && lk.scope != "" {
-		if c.store.hasScope(lk.scope) {
-			c.lookup(ctx, f, w.call.Priority)
+	if c.env.FleetCache != nil {
+		if !displaced {
+			c.askFleet(f)
+			return // the flight waits for the fleet's answer
+		}
+		// The less urgent flight this one displaced asks (or asked) the
+		// fleet for the key; this one goes upstream and shares its answer.
+		f.fleetReports = true
+	}
+	c.start(ctx, f)
+}
+
+// start runs a flight past the exact layers: the semantic layer, then the
+// upstream call.
+func (c *Cache) start(ctx actor.Context, f *flight) {
+	if c.semantic && f.lk.scope != "" {
+		if c.store.hasScope(f.lk.scope) {
+			c.lookup(ctx, f, f.waiters[0].call.Priority)
 			return // the call waits for the search
 		}
 		// Nothing to find in an empty scope (a new conversation's history
@@ -365,6 +409,76 @@ func (c *Cache) admit(ctx actor.Context, w *cacheWaiter, lk cacheLookup) {
 		c.lookup(ctx, f, messages.Low)
 	}
 	c.launch(ctx, f)
+}
+
+// askFleet asks the fleet for the flight's exact key; the answer comes
+// back as a fleetAnswer message (the actor never waits on the fleet).
+func (c *Cache) askFleet(f *flight) {
+	f.fleetAsking = true
+	root, self := c.env.Root, c.self
+	c.env.FleetCache.Lookup(f.lk.key, func(entry []byte, ttl time.Duration) {
+		root.Send(self, &fleetAnswer{f: f, entry: entry, ttl: ttl})
+	})
+}
+
+// onFleetAnswer answers the flight's waiters from the fleet's entry (and
+// keeps it in the local exact layer), or runs the flight on: semantic
+// layer, upstream call, and the answer shared with the fleet.
+func (c *Cache) onFleetAnswer(ctx actor.Context, m *fleetAnswer) {
+	f := m.f
+	if !f.fleetAsking {
+		return
+	}
+	f.fleetAsking = false
+	var e *cacheEntry
+	if m.entry != nil {
+		e = c.fromFleet(f.lk, m.entry, m.ttl)
+	}
+	if f.ended { // every waiter left meanwhile
+		if e == nil {
+			c.env.FleetCache.Abandon(f.lk.key)
+		}
+		return
+	}
+	if e != nil && (f.lk.optIn || !e.toolCalls) {
+		c.endFlight(f)
+		for _, w := range f.waiters {
+			c.release(w)
+			c.hits++
+			c.answerCached(ctx, w, f.lk, e.resp, e.chunks, 1, true, false, e.origin)
+		}
+		c.maybeDrained()
+		return
+	}
+	f.fleetReports = true
+	c.start(ctx, f)
+}
+
+// fromFleet decodes an entry from the fleet and keeps it in the local
+// exact layer for its remaining life (at most the TTL); nil when it does
+// not decode.
+func (c *Cache) fromFleet(lk cacheLookup, b []byte, ttl time.Duration) *cacheEntry {
+	resp, chunks, err := decodeFleetEntry(b)
+	if err != nil {
+		c.env.Log.Warn("switchyard: cache entry from the fleet not used", "error", err)
+		return nil
+	}
+	e := &cacheEntry{key: lk.key, resp: resp, chunks: chunks, toolCalls: hasToolCalls(resp)}
+	c.store.putFor(e, "", nil, c.now(), min(ttl, c.spec.TTL))
+	c.armSweep()
+	return e
+}
+
+// toFleet shares a stored answer with the fleet.
+func (c *Cache) toFleet(lc *leaderCall, e *cacheEntry) {
+	b, ok := encodeFleetEntry(e.resp, e.chunks)
+	if !ok {
+		return // the flight's end abandons
+	}
+	c.env.FleetCache.Store(lc.lk.key, b, c.spec.TTL)
+	if lc.flight != nil {
+		lc.flight.fleetStored = true
+	}
 }
 
 func flightKey(lk cacheLookup) string {
@@ -449,7 +563,7 @@ func (c *Cache) launch(ctx actor.Context, f *flight) {
 		}
 	}
 	f.prio = w.call.Priority.Index()
-	lc := &leaderCall{id: w.id, leader: w, flight: f, lk: f.lk, vec: f.vec}
+	lc := &leaderCall{id: w.id, leader: w, flight: f, lk: f.lk, vec: f.vec, fleet: f.fleetReports}
 	emit := w.emit
 	if f.lk.stream && emit != nil {
 		lc.rec = &chunkRecorder{}
@@ -555,6 +669,9 @@ func (c *Cache) maybeStore(lc *leaderCall, resp messages.Response) {
 	}
 	c.store.put(e, lc.lk.scope, lc.vec, c.now())
 	c.armSweep()
+	if lc.fleet {
+		c.toFleet(lc, e)
+	}
 }
 
 // onCancel removes a held request, or forwards the Cancel to the dispatcher.
@@ -618,13 +735,19 @@ func (c *Cache) removeWaiter(f *flight, w *cacheWaiter) {
 	}
 }
 
-// endFlight forgets f as the flight of its key.
+// endFlight forgets f as the flight of its key. A flight that went
+// upstream for the fleet and stored nothing tells the fleet, so the
+// members waiting for it go upstream themselves.
 func (c *Cache) endFlight(f *flight) {
 	f.ended = true
 	if k := flightKey(f.lk); c.flights[k] == f {
 		delete(c.flights, k)
 	}
 	c.nflight--
+	if f.fleetReports && !f.fleetStored {
+		f.fleetReports = false
+		c.env.FleetCache.Abandon(f.lk.key)
+	}
 }
 
 // release forgets a waiter that is being answered.
@@ -777,6 +900,9 @@ func (c *Cache) onSweep(m *cacheSweep) {
 func (c *Cache) abort(ctx actor.Context) {
 	c.shutdown = true
 	for _, w := range c.waiters {
+		if f := w.flight; f != nil && !f.ended {
+			c.endFlight(f) // a late answer (the fleet's) finds it ended
+		}
 		c.release(w)
 		c.deliver(ctx, w, &messages.Failure{RequestID: w.id, Err: &messages.RequestError{RequestID: w.id, Provider: w.call.Provider,
 			Kind: messages.ErrShuttingDown, Detail: "aborted at shutdown"}})

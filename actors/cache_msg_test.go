@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
@@ -46,20 +47,25 @@ func (f *fakeDispatcher) Receive(ctx actor.Context) {
 // dispatcher, on a manual clock.
 type cacheKit struct {
 	t     *testing.T
+	clk   *clock.Manual
 	sys   *actor.ActorSystem
 	cache *actor.PID
 	disp  *actor.PID
 	got   chan received
 }
 
-func newCacheKit(t *testing.T) *cacheKit {
+func newCacheKit(t *testing.T) *cacheKit { return newCacheKitWith(t, nil) }
+
+// newCacheKitWith is newCacheKit with env's fleet cache set to fleet (nil:
+// none).
+func newCacheKitWith(t *testing.T, fleet FleetCache) *cacheKit {
 	t.Helper()
 	leaks := goleak.IgnoreCurrent()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	k := &cacheKit{t: t, got: make(chan received, 100),
+	k := &cacheKit{t: t, got: make(chan received, 100), clk: clocktest.New(t),
 		sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))}
-	env := &Env{Clock: clock.NewManual(time.Unix(1_700_000_000, 0).UTC()), Events: NewEventBus(log), Log: log,
-		Root: k.sys.Root, Calls: NewCallGroup()}
+	env := &Env{Clock: k.clk, Events: NewEventBus(log), Log: log,
+		Root: k.sys.Root, Calls: NewCallGroup(), FleetCache: fleet}
 	k.disp = k.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &fakeDispatcher{got: k.got} }))
 	k.cache = k.sys.Root.Spawn(actor.PropsFromProducer(NewCacheProducer(CacheSpec{Providers: map[string]bool{"p": true}}, env, k.disp)))
 	t.Cleanup(func() {

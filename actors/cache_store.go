@@ -126,13 +126,19 @@ func (s *cacheStore) search(scope string, vec []float32, threshold float64, now 
 	}
 }
 
-// put stores e (replacing an entry with the same key), and its prompt vector
-// (a unit vector, or nil) in scope's index.
+// put stores e (replacing an entry with the same key) for the TTL, and its
+// prompt vector (a unit vector, or nil) in scope's index.
 func (s *cacheStore) put(e *cacheEntry, scope string, vec []float32, now time.Time) {
+	s.putFor(e, scope, vec, now, s.ttl)
+}
+
+// putFor is put with the entry's life (an entry from the fleet keeps what
+// is left of its own).
+func (s *cacheStore) putFor(e *cacheEntry, scope string, vec []float32, now time.Time, ttl time.Duration) {
 	if _, ok := s.lru.Peek(e.key); ok {
 		s.remove(e.key)
 	}
-	e.expires = now.Add(s.ttl)
+	e.expires = now.Add(ttl)
 	s.index(e, scope, vec)
 	s.stores++
 	s.lru.Add(e.key, e)

@@ -214,6 +214,12 @@ type Env struct {
 	Root *actor.RootContext
 	// Calls tracks running HTTP goroutines so shutdown can wait for them.
 	Calls *CallGroup
+	// FleetKeys, FleetHealth and FleetCache share key budgets, endpoint
+	// health and the exact cache with the other members of a fleet (fleet
+	// mode, Config.Cluster); nil (the default) keeps each on this node.
+	FleetKeys   FleetKeys
+	FleetHealth FleetHealth
+	FleetCache  FleetCache
 }
 
 // Hooks inject faults into actors, for tests of the supervision paths.

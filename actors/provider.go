@@ -58,10 +58,12 @@ func (p *Provider) Receive(ctx actor.Context) {
 		}
 		ep.ready = true
 		ep.incarnations++
+		p.fleetReady(ctx, ep)
 		p.wake = true
 		p.publish()
 		p.announceReady(ctx)
 	case *breakerChanged:
+		p.fleetPump(p.endpoints[m.epIdx])
 		p.wake = true
 		p.publish()
 	case *cooldownElapsed:
@@ -79,11 +81,44 @@ func (p *Provider) Receive(ctx actor.Context) {
 		}
 	case *getNode:
 		ctx.Respond(p.snapshot())
+	case *fleetHealthMsg:
+		p.fleetReceive(ctx, m)
+	case *fleetChanged:
+		p.fleetPending.Store(false)
+		p.syncFleet()
 	}
+}
+
+// fleetChanged: a key's fleet budget changed (see providerState.fleetChanged).
+type fleetChanged struct{}
+
+// syncFleet takes in what the fleet's budgets say of the keys: a disable
+// or a cooldown another member reported becomes this node's too (with its
+// event), and requests that waited for permits get another chance.
+func (p *Provider) syncFleet() {
+	now := p.env.Clock.Now()
+	for _, ep := range p.endpoints {
+		for _, k := range ep.keys {
+			if k.budget == nil {
+				continue
+			}
+			at, cooling, ok := k.budget.Available(now)
+			switch {
+			case !ok && !k.disabled:
+				k.disabled = true
+				p.env.Events.Publish(&messages.KeyDisabled{Time: now, Provider: p.spec.Name, Endpoint: ep.spec.Name, Key: k.label})
+			case ok && cooling:
+				p.cool(ep, k, at, "429 seen by another member of the fleet", "", now)
+			}
+		}
+	}
+	p.wake = true
+	p.publish()
 }
 
 func (p *Provider) started(ctx actor.Context) {
 	p.self = ctx.Self()
+	p.fleetSelf.Store(p.self)
 	p.incarnation++
 	if p.incarnation > 1 {
 		// The provider was restarted: its breakers and keys were stopped with
@@ -93,6 +128,9 @@ func (p *Provider) started(ctx actor.Context) {
 			delete(p.calls, id)
 			rec.key.inflight--
 			rec.ep.inflight--
+			if rec.key.budget != nil {
+				rec.key.budget.Release()
+			}
 			t := true
 			ue := &messages.UpstreamError{RequestID: rec.d.id, Provider: p.spec.Name, Endpoint: rec.ep.spec.Name, Key: rec.key.label,
 				Class: messages.ClassInternal, Message: "provider restarted during the call", ShouldRetry: &t, Cause: messages.ErrInternal}
@@ -101,6 +139,7 @@ func (p *Provider) started(ctx actor.Context) {
 			ctx.Send(p.dispatcher, &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, err: ue})
 		}
 	}
+	p.fleetStart(ctx)
 	for _, ep := range p.endpoints {
 		// A first start keeps the circuit as it is (CLOSED). After a crash
 		// the new breaker probes carefully: it enters HALF-OPEN, unless the
@@ -122,7 +161,7 @@ func (p *Provider) started(ctx actor.Context) {
 			handles[i] = keyHandle{epIdx: ep.idx, keyIdx: i, label: k.label, cred: k.spec.Cred, counters: k.counters, rateLimit: &k.rateLimit}
 		}
 		tmpl := Breaker{epIdx: ep.idx, endpoint: ep.spec.Name, circuit: ep.circuit, env: p.env, keys: handles, spec: ep.spec,
-			provider: p.spec.Name, adapter: p.spec.Adapter, provPID: ctx.Self()}
+			provider: p.spec.Name, adapter: p.spec.Adapter, provPID: ctx.Self(), fleet: ep.fleetHandle()}
 		props := actor.PropsFromProducer(newBreakerProducer(p.inits[ep.idx], tmpl))
 		pid, err := ctx.SpawnNamed(props, "breaker-"+sanitize(ep.spec.Name))
 		if err != nil {
@@ -292,6 +331,9 @@ func (p *Provider) start(ctx actor.Context, d *dispatch, ep *endpointState, k *k
 	if k.rpm != nil {
 		k.rpm.AllowN(now, 1)
 	}
+	if k.budget != nil {
+		k.budget.Take(now)
+	}
 	p.counters.Start(now)
 	ep.counters.Start(now)
 	ctx.Send(k.pid, &execute{callID: id, d: d, spec: ep.spec, epIdx: ep.idx, keyIdx: k.idx, epGen: gen, started: now})
@@ -309,6 +351,9 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 	ep, k := rec.ep, rec.key
 	k.inflight--
 	ep.inflight--
+	if k.budget != nil {
+		k.budget.Release()
+	}
 	ok := m.err == nil
 	class, text := messages.ClassUnknown, ""
 	if !ok {
@@ -323,6 +368,9 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 			k.tpm.ReserveN(now, min(n, k.spec.TPM))
 		}
 	}
+	if k.budget != nil {
+		k.budget.Spend(int64(m.result.Usage.Total()))
+	}
 	done := &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, keyLabel: k.label, chunks: m.result.ChunksSent}
 	if ok {
 		meta := m.resp.ResponseMeta()
@@ -336,6 +384,9 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 		case messages.ClassAuth:
 			if !k.disabled {
 				k.disabled = true
+				if k.budget != nil {
+					k.budget.Disable(fmt.Sprintf("upstream answered %d", m.err.Status))
+				}
 				p.env.Events.Publish(&messages.KeyDisabled{Time: now, Provider: p.spec.Name, Endpoint: ep.spec.Name, Key: k.label, Status: m.err.Status, RequestID: rec.d.id})
 			}
 			// Another key may well work: retry there at once, unless the
@@ -361,6 +412,9 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 				}
 			}
 			p.cool(ep, k, until, "429 rate limited", rec.d.id, now)
+			if k.budget != nil {
+				k.budget.Cooldown(until, "429 rate limited")
+			}
 			done.rotate = p.otherKeyUsable(k)
 		}
 	}
@@ -422,7 +476,8 @@ func (p *Provider) otherKeyUsable(k *keyState) bool {
 // cooldown: the endpoint takes no new calls until the restart. Either way
 // the breaker is restarted, into HALF-OPEN, once its in-flight calls have
 // finished. Requests are never parked in the suspended breaker: routing
-// skips OPEN endpoints and breakers that are not ready.
+// skips OPEN endpoints and breakers that are not ready. In fleet mode a
+// trip of the circuit's own is reported to the fleet (fleetTripped).
 func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason, _ interface{}) {
 	var ep *endpointState
 	for _, e := range p.endpoints {
@@ -442,6 +497,7 @@ func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, c
 		} else {
 			root.Send(self, msg)
 		}
+		p.fleetTripped(ep, reason)
 	} else {
 		ep.ready = false
 		ep.restartDue, ep.halfOpen = true, fmt.Sprintf("breaker restarted after a failure: %v", reason)
@@ -487,7 +543,7 @@ func (p *Provider) publishVia(root *actor.RootContext) {
 		}
 		slots := unlimited
 		if v.state == messages.HalfOpen {
-			slots = v.probes - ep.probesIn(v.gen)
+			slots = ep.probeSlots(v) - ep.probesIn(v.gen)
 		}
 		free := 0
 		for _, k := range ep.keys {

@@ -38,7 +38,11 @@ type providerState struct {
 	recheckAt        time.Time
 	dispatcher       *actor.PID
 	self             *actor.PID
-	incarnation      int
+	// fleetSelf is self for the fleet's callbacks (other goroutines);
+	// fleetPending coalesces their fleetChanged messages.
+	fleetSelf    atomic.Pointer[actor.PID]
+	fleetPending atomic.Bool
+	incarnation  int
 }
 
 // callRecord is one attempt in flight.
@@ -81,6 +85,10 @@ type endpointState struct {
 	keys       []*keyState
 	rr         int
 	rrWeights  []int
+
+	// fleet, in fleet mode, is the endpoint's fleet circuit (FleetHealth);
+	// nil otherwise.
+	fleet *fleetEndpoint
 }
 
 // keyState is one key's durable state.
@@ -93,8 +101,12 @@ type keyState struct {
 	coolingUntil time.Time
 	disabled     bool
 	rpm, tpm     *rate.Limiter
-	counters     *Counters
-	rateLimit    atomic.Pointer[messages.RateLimit]
+	// budget, in fleet mode, replaces rpm and tpm with the key's share of
+	// the fleet-wide budget, and carries cooldowns and disables to and from
+	// the other members; nil keeps the key on its local limiters.
+	budget    KeyBudget
+	counters  *Counters
+	rateLimit atomic.Pointer[messages.RateLimit]
 }
 
 func newProviderState(spec ProviderSpec, env *Env, counters *Counters) *providerState {
@@ -109,10 +121,14 @@ func newProviderState(spec ProviderSpec, env *Env, counters *Counters) *provider
 			circuit: newCircuit(spec.Breaker, spec.Cooldown, clk, events, spec.Name, es.Name)}
 		for j, ks := range es.Keys {
 			k := &keyState{idx: j, spec: ks, label: ks.Cred.Label(), counters: &Counters{}}
-			if ks.RPM > 0 {
+			if env != nil && env.FleetKeys != nil {
+				k.budget = env.FleetKeys.KeyBudget(spec.Name, es.Name, k.label, KeyLimits{RPM: ks.RPM, TPM: ks.TPM, MaxInFlight: ks.MaxInFlight}, st.fleetChanged)
+			}
+			// The fleet's budget replaces the local limiters.
+			if k.budget == nil && ks.RPM > 0 {
 				k.rpm = rate.NewLimiter(rate.Limit(float64(ks.RPM)/60), ks.RPM)
 			}
-			if ks.TPM > 0 {
+			if k.budget == nil && ks.TPM > 0 {
 				k.tpm = rate.NewLimiter(rate.Limit(float64(ks.TPM)/60), ks.TPM)
 			}
 			ep.keys = append(ep.keys, k)
@@ -168,6 +184,15 @@ func (k *keyState) availableAt(now time.Time) (time.Time, bool) {
 	if k.coolingUntil.After(now) {
 		at = k.coolingUntil
 	}
+	if k.budget != nil {
+		t, _, ok := k.budget.Available(now)
+		if !ok {
+			return time.Time{}, false
+		}
+		if t.After(at) {
+			at = t
+		}
+	}
 	if k.rpm != nil && k.rpm.TokensAt(now) < 1 {
 		if t := now.Add(tokenWait(k.rpm, now, 1)); t.After(at) {
 			at = t
@@ -179,6 +204,17 @@ func (k *keyState) availableAt(now time.Time) (time.Time, bool) {
 		}
 	}
 	return at, true
+}
+
+// fleetChanged tells the provider, from any goroutine, that a key's fleet
+// budget changed (a refill landed, another member's cooldown or disable
+// arrived). Messages coalesce: one is in the mailbox at a time.
+func (st *providerState) fleetChanged() {
+	pid := st.fleetSelf.Load()
+	if pid == nil || st.env == nil || !st.fleetPending.CompareAndSwap(false, true) {
+		return
+	}
+	st.env.Root.Send(pid, &fleetChanged{})
 }
 
 func tokenWait(l *rate.Limiter, now time.Time, need float64) time.Duration {
@@ -226,7 +262,7 @@ func (ep *endpointState) admits(v circuitView) (ok, probe bool) {
 	case messages.Closed:
 		return true, false
 	case messages.HalfOpen:
-		return ep.probesIn(v.gen) < v.probes, true
+		return ep.probesIn(v.gen) < ep.probeSlots(v), true
 	}
 	return false, false
 }

@@ -47,16 +47,25 @@ type budget struct {
 	coolingUntil time.Time
 	disabled     bool
 	reason       string
+	// holds are the members' concurrency slots (max in flight), each
+	// until its lease's expiry.
+	holds map[string]hold
+}
+
+// hold is one member's concurrency slots until expiry, and what it asked.
+type hold struct {
+	slots, want int64
+	expiry      time.Time
 }
 
 func newBudget(now time.Time, window, ttl time.Duration) *budget {
-	return &budget{window: window, ttl: ttl, activated: now, grants: map[uint64]*grant{}, lessees: map[string]time.Time{}}
+	return &budget{window: window, ttl: ttl, activated: now, grants: map[uint64]*grant{}, lessees: map[string]time.Time{}, holds: map[string]hold{}}
 }
 
 // lease answers r at now.
 func (b *budget) lease(r *fleetpb.LeaseRequest, now time.Time) *fleetpb.LeaseGrant {
 	if r.GetLimits() != nil {
-		b.limits.Rpm, b.limits.Tpm = sane(r.Limits.Rpm), sane(r.Limits.Tpm)
+		b.limits.Rpm, b.limits.Tpm, b.limits.MaxInFlight = sane(r.Limits.Rpm), sane(r.Limits.Tpm), sane(r.Limits.MaxInFlight)
 	}
 	b.lessees[r.Member] = now
 	b.prune(now)
@@ -71,6 +80,9 @@ func (b *budget) lease(r *fleetpb.LeaseRequest, now time.Time) *fleetpb.LeaseGra
 		b.record(r.Member, now, offReq, offTok)
 	}
 	out := &fleetpb.LeaseGrant{ValidForNs: int64(b.ttl)}
+	if b.limits.MaxInFlight > 0 {
+		out.Slots = b.holdSlots(r.Member, sane(r.Slots), now)
+	}
 	switch {
 	case b.disabled:
 		out.Disabled, out.DisabledReason = true, b.reason
@@ -100,6 +112,34 @@ func (b *budget) lease(r *fleetpb.LeaseRequest, now time.Time) *fleetpb.LeaseGra
 	out.Requests, out.Tokens = req, tok
 	out.CarriedRequests, out.CarriedTokens = carriedReq, carriedTok
 	return out
+}
+
+// holdSlots replaces member's hold of concurrency slots with at most
+// want, until now + ttl: what the cap leaves after the other members'
+// live holds, and, while others want slots too, at most a fair share of
+// the cap (so a member that came first cannot keep them all: it gives back
+// the excess at its next renewal, within a TTL).
+func (b *budget) holdSlots(member string, want int64, now time.Time) int64 {
+	var others, holders int64
+	for m, h := range b.holds {
+		if !h.expiry.After(now) {
+			delete(b.holds, m)
+			continue
+		}
+		if m != member {
+			others += h.slots
+			if h.want > 0 {
+				holders++
+			}
+		}
+	}
+	grant := min(want, b.limits.MaxInFlight-others)
+	if holders > 0 {
+		grant = min(grant, max(1, b.limits.MaxInFlight/(holders+1)))
+	}
+	grant = max(grant, 0)
+	b.holds[member] = hold{slots: grant, want: want, expiry: now.Add(b.ttl)}
+	return grant
 }
 
 // giveBack removes unused permits from a lease.

@@ -67,17 +67,37 @@ type budgetGrain struct {
 	o          GrainOptions
 	b          *budget
 	activation string
+	identity   string
+	// agents are the lessees' agent actors, by member, for pushes.
+	agents map[string]*actor.PID
+}
+
+// push tells every lessee but from what changed.
+func (g *budgetGrain) push(ctx actor.Context, from string, p *fleetpb.KeyPush) {
+	p.Identity = g.identity
+	for member, pid := range g.agents {
+		if member != from {
+			ctx.Send(pid, p)
+		}
+	}
 }
 
 // Receive handles one message.
 func (g *budgetGrain) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *cluster.ClusterInit:
+		g.identity = m.Identity.GetIdentity()
+		g.agents = map[string]*actor.PID{}
 		now := g.o.Clock.Now()
 		g.b = newBudget(now, g.o.Window, g.o.LeaseTTL)
 		g.activation = fmt.Sprintf("%s@%d", ctx.Self().Address, now.UnixNano())
 		g.o.Stats.Activations.Add(1)
 	case *fleetpb.LeaseRequest:
+		if m.AgentAddress != "" && m.AgentId != "" {
+			if pid := g.agents[m.Member]; pid == nil || pid.Address != m.AgentAddress || pid.Id != m.AgentId {
+				g.agents[m.Member] = actor.NewPID(m.AgentAddress, m.AgentId)
+			}
+		}
 		out := g.b.lease(m, g.o.Clock.Now())
 		out.Activation = g.activation
 		g.o.Stats.Leases.Add(1)
@@ -89,9 +109,11 @@ func (g *budgetGrain) Receive(ctx actor.Context) {
 	case *fleetpb.Cooldown:
 		g.b.cooldown(g.o.Clock.Now(), time.Duration(m.CooldownForNs))
 		ctx.Respond(&fleetpb.Ack{})
+		g.push(ctx, m.Member, &fleetpb.KeyPush{CooldownForNs: m.CooldownForNs, Reason: m.Reason})
 	case *fleetpb.Disable:
 		g.b.disable(m.Reason)
 		ctx.Respond(&fleetpb.Ack{})
+		g.push(ctx, m.Member, &fleetpb.KeyPush{Disabled: true, Reason: m.Reason})
 	}
 }
 

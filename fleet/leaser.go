@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 
 	"github.com/switchyard-ai/switchyard/clock"
@@ -45,6 +46,10 @@ func (e *WaitError) Error() string {
 // LeaserOptions configures a Leaser. Identity and Cluster (or Call) are
 // required.
 type LeaserOptions struct {
+	// Self, when not nil, names this node and its agent actor at each
+	// call, instead of Member and Agent (a node that rejoined its cluster
+	// under a new identity).
+	Self func() (member string, agent *actor.PID)
 	// Cluster is the started member (or client) the Leaser calls through.
 	Cluster *cluster.Cluster
 	// Call, when not nil, sends msg to the key's grain instead of Cluster
@@ -53,10 +58,19 @@ type LeaserOptions struct {
 	Call func(msg any, timeout time.Duration) (any, error)
 	// Member names this node to the grain (default: the cluster address).
 	Member string
+	// Agent is this node's agent actor, where the grain pushes a cooldown
+	// or a disable another member reported (nil: learnt on the next
+	// refill only).
+	Agent *actor.PID
 	// Identity is the key's grain identity (BudgetIdentity).
 	Identity string
 	// RPM and TPM are the key's fleet-wide limits (0: no cap).
 	RPM, TPM int64
+	// MaxInFlight is the key's fleet-wide cap on calls in flight (0: no
+	// cap). The Leaser holds concurrency slots from the grain: what its
+	// calls in flight need and a margin (a tenth of the cap, at least 1),
+	// renewed while calls run; Release frees one when a call ends.
+	MaxInFlight int64
 	// Block and BlockTokens are the permits asked per lease (default 1 % of
 	// RPM and TPM, at least 1).
 	Block, BlockTokens int64
@@ -93,6 +107,9 @@ type LeaserStats struct {
 	Taken, LocalTaken, Waits atomic.Int64
 	// Fallbacks counts switches to the fair share.
 	Fallbacks atomic.Int64
+	// Refused counts lease calls the grain answered with no permit (the
+	// fleet's window is spent until a time it named).
+	Refused atomic.Int64
 	// LastRoundTrip is the latest lease call's duration in nanoseconds.
 	LastRoundTrip atomic.Int64
 }
@@ -124,6 +141,13 @@ type Leaser struct {
 	needTok                    int64
 	activation                 string
 	blockReq, blockTok, lowReq int64
+	// slots are the concurrency slots held until slotsExpiry; inUse those
+	// taken by calls in flight; slotTimer renews the hold while calls run.
+	slots, inUse, slotMargin int64
+	slotsExpiry, slotAskAt   time.Time
+	slotTimer                clock.Timer
+	// ttlHint is the latest lease's validity.
+	ttlHint time.Duration
 }
 
 // NewLeaser returns a Leaser holding nothing yet: the first Take starts a
@@ -167,6 +191,7 @@ func NewLeaser(o LeaserOptions) *Leaser {
 		l.blockTok = max(1, o.TPM/100)
 	}
 	l.lowReq = l.blockReq / 2
+	l.slotMargin = max(1, o.MaxInFlight/10)
 	return l
 }
 
@@ -179,7 +204,62 @@ func (l *Leaser) Stats() *LeaserStats { return &l.stats }
 func (l *Leaser) Take(tokens int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.take(l.o.Clock.Now(), tokens, true)
+}
+
+// Available reports, without taking anything, when a request may be taken:
+// the zero time if now, a later time, and false once the key is disabled;
+// cooling tells that the wait is a cooldown. Like Take, it may start a
+// background refill.
+func (l *Leaser) Available(now time.Time) (at time.Time, cooling, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.take(now, 1, false)
+	var w *WaitError
+	switch {
+	case err == nil:
+		return time.Time{}, false, true
+	case errors.As(err, &w):
+		return w.Until, w.Cooling, true
+	}
+	return time.Time{}, false, false
+}
+
+// TakeAt takes one request's permit at now after Available said so; the
+// tokens it uses are counted afterwards by Spend.
+func (l *Leaser) TakeAt(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.take(now, 0, true)
+}
+
+// Spend counts tokens a finished request used: from the block held, and
+// what the block cannot cover is reported to the grain with the next lease
+// (as spent), so the fleet's window counts it.
+func (l *Leaser) Spend(tokens int64) {
+	if tokens <= 0 || l.o.TPM <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	now := l.o.Clock.Now()
+	if l.fallback || !now.Before(l.expiry) {
+		l.local.add(now, 0, tokens)
+		l.offlineTok += tokens
+		return
+	}
+	take := min(tokens, max(l.heldTok, 0))
+	l.heldTok -= take
+	if rest := tokens - take; rest > 0 {
+		l.offlineTok += rest
+	}
+	if l.heldTok <= l.blockTok/2 {
+		l.startRefill(now)
+	}
+}
+
+// take is Take at now, taking only when consume is set. l.mu is held.
+func (l *Leaser) take(now time.Time, tokens int64, consume bool) error {
 	switch {
 	case l.disabled:
 		return ErrDisabled
@@ -189,12 +269,19 @@ func (l *Leaser) Take(tokens int64) error {
 	if l.o.TPM > 0 && tokens > l.blockTok {
 		l.needTok = max(l.needTok, tokens)
 	}
-	if now.Before(l.expiry) && l.heldReq >= 1 && (l.o.TPM <= 0 || l.heldTok >= tokens) {
-		l.heldReq--
-		if l.o.TPM > 0 {
-			l.heldTok -= tokens
+	if l.o.MaxInFlight > 0 {
+		if err := l.slot(now, consume); err != nil {
+			return err
 		}
-		l.stats.Taken.Add(1)
+	}
+	if now.Before(l.expiry) && l.heldReq >= 1 && (l.o.TPM <= 0 || l.heldTok >= tokens) {
+		if consume {
+			l.heldReq--
+			if l.o.TPM > 0 {
+				l.heldTok -= tokens
+			}
+			l.stats.Taken.Add(1)
+		}
 		if l.heldReq <= l.lowReq || !now.Before(l.renewAt) {
 			l.startRefill(now)
 		}
@@ -203,7 +290,14 @@ func (l *Leaser) Take(tokens int64) error {
 	if l.fallback {
 		l.startRefill(now)
 		members := int64(max(1, l.o.Members()))
-		at, ok := l.local.take(now, shareOf(l.o.RPM, members), shareOf(l.o.TPM, members), 1, tokens)
+		rpm, tpm := shareOf(l.o.RPM, members), shareOf(l.o.TPM, members)
+		if !consume {
+			if at, ok := l.local.room(now, rpm, tpm, 1, tokens); !ok {
+				return &WaitError{Until: at}
+			}
+			return nil
+		}
+		at, ok := l.local.take(now, rpm, tpm, 1, tokens)
 		if ok {
 			l.offlineReq++
 			l.offlineTok += tokens
@@ -219,6 +313,71 @@ func (l *Leaser) Take(tokens int64) error {
 	}
 	l.startRefill(now)
 	return &WaitError{Until: now.Add(l.o.CallTimeout)}
+}
+
+// slot checks that a concurrency slot is free at now, and takes it when
+// consume is set. l.mu is held.
+func (l *Leaser) slot(now time.Time, consume bool) error {
+	limit, held := l.slots, now.Before(l.slotsExpiry)
+	if l.fallback {
+		limit, held = shareOf(l.o.MaxInFlight, int64(max(1, l.o.Members()))), true
+	}
+	if !held || l.inUse >= limit {
+		l.stats.Waits.Add(1)
+		// Ask for more only when the hold lapsed, or the grain may grant
+		// more than held and the last ask is not recent: a member at its
+		// share does not ask at every check.
+		retry := l.slotAskAt.Add(max(l.o.CallTimeout, l.ttlHint/4))
+		if !held || (l.slots < l.o.MaxInFlight && !now.Before(retry)) {
+			l.startRefill(now)
+		}
+		until := retry
+		if !until.After(now) {
+			until = now.Add(l.o.CallTimeout)
+		}
+		if now.Before(l.retryAt) && l.retryAt.Before(until) {
+			until = l.retryAt
+		}
+		return &WaitError{Until: until}
+	}
+	if consume {
+		l.inUse++
+		if l.slots-l.inUse < (l.slotMargin+1)/2 && l.slots < l.o.MaxInFlight && !now.Before(l.slotAskAt.Add(max(l.o.CallTimeout, l.ttlHint/4))) {
+			l.startRefill(now)
+		}
+	}
+	return nil
+}
+
+// Release frees the concurrency slot of a call that ended (MaxInFlight
+// only).
+func (l *Leaser) Release() {
+	if l.o.MaxInFlight <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inUse > 0 {
+		l.inUse--
+	}
+}
+
+// renewSlots keeps the hold of slots alive while calls run: after each
+// refill it arms a timer for the renewal time. l.mu is held.
+func (l *Leaser) renewSlots(now time.Time) {
+	if l.o.MaxInFlight <= 0 || l.closing {
+		return
+	}
+	if l.slotTimer != nil {
+		l.slotTimer.Stop()
+	}
+	l.slotTimer = l.o.Clock.AfterFunc(max(l.renewAt.Sub(now), time.Millisecond), func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.inUse > 0 {
+			l.startRefill(l.o.Clock.Now())
+		}
+	})
 }
 
 // shareOf is a fair share of limit (0: no cap) among members, at least 1.
@@ -284,9 +443,18 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 	l.mu.Lock()
 	now := l.o.Clock.Now()
 	req := &fleetpb.LeaseRequest{
-		Member: l.o.Member, Limits: &fleetpb.Limits{Rpm: l.o.RPM, Tpm: l.o.TPM},
+		Member: l.member(), Limits: &fleetpb.Limits{Rpm: l.o.RPM, Tpm: l.o.TPM},
 		Requests: l.blockReq, Tokens: max(l.blockTok, l.needTok),
 		SpentOfflineRequests: l.offlineReq, SpentOfflineTokens: l.offlineTok,
+	}
+	if a := l.agent(); a != nil {
+		req.AgentAddress, req.AgentId = a.Address, a.Id
+	}
+	if l.o.MaxInFlight > 0 {
+		req.Limits.MaxInFlight = l.o.MaxInFlight
+		// Enough for the calls in flight and as many again (at least the
+		// margin): a burst doubles the hold at each refill.
+		req.Slots = min(l.inUse+max(l.inUse, l.slotMargin), l.o.MaxInFlight)
 	}
 	if l.leaseID != 0 {
 		req.PreviousLeaseId = l.leaseID
@@ -329,6 +497,12 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 			l.leaseID, l.heldReq, l.heldTok = 0, 0, 0
 		}
 	}
+	if l.o.MaxInFlight > 0 {
+		l.slots, l.slotsExpiry, l.slotAskAt = grant.Slots, sentAt.Add(time.Duration(grant.ValidForNs)), sentAt
+		l.ttlHint = time.Duration(grant.ValidForNs)
+		l.renewAt = sentAt.Add(time.Duration(grant.ValidForNs) * 3 / 4)
+		l.renewSlots(now)
+	}
 	switch {
 	case grant.Disabled:
 		l.disabled = true
@@ -341,6 +515,7 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 	}
 	if grant.RetryAfterNs > 0 {
 		l.retryAt = now.Add(time.Duration(grant.RetryAfterNs))
+		l.stats.Refused.Add(1)
 	}
 	if grant.LeaseId == 0 {
 		return false
@@ -423,12 +598,22 @@ func (l *Leaser) giveBack(id uint64, requests, tokens int64) {
 // Retry-After): this node stops at once, the others on their next refill.
 // It waits at most CallTimeout for the grain.
 func (l *Leaser) Cooldown(d time.Duration, reason string) error {
+	return l.CooldownUntil(l.o.Clock.Now().Add(d), reason)
+}
+
+// CooldownUntil is Cooldown until a time on the Leaser's clock (sent to
+// the grain as a duration: members' clocks need not agree).
+func (l *Leaser) CooldownUntil(until time.Time, reason string) error {
 	l.mu.Lock()
-	if until := l.o.Clock.Now().Add(d); until.After(l.coolingUntil) {
+	now := l.o.Clock.Now()
+	if until.After(l.coolingUntil) {
 		l.coolingUntil = until
 	}
 	l.mu.Unlock()
-	return l.tell(&fleetpb.Cooldown{CooldownForNs: int64(d), Reason: reason})
+	if !until.After(now) {
+		return nil
+	}
+	return l.tell(&fleetpb.Cooldown{CooldownForNs: int64(until.Sub(now)), Reason: reason, Member: l.member()})
 }
 
 // Disable tells the fleet that the key was refused (401/403): this node
@@ -438,7 +623,29 @@ func (l *Leaser) Disable(reason string) error {
 	l.mu.Lock()
 	l.disabled = true
 	l.mu.Unlock()
-	return l.tell(&fleetpb.Disable{Reason: reason})
+	return l.tell(&fleetpb.Disable{Reason: reason, Member: l.member()})
+}
+
+// Apply applies what the grain pushed (another member's 429 or refusal):
+// the Leaser stops using the key at once and drops what it holds (the
+// grain keeps those permits counted until their lease expires). It reports
+// whether anything changed.
+func (l *Leaser) Apply(p *fleetpb.KeyPush) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	changed := false
+	if p.Disabled && !l.disabled {
+		l.disabled, changed = true, true
+	}
+	if d := time.Duration(p.CooldownForNs); d > 0 {
+		if until := l.o.Clock.Now().Add(d); until.After(l.coolingUntil) {
+			l.coolingUntil, changed = until, true
+		}
+	}
+	if changed {
+		l.leaseID, l.heldReq, l.heldTok = 0, 0, 0
+	}
+	return changed
 }
 
 func (l *Leaser) tell(msg any) error {
@@ -458,6 +665,9 @@ func (l *Leaser) Activation() string {
 func (l *Leaser) Close() {
 	l.mu.Lock()
 	l.closing = true
+	if l.slotTimer != nil {
+		l.slotTimer.Stop()
+	}
 	l.mu.Unlock()
 	l.wg.Wait()
 	l.mu.Lock()
@@ -468,4 +678,38 @@ func (l *Leaser) Close() {
 	if id != 0 && (req > 0 || tok > 0) {
 		l.giveBack(id, req, tok)
 	}
+}
+
+// OnFairShare reports whether the Leaser is on its fair share (the grain
+// could not be reached).
+func (l *Leaser) OnFairShare() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fallback
+}
+
+// SpentUntil is the time until which the grain said the fleet's window
+// is spent (the zero time before any refusal).
+func (l *Leaser) SpentUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.retryAt
+}
+
+// member names this node (see Self).
+func (l *Leaser) member() string {
+	if f := l.o.Self; f != nil {
+		m, _ := f()
+		return m
+	}
+	return l.o.Member
+}
+
+// agent is this node's agent actor (see Self).
+func (l *Leaser) agent() *actor.PID {
+	if f := l.o.Self; f != nil {
+		_, a := f()
+		return a
+	}
+	return l.o.Agent
 }

@@ -231,3 +231,40 @@ func TestLeaserSpentWindowDoesNotHammerTheGrain(t *testing.T) {
 	require.NoError(t, l.Refill()) // waits for any refill a Take started
 	assert.Equal(t, calls+1, g.calls.Load(), "only the explicit Refill called the grain")
 }
+
+// TestLeaserHoldsConcurrencySlots: with a max in flight, a Leaser takes
+// no more slots than the grain let it hold, Release frees one, and on its
+// fair share it holds cap / members.
+func TestLeaserHoldsConcurrencySlots(t *testing.T) {
+	clk := clocktest.New(t)
+	g := newFakeGrain(clk)
+	l := NewLeaser(LeaserOptions{Call: g.call, Member: "a", Identity: "p/e/k", MaxInFlight: 3, Clock: clk,
+		Members: func() int { return 3 }})
+	defer l.Close()
+	// takeSlot takes a slot, refilling once when none is held: the hold
+	// grows with the calls in flight.
+	takeSlot := func() error {
+		if err := l.Take(0); err == nil {
+			return nil
+		}
+		require.NoError(t, l.Refill())
+		return l.Take(0)
+	}
+	for i := 0; i < 3; i++ {
+		require.NoError(t, takeSlot(), "slot %d", i)
+	}
+	var we *WaitError
+	require.ErrorAs(t, takeSlot(), &we, "a fourth call in flight")
+	l.Release()
+	require.NoError(t, l.Take(0), "the released slot")
+	require.ErrorAs(t, takeSlot(), &we)
+
+	for i := 0; i < 3; i++ {
+		l.Release()
+	}
+	g.down.Store(true)
+	clk.Advance(2 * DefaultLeaseTTL) // the hold expired; the grain is down
+	require.Error(t, l.Refill())
+	require.NoError(t, l.Take(0), "the fair share: one slot of three")
+	require.ErrorAs(t, l.Take(0), &we, "a second slot on the fair share")
+}

@@ -35,13 +35,28 @@ func (w *slidingWindow) sum(now time.Time) (requests, tokens int64) {
 	return requests, tokens
 }
 
-// take takes requests and tokens at now if the window stays within rpm and
-// tpm (0: no cap); otherwise it returns when to try again.
-func (w *slidingWindow) take(now time.Time, rpm, tpm, requests, tokens int64) (retryAt time.Time, ok bool) {
+// room reports whether requests and tokens fit at now within rpm and tpm
+// (0: no cap), and otherwise when to try again.
+func (w *slidingWindow) room(now time.Time, rpm, tpm, requests, tokens int64) (retryAt time.Time, ok bool) {
 	usedReq, usedTok := w.sum(now)
 	if (rpm > 0 && usedReq+requests > rpm) || (tpm > 0 && usedTok+tokens > tpm) {
 		return w.oldest(now).Add(w.window + w.bucket()), false
 	}
+	return time.Time{}, true
+}
+
+// take takes requests and tokens at now if the window stays within rpm and
+// tpm (0: no cap); otherwise it returns when to try again.
+func (w *slidingWindow) take(now time.Time, rpm, tpm, requests, tokens int64) (retryAt time.Time, ok bool) {
+	if at, ok := w.room(now, rpm, tpm, requests, tokens); !ok {
+		return at, false
+	}
+	w.add(now, requests, tokens)
+	return time.Time{}, true
+}
+
+// add counts requests and tokens at now, whatever the limits.
+func (w *slidingWindow) add(now time.Time, requests, tokens int64) {
 	b := w.bucket()
 	start := now.Truncate(b)
 	n := int64(len(w.start))
@@ -51,7 +66,6 @@ func (w *slidingWindow) take(now time.Time, rpm, tpm, requests, tokens int64) (r
 	}
 	w.requests[i] += requests
 	w.tokens[i] += tokens
-	return time.Time{}, true
 }
 
 // oldest is the start of the oldest bucket that still counts and holds

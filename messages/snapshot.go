@@ -181,6 +181,8 @@ type Stats struct {
 	Keys      map[string]Counters
 	// Audit counts the audit log's records when it is on (zero otherwise).
 	Audit AuditStats
+	// Fleet holds this member's fleet-mode figures (zero when off).
+	Fleet FleetStats
 }
 
 // AuditStats counts the audit log's records: Logged = Written + Failed +

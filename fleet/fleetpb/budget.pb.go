@@ -28,9 +28,11 @@ const (
 
 // Limits are a key's configured caps for the whole fleet; 0 means no cap.
 type Limits struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rpm           int64                  `protobuf:"varint,1,opt,name=rpm,proto3" json:"rpm,omitempty"`
-	Tpm           int64                  `protobuf:"varint,2,opt,name=tpm,proto3" json:"tpm,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rpm   int64                  `protobuf:"varint,1,opt,name=rpm,proto3" json:"rpm,omitempty"`
+	Tpm   int64                  `protobuf:"varint,2,opt,name=tpm,proto3" json:"tpm,omitempty"`
+	// The key's fleet-wide cap on calls in flight (0: none).
+	MaxInFlight   int64 `protobuf:"varint,3,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -79,6 +81,13 @@ func (x *Limits) GetTpm() int64 {
 	return 0
 }
 
+func (x *Limits) GetMaxInFlight() int64 {
+	if x != nil {
+		return x.MaxInFlight
+	}
+	return 0
+}
+
 // LeaseRequest asks for a block of permits and hands back what the
 // previous lease did not use.
 type LeaseRequest struct {
@@ -98,6 +107,14 @@ type LeaseRequest struct {
 	ReturnedTokens   int64  `protobuf:"varint,7,opt,name=returned_tokens,json=returnedTokens,proto3" json:"returned_tokens,omitempty"`
 	CarriedRequests  int64  `protobuf:"varint,10,opt,name=carried_requests,json=carriedRequests,proto3" json:"carried_requests,omitempty"`
 	CarriedTokens    int64  `protobuf:"varint,11,opt,name=carried_tokens,json=carriedTokens,proto3" json:"carried_tokens,omitempty"`
+	// The lessee's agent actor (address and id), where the grain pushes a
+	// cooldown or a disable that another member reported.
+	AgentAddress string `protobuf:"bytes,12,opt,name=agent_address,json=agentAddress,proto3" json:"agent_address,omitempty"`
+	AgentId      string `protobuf:"bytes,13,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// The concurrency slots the member wants to hold until the lease's
+	// expiry (its calls in flight and a margin); a hold replaces the
+	// member's previous one.
+	Slots int64 `protobuf:"varint,14,opt,name=slots,proto3" json:"slots,omitempty"`
 	// spent_offline_*: what the lessee spent on its fair share while it could
 	// not reach the grain; the grain counts it in its window now.
 	SpentOfflineRequests int64 `protobuf:"varint,8,opt,name=spent_offline_requests,json=spentOfflineRequests,proto3" json:"spent_offline_requests,omitempty"`
@@ -199,6 +216,27 @@ func (x *LeaseRequest) GetCarriedTokens() int64 {
 	return 0
 }
 
+func (x *LeaseRequest) GetAgentAddress() string {
+	if x != nil {
+		return x.AgentAddress
+	}
+	return ""
+}
+
+func (x *LeaseRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *LeaseRequest) GetSlots() int64 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
 func (x *LeaseRequest) GetSpentOfflineRequests() int64 {
 	if x != nil {
 		return x.SpentOfflineRequests
@@ -239,8 +277,11 @@ type LeaseGrant struct {
 	// know, e.g. one from a previous activation: such permits are dropped).
 	CarriedRequests int64 `protobuf:"varint,10,opt,name=carried_requests,json=carriedRequests,proto3" json:"carried_requests,omitempty"`
 	CarriedTokens   int64 `protobuf:"varint,11,opt,name=carried_tokens,json=carriedTokens,proto3" json:"carried_tokens,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The concurrency slots the member holds until the lease's expiry
+	// (only with max_in_flight).
+	Slots         int64 `protobuf:"varint,12,opt,name=slots,proto3" json:"slots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LeaseGrant) Reset() {
@@ -350,6 +391,13 @@ func (x *LeaseGrant) GetCarriedTokens() int64 {
 	return 0
 }
 
+func (x *LeaseGrant) GetSlots() int64 {
+	if x != nil {
+		return x.Slots
+	}
+	return 0
+}
+
 // Return hands back a lease's unused permits without asking for more.
 type Return struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -417,6 +465,8 @@ type Cooldown struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CooldownForNs int64                  `protobuf:"varint,1,opt,name=cooldown_for_ns,json=cooldownForNs,proto3" json:"cooldown_for_ns,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The member that saw the 429 (it is not pushed to).
+	Member        string `protobuf:"bytes,3,opt,name=member,proto3" json:"member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,10 +515,19 @@ func (x *Cooldown) GetReason() string {
 	return ""
 }
 
+func (x *Cooldown) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
 // Disable stops grants on the key for good (401/403).
 type Disable struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The member that saw the refusal (it is not pushed to).
+	Member        string `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -510,6 +569,13 @@ func (x *Disable) GetReason() string {
 	return ""
 }
 
+func (x *Disable) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
 // Ack answers Return, Cooldown and Disable.
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -547,14 +613,85 @@ func (*Ack) Descriptor() ([]byte, []int) {
 	return file_budget_proto_rawDescGZIP(), []int{6}
 }
 
+// KeyPush tells a lessee at once that another member saw the key cool down
+// (a 429) or refused (401/403); the lessee stops using it.
+type KeyPush struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Identity      string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	CooldownForNs int64                  `protobuf:"varint,2,opt,name=cooldown_for_ns,json=cooldownForNs,proto3" json:"cooldown_for_ns,omitempty"`
+	Disabled      bool                   `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyPush) Reset() {
+	*x = KeyPush{}
+	mi := &file_budget_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyPush) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyPush) ProtoMessage() {}
+
+func (x *KeyPush) ProtoReflect() protoreflect.Message {
+	mi := &file_budget_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyPush.ProtoReflect.Descriptor instead.
+func (*KeyPush) Descriptor() ([]byte, []int) {
+	return file_budget_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *KeyPush) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *KeyPush) GetCooldownForNs() int64 {
+	if x != nil {
+		return x.CooldownForNs
+	}
+	return 0
+}
+
+func (x *KeyPush) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *KeyPush) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_budget_proto protoreflect.FileDescriptor
 
 const file_budget_proto_rawDesc = "" +
 	"\n" +
-	"\fbudget.proto\x12\x10switchyard.fleet\",\n" +
+	"\fbudget.proto\x12\x10switchyard.fleet\"P\n" +
 	"\x06Limits\x12\x10\n" +
 	"\x03rpm\x18\x01 \x01(\x03R\x03rpm\x12\x10\n" +
-	"\x03tpm\x18\x02 \x01(\x03R\x03tpm\"\xc8\x03\n" +
+	"\x03tpm\x18\x02 \x01(\x03R\x03tpm\x12\"\n" +
+	"\rmax_in_flight\x18\x03 \x01(\x03R\vmaxInFlight\"\x9e\x04\n" +
 	"\fLeaseRequest\x12\x16\n" +
 	"\x06member\x18\x01 \x01(\tR\x06member\x120\n" +
 	"\x06limits\x18\x02 \x01(\v2\x18.switchyard.fleet.LimitsR\x06limits\x12\x1a\n" +
@@ -565,9 +702,12 @@ const file_budget_proto_rawDesc = "" +
 	"\x0freturned_tokens\x18\a \x01(\x03R\x0ereturnedTokens\x12)\n" +
 	"\x10carried_requests\x18\n" +
 	" \x01(\x03R\x0fcarriedRequests\x12%\n" +
-	"\x0ecarried_tokens\x18\v \x01(\x03R\rcarriedTokens\x124\n" +
+	"\x0ecarried_tokens\x18\v \x01(\x03R\rcarriedTokens\x12#\n" +
+	"\ragent_address\x18\f \x01(\tR\fagentAddress\x12\x19\n" +
+	"\bagent_id\x18\r \x01(\tR\aagentId\x12\x14\n" +
+	"\x05slots\x18\x0e \x01(\x03R\x05slots\x124\n" +
 	"\x16spent_offline_requests\x18\b \x01(\x03R\x14spentOfflineRequests\x120\n" +
-	"\x14spent_offline_tokens\x18\t \x01(\x03R\x12spentOfflineTokens\"\x82\x03\n" +
+	"\x14spent_offline_tokens\x18\t \x01(\x03R\x12spentOfflineTokens\"\x98\x03\n" +
 	"\n" +
 	"LeaseGrant\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\x04R\aleaseId\x12\x1a\n" +
@@ -584,17 +724,25 @@ const file_budget_proto_rawDesc = "" +
 	"activation\x12)\n" +
 	"\x10carried_requests\x18\n" +
 	" \x01(\x03R\x0fcarriedRequests\x12%\n" +
-	"\x0ecarried_tokens\x18\v \x01(\x03R\rcarriedTokens\"W\n" +
+	"\x0ecarried_tokens\x18\v \x01(\x03R\rcarriedTokens\x12\x14\n" +
+	"\x05slots\x18\f \x01(\x03R\x05slots\"W\n" +
 	"\x06Return\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\x04R\aleaseId\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x03R\brequests\x12\x16\n" +
-	"\x06tokens\x18\x03 \x01(\x03R\x06tokens\"J\n" +
+	"\x06tokens\x18\x03 \x01(\x03R\x06tokens\"b\n" +
 	"\bCooldown\x12&\n" +
 	"\x0fcooldown_for_ns\x18\x01 \x01(\x03R\rcooldownForNs\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"!\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06member\x18\x03 \x01(\tR\x06member\"9\n" +
 	"\aDisable\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x05\n" +
-	"\x03AckB3Z1github.com/switchyard-ai/switchyard/fleet/fleetpbb\x06proto3"
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\tR\x06member\"\x05\n" +
+	"\x03Ack\"\x81\x01\n" +
+	"\aKeyPush\x12\x1a\n" +
+	"\bidentity\x18\x01 \x01(\tR\bidentity\x12&\n" +
+	"\x0fcooldown_for_ns\x18\x02 \x01(\x03R\rcooldownForNs\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reasonB3Z1github.com/switchyard-ai/switchyard/fleet/fleetpbb\x06proto3"
 
 var (
 	file_budget_proto_rawDescOnce sync.Once
@@ -608,7 +756,7 @@ func file_budget_proto_rawDescGZIP() []byte {
 	return file_budget_proto_rawDescData
 }
 
-var file_budget_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_budget_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_budget_proto_goTypes = []any{
 	(*Limits)(nil),       // 0: switchyard.fleet.Limits
 	(*LeaseRequest)(nil), // 1: switchyard.fleet.LeaseRequest
@@ -617,6 +765,7 @@ var file_budget_proto_goTypes = []any{
 	(*Cooldown)(nil),     // 4: switchyard.fleet.Cooldown
 	(*Disable)(nil),      // 5: switchyard.fleet.Disable
 	(*Ack)(nil),          // 6: switchyard.fleet.Ack
+	(*KeyPush)(nil),      // 7: switchyard.fleet.KeyPush
 }
 var file_budget_proto_depIdxs = []int32{
 	0, // 0: switchyard.fleet.LeaseRequest.limits:type_name -> switchyard.fleet.Limits
@@ -638,7 +787,7 @@ func file_budget_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_budget_proto_rawDesc), len(file_budget_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
