@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-ai/switchyard/actors"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
 )
@@ -100,7 +101,7 @@ func checkOwnVector(t *testing.T, r embedResult) {
 }
 
 func TestBatchFlushesOnSizeAndMapsResultsToCallers(t *testing.T) {
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}}, RetryConfig{})
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 4, Delay: time.Second}}, RetryConfig{})
 	var wg sync.WaitGroup
 	results := make(chan embedResult, 12)
 	for i := range 12 {
@@ -140,7 +141,7 @@ func TestBatchFlushesOnSizeAndMapsResultsToCallers(t *testing.T) {
 
 func TestBatchFlushesWhenItsDelayExpires(t *testing.T) {
 	const delay = 3 * time.Millisecond
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Delay: delay}}, RetryConfig{})
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, Delay: delay}}, RetryConfig{})
 	var chans []<-chan embedResult
 	for _, text := range []string{"alpha", "beta", "gamma"} {
 		_, ch := embedAsync(context.Background(), h, text, messages.Normal, time.Time{})
@@ -176,7 +177,7 @@ func TestBatchFlushesWhenItsDelayExpires(t *testing.T) {
 }
 
 func TestBatchHighPriorityFlushesAtOnce(t *testing.T) {
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Delay: time.Second}}, RetryConfig{})
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, Delay: time.Second}}, RetryConfig{})
 	_, a := embedAsync(context.Background(), h, "normal one", messages.Normal, time.Time{})
 	windowHolds(t, h, 1)
 	_, b := embedAsync(context.Background(), h, "low one", messages.Low, time.Time{})
@@ -193,7 +194,7 @@ func TestBatchHighPriorityFlushesAtOnce(t *testing.T) {
 }
 
 func TestBatchMemberCancelledInsideTheWindowLeavesIt(t *testing.T) {
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Delay: 5 * time.Millisecond}}, RetryConfig{})
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, Delay: 5 * time.Millisecond}}, RetryConfig{})
 	_, a := embedAsync(context.Background(), h, "stays one", messages.Normal, time.Time{})
 	windowHolds(t, h, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,7 +214,7 @@ func TestBatchMemberCancelledInsideTheWindowLeavesIt(t *testing.T) {
 }
 
 func TestBatchFailureIsRetriedOrFailedPerMember(t *testing.T) {
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 3, Delay: time.Second}},
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 3, Delay: time.Second}},
 		RetryConfig{MaxAttempts: 3, BaseDelay: time.Second, MaxDelay: time.Second})
 	srv.Inject(sim.Fault{Status: 503})
 	// The first member cannot wait for a retry one second later.
@@ -243,7 +244,7 @@ func TestBatchFailureIsRetriedOrFailedPerMember(t *testing.T) {
 }
 
 func TestBatchErrorReachesEveryMemberWithItsOwnID(t *testing.T) {
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 3, Delay: time.Second}}, RetryConfig{})
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 3, Delay: time.Second}}, RetryConfig{})
 	srv.Inject(sim.Fault{Status: 424})
 	var chans []<-chan embedResult
 	for _, text := range []string{"x one", "x two", "x three"} {
@@ -265,7 +266,7 @@ func TestBatchErrorReachesEveryMemberWithItsOwnID(t *testing.T) {
 }
 
 func TestBatchRerankSameQueryShareACall(t *testing.T) {
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 5, Delay: time.Second}}, RetryConfig{})
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 5, Delay: time.Second}}, RetryConfig{})
 	docs := [][]string{{"circuit breaker trips", "bread"}, {"open circuit", "breaker box", "half open circuit"}}
 	type out struct {
 		resp *messages.RerankResponse
@@ -320,6 +321,8 @@ func TestBatchingConfigNamesTheField(t *testing.T) {
 		{BatchingConfig{BatchLimits: BatchLimits{MaxInputs: -1}}, "providers[0].batching.max_inputs"},
 		{BatchingConfig{BatchLimits: BatchLimits{Delay: 2 * time.Second}}, "providers[0].batching.delay"},
 		{BatchingConfig{Models: map[string]ModelBatching{"m": {BatchLimits: BatchLimits{MaxTokens: -5}}}}, `providers[0].batching.models["m"].max_tokens`},
+		{BatchingConfig{BatchLimits: BatchLimits{Mode: "sometimes"}}, "providers[0].batching.mode"},
+		{BatchingConfig{Models: map[string]ModelBatching{"m": {BatchLimits: BatchLimits{Mode: "Fixed"}}}}, `providers[0].batching.models["m"].mode`},
 	}
 	for _, c := range cases {
 		cfg := Config{Providers: []ProviderConfig{{Kind: "hf_tei", Batching: c.b, Endpoints: []EndpointConfig{{BaseURL: "http://localhost:1"}}}}}
@@ -333,7 +336,7 @@ func TestBatchingConfigNamesTheField(t *testing.T) {
 
 func TestBatchRefusedForOneInputFailsOnlyThatRequest(t *testing.T) {
 	h, srv := teiBatchingWith(t, &sim.TEIBackend{MaxInputLength: 4, DisableAutoTruncate: true},
-		BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}}, RetryConfig{})
+		BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 4, Delay: time.Second}}, RetryConfig{})
 	texts := []string{"short one", "short two", "this input has far too many words", "short four"}
 	var chans []<-chan embedResult
 	for i, text := range texts {
@@ -368,7 +371,7 @@ providers:
   - name: tei
     kind: hf_tei
     endpoints: [{base_url: "http://localhost:8080"}]
-    batching: {max_inputs: 16, delay: 3ms, models: {bge-reranker: {enabled: false}, bge-large: {max_inputs: 8}}}
+    batching: {mode: fixed, max_inputs: 16, delay: 3ms, models: {bge-reranker: {enabled: false}, bge-large: {max_inputs: 8}, bge-m3: {mode: adaptive}}}
 `))
 	require.NoError(t, err)
 	p := c.Providers[0].Batching.policy()
@@ -380,20 +383,32 @@ providers:
 	assert.Equal(t, 8, m.MaxInputs, "bge-large %+v", m)
 	assert.Equal(t, 3*time.Millisecond, m.Delay, "bge-large %+v: the provider's delay", m)
 	assert.False(t, m.Disabled, "bge-large %+v", m)
+	assert.Equal(t, actors.BatchFixed, p.Default.Mode, "default %+v", p.Default)
+	assert.Equal(t, actors.BatchFixed, m.Mode, "bge-large %+v: the provider's mode", m)
+	assert.Equal(t, actors.BatchAdaptive, p.Models["bge-m3"].Mode, "bge-m3 %+v: its own mode", p.Models["bge-m3"])
+	assert.Equal(t, actors.BatchAdaptive, (&BatchingConfig{}).policy().Default.Mode, "the default mode")
 }
 
 // TestBatchingUnderFaultsAnswersEveryRequestOnce sends single-input
 // embeddings of every priority, some cancelled and some with deadlines,
 // while the TEI simulator fails calls in every way it can; every request
 // must be answered, successes with their own vector under their own ID, and
-// nothing may be left in a window, a batch or the queue.
+// nothing may be left in a window, a batch or the queue. It runs in both
+// batching modes, with the dispatcher's invariants (each shape's pending
+// calls among them) checked after every message.
 func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
+	for _, mode := range []BatchMode{BatchAdaptive, BatchFixed} {
+		t.Run(string(mode), func(t *testing.T) { batchingUnderFaults(t, mode) })
+	}
+}
+
+func batchingUnderFaults(t *testing.T, mode BatchMode) {
 	const n = 400
 	srv := sim.Start(&sim.TEIBackend{MaxInputLength: 6, DisableAutoTruncate: true}, sim.WithoutRecords())
 	t.Cleanup(srv.Close)
 	h := newHarness(t, Config{
 		Providers: []ProviderConfig{{Name: "tei", Kind: "hf_tei", Endpoints: []EndpointConfig{{BaseURL: srv.URL}},
-			Batching: BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 8, Delay: time.Millisecond}}}},
+			Batching: BatchingConfig{BatchLimits: BatchLimits{Mode: mode, MaxInputs: 8, Delay: time.Millisecond}}}},
 		Retry:    RetryConfig{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond},
 		Breaker:  BreakerConfig{ConsecutiveFailures: 6, Cooldown: 10 * time.Millisecond, MaxCooldown: 40 * time.Millisecond},
 		Timeouts: TimeoutsConfig{Header: 200 * time.Millisecond},
@@ -406,15 +421,21 @@ func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
 	faultWG.Add(1)
 	go func() {
 		defer faultWG.Done()
-		// A bounded number of faults: injected on a timer, they would pile
-		// up on a loaded machine (each waits for a call to take it) until
-		// every call failed.
-		for i := 0; i < 60; i++ {
+		// A bounded number of faults, at most one for every two calls the
+		// server received: injected on a timer alone, they would pile up
+		// whenever calls are few (a loaded machine, windows that batch
+		// well) until every call failed and the breaker refused the rest.
+		next := 0
+		for i := 0; i < 60; {
 			select {
 			case <-stop:
 				return
-			case <-time.After(3 * time.Millisecond):
+			case <-time.After(time.Millisecond):
+			}
+			if calls := srv.Calls(); calls >= next {
 				srv.Inject(faults[i%len(faults)])
+				next = calls + 2
+				i++
 			}
 		}
 	}()
@@ -488,7 +509,7 @@ func TestBatchingUnderFaultsAnswersEveryRequestOnce(t *testing.T) {
 }
 
 func TestBatchWhoseMembersAllLeaveIsAborted(t *testing.T) {
-	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 2, Delay: time.Second}}, RetryConfig{})
+	h, srv := teiBatching(t, BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 2, Delay: time.Second}}, RetryConfig{})
 	srv.Hold()
 	defer srv.Release()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -531,7 +552,7 @@ func TestBatchingThroughEveryListBackend(t *testing.T) {
 				return Config{Providers: []ProviderConfig{{Name: "p", Kind: b.kind, Batching: batching,
 					Endpoints: []EndpointConfig{b.endpointOf("", srv, b.key("k", b.secret, 0))}}}}
 			}
-			batched := newHarness(t, provider(BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}}), true)
+			batched := newHarness(t, provider(BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 4, Delay: time.Second}}), true)
 			single := newHarness(t, provider(BatchingConfig{Disabled: true}), false)
 			embed := func(h *harness, text string) (*messages.EmbedResponse, error) {
 				return h.sy.Embed(context.Background(), &messages.EmbedRequest{Call: messages.Call{Provider: "p"}, Model: model, Inputs: []string{text}})

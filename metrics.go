@@ -57,7 +57,7 @@ type metricsCollector struct {
 //	switchyard_queued{provider,priority}                      queue depth per provider
 //	switchyard_batch_calls_total{provider,endpoint,operation,model}     upstream calls made by batching windows
 //	switchyard_batch_requests_total{provider,endpoint,operation,model}  requests those calls carried
-//	switchyard_batch_flushes_total{provider,endpoint,operation,model,reason} reason full|delay|high|retry
+//	switchyard_batch_flushes_total{provider,endpoint,operation,model,reason} reason full|delay|high|retry|idle|ended
 //	switchyard_batch_window_inputs{provider,endpoint,operation,model}   inputs waiting in windows now
 //	switchyard_cache_entries                                  stored answers (with the cache on)
 //	switchyard_cache_lookups_total{result}                    exact_hit|semantic_hit|coalesced|miss|bypassed
@@ -118,7 +118,7 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		breakerConsecutive: d("breaker_consecutive_trips", "Trips since the endpoint's breaker last closed; the cooldown doubles with each.", "provider", "endpoint"),
 		batchCalls:         d("batch_calls_total", "Upstream calls made by batching windows.", win...),
 		batchRequests:      d("batch_requests_total", "Requests carried by batching windows' calls.", win...),
-		batchFlushes:       d("batch_flushes_total", "Batching window flushes by reason (full, delay, high, retry).", append(append([]string(nil), win...), "reason")...),
+		batchFlushes:       d("batch_flushes_total", "Batching window flushes by reason (full, delay, high, retry, idle, ended).", append(append([]string(nil), win...), "reason")...),
 		batchWindowInputs:  d("batch_window_inputs", "Inputs waiting in batching windows now.", win...),
 		cacheEntries:       d("cache_entries", "Answers stored in the cache."),
 		cacheLookups:       d("cache_lookups_total", "Cacheable requests by outcome (exact_hit, semantic_hit, coalesced, miss, bypassed).", "result"),
@@ -252,7 +252,7 @@ func (c *metricsCollector) emit(ch chan<- prometheus.Metric, t messages.Tree) {
 		for _, f := range []struct {
 			reason string
 			n      uint64
-		}{{"full", w.FlushFull}, {"delay", w.FlushDelay}, {"high", w.FlushHigh}, {"retry", w.FlushRetry}} {
+		}{{"full", w.FlushFull}, {"delay", w.FlushDelay}, {"high", w.FlushHigh}, {"retry", w.FlushRetry}, {"idle", w.FlushIdle}, {"ended", w.FlushEnded}} {
 			counter(c.batchFlushes, float64(f.n), append(lv, f.reason)...)
 		}
 		gauge(c.batchWindowInputs, float64(w.Inputs), lv...)

@@ -257,7 +257,7 @@ func TestCollectorExportsBatchingAndCache(t *testing.T) {
 	defer srv.Close()
 	sy, err := New(Config{
 		Providers: []ProviderConfig{{Name: "tei", Kind: "hf_tei", Endpoints: []EndpointConfig{{BaseURL: srv.URL}},
-			Batching: BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 3, Delay: time.Second}}}},
+			Batching: BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 3, Delay: time.Second}}}},
 		Cache: CacheConfig{Enabled: true},
 	})
 	require.NoError(t, err)

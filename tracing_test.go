@@ -422,7 +422,7 @@ func TestTraceBatchLinksMembers(t *testing.T) {
 	srv := sim.Start(sim.TEI())
 	t.Cleanup(srv.Close)
 	h := newHarness(t, Config{Providers: []ProviderConfig{{Name: "tei", Kind: "hf_tei",
-		Batching:  BatchingConfig{BatchLimits: BatchLimits{MaxInputs: 4, Delay: time.Second}},
+		Batching:  BatchingConfig{BatchLimits: BatchLimits{Mode: BatchFixed, MaxInputs: 4, Delay: time.Second}},
 		Endpoints: []EndpointConfig{{Name: "primary", BaseURL: srv.URL}}}}, Tracing: TracingConfig{TracerProvider: spans.tp}}, false)
 	var chans []<-chan embedResult
 	for i := range 4 {

@@ -7,13 +7,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // The affinity table: what it remembers, for how long, and how much.
 func TestAffinityTable(t *testing.T) {
-	t0 := time.Unix(1_700_000_000, 0).UTC()
+	t0 := clocktest.New(t).Now()
 	type step struct {
 		op     string // record, lookup, forget
 		object string
@@ -114,7 +115,7 @@ func TestAffinityTable(t *testing.T) {
 // endpoint and key, and forgets what a deletion removed; resolve pins a
 // request that names a remembered object, unless the caller pinned it.
 func TestAffinityLearnAndResolve(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0).UTC()
+	now := clocktest.New(t).Now()
 	tab := newAffinityTable(100, time.Hour)
 	meta := messages.Meta{Endpoint: "primary", Key: "a"}
 

@@ -21,11 +21,39 @@ const (
 	DefaultBatchDelay     = 2 * time.Millisecond
 )
 
+// BatchMode is when a batching window sends what it holds.
+type BatchMode uint8
+
+// Batching modes.
+const (
+	// BatchAdaptive (the default) sends a request at once when no call of
+	// its shape (provider, operation, model, options, pins) is pending (in
+	// flight, or waiting in the queue, in backoff or parked), and gathers
+	// the requests that arrive while one is into the next call, sent when a
+	// call of the shape ends (as TEI and vLLM batch on the server). Delay
+	// caps the wait.
+	BatchAdaptive BatchMode = iota
+	// BatchFixed holds every window for Delay after its first request
+	// joined, whatever the load.
+	BatchFixed
+)
+
+// String returns "adaptive" or "fixed".
+func (m BatchMode) String() string {
+	if m == BatchFixed {
+		return "fixed"
+	}
+	return "adaptive"
+}
+
 // BatchConfig configures the batching windows of one model, or a provider's
 // default for its models. The zero value batches with the defaults.
 type BatchConfig struct {
 	// Disabled sends every request on its own.
 	Disabled bool
+	// Mode is when a window flushes besides being full (default
+	// BatchAdaptive).
+	Mode BatchMode
 	// MaxInputs flushes a window once it holds this many inputs (default
 	// 32), never more than the backend allows in one call.
 	MaxInputs int
@@ -33,7 +61,8 @@ type BatchConfig struct {
 	// exceed this (providers.EstimateTokens; 0: only the backend's limit).
 	MaxTokens int
 	// Delay flushes a window this long after its first request joined
-	// (default 2 ms).
+	// (default 2 ms). In BatchAdaptive mode it is the longest a request
+	// waits for a call of its shape to end.
 	Delay time.Duration
 	// HoldHigh lets HIGH requests wait for the window like the others; by
 	// default a HIGH request flushes its window at once.
@@ -55,9 +84,11 @@ func (p BatchPolicy) forModel(model string) BatchConfig {
 }
 
 // window collects requests of one shape until they fill a call or its delay
-// passes. At most one window exists per (provider, operation, model,
-// options, pinned endpoint and key) at a time: it leaves d.windows when it
-// empties, and its statistics live on in its windowStats.
+// passes; an adaptive window also flushes when no call of its shape is
+// pending, or when one ends (batch_adaptive.go). At most one window exists
+// per (provider, operation, model, options, pinned endpoint and key) at a
+// time: it leaves d.windows when it empties, and its statistics live on in
+// its windowStats.
 type window struct {
 	key       string
 	p         *provQueue
@@ -70,6 +101,7 @@ type window struct {
 	maxTokens int
 	delay     time.Duration
 	holdHigh  bool
+	adaptive  bool
 	opened    time.Time
 	gen       uint64
 	timer     interface{ Stop() bool }
@@ -90,6 +122,11 @@ type windowStats struct {
 	batches, batched                  uint64
 	flushFull, flushDelay, flushHigh  uint64
 	flushRetry, splits, largestFilled uint64
+	// flushIdle counts adaptive windows sent at once (no call of their
+	// shape pending), flushEnded those sent because a call of their shape
+	// ended.
+	flushIdle, flushEnded uint64
+	mode                  BatchMode
 }
 
 // liveWindow returns the window registered under w's key, registering w
@@ -103,10 +140,12 @@ func (d *Dispatcher) liveWindow(w *window) *window {
 	return w
 }
 
-// windowTimer is a window's delay timer.
+// windowTimer is a window's delay timer, or (idle) the news that the last
+// pending call of an adaptive window's shape ended (movePendingCall).
 type windowTimer struct {
-	key string
-	gen uint64
+	key  string
+	gen  uint64
+	idle bool
 }
 
 // Reasons a window flushes.
@@ -115,6 +154,8 @@ const (
 	flushDelay
 	flushHigh
 	flushRetry
+	flushIdle
+	flushEnded
 )
 
 // windowFor returns the window e may join, or nil when e is sent on its
@@ -153,7 +194,7 @@ func (d *Dispatcher) newWindow(e *entry, sh batchShape) *window {
 		return nil
 	}
 	w := &window{key: sh.key, p: p, op: e.req.Operation(), model: sh.model, endpoint: e.call.Endpoint,
-		maxInputs: cfg.MaxInputs, maxTokens: cfg.MaxTokens, delay: cfg.Delay, holdHigh: cfg.HoldHigh}
+		maxInputs: cfg.MaxInputs, maxTokens: cfg.MaxTokens, delay: cfg.Delay, holdHigh: cfg.HoldHigh, adaptive: cfg.Mode == BatchAdaptive}
 	if w.maxInputs <= 0 {
 		w.maxInputs = DefaultBatchMaxInputs
 	}
@@ -175,7 +216,7 @@ func (d *Dispatcher) newWindow(e *entry, sh batchShape) *window {
 	if w.st.shrunk > 0 {
 		w.maxInputs = min(w.maxInputs, w.st.shrunk)
 	}
-	w.st.maxInputs, w.st.maxTokens, w.st.delay = w.maxInputs, w.maxTokens, w.delay
+	w.st.maxInputs, w.st.maxTokens, w.st.delay, w.st.mode = w.maxInputs, w.maxTokens, w.delay, cfg.Mode
 	return w
 }
 
@@ -191,7 +232,9 @@ func (d *Dispatcher) place(ctx actor.Context, e *entry, retry bool) {
 
 // joinWindow adds e to w, flushing w first when e would overflow it, and
 // after it when it is full, when e is HIGH (unless the window holds HIGH
-// back) or when e is a retry (which has waited already).
+// back), when e is a retry (which has waited already), or, for an adaptive
+// window, when no call of its shape is pending. Otherwise the window's
+// first member arms its delay timer.
 func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bool) {
 	if len(w.members) > 0 && (w.inputs+int(e.inputs) > w.maxInputs || (w.maxTokens > 0 && w.tokens+int(e.tokens) > w.maxTokens)) {
 		d.flush(ctx, w, flushFull)
@@ -214,6 +257,8 @@ func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bo
 		d.flush(ctx, w, flushHigh)
 	case retry:
 		d.flush(ctx, w, flushRetry)
+	case w.adaptive && d.shapeCalls[w.key] == 0:
+		d.flush(ctx, w, flushIdle)
 	case len(w.members) == 1:
 		w.opened = now
 		w.gen++
@@ -224,8 +269,13 @@ func (d *Dispatcher) joinWindow(ctx actor.Context, w *window, e *entry, retry bo
 }
 
 func (d *Dispatcher) onWindowTimer(ctx actor.Context, m *windowTimer) {
-	if w := d.windows[m.key]; w != nil && w.gen == m.gen && len(w.members) > 0 {
+	w := d.windows[m.key]
+	switch {
+	case w == nil || w.gen != m.gen || len(w.members) == 0:
+	case !m.idle:
 		d.flush(ctx, w, flushDelay)
+	case d.shapeCalls[m.key] == 0:
+		d.flush(ctx, w, flushIdle)
 	}
 }
 
@@ -246,6 +296,10 @@ func (d *Dispatcher) flush(ctx actor.Context, w *window, reason int) {
 		w.st.flushHigh++
 	case flushRetry:
 		w.st.flushRetry++
+	case flushIdle:
+		w.st.flushIdle++
+	case flushEnded:
+		w.st.flushEnded++
 	}
 	d.newBatch(ctx, w, members, reason == flushRetry, 0)
 }
@@ -263,7 +317,9 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 			d.retryLater(ctx, m, delay)
 			return
 		}
+		from := m.waitFrom
 		d.enqueue(m, front)
+		m.waitFrom = from // its wait in the window counts as queued, as a member's does
 		w.st.batches++
 		w.st.batched++
 		w.st.largestFilled = max(w.st.largestFilled, uint64(m.inputs))
@@ -450,6 +506,7 @@ func (d *Dispatcher) windowStatus(now time.Time) []messages.WindowStatus {
 		out = append(out, messages.WindowStatus{Provider: st.provider, Endpoint: st.endpoint, Model: st.model, Operation: st.op,
 			MaxInputs: st.maxInputs, MaxTokens: st.maxTokens, Delay: st.delay, Batches: st.batches, Batched: st.batched,
 			FlushFull: st.flushFull, FlushDelay: st.flushDelay, FlushHigh: st.flushHigh, FlushRetry: st.flushRetry,
+			FlushIdle: st.flushIdle, FlushEnded: st.flushEnded, Mode: st.mode.String(),
 			Splits: st.splits, LargestBatch: int(st.largestFilled)})
 	}
 	for _, w := range d.windows {

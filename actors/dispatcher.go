@@ -184,6 +184,7 @@ func (d *Dispatcher) count(e *entry, sign int) {
 // batch, the parked list) is the caller's next step: see enqueue,
 // joinWindow, newBatch, park.
 func (d *Dispatcher) setState(e *entry, to entryState) {
+	pending := pendingCall(e)
 	d.count(e, -1)
 	switch e.state {
 	case stateQueued:
@@ -204,6 +205,7 @@ func (d *Dispatcher) setState(e *entry, to entryState) {
 	}
 	e.state = to
 	d.count(e, 1)
+	d.movePendingCall(e, pending)
 	if to == stateDone {
 		d.env.Tracer.entryDone(e)
 		delete(d.entries, e.id)
@@ -332,6 +334,10 @@ type dispatcherState struct {
 	// invariants, when set, receives a violation of the bookkeeping found
 	// after a message (see CheckInvariants).
 	invariants func(error)
+	// shapeCalls counts, per window key, the calls of that shape that left
+	// their window and have not ended (see movePendingCall); adaptive
+	// windows gather while it is above zero.
+	shapeCalls map[string]int
 }
 
 // Dispatcher is the admission and queueing actor. It is not safe for
@@ -439,7 +445,11 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 		d.abort(ctx)
 	}
 	if d.invariants != nil {
-		if err := d.checkInvariants(); err != nil {
+		err := d.checkInvariants()
+		if err == nil {
+			err = d.checkShapeCalls()
+		}
+		if err != nil {
 			report := d.invariants
 			d.invariants = nil // one report: later messages would repeat it
 			report(fmt.Errorf("after %T: %w", ctx.Message(), err))
@@ -851,6 +861,9 @@ func (d *Dispatcher) onAttemptDone(ctx actor.Context, m *attemptDone) {
 		d.succeed(ctx, e, m.resp)
 	default:
 		d.retryOrFail(ctx, []*entry{e}, m, nil)
+	}
+	if !m.bounced {
+		d.callEnded(ctx, e)
 	}
 	d.maybeDrained()
 	d.pump(ctx, p)

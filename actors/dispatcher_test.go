@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-ai/switchyard/clock"
+	"github.com/switchyard-ai/switchyard/clock/clocktest"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
 )
@@ -87,12 +88,12 @@ type kit struct {
 
 // newKit starts a dispatcher whose providers (name → adapter) are fake
 // provider actors. Nothing is offered until the test sends a capacity.
-func newKit(t *testing.T, q QueueConfig, r RetryConfig, adapters map[string]providers.Adapter) *kit {
+func newKit(t *testing.T, q QueueConfig, r RetryConfig, adapters map[string]providers.Adapter, handles ...func(*ProviderHandle)) *kit {
 	t.Helper()
 	leaks := goleak.IgnoreCurrent()
 	k := &kit{t: t, sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	})), clk: clock.NewManual(time.Unix(1_700_000_000, 0).UTC()), provs: map[string]*actor.PID{}, got: map[string]chan *dispatch{}}
+	})), clk: clocktest.New(t), provs: map[string]*actor.PID{}, got: map[string]chan *dispatch{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	env := &Env{Clock: k.clk, Events: NewEventBus(log), Log: log, Root: k.sys.Root, Calls: NewCallGroup()}
 	env.Events.Subscribe(func(e messages.Event) {
@@ -102,7 +103,11 @@ func newKit(t *testing.T, q QueueConfig, r RetryConfig, adapters map[string]prov
 	})
 	cfg := DispatcherConfig{Queue: q, Retry: r, Providers: map[string]ProviderHandle{}}
 	for name, a := range adapters {
-		cfg.Providers[name] = ProviderHandle{Adapter: a, Counters: &Counters{}}
+		h := ProviderHandle{Adapter: a, Counters: &Counters{}}
+		for _, f := range handles {
+			f(&h)
+		}
+		cfg.Providers[name] = h
 	}
 	k.d = k.sys.Root.Spawn(actor.PropsFromProducer(NewDispatcherProducer(cfg, env)))
 	_, err := k.sys.Root.RequestFuture(k.d, &CheckInvariants{Report: func(err error) {
@@ -372,7 +377,8 @@ func TestDispatcherParkedBackoffAndWake(t *testing.T) {
 // reports its members' wait, not the age of the zero time.
 func TestDispatcherFrontBatchHasAnEnqueueTime(t *testing.T) {
 	k := newKit(t, QueueConfig{}, RetryConfig{BaseDelay: time.Second, MaxDelay: time.Second},
-		map[string]providers.Adapter{"p": batchingAdapter{lim: providers.BatchLimits{MaxInputs: 4}}})
+		map[string]providers.Adapter{"p": batchingAdapter{lim: providers.BatchLimits{MaxInputs: 4}}},
+		func(h *ProviderHandle) { h.Batching.Default.Mode = BatchFixed })
 	k.offer("p", 1, 1, 0)
 	var chans []chan any
 	for _, id := range []string{"a", "b", "c", "d"} {

@@ -135,8 +135,13 @@ type WindowStatus struct {
 	// they carried; LargestBatch is the most inputs one call carried.
 	Batches, Batched uint64
 	LargestBatch     int
-	// Why the window flushed: full, delay expired, a HIGH request, a retry.
+	// Why the window flushed: full, delay expired, a HIGH request, a retry;
+	// adaptive windows also when no call of their shape was pending (idle)
+	// and when one ended (ended).
 	FlushFull, FlushDelay, FlushHigh, FlushRetry uint64
+	FlushIdle, FlushEnded                        uint64
+	// Mode is the window's batching mode: "adaptive" or "fixed".
+	Mode string
 	// Splits counts batches split in two because the upstream refused
 	// them (4xx), so a bad input fails only its own request.
 	Splits uint64
