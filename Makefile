@@ -46,12 +46,13 @@ demo-versitygw:
 ## in-memory cluster tests (what CI runs).
 test: vet fmt-check unit test-fleet
 
-## test-fleet: the fleet's tests on an in-memory proto.actor cluster. They
-## run without -race: protoactor-go's remote layer races when several members
-## share a process (see fleet/cluster_test.go); the rest of ./fleet/ runs
-## with -race in unit.
+## test-fleet: the fleet's tests on an in-memory proto.actor cluster, and
+## the demo with --nodes. They run without -race: protoactor-go's remote
+## layer races when several members share a process (see docs/fleet.md);
+## the rest of ./fleet/ and ./cmd/demo/ runs with -race in unit.
 test-fleet:
 	$(GO) test -count=1 -timeout 5m ./fleet/...
+	$(GO) test -count=1 -timeout 5m -run Nodes ./cmd/demo/
 
 vet:
 	$(GO) vet $(PKGS)

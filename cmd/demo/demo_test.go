@@ -66,15 +66,16 @@ func tail(s string, n int) string {
 
 func noEnv(string) string { return "" }
 
-// verifyNoLeaks fails t if a goroutine not covered by ignore (captured at
-// the test's start) is still running after up to 3 s. The wait matters:
-// after a dead letter, protoactor's dead-letter throttle keeps a goroutine
-// alive for its period (1 s here), longer than goleak.VerifyNone retries.
-func verifyNoLeaks(t *testing.T, ignore goleak.Option) {
+// verifyNoLeaks fails t if a goroutine not covered by ignore (usually
+// goleak.IgnoreCurrent() captured at the test's start) is still running
+// after up to 3 s. The wait matters: after a dead letter, protoactor's
+// dead-letter throttle keeps a goroutine alive for its period (1 s here),
+// longer than goleak.VerifyNone retries.
+func verifyNoLeaks(t *testing.T, ignore ...goleak.Option) {
 	t.Helper()
 	var err error
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if err = goleak.Find(ignore); err == nil {
+		if err = goleak.Find(ignore...); err == nil {
 			return
 		}
 	}
@@ -90,23 +91,37 @@ func TestRunPlainWithSimulators(t *testing.T) {
 
 	var out syncBuffer
 	scraped := make(chan string, 1)
+	ran := make(chan struct{})
 	go func() {
-		// Scrape the metrics endpoint once the header names it.
+		// Scrape the metrics endpoint once the header names it, until it
+		// answers 200 or the demo has ended: on a loaded machine a scrape
+		// may outlast the collector's snapshot timeout (an HTTP 500).
 		re := regexp.MustCompile(`metrics (http://\S+/metrics)`)
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if m := re.FindStringSubmatch(out.String()); m != nil {
-				resp, err := http.Get(m[1])
-				if err != nil {
-					scraped <- "error: " + err.Error()
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+		last := "error: no metrics URL in the output"
+		for {
+			select {
+			case <-ran:
+				scraped <- last
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			m := re.FindStringSubmatch(out.String())
+			if m == nil {
+				continue
+			}
+			resp, err := http.Get(m[1])
+			if err != nil {
+				last = "error: " + err.Error()
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
 				scraped <- string(body)
 				return
 			}
+			last = fmt.Sprintf("error: HTTP %d: %s", resp.StatusCode, body)
 		}
-		scraped <- "error: no metrics URL in the output"
 	}()
 	// The demo runs until the output shows a cache hit (FAQ traffic repeats
 	// itself within seconds, but on a loaded machine it takes longer), at
@@ -114,7 +129,9 @@ func TestRunPlainWithSimulators(t *testing.T) {
 	ctx := runUntil(t, &out, 3*time.Second, regexp.MustCompile(`last hits: .*(exact|semantic) [01]\.\d{3}`))
 	opts := options{Interval: 500 * time.Millisecond, Plain: true, Seed: 7,
 		Metrics: "127.0.0.1:0", Getenv: noEnv, Stdin: strings.NewReader("")}
-	require.NoError(t, run(ctx, opts, &out), tail(out.String(), 40))
+	err := run(ctx, opts, &out)
+	close(ran)
+	require.NoError(t, err, tail(out.String(), 40))
 	s := out.String()
 
 	for _, want := range []string{
@@ -262,6 +279,9 @@ func TestRunRefusals(t *testing.T) {
 	assert.Contains(t, err.Error(), "exclude")
 	err = run(context.Background(), options{Config: filepath.Join(t.TempDir(), "missing.yaml"), Plain: true, Getenv: noEnv}, &out)
 	assert.Error(t, err, "--config with a missing file")
+	err = run(context.Background(), options{Nodes: maxNodes + 1, Plain: true, Getenv: noEnv}, &out)
+	require.Error(t, err, "--nodes above the bound")
+	assert.Contains(t, err.Error(), "--nodes")
 	assert.Zero(t, out.Len(), "refusals printed %q", out.String())
 }
 
@@ -280,7 +300,7 @@ func TestRealConfigFromEnvironment(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	o, err := parseFlags([]string{"--duration", "60s", "--plain", "--interval", "1s", "--metrics", ":9090", "--seed", "9", "--rate", "3"}, io.Discard)
+	o, err := parseFlags([]string{"--duration", "60s", "--plain", "--interval", "1s", "--metrics", ":9090", "--seed", "9", "--rate", "3", "--nodes", "3"}, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, time.Minute, o.Duration)
 	assert.True(t, o.Plain)
@@ -288,6 +308,10 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, ":9090", o.Metrics)
 	assert.Equal(t, uint64(9), o.Seed)
 	assert.InDelta(t, 3.0, o.Rate, 0)
+	assert.Equal(t, 3, o.Nodes)
+	o, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 1, o.Nodes, "a single instance by default")
 	_, err = parseFlags([]string{"extra"}, io.Discard)
 	assert.Error(t, err, "a stray argument was accepted")
 }

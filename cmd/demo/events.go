@@ -64,11 +64,26 @@ func (l *eventLog) note(text string) {
 	l.push(eventLine{At: time.Now(), Kind: evFault, Text: "fault: " + text})
 }
 
-// add records a tree event; it is the Subscribe callback.
-func (l *eventLog) add(e messages.Event) {
+// add records a tree event; it is the Subscribe callback of a single
+// instance.
+func (l *eventLog) add(e messages.Event) { l.addFrom("", e) }
+
+// from returns the Subscribe callback of the instance named node (with
+// --nodes): its event lines start with the node's name. The trips per
+// endpoint are counted over all nodes.
+func (l *eventLog) from(node string) func(messages.Event) {
+	return func(e messages.Event) { l.addFrom(node+": ", e) }
+}
+
+// addFrom records a tree event, its line prefixed with prefix.
+func (l *eventLog) addFrom(prefix string, e messages.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	at := e.EventTime()
+	push := func(line eventLine) {
+		line.Text = prefix + line.Text
+		l.push(line)
+	}
 	switch v := e.(type) {
 	case *messages.BreakerStateChanged:
 		ep := v.Provider + "/" + v.Endpoint
@@ -85,16 +100,16 @@ func (l *eventLog) add(e messages.Event) {
 		case messages.HalfOpen:
 			kind = evHalfOpen
 		}
-		l.push(eventLine{At: at, Kind: kind, Text: text})
+		push(eventLine{At: at, Kind: kind, Text: text})
 	case *messages.ActorRestarted:
 		l.counts.Restarts++
-		l.push(eventLine{At: at, Kind: evRestart, Text: fmt.Sprintf("supervisor restarted %s: %s", v.Actor, v.Reason)})
+		push(eventLine{At: at, Kind: evRestart, Text: fmt.Sprintf("supervisor restarted %s: %s", v.Actor, v.Reason)})
 	case *messages.KeyCooldown:
 		l.counts.Cooldowns++
-		l.push(eventLine{At: at, Kind: evCooldown, Text: fmt.Sprintf("key %s/%s/%s cooling for %s: %s", v.Provider, v.Endpoint, v.Key, fmtDur(v.Until.Sub(v.Time)), v.Reason)})
+		push(eventLine{At: at, Kind: evCooldown, Text: fmt.Sprintf("key %s/%s/%s cooling for %s: %s", v.Provider, v.Endpoint, v.Key, fmtDur(v.Until.Sub(v.Time)), v.Reason)})
 	case *messages.KeyDisabled:
 		l.counts.Disabled++
-		l.push(eventLine{At: at, Kind: evDisabled, Text: fmt.Sprintf("key %s/%s/%s disabled after HTTP %d", v.Provider, v.Endpoint, v.Key, v.Status)})
+		push(eventLine{At: at, Kind: evDisabled, Text: fmt.Sprintf("key %s/%s/%s disabled after HTTP %d", v.Provider, v.Endpoint, v.Key, v.Status)})
 	case *messages.RequestExpired:
 		l.counts.Expired++
 	case *messages.RequestRejected:

@@ -14,6 +14,7 @@
 //	go run ./cmd/demo                   live view until q / Ctrl-C
 //	go run ./cmd/demo --duration 60s    what `make demo` runs
 //	go run ./cmd/demo --plain --duration 15s > run.txt
+//	go run ./cmd/demo --nodes 3         a fleet of three in one process
 //
 // Flags:
 //
@@ -35,10 +36,22 @@
 //	               simulators, 0.2 against real services)
 //	--seed N       seeds the fake keys and the traffic mix (default 1); the
 //	               runtime's jitter is not seeded, so runs differ in detail
+//	--nodes N      run N instances (1–9, default 1) in this process as one
+//	               fleet: members of an in-memory proto.actor cluster over
+//	               loopback (docs/fleet.md; --config's cluster section is
+//	               replaced). The traffic goes to each in turn; with the
+//	               simulators each provider's first key gets an rpm of 120,
+//	               one budget for the whole fleet. The views show each
+//	               node's tree compactly and a fleet section: per key budget
+//	               the member hosting its grain, the permits each node took,
+//	               its leases, waits, refusals and fair-share fallbacks; per
+//	               endpoint its state on each node. --web shows node 1's
+//	               tree; --metrics serves every node's, labelled node="nK".
 //
-// On exit the demo closes the instance (5 s deadline), stops the simulators
-// and prints a summary that ends with "every request answered: N sent, N
-// answered" — counted by the traffic loop itself, not by Switchyard.
+// On exit the demo closes the instances (5 s deadline, in parallel), stops
+// the simulators and prints a summary that ends with "every request
+// answered: N sent, N answered" — counted by the traffic loop itself, over
+// all nodes, not by Switchyard.
 package main
 
 import (
@@ -74,6 +87,9 @@ type options struct {
 	Web      string
 	Rate     float64
 	Seed     uint64
+	// Nodes is how many instances run as one fleet (0 or 1: a single
+	// instance, no cluster).
+	Nodes int
 
 	// Getenv reads the environment (nil: os.Getenv); Stdin feeds the live
 	// view (nil: os.Stdin).
@@ -100,6 +116,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.Web, "web", "", "serve the live web view at http://ADDR/, e.g. 127.0.0.1:8080 (default off)")
 	fs.Float64Var(&o.Rate, "rate", 0, "requests per second per provider (default 20 with simulators, 0.2 against real services)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed for the fake keys and the traffic mix")
+	fs.IntVar(&o.Nodes, "nodes", 1, fmt.Sprintf("run this many instances (1–%d) as one fleet in this process", maxNodes))
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -154,6 +171,10 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 	if opts.Config != "" && opts.Real {
 		return errors.New("--config and --real exclude each other")
 	}
+	nodes := max(opts.Nodes, 1)
+	if nodes > maxNodes {
+		return fmt.Errorf("--nodes %d: at most %d", opts.Nodes, maxNodes)
+	}
 
 	var (
 		cfg     switchyard.Config
@@ -184,6 +205,9 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 			opts.onSims(sims)
 		}
 		cfg = simConfig(sims)
+		if nodes > 1 {
+			withKeyBudgets(&cfg, fleetRPM)
+		}
 		// The object store joins when its server is ready; the demo does
 		// not wait for it.
 		if store, err = startObjectStore(opts.FindS3); err != nil {
@@ -201,28 +225,36 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 		rate = opts.Rate
 	}
 
-	sy, err := switchyard.New(cfg)
+	sys, err := startNodes(cfg, nodes)
 	if err != nil {
 		return err
 	}
+	sy := sys[0]
 	closed := false
 	defer func() {
 		if !closed {
-			cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-			defer cancel()
-			_ = sy.Close(cctx)
+			_ = closeNodes(sys)
 		}
 	}()
-	collector := sy.Collector()
 	events := newEventLog(50)
-	unsubscribe := sy.Subscribe(events.add)
-	defer unsubscribe()
+	var collectors []prometheus.Collector
+	for i, n := range sys {
+		collectors = append(collectors, n.Collector())
+		sub := events.add
+		if nodes > 1 {
+			sub = events.from(nodeName(i))
+		}
+		defer n.Subscribe(sub)()
+	}
 
-	metricsURL, stopMetrics, err := serveMetrics(opts.Metrics, collector)
+	metricsURL, stopMetrics, err := serveMetrics(opts.Metrics, collectors)
 	if err != nil {
 		return err
 	}
 	defer stopMetrics()
+	if nodes > 1 && !awaitMembers(ctx, sys, joinWait) && ctx.Err() == nil {
+		return fmt.Errorf("the %d members did not all list each other within %s", nodes, joinWait)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -232,8 +264,11 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 		defer cancelTimeout()
 	}
 
-	tr := newTraffic(sy, targets, rate, opts.Seed)
-	src := &source{sy: sy, tr: tr, ev: events, started: time.Now(), duration: opts.Duration, label: label, seed: opts.Seed, metricsURL: metricsURL}
+	tr := newTraffic(sys, targets, rate, opts.Seed)
+	src := &source{sys: sys, tr: tr, ev: events, started: time.Now(), duration: opts.Duration, label: label, seed: opts.Seed, metricsURL: metricsURL}
+	if nodes > 1 {
+		src.budgets = budgetsOf(cfg)
+	}
 	src.store = store
 	webURL, stopWeb, err := serveWeb(opts.Web, src, sy)
 	if err != nil {
@@ -282,9 +317,7 @@ func run(ctx context.Context, opts options, stdout io.Writer) error {
 	}
 	tr.wait(drainTimeout)
 	final := src.frame(context.Background())
-	cctx, ccancel := context.WithTimeout(context.Background(), closeTimeout)
-	closeErr := sy.Close(cctx)
-	ccancel()
+	closeErr := closeNodes(sys)
 	closed = true
 	allAnswered := tr.wait(closeTimeout)
 	stopSimulators()
@@ -347,7 +380,8 @@ func opsFor(b backend) []weighted {
 
 // source assembles frames for the views.
 type source struct {
-	sy         *switchyard.Switchyard
+	// sys are the instances: one, or the members of the fleet (--nodes).
+	sys        []*switchyard.Switchyard
 	tr         *traffic
 	ev         *eventLog
 	started    time.Time
@@ -357,28 +391,45 @@ type source struct {
 	metricsURL string
 	hint       string
 	store      *objectStore
+	// budgets are the keys with per-minute limits, by fleet identity
+	// (with --nodes).
+	budgets map[string]keyLimit
 }
 
-// frame takes a snapshot of the tree (bounded to 2 s) and of the counts.
+// frame takes a snapshot of the tree (bounded to 2 s) and of the counts;
+// with --nodes, of every node's tree and fleet figures (Tree is node 1's).
 func (s *source) frame(ctx context.Context) frame {
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	tree, err := s.sy.Tree(tctx)
 	f := frame{Now: time.Now(), Started: s.started, Duration: s.duration, Source: s.label, Seed: s.seed,
-		MetricsURL: s.metricsURL, Tree: tree, TreeErr: err, Traffic: s.tr.totals(), Hint: s.hint, Upload: s.store.line()}
+		MetricsURL: s.metricsURL, Traffic: s.tr.totals(), Hint: s.hint, Upload: s.store.line()}
+	if len(s.sys) > 1 {
+		f.Nodes = nodeFrames(tctx, s.sys, f.Traffic.PerNode)
+		f.Tree, f.TreeErr = f.Nodes[0].Tree, f.Nodes[0].TreeErr
+		f.Budgets = s.budgets
+	} else {
+		f.Tree, f.TreeErr = s.sys[0].Tree(tctx)
+	}
 	f.Events, f.Counts, f.Opened = s.ev.snapshot()
 	return f
 }
 
-// serveMetrics serves the collector at http://addr/metrics; "" serves
-// nothing. stop is idempotent.
-func serveMetrics(addr string, c prometheus.Collector) (url string, stop func(), err error) {
+// serveMetrics serves the collectors at http://addr/metrics, each of
+// several labelled node="n1", "n2", …; "" serves nothing. stop is
+// idempotent.
+func serveMetrics(addr string, cs []prometheus.Collector) (url string, stop func(), err error) {
 	if addr == "" {
 		return "", func() {}, nil
 	}
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(c); err != nil {
-		return "", nil, err
+	for i, c := range cs {
+		var r prometheus.Registerer = reg
+		if len(cs) > 1 {
+			r = prometheus.WrapRegistererWith(prometheus.Labels{"node": nodeName(i)}, reg)
+		}
+		if err := r.Register(c); err != nil {
+			return "", nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -29,6 +29,11 @@ type frame struct {
 	Upload string
 	// Compact puts each endpoint's keys on one line (small terminals).
 	Compact bool
+	// Nodes are the fleet's instances with --nodes (nil for a single one;
+	// Tree and TreeErr are then node 1's), Budgets the keys with
+	// per-minute limits by fleet identity.
+	Nodes   []nodeFrame
+	Budgets map[string]keyLimit
 }
 
 // palette colours the text; the plain view's is the identity.
@@ -83,6 +88,11 @@ func renderMain(f frame, pal palette) string {
 	b.WriteString(line + "\n")
 	if f.Upload != "" {
 		b.WriteString(f.Upload + "\n")
+	}
+	if len(f.Nodes) > 1 {
+		renderNodes(&b, f, pal)
+		renderFleet(&b, f, pal)
+		return b.String()
 	}
 
 	if f.TreeErr != nil {
@@ -231,21 +241,45 @@ func render(f frame, pal palette) string {
 func renderSummary(f frame, closeErr error) string {
 	var b strings.Builder
 	t := f.Traffic
-	b.WriteString(fmt.Sprintf("Summary · %s · ran %s · seed %d\n", f.Source, fmtDur(f.Now.Sub(f.Started).Round(100*time.Millisecond)), f.Seed))
+	fleet := ""
+	if len(f.Nodes) > 1 {
+		fleet = fmt.Sprintf(" · %d nodes", len(f.Nodes))
+	}
+	b.WriteString(fmt.Sprintf("Summary · %s%s · ran %s · seed %d\n", f.Source, fleet, fmtDur(f.Now.Sub(f.Started).Round(100*time.Millisecond)), f.Seed))
 	b.WriteString(fmt.Sprintf("  %-12s %7s %7s %7s %9s %8s %9s %9s %6s %9s\n", "provider", "sent", "ok", "failed", "attempts", "retries", "tokens in", "tokens out", "trips", "restarts"))
 	for _, p := range f.Tree.Providers {
 		pt := t.PerProvider[p.Name]
 		trips, restarts := 0, 0
 		for _, ep := range p.Endpoints {
 			trips += f.Opened[p.Name+"/"+ep.Name]
-			restarts += ep.Restarts
 		}
-		c := p.Counters
+		// The instance's counters; with --nodes, summed over the nodes.
+		var c messages.Counters
+		for _, q := range providerOnNodes(f, p) {
+			c.Requests += q.Counters.Requests
+			c.Retries += q.Counters.Retries
+			c.InputTokens += q.Counters.InputTokens
+			c.OutputTokens += q.Counters.OutputTokens
+			for _, ep := range q.Endpoints {
+				restarts += ep.Restarts
+			}
+		}
 		b.WriteString(fmt.Sprintf("  %-12s %7d %7d %7d %9d %8d %9s %9s %6d %9d\n", p.Name, pt.Sent, pt.OK, pt.Failed,
 			c.Requests, c.Retries, fmtCount(c.InputTokens), fmtCount(c.OutputTokens), trips, restarts))
 	}
 	if f.TreeErr != nil {
 		b.WriteString("  (final snapshot failed: " + f.TreeErr.Error() + ")\n")
+	}
+	if len(f.Nodes) > 1 {
+		var ns []string
+		for _, n := range f.Nodes {
+			s := fmt.Sprintf("%s sent %d", n.Name, n.Sent)
+			if n.TreeErr != nil {
+				s += " (final snapshot failed: " + n.TreeErr.Error() + ")"
+			}
+			ns = append(ns, s)
+		}
+		b.WriteString("  nodes: " + strings.Join(ns, ", ") + " (trips and restarts: all nodes)\n")
 	}
 	var trips []string
 	for ep, n := range f.Opened {

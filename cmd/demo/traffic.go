@@ -36,9 +36,10 @@ const (
 )
 
 // traffic drives mixed-priority requests at a steady rate and counts every
-// answer itself, independently of Switchyard's counters.
+// answer itself, independently of Switchyard's counters. With several
+// instances (--nodes) it sends each request to the next one in turn.
 type traffic struct {
-	sy      *switchyard.Switchyard
+	sys     []*switchyard.Switchyard
 	targets []target
 	rate    float64 // requests per second per provider
 
@@ -53,6 +54,10 @@ type traffic struct {
 	sent     atomic.Int64
 	answered atomic.Int64
 	skipped  atomic.Int64
+	// next picks the instance of the next request (round-robin); perNode
+	// counts the requests sent to each.
+	next    atomic.Uint64
+	perNode []atomic.Int64
 }
 
 // providerTally is what the traffic loop saw of one provider.
@@ -60,9 +65,10 @@ type providerTally struct {
 	Sent, OK, Failed int64
 }
 
-func newTraffic(sy *switchyard.Switchyard, targets []target, rate float64, seed uint64) *traffic {
-	t := &traffic{sy: sy, targets: targets, rate: rate, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)),
-		tally: map[string]*providerTally{}, kinds: map[string]int64{}, slots: make(chan struct{}, maxOutstanding)}
+func newTraffic(sys []*switchyard.Switchyard, targets []target, rate float64, seed uint64) *traffic {
+	t := &traffic{sys: sys, targets: targets, rate: rate, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)),
+		tally: map[string]*providerTally{}, kinds: map[string]int64{}, slots: make(chan struct{}, maxOutstanding),
+		perNode: make([]atomic.Int64, len(sys))}
 	for _, tg := range targets {
 		t.tally[tg.provider] = &providerTally{}
 	}
@@ -137,12 +143,14 @@ func (t *traffic) launch(tg target) {
 	n := t.rng.IntN(1000)
 	t.tally[tg.provider].Sent++
 	t.mu.Unlock()
+	node := int((t.next.Add(1) - 1) % uint64(len(t.sys)))
+	t.perNode[node].Add(1)
 	t.sent.Add(1)
 	t.requests.Add(1)
 	go func() {
 		defer func() { <-t.slots }()
 		defer t.requests.Done()
-		err := t.do(tg, op, prio, n)
+		err := t.do(t.sys[node], tg, op, prio, n)
 		t.record(tg.provider, err)
 		t.answered.Add(1)
 	}()
@@ -203,8 +211,8 @@ func faqPrompt(n int) string {
 	return q
 }
 
-// do performs one request and returns its error.
-func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error {
+// do performs one request on sy and returns its error.
+func (t *traffic) do(sy *switchyard.Switchyard, tg target, op string, prio messages.Priority, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	opts := []switchyard.CallOption{switchyard.WithPriority(prio)}
@@ -219,7 +227,7 @@ func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error 
 	}
 	switch op {
 	case "stream":
-		st, err := t.sy.ChatStream(ctx, chat(), opts...)
+		st, err := sy.ChatStream(ctx, chat(), opts...)
 		if err != nil {
 			return err
 		}
@@ -233,10 +241,10 @@ func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error 
 		req := &messages.ChatRequest{Call: call, Model: tg.model, MaxTokens: tg.maxTokens, Temperature: &zero,
 			Messages: []messages.Message{{Role: messages.RoleUser, Content: faqPrompt(n)}}}
 		if op == "faq" {
-			_, err := t.sy.Chat(ctx, req, opts...)
+			_, err := sy.Chat(ctx, req, opts...)
 			return err
 		}
-		st, err := t.sy.ChatStream(ctx, req, opts...)
+		st, err := sy.ChatStream(ctx, req, opts...)
 		if err != nil {
 			return err
 		}
@@ -251,7 +259,7 @@ func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error 
 			go func() {
 				// Fresh texts, past the cache, so each reaches the window.
 				text := fmt.Sprintf("%s (burst %d.%d)", prompts[(n+i)%len(prompts)], n, i)
-				_, err := t.sy.Embed(ctx, &messages.EmbedRequest{Call: call, Model: tg.embedModel, Inputs: []string{text}},
+				_, err := sy.Embed(ctx, &messages.EmbedRequest{Call: call, Model: tg.embedModel, Inputs: []string{text}},
 					append(opts, switchyard.NoCache())...)
 				errs <- err
 			}()
@@ -264,20 +272,20 @@ func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error 
 		}
 		return first
 	case "embed":
-		_, err := t.sy.Embed(ctx, &messages.EmbedRequest{Call: call, Model: tg.embedModel, Inputs: []string{text, prompts[(n+1)%len(prompts)]}}, opts...)
+		_, err := sy.Embed(ctx, &messages.EmbedRequest{Call: call, Model: tg.embedModel, Inputs: []string{text, prompts[(n+1)%len(prompts)]}}, opts...)
 		return err
 	case "responses":
-		_, err := t.sy.Responses(ctx, &messages.ResponsesRequest{Call: call, Model: tg.model, MaxOutputTokens: max(tg.maxTokens, 16),
+		_, err := sy.Responses(ctx, &messages.ResponsesRequest{Call: call, Model: tg.model, MaxOutputTokens: max(tg.maxTokens, 16),
 			Input: []messages.Message{{Role: messages.RoleUser, Content: text}}}, opts...)
 		return err
 	case "count_tokens":
-		_, err := t.sy.CountTokens(ctx, &messages.CountTokensRequest{Call: call, Chat: *chat()}, opts...)
+		_, err := sy.CountTokens(ctx, &messages.CountTokensRequest{Call: call, Chat: *chat()}, opts...)
 		return err
 	case "generate":
-		_, err := t.sy.Generate(ctx, &messages.GenerateRequest{Call: call, Model: tg.model, Prompt: text, MaxTokens: tg.maxTokens}, opts...)
+		_, err := sy.Generate(ctx, &messages.GenerateRequest{Call: call, Model: tg.model, Prompt: text, MaxTokens: tg.maxTokens}, opts...)
 		return err
 	case "generate_stream":
-		st, err := t.sy.GenerateStream(ctx, &messages.GenerateRequest{Call: call, Model: tg.model, Prompt: text, MaxTokens: tg.maxTokens}, opts...)
+		st, err := sy.GenerateStream(ctx, &messages.GenerateRequest{Call: call, Model: tg.model, Prompt: text, MaxTokens: tg.maxTokens}, opts...)
 		if err != nil {
 			return err
 		}
@@ -285,14 +293,14 @@ func (t *traffic) do(tg target, op string, prio messages.Priority, n int) error 
 		}
 		return st.Err()
 	case "rerank":
-		_, err := t.sy.Rerank(ctx, &messages.RerankRequest{Call: call, Model: tg.embedModel, Query: text, Documents: prompts[:4], TopN: 2}, opts...)
+		_, err := sy.Rerank(ctx, &messages.RerankRequest{Call: call, Model: tg.embedModel, Query: text, Documents: prompts[:4], TopN: 2}, opts...)
 		return err
 	case "infer":
-		_, err := t.sy.Infer(ctx, &messages.InferRequest{Call: call, Model: tg.inferModel, Inputs: []messages.Tensor{{
+		_, err := sy.Infer(ctx, &messages.InferRequest{Call: call, Model: tg.inferModel, Inputs: []messages.Tensor{{
 			Name: "input", Datatype: "FP32", Shape: []int64{1, 4}, Data: []float32{float32(n % 5), 1, 2, 3}}}}, opts...)
 		return err
 	default:
-		_, err := t.sy.Chat(ctx, chat(), opts...)
+		_, err := sy.Chat(ctx, chat(), opts...)
 		return err
 	}
 }
@@ -346,6 +354,8 @@ type trafficTotals struct {
 	Sent, Answered, Skipped int64
 	OK, Failed              int64
 	PerProvider             map[string]providerTally
+	// PerNode counts the requests sent to each instance.
+	PerNode []int64
 	// Kinds lists failures by kind, most frequent first.
 	Kinds []kindCount
 }
@@ -359,6 +369,9 @@ func (t *traffic) totals() trafficTotals {
 	// An answer is tallied before it is counted as answered, and answered
 	// is read first, so a snapshot never shows OK+Failed < Answered.
 	tt := trafficTotals{Answered: t.answered.Load(), Sent: t.sent.Load(), Skipped: t.skipped.Load(), PerProvider: map[string]providerTally{}}
+	for i := range t.perNode {
+		tt.PerNode = append(tt.PerNode, t.perNode[i].Load())
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for name, pt := range t.tally {
