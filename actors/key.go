@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/providers"
@@ -53,20 +54,38 @@ func (k *Key) Receive(ctx actor.Context) {
 
 func (k *Key) start(ctx actor.Context, x *execute) {
 	k.h.counters.Start(x.started)
-	self, root, env := ctx.Self(), k.env.Root, k.env
-	red := env.Redactor
-	call := &providers.Call{
+	env := k.env
+	a := &keyAttempt{x: x, adapter: k.adapter, env: env, self: ctx.Self()}
+	a.call = providers.Call{
 		Request: x.d.req, RequestID: x.d.id, Attempt: x.d.attempt, Provider: k.provider,
 		Endpoint: k.spec.Name, BaseURL: k.spec.BaseURL, Headers: k.spec.Headers,
-		Key: k.h.cred, Emit: scrubEmit(red, x.d.emit), Client: env.Client,
+		Key: k.h.cred, Emit: scrubEmit(env.Redactor, x.d.emit), Client: env.Client,
 	}
-	adapter, cctx := k.adapter, x.d.ctx
-	cctx, span := env.Tracer.attempt(cctx, x, k)
-	env.Calls.Go(func() {
-		resp, err := runAdapter(cctx, adapter, call, red)
-		env.Tracer.attemptResult(x, span, call, err)
-		root.Send(self, &callFinished{callID: x.callID, x: x, resp: resp, err: err, result: call.Result, latency: env.Clock.Now().Sub(x.started)})
-	})
+	a.ctx, a.span = env.Tracer.attempt(x.d.ctx, x, k)
+	env.Calls.Go(a.run)
+}
+
+// keyAttempt is one attempt a key runs in a call goroutine: the call, what
+// the goroutine needs, and the callFinished it sends back, in one
+// allocation.
+type keyAttempt struct {
+	call    providers.Call
+	fin     callFinished
+	x       *execute
+	ctx     context.Context
+	span    trace.Span
+	adapter providers.Adapter
+	env     *Env
+	self    *actor.PID
+}
+
+// run performs the attempt and reports it to the key actor.
+func (a *keyAttempt) run() {
+	env, x := a.env, a.x
+	resp, err := runAdapter(a.ctx, a.adapter, &a.call, env.Redactor)
+	env.Tracer.attemptResult(x, a.span, &a.call, err)
+	a.fin = callFinished{callID: x.callID, x: x, resp: resp, err: err, result: a.call.Result, latency: env.Clock.Now().Sub(x.started)}
+	env.Root.Send(a.self, &a.fin)
 }
 
 // scrubEmit returns emit with every chunk passed through red first; emit
@@ -128,11 +147,19 @@ func settle(h keyHandle, m *callFinished) (*observe, *keyOutcome) {
 		rl := m.result.RateLimit
 		h.rateLimit.Store(&rl)
 	}
-	obs := &observe{gen: m.x.epGen, class: class}
+	// The breaker's and the provider's messages share one allocation.
+	st := &settled{obs: observe{gen: m.x.epGen, class: class}}
 	if !ok {
-		obs.failure, obs.retryAfter = class.BreakerFailure(), m.err.RetryAfter
+		st.obs.failure, st.obs.retryAfter = class.BreakerFailure(), m.err.RetryAfter
 	}
-	return obs, &keyOutcome{callID: m.callID, keyIdx: h.keyIdx, epIdx: h.epIdx, resp: m.resp, err: m.err, result: m.result, latency: m.latency}
+	st.out = keyOutcome{callID: m.callID, keyIdx: h.keyIdx, epIdx: h.epIdx, resp: m.resp, err: m.err, result: m.result, latency: m.latency}
+	return &st.obs, &st.out
+}
+
+// settled holds what settle hands out.
+type settled struct {
+	obs observe
+	out keyOutcome
 }
 
 var _ actor.Actor = (*Key)(nil)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -206,21 +207,30 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 		return nil, nil, call.Fail(messages.ClassInvalid, 0, "building request", err)
 	}
 	h := req.Header
+	// The usual headers share one backing array (each value its own
+	// capacity-1 slice of it, so appending to one never touches another):
+	// one allocation instead of one per header. Their names are canonical.
+	vals := make([]string, 0, 4)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		n := len(vals)
+		h[k] = vals[n-1 : n : n]
+	}
 	if body != nil {
 		ct := ex.ContentType
 		if ct == "" {
 			ct = "application/json"
 		}
-		h.Set("Content-Type", ct)
+		set("Content-Type", ct)
 	}
 	accept := ex.Accept
 	if accept == "" {
 		accept = "application/json"
 	}
-	h.Set("Accept", accept)
-	h.Set("User-Agent", "switchyard/0.1")
+	set("Accept", accept)
+	set("User-Agent", "switchyard/0.1")
 	if call.RequestID != "" {
-		h.Set("X-Request-ID", call.RequestID)
+		set("X-Request-Id", call.RequestID)
 	}
 	if tc, ok := ctx.Value(traceContextKey{}).(traceContext); ok {
 		h.Set("Traceparent", tc.parent)
@@ -234,14 +244,14 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 	for k, vs := range ex.Header {
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	var timedOut atomic.Bool
-	timer := time.AfterFunc(c.headerTimeout(), func() { timedOut.Store(true); cancel() })
+	st := &inflight{cancel: cancel}
+	timer := time.AfterFunc(c.headerTimeout(), st.expire)
 	switch {
 	case auth != nil:
 		if err := auth.Authorize(reqCtx, req, payload); err != nil {
 			timer.Stop()
 			cancel()
-			return nil, nil, c.credentialError(ctx, call, err, timedOut.Load())
+			return nil, nil, c.credentialError(ctx, call, err, st.timedOut.Load())
 		}
 	case ex.Auth != nil:
 		ex.Auth(h, call.Key.Secret())
@@ -250,10 +260,33 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 	timer.Stop()
 	if err != nil {
 		cancel()
-		return nil, nil, c.transportError(ctx, call, err, timedOut.Load())
+		return nil, nil, c.transportError(ctx, call, err, st.timedOut.Load())
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	st.ReadCloser = resp.Body
+	resp.Body = st
 	return resp, req, nil
+}
+
+// inflight is one request's state in send: its cancel function, whether
+// the header timeout fired, and, once the answer came, its body, which
+// cancels the request's context when closed. One allocation for the three.
+type inflight struct {
+	io.ReadCloser
+	cancel   context.CancelFunc
+	timedOut atomic.Bool
+}
+
+// expire is the header timeout's action.
+func (st *inflight) expire() {
+	st.timedOut.Store(true)
+	st.cancel()
+}
+
+// Close closes the body and cancels the request's context.
+func (st *inflight) Close() error {
+	err := st.ReadCloser.Close()
+	st.cancel()
+	return err
 }
 
 // traceContextKey is the context key of the W3C trace context Send puts on
@@ -340,45 +373,91 @@ func ContextError(ctx context.Context, call *Call, err error, class messages.Err
 // DecodeJSON reads a 2xx body into v. A body that is not valid JSON for v is a
 // ClassMalformed error; the body is closed.
 func (c *Client) DecodeJSON(ctx context.Context, call *Call, resp *http.Response, v any) error {
+	return c.DecodeBody(ctx, call, resp, func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+// DecodeBody reads a 2xx body (at most MaxBody bytes) and passes it to
+// decode, which must not keep b nor anything that shares its memory once it
+// returns: b is a pooled buffer, reused by the next call (encoding/json's
+// Unmarshal copies what it keeps, so it qualifies). A read failure is
+// converted by ContextError (ClassConnection), a body over MaxBody and an
+// error from decode are ClassMalformed; the body is closed. It is safe for
+// concurrent use.
+func (c *Client) DecodeBody(ctx context.Context, call *Call, resp *http.Response, decode func(b []byte) error) error {
 	defer resp.Body.Close()
 	limit := c.MaxBody
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	buf := getBodyBuffer()
+	defer putBodyBuffer(buf)
+	b, err := readBody(resp, *buf, limit)
+	*buf = b[:0]
 	if err != nil {
 		return ContextError(ctx, call, err, messages.ClassConnection, "reading response body")
 	}
 	if int64(len(b)) > limit {
 		return call.Fail(messages.ClassMalformed, resp.StatusCode, fmt.Sprintf("response body over %d bytes", limit), nil)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := decode(b); err != nil {
 		return call.Fail(messages.ClassMalformed, resp.StatusCode, "decoding response body", err)
 	}
 	return nil
 }
 
+// readBody appends resp's body to b, reading at most limit+1 bytes (so the
+// caller can tell an oversized body), with room for a Content-Length that
+// the server announced.
+func readBody(resp *http.Response, b []byte, limit int64) ([]byte, error) {
+	max := limit + 1
+	if n := resp.ContentLength; n > 0 && n < max && int64(cap(b)) < n+1 {
+		b = make([]byte, 0, n+1) // +1: the read that sees io.EOF
+	}
+	for int64(len(b)) < max {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		room := b[len(b):cap(b)]
+		if int64(len(room)) > max-int64(len(b)) {
+			room = room[:max-int64(len(b))]
+		}
+		n, err := resp.Body.Read(room)
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// bodyBuffers holds the buffers DecodeBody reads into; buffers that grew
+// past maxPooledBody are left to the collector.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledBody = 256 << 10
+
+func getBodyBuffer() *[]byte { return bodyBuffers.Get().(*[]byte) }
+
+func putBodyBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBody {
+		*b = (*b)[:0]
+		bodyBuffers.Put(b)
+	}
+}
+
 // upstreamIDHeaders are the headers UpstreamRequestID reads, in order.
 var upstreamIDHeaders = []string{"Request-Id", "X-Request-Id", "X-Amz-Request-Id", "X-Amzn-Requestid", "Apim-Request-Id", "X-Goog-Request-Id", "Cf-Ray"}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
-}
 
 // UpstreamRequestID returns the upstream's own request ID from the headers
 // services use for it (x-request-id, request-id, x-amz-request-id, Bedrock's
 // x-amzn-requestid, Azure's apim-request-id, …).
 func UpstreamRequestID(h http.Header) string {
-	for _, k := range upstreamIDHeaders {
-		if v := h.Get(k); v != "" {
-			return v
+	for _, k := range upstreamIDHeaders { // canonical names: no Get needed
+		if vs := h[k]; len(vs) > 0 && vs[0] != "" {
+			return vs[0]
 		}
 	}
 	return ""

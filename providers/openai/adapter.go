@@ -214,8 +214,11 @@ func (d *Dialect) exchange(call *providers.Call, op string, body any, stream boo
 		Path:        d.path(call.BaseURL, op),
 		Body:        body,
 		Auth:        d.Auth,
-		DecodeError: d.decodeError,
+		DecodeError: DecodeError, // d.decodeError without a refinement; a plain func allocates no closure
 		RateLimit:   d.RateLimit,
+	}
+	if d.DecodeError != nil {
+		ex.DecodeError = d.decodeError
 	}
 	if body == nil {
 		ex.Method = http.MethodGet

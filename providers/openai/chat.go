@@ -255,11 +255,18 @@ func (d *Dialect) finishChat(resp *messages.ChatResponse, raw, refusal string) {
 }
 
 func (d *Dialect) doChat(ctx context.Context, c *providers.Client, call *providers.Call, r *messages.ChatRequest) (messages.Response, error) {
-	body, err := d.buildChatBody(r)
-	if err != nil {
-		return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
+	var ex *providers.Exchange
+	if raw, ok := d.appendChatBody(nil, r); ok {
+		ex = d.exchange(call, OpChat, nil, r.Stream)
+		ex.Method, ex.RawBody = http.MethodPost, raw
+	} else {
+		body, err := d.buildChatBody(r)
+		if err != nil {
+			return nil, call.Fail(messages.ClassInvalid, 0, "encoding request body", err)
+		}
+		ex = d.exchange(call, OpChat, body, r.Stream)
 	}
-	out, err := send(ctx, c, call, d.exchange(call, OpChat, body, r.Stream), r.Stream,
+	out, err := send(ctx, c, call, ex, r.Stream,
 		func(resp *http.Response) (*messages.ChatResponse, error) { return d.decodeChat(ctx, c, call, resp) },
 		emitWhole,
 		func(rd io.Reader, em *providers.Emitter) (*messages.ChatResponse, error) {
@@ -287,38 +294,21 @@ func emitWhole(em *providers.Emitter, out *messages.ChatResponse) error {
 }
 
 func (d *Dialect) decodeChat(ctx context.Context, c *providers.Client, call *providers.Call, resp *http.Response) (*messages.ChatResponse, error) {
-	var w chatCompletion
-	if err := c.DecodeJSON(ctx, call, resp, &w); err != nil {
+	var w chatAnswer
+	if err := c.DecodeBody(ctx, call, resp, func(b []byte) error { return decodeChatAnswer(b, &w) }); err != nil {
 		return nil, err
 	}
 	if !providers.IsJSONNull(w.Error) {
 		return nil, bodyError(call, w.Error)
 	}
-	if len(w.Choices) == 0 {
+	if w.Choices == 0 {
 		return nil, malformed(call, "chat completion without choices", nil)
 	}
-	ch := w.Choices[0]
-	for _, c := range w.Choices {
-		if c.Index == 0 {
-			ch = c
-			break
-		}
-	}
-	out := &messages.ChatResponse{Meta: call.Meta(), ID: w.ID, Model: w.Model, Usage: w.Usage.usage()}
-	if ch.Message.Content != nil {
-		out.Content = *ch.Message.Content
-	}
-	for _, tc := range ch.Message.ToolCalls {
+	out := &messages.ChatResponse{Meta: call.Meta(), ID: w.ID, Model: w.Model, Usage: w.Usage.usage(), Content: w.Content}
+	for _, tc := range w.ToolCalls {
 		out.ToolCalls = append(out.ToolCalls, messages.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: toolArguments(string(tc.Function.Arguments))})
 	}
-	var raw, refusal string
-	if ch.FinishReason != nil {
-		raw = *ch.FinishReason
-	}
-	if ch.Message.Refusal != nil {
-		refusal = *ch.Message.Refusal
-	}
-	d.finishChat(out, raw, refusal)
+	d.finishChat(out, w.Finish, w.Refusal)
 	call.Result.Usage = out.Usage
 	return out, nil
 }
