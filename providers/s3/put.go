@@ -13,8 +13,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,14 +99,13 @@ func (a *Adapter) put(ctx context.Context, c *callClient, r *messages.PutObjectR
 	)
 	if multipart {
 		ra, _ := src.(io.ReaderAt)
-		if size < 0 || !rewindable {
-			ra = nil
-		}
-		if ra != nil {
+		if ra != nil && size >= 0 && rewindable {
 			// Read it in order for the hashes, upload parts with ReadAt.
-			sr.r = io.NewSectionReader(ra, 0, size)
+			sr.r, sr.prog = io.NewSectionReader(ra, 0, size), nil
+			info, parts, err = c.multipartPutAt(ctx, r, md, sr, ra, size, partSize, conc, prog, !a.opts.UnsignedPayload)
+		} else {
+			info, parts, err = c.multipartPut(ctx, r, md, sr, partSize, conc, !a.opts.UnsignedPayload)
 		}
-		info, parts, err = c.multipartPut(ctx, r, md, sr, ra, partSize, conc)
 	} else {
 		tctx, bodies := trackBodies(ctx)
 		info, err = c.plain.PutObject(tctx, r.Bucket, r.Object, sr, size, minio.PutObjectOptions{
@@ -118,10 +115,13 @@ func (a *Adapter) put(ctx context.Context, c *callClient, r *messages.PutObjectR
 	if err != nil {
 		var ue *messages.UpstreamError
 		var uc *upstreamCause
+		var se *sourceError
 		switch {
 		case sr.err != nil && sr.srcErr:
 			ue = c.objectFail(messages.ClassInvalid, "InvalidSource", r.Bucket, r.Object, "reading the source: "+sr.err.Error())
-		case errors.As(sr.err, &uc):
+		case errors.As(err, &se):
+			ue = c.objectFail(messages.ClassInvalid, "InvalidSource", r.Bucket, r.Object, "reading the source: "+se.Error())
+		case errors.As(sr.err, &uc) || errors.As(err, &uc):
 			ue = uc.fail(c)
 		default:
 			ue = c.classify(ctx, err, r.Bucket, r.Object)
@@ -326,223 +326,6 @@ func crcBase64(h hash.Hash64) string {
 	binary.BigEndian.PutUint64(b[:], h.Sum64())
 	return base64.StdEncoding.EncodeToString(b[:])
 }
-
-// Headers of a multipart upload with a full-object CRC-64/NVME.
-const (
-	hdrChecksumAlgo = "X-Amz-Checksum-Algorithm"
-	hdrChecksumType = "X-Amz-Checksum-Type"
-	hdrChecksumCRC  = "X-Amz-Checksum-Crc64nvme"
-)
-
-// multipartPut uploads sr in parts of partSize, conc of them in flight. The
-// source is read in order on this goroutine (hashed as it goes); each part
-// carries its CRC-64/NVME and the completion the whole object's, so the
-// server refuses a corrupted part or object before it becomes visible. On
-// any failure the parts still in flight are allowed to finish (cancelling
-// them would leave the server writing parts after the abort), then the
-// upload is aborted.
-//
-// Memory: when the source is an io.ReaderAt of known size (a file, a
-// bytes.Reader) each part is hashed through a small buffer and then sent
-// with ReadAt, so no part is held in memory (the file is read twice, the
-// second time usually from the page cache; the part's checksum, computed on
-// the first read, makes the server refuse a part that changed in between).
-// Otherwise each part in flight is buffered: conc × partSize, outside the
-// Go heap where possible (see partBuffer).
-func (c *callClient) multipartPut(ctx context.Context, r *messages.PutObjectRequest, md map[string]string, sr *sourceReader,
-	ra io.ReaderAt, partSize int64, conc int) (minio.UploadInfo, int, error) {
-	core := minio.Core{Client: c.plain}
-	initMD := make(map[string]string, len(md)+2)
-	for k, v := range md {
-		initMD[k] = v
-	}
-	initMD[hdrChecksumAlgo] = "CRC64NVME"
-	initMD[hdrChecksumType] = "FULL_OBJECT"
-	id, err := core.NewMultipartUpload(ctx, r.Bucket, r.Object, minio.PutObjectOptions{UserMetadata: initMD, ContentType: r.ContentType})
-	if err != nil {
-		return minio.UploadInfo{}, 0, err
-	}
-	var (
-		mu       sync.Mutex
-		parts    []minio.CompletePart
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-	}
-	failed := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return firstErr != nil
-	}
-	// A slot is a part in flight and, without ReadAt, its buffer
-	// (allocated on first use, freed when the upload ends).
-	slots := make(chan *partBuffer, conc)
-	for range conc {
-		slots <- nil
-	}
-	defer func() {
-		for range conc {
-			(<-slots).free()
-		}
-	}()
-	var scratch []byte
-	if ra != nil {
-		scratch = make([]byte, min(partSize, copyBufferSize))
-	}
-	var off int64
-	for n := 1; ; n++ {
-		buf := <-slots
-		if failed() {
-			slots <- buf
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			fail(err)
-			slots <- buf
-			break
-		}
-		if n > MaxParts {
-			fail(&upstreamCause{code: "EntityTooLarge", bucket: r.Bucket, key: r.Object,
-				msg: fmt.Sprintf("the body needs more than %d parts of %d bytes", MaxParts, partSize)})
-			slots <- buf
-			break
-		}
-		pc := crc64nvme.New()
-		var (
-			body io.ReadSeeker
-			k    int64
-			rerr error
-		)
-		if ra != nil {
-			k, rerr = io.CopyBuffer(pc, io.LimitReader(sr, partSize), scratch)
-			if rerr == nil && k < partSize {
-				rerr = io.EOF
-			}
-			body = io.NewSectionReader(ra, off, k)
-		} else {
-			if buf == nil {
-				buf = newPartBuffer(partSize)
-			}
-			var kk int
-			kk, rerr = io.ReadFull(sr, buf.b)
-			k = int64(kk)
-			pc.Write(buf.b[:k])
-			body = bytes.NewReader(buf.b[:k])
-		}
-		last := rerr == io.EOF || rerr == io.ErrUnexpectedEOF || (ra != nil && off+k == sr.size)
-		if rerr != nil && rerr != io.EOF && rerr != io.ErrUnexpectedEOF {
-			fail(rerr)
-			slots <- buf
-			break
-		}
-		if k == 0 && n > 1 {
-			slots <- buf // the previous part ended exactly at the end
-			break
-		}
-		off += k
-		crc := crcBase64(pc)
-		wg.Add(1)
-		go func(n int, body io.ReadSeeker, k int64, crc string, buf *partBuffer) {
-			defer wg.Done()
-			h := http.Header{}
-			h.Set(hdrChecksumAlgo, "CRC64NVME")
-			h.Set(hdrChecksumType, "FULL_OBJECT")
-			h.Set(hdrChecksumCRC, crc)
-			pctx, bodies := trackBodies(ctx)
-			part, err := core.PutObjectPart(pctx, r.Bucket, r.Object, id, n, body, k, minio.PutObjectPartOptions{CustomHeader: h})
-			// Reuse or free the buffer only once the transport let go of
-			// it: after an early answer it may still be sending.
-			bodies.wait()
-			if err != nil {
-				fail(err)
-			} else {
-				mu.Lock()
-				parts = append(parts, minio.CompletePart{PartNumber: n, ETag: part.ETag, ChecksumCRC64NVME: crc})
-				mu.Unlock()
-			}
-			slots <- buf
-		}(n, body, k, crc, buf)
-		if last {
-			break
-		}
-	}
-	wg.Wait()
-	if firstErr == nil {
-		slices.SortFunc(parts, func(a, b minio.CompletePart) int { return a.PartNumber - b.PartNumber })
-		info, err := core.CompleteMultipartUpload(ctx, r.Bucket, r.Object, id, parts, minio.PutObjectOptions{
-			UserMetadata: map[string]string{hdrChecksumCRC: crcBase64(sr.crc), hdrChecksumType: "FULL_OBJECT"}})
-		if err == nil {
-			return info, len(parts), nil
-		}
-		firstErr = err
-	}
-	c.abortUpload(ctx, r.Bucket, r.Object, id)
-	return minio.UploadInfo{}, 0, firstErr
-}
-
-// abortUpload aborts a multipart upload and makes sure it stays gone: a
-// part the server was still writing when the abort arrived can bring it
-// back (S3 documents that an abort may have to be repeated), so the key's
-// uploads are listed until this one has been absent for abortSettle (at
-// most 10×abortSettle). When the endpoint cannot be reached (it went down
-// mid-upload), the upload is handed to the adapter's orphan list, and a
-// later call that reaches the endpoint with the same access key aborts it.
-func (c *callClient) abortUpload(ctx context.Context, bucket, key, id string) {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*abortSettle+10*time.Second)
-	defer cancel()
-	core := minio.Core{Client: c.plain}
-	unreachable := func(err error) bool {
-		if err != nil && isConnectionError(err) {
-			if c.orphan != nil {
-				c.orphan(orphan{bucket: bucket, key: key, id: id})
-			}
-			return true
-		}
-		return false
-	}
-	if unreachable(core.AbortMultipartUpload(actx, bucket, key, id)) {
-		return
-	}
-	deadline := time.Now().Add(10 * abortSettle)
-	lastSeen := time.Now()
-	for {
-		res, err := core.ListMultipartUploads(actx, bucket, key, "", "", "", 1000)
-		if err != nil {
-			return
-		}
-		seen := false
-		for _, u := range res.Uploads {
-			if u.UploadID == id {
-				seen = true
-				if unreachable(core.AbortMultipartUpload(actx, bucket, key, id)) {
-					return
-				}
-			}
-		}
-		if seen {
-			lastSeen = time.Now()
-		} else if time.Since(lastSeen) >= abortSettle {
-			return
-		}
-		if time.Now().After(deadline) {
-			return
-		}
-		select {
-		case <-time.After(abortSettle / 3):
-		case <-actx.Done():
-			return
-		}
-	}
-}
-
-// abortSettle is how long the uploads of a failed put must stay gone.
-const abortSettle = 150 * time.Millisecond
 
 // removeCorrupt deletes an object that failed its integrity check.
 func (c *callClient) removeCorrupt(ctx context.Context, bucket, key, versionID string) *messages.UpstreamError {
