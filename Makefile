@@ -15,7 +15,7 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 DEMO_FLAGS ?= --duration 60s
 
-.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd
+.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd test-fleet-procs
 
 all: test
 
@@ -50,9 +50,16 @@ test: vet fmt-check unit test-fleet
 ## the demo with --nodes. They run without -race: protoactor-go's remote
 ## layer races when several members share a process (see docs/fleet.md);
 ## the rest of ./fleet/ and ./cmd/demo/ runs with -race in unit.
-test-fleet:
-	$(GO) test -count=1 -timeout 5m ./fleet/...
+test-fleet: tools-etcd
+	ETCD=$(ETCD) $(GO) test -count=1 -timeout 5m ./fleet/...
 	$(GO) test -count=1 -timeout 5m -run Nodes ./cmd/demo/
+
+## test-fleet-procs: the fleet's multi-process test: three members as
+## separate processes (internal/fleetnode) on a real etcd (bin/etcd) and a
+## simulator that records every request (a few minutes; run by .ci/run after
+## make test).
+test-fleet-procs: tools-etcd
+	ETCD=$(ETCD) $(GO) test -tags fleetprocs -count=1 -timeout 20m -v -run FleetProcesses ./fleettest/
 
 vet:
 	$(GO) vet $(PKGS)
@@ -61,8 +68,8 @@ fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-unit: tools
-	VERSITYGW=$(VERSITYGW) $(GO) test $(TESTFLAGS) $(PKGS)
+unit: tools tools-etcd
+	VERSITYGW=$(VERSITYGW) ETCD=$(ETCD) $(GO) test $(TESTFLAGS) $(PKGS)
 
 ## tools: build what the tests need into ./bin (the S3 server, from the Go module proxy).
 tools: $(VERSITYGW)
@@ -123,9 +130,9 @@ tools-fleet: $(PROTOC_GEN_GO)
 $(PROTOC_GEN_GO):
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 
-## tools-etcd: a single-node etcd server for the fleet's multi-process
-## tests (etcd's embed package, v3.5.21, pinned in tools/etcd/go.mod, a
-## module of its own). Not part of make test. Run it as
+## tools-etcd: a single-node etcd server for the fleet's etcd tests
+## (etcd's embed package, v3.5.21, pinned in tools/etcd/go.mod, a module of
+## its own). Run it as
 ## bin/etcd -dir DIR -client http://127.0.0.1:23790 -peer http://127.0.0.1:23800;
 ## it prints "ready <client URL>" and stops on SIGTERM.
 tools-etcd: $(ETCD)

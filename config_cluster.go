@@ -12,13 +12,13 @@ import (
 
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/switchyard-ai/switchyard/clock"
 	"github.com/switchyard-ai/switchyard/fleet"
+	"github.com/switchyard-ai/switchyard/fleet/etcdmember"
 )
 
 // ClusterConfig turns on fleet mode: this instance joins a proto.actor
@@ -59,13 +59,20 @@ type ClusterConfig struct {
 
 // EtcdConfig is the etcd membership provider's configuration.
 type EtcdConfig struct {
-	// Endpoints are etcd's client URLs; at least one.
+	// Endpoints are etcd's client URLs; at least one. Members register
+	// with fleet/etcdmember, Switchyard's own provider (protoactor's names
+	// members in a way its own gossip does not recognise: docs/fleet.md).
 	Endpoints []string `yaml:"endpoints" json:"endpoints"`
 	// Prefix is the key prefix members register under (default
 	// "/switchyard").
 	Prefix string `yaml:"prefix" json:"prefix"`
-	// DialTimeout bounds the connection to etcd (default 5s).
+	// DialTimeout bounds the connection to etcd, and every etcd call of a
+	// member's start (default 5s).
 	DialTimeout time.Duration `yaml:"dial_timeout" json:"dial_timeout"`
+	// TTL is the member's registration lease (default 5s): a member that
+	// died leaves the others' view within it, and one frozen or cut off
+	// longer rejoins under a new identity.
+	TTL time.Duration `yaml:"ttl" json:"ttl"`
 }
 
 // AutomanagedConfig is the automanaged provider's configuration: every
@@ -136,6 +143,8 @@ func (c *ClusterConfig) validate() error {
 		return &ConfigError{Field: "cluster.join_timeout", Reason: "must not be negative"}
 	case c.Etcd.DialTimeout < 0:
 		return &ConfigError{Field: "cluster.etcd.dial_timeout", Reason: "must not be negative"}
+	case c.Etcd.TTL < 0:
+		return &ConfigError{Field: "cluster.etcd.ttl", Reason: "must not be negative"}
 	}
 	if err := finite("cluster.lease.block_percent", c.Lease.BlockPercent); err != nil {
 		return err
@@ -182,7 +191,7 @@ func (c *ClusterConfig) nodeOptions() (fleet.NodeOptions, error) {
 // membership returns what makes the membership provider of each
 // incarnation of the member: Membership (once: a provider given in code
 // cannot rejoin), or a new provider of the kind Provider names.
-func (c *ClusterConfig) membership() fleet.Membership {
+func (c *ClusterConfig) membership(log *slog.Logger) fleet.Membership {
 	if given := c.Membership; given != nil {
 		var used atomic.Bool
 		return func(func()) (cluster.ClusterProvider, error) {
@@ -195,23 +204,19 @@ func (c *ClusterConfig) membership() fleet.Membership {
 	return func(lost func()) (cluster.ClusterProvider, error) {
 		switch c.Provider {
 		case "etcd":
-			prefix := c.Etcd.Prefix
-			if prefix == "" {
-				prefix = "/switchyard"
-			}
 			dial := c.Etcd.DialTimeout
 			if dial <= 0 {
 				dial = 5 * time.Second
 			}
-			cfg := clientv3.Config{Endpoints: c.Etcd.Endpoints, DialTimeout: dial, Logger: zap.NewNop()}
-			// protoactor's etcd provider waits for etcd without a deadline:
-			// make sure it answers first, within the join timeout.
-			if err := probeEtcd(cfg, c.joinTimeout()); err != nil {
+			// A clear error before the member starts: etcd answers within
+			// the join timeout.
+			if err := probeEtcd(clientv3.Config{Endpoints: c.Etcd.Endpoints, DialTimeout: dial, Logger: zap.NewNop()}, c.joinTimeout()); err != nil {
 				return nil, &ConfigError{Field: "cluster.etcd.endpoints", Reason: err.Error()}
 			}
-			p, err := etcd.NewWithConfig(prefix, cfg)
+			p, err := etcdmember.New(etcdmember.Options{Endpoints: c.Etcd.Endpoints, Prefix: c.Etcd.Prefix, DialTimeout: dial,
+				TTL: c.Etcd.TTL, Logger: log, OnLost: lost})
 			if err != nil {
-				return nil, &ConfigError{Field: "cluster.etcd.endpoints", Reason: err.Error()}
+				return nil, &ConfigError{Field: "cluster.etcd", Reason: err.Error()}
 			}
 			return p, nil
 		case "automanaged":
@@ -233,7 +238,7 @@ func (c *ClusterConfig) start(clk clock.Clock, log *slog.Logger) (*fleet.Node, e
 	if err != nil {
 		return nil, err
 	}
-	o.Clock, o.Logger, o.Membership = clk, log, c.membership()
+	o.Clock, o.Logger, o.Membership = clk, log, c.membership(log)
 	node, err := fleet.Start(o)
 	if err != nil {
 		var ce *ConfigError

@@ -65,6 +65,10 @@ func (s *Switchyard) Tree(ctx context.Context) (messages.Tree, error) {
 		}
 		t.Cache = cs
 	}
+	if s.fleet != nil {
+		f := s.fleet.Figures()
+		t.Fleet = &f
+	}
 	return t, nil
 }
 
@@ -123,8 +127,8 @@ func (s *Switchyard) Stats(ctx context.Context) (messages.Stats, error) {
 		a := s.audit.log.Stats()
 		st.Audit = messages.AuditStats{Logged: a.Logged, Written: a.Written, Failed: a.Failed, Dropped: a.Dropped}
 	}
-	if s.fleet != nil {
-		st.Fleet = s.fleet.Figures()
+	if t.Fleet != nil {
+		st.Fleet = *t.Fleet
 	}
 	for _, p := range t.Providers {
 		st.Providers[p.Name] = p.Counters

@@ -477,6 +477,7 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 	now = l.o.Clock.Now()
 	if err != nil {
 		l.stats.LeaseFailures.Add(1)
+		l.retryAt = time.Time{} // an unreachable grain's advice no longer holds
 		if !l.fallback {
 			l.fallback = true
 			l.stats.Fallbacks.Add(1)
@@ -514,7 +515,9 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 		return true
 	}
 	if grant.RetryAfterNs > 0 {
-		l.retryAt = now.Add(time.Duration(grant.RetryAfterNs))
+		// The grain's advice, but asked again at least every RetryEvery:
+		// a grain that died meanwhile is found (and re-activated) soon.
+		l.retryAt = now.Add(min(time.Duration(grant.RetryAfterNs), l.o.RetryEvery))
 		l.stats.Refused.Add(1)
 	}
 	if grant.LeaseId == 0 {

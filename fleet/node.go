@@ -93,11 +93,15 @@ type Node struct {
 	cache       *CacheClient
 	cacheShards CacheShardStats
 
-	mu       sync.Mutex
-	leasers  []*Leaser
-	keys     map[string]*Leaser // by grain identity
-	closed   bool
-	rejoins  sync.WaitGroup
+	mu      sync.Mutex
+	leasers []*Leaser
+	keys    map[string]*Leaser // by grain identity
+	closed  bool
+	rejoins sync.WaitGroup
+
+	// seenMu guards the fair share's member count: it is taken under a
+	// Leaser's lock, so it must never be held while calling a Leaser.
+	seenMu   sync.Mutex
 	maxSeen  int
 	maxSince time.Time
 }
@@ -239,7 +243,8 @@ func (n *Node) lost() {
 				old := n.cur.Swap(inc)
 				n.stats.Rejoins.Add(1)
 				n.o.Logger.Warn("fleet: rejoined the cluster under a new identity", "member", inc.sys.Address())
-				go old.c.Shutdown(false)
+				n.rejoins.Add(1)
+				go func() { defer n.rejoins.Done(); old.c.Shutdown(true) }()
 				n.mu.Lock()
 				closed := n.closed
 				n.mu.Unlock()
@@ -282,8 +287,8 @@ func (n *Node) Request(identity, kind string, msg any, timeout time.Duration) (a
 func (n *Node) Members() int {
 	now := n.o.Clock.Now()
 	live := max(1, n.Cluster().MemberList.Members().Len())
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.seenMu.Lock()
+	defer n.seenMu.Unlock()
 	if live >= n.maxSeen || now.Sub(n.maxSince) > DefaultWindow {
 		n.maxSeen, n.maxSince = live, now
 	}

@@ -163,6 +163,8 @@ type Tree struct {
 	Providers []ProviderNode
 	// Cache is the cache's status; nil when the cache is off.
 	Cache *CacheStatus
+	// Fleet is this member's fleet figures; nil when fleet mode is off.
+	Fleet *FleetStats
 }
 
 // GetQueueStatus asks the dispatcher for a *QueueStatus.

@@ -12,6 +12,7 @@ package fleetmode_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,6 +208,10 @@ func TestFleetSharesAKeysBudget(t *testing.T) {
 	assert.Equal(t, 1, series["switchyard_fleet_leases_total"], "lease series (one key)")
 	assert.Equal(t, 2, series["switchyard_fleet_permits_taken_total"], "taken series (lease, fair_share)")
 	assert.Equal(t, 1, series["switchyard_fleet_members"], "members")
+	tr, err := fleet[0].sy.Tree(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, tr.Fleet, "Tree's fleet figures")
+	assert.Equal(t, 2, tr.Fleet.Members)
 	closeAll(t, fleet)
 	answered.Wait()
 	assert.Equal(t, 10, srv.Calls(), "upstream calls in the minute")
@@ -380,4 +385,52 @@ func TestFleetEndpointHealth(t *testing.T) {
 	eventually(t, "the endpoint CLOSED on every member", allInState(t, fleet, messages.Closed))
 	answered.Wait()
 	assert.Equal(t, before+6, srv.Calls(), "every request sent once the endpoint closed")
+}
+
+// A member that cannot reach the key's grain in time uses its fair share
+// (the limit over the members), and its figures stay readable while its
+// requests wait: every lease call here outlives a 1 µs call timeout.
+func TestFleetFairShareWhenTheGrainCannotAnswer(t *testing.T) {
+	srv := sim.Start(sim.Anthropic())
+	t.Cleanup(srv.Close)
+	fleet := startFleet(t, 2, srv, switchyard.KeyConfig{RPM: 10}, clock.Real, func(c *switchyard.Config) {
+		c.Cluster.Lease.CallTimeout = time.Microsecond
+	})
+	m := fleet[0]
+	stop := make(chan struct{})
+	var polled sync.WaitGroup
+	polled.Add(1)
+	go func() { // figures read while requests take permits
+		defer polled.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, err := m.sy.Stats(context.Background())
+				assert.NoError(t, err)
+			}
+		}
+	}()
+	var answered sync.WaitGroup
+	var ok atomic.Int64
+	for i := 0; i < 12; i++ {
+		answered.Add(1)
+		go func() {
+			defer answered.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if _, err := m.sy.Chat(ctx, chat("fair share")); err == nil {
+				ok.Add(1)
+			}
+		}()
+	}
+	answered.Wait()
+	close(stop)
+	polled.Wait()
+	k := m.stats(t).Fleet.Keys["p/primary/a"]
+	assert.True(t, k.FairShare, "on the fair share: %+v", k)
+	assert.Equal(t, int64(5), k.LocalTaken, "permits taken on the fair share (10 rpm over 2 members)")
+	assert.Equal(t, int64(5), ok.Load(), "requests answered")
+	assert.Equal(t, 5, srv.Calls(), "upstream calls")
 }
