@@ -96,15 +96,31 @@ func prepare(req messages.Request, opts []CallOption) *messages.Call {
 	return call
 }
 
-// submit hands a request to the front door (which passes it to the cache
-// when it is on, else to the dispatcher) unless the instance is closed.
+// submit hands a request on unless the instance is closed: straight to the
+// cache when it is on, else to the dispatcher, when it names its provider
+// or only one is configured (the front door's routing, done here to save a
+// mailbox hop), else to the front door, which answers the refusal. The
+// send happens under the read lock, so every request admitted here is in
+// its actor's mailbox before Close sends that actor Shutdown.
 func (s *Switchyard) submit(m *actors.Submit) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return false
 	}
-	s.sys.Root.Send(s.front(), m)
+	call := m.Req.CallInfo()
+	if call.Provider == "" && len(s.order) == 1 {
+		call.Provider = s.order[0]
+	}
+	if call.Provider == "" {
+		s.sys.Root.Send(s.front(), m)
+		return true
+	}
+	target := s.dispatcher
+	if s.cache != nil {
+		target = s.cache
+	}
+	s.sys.Root.Send(target, m)
 	return true
 }
 

@@ -321,7 +321,7 @@ func (p *Provider) answer(ctx actor.Context, d *dispatch, err error) {
 func (p *Provider) start(ctx actor.Context, d *dispatch, ep *endpointState, k *keyState, gen uint64, probe bool, now time.Time) {
 	p.nextCall++
 	id := p.nextCall
-	p.calls[id] = &callRecord{d: d, ep: ep, key: k}
+	p.calls[id] = callRecord{d: d, ep: ep, key: k}
 	k.inflight++
 	ep.inflight++
 	if probe {
@@ -342,8 +342,8 @@ func (p *Provider) start(ctx actor.Context, d *dispatch, ep *endpointState, k *k
 
 // outcome accounts for a finished attempt and reports it to the dispatcher.
 func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
-	rec := p.calls[m.callID]
-	if rec == nil {
+	rec, ok := p.calls[m.callID]
+	if !ok {
 		return // failed over at a provider restart
 	}
 	delete(p.calls, m.callID)
@@ -354,7 +354,7 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 	if k.budget != nil {
 		k.budget.Release()
 	}
-	ok := m.err == nil
+	ok = m.err == nil
 	class, text := messages.ClassUnknown, ""
 	if !ok {
 		class, text = m.err.Class, m.err.Error()

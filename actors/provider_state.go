@@ -24,7 +24,7 @@ type providerState struct {
 	env       *Env
 	counters  *Counters
 	endpoints []*endpointState
-	calls     map[uint64]*callRecord
+	calls     map[uint64]callRecord // by value: one allocation fewer per call
 	nextCall  uint64
 	received  uint64
 	capSeq    uint64
@@ -110,7 +110,7 @@ type keyState struct {
 }
 
 func newProviderState(spec ProviderSpec, env *Env, counters *Counters) *providerState {
-	st := &providerState{spec: spec, env: env, counters: counters, calls: map[uint64]*callRecord{}}
+	st := &providerState{spec: spec, env: env, counters: counters, calls: map[uint64]callRecord{}}
 	clk, events := clock.Real, (*EventBus)(nil) // a nil env: the routing state alone, in tests
 	if env != nil {
 		clk, events = env.Clock, env.Events
