@@ -126,7 +126,10 @@ func appendMillis(dst []byte, d time.Duration) []byte {
 // a Marshaler's output, leaves the line as it is), every other valid
 // character as it is, and each byte of invalid UTF-8 as U+FFFD (as
 // encoding/json decodes it). So a line never holds a raw newline and always
-// reads back to itself.
+// reads back to itself. It differs on purpose from encoding/json's output
+// (and the OpenAI encoder's copy of it), which writes invalid UTF-8 as the
+// escape \ufffd: a record must be in canonical form, re-encoding to the same
+// bytes after ParseLine, and U+FFFD read back is written as itself.
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')

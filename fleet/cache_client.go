@@ -116,10 +116,7 @@ func NewCacheClient(o CacheClientOptions) *CacheClient {
 		o.MaxEntryBytes = DefaultCacheEntryBytes
 	}
 	if o.Call == nil {
-		c := o.Cluster
-		o.Call = func(identity string, msg any, timeout time.Duration) (any, error) {
-			return c.Request(identity, CacheKind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
-		}
+		o.Call = clusterCall(o.Cluster, CacheKind)
 	}
 	if o.Member == "" && o.Cluster != nil {
 		o.Member = o.Cluster.ActorSystem.Address()
@@ -352,20 +349,6 @@ func (c *CacheClient) Close() {
 	c.wg.Wait()
 }
 
-// member names this node (see Self).
-func (c *CacheClient) member() string {
-	if f := c.o.Self; f != nil {
-		m, _ := f()
-		return m
-	}
-	return c.o.Member
-}
-
-// agent is this node's agent actor (see Self).
-func (c *CacheClient) agent() *actor.PID {
-	if f := c.o.Self; f != nil {
-		_, a := f()
-		return a
-	}
-	return c.o.Agent
-}
+// member names this node and agent is its agent actor (see Self).
+func (c *CacheClient) member() string    { m, _ := self(c.o.Self, c.o.Member, c.o.Agent); return m }
+func (c *CacheClient) agent() *actor.PID { _, a := self(c.o.Self, c.o.Member, c.o.Agent); return a }

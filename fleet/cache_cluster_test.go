@@ -8,16 +8,12 @@ package fleet
 
 import (
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
-	"github.com/asynkron/protoactor-go/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -36,17 +32,14 @@ type cacheFleet struct {
 
 func startCacheFleet(t *testing.T, n int, clk clock.Clock, callTimeout time.Duration) *cacheFleet {
 	t.Helper()
-	agent := test.NewInMemAgent()
 	f := &cacheFleet{stopped: make([]bool, n)}
-	quiet := func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }
-	for i := 0; i < n; i++ {
-		stats := &CacheShardStats{}
-		cfg := cluster.Configure("cache-test", test.NewTestProvider(agent), disthash.New(),
-			remote.Configure("127.0.0.1", 0),
-			cluster.WithKinds(NewCacheKind(CacheShardOptions{Clock: clk, Stats: stats})),
-			cluster.WithRequestTimeout(time.Second))
-		c := cluster.New(actor.NewActorSystem(actor.WithLoggerFactory(quiet)), cfg)
-		c.StartMember()
+	for range n {
+		f.shards = append(f.shards, &CacheShardStats{})
+	}
+	f.members = startMembers(t, n, "cache-test", func(i int) []*cluster.Kind {
+		return []*cluster.Kind{NewCacheKind(CacheShardOptions{Clock: clk, Stats: f.shards[i]})}
+	}, f.stopped, func(i int) { f.clients[i].Close() })
+	for _, c := range f.members {
 		var client *CacheClient
 		ready := make(chan struct{})
 		pid := c.ActorSystem.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
@@ -55,29 +48,9 @@ func startCacheFleet(t *testing.T, n int, clk clock.Clock, callTimeout time.Dura
 		}))
 		client = NewCacheClient(CacheClientOptions{Cluster: c, Agent: pid, Clock: clk, CallTimeout: callTimeout})
 		close(ready)
-		f.members = append(f.members, c)
-		f.shards = append(f.shards, stats)
 		f.clients = append(f.clients, client)
 	}
-	t.Cleanup(f.stopAll)
-	for _, c := range f.members {
-		require.Eventually(t, func() bool { return c.MemberList.Members().Len() == n }, 10*time.Second, 10*time.Millisecond)
-	}
 	return f
-}
-
-func (f *cacheFleet) stopAll() {
-	var wg sync.WaitGroup
-	for i, c := range f.members {
-		f.clients[i].Close()
-		if f.stopped[i] {
-			continue
-		}
-		f.stopped[i] = true
-		wg.Add(1)
-		go func() { defer wg.Done(); c.Shutdown(true) }()
-	}
-	wg.Wait()
 }
 
 // host returns the index of the member that hosts key's shard.

@@ -33,42 +33,59 @@ type testFleet struct {
 	stopped []bool
 }
 
-// startFleet starts n members and waits until each sees all of them. The
-// members are shut down (gracefully, in parallel) when the test ends.
-func startFleet(t testing.TB, n int, clk clock.Clock) *testFleet {
+// startMembers starts n cluster members named name in this process over
+// loopback, on the in-memory test provider, each hosting the kinds kinds(i)
+// returns, and waits until each lists all of them. When the test ends,
+// before(i) runs for each member (nil: nothing), then the members not yet
+// stopped shut down gracefully, in parallel.
+func startMembers(t testing.TB, n int, name string, kinds func(i int) []*cluster.Kind, stopped []bool, before func(i int)) []*cluster.Cluster {
 	t.Helper()
 	agent := test.NewInMemAgent()
-	f := &testFleet{stopped: make([]bool, n)}
 	quiet := func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }
-	for i := 0; i < n; i++ {
-		stats := &GrainStats{}
-		cfg := cluster.Configure("fleet-test", test.NewTestProvider(agent), disthash.New(),
+	members := make([]*cluster.Cluster, n)
+	for i := range members {
+		cfg := cluster.Configure(name, test.NewTestProvider(agent), disthash.New(),
 			remote.Configure("127.0.0.1", 0),
-			cluster.WithKinds(NewBudgetKind(GrainOptions{Clock: clk, Stats: stats})),
+			cluster.WithKinds(kinds(i)...),
 			cluster.WithRequestTimeout(time.Second))
-		c := cluster.New(actor.NewActorSystem(actor.WithLoggerFactory(quiet)), cfg)
-		c.StartMember()
-		f.members = append(f.members, c)
-		f.grains = append(f.grains, stats)
+		members[i] = cluster.New(actor.NewActorSystem(actor.WithLoggerFactory(quiet)), cfg)
+		members[i].StartMember()
 	}
-	t.Cleanup(f.stopAll)
-	for _, c := range f.members {
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for i, c := range members {
+			if before != nil {
+				before(i)
+			}
+			if stopped != nil && stopped[i] {
+				continue
+			}
+			if stopped != nil {
+				stopped[i] = true
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); c.Shutdown(true) }()
+		}
+		wg.Wait()
+	})
+	for _, c := range members {
 		require.Eventually(t, func() bool { return c.MemberList.Members().Len() == n }, 10*time.Second, 10*time.Millisecond)
 	}
-	return f
+	return members
 }
 
-func (f *testFleet) stopAll() {
-	var wg sync.WaitGroup
-	for i, c := range f.members {
-		if f.stopped[i] {
-			continue
-		}
-		f.stopped[i] = true
-		wg.Add(1)
-		go func() { defer wg.Done(); c.Shutdown(true) }()
+// startFleet starts n members hosting key-budget grains on clk (see
+// startMembers).
+func startFleet(t testing.TB, n int, clk clock.Clock) *testFleet {
+	t.Helper()
+	f := &testFleet{stopped: make([]bool, n)}
+	for range n {
+		f.grains = append(f.grains, &GrainStats{})
 	}
-	wg.Wait()
+	f.members = startMembers(t, n, "fleet-test", func(i int) []*cluster.Kind {
+		return []*cluster.Kind{NewBudgetKind(GrainOptions{Clock: clk, Stats: f.grains[i]})}
+	}, f.stopped, nil)
+	return f
 }
 
 // host returns the index of the member that hosts identity's grain.

@@ -109,10 +109,7 @@ func NewHealth(o HealthClientOptions) *Health {
 		o.Rewatch = DefaultRewatch
 	}
 	if o.Call == nil {
-		c := o.Cluster
-		o.Call = func(identity string, msg any, timeout time.Duration) (any, error) {
-			return c.Request(identity, HealthKind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
-		}
+		o.Call = clusterCall(o.Cluster, HealthKind)
 	}
 	if o.Member == "" && o.Cluster != nil {
 		o.Member = o.Cluster.ActorSystem.Address()
@@ -354,20 +351,6 @@ func toView(v *fleetpb.HealthView) HealthView {
 	return out
 }
 
-// member names this node (see Self).
-func (h *Health) member() string {
-	if f := h.o.Self; f != nil {
-		m, _ := f()
-		return m
-	}
-	return h.o.Member
-}
-
-// agent is this node's agent actor (see Self).
-func (h *Health) agent() *actor.PID {
-	if f := h.o.Self; f != nil {
-		_, a := f()
-		return a
-	}
-	return h.o.Agent
-}
+// member names this node and agent is its agent actor (see Self).
+func (h *Health) member() string    { m, _ := self(h.o.Self, h.o.Member, h.o.Agent); return m }
+func (h *Health) agent() *actor.PID { _, a := self(h.o.Self, h.o.Member, h.o.Agent); return a }

@@ -6,16 +6,11 @@
 package fleet
 
 import (
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
-	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
-	"github.com/asynkron/protoactor-go/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -36,34 +31,17 @@ type healthFleet struct {
 
 func startHealthFleet(t *testing.T, n, k int, clk clock.Clock) *healthFleet {
 	t.Helper()
-	agent := test.NewInMemAgent()
 	f := &healthFleet{}
-	quiet := func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }
 	for range n {
-		stats := &HealthStats{}
-		cfg := cluster.Configure("fleet-health-test", test.NewTestProvider(agent), disthash.New(),
-			remote.Configure("127.0.0.1", 0),
-			cluster.WithKinds(NewHealthKind(HealthOptions{Clock: clk, Stats: stats})),
-			cluster.WithRequestTimeout(time.Second))
-		c := cluster.New(actor.NewActorSystem(actor.WithLoggerFactory(quiet)), cfg)
-		c.StartMember()
-		f.members = append(f.members, c)
-		f.stats = append(f.stats, stats)
+		f.stats = append(f.stats, &HealthStats{})
 	}
-	t.Cleanup(func() {
-		for _, m := range f.nodes {
-			m.h.Close()
+	f.members = startMembers(t, n, "fleet-health-test", func(i int) []*cluster.Kind {
+		return []*cluster.Kind{NewHealthKind(HealthOptions{Clock: clk, Stats: f.stats[i]})}
+	}, nil, func(i int) {
+		if i < len(f.nodes) {
+			f.nodes[i].h.Close()
 		}
-		var wg sync.WaitGroup
-		for _, c := range f.members {
-			wg.Add(1)
-			go func() { defer wg.Done(); c.Shutdown(true) }()
-		}
-		wg.Wait()
 	})
-	for _, c := range f.members {
-		require.Eventually(t, func() bool { return c.MemberList.Members().Len() == n }, healthWait, 10*time.Millisecond)
-	}
 	for _, c := range f.members {
 		m := &healthMember{pushes: make(chan HealthView, 64)}
 		var h *Health

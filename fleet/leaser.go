@@ -166,10 +166,8 @@ func NewLeaser(o LeaserOptions) *Leaser {
 		o.RetryEvery = DefaultRetryEvery
 	}
 	if o.Call == nil {
-		c := o.Cluster
-		o.Call = func(msg any, timeout time.Duration) (any, error) {
-			return c.Request(o.Identity, BudgetKind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
-		}
+		call, identity := clusterCall(o.Cluster, BudgetKind), o.Identity
+		o.Call = func(msg any, timeout time.Duration) (any, error) { return call(identity, msg, timeout) }
 	}
 	if o.Member == "" && o.Cluster != nil {
 		o.Member = o.Cluster.ActorSystem.Address()
@@ -699,20 +697,6 @@ func (l *Leaser) SpentUntil() time.Time {
 	return l.retryAt
 }
 
-// member names this node (see Self).
-func (l *Leaser) member() string {
-	if f := l.o.Self; f != nil {
-		m, _ := f()
-		return m
-	}
-	return l.o.Member
-}
-
-// agent is this node's agent actor (see Self).
-func (l *Leaser) agent() *actor.PID {
-	if f := l.o.Self; f != nil {
-		_, a := f()
-		return a
-	}
-	return l.o.Agent
-}
+// member names this node and agent is its agent actor (see Self).
+func (l *Leaser) member() string    { m, _ := self(l.o.Self, l.o.Member, l.o.Agent); return m }
+func (l *Leaser) agent() *actor.PID { _, a := self(l.o.Self, l.o.Member, l.o.Agent); return a }

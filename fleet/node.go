@@ -278,7 +278,16 @@ func (n *Node) Member() string { return n.cur.Load().sys.Address() }
 // member and waits at most timeout (the cluster's own timeout) for the
 // answer.
 func (n *Node) Request(identity, kind string, msg any, timeout time.Duration) (any, error) {
-	return n.Cluster().Request(identity, kind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
+	return clusterCall(n.Cluster(), kind)(identity, msg, timeout)
+}
+
+// clusterCall sends a message to a grain of kind through c, with the
+// cluster's own timeout and one retry (callers bound the wait themselves:
+// an identity lookup may take longer).
+func clusterCall(c *cluster.Cluster, kind string) func(identity string, msg any, timeout time.Duration) (any, error) {
+	return func(identity string, msg any, timeout time.Duration) (any, error) {
+		return c.Request(identity, kind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
+	}
 }
 
 // Members returns the number of members the fleet had at most in the last
@@ -367,4 +376,12 @@ func (n *Node) Close() {
 	}
 	n.rejoins.Wait()
 	n.Cluster().Shutdown(true)
+}
+
+// self is what a client's Self says, or its fixed Member and Agent.
+func self(f func() (string, *actor.PID), member string, agent *actor.PID) (string, *actor.PID) {
+	if f != nil {
+		return f()
+	}
+	return member, agent
 }

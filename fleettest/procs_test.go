@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/switchyard-ai/switchyard/internal/etcdtest"
 	"github.com/switchyard-ai/switchyard/messages"
 	"github.com/switchyard-ai/switchyard/sim"
 )
@@ -655,67 +655,12 @@ func startSim(t *testing.T) *sim.Server {
 	return s
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startEtcd runs bin/etcd (or $ETCD) on free loopback ports and returns
-// its client URL; it is stopped (SIGTERM) in Cleanup.
+// startEtcd runs the test etcd server (see etcdtest.Start) and returns
+// its client URL; it is stopped in Cleanup.
 func startEtcd(t *testing.T) string {
 	t.Helper()
-	path := os.Getenv("ETCD")
-	if path == "" {
-		var err error
-		path, err = filepath.Abs(filepath.Join("..", "bin", "etcd"))
-		require.NoError(t, err)
-	}
-	_, err := os.Stat(path)
-	require.NoError(t, err, "the etcd server is missing: run make tools-etcd (or set ETCD)")
-	dir := t.TempDir()
-	client := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(path, "-dir", filepath.Join(dir, "data"), "-client", client, "-peer", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
-	errFile, err := os.Create(filepath.Join(dir, "etcd.stderr"))
-	require.NoError(t, err)
-	cmd.Stderr = errFile
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	ready := make(chan string, 1)
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
-				ready <- u
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		_ = errFile.Close()
-	})
-	select {
-	case u := <-ready:
-		return u
-	case <-done:
-		require.FailNowf(t, "etcd exited", "stderr in %s", errFile.Name())
-	case <-time.After(60 * time.Second):
-		require.FailNowf(t, "etcd not ready within 60s", "stderr in %s", errFile.Name())
-	}
-	return ""
+	url, _ := etcdtest.Start(t, "..")
+	return url
 }
 
 // buildNode builds internal/fleetnode into the test's temporary directory.
