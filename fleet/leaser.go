@@ -246,6 +246,7 @@ func (l *Leaser) Spend(tokens int64) {
 		l.offlineTok += tokens
 		return
 	}
+	l.local.add(now, 0, tokens)
 	take := min(tokens, max(l.heldTok, 0))
 	l.heldTok -= take
 	if rest := tokens - take; rest > 0 {
@@ -279,6 +280,10 @@ func (l *Leaser) take(now time.Time, tokens int64, consume bool) error {
 				l.heldTok -= tokens
 			}
 			l.stats.Taken.Add(1)
+			// The fair share counts what this member took in the last
+			// window, leased or not: falling back mid-minute does not open
+			// a fresh share on top of what was already spent.
+			l.local.add(now, 1, tokens)
 		}
 		if l.heldReq <= l.lowReq || !now.Before(l.renewAt) {
 			l.startRefill(now)

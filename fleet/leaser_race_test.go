@@ -268,3 +268,28 @@ func TestLeaserHoldsConcurrencySlots(t *testing.T) {
 	require.NoError(t, l.Take(0), "the fair share: one slot of three")
 	require.ErrorAs(t, l.Take(0), &we, "a second slot on the fair share")
 }
+
+// TestLeaserFairShareCountsLeasedPermits: a member that falls back to its
+// fair share mid-minute counts what it took from leases in that minute, so
+// the fallback does not open a fresh share on top of it.
+func TestLeaserFairShareCountsLeasedPermits(t *testing.T) {
+	clk := clocktest.New(t)
+	g := newFakeGrain(clk)
+	l := NewLeaser(LeaserOptions{Call: g.call, Member: "a", Identity: "p/e/k", RPM: 600, Block: 100, Clock: clk,
+		Members: func() int { return 4 }})
+	defer l.Close()
+	require.NoError(t, l.Refill())
+	leased := 0
+	for leased < 100 && l.Take(0) == nil {
+		leased++
+	}
+	require.Equal(t, 100, leased, "permits from the lease")
+	g.down.Store(true)
+	clk.Advance(2 * DefaultLeaseTTL) // the lease expired; the grain is down
+	require.Error(t, l.Refill())
+	alone := 0
+	for l.Take(0) == nil {
+		alone++
+	}
+	assert.Equal(t, 150-100, alone, "the fair share (600 / 4) less what the minute already took")
+}
