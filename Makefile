@@ -15,7 +15,7 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 DEMO_FLAGS ?= --duration 60s
 
-.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd test-fleet-procs
+.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd test-fleet-procs bench-compare
 
 all: test
 
@@ -107,6 +107,13 @@ web-screenshot: chromium
 ## bench: benchmarks with numbers for BENCHMARKS.md (not part of make test).
 bench: tools
 	VERSITYGW=$(VERSITYGW) SWITCHYARD_S3_LARGE=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./bench/... ./providers/s3/... ./vectorindex/ ./actors/ .
+
+## bench-compare: the facade, the actor API, the openai-go SDK and a direct
+## net/http call against one loopback mock, interleaved, with ratios, CPU
+## and allocations per request (bench/compare is a module of its own, so the
+## SDK is a dependency of this comparison only).
+bench-compare:
+	cd bench/compare && $(GO) run . -rounds 5
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:
