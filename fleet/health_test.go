@@ -230,6 +230,7 @@ func TestHealthUnreachableGrainAnswersInBoundedTime(t *testing.T) {
 			if tc.name == "the call hangs" {
 				close(hang) // the late calls end; Close waits for them
 			}
+			h.Close() // waits for every call, the watch's (not awaited above) too
 			assert.Equal(t, int64(3), h.Stats().Calls.Load(), "watch, trip, ask")
 			assert.Equal(t, int64(3), h.Stats().Failures.Load())
 		})
