@@ -68,13 +68,13 @@ func noEnv(string) string { return "" }
 
 // verifyNoLeaks fails t if a goroutine not covered by ignore (usually
 // goleak.IgnoreCurrent() captured at the test's start) is still running
-// after up to 3 s. The wait matters: after a dead letter, protoactor's
+// after up to 10 s. The wait matters: after a dead letter, protoactor's
 // dead-letter throttle keeps a goroutine alive for its period (1 s here),
 // longer than goleak.VerifyNone retries.
 func verifyNoLeaks(t *testing.T, ignore ...goleak.Option) {
 	t.Helper()
 	var err error
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if err = goleak.Find(ignore...); err == nil {
 			return
 		}
