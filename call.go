@@ -108,12 +108,8 @@ func (s *Switchyard) submit(m *actors.Submit) bool {
 	if s.closed {
 		return false
 	}
-	call := m.Req.CallInfo()
-	if call.Provider == "" && len(s.order) == 1 {
-		call.Provider = s.order[0]
-	}
-	if call.Provider == "" {
-		s.sys.Root.Send(s.front(), m)
+	if !actors.DefaultProvider(m.Req.CallInfo(), s.order) {
+		s.sys.Root.Send(s.front(), m) // it answers the refusal
 		return true
 	}
 	target := s.dispatcher

@@ -19,11 +19,13 @@ import (
 //	switchyard_fleet_grain_leases_total                       lease requests those grains answered
 //	switchyard_fleet_grain_permits_granted_total              permits they granted
 //	switchyard_fleet_pushes_total                             pushes received from grains
+//	switchyard_fleet_rejoins_total                            rejoins under a new identity after a lost membership
 type fleetMetrics struct {
 	s                                                       *Switchyard
 	members, leases, failures, refusals, waits, taken       *prometheus.Desc
 	fallbacks, fairShare, roundTrip                         *prometheus.Desc
 	grainActivations, grainLeases, grainGranted, pushesDesc *prometheus.Desc
+	rejoins                                                 *prometheus.Desc
 }
 
 func newFleetMetrics(s *Switchyard) *fleetMetrics {
@@ -44,12 +46,13 @@ func newFleetMetrics(s *Switchyard) *fleetMetrics {
 		grainLeases:      d("grain_leases_total", "Lease requests answered by the grains on this member."),
 		grainGranted:     d("grain_permits_granted_total", "Permits granted by the grains on this member."),
 		pushesDesc:       d("pushes_total", "Messages grains pushed to this member (cooldowns, disables, endpoint states)."),
+		rejoins:          d("rejoins_total", "Times this member rejoined the cluster under a new identity after its membership was lost."),
 	}
 }
 
 func (m *fleetMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.members, m.leases, m.failures, m.refusals, m.waits, m.taken, m.fallbacks, m.fairShare,
-		m.roundTrip, m.grainActivations, m.grainLeases, m.grainGranted, m.pushesDesc} {
+		m.roundTrip, m.grainActivations, m.grainLeases, m.grainGranted, m.pushesDesc, m.rejoins} {
 		ch <- d
 	}
 }
@@ -75,6 +78,7 @@ func (m *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
 	emit(m.grainLeases, prometheus.CounterValue, float64(f.GrainLeases))
 	emit(m.grainGranted, prometheus.CounterValue, float64(f.GrainGranted))
 	emit(m.pushesDesc, prometheus.CounterValue, float64(f.Pushes))
+	emit(m.rejoins, prometheus.CounterValue, float64(f.Rejoins))
 }
 
 func boolFloat(b bool) float64 {

@@ -28,6 +28,8 @@ type metricsCollector struct {
 	cacheEntries, cacheLookups, cacheStores, cacheDropped           *prometheus.Desc
 	cacheEmbedErrors                                                *prometheus.Desc
 	subscriberPanics                                                *prometheus.Desc
+	// fleet exports the member's fleet figures; nil unless fleet mode is on.
+	fleet *fleetMetrics
 }
 
 // Collector returns a prometheus.Collector for this instance; register it
@@ -127,6 +129,9 @@ func (s *Switchyard) Collector() prometheus.Collector {
 		cacheEmbedErrors:   d("cache_embed_errors_total", "Semantic lookups whose embedding failed (treated as misses)."),
 		subscriberPanics:   d("event_subscriber_panics_total", "Event subscribers that panicked; each panic was recovered and logged."),
 	}
+	if s.fleet != nil {
+		c.fleet = newFleetMetrics(s)
+	}
 	return c
 }
 
@@ -146,8 +151,8 @@ func (c *metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 	if c.s.genai != nil {
 		c.s.genai.Describe(ch)
 	}
-	if c.s.fleet != nil {
-		newFleetMetrics(c.s).Describe(ch)
+	if c.fleet != nil {
+		c.fleet.Describe(ch)
 	}
 }
 
@@ -157,8 +162,8 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.s.genai != nil {
 		c.s.genai.Collect(ch)
 	}
-	if c.s.fleet != nil {
-		newFleetMetrics(c.s).Collect(ch)
+	if c.fleet != nil {
+		c.fleet.Collect(ch)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
 	defer cancel()

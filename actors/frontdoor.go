@@ -126,14 +126,20 @@ func (f *FrontDoor) onRequest(ctx actor.Context, req messages.Request) {
 	ctx.RequestWithCustomSender(f.spec.Target, own, sender)
 }
 
+// DefaultProvider gives a request that names no provider the only one
+// configured, and reports whether the request now names one (it may name
+// one that does not exist: the dispatcher refuses that).
+func DefaultProvider(call *messages.Call, providers []string) bool {
+	if call.Provider == "" && len(providers) == 1 {
+		call.Provider = providers[0]
+	}
+	return call.Provider != ""
+}
+
 // route fills in the provider of a request that names none: the only
 // configured one. With several it is an error that lists them.
 func (f *FrontDoor) route(call *messages.Call) error {
-	if call.Provider != "" {
-		return nil
-	}
-	if len(f.spec.Providers) == 1 {
-		call.Provider = f.spec.Providers[0]
+	if DefaultProvider(call, f.spec.Providers) {
 		return nil
 	}
 	names := make([]string, len(f.spec.Providers))

@@ -278,15 +278,20 @@ func (n *Node) Member() string { return n.cur.Load().sys.Address() }
 // member and waits at most timeout (the cluster's own timeout) for the
 // answer.
 func (n *Node) Request(identity, kind string, msg any, timeout time.Duration) (any, error) {
-	return clusterCall(n.Cluster(), kind)(identity, msg, timeout)
+	return request(n.Cluster(), identity, kind, msg, timeout)
 }
 
-// clusterCall sends a message to a grain of kind through c, with the
+// request sends msg to the grain identity of kind through c, with the
 // cluster's own timeout and one retry (callers bound the wait themselves:
 // an identity lookup may take longer).
+func request(c *cluster.Cluster, identity, kind string, msg any, timeout time.Duration) (any, error) {
+	return c.Request(identity, kind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
+}
+
+// clusterCall is request through c for grains of kind, as a client's Call.
 func clusterCall(c *cluster.Cluster, kind string) func(identity string, msg any, timeout time.Duration) (any, error) {
 	return func(identity string, msg any, timeout time.Duration) (any, error) {
-		return c.Request(identity, kind, msg, cluster.WithTimeout(timeout), cluster.WithRetryCount(1))
+		return request(c, identity, kind, msg, timeout)
 	}
 }
 

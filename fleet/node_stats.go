@@ -6,7 +6,7 @@ import "github.com/switchyard-ai/switchyard/messages"
 func (n *Node) Figures() messages.FleetStats {
 	f := messages.FleetStats{Member: n.Member(), Members: max(1, n.Cluster().MemberList.Members().Len()), Keys: map[string]messages.FleetKey{},
 		GrainActivations: n.grains.Activations.Load(), GrainLeases: n.grains.Leases.Load(), GrainGranted: n.grains.Granted.Load(),
-		Pushes:      n.stats.Pushes.Load(),
+		Pushes: n.stats.Pushes.Load(), Rejoins: n.stats.Rejoins.Load(),
 		HealthTrips: n.healthGrains.Trips.Load(), HealthOpened: n.healthGrains.Opened.Load(),
 		HealthProbesGranted: n.healthGrains.Granted.Load(), HealthClosed: n.healthGrains.Closed.Load()}
 	if n.health != nil {

@@ -19,6 +19,9 @@ type FleetStats struct {
 	// Pushes counts what grains pushed to this member (other members'
 	// cooldowns, disables, endpoint states).
 	Pushes int64
+	// Rejoins counts the times this member rejoined the cluster under a
+	// new identity after its membership was lost.
+	Rejoins int64
 	// HealthTrips, HealthOpened, HealthProbesGranted and HealthClosed count
 	// the endpoint-health grains this member hosts: trips reported, rounds
 	// opened, probe slots granted fleet-wide, rounds closed by probes.

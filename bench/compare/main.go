@@ -175,7 +175,8 @@ func cpuTime() time.Duration {
 
 // throughput runs conc callers of p for d and returns requests per second,
 // allocations per request and CPU time per request (the last is the least
-// disturbed by other load on a shared machine).
+// disturbed by other load on a shared machine). A benchmark measures real
+// time, so it reads the wall clock; no runtime decision depends on it.
 func throughput(p path, conc int, d time.Duration) (sample, error) {
 	var before, after runtime.MemStats
 	runtime.GC()

@@ -85,6 +85,8 @@ func (p *callPath) run(conc int, stop <-chan struct{}) (int64, error) {
 	return n.Load(), <-errs
 }
 
+// one makes one call and returns how long it took on the wall clock (the
+// latency being measured).
 func (p *callPath) one() (time.Duration, error) {
 	t0 := time.Now()
 	err := p.call(context.Background())

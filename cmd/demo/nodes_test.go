@@ -15,25 +15,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-)
 
-// protoactorLeftovers are the goroutines protoactor-go leaves behind after
-// a member's Shutdown (see fleet/fleetmode's TestMain).
-var protoactorLeftovers = []goleak.Option{
-	goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster.(*Gossiper).StartGossiping.NewThrottle.func3.1"),
-	goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
-	goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster.NewGossipActor.NewThrottleWithLogger.func2.1"),
-	goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster/clusterproviders/test.(*Provider).startTtlReport.func1"),
-	goleak.IgnoreTopFunction("google.golang.org/grpc.(*addrConn).resetTransport"),
-	goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
-}
+	"github.com/switchyard-ai/switchyard/internal/leaktest"
+)
 
 // --nodes 3: three members of one in-memory cluster share the simulators;
 // the plain view shows each node's tree, the fleet-wide key budgets with
 // the member hosting each budget's grain and the endpoints' states on every
 // node; the summary counts every request, over all nodes, as answered.
 func TestRunNodesPlain(t *testing.T) {
-	defer verifyNoLeaks(t, append([]goleak.Option{goleak.IgnoreCurrent()}, protoactorLeftovers...)...)
+	defer verifyNoLeaks(t, append([]goleak.Option{goleak.IgnoreCurrent()}, leaktest.ProtoactorLeftovers...)...)
 
 	nodeRE := func(name string) *regexp.Regexp {
 		return regexp.MustCompile(`(?m)^node ` + name + ` · 127\.0\.0\.1:\d+ · 3 members · demo sent [1-9]\d*`)

@@ -21,21 +21,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/goleak"
+
+	"github.com/switchyard-ai/switchyard/internal/leaktest"
 )
 
-// protoactor-go (v0.0.0-20240822202345) and the gRPC connections of its
-// remote layer leave goroutines behind after a member's Shutdown (see the
-// fleet package's TestMain): its throttles' goroutines never end, and the
-// remote layer does not close every client connection it dialled.
+// The cluster members these tests start leave protoactor-go's known
+// goroutines behind (leaktest.ProtoactorLeftovers).
 func init() {
-	leakOptions = append(leakOptions,
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster.(*Gossiper).StartGossiping.NewThrottle.func3.1"),
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"),
-		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/cluster.NewGossipActor.NewThrottleWithLogger.func2.1"),
-		goleak.IgnoreTopFunction("google.golang.org/grpc.(*addrConn).resetTransport"),
-		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
-	)
+	leakOptions = append(leakOptions, leaktest.ProtoactorLeftovers...)
 }
 
 // clusterMember is a real cluster member on this package's provider.
