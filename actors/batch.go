@@ -354,7 +354,7 @@ func (d *Dispatcher) newBatch(ctx actor.Context, w *window, members []*entry, fr
 		b.deadline = time.Time{}
 	}
 	if b.deadline.IsZero() {
-		b.ctx, b.cancel = context.WithCancel(context.Background())
+		b.ctx = context.Background() // each attempt gets a cancelable child at dispatch
 	} else {
 		b.ctx, b.cancel = clock.WithDeadline(d.env.Clock, context.Background(), b.deadline)
 	}

@@ -85,9 +85,16 @@ type entry struct {
 	inQueue  *fifo
 	replyCh  chan<- any
 	replyPID *actor.PID
-	ctx      context.Context
-	cancel   context.CancelFunc
-	emit     func(*messages.StreamChunk) bool
+	// ctx is the caller's context, bounded by the request's own deadline
+	// when it has one (then cancel releases that deadline's timer; nil
+	// otherwise). It ends only by the caller's hand or that deadline.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// stopAttempt cancels the context of the attempt in flight or last
+	// sent (derived from ctx at each dispatch), so ending the request or
+	// sending another attempt ends it; nil before the first dispatch.
+	stopAttempt context.CancelFunc
+	emit        func(*messages.StreamChunk) bool
 	// fence, for a stream sent as a bare request by an actor, keeps chunks
 	// from following the terminal answer (see streamFence).
 	fence *streamFence
@@ -212,7 +219,12 @@ func (d *Dispatcher) setState(e *entry, to entryState) {
 		if e.deadlineTimer != nil {
 			e.deadlineTimer.Stop()
 		}
-		e.cancel()
+		if e.stopAttempt != nil {
+			e.stopAttempt()
+		}
+		if e.cancel != nil {
+			e.cancel()
+		}
 	}
 }
 
@@ -565,7 +577,9 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	if !own.IsZero() {
 		e.ctx, e.cancel = clock.WithDeadline(d.env.Clock, cctx, own)
 	} else {
-		e.ctx, e.cancel = context.WithCancel(cctx)
+		// No context of its own: the attempts derive theirs from the
+		// caller's, and the dispatcher ends them through stopAttempt.
+		e.ctx = cctx
 	}
 	e.deadline = deadline
 	d.env.Tracer.admitted(d, e, cctx, tr)
@@ -784,7 +798,12 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		}
 		d.setState(e, stateInFlight)
 		p.sent++
-		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: e.ctx, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin, tr: e.tr})
+		if e.stopAttempt != nil {
+			e.stopAttempt() // the previous attempt reported; release its context
+		}
+		actx, stop := context.WithCancel(e.ctx)
+		e.stopAttempt = stop
+		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: actx, cancel: stop, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin, tr: e.tr})
 	}
 }
 

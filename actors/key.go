@@ -59,7 +59,7 @@ func (k *Key) start(ctx actor.Context, x *execute) {
 	a.call = providers.Call{
 		Request: x.d.req, RequestID: x.d.id, Attempt: x.d.attempt, Provider: k.provider,
 		Endpoint: k.spec.Name, BaseURL: k.spec.BaseURL, Headers: k.spec.Headers,
-		Key: k.h.cred, Emit: scrubEmit(env.Redactor, x.d.emit), Client: env.Client,
+		Key: k.h.cred, Emit: scrubEmit(env.Redactor, x.d.emit), Client: env.Client, CancelAttempt: x.d.cancel,
 	}
 	a.ctx, a.span = env.Tracer.attempt(x.d.ctx, x, k)
 	env.Calls.Go(a.run)

@@ -38,7 +38,11 @@ type Submit struct {
 type dispatch struct {
 	id       string
 	req      messages.Request
+	// ctx is this attempt's own context; cancel ends it (and nothing
+	// else): the dispatcher calls it when the request ends or another
+	// attempt is sent, the HTTP client on a header timeout.
 	ctx      context.Context
+	cancel   context.CancelFunc
 	emit     func(*messages.StreamChunk) bool
 	attempt  int
 	avoidKey string

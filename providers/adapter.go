@@ -39,6 +39,13 @@ type Call struct {
 	Emit func(*messages.StreamChunk) bool
 	// Client is the shared HTTP machinery.
 	Client *Client
+	// CancelAttempt, when set, cancels the ctx this attempt runs under and
+	// nothing beyond it (the runtime derives one context per attempt).
+	// Send then arms its header timeout on it instead of deriving a
+	// context of its own for every request: a request whose headers do not
+	// come in time ends the whole attempt, which fails with ClassTimeout.
+	// Nil when ctx may outlive the attempt; Send derives one per request.
+	CancelAttempt context.CancelFunc
 	// Result is filled by the adapter.
 	Result CallResult
 }

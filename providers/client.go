@@ -200,10 +200,18 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 	if method == "" {
 		method = http.MethodPost
 	}
-	reqCtx, cancel := context.WithCancel(ctx)
+	// The header timeout needs a context to cancel. The attempt's own
+	// (call.CancelAttempt) serves when the runtime made one, which saves a
+	// derived context, its entry in the parent's children and two Done
+	// channels per request; closing the body then cancels nothing.
+	reqCtx, cancel, release := ctx, call.CancelAttempt, func() {}
+	if cancel == nil {
+		reqCtx, cancel = context.WithCancel(ctx)
+		release = cancel
+	}
 	req, err := http.NewRequestWithContext(reqCtx, method, u, body)
 	if err != nil {
-		cancel()
+		release()
 		return nil, nil, call.Fail(messages.ClassInvalid, 0, "building request", err)
 	}
 	h := req.Header
@@ -244,36 +252,45 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 	for k, vs := range ex.Header {
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	st := &inflight{cancel: cancel}
+	st := &inflight{cancel: cancel, release: release}
 	timer := time.AfterFunc(c.headerTimeout(), st.expire)
 	switch {
 	case auth != nil:
 		if err := auth.Authorize(reqCtx, req, payload); err != nil {
 			timer.Stop()
-			cancel()
+			release()
 			return nil, nil, c.credentialError(ctx, call, err, st.timedOut.Load())
 		}
 	case ex.Auth != nil:
 		ex.Auth(h, call.Key.Secret())
 	}
 	resp, err := c.httpClient().Do(req)
-	timer.Stop()
+	stopped := timer.Stop()
 	if err != nil {
-		cancel()
+		release()
 		return nil, nil, c.transportError(ctx, call, err, st.timedOut.Load())
+	}
+	if !stopped {
+		// The timeout fired as the headers came: it cancels (or has
+		// cancelled) the context the body would be read under, so the
+		// answer is the timeout, never a read failing as "cancelled".
+		_ = resp.Body.Close()
+		release()
+		return nil, nil, c.transportError(ctx, call, context.DeadlineExceeded, true)
 	}
 	st.ReadCloser = resp.Body
 	resp.Body = st
 	return resp, req, nil
 }
 
-// inflight is one request's state in send: its cancel function, whether
-// the header timeout fired, and, once the answer came, its body, which
-// cancels the request's context when closed. One allocation for the three.
+// inflight is one request's state in send: what the header timeout
+// cancels, whether it fired, and, once the answer came, its body, which
+// releases the request's own context (if send derived one) when closed.
+// One allocation for them all.
 type inflight struct {
 	io.ReadCloser
-	cancel   context.CancelFunc
-	timedOut atomic.Bool
+	cancel, release context.CancelFunc
+	timedOut        atomic.Bool
 }
 
 // expire is the header timeout's action.
@@ -282,10 +299,10 @@ func (st *inflight) expire() {
 	st.cancel()
 }
 
-// Close closes the body and cancels the request's context.
+// Close closes the body and releases the request's own context.
 func (st *inflight) Close() error {
 	err := st.ReadCloser.Close()
-	st.cancel()
+	st.release()
 	return err
 }
 
@@ -312,10 +329,10 @@ func WithTraceContext(ctx context.Context, traceparent, tracestate string) conte
 // credentialError classifies a failure to obtain the key's credential.
 func (c *Client) credentialError(ctx context.Context, call *Call, err error, headerTimeout bool) error {
 	switch {
+	case headerTimeout: // first: it may have cancelled ctx itself (Call.CancelAttempt)
+		return call.Fail(messages.ClassTimeout, 0, fmt.Sprintf("no credential within %s", c.headerTimeout()), err)
 	case ctx.Err() != nil:
 		return ContextError(ctx, call, err, messages.ClassConnection, "")
-	case headerTimeout:
-		return call.Fail(messages.ClassTimeout, 0, fmt.Sprintf("no credential within %s", c.headerTimeout()), err)
 	case errors.Is(err, ErrCredentialRefused):
 		return call.Fail(messages.ClassAuth, 0, "credential refused by its issuer", err)
 	default:
