@@ -36,8 +36,8 @@ type Submit struct {
 
 // dispatch hands one attempt of a request to a provider.
 type dispatch struct {
-	id       string
-	req      messages.Request
+	id  string
+	req messages.Request
 	// ctx is this attempt's own context; cancel ends it (and nothing
 	// else): the dispatcher calls it when the request ends or another
 	// attempt is sent, the HTTP client on a header timeout.
