@@ -264,7 +264,7 @@ func (c *Client) send(ctx context.Context, call *Call, ex *Exchange, payload []b
 	case ex.Auth != nil:
 		ex.Auth(h, call.Key.Secret())
 	}
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.roundTrip(req)
 	stopped := timer.Stop()
 	if err != nil {
 		release()
