@@ -84,7 +84,7 @@ func (a *keyAttempt) run() {
 	env, x := a.env, a.x
 	resp, err := runAdapter(a.ctx, a.adapter, &a.call, env.Redactor)
 	env.Tracer.attemptResult(x, a.span, &a.call, err)
-	a.fin = callFinished{callID: x.callID, x: x, resp: resp, err: err, result: a.call.Result, latency: env.Clock.Now().Sub(x.started)}
+	a.fin = callFinished{callID: x.callID, x: x, resp: resp, err: err, result: &a.call.Result, latency: env.Clock.Now().Sub(x.started)}
 	env.Root.Send(a.self, &a.fin)
 }
 

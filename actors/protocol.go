@@ -123,11 +123,12 @@ type execute struct {
 
 // callFinished is what the HTTP goroutine reports to its key actor.
 type callFinished struct {
-	callID  uint64
-	x       *execute
-	resp    messages.Response
-	err     *messages.UpstreamError
-	result  providers.CallResult
+	callID uint64
+	x      *execute
+	resp   messages.Response
+	err    *messages.UpstreamError
+	// result is the attempt's (keyAttempt.call.Result), final once sent.
+	result  *providers.CallResult
 	latency time.Duration
 }
 
@@ -138,7 +139,7 @@ type keyOutcome struct {
 	epIdx   int
 	resp    messages.Response
 	err     *messages.UpstreamError
-	result  providers.CallResult
+	result  *providers.CallResult // the attempt's, as in callFinished
 	latency time.Duration
 }
 

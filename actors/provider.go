@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/providers"
 )
 
 // Provider is the actor of one provider. It routes each attempt to an
@@ -354,30 +355,34 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 	if k.budget != nil {
 		k.budget.Release()
 	}
+	res := m.result
+	if res == nil {
+		res = &providers.CallResult{} // a key that failed before the call learned nothing
+	}
 	ok = m.err == nil
 	class, text := messages.ClassUnknown, ""
 	if !ok {
 		class, text = m.err.Class, m.err.Error()
 	}
-	p.counters.Finish(ok, class, m.result.Usage, m.latency, text)
-	ep.counters.Finish(ok, class, m.result.Usage, m.latency, text)
-	p.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
-	ep.counters.AddBytes(m.result.BytesIn, m.result.BytesOut)
+	p.counters.Finish(ok, class, res.Usage, m.latency, text)
+	ep.counters.Finish(ok, class, res.Usage, m.latency, text)
+	p.counters.AddBytes(res.BytesIn, res.BytesOut)
+	ep.counters.AddBytes(res.BytesIn, res.BytesOut)
 	if k.tpm != nil {
-		if n := m.result.Usage.Total(); n > 0 {
+		if n := res.Usage.Total(); n > 0 {
 			k.tpm.ReserveN(now, min(n, k.spec.TPM))
 		}
 	}
 	if k.budget != nil {
-		k.budget.Spend(int64(m.result.Usage.Total()))
+		k.budget.Spend(int64(res.Usage.Total()))
 	}
-	done := &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, keyLabel: k.label, chunks: m.result.ChunksSent}
+	done := &attemptDone{provider: p.spec.Name, id: rec.d.id, attempt: rec.d.attempt, keyLabel: k.label, chunks: res.ChunksSent}
 	if ok {
 		meta := m.resp.ResponseMeta()
 		meta.Provider, meta.Endpoint, meta.Key = p.spec.Name, ep.spec.Name, k.label
-		meta.UpstreamRequestID = m.result.UpstreamRequestID
+		meta.UpstreamRequestID = res.UpstreamRequestID
 		done.resp = m.resp
-		p.keyHealthFromHeaders(ep, k, m.result.RateLimit, now, rec.d.id)
+		p.keyHealthFromHeaders(ep, k, res.RateLimit, now, rec.d.id)
 	} else {
 		done.err = m.err
 		switch class {
@@ -403,7 +408,7 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 			if m.err.RetryAfter <= 0 {
 				until = now.Add(time.Second)
 			}
-			if rl := m.result.RateLimit; rl.Known {
+			if rl := res.RateLimit; rl.Known {
 				if rl.RemainingRequests == 0 && rl.ResetRequests.After(until) {
 					until = rl.ResetRequests
 				}
