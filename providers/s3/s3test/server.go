@@ -37,11 +37,17 @@ type Options struct {
 	AccessKey, SecretKey string
 	// Dir is the posix root; empty means a fresh t.TempDir().
 	Dir string
+	// TLS serves HTTPS with a fresh self-signed certificate for 127.0.0.1
+	// (written under Dir); Server.URL is then "https://...", and
+	// Server.CertPool and Server.Transport give a client that trusts it.
+	// Default false: plain HTTP.
+	TLS bool
 }
 
 // Server is one running versitygw process.
 type Server struct {
-	// URL is the base URL to give the adapter, "http://127.0.0.1:PORT".
+	// URL is the base URL to give the adapter, "http://127.0.0.1:PORT"
+	// ("https://..." with Options.TLS).
 	URL string
 	// Addr is "127.0.0.1:PORT".
 	Addr string
@@ -52,6 +58,7 @@ type Server struct {
 
 	bin     string
 	ownsDir bool
+	tls     *serverTLS // nil: plain HTTP
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -171,13 +178,21 @@ func Launch(bin string, o Options) (*Server, error) {
 		}
 		s.Dir, s.ownsDir = d, true
 	}
+	if o.TLS {
+		if err := s.setupTLS(); err != nil {
+			if s.ownsDir {
+				_ = os.RemoveAll(s.Dir)
+			}
+			return nil, err
+		}
+	}
 	var lastErr error
 	for try := 0; try < 3; try++ {
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port: %w", err)
 		}
-		s.Addr, s.URL = addr, "http://"+addr
+		s.Addr, s.URL = addr, s.scheme()+"://"+addr
 		if lastErr = s.start(); lastErr == nil {
 			return s, nil
 		}
@@ -218,7 +233,8 @@ func (s *Server) start() error {
 		return fmt.Errorf("already running")
 	}
 	out := &lockedBuffer{}
-	cmd := exec.Command(s.bin, "--port", s.Addr, "--quiet", "--keep-alive", "posix", s.Dir)
+	args := append([]string{"--port", s.Addr, "--quiet", "--keep-alive"}, s.tlsArgs()...)
+	cmd := exec.Command(s.bin, append(args, "posix", s.Dir)...)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so a stray child cannot outlive Stop.
@@ -229,7 +245,7 @@ func (s *Server) start() error {
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
 	deadline := time.Now().Add(15 * time.Second)
-	tr := &http.Transport{DisableKeepAlives: true}
+	tr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: s.clientTLSConfig()}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: time.Second}
 	for {
