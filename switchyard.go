@@ -115,14 +115,15 @@ func New(cfg Config) (*Switchyard, error) {
 	}
 	s.audit = aud
 	s.env = &actors.Env{
-		Clock:    clk,
-		Client:   &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle, Clock: clk},
-		Events:   events,
-		Log:      logger,
-		Redactor: red,
-		Root:     s.sys.Root,
-		Calls:    actors.NewCallGroup(),
-		Hooks:    cfg.hooks,
+		Clock:     clk,
+		Client:    &providers.Client{HTTP: hc, HeaderTimeout: cfg.Timeouts.Header, IdleTimeout: cfg.Timeouts.StreamIdle, Clock: clk},
+		Events:    events,
+		Log:       logger,
+		Redactor:  red,
+		Root:      s.sys.Root,
+		Calls:     actors.NewCallGroup(),
+		Mailboxes: actors.NewMailboxPool(),
+		Hooks:     cfg.hooks,
 	}
 	kindOf := map[string]string{}
 	for _, pc := range cfg.Providers {
@@ -300,6 +301,9 @@ func (s *Switchyard) shutdownSystem() {
 		s.fleet.Close()
 	}
 	s.sys.Shutdown()
+	if s.env != nil {
+		s.env.Mailboxes.Wait() // the tree has stopped: its idle mailbox goroutines go
+	}
 }
 
 // adapterOf returns the provider's own adapter or its kind's.

@@ -76,9 +76,10 @@ func (b *Breaker) Receive(ctx actor.Context) {
 		pids := make([]*actor.PID, len(b.keys))
 		for i, h := range b.keys {
 			k := &Key{h: h, spec: b.spec, provider: b.provider, adapter: b.adapter, env: b.env, provPID: b.provPID}
-			pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return k }), "key-"+h.label)
+			props := b.env.Props(func() actor.Actor { return k })
+			pid, err := ctx.SpawnNamed(props, "key-"+h.label)
 			if err != nil {
-				pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return k }))
+				pid = ctx.Spawn(props)
 			}
 			pids[i] = pid
 		}

@@ -214,6 +214,9 @@ type Env struct {
 	Root *actor.RootContext
 	// Calls tracks running HTTP goroutines so shutdown can wait for them.
 	Calls *CallGroup
+	// Mailboxes runs the mailboxes of the tree's actors (see MailboxPool
+	// and Props); nil leaves protoactor's default dispatcher.
+	Mailboxes *MailboxPool
 	// FleetKeys, FleetHealth and FleetCache share key budgets, endpoint
 	// health and the exact cache with the other members of a fleet (fleet
 	// mode, Config.Cluster); nil (the default) keeps each on this node.

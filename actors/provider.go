@@ -163,7 +163,7 @@ func (p *Provider) started(ctx actor.Context) {
 		}
 		tmpl := Breaker{epIdx: ep.idx, endpoint: ep.spec.Name, circuit: ep.circuit, env: p.env, keys: handles, spec: ep.spec,
 			provider: p.spec.Name, adapter: p.spec.Adapter, provPID: ctx.Self(), fleet: ep.fleetHandle()}
-		props := actor.PropsFromProducer(newBreakerProducer(p.inits[ep.idx], tmpl))
+		props := p.env.Props(newBreakerProducer(p.inits[ep.idx], tmpl))
 		pid, err := ctx.SpawnNamed(props, "breaker-"+sanitize(ep.spec.Name))
 		if err != nil {
 			pid = ctx.Spawn(props)

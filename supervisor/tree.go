@@ -52,7 +52,7 @@ type Root struct {
 // when the tree is up; it must have room for it.
 func NewRoot(spec Spec, ready chan<- Ready) *actor.Props {
 	r := &Root{spec: spec, ready: ready, dispProd: actors.NewDispatcherProducer(spec.Dispatcher, spec.Env)}
-	return actor.PropsFromProducer(func() actor.Actor { return r },
+	return spec.Env.Props(func() actor.Actor { return r },
 		actor.WithSupervisor(actor.NewRestartingStrategy()))
 }
 
@@ -63,13 +63,13 @@ func (r *Root) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		if r.dispatcher == nil {
-			pid, err := ctx.SpawnNamed(actor.PropsFromProducer(r.dispProd), "dispatcher")
+			pid, err := ctx.SpawnNamed(r.spec.Env.Props(r.dispProd), "dispatcher")
 			if err != nil {
 				panic(err)
 			}
 			r.dispatcher = pid
 			if r.spec.Cache != nil {
-				if r.cache, err = ctx.SpawnNamed(actor.PropsFromProducer(r.spec.Cache(pid)), "cache"); err != nil {
+				if r.cache, err = ctx.SpawnNamed(r.spec.Env.Props(r.spec.Cache(pid)), "cache"); err != nil {
 					panic(err)
 				}
 			}
@@ -78,7 +78,7 @@ func (r *Root) Receive(ctx actor.Context) {
 				if r.cache != nil {
 					target = r.cache
 				}
-				if r.frontDoor, err = ctx.SpawnNamed(actor.PropsFromProducer(r.spec.FrontDoor(target)), "frontdoor"); err != nil {
+				if r.frontDoor, err = ctx.SpawnNamed(r.spec.Env.Props(r.spec.FrontDoor(target)), "frontdoor"); err != nil {
 					panic(err)
 				}
 			}
@@ -87,7 +87,7 @@ func (r *Root) Receive(ctx actor.Context) {
 				r.provProds[ps.Name] = actors.NewProviderProducer(ps, r.spec.Env, r.spec.Counters[ps.Name], pid)
 			}
 			node := &providersNode{spec: r.spec, prods: r.provProds}
-			if _, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return node },
+			if _, err := ctx.SpawnNamed(r.spec.Env.Props(func() actor.Actor { return node },
 				actor.WithSupervisor(actor.NewRestartingStrategy())), "providers"); err != nil {
 				panic(err)
 			}
@@ -118,7 +118,7 @@ func (n *providersNode) Receive(ctx actor.Context) {
 	case *actor.Started:
 		n.pids, n.waiting = map[string]*actor.PID{}, map[string]bool{}
 		for _, ps := range n.spec.Providers {
-			pid, err := ctx.SpawnNamed(actor.PropsFromProducer(n.prods[ps.Name]), ps.Name)
+			pid, err := ctx.SpawnNamed(n.spec.Env.Props(n.prods[ps.Name]), ps.Name)
 			if err != nil {
 				panic(err)
 			}
