@@ -142,7 +142,9 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 				s.addP50, s.addP99 = s.p50-d.p50, s.p99-d.p99
 			}
 			samples[p.name()] = append(samples[p.name()], s)
-			fmt.Fprintf(os.Stderr, "round %d %-10s %8.0f req/s %6.1f allocs/req cpu %7s/req p50 %7s p99 %7s\n", r+1, p.name(), s.rps, s.allocs, us(s.cpu), us(s.p50), us(s.p99))
+			l := lat[p.name()]
+			fmt.Fprintf(os.Stderr, "round %d %-10s %8.0f req/s %6.1f allocs/req cpu %7s/req p50 %7s p90 %7s p99 %7s p99.9 %7s\n", r+1, p.name(), s.rps, s.allocs, us(s.cpu),
+				us(s.p50), us(percentile(l, 0.90)), us(s.p99), us(percentile(l, 0.999)))
 		}
 	}
 	report(paths, samples)
