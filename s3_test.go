@@ -187,8 +187,12 @@ func TestS3ThroughTheRuntime(t *testing.T) {
 	resp, err = h.sy.Do(ctx, &messages.PutObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "m/retried.bin", File: src, PartSize: 5 << 20})
 	require.NoError(t, err, "retried put")
 	p := resp.(*messages.PutObjectResponse)
-	require.Equal(t, 2, p.Attempts, "retried put: attempts %d sha %s", p.Attempts, p.SHA256)
-	require.Equal(t, s3SHA(data), p.SHA256, "retried put: attempts %d sha %s", p.Attempts, p.SHA256)
+	require.Equal(t, 2, p.Attempts, "retried put: %+v", p)
+	// No SHA-256 asked for: the CRC-64/NVME, the same data's as the first
+	// put's, is what the server confirmed.
+	require.Equal(t, "", p.SHA256, "retried put: %+v", p)
+	require.Equal(t, put.CRC64NVME, p.CRC64NVME, "retried put: %+v", p)
+	require.Contains(t, p.Verified, "crc64nvme", "retried put: %+v", p)
 	proxy.Inject(s3test.Fault{Method: "PUT", Query: "partNumber", Skip: 1, Times: 1, Status: 500, Code: "InternalError"})
 	_, err = h.sy.Do(ctx, &messages.PutObjectRequest{Call: messages.Call{Provider: "store"}, Bucket: s3Bucket, Object: "m/stream.bin",
 		Body: struct{ io.Reader }{bytes.NewReader(data)}, PartSize: 5 << 20})

@@ -141,7 +141,8 @@ func (o *objectStore) upload(ctx context.Context, sy *switchyard.Switchyard, n i
 	o.current = messages.ObjectProgress{Object: name, Total: demoUploadSize}
 	o.mu.Unlock()
 	st, err := sy.PutObjectStream(ctx, &messages.PutObjectRequest{Call: messages.Call{Provider: "s3", Priority: messages.Low},
-		Bucket: demoBucket, Object: name, Body: body, Size: demoUploadSize, PartSize: 8 << 20, Concurrency: 2})
+		Bucket: demoBucket, Object: name, Body: body, Size: demoUploadSize, PartSize: 8 << 20, Concurrency: 2,
+		HashSHA256: true}) // the note below shows the SHA-256
 	if err == nil {
 		for st.Next() {
 			if p := st.Chunk().Progress; p != nil {

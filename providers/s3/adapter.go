@@ -25,7 +25,8 @@
 //
 // # Integrity
 //
-// A put computes the SHA-256 and CRC-64/NVME of the bytes as it reads them.
+// A put computes the CRC-64/NVME of the bytes as it reads them, and their
+// SHA-256 only when one is asked for (HashSHA256) or expected (SHA256).
 // Multipart uploads send each part's CRC-64/NVME (in a signed header; the
 // part's bytes signed on plain HTTP unless Options.UnsignedPayload) and, at completion,
 // the whole object's, so the server refuses a corrupted part or object

@@ -230,7 +230,8 @@ func TestRetrySafety(t *testing.T) {
 	body := bytes.NewReader(data)
 	_, _ = body.Seek(12345, io.SeekStart)
 	p := mustDo[*messages.PutObjectResponse](e, &messages.PutObjectRequest{Bucket: e.bucket, Object: "dst", Body: body, PartSize: 5 << 20})
-	assert.Equal(t, sha(data), p.SHA256, "rewound body uploaded sha")
+	assert.Equal(t, crc(data), p.CRC64NVME, "rewound body uploaded CRC-64/NVME")
+	assert.Contains(t, p.Verified, "crc64nvme", "rewound body: the server confirmed the CRC-64/NVME")
 
 	proxy.Inject(s3test.Fault{Method: "GET", CutResponseAfter: 3 << 20})
 	_, _, err = e.do(&messages.GetObjectRequest{Bucket: e.bucket, Object: "src", Writer: io.Discard})

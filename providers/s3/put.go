@@ -76,8 +76,13 @@ func (a *Adapter) put(ctx context.Context, c *callClient, r *messages.PutObjectR
 		want, _ = hex.DecodeString(r.SHA256)
 	}
 	prog := newProgress(c, messages.OpObjectPut, r.Bucket, r.Object, size, r.OnProgress)
-	sr := &sourceReader{r: src, size: size, sha: sha256.New(), crc: crc64nvme.New(), want: want, prog: prog,
+	sr := &sourceReader{r: src, size: size, crc: crc64nvme.New(), want: want, prog: prog,
 		bucket: r.Bucket, key: r.Object}
+	if r.SHA256 != "" || r.HashSHA256 {
+		// Only when asked: the CRC-64/NVME already checks the upload, and
+		// a SHA-256 pass costs about as much CPU as the transfer.
+		sr.sha = sha256.New()
+	}
 
 	md := make(map[string]string, len(r.Metadata)+1)
 	for k, v := range r.Metadata {
@@ -133,7 +138,12 @@ func (a *Adapter) put(ctx context.Context, c *callClient, r *messages.PutObjectR
 	}
 
 	resp := &messages.PutObjectResponse{Bucket: r.Bucket, Object: r.Object, Size: sr.n, ETag: info.ETag, VersionID: info.VersionID,
-		SHA256: hex.EncodeToString(sr.sha.Sum(nil)), CRC64NVME: crcBase64(sr.crc), Multipart: multipart, Parts: parts}
+		CRC64NVME: crcBase64(sr.crc), Multipart: multipart, Parts: parts}
+	var sum []byte
+	if sr.sha != nil {
+		sum = sr.sha.Sum(nil)
+		resp.SHA256 = hex.EncodeToString(sum)
+	}
 	// Integrity: what the server stored against what was read.
 	fail := func(code, msg string) (messages.Response, error) {
 		if ue := c.removeCorrupt(ctx, r.Bucket, r.Object, info.VersionID); ue != nil {
@@ -172,7 +182,7 @@ func (a *Adapter) put(ctx context.Context, c *callClient, r *messages.PutObjectR
 		resp.Verified = append(resp.Verified, "crc64nvme")
 	}
 	if want != nil {
-		if !bytes.Equal(sr.sha.Sum(nil), want) {
+		if !bytes.Equal(sum, want) {
 			// Unreachable while sourceReader saw every byte; a guard.
 			return fail(messages.CodeChecksumMismatch, "the uploaded bytes do not have the expected SHA-256")
 		}
@@ -223,16 +233,17 @@ func openSource(r *messages.PutObjectRequest) (src io.Reader, size int64, rewind
 }
 
 // sourceReader feeds minio-go the put's source: it reads exactly size bytes
-// when size is known, hashes them (SHA-256, CRC-64/NVME) and reports
-// progress. It hides io.ReaderAt and io.Seeker, so minio-go reads it once,
-// in order. When the last byte arrives it checks the expected SHA-256 and,
-// on a mismatch, withholds that byte and fails: the upload never completes,
-// so no object appears. Read by one goroutine at a time.
+// when size is known, hashes them (CRC-64/NVME always, SHA-256 when sha is
+// set) and reports progress. It hides io.ReaderAt and io.Seeker, so
+// minio-go reads it once, in order. When the last byte arrives it checks
+// the expected SHA-256 and, on a mismatch, withholds that byte and fails:
+// the upload never completes, so no object appears. Read by one goroutine
+// at a time.
 type sourceReader struct {
 	r           io.Reader
 	size        int64
 	n           int64
-	sha         hash.Hash
+	sha         hash.Hash // nil unless a SHA-256 was asked for or expected
 	crc         hash.Hash64
 	want        []byte
 	prog        *progress
@@ -271,7 +282,9 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	}
 	n, err := s.r.Read(p)
 	if n > 0 {
-		s.sha.Write(p[:n])
+		if s.sha != nil {
+			s.sha.Write(p[:n])
+		}
 		s.crc.Write(p[:n])
 		s.n += int64(n)
 		s.prog.add(int64(n))
@@ -300,11 +313,14 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 }
 
 // verify checks the expected SHA-256 once the whole body was read; a
-// mismatch becomes the sticky error.
+// mismatch becomes the sticky error. sha is set whenever want is.
 func (s *sourceReader) verify() error {
-	if s.want != nil && !bytes.Equal(s.sha.Sum(nil), s.want) {
+	if s.want == nil || s.sha == nil {
+		return s.err
+	}
+	if got := s.sha.Sum(nil); !bytes.Equal(got, s.want) {
 		s.err = &upstreamCause{code: messages.CodeChecksumMismatch, bucket: s.bucket, key: s.key,
-			msg: fmt.Sprintf("the body's SHA-256 %x differs from the expected %x", s.sha.Sum(nil), s.want)}
+			msg: fmt.Sprintf("the body's SHA-256 %x differs from the expected %x", got, s.want)}
 	}
 	return s.err
 }

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/crc64nvme"
 
 	"github.com/switchyard-ai/switchyard/messages"
 
@@ -54,6 +57,9 @@ func TestRoundTrip(t *testing.T) {
 		{"expected sha256 multipart", mid, func(r *messages.PutObjectRequest, d []byte) {
 			r.Body, r.SHA256 = onlyReader{bytes.NewReader(d)}, sha(d)
 		}, true},
+		{"sha256 asked multipart", mid, func(r *messages.PutObjectRequest, d []byte) {
+			r.Body, r.HashSHA256 = onlyReader{bytes.NewReader(d)}, true
+		}, true},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,7 +72,13 @@ func TestRoundTrip(t *testing.T) {
 			resp, call, err := e.do(req)
 			require.NoError(t, err, "put")
 			pr := resp.(*messages.PutObjectResponse)
-			require.Equal(t, sha(tc.data), pr.SHA256, "put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
+			// The SHA-256 is computed on a put only when asked for or expected.
+			wantPutSHA := ""
+			if req.SHA256 != "" || req.HashSHA256 {
+				wantPutSHA = sha(tc.data)
+			}
+			require.Equal(t, wantPutSHA, pr.SHA256, "put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, wantPutSHA, len(tc.data), tc.multipart)
+			require.Equal(t, crc(tc.data), pr.CRC64NVME, "put answer: crc %s size %d multipart %v", pr.CRC64NVME, pr.Size, pr.Multipart)
 			require.Equal(t, int64(len(tc.data)), pr.Size, "put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
 			require.Equal(t, tc.multipart, pr.Multipart, "put answer: sha %s size %d multipart %v; want %s %d %v", pr.SHA256, pr.Size, pr.Multipart, sha(tc.data), len(tc.data), tc.multipart)
 			assert.False(t, !slices.Contains(pr.Verified, "crc64nvme") || !slices.Contains(pr.Verified, "size"), "put verified %v, want size and crc64nvme", pr.Verified)
@@ -281,10 +293,11 @@ func TestLargeTransfer(t *testing.T) {
 		size, partSize = 256<<20, 8<<20
 	}
 	e := newEnv(t)
-	want := sha256.New()
-	_, err := io.Copy(want, newStreamReader(size, 42))
+	want, wantCRC64 := sha256.New(), crc64nvme.New()
+	_, err := io.Copy(io.MultiWriter(want, wantCRC64), newStreamReader(size, 42))
 	require.NoError(t, err)
 	wantSum := hex.EncodeToString(want.Sum(nil))
+	wantCRC := base64.StdEncoding.EncodeToString(wantCRC64.Sum(nil))
 	var file string
 	var mem *heapSampler
 	for _, source := range []string{"stream", "file"} {
@@ -303,7 +316,12 @@ func TestLargeTransfer(t *testing.T) {
 		mem = startHeapSampler()
 		p := mustDo[*messages.PutObjectResponse](e, req)
 		putPeak := mem.stop()
-		require.Equal(t, wantSum, p.SHA256, "put from %s: %+v", source, p)
+		if req.SHA256 != "" {
+			require.Equal(t, wantSum, p.SHA256, "put from %s: %+v", source, p)
+		} else {
+			require.Equal(t, "", p.SHA256, "put from %s without a SHA-256 asked for: %+v", source, p)
+		}
+		require.Equal(t, wantCRC, p.CRC64NVME, "put from %s: %+v", source, p)
 		require.Equal(t, size, p.Size, "put from %s: %+v", source, p)
 		require.True(t, p.Multipart, "put from %s: %+v", source, p)
 		require.Equal(t, int((size+partSize-1)/partSize), p.Parts, "put from %s: %+v", source, p)
