@@ -191,7 +191,7 @@ func (c *callClient) multipartPut(ctx context.Context, r *messages.PutObjectRequ
 		}
 	}
 	u.wg.Wait()
-	return u.finish(ctx, crcBase64(sr.crc))
+	return u.finish(ctx, crcString(sr.sum64()))
 }
 
 // multipartPutAt uploads size bytes of ra in parts of partSize, conc of
@@ -211,19 +211,27 @@ func (c *callClient) multipartPutAt(ctx context.Context, r *messages.PutObjectRe
 	if err != nil {
 		return minio.UploadInfo{}, 0, err
 	}
+	// The parts' CRCs are computed as they go; the whole object's is
+	// combined from them in order. Only a SHA-256 (asked for, or expected)
+	// needs the bytes read once more, in order.
 	hashed := make(chan struct{})
-	go func() {
-		defer close(hashed)
-		buf := make([]byte, min(size, copyBufferSize))
-		for !u.failed() {
-			if _, err := sr.Read(buf); err != nil {
-				if err != io.EOF {
-					u.fail(err)
+	partCRCs := make([]uint64, (size+partSize-1)/partSize)
+	if sr.sha == nil {
+		close(hashed)
+	} else {
+		go func() {
+			defer close(hashed)
+			buf := make([]byte, min(size, copyBufferSize))
+			for !u.failed() {
+				if _, err := sr.Read(buf); err != nil {
+					if err != io.EOF {
+						u.fail(err)
+					}
+					return
 				}
-				return
 			}
-		}
-	}()
+		}()
+	}
 	// A slot is a part in flight and its scratch buffer for the CRC.
 	slots := make(chan []byte, conc)
 	for range conc {
@@ -257,12 +265,21 @@ func (c *callClient) multipartPutAt(ctx context.Context, r *messages.PutObjectRe
 					msg: fmt.Sprintf("the source ended after %d of its %d bytes", off+got, size)})
 				return
 			}
+			partCRCs[n-1] = pc.Sum64()
 			u.sendPart(ctx, n, &countingReader{r: io.NewSectionReader(ra, off, k), prog: prog}, k, crcBase64(pc))
 		}(n, off, k, buf)
 	}
 	u.wg.Wait()
 	<-hashed
-	return u.finish(ctx, crcBase64(sr.crc))
+	if sr.sha == nil && !u.failed() {
+		// Every part was read whole (a short one failed the upload).
+		var whole uint64
+		for i, c := range partCRCs {
+			whole = crc64Combine(whole, c, min(partSize, size-int64(i)*partSize))
+		}
+		sr.n, sr.whole = size, &whole
+	}
+	return u.finish(ctx, crcString(sr.sum64()))
 }
 
 // countingReader reports what is read through it as progress.

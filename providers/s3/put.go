@@ -138,7 +138,7 @@ func (a *Adapter) put(ctx context.Context, c *callClient, r *messages.PutObjectR
 	}
 
 	resp := &messages.PutObjectResponse{Bucket: r.Bucket, Object: r.Object, Size: sr.n, ETag: info.ETag, VersionID: info.VersionID,
-		CRC64NVME: crcBase64(sr.crc), Multipart: multipart, Parts: parts}
+		CRC64NVME: crcString(sr.sum64()), Multipart: multipart, Parts: parts}
 	var sum []byte
 	if sr.sha != nil {
 		sum = sr.sha.Sum(nil)
@@ -240,11 +240,15 @@ func openSource(r *messages.PutObjectRequest) (src io.Reader, size int64, rewind
 // the upload never completes, so no object appears. Read by one goroutine
 // at a time.
 type sourceReader struct {
-	r           io.Reader
-	size        int64
-	n           int64
-	sha         hash.Hash // nil unless a SHA-256 was asked for or expected
-	crc         hash.Hash64
+	r    io.Reader
+	size int64
+	n    int64
+	sha  hash.Hash // nil unless a SHA-256 was asked for or expected
+	crc  hash.Hash64
+	// whole, when set, is the object's CRC-64/NVME combined from its
+	// parts' (a multipart put from a file without a SHA-256 never reads
+	// the source in order); sum64 prefers it to crc.
+	whole       *uint64
 	want        []byte
 	prog        *progress
 	bucket, key string
@@ -337,10 +341,24 @@ func (u *usedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func crcBase64(h hash.Hash64) string {
+// crcBase64 is h's CRC-64/NVME as S3 writes it (crcString).
+func crcBase64(h hash.Hash64) string { return crcString(h.Sum64()) }
+
+// crcString is a CRC-64/NVME as S3 writes it: base64 of its 8 big-endian
+// bytes.
+func crcString(v uint64) string {
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], h.Sum64())
+	binary.BigEndian.PutUint64(b[:], v)
 	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// sum64 is the CRC-64/NVME of the bytes put: combined from the parts', or
+// of the bytes read in order.
+func (s *sourceReader) sum64() uint64 {
+	if s.whole != nil {
+		return *s.whole
+	}
+	return s.crc.Sum64()
 }
 
 // removeCorrupt deletes an object that failed its integrity check.
