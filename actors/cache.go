@@ -441,13 +441,7 @@ func (c *Cache) onFleetAnswer(ctx actor.Context, m *fleetAnswer) {
 		return
 	}
 	if e != nil && (f.lk.optIn || !e.toolCalls) {
-		c.endFlight(f)
-		for _, w := range f.waiters {
-			c.release(w)
-			c.hits++
-			c.answerCached(ctx, w, f.lk, e.resp, e.chunks, 1, true, false, e.origin)
-		}
-		c.maybeDrained()
+		c.answerFlight(ctx, f, e, 1, true)
 		return
 	}
 	f.fleetReports = true
@@ -526,13 +520,7 @@ func (c *Cache) onEmbedded(ctx actor.Context, f *flight, resp messages.Response)
 	// An identical request of another flight (a less urgent one, which this
 	// flight's creator did not join) may have stored the answer meanwhile.
 	if e, ok := c.store.get(f.lk.key, now); ok && (f.lk.optIn || !e.toolCalls) {
-		c.endFlight(f)
-		for _, w := range f.waiters {
-			c.release(w)
-			c.hits++
-			c.answerCached(ctx, w, f.lk, e.resp, e.chunks, 1, true, false, e.origin)
-		}
-		c.maybeDrained()
+		c.answerFlight(ctx, f, e, 1, true)
 		return
 	}
 	if f.vec == nil {
@@ -544,11 +532,21 @@ func (c *Cache) onEmbedded(ctx actor.Context, f *flight, resp messages.Response)
 		c.launch(ctx, f)
 		return
 	}
+	c.answerFlight(ctx, f, e, sim, false)
+}
+
+// answerFlight ends flight f and answers each of its waiters from stored
+// entry e: an exact hit, or a semantic one of the given similarity.
+func (c *Cache) answerFlight(ctx actor.Context, f *flight, e *cacheEntry, similarity float64, exact bool) {
 	c.endFlight(f)
 	for _, w := range f.waiters {
 		c.release(w)
-		c.semanticHits++
-		c.answerCached(ctx, w, f.lk, e.resp, e.chunks, sim, false, false, e.origin)
+		if exact {
+			c.hits++
+		} else {
+			c.semanticHits++
+		}
+		c.answerCached(ctx, w, f.lk, e.resp, e.chunks, similarity, exact, false, e.origin)
 	}
 	c.maybeDrained()
 }
