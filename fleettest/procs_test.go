@@ -20,43 +20,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard-ai/switchyard/internal/etcdtest"
-	"github.com/switchyard-ai/switchyard/messages"
+	"github.com/switchyard-ai/switchyard/internal/fleetnode/report"
 	"github.com/switchyard-ai/switchyard/sim"
 )
-
-// statsLine mirrors fleetnode's line of kind "stats".
-type statsLine struct {
-	Kind     string                 `json:"kind"`
-	Time     time.Time              `json:"t"`
-	Member   string                 `json:"member"`
-	Addr     string                 `json:"addr"`
-	Members  int                    `json:"members"`
-	Traffic  map[string]trafficLine `json:"traffic"`
-	Keys     map[string]string      `json:"keys"`
-	Breakers map[string]string      `json:"breakers"`
-	Fleet    messages.FleetStats    `json:"fleet"`
-	Error    string                 `json:"error"`
-}
-
-type trafficLine struct {
-	Rate    float64          `json:"rate"`
-	Sent    int64            `json:"sent"`
-	OK      int64            `json:"ok"`
-	Cached  int64            `json:"cached"`
-	Skipped int64            `json:"skipped"`
-	Failed  map[string]int64 `json:"failed"`
-}
-
-// onceLine mirrors fleetnode's line of kind "chat-once".
-type onceLine struct {
-	Kind     string `json:"kind"`
-	Prompt   string `json:"prompt"`
-	OK       bool   `json:"ok"`
-	Cached   bool   `json:"cached"`
-	Upstream bool   `json:"upstream"`
-	Attempts int    `json:"attempts"`
-	Error    string `json:"error"`
-}
 
 // member is one fleetnode process and what it printed.
 type member struct {
@@ -70,26 +36,26 @@ type member struct {
 
 	mu     sync.Mutex
 	addr   string
-	stats  []statsLine
-	onces  []onceLine
+	stats  []report.Stats
+	onces  []report.ChatOnce
 	killed bool
 }
 
 // latest returns the member's latest stats line (zero before the first).
-func (m *member) latest() statsLine {
+func (m *member) latest() report.Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.stats) == 0 {
-		return statsLine{}
+		return report.Stats{}
 	}
 	return m.stats[len(m.stats)-1]
 }
 
 // since returns the stats lines printed at or after t.
-func (m *member) since(t time.Time) []statsLine {
+func (m *member) since(t time.Time) []report.Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []statsLine
+	var out []report.Stats
 	for _, s := range m.stats {
 		if !s.Time.Before(t) {
 			out = append(out, s)
@@ -99,7 +65,7 @@ func (m *member) since(t time.Time) []statsLine {
 }
 
 // once returns the chat-once answer for prompt, if printed.
-func (m *member) once(prompt string) (onceLine, bool) {
+func (m *member) once(prompt string) (report.ChatOnce, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range m.onces {
@@ -107,7 +73,7 @@ func (m *member) once(prompt string) (onceLine, bool) {
 			return o, true
 		}
 	}
-	return onceLine{}, false
+	return report.ChatOnce{}, false
 }
 
 // read consumes the member's stdout until it closes, then waits for the
@@ -123,14 +89,14 @@ func (m *member) read(sc *bufio.Scanner) {
 			m.mu.Unlock()
 			m.ready <- m.addr
 		case strings.HasPrefix(line, `{"kind":"stats"`):
-			var s statsLine
+			var s report.Stats
 			if json.Unmarshal([]byte(line), &s) == nil {
 				m.mu.Lock()
 				m.stats = append(m.stats, s)
 				m.mu.Unlock()
 			}
 		case strings.HasPrefix(line, `{"kind":"chat-once"`):
-			var o onceLine
+			var o report.ChatOnce
 			if json.Unmarshal([]byte(line), &o) == nil {
 				m.mu.Lock()
 				m.onces = append(m.onces, o)
@@ -458,7 +424,7 @@ func killGrainHost(t *testing.T, led *ledger, members []*member) {
 			survivors = append(survivors, m)
 		}
 	}
-	before := map[string]statsLine{}
+	before := map[string]report.Stats{}
 	for _, m := range survivors {
 		before[m.name] = m.latest()
 	}
@@ -634,9 +600,9 @@ func logTimeline(t *testing.T, members []*member, start time.Time) {
 }
 
 // waitOnce waits for m's chat-once answer for prompt.
-func waitOnce(t *testing.T, m *member, prompt string) onceLine {
+func waitOnce(t *testing.T, m *member, prompt string) report.ChatOnce {
 	t.Helper()
-	var o onceLine
+	var o report.ChatOnce
 	require.Eventually(t, func() bool {
 		var ok bool
 		o, ok = m.once(prompt)

@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/switchyard-ai/switchyard"
+	"github.com/switchyard-ai/switchyard/internal/fleetnode/report"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
@@ -406,19 +407,6 @@ func (m *member) command(ctx context.Context, line string, wg *sync.WaitGroup) {
 	}
 }
 
-// chatOnceResult is the line chat-once prints. Upstream tells whether the
-// answer came from an upstream call made for this request (not the cache).
-type chatOnceResult struct {
-	Kind     string `json:"kind"`
-	Prompt   string `json:"prompt"`
-	OK       bool   `json:"ok"`
-	Cached   bool   `json:"cached"`
-	Upstream bool   `json:"upstream"`
-	Attempts int    `json:"attempts"`
-	Answer   string `json:"answer,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
 func (m *member) chatOnce(ctx context.Context, prompt string) {
 	zero := 0.0
 	req := &messages.ChatRequest{
@@ -430,7 +418,7 @@ func (m *member) chatOnce(ctx context.Context, prompt string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*m.o.timeout)
 	defer cancel()
 	res, err := m.sy.Chat(rctx, req)
-	r := chatOnceResult{Kind: "chat-once", Prompt: prompt}
+	r := report.ChatOnce{Kind: "chat-once", Prompt: prompt}
 	if err != nil {
 		r.Error = errorClass(err)
 	} else {
@@ -438,35 +426,6 @@ func (m *member) chatOnce(ctx context.Context, prompt string) {
 		r.Answer = res.Content
 	}
 	m.w.json(r)
-}
-
-// traffic is one generator's figures in a stats line.
-type traffic struct {
-	Rate    float64          `json:"rate"`
-	Sent    int64            `json:"sent"`
-	OK      int64            `json:"ok"`
-	Cached  int64            `json:"cached"`
-	Skipped int64            `json:"skipped"`
-	Failed  map[string]int64 `json:"failed"`
-}
-
-// statsLine is the line printed every second.
-type statsLine struct {
-	Kind   string    `json:"kind"`
-	Time   time.Time `json:"t"`
-	Member string    `json:"member"`
-	// Addr is this member's cluster address; Members how many it lists.
-	Addr    string `json:"addr"`
-	Members int    `json:"members"`
-	// Traffic is by provider.
-	Traffic map[string]traffic `json:"traffic"`
-	// Keys are the keys' states (active, cooling, disabled) and Breakers
-	// the endpoints' (CLOSED, OPEN, HALF-OPEN), by provider/endpoint[/key].
-	Keys     map[string]string `json:"keys"`
-	Breakers map[string]string `json:"breakers"`
-	// Fleet is Switchyard.Stats' fleet figures.
-	Fleet messages.FleetStats `json:"fleet"`
-	Error string              `json:"error,omitempty"`
 }
 
 // report prints a stats line every second until ctx ends.
@@ -483,12 +442,12 @@ func (m *member) report(ctx context.Context) {
 	}
 }
 
-func (m *member) stats(ctx context.Context) statsLine {
-	l := statsLine{Kind: "stats", Time: time.Now(), Member: m.o.name, Traffic: map[string]traffic{},
+func (m *member) stats(ctx context.Context) report.Stats {
+	l := report.Stats{Kind: "stats", Time: time.Now(), Member: m.o.name, Traffic: map[string]report.Traffic{},
 		Keys: map[string]string{}, Breakers: map[string]string{}}
 	for _, g := range m.order {
 		g.mu.Lock()
-		t := traffic{Rate: g.getRate(), Sent: g.sent, OK: g.ok, Cached: g.cached, Skipped: g.skipped, Failed: map[string]int64{}}
+		t := report.Traffic{Rate: g.getRate(), Sent: g.sent, OK: g.ok, Cached: g.cached, Skipped: g.skipped, Failed: map[string]int64{}}
 		for k, v := range g.failed {
 			t.Failed[k] = v
 		}
