@@ -6,7 +6,8 @@ import (
 )
 
 // workerIdle is how long a call goroutine waits for the next call before it
-// exits.
+// exits. It is housekeeping on the wall clock (time itself under
+// synctest), never compared with a time of Config.Clock.
 const workerIdle = 2 * time.Second
 
 // CallGroup runs upstream calls off the actors' goroutines and tracks them so

@@ -28,10 +28,10 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
+		return nil, urlError(req, err)
 	}
 	if resp == nil {
-		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: errors.New("the transport returned no response and no error")}
+		return nil, urlError(req, errors.New("the transport returned no response and no error"))
 	}
 	if !isRedirect(resp) {
 		return resp, nil
@@ -40,9 +40,14 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 2<<10))
 	_ = resp.Body.Close()
 	if err != nil {
-		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
+		return nil, urlError(req, err)
 	}
 	return hc.Do(again)
+}
+
+// urlError wraps err as http.Client.Do wraps its errors: "Post", the URL.
+func urlError(req *http.Request, err error) error {
+	return &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
 }
 
 // isRedirect reports whether net/http's Client would follow resp.
