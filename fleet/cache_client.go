@@ -304,33 +304,13 @@ func (c *CacheClient) send(key string, msg any) {
 // background and its answer goes to late (when not nil); Close waits for
 // it.
 func (c *CacheClient) request(key string, msg any, late func(any)) (any, error) {
-	type result struct {
-		res any
-		err error
-	}
 	identity := CacheShardIdentity(key, c.o.Shards)
-	done, abandoned := make(chan result), make(chan struct{})
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		res, err := c.o.Call(identity, msg, c.o.CallTimeout)
-		select {
-		case done <- result{res, err}:
-		case <-abandoned:
-			if err == nil && late != nil {
-				late(res)
-			}
-		}
-	}()
-	timer := time.NewTimer(c.o.CallTimeout)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		return r.res, r.err
-	case <-timer.C:
-		close(abandoned)
+	res, timedOut, err := boundedCall(&c.wg, c.o.CallTimeout, func() (any, error) { return c.o.Call(identity, msg, c.o.CallTimeout) }, late)
+	if timedOut {
 		return nil, fmt.Errorf("fleet: cache shard %q did not answer within %s", identity, c.o.CallTimeout)
 	}
+	return res, err
 }
 
 // Close answers every Lookup still waiting with a miss, stops sending and

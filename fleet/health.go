@@ -193,33 +193,19 @@ func (h *Health) call(identity string, msg any, answer func(*fleetpb.HealthView,
 	h.wg.Add(2)
 	h.mu.Unlock()
 	h.stats.Calls.Add(1)
-	type result struct {
-		res any
-		err error
-	}
-	done := make(chan result, 1)
 	go func() {
 		defer h.wg.Done()
-		res, err := h.o.Call(identity, msg, h.o.CallTimeout)
-		done <- result{res, err}
-	}()
-	go func() {
-		defer h.wg.Done()
-		timer := time.NewTimer(h.o.CallTimeout)
-		defer timer.Stop()
-		var r result
-		select {
-		case r = <-done:
-		case <-timer.C:
-			r.err = fmt.Errorf("fleet: endpoint-health grain %q did not answer within %s", identity, h.o.CallTimeout)
+		res, timedOut, err := boundedCall(&h.wg, h.o.CallTimeout, func() (any, error) { return h.o.Call(identity, msg, h.o.CallTimeout) }, nil)
+		if timedOut {
+			err = fmt.Errorf("fleet: endpoint-health grain %q did not answer within %s", identity, h.o.CallTimeout)
 		}
-		v, ok := r.res.(*fleetpb.HealthView)
-		if r.err == nil && !ok {
-			r.err = fmt.Errorf("fleet: unexpected answer %T from the endpoint-health grain", r.res)
+		v, ok := res.(*fleetpb.HealthView)
+		if err == nil && !ok {
+			err = fmt.Errorf("fleet: unexpected answer %T from the endpoint-health grain", res)
 		}
-		if r.err != nil {
+		if err != nil {
 			h.stats.Failures.Add(1)
-			answer(nil, r.err)
+			answer(nil, err)
 			return
 		}
 		answer(v, nil)

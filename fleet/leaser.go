@@ -561,10 +561,6 @@ func (l *Leaser) call(req *fleetpb.LeaseRequest) (*fleetpb.LeaseGrant, error) {
 // outlives the wait finishes in the background and its answer goes to late
 // (when not nil); Close waits for it. While Close waits, new calls fail.
 func (l *Leaser) request(msg any, late func(any)) (any, error) {
-	type result struct {
-		res any
-		err error
-	}
 	l.mu.Lock()
 	if l.closing && !l.closed {
 		l.mu.Unlock()
@@ -572,27 +568,11 @@ func (l *Leaser) request(msg any, late func(any)) (any, error) {
 	}
 	l.wg.Add(1)
 	l.mu.Unlock()
-	done, abandoned := make(chan result), make(chan struct{})
-	go func() {
-		defer l.wg.Done()
-		res, err := l.o.Call(msg, l.o.CallTimeout)
-		select {
-		case done <- result{res, err}:
-		case <-abandoned:
-			if err == nil && late != nil {
-				late(res)
-			}
-		}
-	}()
-	timer := time.NewTimer(l.o.CallTimeout)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		return r.res, r.err
-	case <-timer.C:
-		close(abandoned)
+	res, timedOut, err := boundedCall(&l.wg, l.o.CallTimeout, func() (any, error) { return l.o.Call(msg, l.o.CallTimeout) }, late)
+	if timedOut {
 		return nil, fmt.Errorf("fleet: key-budget grain %q did not answer within %s", l.o.Identity, l.o.CallTimeout)
 	}
+	return res, err
 }
 
 // giveBack returns permits of a lease to the grain (bounded, best effort).
