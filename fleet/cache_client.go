@@ -147,17 +147,16 @@ func (c *CacheClient) Lookup(key string, done func(entry []byte, ttl time.Durati
 	c.wg.Add(1)
 	c.mu.Unlock()
 	c.stats.Lookups.Add(1)
-	m := &fleetpb.CacheLookup{Key: []byte(key), Member: c.member(), Waiter: id}
-	if a := c.agent(); a != nil {
-		m.AgentAddress, m.AgentId = a.Address, a.Id
-	}
+	me, agent := c.whoAmI()
+	m := &fleetpb.CacheLookup{Key: []byte(key), Member: me, Waiter: id}
+	m.AgentAddress, m.AgentId = agentRef(agent)
 	go func() {
 		defer c.wg.Done()
 		res, err := c.request(key, m, func(late any) {
 			// This member went upstream as a miss meanwhile: it does not
 			// coordinate a flight it did not hear it leads.
 			if a, ok := late.(*fleetpb.CacheAnswer); ok && a.Outcome == fleetpb.CacheOutcome_CACHE_LEAD {
-				c.send(key, &fleetpb.CacheAbandon{Key: []byte(key), Member: c.member(), Waiter: id})
+				c.send(key, &fleetpb.CacheAbandon{Key: []byte(key), Member: c.memberName(), Waiter: id})
 			}
 		})
 		a, ok := res.(*fleetpb.CacheAnswer)
@@ -179,7 +178,7 @@ func (c *CacheClient) Lookup(key string, done func(entry []byte, ttl time.Durati
 			c.leading[key] = id
 			c.mu.Unlock()
 		case fleetpb.CacheOutcome_CACHE_WAIT:
-			if c.agent() != nil && c.wait(id, time.Duration(a.LeadForNs)) {
+			if agent != nil && c.wait(id, time.Duration(a.LeadForNs)) {
 				return
 			}
 		}
@@ -263,7 +262,7 @@ func (c *CacheClient) Store(key string, entry []byte, ttl time.Duration) {
 	delete(c.leading, key)
 	c.mu.Unlock()
 	c.stats.Stores.Add(1)
-	c.send(key, &fleetpb.CacheStore{Key: []byte(key), Entry: entry, TtlNs: int64(ttl), Member: c.member()})
+	c.send(key, &fleetpb.CacheStore{Key: []byte(key), Entry: entry, TtlNs: int64(ttl), Member: c.memberName()})
 }
 
 // Abandon tells key's shard that the flight this member leads will not be
@@ -278,7 +277,7 @@ func (c *CacheClient) Abandon(key string) {
 		return
 	}
 	c.stats.Abandons.Add(1)
-	c.send(key, &fleetpb.CacheAbandon{Key: []byte(key), Member: c.member(), Waiter: id})
+	c.send(key, &fleetpb.CacheAbandon{Key: []byte(key), Member: c.memberName(), Waiter: id})
 }
 
 // send makes a call in the background (bounded; best effort).
@@ -330,5 +329,7 @@ func (c *CacheClient) Close() {
 }
 
 // member names this node and agent is its agent actor (see Self).
-func (c *CacheClient) member() string    { m, _ := self(c.o.Self, c.o.Member, c.o.Agent); return m }
-func (c *CacheClient) agent() *actor.PID { _, a := self(c.o.Self, c.o.Member, c.o.Agent); return a }
+// whoAmI is this node's member name and agent, read once per message so
+// both come from the same incarnation.
+func (c *CacheClient) whoAmI() (string, *actor.PID) { return self(c.o.Self, c.o.Member, c.o.Agent) }
+func (c *CacheClient) memberName() string           { m, _ := c.whoAmI(); return m }

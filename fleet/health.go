@@ -234,10 +234,9 @@ type HealthWatcher struct {
 func (w *HealthWatcher) Identity() string { return w.identity }
 
 func (w *HealthWatcher) watcher() *fleetpb.Watcher {
-	pw := &fleetpb.Watcher{Member: w.h.member()}
-	if a := w.h.agent(); a != nil {
-		pw.AgentAddress, pw.AgentId = a.Address, a.Id
-	}
+	me, agent := w.h.whoAmI()
+	pw := &fleetpb.Watcher{Member: me}
+	pw.AgentAddress, pw.AgentId = agentRef(agent)
 	return pw
 }
 
@@ -338,5 +337,6 @@ func toView(v *fleetpb.HealthView) HealthView {
 }
 
 // member names this node and agent is its agent actor (see Self).
-func (h *Health) member() string    { m, _ := self(h.o.Self, h.o.Member, h.o.Agent); return m }
-func (h *Health) agent() *actor.PID { _, a := self(h.o.Self, h.o.Member, h.o.Agent); return a }
+// whoAmI is this node's member name and agent, read once per message so
+// both come from the same incarnation.
+func (h *Health) whoAmI() (string, *actor.PID) { return self(h.o.Self, h.o.Member, h.o.Agent) }

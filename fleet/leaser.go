@@ -445,14 +445,13 @@ func (l *Leaser) Refill() error {
 func (l *Leaser) refill(flight chan struct{}) bool {
 	l.mu.Lock()
 	now := l.o.Clock.Now()
+	me, agent := l.whoAmI()
 	req := &fleetpb.LeaseRequest{
-		Member: l.member(), Limits: &fleetpb.Limits{Rpm: l.o.RPM, Tpm: l.o.TPM},
+		Member: me, Limits: &fleetpb.Limits{Rpm: l.o.RPM, Tpm: l.o.TPM},
 		Requests: l.blockReq, Tokens: max(l.blockTok, l.needTok),
 		SpentOfflineRequests: l.offlineReq, SpentOfflineTokens: l.offlineTok,
 	}
-	if a := l.agent(); a != nil {
-		req.AgentAddress, req.AgentId = a.Address, a.Id
-	}
+	req.AgentAddress, req.AgentId = agentRef(agent)
 	if l.o.MaxInFlight > 0 {
 		req.Limits.MaxInFlight = l.o.MaxInFlight
 		// Enough for the calls in flight and as many again (at least the
@@ -599,7 +598,7 @@ func (l *Leaser) CooldownUntil(until time.Time, reason string) error {
 	if !until.After(now) {
 		return nil
 	}
-	return l.tell(&fleetpb.Cooldown{CooldownForNs: int64(until.Sub(now)), Reason: reason, Member: l.member()})
+	return l.tell(&fleetpb.Cooldown{CooldownForNs: int64(until.Sub(now)), Reason: reason, Member: l.memberName()})
 }
 
 // Disable tells the fleet that the key was refused (401/403): this node
@@ -609,7 +608,7 @@ func (l *Leaser) Disable(reason string) error {
 	l.mu.Lock()
 	l.disabled = true
 	l.mu.Unlock()
-	return l.tell(&fleetpb.Disable{Reason: reason, Member: l.member()})
+	return l.tell(&fleetpb.Disable{Reason: reason, Member: l.memberName()})
 }
 
 // Apply applies what the grain pushed (another member's 429 or refusal):
@@ -683,5 +682,7 @@ func (l *Leaser) SpentUntil() time.Time {
 }
 
 // member names this node and agent is its agent actor (see Self).
-func (l *Leaser) member() string    { m, _ := self(l.o.Self, l.o.Member, l.o.Agent); return m }
-func (l *Leaser) agent() *actor.PID { _, a := self(l.o.Self, l.o.Member, l.o.Agent); return a }
+// whoAmI is this node's member name and agent, read once per message so
+// both come from the same incarnation.
+func (l *Leaser) whoAmI() (string, *actor.PID) { return self(l.o.Self, l.o.Member, l.o.Agent) }
+func (l *Leaser) memberName() string           { m, _ := l.whoAmI(); return m }

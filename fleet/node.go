@@ -390,3 +390,12 @@ func self(f func() (string, *actor.PID), member string, agent *actor.PID) (strin
 	}
 	return member, agent
 }
+
+// agentRef is the address and ID a grain pushes to for agent, empty for
+// none (the grain then does not push).
+func agentRef(agent *actor.PID) (address, id string) {
+	if agent == nil {
+		return "", ""
+	}
+	return agent.Address, agent.Id
+}
