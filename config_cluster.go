@@ -206,7 +206,7 @@ func (c *ClusterConfig) membership(log *slog.Logger) fleet.Membership {
 		case "etcd":
 			dial := c.Etcd.DialTimeout
 			if dial <= 0 {
-				dial = 5 * time.Second
+				dial = etcdmember.DefaultDialTimeout
 			}
 			// A clear error before the member starts: etcd answers within
 			// the join timeout.

@@ -234,12 +234,10 @@ func (b *budget) nextFree(now time.Time) time.Duration {
 // room left in the window.
 func grantable(asked, limit, room int64) int64 {
 	if limit <= 0 {
-		return clampMin(asked, 0)
+		return max(asked, 0)
 	}
-	return clampMin(min(asked, room), 0)
+	return max(min(asked, room), 0)
 }
-
-func clampMin(v, lo int64) int64 { return max(v, lo) }
 
 // maxAmount bounds every amount a request names, so that sums never
 // overflow whatever arrives from the network.

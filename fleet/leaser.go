@@ -146,8 +146,6 @@ type Leaser struct {
 	slots, inUse, slotMargin int64
 	slotsExpiry, slotAskAt   time.Time
 	slotTimer                clock.Timer
-	// ttlHint is the latest lease's validity.
-	ttlHint time.Duration
 }
 
 // NewLeaser returns a Leaser holding nothing yet: the first Take starts a
@@ -330,7 +328,7 @@ func (l *Leaser) slot(now time.Time, consume bool) error {
 		// Ask for more only when the hold lapsed, or the grain may grant
 		// more than held and the last ask is not recent: a member at its
 		// share does not ask at every check.
-		retry := l.slotAskAt.Add(max(l.o.CallTimeout, l.ttlHint/4))
+		retry := l.slotRetryAt()
 		if !held || (l.slots < l.o.MaxInFlight && !now.Before(retry)) {
 			l.startRefill(now)
 		}
@@ -345,7 +343,7 @@ func (l *Leaser) slot(now time.Time, consume bool) error {
 	}
 	if consume {
 		l.inUse++
-		if l.slots-l.inUse < (l.slotMargin+1)/2 && l.slots < l.o.MaxInFlight && !now.Before(l.slotAskAt.Add(max(l.o.CallTimeout, l.ttlHint/4))) {
+		if l.slots-l.inUse < (l.slotMargin+1)/2 && l.slots < l.o.MaxInFlight && !now.Before(l.slotRetryAt()) {
 			l.startRefill(now)
 		}
 	}
@@ -502,7 +500,6 @@ func (l *Leaser) refill(flight chan struct{}) bool {
 	}
 	if l.o.MaxInFlight > 0 {
 		l.slots, l.slotsExpiry, l.slotAskAt = grant.Slots, sentAt.Add(time.Duration(grant.ValidForNs)), sentAt
-		l.ttlHint = time.Duration(grant.ValidForNs)
 		l.renewAt = sentAt.Add(time.Duration(grant.ValidForNs) * 3 / 4)
 		l.renewSlots(now)
 	}
@@ -682,6 +679,13 @@ func (l *Leaser) SpentUntil() time.Time {
 }
 
 // member names this node and agent is its agent actor (see Self).
+// slotRetryAt is when the slots may be asked for again: a quarter of the
+// latest grant's validity after it was asked for, at least CallTimeout.
+// Call with l.mu held.
+func (l *Leaser) slotRetryAt() time.Time {
+	return l.slotAskAt.Add(max(l.o.CallTimeout, l.slotsExpiry.Sub(l.slotAskAt)/4))
+}
+
 // whoAmI is this node's member name and agent, read once per message so
 // both come from the same incarnation.
 func (l *Leaser) whoAmI() (string, *actor.PID) { return self(l.o.Self, l.o.Member, l.o.Agent) }

@@ -94,7 +94,6 @@ type Node struct {
 	cacheShards CacheShardStats
 
 	mu      sync.Mutex
-	leasers []*Leaser
 	keys    map[string]*Leaser // by grain identity
 	closed  bool
 	rejoins sync.WaitGroup
@@ -367,7 +366,11 @@ func (n *Node) Close() {
 		return
 	}
 	n.closed = true
-	leasers, cache := n.leasers, n.cache
+	leasers := make([]*Leaser, 0, len(n.keys))
+	for _, l := range n.keys {
+		leasers = append(leasers, l)
+	}
+	cache := n.cache
 	n.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range leasers {

@@ -58,7 +58,6 @@ func (n *Node) KeyLeaser(provider, endpoint, key string, limits KeyLimits, onCha
 	}
 	l := NewLeaser(o)
 	n.keys[identity] = l
-	n.leasers = append(n.leasers, l)
 	return l
 }
 
