@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -272,12 +273,19 @@ func (c *callClient) multipartPutAt(ctx context.Context, r *messages.PutObjectRe
 	u.wg.Wait()
 	<-hashed
 	if sr.sha == nil && !u.failed() {
-		// Every part was read whole (a short one failed the upload).
-		var whole uint64
+		// Every part was read whole (a short one failed the upload): the
+		// object's CRC is the parts' combined in order (minio-go's
+		// FullObjectChecksum, the merge S3 itself does).
+		parts := make([]minio.ObjectPart, len(partCRCs))
 		for i, c := range partCRCs {
-			whole = crc64Combine(whole, c, min(partSize, size-int64(i)*partSize))
+			parts[i] = minio.ObjectPart{PartNumber: i + 1, Size: min(partSize, size-int64(i)*partSize), ChecksumCRC64NVME: crcString(c)}
 		}
-		sr.n, sr.whole = size, &whole
+		if cs, err := minio.ChecksumCRC64NVME.FullObjectChecksum(parts); err != nil {
+			u.fail(err)
+		} else {
+			whole := binary.BigEndian.Uint64(cs.Raw())
+			sr.n, sr.whole = size, &whole
+		}
 	}
 	return u.finish(ctx, crcString(sr.sum64()))
 }
