@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 
 	"github.com/switchyard-ai/switchyard"
+	"github.com/switchyard-ai/switchyard/fleet"
 	"github.com/switchyard-ai/switchyard/messages"
 )
 
@@ -51,7 +52,7 @@ func withKeyBudgets(cfg *switchyard.Config, rpm int) {
 type keyLimit struct{ RPM, TPM int }
 
 // budgetsOf lists the keys of cfg that have a per-minute limit, by their
-// fleet identity "provider/endpoint/key".
+// fleet identity (fleet.BudgetIdentity).
 func budgetsOf(cfg switchyard.Config) map[string]keyLimit {
 	out := map[string]keyLimit{}
 	for _, pc := range cfg.Providers {
@@ -62,7 +63,7 @@ func budgetsOf(cfg switchyard.Config) map[string]keyLimit {
 		for _, ec := range pc.Endpoints {
 			for _, kc := range ec.Keys {
 				if kc.RPM > 0 || kc.TPM > 0 {
-					out[name+"/"+ec.Name+"/"+kc.Label] = keyLimit{RPM: kc.RPM, TPM: kc.TPM}
+					out[fleet.BudgetIdentity(name, ec.Name, kc.Label)] = keyLimit{RPM: kc.RPM, TPM: kc.TPM}
 				}
 			}
 		}

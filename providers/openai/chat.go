@@ -206,12 +206,15 @@ type chatChoice struct {
 }
 
 type wireUsage struct {
-	PromptTokens        int `json:"prompt_tokens"`
-	CompletionTokens    int `json:"completion_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens     int `json:"cached_tokens"`
-		CacheWriteTokens int `json:"cache_write_tokens"`
-	} `json:"prompt_tokens_details"`
+	PromptTokens        int               `json:"prompt_tokens"`
+	CompletionTokens    int               `json:"completion_tokens"`
+	PromptTokensDetails *wireTokenDetails `json:"prompt_tokens_details"`
+}
+
+// wireTokenDetails is usage.prompt_tokens_details.
+type wireTokenDetails struct {
+	CachedTokens     int `json:"cached_tokens"`
+	CacheWriteTokens int `json:"cache_write_tokens"`
 }
 
 // usagePtr returns the usage, nil when the chunk had none.

@@ -27,9 +27,7 @@ func (a *chatAnswer) fromCompletion(w *chatCompletion) {
 	if w.Usage != nil {
 		a.Usage = *w.Usage
 	}
-	if len(w.Error) > 0 {
-		a.Error = w.Error
-	}
+	a.Error = w.Error
 	if len(w.Choices) == 0 {
 		return
 	}
@@ -193,10 +191,7 @@ func (p *fastParser) usage(u *wireUsage) bool {
 				return p.other(key, "cached_tokens", "cache_write_tokens")
 			})
 			if ok && (cached != 0 || write != 0) {
-				u.PromptTokensDetails = &struct {
-					CachedTokens     int `json:"cached_tokens"`
-					CacheWriteTokens int `json:"cache_write_tokens"`
-				}{int(cached), int(write)}
+				u.PromptTokensDetails = &wireTokenDetails{int(cached), int(write)}
 			}
 			return ok
 		}
