@@ -72,7 +72,8 @@ type LeaserOptions struct {
 	// renewed while calls run; Release frees one when a call ends.
 	MaxInFlight int64
 	// Block and BlockTokens are the permits asked per lease (default 1 % of
-	// RPM and TPM, at least 1).
+	// RPM and TPM, at least 1; without an RPM, unlimitedBlock: the lease
+	// then only carries the key's cooldown and disable to this node).
 	Block, BlockTokens int64
 	// Clock drives leases' expiry, cooldowns and the fair-share window;
 	// nil is the wall clock.
@@ -179,7 +180,11 @@ func NewLeaser(o LeaserOptions) *Leaser {
 	l := &Leaser{o: o}
 	l.local.window = o.Window
 	l.blockReq = o.Block
-	if l.blockReq <= 0 {
+	switch {
+	case l.blockReq > 0:
+	case o.RPM <= 0:
+		l.blockReq = unlimitedBlock
+	default:
 		l.blockReq = max(1, o.RPM/100)
 	}
 	l.blockTok = o.BlockTokens

@@ -10,7 +10,8 @@ import (
 )
 
 // unlimitedBlock is the block a Leaser asks for on a key without rpm: its
-// lease then only carries the key's cooldown and disable to this node.
+// lease then only carries the key's cooldown and disable to this node
+// (LeaserOptions.Block).
 const unlimitedBlock = 1 << 20
 
 // KeyLimits are one key's fleet-wide limits (0: no cap): requests and
@@ -36,13 +37,11 @@ func (n *Node) KeyLeaser(provider, endpoint, key string, limits KeyLimits, onCha
 	if l := n.keys[identity]; l != nil {
 		return l
 	}
+	// The configured share of each limit; 0 leaves NewLeaser's defaults.
 	block := func(limit int64) int64 {
-		if limit <= 0 {
-			return 0
-		}
 		pct := n.o.Lease.BlockPercent
-		if pct <= 0 {
-			pct = 1
+		if limit <= 0 || pct <= 0 {
+			return 0
 		}
 		return max(1, int64(math.Floor(float64(limit)*pct/100)))
 	}
@@ -53,9 +52,6 @@ func (n *Node) KeyLeaser(provider, endpoint, key string, limits KeyLimits, onCha
 		},
 		RPM: rpm, TPM: tpm, MaxInFlight: limits.MaxInFlight, Block: block(rpm), BlockTokens: block(tpm), Clock: n.o.Clock,
 		CallTimeout: n.o.Lease.CallTimeout, RetryEvery: n.o.Lease.RetryEvery, Members: n.Members, OnChange: onChange}
-	if rpm <= 0 {
-		o.Block = unlimitedBlock
-	}
 	l := NewLeaser(o)
 	n.keys[identity] = l
 	return l
