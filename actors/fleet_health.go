@@ -43,25 +43,8 @@ type EndpointHealth interface {
 }
 
 // FleetHealthView is the fleet's view of an endpoint, pushed on a
-// transition or answering a call. Its fields match fleet.HealthView.
-type FleetHealthView struct {
-	// State is the fleet-wide state: OPEN, HALF-OPEN (probe slots are
-	// granted) or CLOSED.
-	State messages.BreakerState
-	// Activation and Round identify the transition: the rounds of one
-	// activation of the fleet's circuit grow; another activation starts
-	// again.
-	Activation string
-	Round      uint64
-	// Cooldown is how long an OPEN endpoint stays open from now.
-	Cooldown time.Duration
-	// Granted is how many probe slots an AskProbes got.
-	Granted int
-	// RetryIn, when not zero, is when asking for a slot again may help.
-	RetryIn time.Duration
-	// Reason says why the endpoint opened or closed.
-	Reason string
-}
+// transition or answering a call (messages.FleetHealthView).
+type FleetHealthView = messages.FleetHealthView
 
 // fleetEndpoint is the provider's view of one endpoint's fleet circuit.
 // Only the provider actor touches it.

@@ -25,23 +25,9 @@ const DefaultRewatch = 5 * time.Second
 var ErrHealthClosed = errors.New("fleet: endpoint health closed")
 
 // HealthView is what a node learns of an endpoint's fleet-wide circuit,
-// from a push or an answer.
-type HealthView struct {
-	// State is the fleet-wide state (HALF-OPEN: probe slots are granted).
-	State messages.BreakerState
-	// Activation and Round identify the transition: rounds of one
-	// activation grow; a new activation starts again.
-	Activation string
-	Round      uint64
-	// Cooldown is how long an OPEN endpoint stays open from receipt.
-	Cooldown time.Duration
-	// Granted is how many probe slots of Round an AskProbes granted.
-	Granted int
-	// RetryIn, when not zero, is when asking for a slot again may help.
-	RetryIn time.Duration
-	// Reason says why the endpoint opened or closed.
-	Reason string
-}
+// from a push or an answer (messages.FleetHealthView, which the runtime's
+// providers take as it is).
+type HealthView = messages.FleetHealthView
 
 // HealthClientOptions configures a node's Health. Cluster (or Call) is
 // required; Agent should be set so that the grains can push.

@@ -53,3 +53,24 @@ type FleetKey struct {
 	// after its latest refusal (zero before any).
 	SpentUntil time.Time
 }
+
+// FleetHealthView is the fleet's view of an endpoint's circuit (fleet
+// mode), pushed on a transition or answering a call.
+type FleetHealthView struct {
+	// State is the fleet-wide state: OPEN, HALF-OPEN (probe slots are
+	// granted) or CLOSED.
+	State BreakerState
+	// Activation and Round identify the transition: the rounds of one
+	// activation of the fleet's circuit grow; another activation starts
+	// again.
+	Activation string
+	Round      uint64
+	// Cooldown is how long an OPEN endpoint stays open from receipt.
+	Cooldown time.Duration
+	// Granted is how many probe slots of Round an AskProbes granted.
+	Granted int
+	// RetryIn, when not zero, is when asking for a slot again may help.
+	RetryIn time.Duration
+	// Reason says why the endpoint opened or closed.
+	Reason string
+}
