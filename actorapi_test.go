@@ -126,7 +126,11 @@ func TestActorCancel(t *testing.T) {
 func TestActorStreamsCancelledMidwayEndWithTheirAnswer(t *testing.T) {
 	const n = 200
 	oa := startOpenAI(t, sim.WithoutRecords())
-	oa.Inject(sim.Fault{ChunkDelay: 20 * time.Millisecond, Times: -1}) // slow enough that a cancel sent at the first chunk lands mid-stream on a loaded machine (5 ms let 101 of 200 finish first with a core busy)
+	// Every stream stalls after its fourth chunk until the client goes away,
+	// so the cancel sent at the first chunk lands mid-stream however loaded
+	// the machine is (a plain 20 ms chunk delay let 121 of 200 finish first
+	// in a CI run), while chunks still flow around it.
+	oa.Inject(sim.Fault{ChunkDelay: 5 * time.Millisecond, StallAfter: 4, Times: -1})
 	h := newHarness(t, Config{Providers: []ProviderConfig{openaiProvider("openai", oa)}}, false)
 	checkDispatcher(t, h.sy)
 	var reqs []messages.Request
