@@ -192,9 +192,13 @@ func (g *genAIMetrics) Answered(req messages.Request, answer any, how actors.Aud
 	if _, ok := g.kindOf[provider]; !ok {
 		provider = ""
 	}
-	var elapsed time.Duration
-	if !how.Admitted.IsZero() {
-		elapsed = g.clock.Now().Sub(how.Admitted)
+	// The time since admission, unless the answer carries its latency (a
+	// clock read is not free on a hot path).
+	elapsed := func() time.Duration {
+		if how.Admitted.IsZero() {
+			return 0
+		}
+		return max(g.clock.Now().Sub(how.Admitted), 0)
 	}
 	k := genAISeriesKey{metric: genAIDuration, provider: provider, operation: op, model: messages.ModelOf(req)}
 	switch v := answer.(type) {
@@ -203,10 +207,13 @@ func (g *genAIMetrics) Answered(req messages.Request, answer any, how actors.Aud
 		if v != nil {
 			m = v.ResponseMeta()
 		}
+		var took time.Duration
 		if m != nil && m.Latency > 0 {
-			elapsed = m.Latency
+			took = m.Latency
+		} else {
+			took = elapsed()
 		}
-		g.observer(k).Observe(max(elapsed, 0).Seconds())
+		g.observer(k).Observe(took.Seconds())
 		if m == nil || m.Cached {
 			return
 		}
@@ -228,7 +235,7 @@ func (g *genAIMetrics) Answered(req messages.Request, answer any, how actors.Aud
 			err = v.Err
 		}
 		k.errT = errorTypeOf(err)
-		g.observer(k).Observe(max(elapsed, 0).Seconds())
+		g.observer(k).Observe(elapsed().Seconds())
 		if c := g.budget[provider]; c != nil && retryBudgetSpent(err) {
 			c.Inc()
 		}

@@ -323,6 +323,7 @@ type parkWake struct {
 type dispatcherState struct {
 	cfg     DispatcherConfig
 	env     *Env
+	clk     messageClock // the time of the message being handled
 	entries map[string]*entry
 	provs   map[string]*provQueue
 	windows map[string]*window
@@ -389,6 +390,8 @@ func NewDispatcherProducer(cfg DispatcherConfig, env *Env) actor.Producer {
 
 // Receive handles one message.
 func (d *Dispatcher) Receive(ctx actor.Context) {
+	d.clk.begin()
+	defer d.clk.end()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		d.self = ctx.Self()
@@ -469,7 +472,9 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	}
 }
 
-func (d *Dispatcher) now() time.Time { return d.env.Clock.Now() }
+// now is the time of the message being handled (one clock read per
+// message).
+func (d *Dispatcher) now() time.Time { return d.clk.now(d.env.Clock) }
 
 // streamFence keeps a stream's chunks from following its terminal answer
 // when the chunks are sent as messages from the call's goroutine while the

@@ -42,6 +42,8 @@ func NewProviderProducer(spec ProviderSpec, env *Env, counters *Counters, dispat
 
 // Receive handles one message.
 func (p *Provider) Receive(ctx actor.Context) {
+	p.clk.begin()
+	defer p.clk.end()
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		p.started(ctx)
@@ -97,7 +99,7 @@ type fleetChanged struct{}
 // or a cooldown another member reported becomes this node's too (with its
 // event), and requests that waited for permits get another chance.
 func (p *Provider) syncFleet() {
-	now := p.env.Clock.Now()
+	now := p.now()
 	for _, ep := range p.endpoints {
 		for _, k := range ep.keys {
 			if k.budget == nil {
@@ -191,7 +193,7 @@ func (p *Provider) announceReady(ctx actor.Context) {
 // route places one attempt, or answers it at once, or bounces it.
 func (p *Provider) route(ctx actor.Context, d *dispatch) {
 	p.received++
-	now := p.env.Clock.Now()
+	now := p.now()
 	call := d.req.CallInfo()
 	if call.Key != "" && !p.hasKey(call.Key) {
 		p.answer(ctx, d, &messages.RequestError{RequestID: d.id, Provider: p.spec.Name, Kind: messages.ErrInvalidRequest, Detail: "no key labelled " + quote(call.Key)})
@@ -348,7 +350,7 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 		return // failed over at a provider restart
 	}
 	delete(p.calls, m.callID)
-	now := p.env.Clock.Now()
+	now := p.now()
 	ep, k := rec.ep, rec.key
 	k.inflight--
 	ep.inflight--
@@ -456,7 +458,7 @@ func (p *Provider) cool(ep *endpointState, k *keyState, until time.Time, reason,
 // otherKeyUsable reports whether a key other than k could take a call now
 // or is merely busy (not cooling, not disabled) on an admitting endpoint.
 func (p *Provider) otherKeyUsable(k *keyState) bool {
-	now := p.env.Clock.Now()
+	now := p.now()
 	for _, ep := range p.endpoints {
 		if ep.circuit.View().state == messages.Open {
 			continue
@@ -497,7 +499,7 @@ func (p *Provider) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, c
 	if _, ok := reason.(*BreakerTripped); ok {
 		ep.cooldownGen++
 		msg, self, root := &cooldownElapsed{epIdx: ep.idx, gen: ep.cooldownGen}, p.self, sys.Root
-		if d := ep.circuit.View().reopenAt.Sub(p.env.Clock.Now()); d > 0 {
+		if d := ep.circuit.View().reopenAt.Sub(p.now()); d > 0 {
 			p.env.Clock.AfterFunc(d, func() { root.Send(self, msg) })
 		} else {
 			root.Send(self, msg)
@@ -525,14 +527,14 @@ func (p *Provider) tryRestart(sup actor.Supervisor, ep *endpointState) {
 	ep.restarts++
 	p.inits[ep.idx].Store(&breakerInit{spawn: ep.spawn, halfOpen: ep.halfOpen})
 	sup.RestartChildren(ep.pid)
-	p.env.Events.Publish(&messages.ActorRestarted{Time: p.env.Clock.Now(), Actor: ep.pid.Id, Reason: ep.halfOpen})
+	p.env.Events.Publish(&messages.ActorRestarted{Time: p.now(), Actor: ep.pid.Id, Reason: ep.halfOpen})
 }
 
 // publish sends the dispatcher the provider's capacity when it changed.
 func (p *Provider) publish() { p.publishVia(p.env.Root) }
 
 func (p *Provider) publishVia(root *actor.RootContext) {
-	now := p.env.Clock.Now()
+	now := p.now()
 	c := capacity{provider: p.spec.Name, received: p.received}
 	allOpen, allDisabled := true, true
 	var earliest time.Time
@@ -620,7 +622,7 @@ func (p *Provider) endpointByName(name string) *endpointState {
 }
 
 func (p *Provider) snapshot() *messages.ProviderNode {
-	now := p.env.Clock.Now()
+	now := p.now()
 	n := &messages.ProviderNode{Name: p.spec.Name, Kind: p.spec.Adapter.Kind(), Counters: p.counters.Snapshot()}
 	for _, ep := range p.endpoints {
 		v := ep.circuit.View()

@@ -22,6 +22,7 @@ const unlimited = 1 << 20
 type providerState struct {
 	spec      ProviderSpec
 	env       *Env
+	clk       messageClock // the time of the message being handled
 	counters  *Counters
 	endpoints []*endpointState
 	calls     map[uint64]callRecord // by value: one allocation fewer per call
@@ -266,3 +267,7 @@ func (ep *endpointState) admits(v circuitView) (ok, probe bool) {
 	}
 	return false, false
 }
+
+// now is the time of the message being handled (one clock read per
+// message).
+func (p *providerState) now() time.Time { return p.clk.now(p.env.Clock) }
