@@ -35,6 +35,7 @@ import (
 
 type sample struct {
 	rps, allocs    float64
+	bytes          float64       // heap bytes allocated per request
 	cpu            time.Duration // process CPU time (user+system) per request
 	p50, p99       time.Duration
 	addP50, addP99 time.Duration
@@ -143,7 +144,7 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 			}
 			samples[p.name()] = append(samples[p.name()], s)
 			l := lat[p.name()]
-			fmt.Fprintf(os.Stderr, "round %d %-10s %8.0f req/s %6.1f allocs/req cpu %7s/req p50 %7s p90 %7s p99 %7s p99.9 %7s\n", r+1, p.name(), s.rps, s.allocs, us(s.cpu),
+			fmt.Fprintf(os.Stderr, "round %d %-10s %8.0f req/s %6.1f allocs/req %6.0f B/req cpu %7s/req p50 %7s p90 %7s p99 %7s p99.9 %7s\n", r+1, p.name(), s.rps, s.allocs, s.bytes, us(s.cpu),
 				us(s.p50), us(percentile(l, 0.90)), us(s.p99), us(percentile(l, 0.999)))
 		}
 	}
@@ -198,7 +199,8 @@ func throughput(p path, conc int, d time.Duration) (sample, error) {
 	if n == 0 {
 		return sample{}, fmt.Errorf("no request completed")
 	}
-	return sample{rps: float64(n) / el.Seconds(), allocs: float64(after.Mallocs-before.Mallocs) / float64(n), cpu: cpu / time.Duration(n)}, nil
+	return sample{rps: float64(n) / el.Seconds(), allocs: float64(after.Mallocs-before.Mallocs) / float64(n),
+		bytes: float64(after.TotalAlloc-before.TotalAlloc) / float64(n), cpu: cpu / time.Duration(n)}, nil
 }
 
 // profileRun profiles p under load: a CPU profile over one window (at the
@@ -268,7 +270,7 @@ func report(paths []path, samples map[string][]sample) {
 	_, hasDirect := samples["direct"]
 	_, hasFacade := samples["facade"]
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "path\treq/s\tvs direct\tvs facade\tCPU/req\tCPU vs direct\tallocs/req\tallocs - direct\tp50\tp99\tadded p50\tadded p99\t")
+	fmt.Fprintln(w, "path\treq/s\tvs direct\tvs facade\tCPU/req\tCPU vs direct\tallocs/req\tallocs - direct\tB/req\tp50\tp99\tadded p50\tadded p99\t")
 	for _, p := range paths {
 		n := p.name()
 		vsDirect, vsFacade, dAllocs, cpuRatio := "-", "-", "-", "-"
@@ -281,9 +283,9 @@ func report(paths []path, samples map[string][]sample) {
 		if hasFacade {
 			vsFacade = fmt.Sprintf("%.2fx", ratio(n, "facade"))
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", n,
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.1f\t%s\t%.0f\t%s\t%s\t%s\t%s\t\n", n,
 			med(n, func(s sample) float64 { return s.rps }), vsDirect, vsFacade, us(time.Duration(cpu)), cpuRatio,
-			med(n, func(s sample) float64 { return s.allocs }), dAllocs,
+			med(n, func(s sample) float64 { return s.allocs }), dAllocs, med(n, func(s sample) float64 { return s.bytes }),
 			us(time.Duration(med(n, func(s sample) float64 { return float64(s.p50) }))),
 			us(time.Duration(med(n, func(s sample) float64 { return float64(s.p99) }))),
 			us(time.Duration(med(n, func(s sample) float64 { return float64(s.addP50) }))),
