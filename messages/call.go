@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Call holds the routing fields every request shares. Embed it in a request
@@ -70,15 +68,6 @@ type Request interface {
 type StreamingRequest interface {
 	Request
 	Streaming() bool
-}
-
-// NewRequestID returns a fresh UUIDv7 string, the default request ID.
-func NewRequestID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return uuid.NewString()
-	}
-	return id.String()
 }
 
 // Meta describes how a response was produced. Every response embeds it.
