@@ -23,6 +23,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -154,11 +155,17 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 
 // sequential makes n calls on every path, one at a time, alternating
 // between the paths call by call (so a noisy moment on the shared machine
-// hits them all), and returns each path's latencies.
+// hits them all), and returns each path's latencies. Each cycle takes the
+// paths in a fresh random order: in a fixed cycle one path would always
+// follow the openai-go SDK, whose 40 KB of garbage per call starts most GC
+// cycles, and pay for the marking in its own latency.
 func sequential(paths []path, n int) (map[string][]time.Duration, error) {
 	out := make(map[string][]time.Duration, len(paths))
+	order := slices.Clone(paths)
+	shuffle := rand.New(rand.NewPCG(1, 2)) // the same orders in every run
 	for range n {
-		for _, p := range paths {
+		shuffle.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, p := range order {
 			d, err := p.one()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", p.name(), err)
