@@ -21,8 +21,10 @@ var requestIDStamps v7Stamps
 // strictly increasing), and 62 random bits. The random bits come from
 // math/rand/v2's top-level generator (ChaCha8 per thread, seeded from the
 // operating system): an ID must be unique, not secret, and reading
-// crypto/rand cost more than the rest of making one. Safe for concurrent
-// use.
+// crypto/rand cost more than the rest of making one. The time is the wall
+// clock's, not Config.Clock's: an ID's time stamp is a label that no
+// runtime decision reads (as with google/uuid before it). Safe for
+// concurrent use.
 func NewRequestID() string {
 	ts := requestIDStamps.next(time.Now().UnixNano())
 	var b [16]byte
