@@ -1,9 +1,12 @@
 package messages
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // v7Stamps hands out UUIDv7 time stamps: Unix milliseconds << 12 | a
@@ -27,16 +30,11 @@ var requestIDStamps v7Stamps
 // concurrent use.
 func NewRequestID() string {
 	ts := requestIDStamps.next(time.Now().UnixNano())
-	var b [16]byte
-	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ts>>52), byte(ts>>44), byte(ts>>36), byte(ts>>28), byte(ts>>20), byte(ts>>12)
-	b[6] = 0x70 | byte(ts>>8)&0x0f // version 7, then the fraction's top 4 bits
-	b[7] = byte(ts)
-	r := rand.Uint64()
-	for i := 8; i < 16; i++ {
-		b[i] = byte(r >> (8 * (15 - i)))
-	}
-	b[8] = 0x80 | b[8]&0x3f // variant 10
-	return formatUUID(&b)
+	var b uuid.UUID
+	// Milliseconds, version 7, the fraction; variant 10, random bits.
+	binary.BigEndian.PutUint64(b[:8], uint64(ts>>12)<<16|0x7000|uint64(ts&0xfff))
+	binary.BigEndian.PutUint64(b[8:], 1<<63|rand.Uint64()>>2)
+	return b.String()
 }
 
 // next is the stamp of an ID made at nano (Unix nanoseconds): its
@@ -52,20 +50,4 @@ func (s *v7Stamps) next(nano int64) int64 {
 			return ts
 		}
 	}
-}
-
-// formatUUID writes b in the canonical 8-4-4-4-12 hex form.
-func formatUUID(b *[16]byte) string {
-	const hex = "0123456789abcdef"
-	var s [36]byte
-	j := 0
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[j] = '-'
-			j++
-		}
-		s[j], s[j+1] = hex[c>>4], hex[c&0x0f]
-		j += 2
-	}
-	return string(s[:])
 }
