@@ -190,7 +190,7 @@ func TestFleetProcesses(t *testing.T) {
 	// Scenario a needs more than a minute of traffic: it runs to 80 s,
 	// then every 60 s window in it is checked.
 	time.Sleep(time.Until(start.Add(80 * time.Second)))
-	t.Run("BudgetWithinLimit", func(t *testing.T) { budgetWindows(t, led, start, time.Now()) })
+	t.Run("BudgetWithinLimit", func(t *testing.T) { budgetWindows(t, led, start, time.Now(), 0) })
 	t.Run("KillGrainHost", func(t *testing.T) { killGrainHost(t, led, members) })
 	var survivors []*member
 	for _, m := range members {
@@ -199,12 +199,18 @@ func TestFleetProcesses(t *testing.T) {
 		}
 	}
 	tFreeze := time.Now()
+	takenAtFreeze := localTaken(survivors)
 	t.Run("FrozenMember", func(t *testing.T) { frozenMember(t, led, survivors) })
 	// The resumed member does not over-spend: every 60 s window starting
 	// in the first 25 s after the freeze began (so each holds the freeze,
-	// the resume and what follows) is checked.
+	// the resume and what follows) is checked. The frozen member loses its
+	// membership and rejoins under a new ID, which can move the grain to a
+	// new activation, and members use their fair share meanwhile: the
+	// documented bound is then the kill's (docs/fleet.md, Degradation).
 	time.Sleep(time.Until(tFreeze.Add(85 * time.Second)))
-	t.Run("BudgetWithinLimitAroundFreeze", func(t *testing.T) { budgetWindows(t, led, tFreeze, time.Now()) })
+	t.Run("BudgetWithinLimitAroundFreeze", func(t *testing.T) {
+		budgetWindows(t, led, tFreeze, time.Now(), 3*block+localTakenSince(survivors, takenAtFreeze))
+	})
 	logTimeline(t, members, start)
 }
 
@@ -393,9 +399,11 @@ func frozenMember(t *testing.T, led *ledger, members []*member) {
 }
 
 // budgetWindows: the simulator's count on the budget key in every 60 s
-// window within [start, end] stays within the limit + 2 %, with no 429
-// for over-spending.
-func budgetWindows(t *testing.T, led *ledger, start, end time.Time) {
+// window within [start, end] stays within the limit + 2 % (+ grainMoved,
+// the documented allowance when the grain moved or members fell back to
+// their fair share in that time: leases still valid from before and the
+// permits taken on the fair share), with no 429 for over-spending.
+func budgetWindows(t *testing.T, led *ledger, start, end time.Time, grainMoved int) {
 	es := led.matching(func(e entry) bool { return e.Key == budgetSecret && !e.At.Before(start) && !e.At.After(end) })
 	require.NotEmpty(t, es)
 	maxN, at := maxWindow(es, start, end)
@@ -405,9 +413,9 @@ func budgetWindows(t *testing.T, led *ledger, start, end time.Time) {
 			over429++
 		}
 	}
-	t.Logf("budget key: %d requests in %s; busiest 60 s window: %d (from +%s); limit %d + %d; 429s for over-spending: %d; per minute: %v",
-		len(es), end.Sub(start).Round(time.Second), maxN, at.Round(time.Second), rpm, tolerance, over429, perMinute(es, start))
-	require.LessOrEqual(t, maxN, rpm+tolerance, "a 60 s window exceeded the limit + 2 %")
+	t.Logf("budget key: %d requests in %s; busiest 60 s window: %d (from +%s); limit %d + %d (+ %d for a grain move or fair share); 429s for over-spending: %d; per minute: %v",
+		len(es), end.Sub(start).Round(time.Second), maxN, at.Round(time.Second), rpm, tolerance, grainMoved, over429, perMinute(es, start))
+	require.LessOrEqual(t, maxN, rpm+tolerance+grainMoved, "a 60 s window exceeded the limit + 2 % (and the documented allowance)")
 	require.Zero(t, over429, "the simulator refused requests for over-spending")
 	require.Greater(t, maxN, rpm*9/10, "the fleet did not use its budget (load too low to show anything)")
 }
@@ -488,6 +496,30 @@ func killGrainHost(t *testing.T, led *ledger, members []*member) {
 	// new activation, on top of the limit + 2 %.
 	bound := rpm + tolerance + 3*block + int(local)
 	require.LessOrEqual(t, straddle, bound, "over-spend around the kill beyond the documented bound")
+}
+
+// localTaken returns, per member, the permits it has taken so far on its
+// fair share of the budget key, as its latest report says.
+func localTaken(members []*member) map[string]int64 {
+	n := map[string]int64{}
+	for _, m := range members {
+		n[m.name] = m.latest().Fleet.Keys[budgetKey].LocalTaken
+	}
+	return n
+}
+
+// localTakenSince sums what members took on their fair share since the
+// counts in before (a count below its earlier value started again at a
+// rejoin, and counts whole).
+func localTakenSince(members []*member, before map[string]int64) int {
+	var n int64
+	for name, now := range localTaken(members) {
+		if now >= before[name] {
+			now -= before[name]
+		}
+		n += now
+	}
+	return int(n)
 }
 
 // grainHost returns the member hosting the budget grain, as the members'
