@@ -15,7 +15,7 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 DEMO_FLAGS ?= --duration 60s
 
-.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd test-fleet-procs bench-compare
+.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd test-fleet-procs bench-compare test-compare
 
 all: test
 
@@ -44,7 +44,7 @@ demo-versitygw:
 
 ## test: vet, gofmt check, the race-enabled test suite and the fleet's
 ## in-memory cluster tests (what CI runs).
-test: vet fmt-check unit test-fleet
+test: vet fmt-check unit test-fleet test-compare
 
 ## test-fleet: the fleet's tests on an in-memory proto.actor cluster, and
 ## the demo with --nodes. They run without -race: protoactor-go's remote
@@ -114,6 +114,11 @@ bench: tools
 ## SDK is a dependency of this comparison only).
 bench-compare:
 	cd bench/compare && $(GO) run . -rounds 5
+
+## test-compare: the comparison benchmark's own tests (its module is separate,
+## so ./... at the root does not reach it).
+test-compare:
+	cd bench/compare && $(GO) vet . && $(GO) test -race -count=1 .
 
 ## fuzz: run every fuzz target for FUZZTIME each.
 fuzz:
