@@ -15,7 +15,7 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 FUZZTIME  ?= 20s
 DEMO_FLAGS ?= --duration 60s
 
-.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd test-fleet-procs bench-compare test-compare
+.PHONY: all demo demo-versitygw test vet fmt-check unit bench fuzz clean tools tools-integration test-integration chromium web-screenshot proto tools-fleet test-fleet tools-etcd test-fleet-procs bench-compare bench-stalls test-compare
 
 all: test
 
@@ -114,6 +114,13 @@ bench: tools
 ## SDK is a dependency of this comparison only).
 bench-compare:
 	cd bench/compare && $(GO) run . -rounds 5
+
+## bench-stalls: one execution trace of 6,000 sequential calls of the direct
+## path and the facade: each call split into its time before the transport,
+## on the wire and after, and how often each kind of goroutine ran for a long
+## stretch (see BENCHMARKS.md, "Where the p99 goes").
+bench-stalls:
+	cd bench/compare && $(GO) run . -paths direct,facade -stalls 6000
 
 ## test-compare: the comparison benchmark's own tests (its module is separate,
 ## so ./... at the root does not reach it).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +43,54 @@ func TestEveryPathAnswers(t *testing.T) {
 func TestBuildRefusesAnUnknownPath(t *testing.T) {
 	_, err := build([]string{"nope"}, "http://127.0.0.1:1")
 	require.ErrorContains(t, err, `unknown path "nope"`)
+}
+
+// TestStallsSplitsTheCalls traces sequential calls of the direct path and
+// the facade: every call is found in the trace, most with both markers,
+// each split call's phases add up to its latency, and the actors'
+// goroutines show up as their own kind.
+func TestStallsSplitsTheCalls(t *testing.T) {
+	m, err := startMock()
+	require.NoError(t, err)
+	defer m.Close()
+	paths, err := build([]string{"direct", "facade"}, m.URL)
+	require.NoError(t, err)
+	defer func() {
+		for _, p := range paths {
+			p.close()
+		}
+	}()
+	// Warm the connections first, as run does: a call that dials is not
+	// split (its request reaches the wire another way) and is left out.
+	_, err = sequential(paths, 3)
+	require.NoError(t, err)
+	rep, err := traceStalls(paths, 20)
+	require.NoError(t, err)
+	require.Len(t, rep.paths, 2)
+	for _, p := range rep.paths {
+		require.Equal(t, 20, len(p.total)+p.unsplit, p.name)
+		// Idle, every call is split; a busy machine loses one or two.
+		require.GreaterOrEqual(t, len(p.total), 10, p.name)
+		for i := range p.total {
+			require.Positive(t, p.wire[i], p.name)
+			require.Equal(t, p.total[i], p.before[i]+p.wire[i]+p.after[i], p.name)
+		}
+	}
+	var names []string
+	for _, k := range rep.kinds {
+		names = append(names, k.name)
+		require.NotEmpty(t, k.stretches, k.name)
+	}
+	require.Contains(t, names, "switchyard actors and calls")
+	require.Contains(t, names, "net/http client loops")
+	var out strings.Builder
+	rep.write(&out)
+	require.Contains(t, out.String(), "before transport")
+}
+
+func TestLongPerMsCountsOnlyLongStretches(t *testing.T) {
+	k := goroutineKind{stretches: []time.Duration{longStretch + time.Microsecond, time.Microsecond, 983 * time.Microsecond}}
+	require.Equal(t, 2, k.long())
+	require.InDelta(t, 2.0, k.longPerMs(), 1e-9) // 2 long runs in exactly 1 ms of running
+	require.Zero(t, (&goroutineKind{}).longPerMs())
 }

@@ -17,16 +17,21 @@
 // medians with the ratios to the direct call.
 //
 // Run: cd bench/compare && go run . (see -h). With -profile PATH it runs
-// only that path under load and writes -cpuprofile / -memprofile.
+// only that path under load and writes -cpuprofile / -memprofile. With
+// -stalls N it traces N sequential cycles instead and reports each path's
+// time before the transport, on the wire and after, and how often each
+// kind of goroutine ran for a long stretch (stalls.go).
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"syscall"
@@ -52,9 +57,10 @@ func main() {
 		profile = flag.String("profile", "", "run only this path under load for -window and write profiles")
 		cpuOut  = flag.String("cpuprofile", "cpu.pprof", "CPU profile file (with -profile)")
 		memOut  = flag.String("memprofile", "mem.pprof", "allocation profile file (with -profile)")
+		stallsN = flag.Int("stalls", 0, "instead of rounds, trace this many sequential cycles and report each call's phases and the goroutines' long running stretches")
 	)
 	flag.Parse()
-	if err := run(*conc, *rounds, *window, *seqN, strings.Split(*only, ","), *profile, *cpuOut, *memOut); err != nil {
+	if err := run(*conc, *rounds, *window, *seqN, strings.Split(*only, ","), *profile, *cpuOut, *memOut, *stallsN); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -85,7 +91,7 @@ func build(names []string, base string) ([]path, error) {
 	return out, nil
 }
 
-func run(conc, rounds int, window time.Duration, seqN int, names []string, profile, cpuOut, memOut string) error {
+func run(conc, rounds int, window time.Duration, seqN int, names []string, profile, cpuOut, memOut string, stallsN int) error {
 	m, err := startMock()
 	if err != nil {
 		return err
@@ -114,6 +120,14 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 	}
 	if profile != "" {
 		return profileRun(paths[0], conc, window, cpuOut, memOut)
+	}
+	if stallsN > 0 {
+		rep, err := traceStalls(paths, stallsN)
+		if err != nil {
+			return err
+		}
+		rep.write(os.Stdout)
+		return nil
 	}
 	samples := make(map[string][]sample)
 	fmt.Fprintf(os.Stderr, "GOMAXPROCS=%d conc=%d window=%s seq=%d rounds=%d\n", runtime.GOMAXPROCS(0), conc, window, seqN, rounds)
@@ -166,7 +180,11 @@ func sequential(paths []path, n int) (map[string][]time.Duration, error) {
 	for range n {
 		shuffle.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, p := range order {
+			// A region per call marks it in an execution trace (-stalls);
+			// with the tracer off it costs nothing.
+			region := trace.StartRegion(context.Background(), p.name())
 			d, err := p.one()
+			region.End()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", p.name(), err)
 			}

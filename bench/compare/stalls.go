@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"runtime/trace"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	xtrace "golang.org/x/exp/trace"
+)
+
+// longStretch is the running stretch the stall report counts as long: a
+// goroutine that ran this long without blocking, far above every handler's
+// typical 0.5–5 µs, was held up by something else (a page fault, an
+// interrupt, the hypervisor, a GC assist).
+const longStretch = 15 * time.Microsecond
+
+// stallReport is what an execution trace of sequential calls shows: each
+// path's calls split into phases, and how often each kind of goroutine ran
+// for a long stretch.
+type stallReport struct {
+	paths []pathPhases
+	kinds []goroutineKind
+}
+
+// pathPhases holds one path's calls and their phases. The markers come
+// from net/http's client internals, which every path uses: the request is
+// handed to the connection's write loop (sent), and the read loop hands
+// the response back (received).
+type pathPhases struct {
+	name string
+	// total, before, wire and after are the call's latency and its time
+	// before the request reached the transport, on the wire (mock
+	// included), and from the response to the caller's return.
+	total, before, wire, after []time.Duration
+	// unsplit counts calls without both markers, left out: on a busy
+	// machine the transport's goroutine is sometimes still running when
+	// the next request or response reaches it, and nothing is woken.
+	unsplit int
+}
+
+// goroutineKind is how long one kind of goroutine ran each time it ran.
+type goroutineKind struct {
+	name      string
+	stretches []time.Duration
+}
+
+// kindOf names the goroutine whose stack (where it stopped running) is st.
+func kindOf(st xtrace.Stack) string {
+	switch {
+	case stackHas(st, "switchyard/actors.(*CallGroup).work"):
+		return "switchyard actors and calls"
+	case stackHas(st, "net/http.(*persistConn).readLoop"), stackHas(st, "net/http.(*persistConn).writeLoop"):
+		return "net/http client loops"
+	case stackHas(st, "net/http.(*conn).serve"):
+		return "mock server"
+	case stackHas(st, "main.sequential"):
+		return "callers"
+	}
+	return "other"
+}
+
+func stackHas(st xtrace.Stack, fn string) bool {
+	for f := range st.Frames() {
+		if strings.Contains(f.Func, fn) {
+			return true
+		}
+	}
+	return false
+}
+
+// traceStalls runs n sequential cycles over paths under the execution
+// tracer and analyses the trace.
+func traceStalls(paths []path, n int) (*stallReport, error) {
+	var buf bytes.Buffer
+	if err := trace.Start(&buf); err != nil {
+		return nil, err
+	}
+	_, err := sequential(paths, n)
+	trace.Stop()
+	if err != nil {
+		return nil, err
+	}
+	return analyseStalls(&buf)
+}
+
+// analyseStalls reads an execution trace in which every call is a region
+// named after its path (as sequential makes them).
+func analyseStalls(r io.Reader) (*stallReport, error) {
+	tr, err := xtrace.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	type call struct {
+		path              string
+		begin, sent, recv xtrace.Time
+		inCall            bool
+	}
+	var (
+		cur     call // calls never overlap: sequential makes one at a time
+		byPath  = map[string]*pathPhases{}
+		order   []string
+		running = map[xtrace.GoID]xtrace.Time{}
+		byKind  = map[string]*goroutineKind{}
+		kinds   []string
+	)
+	for {
+		ev, err := tr.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		t := ev.Time()
+		switch ev.Kind() {
+		case xtrace.EventRegionBegin:
+			cur = call{path: ev.Region().Type, begin: t, inCall: true}
+			if byPath[cur.path] == nil {
+				byPath[cur.path] = &pathPhases{name: cur.path}
+				order = append(order, cur.path)
+			}
+		case xtrace.EventRegionEnd:
+			if !cur.inCall {
+				continue
+			}
+			cur.inCall = false
+			p := byPath[cur.path]
+			if cur.sent == 0 || cur.recv == 0 {
+				p.unsplit++
+				continue
+			}
+			p.total = append(p.total, t.Sub(cur.begin))
+			p.before = append(p.before, cur.sent.Sub(cur.begin))
+			p.wire = append(p.wire, cur.recv.Sub(cur.sent))
+			p.after = append(p.after, t.Sub(cur.recv))
+		case xtrace.EventStateTransition:
+			st := ev.StateTransition()
+			if st.Resource.Kind != xtrace.ResourceGoroutine {
+				continue
+			}
+			id := st.Resource.Goroutine()
+			from, to := st.Goroutine()
+			if to == xtrace.GoRunning {
+				running[id] = t
+			}
+			if from == xtrace.GoRunning {
+				if began, ok := running[id]; ok {
+					k := kindOf(st.Stack)
+					g := byKind[k]
+					if g == nil {
+						g = &goroutineKind{name: k}
+						byKind[k] = g
+						kinds = append(kinds, k)
+					}
+					g.stretches = append(g.stretches, t.Sub(began))
+					delete(running, id)
+				}
+			}
+			if cur.inCall && to == xtrace.GoRunnable {
+				switch s := ev.Stack(); {
+				case cur.sent == 0 && stackHas(s, "net/http.(*persistConn).roundTrip"):
+					cur.sent = t
+				case cur.sent != 0 && cur.recv == 0 && stackHas(s, "net/http.(*persistConn).readLoop"):
+					cur.recv = t
+				}
+			}
+		}
+	}
+	rep := &stallReport{}
+	for _, name := range order {
+		rep.paths = append(rep.paths, *byPath[name])
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		rep.kinds = append(rep.kinds, *byKind[k])
+	}
+	return rep, nil
+}
+
+// write prints the report.
+func (r *stallReport) write(out io.Writer) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "path\tcalls\tunsplit\tp50\tp90\tp99\tbefore transport p50\tp90\tp99\ton the wire p50\tp90\tp99\tafter p50\tp90\tp99\t")
+	for _, p := range r.paths {
+		fmt.Fprintf(w, "%s\t%d\t%d\t", p.name, len(p.total), p.unsplit)
+		if len(p.total) == 0 {
+			fmt.Fprintln(w)
+			continue
+		}
+		for _, d := range [][]time.Duration{p.total, p.before, p.wire, p.after} {
+			fmt.Fprintf(w, "%s\t%s\t%s\t", us(percentile(d, 0.50)), us(percentile(d, 0.90)), us(percentile(d, 0.99)))
+		}
+		fmt.Fprintln(w)
+	}
+	_ = w.Flush()
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "goroutines\truns\trunning\tp50 run\tp99 run\truns over %s\tper ms running\t\n", us(longStretch))
+	for _, k := range r.kinds {
+		total, long := k.total(), k.long()
+		fmt.Fprintf(w, "%s\t%d\t%.1fms\t%s\t%s\t%d\t%.2f\t\n", k.name, len(k.stretches), float64(total)/1e6,
+			us(percentile(k.stretches, 0.50)), us(percentile(k.stretches, 0.99)), long, k.longPerMs())
+	}
+	_ = w.Flush()
+	fmt.Fprintln(out, "(one execution trace of sequential calls; the tracer adds its own cost, so compare the rows with each other, not with the table of rounds)")
+}
+
+func (k *goroutineKind) total() time.Duration {
+	var t time.Duration
+	for _, d := range k.stretches {
+		t += d
+	}
+	return t
+}
+
+func (k *goroutineKind) long() int {
+	n := 0
+	for _, d := range k.stretches {
+		if d > longStretch {
+			n++
+		}
+	}
+	return n
+}
+
+// longPerMs is how many long stretches the kind had per millisecond it
+// ran: the same everywhere if what holds goroutines up is the machine, not
+// the code.
+func (k *goroutineKind) longPerMs() float64 {
+	t := k.total()
+	if t == 0 {
+		return 0
+	}
+	return float64(k.long()) / (float64(t) / float64(time.Millisecond))
+}
