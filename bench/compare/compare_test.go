@@ -6,12 +6,25 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
+
+// checkLeaks fails t if goroutines started after the call are still
+// running when t ends (after its own defers: the paths and the mock are
+// closed by then). The dead-letter throttle's goroutine belongs to
+// protoactor's process-wide state, as in the actors' tests.
+func checkLeaks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, before, goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+	})
+}
 
 // TestEveryPathAnswers builds every path against the mock and makes
 // sequential and concurrent calls on each: each must get the mock's
 // answer (the paths check its content) and complete requests.
 func TestEveryPathAnswers(t *testing.T) {
+	checkLeaks(t)
 	m, err := startMock()
 	require.NoError(t, err)
 	defer m.Close()
@@ -50,6 +63,7 @@ func TestBuildRefusesAnUnknownPath(t *testing.T) {
 // each split call's phases add up to its latency, and the actors'
 // goroutines show up as their own kind.
 func TestStallsSplitsTheCalls(t *testing.T) {
+	checkLeaks(t)
 	m, err := startMock()
 	require.NoError(t, err)
 	defer m.Close()
