@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"runtime/trace"
 	"slices"
 	"strings"
@@ -106,7 +107,6 @@ func analyseStalls(r io.Reader) (*stallReport, error) {
 		order   []string
 		running = map[xtrace.GoID]xtrace.Time{}
 		byKind  = map[string]*goroutineKind{}
-		kinds   []string
 	)
 	for {
 		ev, err := tr.ReadEvent()
@@ -155,7 +155,6 @@ func analyseStalls(r io.Reader) (*stallReport, error) {
 					if g == nil {
 						g = &goroutineKind{name: k}
 						byKind[k] = g
-						kinds = append(kinds, k)
 					}
 					g.stretches = append(g.stretches, t.Sub(began))
 					delete(running, id)
@@ -175,8 +174,7 @@ func analyseStalls(r io.Reader) (*stallReport, error) {
 	for _, name := range order {
 		rep.paths = append(rep.paths, *byPath[name])
 	}
-	slices.Sort(kinds)
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(byKind)) {
 		rep.kinds = append(rep.kinds, *byKind[k])
 	}
 	return rep, nil
@@ -202,39 +200,32 @@ func (r *stallReport) write(out io.Writer) {
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "goroutines\truns\trunning\tp50 run\tp99 run\truns over %s\tper ms running\t\n", us(longStretch))
 	for _, k := range r.kinds {
-		total, long := k.total(), k.long()
+		total, long := k.runs()
 		fmt.Fprintf(w, "%s\t%d\t%.1fms\t%s\t%s\t%d\t%.2f\t\n", k.name, len(k.stretches), float64(total)/1e6,
-			us(percentile(k.stretches, 0.50)), us(percentile(k.stretches, 0.99)), long, k.longPerMs())
+			us(percentile(k.stretches, 0.50)), us(percentile(k.stretches, 0.99)), long, longPerMs(total, long))
 	}
 	_ = w.Flush()
 	fmt.Fprintln(out, "(one execution trace of sequential calls; the tracer adds its own cost, so compare the rows with each other, not with the table of rounds)")
 }
 
-func (k *goroutineKind) total() time.Duration {
-	var t time.Duration
+// runs is how long the kind ran in all, and how many of its runs were
+// long.
+func (k *goroutineKind) runs() (total time.Duration, long int) {
 	for _, d := range k.stretches {
-		t += d
-	}
-	return t
-}
-
-func (k *goroutineKind) long() int {
-	n := 0
-	for _, d := range k.stretches {
+		total += d
 		if d > longStretch {
-			n++
+			long++
 		}
 	}
-	return n
+	return total, long
 }
 
-// longPerMs is how many long stretches the kind had per millisecond it
-// ran: the same everywhere if what holds goroutines up is the machine, not
-// the code.
-func (k *goroutineKind) longPerMs() float64 {
-	t := k.total()
-	if t == 0 {
+// longPerMs is how many long runs there were per millisecond of running:
+// the same everywhere if what holds goroutines up is the machine, not the
+// code.
+func longPerMs(total time.Duration, long int) float64 {
+	if total == 0 {
 		return 0
 	}
-	return float64(k.long()) / (float64(t) / float64(time.Millisecond))
+	return float64(long) / (float64(total) / float64(time.Millisecond))
 }
