@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func TestEveryPathAnswers(t *testing.T) {
 	m, err := startMock()
 	require.NoError(t, err)
 	defer m.Close()
-	paths, err := build([]string{"direct", "openai-go", "facade", "actor"}, m.URL)
+	paths, err := build([]string{"direct", "direct-again", "openai-go", "facade", "actor"}, m.URL)
 	require.NoError(t, err)
 	defer func() {
 		for _, p := range paths {
@@ -50,6 +51,36 @@ func TestEveryPathAnswers(t *testing.T) {
 		require.Positive(t, s.allocs, p.name())
 	}
 	require.Positive(t, m.requests.Load())
+}
+
+// TestReportPooledSubtractsTheDirectCall feeds reportPooled known
+// latencies: a path 10 µs slower than direct at every call reads +10 µs at
+// p50 and p99, a copy of direct reads +0, and without direct nothing is
+// subtracted.
+func TestReportPooledSubtractsTheDirectCall(t *testing.T) {
+	var direct, slower []time.Duration
+	for i := range 1000 {
+		d := time.Duration(100+i) * time.Microsecond
+		direct = append(direct, d)
+		slower = append(slower, d+10*time.Microsecond)
+	}
+	paths := []path{&callPath{label: "direct"}, &callPath{label: "direct-again"}, &callPath{label: "facade"}}
+	var out strings.Builder
+	reportPooled(&out, paths, map[string][]time.Duration{"direct": direct, "direct-again": slices.Clone(direct), "facade": slower})
+	rows := map[string][]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 8 {
+			rows[f[0]] = f[1:]
+		}
+	}
+	require.Equal(t, []string{"1000", "599.0µs", "999.0µs", "1089.0µs", "1098.0µs", "0.0µs", "0.0µs"}, rows["direct"])
+	require.Equal(t, rows["direct"], rows["direct-again"])
+	require.Equal(t, []string{"1000", "609.0µs", "1009.0µs", "1099.0µs", "1108.0µs", "10.0µs", "10.0µs"}, rows["facade"])
+
+	out.Reset()
+	reportPooled(&out, paths[2:], map[string][]time.Duration{"facade": slower})
+	lines := strings.Split(out.String(), "\n")
+	require.Equal(t, []string{"facade", "1000", "609.0µs", "1009.0µs", "1099.0µs", "1108.0µs", "-", "-"}, strings.Fields(lines[1]))
 }
 
 func TestBuildRefusesAnUnknownPath(t *testing.T) {

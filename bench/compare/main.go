@@ -13,8 +13,16 @@
 // machine; "CPU vs direct" is direct's CPU/req over the path's, i.e. the
 // throughput ratio the path would reach on an otherwise idle machine), then
 // -seq sequential calls per path, alternating between the paths call by
-// call, for the p50/p99 latency. It prints each round's numbers to stderr and a table of
-// medians with the ratios to the direct call.
+// call, for the p50/p99 latency. It prints each round's numbers to stderr, a table of
+// medians with the ratios to the direct call, and the latency over the
+// sequential calls of all rounds together (reportPooled).
+//
+// The path direct-again (not run by default) is the direct call once more,
+// on a client of its own: it does exactly what direct does, so its added
+// figures show how far the benchmark reads a difference where there is
+// none. A round's p99 rests on its slowest 1 % of -seq calls and moves by
+// tens of microseconds between rounds, for direct-again too; the pooled
+// table's rests on all rounds' calls.
 //
 // Run: cd bench/compare && go run . (see -h). With -profile PATH it runs
 // only that path under load and writes -cpuprofile / -memprofile. With
@@ -27,6 +35,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -53,7 +62,7 @@ func main() {
 		rounds  = flag.Int("rounds", 5, "interleaved rounds")
 		window  = flag.Duration("window", 2*time.Second, "throughput window per path per round")
 		seqN    = flag.Int("seq", 2000, "sequential calls per path per round (latency)")
-		only    = flag.String("paths", "direct,openai-go,facade,actor", "paths to run, comma-separated")
+		only    = flag.String("paths", "direct,openai-go,facade,actor", "paths to run, comma-separated; direct-again, the direct call on a client of its own, shows the benchmark's noise")
 		profile = flag.String("profile", "", "run only this path under load for -window and write profiles")
 		cpuOut  = flag.String("cpuprofile", "cpu.pprof", "CPU profile file (with -profile)")
 		memOut  = flag.String("memprofile", "mem.pprof", "allocation profile file (with -profile)")
@@ -74,6 +83,8 @@ func build(names []string, base string) ([]path, error) {
 		switch strings.TrimSpace(n) {
 		case "direct":
 			p = newDirect(base)
+		case "direct-again":
+			p = newDirectAgain(base)
 		case "openai-go":
 			p = newSDK(base)
 		case "facade":
@@ -130,6 +141,7 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 		return nil
 	}
 	samples := make(map[string][]sample)
+	pooled := make(map[string][]time.Duration) // every round's sequential latencies
 	fmt.Fprintf(os.Stderr, "GOMAXPROCS=%d conc=%d window=%s seq=%d rounds=%d\n", runtime.GOMAXPROCS(0), conc, window, seqN, rounds)
 	for r := range rounds {
 		order := slices.Clone(paths)
@@ -146,6 +158,9 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 		lat, err := sequential(order, seqN)
 		if err != nil {
 			return err
+		}
+		for name, l := range lat {
+			pooled[name] = append(pooled[name], l...)
 		}
 		for _, p := range paths {
 			s := got[p.name()]
@@ -164,6 +179,7 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 		}
 	}
 	report(paths, samples)
+	reportPooled(os.Stdout, paths, pooled)
 	return nil
 }
 
@@ -318,6 +334,37 @@ func report(paths []path, samples map[string][]sample) {
 	}
 	_ = w.Flush()
 	fmt.Printf("(medians of %d interleaved rounds; ratios are per-round ratios' medians; added = path - direct in the same round)\n", len(samples[paths[0].name()]))
+}
+
+// pooledQuantiles are the quantiles reportPooled prints.
+var pooledQuantiles = []float64{0.50, 0.90, 0.99, 0.999}
+
+// reportPooled prints each path's latency over the sequential calls of all
+// rounds together, and the difference to the direct call's at p50 and p99.
+// The paths alternate call by call in every round, so each path's pooled
+// calls saw the same moments of the machine.
+func reportPooled(out io.Writer, paths []path, pooled map[string][]time.Duration) {
+	direct, hasDirect := pooled["direct"]
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "path\tcalls\tp50\tp90\tp99\tp99.9\tadded p50\tadded p99\t")
+	for _, p := range paths {
+		l := pooled[p.name()]
+		if len(l) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%d\t", p.name(), len(l))
+		for _, q := range pooledQuantiles {
+			fmt.Fprintf(w, "%s\t", us(percentile(l, q)))
+		}
+		added50, added99 := "-", "-"
+		if hasDirect {
+			added50 = us(percentile(l, 0.50) - percentile(direct, 0.50))
+			added99 = us(percentile(l, 0.99) - percentile(direct, 0.99))
+		}
+		fmt.Fprintf(w, "%s\t%s\t\n", added50, added99)
+	}
+	_ = w.Flush()
+	fmt.Fprintln(out, "(sequential calls of all rounds together; added = the path's quantile minus direct's)")
 }
 
 func percentile(d []time.Duration, q float64) time.Duration {
