@@ -109,9 +109,10 @@ bench: tools
 	VERSITYGW=$(VERSITYGW) SWITCHYARD_S3_LARGE=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s -timeout 30m ./bench/... ./providers/s3/... ./vectorindex/ ./actors/ .
 
 ## bench-compare: the facade, the actor API, the openai-go SDK and a direct
-## net/http call against one loopback mock, interleaved, with ratios, CPU
-## and allocations per request (bench/compare is a module of its own, so the
-## SDK is a dependency of this comparison only).
+## net/http call against one loopback mock, interleaved, with ratios, CPU,
+## allocations and added latency per request, per round and over all rounds
+## (bench/compare is a module of its own, so the SDK is a dependency of this
+## comparison only).
 bench-compare:
 	cd bench/compare && $(GO) run . -rounds 5
 
