@@ -80,11 +80,9 @@ func build(names []string, base string) ([]path, error) {
 	for _, n := range names {
 		var p path
 		var err error
-		switch strings.TrimSpace(n) {
-		case "direct":
-			p = newDirect(base)
-		case "direct-again":
-			p = newDirectAgain(base)
+		switch name := strings.TrimSpace(n); name {
+		case "direct", "direct-again":
+			p = newDirect(name, base)
 		case "openai-go":
 			p = newSDK(base)
 		case "facade":
@@ -161,10 +159,11 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 		}
 		for name, l := range lat {
 			pooled[name] = append(pooled[name], l...)
+			slices.Sort(l) // this round's quantiles below
 		}
 		for _, p := range paths {
 			s := got[p.name()]
-			s.p50, s.p99 = percentile(lat[p.name()], 0.50), percentile(lat[p.name()], 0.99)
+			s.p50, s.p99 = quantile(lat[p.name()], 0.50), quantile(lat[p.name()], 0.99)
 			got[p.name()] = s
 		}
 		for _, p := range paths {
@@ -175,7 +174,7 @@ func run(conc, rounds int, window time.Duration, seqN int, names []string, profi
 			samples[p.name()] = append(samples[p.name()], s)
 			l := lat[p.name()]
 			fmt.Fprintf(os.Stderr, "round %d %-10s %8.0f req/s %6.1f allocs/req %6.0f B/req cpu %7s/req p50 %7s p90 %7s p99 %7s p99.9 %7s\n", r+1, p.name(), s.rps, s.allocs, s.bytes, us(s.cpu),
-				us(s.p50), us(percentile(l, 0.90)), us(s.p99), us(percentile(l, 0.999)))
+				us(s.p50), us(quantile(l, 0.90)), us(s.p99), us(quantile(l, 0.999)))
 		}
 	}
 	report(paths, samples)
@@ -344,22 +343,22 @@ var pooledQuantiles = []float64{0.50, 0.90, 0.99, 0.999}
 // The paths alternate call by call in every round, so each path's pooled
 // calls saw the same moments of the machine.
 func reportPooled(out io.Writer, paths []path, pooled map[string][]time.Duration) {
-	direct, hasDirect := pooled["direct"]
+	direct := sortedCopy(pooled["direct"])
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "path\tcalls\tp50\tp90\tp99\tp99.9\tadded p50\tadded p99\t")
 	for _, p := range paths {
-		l := pooled[p.name()]
+		l := sortedCopy(pooled[p.name()])
 		if len(l) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "%s\t%d\t", p.name(), len(l))
 		for _, q := range pooledQuantiles {
-			fmt.Fprintf(w, "%s\t", us(percentile(l, q)))
+			fmt.Fprintf(w, "%s\t", us(quantile(l, q)))
 		}
 		added50, added99 := "-", "-"
-		if hasDirect {
-			added50 = us(percentile(l, 0.50) - percentile(direct, 0.50))
-			added99 = us(percentile(l, 0.99) - percentile(direct, 0.99))
+		if len(direct) > 0 {
+			added50 = us(quantile(l, 0.50) - quantile(direct, 0.50))
+			added99 = us(quantile(l, 0.99) - quantile(direct, 0.99))
 		}
 		fmt.Fprintf(w, "%s\t%s\t\n", added50, added99)
 	}
@@ -367,10 +366,17 @@ func reportPooled(out io.Writer, paths []path, pooled map[string][]time.Duration
 	fmt.Fprintln(out, "(sequential calls of all rounds together; added = the path's quantile minus direct's)")
 }
 
-func percentile(d []time.Duration, q float64) time.Duration {
+// sortedCopy returns d sorted, leaving d as it is.
+func sortedCopy(d []time.Duration) []time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
-	return s[int(q*float64(len(s)-1))]
+	return s
+}
+
+// quantile is the q-quantile of sorted, which must be in ascending order
+// (sortedCopy makes such a copy): sort once, read as many as needed.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	return sorted[int(q*float64(len(sorted)-1))]
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }

@@ -126,14 +126,11 @@ type directResponse struct {
 	} `json:"usage"`
 }
 
-func newDirect(base string) path { return newDirectAs("direct", base) }
-
-// newDirectAgain is the direct call once more, on a client and connections
-// of its own: a path that does exactly what "direct" does, so its added
-// latency is what the benchmark reads for no difference at all (its noise).
-func newDirectAgain(base string) path { return newDirectAs("direct-again", base) }
-
-func newDirectAs(label, base string) path {
+// newDirect is the direct call named label, on a client and connections of
+// its own: "direct", the baseline, and "direct-again", which does exactly
+// what direct does, so its added latency is what the benchmark reads for no
+// difference at all (its noise).
+func newDirect(label, base string) path {
 	tr := newTransport()
 	hc := &http.Client{Transport: tr}
 	url := base + "/v1/chat/completions"

@@ -191,7 +191,8 @@ func (r *stallReport) write(out io.Writer) {
 			continue
 		}
 		for _, d := range [][]time.Duration{p.total, p.before, p.wire, p.after} {
-			fmt.Fprintf(w, "%s\t%s\t%s\t", us(percentile(d, 0.50)), us(percentile(d, 0.90)), us(percentile(d, 0.99)))
+			d = sortedCopy(d)
+			fmt.Fprintf(w, "%s\t%s\t%s\t", us(quantile(d, 0.50)), us(quantile(d, 0.90)), us(quantile(d, 0.99)))
 		}
 		fmt.Fprintln(w)
 	}
@@ -201,8 +202,9 @@ func (r *stallReport) write(out io.Writer) {
 	fmt.Fprintf(w, "goroutines\truns\trunning\tp50 run\tp99 run\truns over %s\tper ms running\t\n", us(longStretch))
 	for _, k := range r.kinds {
 		total, long := k.runs()
-		fmt.Fprintf(w, "%s\t%d\t%.1fms\t%s\t%s\t%d\t%.2f\t\n", k.name, len(k.stretches), float64(total)/1e6,
-			us(percentile(k.stretches, 0.50)), us(percentile(k.stretches, 0.99)), long, longPerMs(total, long))
+		st := sortedCopy(k.stretches)
+		fmt.Fprintf(w, "%s\t%d\t%.1fms\t%s\t%s\t%d\t%.2f\t\n", k.name, len(st), float64(total)/1e6,
+			us(quantile(st, 0.50)), us(quantile(st, 0.99)), long, longPerMs(total, long))
 	}
 	_ = w.Flush()
 	fmt.Fprintln(out, "(one execution trace of sequential calls; the tracer adds its own cost, so compare the rows with each other, not with the table of rounds)")
