@@ -436,6 +436,7 @@ func killGrainHost(t *testing.T, led *ledger, members []*member) {
 	for _, m := range survivors {
 		before[m.name] = m.latest()
 	}
+	takenBefore := localTaken(survivors)
 	host.mu.Lock()
 	host.killed = true
 	host.mu.Unlock()
@@ -483,10 +484,7 @@ func killGrainHost(t *testing.T, led *ledger, members []*member) {
 		}
 	}
 	straddle, at := maxWindow(es, tKill.Add(-60*time.Second), end)
-	var local int64
-	for _, m := range survivors {
-		local += m.latest().Fleet.Keys[budgetKey].LocalTaken - before[m.name].Fleet.Keys[budgetKey].LocalTaken
-	}
+	local := localTakenSince(survivors, takenBefore)
 	t.Logf("minute after the kill: %d requests (limit %d, over-spend %d); busiest 60 s window around the kill: %d (from kill%+ds); "+
 		"429s for over-spending: %d; permits the survivors took on their fair share: %d",
 		inMinute, rpm, inMinute-rpm, straddle, int((at - time.Minute).Seconds()), over429, local)
@@ -494,7 +492,7 @@ func killGrainHost(t *testing.T, led *ledger, members []*member) {
 	// before the kill and still valid (at most a block per member) plus
 	// what the survivors spent on their fair share until they reached the
 	// new activation, on top of the limit + 2 %.
-	bound := rpm + tolerance + 3*block + int(local)
+	bound := rpm + tolerance + 3*block + local
 	require.LessOrEqual(t, straddle, bound, "over-spend around the kill beyond the documented bound")
 }
 
