@@ -115,9 +115,11 @@ func TestStallsSplitsTheCalls(t *testing.T) {
 		require.Equal(t, 20, len(p.total)+p.unsplit, p.name)
 		// Idle, every call is split; a busy machine loses one or two.
 		require.GreaterOrEqual(t, len(p.total), 10, p.name)
+		require.Len(t, p.waiting, len(p.total), p.name)
 		for i := range p.total {
 			require.Positive(t, p.wire[i], p.name)
 			require.Equal(t, p.total[i], p.before[i]+p.wire[i]+p.after[i], p.name)
+			require.GreaterOrEqual(t, p.waiting[i], time.Duration(0), p.name)
 		}
 	}
 	var names []string
@@ -127,9 +129,22 @@ func TestStallsSplitsTheCalls(t *testing.T) {
 	}
 	require.Contains(t, names, "switchyard actors and calls")
 	require.Contains(t, names, "net/http client loops")
+	// The facade hands each request on through its actors before the
+	// transport, so its goroutines wait to run (if only briefly); the
+	// direct call hands nothing on before it.
+	var facadeWaits time.Duration
+	for _, p := range rep.paths {
+		if p.name == "facade" {
+			for _, w := range p.waiting {
+				facadeWaits += w
+			}
+		}
+	}
+	require.Positive(t, facadeWaits)
 	var out strings.Builder
 	rep.write(&out)
 	require.Contains(t, out.String(), "before transport")
+	require.Contains(t, out.String(), "of which waiting")
 }
 
 func TestLongPerMsCountsOnlyLongStretches(t *testing.T) {
@@ -138,4 +153,15 @@ func TestLongPerMsCountsOnlyLongStretches(t *testing.T) {
 	require.Equal(t, 2, long)
 	require.InDelta(t, 2.0, longPerMs(total, long), 1e-9) // 2 long runs in exactly 1 ms of running
 	require.Zero(t, longPerMs((&goroutineKind{}).runs()))
+}
+
+// TestWaiterCountsOnlyWhatRanAfterIt: a run that began before the
+// goroutine became runnable counts only from then; one that ended before
+// counts nothing.
+func TestWaiterCountsOnlyWhatRanAfterIt(t *testing.T) {
+	w := &waiter{since: 100, behind: map[string]time.Duration{}}
+	w.ranMeanwhile("a", 40, 130)  // 30 after since
+	w.ranMeanwhile("a", 140, 150) // 10
+	w.ranMeanwhile("b", 10, 90)   // before: nothing
+	require.Equal(t, map[string]time.Duration{"a": 40}, w.behind)
 }
