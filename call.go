@@ -68,8 +68,20 @@ func (s *Switchyard) do(ctx context.Context, req messages.Request, opts []CallOp
 		return nil, err
 	}
 	reply := make(chan any, 1)
-	if !s.submit(&actors.Submit{Req: req, Ctx: ctx, Reply: reply}) {
+	sub := &struct {
+		m actors.Submit
+		r actors.CallerRuns
+	}{m: actors.Submit{Req: req, Ctx: ctx, Reply: reply}}
+	sub.m.Runner = &sub.r
+	admitted, run := s.submit(&sub.m)
+	if !admitted {
 		return nil, &messages.RequestError{RequestID: call.RequestID, Provider: call.Provider, Kind: messages.ErrShuttingDown}
+	}
+	if run != nil {
+		run.RunHere() // this goroutine only waits now: it takes the request in itself
+	}
+	if attempt := sub.r.Take(); attempt != nil {
+		s.env.Calls.Run(attempt) // and runs its call, as a direct call would
 	}
 	var answer any
 	select {
@@ -101,23 +113,24 @@ func prepare(req messages.Request, opts []CallOption) *messages.Call {
 // or only one is configured (the front door's routing, done here to save a
 // mailbox hop), else to the front door, which answers the refusal. The
 // send happens under the read lock, so every request admitted here is in
-// its actor's mailbox before Close sends that actor Shutdown.
-func (s *Switchyard) submit(m *actors.Submit) bool {
+// its actor's mailbox before Close sends that actor Shutdown. When that
+// actor's mailbox was idle, submit returns it (see Env.PostFromCaller):
+// the caller runs it, after the lock is released.
+func (s *Switchyard) submit(m *actors.Submit) (admitted bool, run *actors.Mailbox) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return false
+		return false, nil
 	}
 	if !actors.DefaultProvider(m.Req.CallInfo(), s.order) {
 		s.sys.Root.Send(s.front(), m) // it answers the refusal
-		return true
+		return true, nil
 	}
 	target := s.dispatcher
 	if s.cache != nil {
 		target = s.cache
 	}
-	s.sys.Root.Send(target, m)
-	return true
+	return true, s.env.PostFromCaller(target, m)
 }
 
 func decodeAnswer(a any) (messages.Response, error) {

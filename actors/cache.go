@@ -315,7 +315,7 @@ func (c *Cache) onSubmit(ctx actor.Context, m *Submit) {
 		if class == cacheBypass {
 			c.bypassed++
 		}
-		ctx.Send(c.dispatcher, m)
+		c.env.deliver(ctx, c.dispatcher, m)
 		return
 	}
 	w := &cacheWaiter{req: m.Req, ctx: m.Ctx, reply: m.Reply, emit: m.Emit}

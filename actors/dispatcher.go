@@ -102,7 +102,9 @@ type entry struct {
 	// runtime's own requests, Submit.Internal).
 	audited bool
 	// tr is the request's trace (tracing on): its span, or a batch call's.
-	tr       *reqTrace
+	tr *reqTrace
+	// runner is the caller's CallerRuns until the first dispatch.
+	runner   *CallerRuns
 	admitted time.Time
 	// enqueued is when the request first started waiting (its first queue
 	// or window); it survives requeues, so aging and shedding see the
@@ -396,7 +398,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 	case *actor.Started:
 		d.self = ctx.Self()
 	case *Submit:
-		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit, nil, !m.Internal, m.trace)
+		d.admit(ctx, m.Req, m.Ctx, m.Reply, m.ReplyPID, m.Emit, nil, !m.Internal, m.trace, m.Runner)
 	case messages.Request:
 		sender := ctx.Sender()
 		if sender == nil {
@@ -410,7 +412,7 @@ func (d *Dispatcher) Receive(ctx actor.Context) {
 			fence = &streamFence{}
 			emit = func(c *messages.StreamChunk) bool { return fence.send(func() { root.Send(sender, c) }) }
 		}
-		d.admit(ctx, m, nil, nil, sender, emit, fence, true, nil)
+		d.admit(ctx, m, nil, nil, sender, emit, fence, true, nil, nil)
 	case *messages.Cancel:
 		d.cancelRequest(ctx, m)
 	case *messages.GetQueueStatus:
@@ -517,7 +519,7 @@ func (d *Dispatcher) reply(ctx actor.Context, ch chan<- any, pid *actor.PID, msg
 	}
 }
 
-func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool, fence *streamFence, audited bool, tr *reqTrace) {
+func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context.Context, ch chan<- any, pid *actor.PID, emit func(*messages.StreamChunk) bool, fence *streamFence, audited bool, tr *reqTrace, runner *CallerRuns) {
 	call := req.CallInfo()
 	if call.RequestID == "" {
 		call.RequestID = messages.NewRequestID()
@@ -555,7 +557,7 @@ func (d *Dispatcher) admit(ctx actor.Context, req messages.Request, cctx context
 	now := d.now()
 	lvl := call.Priority.Index()
 	e := &entry{id: id, req: req, call: call, p: p, level: lvl, replyCh: ch, replyPID: pid, emit: emit, fence: fence,
-		admitted: now, attempt: 1, audited: audited}
+		admitted: now, attempt: 1, audited: audited, runner: runner}
 	if p.affinity != nil {
 		e.pin = p.affinity.resolve(req, now, p.handle.Affinity.NoWait)
 	}
@@ -808,7 +810,13 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		}
 		actx, stop := context.WithCancel(e.ctx)
 		e.stopAttempt = stop
-		ctx.Send(p.pid, &dispatch{id: e.id, req: e.req, ctx: actx, cancel: stop, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin, tr: e.tr})
+		msg := &dispatch{id: e.id, req: e.req, ctx: actx, cancel: stop, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin, tr: e.tr, runner: e.runner}
+		e.runner = nil
+		if p.credits() > 0 && p.queued() > 0 {
+			ctx.Send(p.pid, msg) // more to send: the provider runs beside the dispatcher
+		} else {
+			d.env.deliver(ctx, p.pid, msg)
+		}
 	}
 }
 

@@ -94,7 +94,7 @@ func (f *FrontDoor) onSubmit(ctx actor.Context, m *Submit) {
 		fail(err, m.Req.CallInfo().RequestID)
 		return
 	}
-	ctx.Send(f.spec.Target, m)
+	f.env.deliver(ctx, f.spec.Target, m)
 }
 
 // onRequest passes an actor's request on, with the sender as its reply
@@ -123,7 +123,8 @@ func (f *FrontDoor) onRequest(ctx actor.Context, req messages.Request) {
 		ctx.Respond(answer)
 		return
 	}
-	ctx.RequestWithCustomSender(f.spec.Target, own, sender)
+	// What ctx.RequestWithCustomSender sends, handled here when it can be.
+	f.env.deliver(ctx, f.spec.Target, &actor.MessageEnvelope{Message: own, Sender: sender})
 }
 
 // DefaultProvider gives a request that names no provider the only one

@@ -24,9 +24,10 @@ type keyHandle struct {
 }
 
 // Key is the actor of one API key. It runs each attempt in a tracked
-// goroutine (never blocking its mailbox), then accounts for the result,
-// records the upstream's rate-limit headers, tells its breaker how the
-// endpoint did and its provider how the call ended.
+// goroutine (never blocking its mailbox), or leaves a facade call's first
+// attempt to the caller waiting for it (CallerRuns), then accounts for the
+// result, records the upstream's rate-limit headers, tells its breaker how
+// the endpoint did and its provider how the call ended.
 type Key struct {
 	h        keyHandle
 	spec     *EndpointSpec
@@ -62,7 +63,9 @@ func (k *Key) start(ctx actor.Context, x *execute) {
 		Key: k.h.cred, Emit: scrubEmit(env.Redactor, x.d.emit), Client: env.Client, CancelAttempt: x.d.cancel,
 	}
 	a.ctx, a.span = env.Tracer.attempt(x.d.ctx, x, k)
-	env.Calls.Go(a.run)
+	if !x.d.runner.offer(a.run) {
+		env.Calls.Go(a.run)
+	}
 }
 
 // keyAttempt is one attempt a key runs in a call goroutine: the call, what
@@ -85,7 +88,7 @@ func (a *keyAttempt) run() {
 	resp, err := runAdapter(a.ctx, a.adapter, &a.call, env.Redactor)
 	env.Tracer.attemptResult(x, a.span, &a.call, err)
 	a.fin = callFinished{callID: x.callID, x: x, resp: resp, err: err, result: &a.call.Result, latency: env.Clock.Now().Sub(x.started)}
-	env.Root.Send(a.self, &a.fin)
+	env.deliver(nil, a.self, &a.fin) // the goroutine's last act: the key may handle it here
 }
 
 // scrubEmit returns emit with every chunk passed through red first; emit
@@ -128,8 +131,8 @@ func callAdapter(ctx context.Context, a providers.Adapter, call *providers.Call)
 
 func (k *Key) finished(ctx actor.Context, m *callFinished) {
 	obs, out := settle(k.h, m)
-	ctx.Send(ctx.Parent(), obs)
-	ctx.Send(k.provPID, out)
+	k.env.deliver(ctx, ctx.Parent(), obs)
+	k.env.deliver(ctx, k.provPID, out)
 }
 
 // settle accounts for a finished call on its key (counters, rate-limit

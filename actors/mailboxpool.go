@@ -1,6 +1,10 @@
 package actors
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
 
 // mailboxThroughput is how many messages a mailbox run processes before it
 // yields the processor (runtime.Gosched): protoactor's default.
@@ -16,10 +20,30 @@ const mailboxThroughput = 300
 // Schedule never blocks: with no idle goroutine it starts one. Safe for
 // concurrent use; make it with NewMailboxPool, and Wait once the tree has
 // stopped.
-type MailboxPool struct{ workers *CallGroup }
+type MailboxPool struct {
+	workers *CallGroup
+	// boxes holds the Mailbox of every live actor spawned with the pool's
+	// Props, by actor ID, for deliver.
+	boxes sync.Map
+}
 
 // NewMailboxPool returns an empty pool.
 func NewMailboxPool() *MailboxPool { return &MailboxPool{workers: NewCallGroup()} }
+
+// mailbox makes the Mailbox of an actor spawned on the pool.
+func (p *MailboxPool) mailbox() actor.Mailbox { return &Mailbox{pool: p} }
+
+// lookup returns the Mailbox of the actor pid names, or nil when it has
+// none here (not ours, or stopping).
+func (p *MailboxPool) lookup(pid *actor.PID) *Mailbox {
+	if p == nil || pid == nil {
+		return nil
+	}
+	if m, ok := p.boxes.Load(pid.Id); ok {
+		return m.(*Mailbox)
+	}
+	return nil
+}
 
 // Schedule runs fn, one mailbox run, on an idle goroutine of the pool or a
 // new one.
@@ -38,11 +62,11 @@ func (p *MailboxPool) Wait() {
 }
 
 // Props returns the Props of one of the tree's actors: producer's, with
-// opts, running on env.Mailboxes when there is one (else on protoactor's
-// default dispatcher).
+// opts, with a Mailbox running on env.Mailboxes when there is one (else
+// protoactor's default mailbox and dispatcher).
 func (env *Env) Props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
 	if env != nil && env.Mailboxes != nil {
-		opts = append(opts, actor.WithDispatcher(env.Mailboxes))
+		opts = append(opts, actor.WithDispatcher(env.Mailboxes), actor.WithMailbox(env.Mailboxes.mailbox))
 	}
 	return actor.PropsFromProducer(producer, opts...)
 }

@@ -32,6 +32,9 @@ type Submit struct {
 	// trace, from the cache, is the request's trace (tracing on): the
 	// dispatcher continues it instead of starting one.
 	trace *reqTrace
+	// Runner, when set, is where the request's first attempt may be left
+	// for its caller to run (see CallerRuns).
+	Runner *CallerRuns
 }
 
 // dispatch hands one attempt of a request to a provider.
@@ -52,6 +55,8 @@ type dispatch struct {
 	affinity *affinityPin
 	// tr is the request's (or batch call's) trace; nil with tracing off.
 	tr *reqTrace
+	// runner, on a request's first dispatch, is its caller's CallerRuns.
+	runner *CallerRuns
 }
 
 // capacityMode tells the dispatcher how to treat a provider.

@@ -315,7 +315,7 @@ func (p *Provider) coolingUntil(ep string, keys []string, now time.Time) time.Ti
 }
 
 func (p *Provider) answer(ctx actor.Context, d *dispatch, err error) {
-	ctx.Send(p.dispatcher, &attemptDone{provider: p.spec.Name, id: d.id, attempt: d.attempt, err: err})
+	p.env.deliver(ctx, p.dispatcher, &attemptDone{provider: p.spec.Name, id: d.id, attempt: d.attempt, err: err})
 	p.publish()
 }
 
@@ -339,7 +339,7 @@ func (p *Provider) start(ctx actor.Context, d *dispatch, ep *endpointState, k *k
 	}
 	p.counters.Start(now)
 	ep.counters.Start(now)
-	ctx.Send(k.pid, &execute{callID: id, d: d, spec: ep.spec, epIdx: ep.idx, keyIdx: k.idx, epGen: gen, started: now})
+	p.env.deliver(ctx, k.pid, &execute{callID: id, d: d, spec: ep.spec, epIdx: ep.idx, keyIdx: k.idx, epGen: gen, started: now})
 	p.publish()
 }
 
@@ -425,7 +425,7 @@ func (p *Provider) outcome(ctx actor.Context, m *keyOutcome) {
 			done.rotate = p.otherKeyUsable(k)
 		}
 	}
-	ctx.Send(p.dispatcher, done)
+	p.env.deliver(ctx, p.dispatcher, done)
 	if ep.inflight == 0 {
 		p.tryRestart(ctx.(actor.Supervisor), ep)
 	}
