@@ -117,9 +117,10 @@ bench-compare:
 	cd bench/compare && $(GO) run . -rounds 5
 
 ## bench-stalls: one execution trace of 6,000 sequential calls of the direct
-## path and the facade: each call split into its time before the transport,
-## on the wire and after, and how often each kind of goroutine ran for a long
-## stretch (see BENCHMARKS.md, "Where the p99 goes").
+## path and the facade: each call split into its time before the transport
+## (and how much of it hand-offs waited to run), on the wire and after, how
+## often each kind of goroutine ran for a long stretch and what ran while a
+## hand-off waited (see BENCHMARKS.md, "Where the p99 goes", "fifth look").
 bench-stalls:
 	cd bench/compare && $(GO) run . -paths direct,facade -stalls 6000
 
