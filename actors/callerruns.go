@@ -41,18 +41,3 @@ func (r *CallerRuns) Take() func() {
 	r.attempt = nil
 	return a
 }
-
-// Run runs f on the calling goroutine, counted among the group's calls so
-// Wait waits for it too; once Wait was called, uncounted.
-func (g *CallGroup) Run(f func()) {
-	g.mu.Lock()
-	tracked := !g.stopped
-	if tracked {
-		g.wg.Add(1)
-	}
-	g.mu.Unlock()
-	if tracked {
-		defer g.wg.Done()
-	}
-	f()
-}

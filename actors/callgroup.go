@@ -60,6 +60,21 @@ func (g *CallGroup) Go(f func()) {
 	go g.work(&callWorker{run: make(chan func(), 1)}, f)
 }
 
+// Run runs f on the calling goroutine, counted among the group's calls so
+// Wait waits for it too; once Wait was called, uncounted.
+func (g *CallGroup) Run(f func()) {
+	g.mu.Lock()
+	tracked := !g.stopped
+	if tracked {
+		g.wg.Add(1)
+	}
+	g.mu.Unlock()
+	if tracked {
+		defer g.wg.Done()
+	}
+	f()
+}
+
 // work runs f, then whatever Go hands it, until it is told to exit.
 func (g *CallGroup) work(w *callWorker, f func()) {
 	defer g.wg.Done()

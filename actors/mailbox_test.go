@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -277,4 +278,54 @@ func TestDeliverUnderContentionKeepsEveryMessageOnceAndInOrder(t *testing.T) {
 		require.Equal(t, each, last[s])
 	}
 	require.NoError(t, sys.Root.StopFuture(receiver).Wait())
+}
+
+// TestCallerRunsTakesOneOfferOnce: the caller gets the attempt offered
+// before it takes; after that, and without a CallerRuns, the key keeps its
+// attempts.
+func TestCallerRunsTakesOneOfferOnce(t *testing.T) {
+	var r CallerRuns
+	ran := 0
+	require.True(t, r.offer(func() { ran++ }))
+	require.False(t, r.offer(func() { ran += 10 }), "one attempt at most")
+	a := r.Take()
+	require.NotNil(t, a)
+	a()
+	require.Equal(t, 1, ran)
+	require.False(t, r.offer(func() {}), "taken: a retry goes to a call goroutine")
+	require.Nil(t, r.Take())
+
+	var late CallerRuns
+	require.Nil(t, late.Take(), "nothing offered yet: the caller waits for its answer")
+	require.False(t, late.offer(func() {}), "closed by the caller: the key starts a goroutine")
+	require.False(t, (*CallerRuns)(nil).offer(func() {}))
+}
+
+// TestCallGroupWaitsForARunOnTheCallersGoroutine: Wait does not return
+// while a call running on its caller's goroutine (CallGroup.Run) runs,
+// and returns once it has (in a synctest bubble: Wait is seen blocked when
+// every goroutine is).
+func TestCallGroupWaitsForARunOnTheCallersGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := NewCallGroup()
+		release, waited := make(chan struct{}), make(chan struct{})
+		go g.Run(func() { <-release })
+		synctest.Wait() // the run has started and blocks
+		go func() {
+			g.Wait()
+			close(waited)
+		}()
+		synctest.Wait() // both blocked: Wait has not returned
+		select {
+		case <-waited:
+			t.Fatal("Wait returned while a run was going")
+		default:
+		}
+		close(release)
+		<-waited
+		// After Wait, a run is not counted (nothing waits any more) but runs.
+		ran := false
+		g.Run(func() { ran = true })
+		require.True(t, ran)
+	})
 }
