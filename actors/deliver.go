@@ -3,11 +3,13 @@ package actors
 import "github.com/asynkron/protoactor-go/actor"
 
 // deliver sends msg to pid. When the receiver's mailbox is idle and the
-// sender has nothing else to do, the receiver handles msg at once on the
-// sender's goroutine instead of on another one the sender would wake and
-// then wait for: the sender is a call goroutine reporting its result (from
-// is nil), or an actor whose own mailbox is empty. Otherwise, and for an
-// actor not on env.Mailboxes, it is ctx.Send.
+// sender has nothing else to do, the receiver handles msg on the sender's
+// goroutine instead of on another one the sender would wake and then wait
+// for: the sender is a call goroutine reporting its result (from is nil),
+// or an actor whose own mailbox is empty. A sender already running in a
+// chain (RunHere) has the receiver run next in it, once its handler has
+// returned; otherwise the receiver runs at once, starting a chain.
+// Otherwise, and for an actor not on env.Mailboxes, it is ctx.Send.
 //
 // Nothing an actor may rely on changes: each actor still handles one
 // message at a time, in the order its mailbox got them; a panic is still
@@ -19,11 +21,18 @@ import "github.com/asynkron/protoactor-go/actor"
 // processors.
 func (env *Env) deliver(from actor.Context, pid *actor.PID, msg any) {
 	to := env.Mailboxes.lookup(pid)
-	if to == nil || (from != nil && !env.idle(from)) {
+	var own *Mailbox // the sender's
+	if from != nil {
+		own = env.Mailboxes.lookup(from.Self())
+	}
+	if to == nil || (from != nil && (own == nil || own.UserMessageCount() != 0)) {
 		env.send(from, pid, msg)
 		return
 	}
-	if to.postHere(msg) {
+	if !to.postHere(msg) {
+		return // a run going takes it
+	}
+	if !own.runNext(to) { // in a chain: after the sender's handler
 		to.RunHere()
 	}
 }
@@ -44,12 +53,6 @@ func (env *Env) PostFromCaller(pid *actor.PID, msg any) *Mailbox {
 		return to
 	}
 	return nil
-}
-
-// idle reports whether the actor ctx belongs to has no message waiting.
-func (env *Env) idle(ctx actor.Context) bool {
-	self := env.Mailboxes.lookup(ctx.Self())
-	return self != nil && self.UserMessageCount() == 0
 }
 
 func (env *Env) send(from actor.Context, pid *actor.PID, msg any) {

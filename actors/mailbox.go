@@ -31,7 +31,22 @@ type Mailbox struct {
 	// deliver to find; nil registers nowhere.
 	pool *MailboxPool
 	id   string
+	// chain, while the mailbox runs in a chain (RunHere), is that chain:
+	// what its handler delivers runs next on the same goroutine. Set and
+	// read only by the goroutine running the mailbox.
+	chain *chainRun
 }
+
+// chainRun is the mailboxes one goroutine runs in turn, each owned by it
+// (postHere returned true): a receiver that a handler in the chain delivers
+// to runs after that handler has returned, not inside it, so the
+// goroutine's stack stays as deep as one handler, whatever the chain's
+// length (a caller's fresh goroutine would otherwise grow its stack for
+// every nested handler).
+type chainRun struct{ boxes []*Mailbox }
+
+// chainRuns keeps chainRun values (and their slices) for reuse.
+var chainRuns = sync.Pool{New: func() any { return new(chainRun) }}
 
 // PostUserMessage queues a user message and starts a run on the
 // dispatcher unless one is going. A protoactor MessageBatch is also posted
@@ -119,10 +134,26 @@ func (m *Mailbox) processMessages() {
 
 // RunHere is a run on a sender's goroutine, which owns it (postHere
 // returned true): the system messages and at most one user message, so a
-// sender never works off another sender's backlog. What is left goes to
-// the dispatcher.
+// sender never works off another sender's backlog; what is left goes to
+// the dispatcher. It starts a chain: the mailboxes its handler (and theirs)
+// delivers to run here after it, one after another.
 func (m *Mailbox) RunHere() {
+	c := chainRuns.Get().(*chainRun)
+	c.boxes = append(c.boxes[:0], m)
+	for i := 0; i < len(c.boxes); i++ {
+		c.boxes[i].runInChain(c)
+	}
+	clear(c.boxes)
+	c.boxes = c.boxes[:0]
+	chainRuns.Put(c)
+}
+
+// runInChain is one owned run of the chain c: the system messages and one
+// user message, then the run is handed on or given up.
+func (m *Mailbox) runInChain(c *chainRun) {
+	m.chain = c
 	m.run(1, false)
+	m.chain = nil // before the run ends: another goroutine may take it then
 	if m.pending() {
 		m.scheduleRun()
 		return
@@ -130,6 +161,17 @@ func (m *Mailbox) RunHere() {
 	if m.release() {
 		m.scheduleRun()
 	}
+}
+
+// runNext adds to, whose run the caller owns (postHere returned true), to
+// the chain m runs in, and reports whether it did (false: m runs in none).
+// Called from m's handler only.
+func (m *Mailbox) runNext(to *Mailbox) bool {
+	if m == nil || m.chain == nil {
+		return false
+	}
+	m.chain.boxes = append(m.chain.boxes, to)
+	return true
 }
 
 // release ends a run: it marks the mailbox idle and reports whether the

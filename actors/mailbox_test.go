@@ -329,3 +329,48 @@ func TestCallGroupWaitsForARunOnTheCallersGoroutine(t *testing.T) {
 		require.True(t, ran)
 	})
 }
+
+// TestDeliverInAChainRunsAfterTheSendersHandler: a receiver delivered to
+// from a handler that runs in a chain runs on the same goroutine once that
+// handler has returned, not inside it, so the stack holds one handler at a
+// time however long the chain.
+func TestDeliverInAChainRunsAfterTheSendersHandler(t *testing.T) {
+	env, sys := deliverKit(t)
+	type step struct {
+		name      string
+		goroutine string
+		afterPrev bool // the previous handler had returned
+	}
+	steps := make(chan step, 3)
+	var returned atomic.Int32 // handlers that have returned
+	spawn := func(name string, next func() *actor.PID, n int32) *actor.PID {
+		return sys.Root.Spawn(env.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(string); !ok {
+					return
+				}
+				steps <- step{name, goroutineID(), returned.Load() == n}
+				if to := next(); to != nil {
+					env.deliver(c, to, "go on")
+				}
+				returned.Add(1)
+			})
+		}))
+	}
+	var b, c *actor.PID
+	c = spawn("c", func() *actor.PID { return nil }, 2)
+	b = spawn("b", func() *actor.PID { return c }, 1)
+	a := spawn("a", func() *actor.PID { return b }, 0)
+	for _, pid := range []*actor.PID{a, b, c} {
+		require.Eventually(t, func() bool { return env.Mailboxes.lookup(pid).running.Load() == 0 }, 10*time.Second, time.Millisecond)
+	}
+	env.deliver(nil, a, "start") // a call goroutine's way: the chain runs here
+	here := goroutineID()
+	for _, name := range []string{"a", "b", "c"} {
+		s := <-steps
+		require.Equal(t, name, s.name)
+		require.Equal(t, here, s.goroutine, "%s ran on another goroutine", name)
+		require.True(t, s.afterPrev, "%s ran inside the handler that delivered to it", name)
+	}
+	require.EqualValues(t, 3, returned.Load())
+}
