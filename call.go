@@ -73,12 +73,8 @@ func (s *Switchyard) do(ctx context.Context, req messages.Request, opts []CallOp
 		r actors.CallerRuns
 	}{m: actors.Submit{Req: req, Ctx: ctx, Reply: reply}}
 	sub.m.Runner = &sub.r
-	admitted, run := s.submit(&sub.m)
-	if !admitted {
+	if !s.submit(&sub.m) {
 		return nil, &messages.RequestError{RequestID: call.RequestID, Provider: call.Provider, Kind: messages.ErrShuttingDown}
-	}
-	if run != nil {
-		run.RunHere() // this goroutine only waits now: it takes the request in itself
 	}
 	if attempt := sub.r.Take(); attempt != nil {
 		s.env.Calls.Run(attempt) // and runs its call, as a direct call would
@@ -113,24 +109,30 @@ func prepare(req messages.Request, opts []CallOption) *messages.Call {
 // or only one is configured (the front door's routing, done here to save a
 // mailbox hop), else to the front door, which answers the refusal. The
 // send happens under the read lock, so every request admitted here is in
-// its actor's mailbox before Close sends that actor Shutdown. When that
-// actor's mailbox was idle, submit returns it (see Env.PostFromCaller):
-// the caller runs it, after the lock is released.
-func (s *Switchyard) submit(m *actors.Submit) (admitted bool, run *actors.Mailbox) {
+// its actor's mailbox before Close sends that actor Shutdown. The caller
+// only waits once submit returns, so when that actor's mailbox was idle
+// its handler runs here, after the lock is released (Env.PostFromCaller).
+func (s *Switchyard) submit(m *actors.Submit) bool {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.closed {
-		return false, nil
+		s.mu.RUnlock()
+		return false
 	}
 	if !actors.DefaultProvider(m.Req.CallInfo(), s.order) {
 		s.sys.Root.Send(s.front(), m) // it answers the refusal
-		return true, nil
+		s.mu.RUnlock()
+		return true
 	}
 	target := s.dispatcher
 	if s.cache != nil {
 		target = s.cache
 	}
-	return true, s.env.PostFromCaller(target, m)
+	run := s.env.PostFromCaller(target, m)
+	s.mu.RUnlock()
+	if run != nil {
+		run.RunHere()
+	}
+	return true
 }
 
 func decodeAnswer(a any) (messages.Response, error) {

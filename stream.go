@@ -64,13 +64,9 @@ func (s *Switchyard) stream(ctx context.Context, req messages.Request, opts []Ca
 			return false
 		}
 	}
-	admitted, run := s.submit(&actors.Submit{Req: req, Ctx: sctx, Reply: st.final, Emit: emit})
-	if !admitted {
+	if !s.submit(&actors.Submit{Req: req, Ctx: sctx, Reply: st.final, Emit: emit}) {
 		cancel()
 		return nil, &messages.RequestError{RequestID: call.RequestID, Provider: call.Provider, Kind: messages.ErrShuttingDown}
-	}
-	if run != nil {
-		run.RunHere() // the caller's next step is to wait for chunks
 	}
 	return st, nil
 }

@@ -5,11 +5,11 @@ import "github.com/asynkron/protoactor-go/actor"
 // deliver sends msg to pid. When the receiver's mailbox is idle and the
 // sender has nothing else to do, the receiver handles msg on the sender's
 // goroutine instead of on another one the sender would wake and then wait
-// for: the sender is a call goroutine reporting its result (from is nil),
-// or an actor whose own mailbox is empty. A sender already running in a
-// chain (RunHere) has the receiver run next in it, once its handler has
-// returned; otherwise the receiver runs at once, starting a chain.
-// Otherwise, and for an actor not on env.Mailboxes, it is ctx.Send.
+// for. The sender is an actor whose own mailbox is empty: the receiver
+// runs once the sender's handler has returned (in its chain). Or it is a
+// call goroutine reporting its result (from is nil): the receiver runs at
+// once, starting a chain. Otherwise, and for an actor not on
+// env.Mailboxes, it is ctx.Send.
 //
 // Nothing an actor may rely on changes: each actor still handles one
 // message at a time, in the order its mailbox got them; a panic is still
@@ -32,7 +32,7 @@ func (env *Env) deliver(from actor.Context, pid *actor.PID, msg any) {
 	if !to.postHere(msg) {
 		return // a run going takes it
 	}
-	if !own.runNext(to) { // in a chain: after the sender's handler
+	if !own.runNext(to) {
 		to.RunHere()
 	}
 }

@@ -810,13 +810,8 @@ func (d *Dispatcher) pump(ctx actor.Context, p *provQueue) {
 		}
 		actx, stop := context.WithCancel(e.ctx)
 		e.stopAttempt = stop
-		msg := &dispatch{id: e.id, req: e.req, ctx: actx, cancel: stop, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin, tr: e.tr, runner: e.runner}
+		d.env.deliver(ctx, p.pid, &dispatch{id: e.id, req: e.req, ctx: actx, cancel: stop, emit: e.emit, attempt: e.attempt, avoidKey: e.avoidKey, deadline: e.deadline, affinity: e.pin, tr: e.tr, runner: e.runner})
 		e.runner = nil
-		if p.credits() > 0 && p.queued() > 0 {
-			ctx.Send(p.pid, msg) // more to send: the provider runs beside the dispatcher
-		} else {
-			d.env.deliver(ctx, p.pid, msg)
-		}
 	}
 }
 

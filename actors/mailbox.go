@@ -12,11 +12,12 @@ import (
 // mailbox (system messages first, user messages in order, suspension while
 // a failed actor waits for its supervisor, a run of at most the
 // dispatcher's throughput before yielding), plus one thing protoactor's
-// cannot do: a sender may run the message it posts here, on its own
-// goroutine, when the mailbox is idle (postHere, then RunHere). That takes
-// a goroutine hand-off off a request's way when the sender would only
-// wait or end after the send (see deliver). Make it with
-// MailboxPool.mailbox; safe for concurrent use, like any mailbox.
+// cannot do: a sender may run the message it posts here on its own
+// goroutine when the mailbox is idle (postHere, then RunHere, or a place
+// in the chain the sender runs in). That takes a goroutine hand-off off a
+// request's way when the sender would only wait or end after the send (see
+// deliver). Make it with MailboxPool.mailbox; safe for concurrent use,
+// like any mailbox.
 type Mailbox struct {
 	user, system msgQueue
 	// running is 1 while some goroutine runs the mailbox (a dispatcher's
@@ -31,30 +32,41 @@ type Mailbox struct {
 	// deliver to find; nil registers nowhere.
 	pool *MailboxPool
 	id   string
-	// chain, while the mailbox runs in a chain (RunHere), is that chain:
-	// what its handler delivers runs next on the same goroutine. Set and
-	// read only by the goroutine running the mailbox.
+	// chain, while the mailbox's handler runs, is the chain of the
+	// goroutine running it: a receiver the handler delivers to runs next in
+	// it. Set and read only by that goroutine.
 	chain *chainRun
 }
 
-// chainRun is the mailboxes one goroutine runs in turn, each owned by it
-// (postHere returned true): a receiver that a handler in the chain delivers
-// to runs after that handler has returned, not inside it, so the
-// goroutine's stack stays as deep as one handler, whatever the chain's
-// length (a caller's fresh goroutine would otherwise grow its stack for
-// every nested handler).
+// chainRun is the mailboxes one goroutine runs in turn once the handler
+// running now has returned, each owned by it (postHere returned true):
+// receivers run after their sender's handler, not inside it, so the
+// goroutine's stack holds one handler at a time however long a request's
+// way (a caller's fresh goroutine would otherwise grow its stack for every
+// nested handler), and a sender finishes its handler (a pump, say) before
+// its receivers take the goroutine.
 type chainRun struct{ boxes []*Mailbox }
 
 // chainRuns keeps chainRun values (and their slices) for reuse.
 var chainRuns = sync.Pool{New: func() any { return new(chainRun) }}
 
+// drain runs the chain's mailboxes in turn, those their handlers add
+// included, and empties it.
+func (c *chainRun) drain() {
+	for i := 0; i < len(c.boxes); i++ {
+		c.boxes[i].runInChain(c)
+	}
+	clear(c.boxes)
+	c.boxes = c.boxes[:0]
+}
+
 // PostUserMessage queues a user message and starts a run on the
 // dispatcher unless one is going. A protoactor MessageBatch is also posted
 // message by message, as protoactor's own mailbox does.
 func (m *Mailbox) PostUserMessage(msg any) {
-	postBatch(m, msg)
-	m.pushUser(msg)
-	m.schedule()
+	if m.postHere(msg) {
+		m.scheduleRun()
+	}
 }
 
 func postBatch(m *Mailbox, msg any) {
@@ -77,7 +89,9 @@ func postBatch(m *Mailbox, msg any) {
 func (m *Mailbox) PostSystemMessage(msg any) {
 	m.system.push(msg)
 	m.systemN.Add(1)
-	m.schedule()
+	if m.running.CompareAndSwap(0, 1) {
+		m.scheduleRun()
+	}
 }
 
 // postHere queues a user message and reports whether the caller now owns
@@ -112,60 +126,47 @@ func (m *Mailbox) Start() {}
 // UserMessageCount is how many user messages wait.
 func (m *Mailbox) UserMessageCount() int { return int(m.userN.Load()) }
 
-func (m *Mailbox) schedule() {
-	if m.running.CompareAndSwap(0, 1) {
-		m.dispatcher.Schedule(m.processMessages)
-	}
-}
-
 // scheduleRun hands a run the caller owns to the dispatcher.
 func (m *Mailbox) scheduleRun() { m.dispatcher.Schedule(m.processMessages) }
 
 // processMessages is a run on the dispatcher: until the mailbox is empty
-// (or suspended), yielding the processor every Throughput messages.
+// (or suspended), yielding the processor every Throughput messages, then
+// the chain its handlers started.
 func (m *Mailbox) processMessages() {
+	c := chainRuns.Get().(*chainRun)
 	for {
-		m.run(m.dispatcher.Throughput(), true)
+		m.run(m.dispatcher.Throughput(), true, c)
+		c.drain()
 		if !m.release() {
-			return
+			break
 		}
 	}
+	chainRuns.Put(c)
 }
 
 // RunHere is a run on a sender's goroutine, which owns it (postHere
 // returned true): the system messages and at most one user message, so a
-// sender never works off another sender's backlog; what is left goes to
-// the dispatcher. It starts a chain: the mailboxes its handler (and theirs)
-// delivers to run here after it, one after another.
+// sender never works off another sender's backlog (what is left goes to
+// the dispatcher), then the chain its handler started.
 func (m *Mailbox) RunHere() {
 	c := chainRuns.Get().(*chainRun)
 	c.boxes = append(c.boxes[:0], m)
-	for i := 0; i < len(c.boxes); i++ {
-		c.boxes[i].runInChain(c)
-	}
-	clear(c.boxes)
-	c.boxes = c.boxes[:0]
+	c.drain()
 	chainRuns.Put(c)
 }
 
-// runInChain is one owned run of the chain c: the system messages and one
+// runInChain is one owned run in the chain c: the system messages and one
 // user message, then the run is handed on or given up.
 func (m *Mailbox) runInChain(c *chainRun) {
-	m.chain = c
-	m.run(1, false)
-	m.chain = nil // before the run ends: another goroutine may take it then
-	if m.pending() {
-		m.scheduleRun()
-		return
-	}
-	if m.release() {
+	m.run(1, false, c)
+	if m.pending() || m.release() {
 		m.scheduleRun()
 	}
 }
 
 // runNext adds to, whose run the caller owns (postHere returned true), to
-// the chain m runs in, and reports whether it did (false: m runs in none).
-// Called from m's handler only.
+// the chain m's handler runs in, and reports whether it did (false: m's
+// handler is not running here). Called from m's handler only.
 func (m *Mailbox) runNext(to *Mailbox) bool {
 	if m == nil || m.chain == nil {
 		return false
@@ -188,11 +189,14 @@ func (m *Mailbox) pending() bool {
 
 // run processes system messages, then up to limit user messages (with
 // yield, protoactor's policy: every limit messages it yields the processor
-// and goes on until the mailbox is empty). A panic in a handler is the
-// actor's failure, escalated to its supervisor.
-func (m *Mailbox) run(limit int, yield bool) {
+// and goes on until the mailbox is empty); the receivers its handlers
+// deliver to join chain c. A panic in a handler is the actor's failure,
+// escalated to its supervisor.
+func (m *Mailbox) run(limit int, yield bool, c *chainRun) {
 	var msg any
+	m.chain = c
 	defer func() {
+		m.chain = nil // before the run ends: another goroutine may take it then
 		if r := recover(); r != nil {
 			m.invoker.EscalateFailure(r, msg)
 		}
@@ -206,7 +210,7 @@ func (m *Mailbox) run(limit int, yield bool) {
 			case *actor.ResumeMailbox:
 				m.suspended.Store(false)
 			default:
-				if _, stop := msg.(*actor.Stop); stop && m.pool != nil && m.id != "" {
+				if _, stop := msg.(*actor.Stop); stop && m.id != "" {
 					// From here on senders go the ordinary way, to the
 					// process registry, as to any stopping actor (an
 					// actor spawned since under the same name keeps its
